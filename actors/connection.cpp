@@ -1,0 +1,551 @@
+// The AMQP connection actor (one per client connection): lifecycle, handshake, the command
+// loop, channels and errors. Method families live in connection_*.cpp.
+//
+// Jobs: run the connection handshake (AMQP 0-9-1 §2.2.4: start/start-ok, tune/tune-ok, open);
+// process the commands its session assembled, in order, pausing while a synchronous method
+// waits for an answer from the vhost or a queue; encode everything it sends into one buffer
+// that goes to the socket once per turn; turn protocol faults into channel.close (soft errors)
+// or connection.close (hard errors); close with 320 CONNECTION_FORCED on shutdown.
+// Talks to: its session (bytes), the vhost (declarations), exchanges and queues (publishes,
+// consumes, acks), other connections (direct reply-to).
+// Invariants: commands of one connection are handled in arrival order; a queue that this
+// connection consumes from monitors it, so everything unacked is requeued when it dies.
+#include "actors/connection_state.hpp"
+
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "protocol/amqp091/wire.hpp"
+
+namespace warren::conn {
+
+namespace {
+
+amqp::field_table server_properties() {
+  amqp::field_table caps{
+    {"publisher_confirms", true},        {"exchange_exchange_bindings", true},
+    {"basic.nack", true},                {"consumer_cancel_notify", true},
+    {"connection.blocked", true},        {"consumer_priorities", true},
+    {"authentication_failure_close", true}, {"per_consumer_qos", true},
+    {"direct_reply_to", true},
+  };
+  return amqp::field_table{
+    {"product", std::string{"Warren"}},
+    {"version", std::string{"0.1.0"}},
+    {"platform", std::string{"C++20 / CAF 0.17"}},
+    {"copyright", std::string{"The Warren authors"}},
+    {"information", std::string{"Warren message broker"}},
+    {"cluster_name", std::string{"warren"}},
+    {"capabilities", caps},
+  };
+}
+
+bool check_credentials(actor* self, const std::string& mechanism, const std::string& response,
+                       std::string& user) {
+  std::string password;
+  if (mechanism == "PLAIN") {
+    // RFC 4616: [authzid] NUL authcid NUL passwd
+    auto first = response.find('\0');
+    if (first == std::string::npos)
+      return false;
+    auto second = response.find('\0', first + 1);
+    if (second == std::string::npos)
+      return false;
+    user = response.substr(first + 1, second - first - 1);
+    password = response.substr(second + 1);
+  } else if (mechanism == "AMQPLAIN") {
+    // A field table without its length prefix: LOGIN and PASSWORD.
+    std::string framed;
+    amqp::writer w{framed};
+    w.u32(static_cast<uint32_t>(response.size()));
+    w.raw(response);
+    amqp::reader r{framed};
+    auto t = r.table();
+    if (r.failed())
+      return false;
+    auto login = amqp::find_field(t, "LOGIN");
+    auto pass = amqp::find_field(t, "PASSWORD");
+    if (!login || !pass || !login->as_string() || !pass->as_string())
+      return false;
+    user = *login->as_string();
+    password = *pass->as_string();
+  } else {
+    return false;
+  }
+  auto& users = self->state.settings->users;
+  auto it = users.find(user);
+  return it != users.end() && it->second == password;
+}
+
+void close_socket(actor* self) {
+  auto& st = self->state;
+  flush_out(self);
+  if (st.session)
+    st.session->close();
+  st.ph = phase::closed;
+  st.pending.clear();
+}
+
+void on_connection_method(actor* self, amqp::command& cmd) {
+  auto& st = self->state;
+  if (auto* m = std::get_if<amqp::connection_close>(&cmd.m)) {
+    spdlog::info("closing AMQP connection {} (user '{}', vhost '{}'): client closed ({} {})",
+                 st.peer, st.user, st.vhost_name, m->reply_code, m->reply_text);
+    send_method(self, 0, amqp::connection_close_ok{});
+    for (auto& [n, ch] : st.channels)
+      release_channel(self, ch);
+    close_socket(self);
+    return;
+  }
+  if (std::holds_alternative<amqp::connection_close_ok>(cmd.m) && st.ph == phase::closing) {
+    close_socket(self);
+    return;
+  }
+  connection_error(self, amqp::command_invalid, "COMMAND_INVALID - unexpected method in state",
+                   amqp::method_class_id(cmd.m), amqp::method_method_id(cmd.m));
+}
+
+void on_handshake(actor* self, amqp::command& cmd) {
+  auto& st = self->state;
+  switch (st.ph) {
+    case phase::start_ok: {
+      auto* m = std::get_if<amqp::connection_start_ok>(&cmd.m);
+      if (!m)
+        return connection_error(self, amqp::command_invalid,
+                                "COMMAND_INVALID - expected connection.start-ok",
+                                amqp::method_class_id(cmd.m), amqp::method_method_id(cmd.m));
+      if (auto caps = amqp::find_field(m->client_properties, "capabilities"))
+        if (auto t = caps->as_table())
+          if (auto c = amqp::find_field(*t, "consumer_cancel_notify"))
+            st.cancel_notify = std::get_if<bool>(&c->v) && std::get<bool>(c->v);
+      std::string user;
+      if (!check_credentials(self, m->mechanism, m->response, user)) {
+        spdlog::warn("AMQP connection {}: login refused for user '{}' (mechanism {})", st.peer,
+                     user, m->mechanism);
+        return connection_error(self, amqp::access_refused,
+                                "ACCESS_REFUSED - Login was refused using authentication "
+                                "mechanism " + m->mechanism +
+                                  ". For details see the broker logfile.");
+      }
+      st.user = user;
+      st.ph = phase::tune_ok;
+      amqp::connection_tune tune;
+      tune.channel_max = st.settings->channel_max;
+      tune.frame_max = st.settings->frame_max;
+      tune.heartbeat = st.settings->heartbeat;
+      send_method(self, 0, tune);
+      return;
+    }
+    case phase::tune_ok: {
+      auto* m = std::get_if<amqp::connection_tune_ok>(&cmd.m);
+      if (!m)
+        return connection_error(self, amqp::command_invalid,
+                                "COMMAND_INVALID - expected connection.tune-ok",
+                                amqp::method_class_id(cmd.m), amqp::method_method_id(cmd.m));
+      st.channel_max = m->channel_max == 0 ? st.settings->channel_max
+                                           : std::min(m->channel_max, st.settings->channel_max);
+      auto fmax = m->frame_max == 0 ? st.settings->frame_max
+                                    : std::min(m->frame_max, st.settings->frame_max);
+      if (fmax < amqp::frame_min_size)
+        return connection_error(self, amqp::not_allowed,
+                                "NOT_ALLOWED - frame_max=" + std::to_string(fmax) +
+                                  " < " + std::to_string(amqp::frame_min_size) + " min size");
+      st.frame_max = fmax;
+      st.heartbeat = m->heartbeat;
+      st.session->set_limits(st.frame_max, st.heartbeat);
+      st.ph = phase::open;
+      return;
+    }
+    case phase::open: {
+      auto* m = std::get_if<amqp::connection_open>(&cmd.m);
+      if (!m)
+        return connection_error(self, amqp::command_invalid,
+                                "COMMAND_INVALID - expected connection.open",
+                                amqp::method_class_id(cmd.m), amqp::method_method_id(cmd.m));
+      auto it = st.settings->vhosts.find(m->virtual_host);
+      if (it == st.settings->vhosts.end())
+        return connection_error(self, amqp::not_allowed,
+                                "NOT_ALLOWED - vhost " + m->virtual_host + " not found");
+      st.vhost_name = m->virtual_host;
+      st.vhost = it->second;
+      st.ph = phase::running;
+      send_method(self, 0, amqp::connection_open_ok{});
+      spdlog::info("accepted AMQP connection {} (user '{}', vhost '{}')", st.peer, st.user,
+                   st.vhost_name);
+      return;
+    }
+    default:
+      break;
+  }
+}
+
+void on_channel_open(actor* self, amqp::command& cmd) {
+  auto& st = self->state;
+  auto n = cmd.channel;
+  if (n > st.channel_max)
+    return connection_error(self, amqp::channel_error,
+                            "CHANNEL_ERROR - channel number " + std::to_string(n) +
+                              " exceeds channel_max " + std::to_string(st.channel_max),
+                            20, 10);
+  if (st.channels.count(n))
+    return connection_error(self, amqp::channel_error,
+                            "CHANNEL_ERROR - second 'channel.open' seen", 20, 10);
+  channel_rec ch;
+  ch.number = n;
+  ch.id = st.next_channel_id++;
+  st.channel_by_id.emplace(ch.id, n);
+  st.channels.emplace(n, std::move(ch));
+  send_method(self, n, amqp::channel_open_ok{});
+}
+
+void forget_channel(actor* self, uint16_t n) {
+  auto& st = self->state;
+  auto it = st.channels.find(n);
+  if (it == st.channels.end())
+    return;
+  st.channel_by_id.erase(it->second.id);
+  st.channels.erase(it);
+}
+
+template <class M>
+void on(actor* self, channel_rec& ch, amqp::command& cmd, M& m) {
+  // Methods a client must not send (server-to-client methods and the like).
+  connection_error(self, amqp::command_invalid, "COMMAND_INVALID - unimplemented method",
+                   M::class_index, M::method_index);
+}
+void on(actor*, channel_rec&, amqp::command&, std::monostate&) {}
+void on(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_publish& m) {
+  on_publish(self, ch, cmd, m);
+}
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::basic_ack& m) {
+  on_ack(self, ch, m.delivery_tag, m.multiple, false, false, 60, 80);
+}
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::basic_nack& m) {
+  on_ack(self, ch, m.delivery_tag, m.multiple, m.requeue, !m.requeue, 60, 120);
+}
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::basic_reject& m) {
+  on_ack(self, ch, m.delivery_tag, false, m.requeue, !m.requeue, 60, 90);
+}
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::basic_consume& m) {
+  on_consume(self, ch, m);
+}
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::basic_cancel& m) {
+  on_cancel(self, ch, m);
+}
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::basic_get& m) { on_get(self, ch, m); }
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::basic_qos& m) { on_qos(self, ch, m); }
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::basic_recover& m) {
+  on_recover(self, ch, m.requeue, true);
+}
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::basic_recover_async& m) {
+  on_recover(self, ch, m.requeue, false);
+}
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::exchange_declare& m) {
+  on_exchange_declare(self, ch, m);
+}
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::exchange_delete& m) {
+  on_exchange_delete(self, ch, m);
+}
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::exchange_bind& m) {
+  on_exchange_bind(self, ch, m);
+}
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::exchange_unbind& m) {
+  on_exchange_unbind(self, ch, m);
+}
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::queue_declare& m) {
+  on_queue_declare(self, ch, m);
+}
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::queue_bind& m) {
+  on_queue_bind(self, ch, m);
+}
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::queue_unbind& m) {
+  on_queue_unbind(self, ch, m);
+}
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::queue_purge& m) {
+  on_queue_purge(self, ch, m);
+}
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::queue_delete& m) {
+  on_queue_delete(self, ch, m);
+}
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::confirm_select& m) {
+  on_confirm_select(self, ch, m);
+}
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::tx_select&) { on_tx_select(self, ch); }
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::tx_commit&) { on_tx_commit(self, ch); }
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::tx_rollback&) {
+  on_tx_rollback(self, ch);
+}
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::channel_flow& m) {
+  on_flow(self, ch, m.active);
+}
+void on(actor*, channel_rec&, amqp::command&, amqp::channel_flow_ok&) {}
+void on(actor* self, channel_rec& ch, amqp::command&, amqp::channel_close&) {
+  auto n = ch.number;
+  release_channel(self, ch);
+  forget_channel(self, n);
+  send_method(self, n, amqp::channel_close_ok{});
+}
+void on(actor* self, channel_rec& ch, amqp::command& cmd, amqp::channel_open&) {
+  connection_error(self, amqp::channel_error, "CHANNEL_ERROR - second 'channel.open' seen", 20,
+                   10);
+}
+
+void handle(actor* self, amqp::command& cmd) {
+  auto& st = self->state;
+  if (st.ph == phase::closed)
+    return;
+  if (st.ph == phase::closing) {
+    // After connection.close only close / close-ok matter (AMQP 0-9-1 §2.2.4).
+    if (cmd.channel == 0)
+      on_connection_method(self, cmd);
+    return;
+  }
+  if (st.ph != phase::running) {
+    on_handshake(self, cmd);
+    return;
+  }
+  if (cmd.channel == 0) {
+    on_connection_method(self, cmd);
+    return;
+  }
+  if (std::holds_alternative<amqp::channel_open>(cmd.m)) {
+    if (!st.channels.count(cmd.channel))
+      return on_channel_open(self, cmd);
+  }
+  auto it = st.channels.find(cmd.channel);
+  if (it == st.channels.end()) {
+    return connection_error(self, amqp::channel_error,
+                            "CHANNEL_ERROR - expected 'channel.open'",
+                            amqp::method_class_id(cmd.m), amqp::method_method_id(cmd.m));
+  }
+  auto& ch = it->second;
+  if (ch.closing) {
+    // We sent channel.close: drop everything until close-ok (AMQP 0-9-1 §2.2.4).
+    if (std::holds_alternative<amqp::channel_close_ok>(cmd.m)) {
+      forget_channel(self, cmd.channel);
+    } else if (std::holds_alternative<amqp::channel_close>(cmd.m)) {
+      send_method(self, cmd.channel, amqp::channel_close_ok{});
+    }
+    return;
+  }
+  if (std::holds_alternative<amqp::channel_close_ok>(cmd.m))
+    return;  // nothing to do: we never sent channel.close on this incarnation
+  std::visit([&](auto& m) { on(self, ch, cmd, m); }, cmd.m);
+}
+
+}  // namespace
+
+std::string random_token(size_t n) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string s;
+  s.reserve(n);
+  for (size_t i = 0; i < n; ++i)
+    s += alphabet[rng() % 64];
+  return s;
+}
+
+void flush_out(actor* self) {
+  auto& st = self->state;
+  if (!st.out.empty() && st.session) {
+    st.session->write(std::move(st.out));
+    st.out = std::string{};
+  }
+}
+
+channel_rec* channel_by_id(actor* self, uint64_t id) {
+  auto& st = self->state;
+  auto it = st.channel_by_id.find(id);
+  if (it == st.channel_by_id.end())
+    return nullptr;
+  auto ch = st.channels.find(it->second);
+  return ch == st.channels.end() ? nullptr : &ch->second;
+}
+
+void retry_current(actor* self, amqp::command&& cmd) {
+  auto& st = self->state;
+  st.pending.push_front(pending_cmd{std::move(cmd), st.current_bytes, 0, {}, 0, 0});
+  st.current_bytes = 0;
+}
+
+void when_routed(actor* self, std::function<void()> fn) {
+  auto& st = self->state;
+  flush_outgoing(self);
+  if (st.inflight_routes == 0) {
+    fn();
+    return;
+  }
+  st.awaiting = true;
+  st.after_routes = std::move(fn);
+}
+
+void channel_error(actor* self, channel_rec& ch, uint16_t code, std::string text, uint16_t cls,
+                   uint16_t mth) {
+  auto& st = self->state;
+  spdlog::warn("AMQP connection {} (user '{}', vhost '{}'), channel {}: error {}: {}", st.peer,
+               st.user, st.vhost_name, ch.number, code, text);
+  amqp::channel_close m;
+  m.reply_code = code;
+  m.reply_text = std::move(text);
+  m.class_id = cls;
+  m.method_id = mth;
+  send_method(self, ch.number, m);
+  release_channel(self, ch);
+  ch.closing = true;
+}
+
+void connection_error(actor* self, uint16_t code, std::string text, uint16_t cls, uint16_t mth) {
+  auto& st = self->state;
+  if (st.ph == phase::closing || st.ph == phase::closed)
+    return;
+  spdlog::warn("AMQP connection {} (user '{}', vhost '{}'): error {}: {}", st.peer, st.user,
+               st.vhost_name, code, text);
+  amqp::connection_close m;
+  m.reply_code = code;
+  m.reply_text = std::move(text);
+  m.class_id = cls;
+  m.method_id = mth;
+  send_method(self, 0, m);
+  for (auto& [n, ch] : st.channels)
+    release_channel(self, ch);
+  st.pending.clear();
+  st.awaiting = false;
+  if (st.ph == phase::header || st.ph == phase::start_ok || st.ph == phase::tune_ok) {
+    // Before the connection is open the client may not answer close: close right away.
+    close_socket(self);
+    return;
+  }
+  st.ph = phase::closing;
+  // Wait a little for close-ok, then close the socket regardless.
+  self->delayed_send(self, std::chrono::seconds(3), stop_atom::value);
+}
+
+void process(actor* self) {
+  auto& st = self->state;
+  while (!st.awaiting && !st.pending.empty() && st.ph != phase::closed) {
+    auto item = std::move(st.pending.front());
+    st.pending.pop_front();
+    st.current_bytes = item.bytes;
+    if (item.error_code) {
+      connection_error(self, item.error_code, std::move(item.error_text), item.error_class,
+                       item.error_method);
+    } else {
+      handle(self, item.cmd);
+    }
+    st.processed_bytes += st.current_bytes;
+    st.current_bytes = 0;
+  }
+  flush_outgoing(self);
+  flush_acks(self);
+  refill_credit(self);
+  if (st.processed_bytes && st.session) {
+    st.session->processed(st.processed_bytes);
+    st.processed_bytes = 0;
+  }
+  flush_out(self);
+}
+
+}  // namespace warren::conn
+
+namespace warren {
+
+caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_session> session,
+                            std::shared_ptr<const broker_settings> settings) {
+  using namespace conn;
+  return sys.spawn([session, settings](conn::actor* self) -> caf::behavior {
+    auto& st = self->state;
+    st.session = session;
+    st.settings = settings;
+    st.peer = session->peer();
+    self->set_down_handler([=](caf::down_msg& dm) {
+      // A queue or exchange we cached went away.
+      forget_target(self, dm.source);
+      fail_tracked_to(self, dm.source);
+      process(self);
+    });
+    return {
+      [=](start_atom) {
+        auto& st = self->state;
+        st.ph = phase::start_ok;
+        amqp::connection_start m;
+        m.version_major = 0;
+        m.version_minor = 9;
+        m.server_properties = server_properties();
+        m.mechanisms = "PLAIN AMQPLAIN";
+        m.locales = "en_US";
+        send_method(self, 0, m);
+        flush_out(self);
+      },
+      [=](inbound_atom, net::inbound_batch& b) {
+        auto& st = self->state;
+        if (st.ph == phase::closed)
+          return;
+        size_t n = b.commands.size();
+        for (size_t i = 0; i < n; ++i)
+          st.pending.push_back(pending_cmd{std::move(b.commands[i]), i + 1 == n ? b.bytes : 0, 0,
+                                           {}, 0, 0});
+        if (b.error_code)
+          st.pending.push_back(pending_cmd{{}, n == 0 ? b.bytes : 0, b.error_code,
+                                           std::move(b.error_text), b.error_class,
+                                           b.error_method});
+        process(self);
+      },
+      [=](routed_atom, route_report& r) {
+        auto& st = self->state;
+        st.inflight_routes += r.forwarded_batches;
+        --st.inflight_routes;
+        on_weights(self, r.channel, r.returns);
+        if (st.inflight_routes == 0 && st.after_routes) {
+          auto fn = std::move(st.after_routes);
+          st.after_routes = nullptr;
+          st.awaiting = false;
+          fn();
+        }
+        process(self);
+      },
+      [=](confirm_atom, confirm_report& r) {
+        on_weights(self, r.channel, r.returns);
+        flush_out(self);
+      },
+      [=](deliver_atom, delivery_batch& b) {
+        on_deliver(self, b);
+        refill_credit(self);
+        flush_out(self);
+      },
+      [=](cancelled_atom, uint64_t consumer_id) {
+        on_server_cancel(self, consumer_id);
+        flush_out(self);
+      },
+      [=](direct_atom, std::string& token, publish_batch& b) {
+        on_direct_reply(self, token, b);
+        flush_out(self);
+      },
+      [=](drained_atom) {
+        self->state.drain_requested = false;
+        refill_credit(self);
+      },
+      [=](shutdown_atom) {
+        connection_error(self, amqp::connection_forced,
+                         "CONNECTION_FORCED - broker forced connection closure with reason "
+                         "'shutdown'");
+        flush_out(self);
+      },
+      [=](stop_atom) {
+        close_socket(self);
+      },
+      [=](closed_atom, std::string& reason) {
+        auto& st = self->state;
+        if (st.ph != phase::closed && st.ph != phase::header)
+          spdlog::info("closing AMQP connection {} (user '{}', vhost '{}'): {}", st.peer,
+                       st.user, st.vhost_name, reason);
+        st.ph = phase::closed;
+        st.session = nullptr;
+        self->quit();
+      },
+    };
+  });
+}
+
+}  // namespace warren

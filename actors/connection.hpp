@@ -1,0 +1,32 @@
+// The AMQP connection actor: one per client connection, owning all of its channels.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "actors/messages.hpp"
+
+namespace warren {
+
+namespace net {
+class amqp_session;
+}
+
+struct broker_settings {
+  std::map<std::string, std::string> users{{"guest", "guest"}};  // user -> password
+  std::map<std::string, caf::actor> vhosts;                       // name -> vhost actor
+  uint16_t channel_max = 2047;
+  uint32_t frame_max = 131072;
+  uint16_t heartbeat = 60;
+  uint32_t default_credit = 1000;  // window for consumers without a prefetch limit
+};
+
+caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_session> session,
+                            std::shared_ptr<const broker_settings> settings);
+
+}  // namespace warren
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<warren::net::amqp_session>)

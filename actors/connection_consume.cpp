@@ -1,0 +1,508 @@
+// Consuming side of the connection actor: basic.consume / cancel / get / ack / nack / reject /
+// recover / qos, channel.flow, deliveries from queues and the credit that paces them.
+//
+// Credit: a queue sends a consumer at most as many messages as the connection granted. For a
+// consumer with a prefetch limit (basic.qos, AMQP 0-9-1 §1.8.3.1) credit comes back as its
+// messages are acked; with basic.qos global=true the channel's consumers share one limit
+// (RabbitMQ semantics); consumers without a limit (no-ack, or prefetch 0) get a window that
+// refills once their deliveries are handed to the socket and the socket keeps up.
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/connection_state.hpp"
+#include "protocol/amqp091/properties.hpp"
+#include "protocol/amqp091/wire.hpp"
+
+namespace warren::conn {
+
+namespace {
+
+constexpr std::string_view reply_to_queue = "amq.rabbitmq.reply-to";
+
+std::deque<unacked_delivery>::iterator find_unacked(channel_rec& ch, uint64_t tag) {
+  auto it = std::lower_bound(ch.unacked.begin(), ch.unacked.end(), tag,
+                             [](const unacked_delivery& u, uint64_t t) { return u.tag < t; });
+  if (it != ch.unacked.end() && it->tag != tag)
+    return ch.unacked.end();
+  return it;
+}
+
+void settle_one(actor* self, channel_rec& ch, unacked_delivery& u, bool requeue) {
+  auto& st = self->state;
+  auto addr = u.queue.address();
+  if (requeue) {
+    auto& r = st.requeue_out[addr];
+    r.first = u.queue;
+    r.second.push_back(u.msg_id);
+  } else {
+    st.acks_out[addr].push_back(u.msg_id);
+    st.ack_targets[addr] = u.queue;
+  }
+  if (u.consumer_id) {
+    auto c = st.consumers.find(u.consumer_id);
+    if (c != st.consumers.end() && c->second.unacked > 0)
+      --c->second.unacked;
+  }
+  ch.credit_dirty = true;
+}
+
+uint32_t window_of(const broker_settings& s, const consumer_rec& c) {
+  return c.prefetch ? c.prefetch : s.default_credit;
+}
+
+void remove_consumer(actor* self, uint64_t id) {
+  auto& st = self->state;
+  auto it = st.consumers.find(id);
+  if (it == st.consumers.end())
+    return;
+  auto chit = st.channels.find(it->second.channel);
+  if (chit != st.channels.end()) {
+    auto& v = chit->second.consumers;
+    v.erase(std::remove(v.begin(), v.end(), id), v.end());
+  }
+  st.consumers.erase(it);
+}
+
+}  // namespace
+
+void encode_delivery(actor* self, uint16_t channel, std::string_view consumer_tag,
+                     uint64_t delivery_tag, bool redelivered, const message& msg) {
+  // basic.deliver (AMQP 0-9-1 §1.8.3.9) encoded by hand: this is the hottest frame we write.
+  auto& out = self->state.out;
+  size_t start = out.size();
+  out.append(7, '\0');
+  amqp::writer w{out};
+  w.u16(60);
+  w.u16(60);
+  w.shortstr(consumer_tag);
+  w.u64(delivery_tag);
+  w.u8(redelivered ? 1 : 0);
+  w.shortstr(msg.exchange);
+  w.shortstr(msg.routing_key);
+  out.push_back(static_cast<char>(amqp::frame_end));
+  uint32_t size = static_cast<uint32_t>(out.size() - start - 8);
+  out[start] = 1;
+  out[start + 1] = static_cast<char>(channel >> 8);
+  out[start + 2] = static_cast<char>(channel & 0xff);
+  out[start + 3] = static_cast<char>(size >> 24);
+  out[start + 4] = static_cast<char>((size >> 16) & 0xff);
+  out[start + 5] = static_cast<char>((size >> 8) & 0xff);
+  out[start + 6] = static_cast<char>(size & 0xff);
+  amqp::encode_header_frame(out, channel, msg.body.size(), msg.properties);
+  amqp::encode_body_frames(out, channel, msg.body, self->state.frame_max);
+}
+
+void on_qos(actor* self, channel_rec& ch, amqp::basic_qos& m) {
+  if (m.prefetch_size != 0)
+    return connection_error(self, amqp::not_implemented,
+                            "NOT_IMPLEMENTED - prefetch_size!=0 (" +
+                              std::to_string(m.prefetch_size) + ")",
+                            60, 10);
+  if (m.global)
+    ch.global_prefetch = m.prefetch_count;
+  else
+    ch.prefetch = m.prefetch_count;
+  ch.credit_dirty = true;
+  send_method(self, ch.number, amqp::basic_qos_ok{});
+}
+
+void on_consume(actor* self, channel_rec& ch, amqp::basic_consume& m) {
+  auto& st = self->state;
+  if (m.consumer_tag.empty())
+    m.consumer_tag = "amq.ctag-" + random_token(22);
+  for (auto id : ch.consumers)
+    if (st.consumers[id].tag == m.consumer_tag)
+      return connection_error(self, amqp::not_allowed,
+                              "NOT_ALLOWED - attempt to reuse consumer tag '" + m.consumer_tag +
+                                "'",
+                              60, 20);
+  if (m.queue == reply_to_queue) {
+    // Direct reply-to: a pseudo-queue served by this channel (RabbitMQ semantics).
+    if (!m.no_ack)
+      return channel_error(self, ch, amqp::precondition_failed,
+                           "PRECONDITION_FAILED - reply consumer cannot acknowledge", 60, 20);
+    if (!ch.reply_tag.empty())
+      return channel_error(self, ch, amqp::precondition_failed,
+                           "PRECONDITION_FAILED - reply consumer already set", 60, 20);
+    ch.reply_tag = m.consumer_tag;
+    ch.reply_token = random_token(24);
+    self->send(st.vhost, reply_to_atom::value, ch.reply_token, caf::actor_cast<caf::actor>(self));
+    if (!m.no_wait) {
+      amqp::basic_consume_ok ok;
+      ok.consumer_tag = m.consumer_tag;
+      send_method(self, ch.number, ok);
+    }
+    return;
+  }
+  if (m.queue.empty()) {
+    if (ch.last_queue.empty())
+      return channel_error(self, ch, amqp::not_found, "NOT_FOUND - no previously declared queue",
+                           60, 20);
+    m.queue = ch.last_queue;
+  }
+  int32_t priority = 0;
+  if (auto p = amqp::find_field(m.arguments, "x-priority")) {
+    if (auto v = p->as_int())
+      priority = static_cast<int32_t>(*v);
+  }
+  auto n = ch.number;
+  auto spec = consumer_spec{caf::actor_cast<caf::actor>(self), n, st.next_consumer_id++,
+                            m.consumer_tag, m.no_ack, m.exclusive, priority, 0};
+  auto queue_name = m.queue;
+  bool no_wait = m.no_wait;
+  when_routed(self, [=]() mutable {
+    ask<lookup_result>(
+      self, self->state.vhost,
+      [=](lookup_result& r) mutable {
+        auto& st = self->state;
+        auto it = st.channels.find(n);
+        if (it == st.channels.end() || it->second.closing)
+          return;
+        auto& ch = it->second;
+        if (r.code != 0)
+          return channel_error(self, ch, r.code, std::move(r.text), 60, 20);
+        consumer_rec c;
+        c.id = spec.consumer_id;
+        c.channel = n;
+        c.tag = spec.tag;
+        c.queue = r.target;
+        c.no_ack = spec.no_ack;
+        c.prefetch = spec.no_ack ? 0 : ch.prefetch;
+        uint32_t initial = window_of(*st.settings, c);
+        if (!c.no_ack && ch.global_prefetch) {
+          uint64_t used = ch.unacked.size();
+          for (auto id : ch.consumers) {
+            auto& o = st.consumers[id];
+            if (!o.no_ack)
+              used += o.granted - o.delivered;
+          }
+          initial = used >= ch.global_prefetch
+                      ? 0
+                      : std::min<uint32_t>(initial, static_cast<uint32_t>(ch.global_prefetch - used));
+        }
+        c.granted = initial;
+        spec.credit = initial;
+        auto queue = r.target;
+        ask<op_result>(
+          self, queue,
+          [=](op_result& res) mutable {
+            auto& st = self->state;
+            auto it = st.channels.find(n);
+            if (it == st.channels.end() || it->second.closing) {
+              // The channel went away meanwhile: undo the registration.
+              self->send(queue, cancel_atom::value, self->id(), c.id);
+              return;
+            }
+            auto& ch = it->second;
+            if (res.code != 0)
+              return channel_error(self, ch, res.code, std::move(res.text), 60, 20);
+            ch.consumers.push_back(c.id);
+            st.consumers.emplace(c.id, c);
+            if (!no_wait) {
+              amqp::basic_consume_ok ok;
+              ok.consumer_tag = c.tag;
+              send_method(self, n, ok);
+            }
+          },
+          consume_atom::value, std::move(spec));
+      },
+      lookup_atom::value, queue_atom::value, queue_name, caf::actor_cast<caf::actor>(self));
+  });
+}
+
+void on_cancel(actor* self, channel_rec& ch, amqp::basic_cancel& m) {
+  auto& st = self->state;
+  auto n = ch.number;
+  auto tag = m.consumer_tag;
+  bool no_wait = m.no_wait;
+  auto reply = [=] {
+    if (!no_wait) {
+      amqp::basic_cancel_ok ok;
+      ok.consumer_tag = tag;
+      send_method(self, n, ok);
+    }
+  };
+  if (!ch.reply_tag.empty() && ch.reply_tag == tag) {
+    ch.reply_tag.clear();
+    return reply();
+  }
+  for (auto id : ch.consumers) {
+    auto& c = st.consumers[id];
+    if (c.tag != tag)
+      continue;
+    auto queue = c.queue;
+    remove_consumer(self, id);
+    // cancel-ok after the queue stopped: deliveries sent before it still arrive first.
+    ask<op_result>(self, queue, [=](op_result&) { reply(); }, cancel_atom::value, self->id(), id);
+    return;
+  }
+  reply();  // unknown tag: RabbitMQ answers cancel-ok as well
+}
+
+void on_get(actor* self, channel_rec& ch, amqp::basic_get& m) {
+  if (m.queue.empty()) {
+    if (ch.last_queue.empty())
+      return channel_error(self, ch, amqp::not_found, "NOT_FOUND - no previously declared queue",
+                           60, 70);
+    m.queue = ch.last_queue;
+  }
+  auto n = ch.number;
+  auto name = m.queue;
+  bool no_ack = m.no_ack;
+  when_routed(self, [=] {
+    ask<lookup_result>(
+      self, self->state.vhost,
+      [=](lookup_result& r) {
+        auto& st = self->state;
+        auto it = st.channels.find(n);
+        if (it == st.channels.end() || it->second.closing)
+          return;
+        if (r.code != 0)
+          return channel_error(self, it->second, r.code, std::move(r.text), 60, 70);
+        auto queue = r.target;
+        ask<get_result>(
+          self, queue,
+          [=](get_result& g) {
+            auto& st = self->state;
+            auto it = st.channels.find(n);
+            if (it == st.channels.end() || it->second.closing) {
+              if (!g.empty && !no_ack)
+                self->send(queue, requeue_atom::value, std::vector<uint64_t>{g.d.msg_id}, false);
+              return;
+            }
+            auto& ch = it->second;
+            if (g.empty) {
+              send_method(self, n, amqp::basic_get_empty{});
+              return;
+            }
+            auto tag = ch.next_tag++;
+            if (!no_ack)
+              ch.unacked.push_back(unacked_delivery{tag, queue, g.d.msg_id, 0});
+            amqp::basic_get_ok ok;
+            ok.delivery_tag = tag;
+            ok.redelivered = g.d.redelivered;
+            ok.exchange = g.d.msg->exchange;
+            ok.routing_key = g.d.msg->routing_key;
+            ok.message_count = g.message_count;
+            auto& out = st.out;
+            amqp::encode_method(out, n, ok);
+            amqp::encode_header_frame(out, n, g.d.msg->body.size(), g.d.msg->properties);
+            amqp::encode_body_frames(out, n, g.d.msg->body, st.frame_max);
+          },
+          get_atom::value, caf::actor_cast<caf::actor>(self), no_ack);
+      },
+      lookup_atom::value, queue_atom::value, name, caf::actor_cast<caf::actor>(self));
+  });
+}
+
+void on_ack(actor* self, channel_rec& ch, uint64_t tag, bool multiple, bool requeue, bool discard,
+            uint16_t cls, uint16_t mth) {
+  if (ch.tx) {
+    if (mth == 80) {
+      amqp::basic_ack a;
+      a.delivery_tag = tag;
+      a.multiple = multiple;
+      ch.tx_acks.emplace_back(a);
+    } else {
+      amqp::basic_nack nk;
+      nk.delivery_tag = tag;
+      nk.multiple = multiple;
+      nk.requeue = requeue;
+      ch.tx_acks.emplace_back(nk);
+    }
+    return;
+  }
+  if (multiple) {
+    // tag 0 with multiple means "everything outstanding" (AMQP 0-9-1 §1.8.3.13).
+    auto end = tag == 0 ? ch.unacked.end()
+                        : std::upper_bound(ch.unacked.begin(), ch.unacked.end(), tag,
+                                           [](uint64_t t, const unacked_delivery& u) {
+                                             return t < u.tag;
+                                           });
+    if (tag != 0 && end == ch.unacked.begin())
+      return channel_error(self, ch, amqp::precondition_failed,
+                           "PRECONDITION_FAILED - unknown delivery tag " + std::to_string(tag),
+                           cls, mth);
+    for (auto it = ch.unacked.begin(); it != end; ++it)
+      settle_one(self, ch, *it, requeue);
+    ch.unacked.erase(ch.unacked.begin(), end);
+    return;
+  }
+  auto it = find_unacked(ch, tag);
+  if (it == ch.unacked.end())
+    return channel_error(self, ch, amqp::precondition_failed,
+                         "PRECONDITION_FAILED - unknown delivery tag " + std::to_string(tag), cls,
+                         mth);
+  settle_one(self, ch, *it, requeue);
+  ch.unacked.erase(it);
+  (void) discard;  // dead-lettering of discarded messages comes with x-dead-letter-exchange
+}
+
+void on_recover(actor* self, channel_rec& ch, bool requeue, bool reply) {
+  if (!requeue)
+    return connection_error(self, amqp::not_implemented, "NOT_IMPLEMENTED - requeue=false", 60,
+                            reply ? 110 : 100);
+  for (auto& u : ch.unacked)
+    settle_one(self, ch, u, true);
+  ch.unacked.clear();
+  if (reply)
+    send_method(self, ch.number, amqp::basic_recover_ok{});
+}
+
+void on_flow(actor* self, channel_rec& ch, bool active) {
+  ch.flow = active;
+  amqp::channel_flow_ok ok;
+  ok.active = active;
+  send_method(self, ch.number, ok);
+  if (active) {
+    auto held = std::move(ch.held);
+    ch.held.clear();
+    for (auto& b : held)
+      on_deliver(self, b);
+  }
+  ch.credit_dirty = true;
+}
+
+void on_deliver(actor* self, delivery_batch& b) {
+  auto& st = self->state;
+  auto c = st.consumers.find(b.consumer_id);
+  if (c == st.consumers.end()) {
+    // The consumer was cancelled or its channel closed while these were on their way.
+    std::vector<uint64_t> ids;
+    for (auto& d : b.items)
+      ids.push_back(d.msg_id);
+    self->send(b.queue, requeue_atom::value, std::move(ids), false);
+    return;
+  }
+  auto& cons = c->second;
+  auto chit = st.channels.find(cons.channel);
+  if (chit == st.channels.end())
+    return;
+  auto& ch = chit->second;
+  if (!ch.flow) {
+    ch.held.push_back(std::move(b));
+    return;
+  }
+  for (auto& d : b.items) {
+    auto tag = ch.next_tag++;
+    if (!cons.no_ack) {
+      ch.unacked.push_back(unacked_delivery{tag, b.queue, d.msg_id, cons.id});
+      ++cons.unacked;
+    }
+    ++cons.delivered;
+    encode_delivery(self, ch.number, cons.tag, tag, d.redelivered, *d.msg);
+  }
+  ch.credit_dirty = true;
+}
+
+void on_server_cancel(actor* self, uint64_t consumer_id) {
+  auto& st = self->state;
+  auto it = st.consumers.find(consumer_id);
+  if (it == st.consumers.end())
+    return;
+  auto n = it->second.channel;
+  auto tag = it->second.tag;
+  remove_consumer(self, consumer_id);
+  if (st.cancel_notify) {
+    amqp::basic_cancel m;
+    m.consumer_tag = tag;
+    m.no_wait = true;
+    send_method(self, n, m);
+  }
+}
+
+void release_channel(actor* self, channel_rec& ch) {
+  auto& st = self->state;
+  for (auto& u : ch.unacked)
+    settle_one(self, ch, u, true);
+  ch.unacked.clear();
+  for (auto id : ch.consumers) {
+    auto it = st.consumers.find(id);
+    if (it == st.consumers.end())
+      continue;
+    self->send(it->second.queue, cancel_atom::value, self->id(), id);
+    st.consumers.erase(it);
+  }
+  ch.consumers.clear();
+  for (auto& b : ch.held) {
+    std::vector<uint64_t> ids;
+    for (auto& d : b.items)
+      ids.push_back(d.msg_id);
+    self->send(b.queue, requeue_atom::value, std::move(ids), false);
+  }
+  ch.held.clear();
+  ch.tx_publishes.clear();
+  ch.tx_acks.clear();
+  ch.tracked.clear();
+  ch.reply_tag.clear();
+  flush_acks(self);
+}
+
+void flush_acks(actor* self) {
+  auto& st = self->state;
+  for (auto& [addr, ids] : st.acks_out) {
+    if (ids.empty())
+      continue;
+    self->send(st.ack_targets[addr], ack_atom::value, std::move(ids));
+  }
+  st.acks_out.clear();
+  st.ack_targets.clear();
+  for (auto& [addr, r] : st.requeue_out)
+    if (!r.second.empty())
+      self->send(r.first, requeue_atom::value, std::move(r.second), true);
+  st.requeue_out.clear();
+}
+
+void refill_credit(actor* self) {
+  auto& st = self->state;
+  bool socket_ok = !st.session || st.session->unwritten() < net::amqp_session::write_high_water;
+  bool blocked_by_socket = false;
+  for (auto& [n, ch] : st.channels) {
+    if (!ch.credit_dirty || ch.closing || !ch.flow)
+      continue;
+    ch.credit_dirty = false;
+    int64_t channel_room = INT64_MAX;
+    if (ch.global_prefetch) {
+      int64_t used = static_cast<int64_t>(ch.unacked.size());
+      for (auto id : ch.consumers) {
+        auto& c = st.consumers[id];
+        if (!c.no_ack)
+          used += static_cast<int64_t>(c.granted - c.delivered);
+      }
+      channel_room = static_cast<int64_t>(ch.global_prefetch) - used;
+    }
+    for (auto id : ch.consumers) {
+      auto& c = st.consumers[id];
+      int64_t outstanding = static_cast<int64_t>(c.granted - c.delivered);
+      int64_t window = window_of(*st.settings, c);
+      int64_t room;
+      if (c.prefetch) {
+        room = window - outstanding - c.unacked;
+      } else {
+        if (!socket_ok) {
+          blocked_by_socket = true;
+          ch.credit_dirty = true;
+          continue;
+        }
+        room = window - outstanding;
+      }
+      if (!c.no_ack)
+        room = std::min(room, channel_room);
+      // Grant in chunks to keep credit messages rare, but never leave a consumer stalled.
+      int64_t chunk = std::max<int64_t>(1, window / 4);
+      if (room <= 0 || (room < chunk && outstanding > 0))
+        continue;
+      c.granted += static_cast<uint64_t>(room);
+      if (!c.no_ack && channel_room != INT64_MAX)
+        channel_room -= room;
+      self->send(c.queue, credit_atom::value, self->id(), c.id, static_cast<uint32_t>(room));
+    }
+  }
+  if (blocked_by_socket && !st.drain_requested && st.session) {
+    st.drain_requested = true;
+    st.session->want_drained();
+  }
+}
+
+}  // namespace warren::conn

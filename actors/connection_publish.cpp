@@ -1,0 +1,430 @@
+// basic.publish and what hangs off it in the connection actor: resolving the target (exchange
+// actor, or for the default exchange the queue actor itself), batching publishes per target,
+// publisher confirms (AMQP 0-9-1 extension confirm.select, RabbitMQ semantics), mandatory
+// returns (basic.return 312 NO_ROUTE), transactions (tx.*) and direct reply-to
+// (amq.rabbitmq.reply-to).
+//
+// Every publish that needs an answer (confirm mode, mandatory, tx) is tracked with a weight
+// (see actors/messages.hpp); its fate is known once the whole weight came back.
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/connection_state.hpp"
+#include "protocol/amqp091/properties.hpp"
+
+namespace warren::conn {
+
+namespace {
+
+constexpr std::string_view reply_to_queue = "amq.rabbitmq.reply-to";
+constexpr std::string_view reply_to_prefix = "amq.rabbitmq.reply-to.";
+
+void add_outgoing(actor* self, const caf::actor& target, bool to_exchange, uint64_t channel_id,
+                  publish_item item) {
+  auto& st = self->state;
+  for (auto& o : st.outgoing) {
+    if (o.target == target && o.batch.channel == channel_id) {
+      o.batch.items.push_back(std::move(item));
+      return;
+    }
+  }
+  outgoing_batch o;
+  o.target = target;
+  o.to_exchange = to_exchange;
+  o.batch.publisher = caf::actor_cast<caf::actor>(self);
+  o.batch.channel = channel_id;
+  o.batch.items.push_back(std::move(item));
+  st.outgoing.push_back(std::move(o));
+}
+
+tracked_publish* find_tracked(channel_rec& ch, uint64_t seq) {
+  auto it = std::lower_bound(ch.tracked.begin(), ch.tracked.end(), seq,
+                             [](const tracked_publish& t, uint64_t s) { return t.seq < s; });
+  if (it == ch.tracked.end() || it->seq != seq)
+    return nullptr;
+  return &*it;
+}
+
+void send_return(actor* self, channel_rec& ch, const message& msg) {
+  amqp::basic_return r;
+  r.reply_code = amqp::no_route;
+  r.reply_text = "NO_ROUTE";
+  r.exchange = msg.exchange;
+  r.routing_key = msg.routing_key;
+  auto& out = self->state.out;
+  amqp::encode_method(out, ch.number, r);
+  amqp::encode_header_frame(out, ch.number, msg.body.size(), msg.properties);
+  amqp::encode_body_frames(out, ch.number, msg.body, self->state.frame_max);
+}
+
+void settle(actor* self, channel_rec& ch);
+
+void complete(actor* self, channel_rec& ch, tracked_publish& t) {
+  t.done = true;
+  if (t.mandatory && !t.routed && !t.rejected && t.msg)
+    send_return(self, ch, *t.msg);  // before the confirm, as RabbitMQ does
+  t.msg = nullptr;
+  if (t.tx && ch.tx_waiting > 0 && --ch.tx_waiting == 0 && ch.commit_pending) {
+    ch.commit_pending = false;
+    send_method(self, ch.number, amqp::tx_commit_ok{});
+    self->state.awaiting = false;
+  }
+}
+
+// Confirms go out in publish order: acks for a run of settled messages are coalesced into one
+// basic.ack with multiple=true.
+void settle(actor* self, channel_rec& ch) {
+  uint64_t ack_upto = 0;
+  size_t acks = 0;
+  auto flush_acks_now = [&] {
+    if (acks) {
+      amqp::basic_ack a;
+      a.delivery_tag = ack_upto;
+      a.multiple = acks > 1;
+      send_method(self, ch.number, a);
+      acks = 0;
+    }
+  };
+  while (!ch.tracked.empty() && ch.tracked.front().done) {
+    auto& t = ch.tracked.front();
+    if (t.confirm) {
+      if (t.rejected) {
+        flush_acks_now();
+        amqp::basic_nack n;
+        n.delivery_tag = t.seq;
+        send_method(self, ch.number, n);
+      } else {
+        ack_upto = t.seq;
+        ++acks;
+      }
+    }
+    ch.tracked.pop_front();
+  }
+  flush_acks_now();
+}
+
+message_ptr make_message(amqp::command& cmd, const amqp::basic_publish& m,
+                         amqp::property_scan& scan) {
+  auto msg = std::make_shared<message>();
+  msg->exchange = m.exchange;
+  msg->routing_key = m.routing_key;
+  msg->properties = std::move(cmd.properties);
+  msg->body = std::move(cmd.body);
+  msg->delivery_mode = scan.delivery_mode;
+  msg->has_headers = scan.has_headers;
+  return msg;
+}
+
+// Publishes to `target` (null = unroutable) on behalf of channel ch.
+void publish_to(actor* self, channel_rec& ch, const caf::actor& target, bool to_exchange,
+                bool mandatory, message_ptr msg, bool in_commit) {
+  bool tracked = ch.confirm || mandatory || in_commit;
+  publish_item item{std::move(msg), 0, 0};
+  if (tracked) {
+    tracked_publish t;
+    t.seq = ++ch.publish_seq;
+    t.mandatory = mandatory;
+    t.confirm = ch.confirm;
+    t.tx = in_commit;
+    if (mandatory)
+      t.msg = item.msg;
+    if (target)
+      t.target = target.address();
+    if (in_commit)
+      ++ch.tx_waiting;
+    ch.tracked.push_back(std::move(t));
+    item.seq = ch.publish_seq;
+    item.weight = full_weight;
+    if (!target) {
+      complete(self, ch, ch.tracked.back());
+      settle(self, ch);
+      return;
+    }
+  } else if (ch.confirm) {
+    ++ch.publish_seq;
+  }
+  if (target)
+    add_outgoing(self, target, to_exchange, ch.id, std::move(item));
+}
+
+// Rewrites reply_to = "amq.rabbitmq.reply-to" to this channel's direct reply-to address.
+bool rewrite_reply_to(actor* self, channel_rec& ch, amqp::command& cmd) {
+  amqp::basic_properties props;
+  if (!amqp::decode_properties(cmd.properties, props))
+    return false;
+  props.reply_to = std::string{reply_to_prefix} + ch.reply_token;
+  cmd.properties.clear();
+  amqp::encode_properties(props, cmd.properties);
+  return true;
+}
+
+}  // namespace
+
+void flush_outgoing(actor* self) {
+  auto& st = self->state;
+  for (auto& o : st.outgoing) {
+    if (o.to_exchange)
+      ++st.inflight_routes;
+    self->send(o.target, publish_atom::value, std::move(o.batch));
+  }
+  st.outgoing.clear();
+}
+
+void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_publish& m) {
+  auto& st = self->state;
+  if (m.immediate)
+    return connection_error(self, amqp::not_implemented, "NOT_IMPLEMENTED - immediate=true", 60,
+                            40);
+  amqp::property_scan scan;
+  if (!amqp::scan_properties(cmd.properties, scan))
+    return connection_error(self, amqp::syntax_error,
+                            "SYNTAX_ERROR - malformed content header properties", 60, 40);
+  if (scan.reply_to && *scan.reply_to == reply_to_queue) {
+    if (ch.reply_tag.empty())
+      return channel_error(self, ch, amqp::precondition_failed,
+                           "PRECONDITION_FAILED - fast reply consumer does not exist", 60, 40);
+    if (!rewrite_reply_to(self, ch, cmd))
+      return connection_error(self, amqp::syntax_error,
+                              "SYNTAX_ERROR - malformed content header properties", 60, 40);
+  }
+
+  caf::actor target;
+  bool to_exchange = false;
+  bool retry_lookup = false;
+  if (m.exchange.empty()) {
+    const auto& key = m.routing_key;
+    if (key.rfind(reply_to_prefix, 0) == 0) {
+      // Direct reply-to: hand the message to the requesting connection.
+      auto token = key.substr(reply_to_prefix.size());
+      auto it = st.queue_cache.find(key);
+      if (it != st.queue_cache.end()) {
+        auto msg = make_message(cmd, m, scan);
+        publish_batch b;
+        b.publisher = caf::actor_cast<caf::actor>(self);
+        b.channel = ch.id;
+        bool tracked = ch.confirm || m.mandatory || ch.tx;
+        publish_item item{msg, 0, 0};
+        if (tracked) {
+          tracked_publish t;
+          t.seq = ++ch.publish_seq;
+          t.mandatory = m.mandatory;
+          t.confirm = ch.confirm;
+          t.target = it->second.address();
+          if (m.mandatory)
+            t.msg = msg;
+          ch.tracked.push_back(std::move(t));
+          item.seq = ch.publish_seq;
+          item.weight = full_weight;
+        } else if (ch.confirm) {
+          ++ch.publish_seq;
+        }
+        b.items.push_back(std::move(item));
+        flush_outgoing(self);
+        self->send(it->second, direct_atom::value, token, std::move(b));
+        return;
+      }
+      if (st.negative_lookup != key) {
+        retry_lookup = true;
+        auto name = key;
+        ask<lookup_result>(
+          self, st.vhost,
+          [=](lookup_result& r) {
+            auto& st = self->state;
+            if (r.code == 0 && r.target) {
+              st.queue_cache[name] = r.target;
+              self->monitor(r.target);
+            } else {
+              st.negative_lookup = name;
+            }
+          },
+          lookup_atom::value, reply_to_atom::value, token);
+      }
+    } else {
+      auto it = st.queue_cache.find(key);
+      if (it != st.queue_cache.end()) {
+        target = it->second;
+      } else if (st.negative_lookup != key) {
+        retry_lookup = true;
+        auto name = key;
+        ask<lookup_result>(
+          self, st.vhost,
+          [=](lookup_result& r) {
+            auto& st = self->state;
+            if (r.code == 0) {
+              st.queue_cache[name] = r.target;
+              self->monitor(r.target);
+            } else {
+              st.negative_lookup = name;
+            }
+          },
+          lookup_atom::value, queue_atom::value, name, caf::actor{});
+      }
+    }
+  } else {
+    auto it = st.exchange_cache.find(m.exchange);
+    if (it != st.exchange_cache.end()) {
+      if (it->second.second)
+        return channel_error(self, ch, amqp::access_refused,
+                             "ACCESS_REFUSED - cannot publish to internal exchange '" +
+                               m.exchange + "' in vhost '" + st.vhost_name + "'",
+                             60, 40);
+      target = it->second.first;
+      to_exchange = true;
+    } else if (st.negative_lookup != m.exchange) {
+      retry_lookup = true;
+      auto name = m.exchange;
+      ask<lookup_result>(
+        self, st.vhost,
+        [=](lookup_result& r) {
+          auto& st = self->state;
+          if (r.code == 0) {
+            st.exchange_cache[name] = {r.target, r.internal};
+            self->monitor(r.target);
+          } else {
+            st.negative_lookup = name;
+          }
+        },
+        lookup_atom::value, exchange_atom::value, name);
+    } else {
+      st.negative_lookup.clear();
+      return channel_error(self, ch, amqp::not_found,
+                           "NOT_FOUND - no exchange '" + m.exchange + "' in vhost '" +
+                             st.vhost_name + "'",
+                           60, 40);
+    }
+  }
+  if (retry_lookup) {
+    retry_current(self, std::move(cmd));
+    return;
+  }
+  st.negative_lookup.clear();
+  auto msg = make_message(cmd, m, scan);
+  if (ch.tx) {
+    ch.tx_publishes.push_back(tx_publish{target, to_exchange, m.mandatory, std::move(msg)});
+    return;
+  }
+  publish_to(self, ch, target, to_exchange, m.mandatory, std::move(msg), false);
+}
+
+void on_weights(actor* self, uint64_t channel_id, std::vector<weight_return>& returns) {
+  auto* ch = channel_by_id(self, channel_id);
+  if (!ch || ch->closing)
+    return;
+  bool any_done = false;
+  for (auto& r : returns) {
+    auto* t = find_tracked(*ch, r.seq);
+    if (!t || t->done)
+      continue;
+    t->returned += r.weight;
+    t->routed |= r.enqueued;
+    t->rejected |= r.rejected;
+    if (t->returned >= full_weight) {
+      complete(self, *ch, *t);
+      any_done = true;
+    }
+  }
+  if (any_done)
+    settle(self, *ch);
+}
+
+void fail_tracked_to(actor* self, const caf::actor_addr& target) {
+  for (auto& [n, ch] : self->state.channels) {
+    bool any = false;
+    for (auto& t : ch.tracked) {
+      if (!t.done && t.target == target) {
+        t.rejected = true;
+        complete(self, ch, t);
+        any = true;
+      }
+    }
+    if (any)
+      settle(self, ch);
+  }
+}
+
+void on_confirm_select(actor* self, channel_rec& ch, amqp::confirm_select& m) {
+  if (ch.tx)
+    return channel_error(self, ch, amqp::precondition_failed,
+                         "PRECONDITION_FAILED - cannot switch from tx to confirm mode", 85, 10);
+  ch.confirm = true;
+  if (!m.no_wait)
+    send_method(self, ch.number, amqp::confirm_select_ok{});
+}
+
+void on_tx_select(actor* self, channel_rec& ch) {
+  if (ch.confirm)
+    return channel_error(self, ch, amqp::precondition_failed,
+                         "PRECONDITION_FAILED - cannot switch from confirm to tx mode", 90, 10);
+  ch.tx = true;
+  send_method(self, ch.number, amqp::tx_select_ok{});
+}
+
+void on_tx_commit(actor* self, channel_rec& ch) {
+  if (!ch.tx)
+    return channel_error(self, ch, amqp::precondition_failed,
+                         "PRECONDITION_FAILED - channel is not transactional", 90, 20);
+  auto publishes = std::move(ch.tx_publishes);
+  auto acks = std::move(ch.tx_acks);
+  ch.tx_publishes.clear();
+  ch.tx_acks.clear();
+  ch.tx = false;  // apply for real
+  auto n = ch.number;
+  for (auto& a : acks) {
+    auto it = self->state.channels.find(n);
+    if (it == self->state.channels.end() || it->second.closing)
+      return;
+    if (auto* x = std::get_if<amqp::basic_ack>(&a))
+      on_ack(self, it->second, x->delivery_tag, x->multiple, false, false, 60, 80);
+    else if (auto* x = std::get_if<amqp::basic_nack>(&a))
+      on_ack(self, it->second, x->delivery_tag, x->multiple, x->requeue, !x->requeue, 60, 120);
+    else if (auto* x = std::get_if<amqp::basic_reject>(&a))
+      on_ack(self, it->second, x->delivery_tag, false, x->requeue, !x->requeue, 60, 90);
+  }
+  auto it = self->state.channels.find(n);
+  if (it == self->state.channels.end() || it->second.closing)
+    return;
+  auto& c = it->second;
+  c.tx = true;
+  for (auto& p : publishes)
+    publish_to(self, c, p.target, p.to_exchange, p.mandatory, std::move(p.msg), true);
+  if (c.tx_waiting == 0) {
+    send_method(self, n, amqp::tx_commit_ok{});
+    return;
+  }
+  // commit-ok once every published message reached its queues.
+  c.commit_pending = true;
+  flush_outgoing(self);
+  self->state.awaiting = true;
+}
+
+void on_tx_rollback(actor* self, channel_rec& ch) {
+  if (!ch.tx)
+    return channel_error(self, ch, amqp::precondition_failed,
+                         "PRECONDITION_FAILED - channel is not transactional", 90, 30);
+  ch.tx_publishes.clear();
+  ch.tx_acks.clear();
+  send_method(self, ch.number, amqp::tx_rollback_ok{});
+}
+
+void on_direct_reply(actor* self, std::string& token, publish_batch& b) {
+  auto& st = self->state;
+  channel_rec* target = nullptr;
+  for (auto& [n, ch] : st.channels)
+    if (!ch.closing && ch.reply_token == token && !ch.reply_tag.empty())
+      target = &ch;
+  confirm_report report;
+  report.channel = b.channel;
+  for (auto& item : b.items) {
+    if (target) {
+      auto tag = target->next_tag++;
+      encode_delivery(self, target->number, target->reply_tag, tag, false, *item.msg);
+    }
+    if (item.weight)
+      report.returns.push_back(weight_return{item.seq, item.weight, target != nullptr, false});
+  }
+  if (!report.returns.empty() && b.publisher)
+    self->send(b.publisher, confirm_atom::value, std::move(report));
+}
+
+}  // namespace warren::conn

@@ -1,0 +1,176 @@
+// The exchange actor (one per exchange).
+//
+// Jobs: keep the binding set and its routing index (an exchange type plug-in); route each
+// publish batch and send every destination one batch with its share; split tracked weights
+// among destinations and hand back what is kept (unroutable or remainder) in one route_report
+// per batch; pass unroutable messages to the alternate exchange through the vhost.
+// Talks to: connections (batches in, reports out), queues and exchanges (batches out), the
+// vhost (binding changes in, alternate-exchange forwarding out).
+// Invariant: every batch received from a connection is answered by exactly one route_report,
+// sent after the batches it caused were handed to their destinations.
+#include "actors/exchange_actor.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/exchange/exchange_type.hpp"
+#include "protocol/amqp091/properties.hpp"
+#include "protocol/amqp091/wire.hpp"
+
+namespace warren {
+namespace {
+
+constexpr uint8_t max_hops = 16;
+
+struct destination {
+  caf::actor handle;
+  std::string name;
+  bool to_exchange = false;
+  uint32_t bindings = 0;
+};
+
+struct exchange_state {
+  exchange_config cfg;
+  std::unique_ptr<exchange::exchange_type> router;
+  std::vector<binding_entry> bindings;
+  std::unordered_map<exchange::dest_id, destination> dests;
+  std::unordered_map<caf::actor_addr, exchange::dest_id> dest_by_addr;
+  exchange::dest_id next_dest = 1;
+  // Scratch buffers reused across batches.
+  std::vector<exchange::dest_id> matched;
+  std::unordered_map<exchange::dest_id, publish_batch> out;
+  static inline const char* name = "exchange";
+};
+
+using exchange_actor_t = caf::stateful_actor<exchange_state>;
+
+bool same_binding(const binding_entry& a, const binding_entry& b) {
+  return a.destination == b.destination && a.key == b.key && a.arguments == b.arguments;
+}
+
+exchange::binding_key to_key(exchange_state& st, const binding_entry& b, exchange::dest_id id) {
+  return exchange::binding_key{id, b.key, b.arguments};
+}
+
+void route_batch(exchange_actor_t* self, publish_batch& in) {
+  auto& st = self->state;
+  route_report report;
+  report.channel = in.channel;
+  publish_batch to_alternate;
+  bool tracked_any = false;
+  amqp::field_table headers;
+  for (auto& item : in.items) {
+    st.matched.clear();
+    if (in.hops < max_hops) {
+      const amqp::field_table* hdrs = nullptr;
+      if (st.router->needs_headers() && item.msg->has_headers) {
+        amqp::property_scan scan;
+        headers.clear();
+        if (amqp::scan_properties(item.msg->properties, scan) && scan.has_headers) {
+          amqp::reader r{scan.headers_raw};
+          headers = r.table();
+          if (!r.failed())
+            hdrs = &headers;
+        }
+      }
+      st.router->route(item.msg->routing_key, hdrs, st.matched);
+    }
+    if (st.matched.size() > 1) {
+      std::sort(st.matched.begin(), st.matched.end());
+      st.matched.erase(std::unique(st.matched.begin(), st.matched.end()), st.matched.end());
+    }
+    if (st.matched.empty()) {
+      if (!st.cfg.alternate.empty() && in.hops < max_hops) {
+        to_alternate.items.push_back(std::move(item));
+      } else if (item.weight) {
+        report.returns.push_back(weight_return{item.seq, item.weight, false, false});
+      }
+      continue;
+    }
+    uint64_t share = item.weight / st.matched.size();
+    uint64_t kept = item.weight - share * st.matched.size();
+    if (kept)
+      report.returns.push_back(weight_return{item.seq, kept, false, false});
+    tracked_any |= item.weight != 0;
+    for (auto id : st.matched) {
+      auto& b = st.out[id];
+      b.items.push_back(publish_item{item.msg, item.seq, share});
+    }
+  }
+  for (auto& [id, b] : st.out) {
+    if (b.items.empty())
+      continue;
+    auto d = st.dests.find(id);
+    if (d == st.dests.end())
+      continue;
+    b.publisher = in.publisher;
+    b.channel = in.channel;
+    b.hops = in.hops + 1;
+    if (d->second.to_exchange)
+      ++report.forwarded_batches;
+    self->send(d->second.handle, publish_atom::value, std::move(b));
+    b = publish_batch{};
+  }
+  if (!to_alternate.items.empty()) {
+    to_alternate.publisher = in.publisher;
+    to_alternate.channel = in.channel;
+    to_alternate.hops = in.hops + 1;
+    ++report.forwarded_batches;
+    self->send(st.cfg.vhost, route_atom::value, st.cfg.alternate, std::move(to_alternate));
+  }
+  if (in.publisher)
+    self->send(in.publisher, routed_atom::value, std::move(report));
+}
+
+caf::behavior exchange_behavior(exchange_actor_t* self, exchange_config cfg) {
+  self->state.cfg = std::move(cfg);
+  self->state.router = exchange::make_exchange_type(self->state.cfg.type);
+  return {
+    [=](publish_atom, publish_batch& b) { route_batch(self, b); },
+    [=](bind_atom, binding_entry& b) -> op_result {
+      auto& st = self->state;
+      for (auto& existing : st.bindings)
+        if (same_binding(existing, b))
+          return op_result{0, {}, static_cast<uint32_t>(st.bindings.size())};
+      exchange::dest_id id;
+      auto found = st.dest_by_addr.find(b.destination.address());
+      if (found != st.dest_by_addr.end()) {
+        id = found->second;
+      } else {
+        id = st.next_dest++;
+        st.dest_by_addr.emplace(b.destination.address(), id);
+        st.dests.emplace(id, destination{b.destination, b.destination_name, b.to_exchange, 0});
+      }
+      ++st.dests[id].bindings;
+      st.router->bind(to_key(st, b, id));
+      st.bindings.push_back(std::move(b));
+      return op_result{0, {}, static_cast<uint32_t>(st.bindings.size())};
+    },
+    [=](unbind_atom, binding_entry& b) -> op_result {
+      auto& st = self->state;
+      auto pos = std::find_if(st.bindings.begin(), st.bindings.end(),
+                              [&](const binding_entry& e) { return same_binding(e, b); });
+      if (pos != st.bindings.end()) {
+        auto id = st.dest_by_addr[b.destination.address()];
+        st.router->unbind(to_key(st, *pos, id));
+        st.bindings.erase(pos);
+        if (--st.dests[id].bindings == 0) {
+          st.dests.erase(id);
+          st.dest_by_addr.erase(b.destination.address());
+        }
+      }
+      return op_result{0, {}, static_cast<uint32_t>(st.bindings.size())};
+    },
+    [=](stop_atom) { self->quit(); },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_exchange(caf::actor_system& sys, exchange_config cfg) {
+  return sys.spawn(exchange_behavior, std::move(cfg));
+}
+
+}  // namespace warren

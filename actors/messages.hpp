@@ -1,0 +1,218 @@
+// The messages connection, exchange, queue and vhost actors exchange.
+//
+// Hot path (at most three hops, one actor message per batch, never per AMQP frame):
+//   connection --publish_batch--> exchange --publish_batch--> queue --delivery_batch--> connection
+// Publishes to the default exchange skip the exchange hop: the connection sends them to the
+// queue directly.
+//
+// Publisher confirms and mandatory returns use weight throwing: every tracked publish starts
+// with weight `full_weight`; an exchange splits the weight it receives among the destinations
+// it routes to and hands back what it keeps; a queue hands back the weight it received once the
+// message is enqueued. The publishing channel knows a message's fate when all of its weight has
+// come back, no matter in which order the reports arrive.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "protocol/amqp091/field_table.hpp"
+
+namespace warren {
+
+// A published message. Immutable once published and shared (reference-counted) by every queue
+// it reaches: fanout to N queues does not copy the body.
+struct message {
+  std::string exchange;
+  std::string routing_key;
+  std::string properties;  // raw AMQP basic-class property bytes (flags + list), re-sent as is
+  std::string body;
+  uint8_t delivery_mode = 0;
+  bool has_headers = false;  // properties carry a headers table (headers exchange needs it)
+};
+using message_ptr = std::shared_ptr<const message>;
+
+inline constexpr uint64_t full_weight = uint64_t{1} << 62;
+
+// One message on its way to queues. seq/weight are zero for untracked publishes.
+struct publish_item {
+  message_ptr msg;
+  uint64_t seq = 0;     // the channel's publish sequence number
+  uint64_t weight = 0;  // share of full_weight carried by this copy
+};
+
+struct publish_batch {
+  caf::actor publisher;  // connection to report weights to (may be null for internal publishes)
+  uint64_t channel = 0;  // the publishing channel's incarnation id within its connection
+  uint8_t hops = 0;  // exchange-to-exchange / alternate-exchange hops so far (cycle guard)
+  std::vector<publish_item> items;
+};
+
+// Weight handed back to a publishing channel.
+struct weight_return {
+  uint64_t seq = 0;
+  uint64_t weight = 0;
+  bool enqueued = false;  // true when it comes from a queue that took the message
+  bool rejected = false;  // the queue refused or lost it: nack
+};
+
+struct route_report {
+  uint64_t channel = 0;
+  uint32_t forwarded_batches = 0;  // batches sent on to other exchanges (they report as well)
+  std::vector<weight_return> returns;
+};
+
+// Sent by queues for tracked messages.
+struct confirm_report {
+  uint64_t channel = 0;
+  std::vector<weight_return> returns;
+};
+
+struct delivery {
+  message_ptr msg;
+  uint64_t msg_id = 0;  // the queue's id, used to ack/requeue
+  bool redelivered = false;
+};
+
+struct delivery_batch {
+  caf::actor queue;
+  uint64_t consumer_id = 0;
+  std::vector<delivery> items;
+};
+
+struct consumer_spec {
+  caf::actor conn;
+  uint16_t channel = 0;
+  uint64_t consumer_id = 0;  // unique within the connection
+  std::string tag;
+  bool no_ack = false;
+  bool exclusive = false;
+  int32_t priority = 0;
+  uint32_t credit = 0;  // initial credit
+};
+
+struct get_result {
+  bool empty = true;
+  delivery d;
+  uint32_t message_count = 0;  // messages left in the queue
+};
+
+// Reply of vhost/queue operations: code 0 means success, otherwise an AMQP reply code + text.
+struct op_result {
+  uint16_t code = 0;
+  std::string text;
+  uint32_t count = 0;  // message count (purge, delete) where it applies
+};
+
+struct queue_declared {
+  uint16_t code = 0;
+  std::string text;
+  std::string name;
+  uint32_t messages = 0;
+  uint32_t consumers = 0;
+  caf::actor queue;
+};
+
+struct lookup_result {
+  uint16_t code = 0;
+  std::string text;
+  caf::actor target;
+  bool internal = false;  // exchanges: internal exchanges refuse client publishes
+};
+
+struct exchange_spec {
+  std::string name;
+  std::string type;
+  bool passive = false;
+  bool durable = false;
+  bool auto_delete = false;
+  bool internal = false;
+  amqp::field_table arguments;
+};
+
+struct queue_spec {
+  std::string name;
+  bool passive = false;
+  bool durable = false;
+  bool exclusive = false;
+  bool auto_delete = false;
+  amqp::field_table arguments;
+  caf::actor owner;  // the declaring connection
+};
+
+struct binding_spec {
+  std::string source;       // exchange
+  std::string destination;  // queue or exchange
+  bool to_exchange = false;
+  std::string key;
+  amqp::field_table arguments;
+  caf::actor conn;  // for exclusive-queue checks
+};
+
+// A binding as an exchange actor keeps it.
+struct binding_entry {
+  caf::actor destination;
+  std::string destination_name;
+  bool to_exchange = false;
+  std::string key;
+  amqp::field_table arguments;
+};
+
+}  // namespace warren
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::publish_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::route_report)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::confirm_report)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::delivery_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::consumer_spec)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::get_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::op_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::queue_declared)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::lookup_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::exchange_spec)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::queue_spec)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::binding_spec)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::binding_entry)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<uint64_t>)
+
+namespace warren {
+
+// Atoms (CAF 0.17: at most 10 characters).
+using publish_atom = caf::atom_constant<caf::atom("publish")>;
+using routed_atom = caf::atom_constant<caf::atom("routed")>;
+using confirm_atom = caf::atom_constant<caf::atom("confirm")>;
+using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
+using consume_atom = caf::atom_constant<caf::atom("consume")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+using cancelled_atom = caf::atom_constant<caf::atom("cancelled")>;
+using credit_atom = caf::atom_constant<caf::atom("credit")>;
+using ack_atom = caf::atom_constant<caf::atom("ack")>;
+using requeue_atom = caf::atom_constant<caf::atom("requeue")>;
+using unsent_atom = caf::atom_constant<caf::atom("unsent")>;
+using get_atom = caf::atom_constant<caf::atom("get")>;
+using purge_atom = caf::atom_constant<caf::atom("purge")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using delete_atom = caf::atom_constant<caf::atom("delete")>;
+using check_atom = caf::atom_constant<caf::atom("check")>;
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+using bind_atom = caf::atom_constant<caf::atom("bind")>;
+using unbind_atom = caf::atom_constant<caf::atom("unbind")>;
+using declare_atom = caf::atom_constant<caf::atom("declare")>;
+using exchange_atom = caf::atom_constant<caf::atom("exchange")>;
+using queue_atom = caf::atom_constant<caf::atom("queue")>;
+using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
+using route_atom = caf::atom_constant<caf::atom("route")>;
+using autodel_atom = caf::atom_constant<caf::atom("autodel")>;
+using inbound_atom = caf::atom_constant<caf::atom("inbound")>;
+using closed_atom = caf::atom_constant<caf::atom("closed")>;
+using drained_atom = caf::atom_constant<caf::atom("drained")>;
+using start_atom = caf::atom_constant<caf::atom("start")>;
+using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using reply_to_atom = caf::atom_constant<caf::atom("replyto")>;
+using direct_atom = caf::atom_constant<caf::atom("direct")>;
+
+}  // namespace warren

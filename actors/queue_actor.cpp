@@ -1,0 +1,275 @@
+// The queue actor (one per queue).
+//
+// Jobs: hold ready messages in order and the unacknowledged ones by id; dispatch to consumers
+// round-robin (highest consumer priority first) while they have credit; answer basic.get,
+// purge, delete checks and declare counts; requeue what a consumer's connection leaves behind.
+// Talks to: connections (batches in, deliveries and confirm weights out, credit/acks in), the
+// vhost (auto-delete request out, stop in).
+// Invariants: a message is either ready or unacked, never both; deliveries for a consumer are
+// sent only after its consume request was answered; credit is granted by the consumer's
+// connection and never exceeded.
+#include "actors/queue_actor.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <spdlog/spdlog.h>
+
+#include "protocol/amqp091/constants.hpp"
+
+namespace warren {
+namespace {
+
+struct ready_entry {
+  uint64_t id;
+  message_ptr msg;
+  bool redelivered;
+};
+
+struct unacked_entry {
+  message_ptr msg;
+  caf::actor_id conn;
+  bool redelivered;
+};
+
+struct consumer {
+  consumer_spec spec;
+  uint32_t credit;
+};
+
+struct queue_state {
+  queue_config cfg;
+  std::deque<ready_entry> ready;
+  std::unordered_map<uint64_t, unacked_entry> unacked;
+  std::vector<consumer> consumers;
+  size_t rr = 0;
+  uint64_t next_id = 1;
+  bool had_consumer = false;
+  bool dispatch_scheduled = false;
+  std::unordered_set<caf::actor_addr> monitored;
+  static inline const char* name = "queue";
+};
+
+using queue_actor_t = caf::stateful_actor<queue_state>;
+
+std::string queue_desc(const queue_state& st) {
+  return "queue '" + st.cfg.name + "' in vhost '" + st.cfg.vhost_name + "'";
+}
+
+void watch(queue_actor_t* self, const caf::actor& conn) {
+  if (conn && self->state.monitored.insert(conn.address()).second)
+    self->monitor(conn);
+}
+
+// Picks the consumer for the next message: the highest priority among those with credit,
+// round-robin within it. Returns consumers.size() when nobody can take a message.
+size_t pick_consumer(queue_state& st) {
+  size_t n = st.consumers.size();
+  size_t best = n;
+  for (size_t k = 0; k < n; ++k) {
+    size_t i = (st.rr + k) % n;
+    auto& c = st.consumers[i];
+    if (c.credit == 0)
+      continue;
+    if (best == n || c.spec.priority > st.consumers[best].spec.priority)
+      best = i;
+  }
+  return best;
+}
+
+void dispatch(queue_actor_t* self) {
+  auto& st = self->state;
+  st.dispatch_scheduled = false;
+  if (st.consumers.empty() || st.ready.empty())
+    return;
+  std::vector<delivery_batch> batches(st.consumers.size());
+  while (!st.ready.empty()) {
+    size_t i = pick_consumer(st);
+    if (i == st.consumers.size())
+      break;
+    auto& c = st.consumers[i];
+    auto e = std::move(st.ready.front());
+    st.ready.pop_front();
+    --c.credit;
+    st.rr = (i + 1) % st.consumers.size();
+    if (!c.spec.no_ack)
+      st.unacked.emplace(e.id, unacked_entry{e.msg, c.spec.conn.id(), e.redelivered});
+    batches[i].items.push_back(delivery{std::move(e.msg), e.id, e.redelivered});
+  }
+  for (size_t i = 0; i < batches.size(); ++i) {
+    if (batches[i].items.empty())
+      continue;
+    batches[i].queue = caf::actor_cast<caf::actor>(self);
+    batches[i].consumer_id = st.consumers[i].spec.consumer_id;
+    self->send(st.consumers[i].spec.conn, deliver_atom::value, std::move(batches[i]));
+  }
+}
+
+// Deliveries must follow the reply that confirms a consume, so dispatching after a state change
+// made inside a request handler goes through the mailbox.
+void schedule_dispatch(queue_actor_t* self) {
+  if (!self->state.dispatch_scheduled) {
+    self->state.dispatch_scheduled = true;
+    self->send(self, tick_atom::value);
+  }
+}
+
+void requeue(queue_state& st, uint64_t id, unacked_entry&& u, bool mark_redelivered) {
+  ready_entry e{id, std::move(u.msg), u.redelivered || mark_redelivered};
+  // Requeued messages go back to their original place: ready is ordered by id.
+  auto pos = std::lower_bound(st.ready.begin(), st.ready.end(), id,
+                              [](const ready_entry& r, uint64_t v) { return r.id < v; });
+  st.ready.insert(pos, std::move(e));
+}
+
+void remove_consumer(queue_actor_t* self, size_t i) {
+  auto& st = self->state;
+  st.consumers.erase(st.consumers.begin() + static_cast<std::ptrdiff_t>(i));
+  if (st.rr >= st.consumers.size())
+    st.rr = 0;
+  if (st.consumers.empty() && st.had_consumer && st.cfg.auto_delete)
+    self->send(st.cfg.vhost, autodel_atom::value, st.cfg.name, caf::actor_cast<caf::actor>(self));
+}
+
+caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
+  self->state.cfg = std::move(cfg);
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& st = self->state;
+    st.monitored.erase(dm.source);
+    auto conn_id = dm.source.id();
+    for (size_t i = st.consumers.size(); i-- > 0;)
+      if (st.consumers[i].spec.conn.id() == conn_id)
+        remove_consumer(self, i);
+    for (auto it = st.unacked.begin(); it != st.unacked.end();) {
+      if (it->second.conn == conn_id) {
+        requeue(st, it->first, std::move(it->second), true);
+        it = st.unacked.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    dispatch(self);
+  });
+  return {
+    [=](publish_atom, publish_batch& b) {
+      auto& st = self->state;
+      confirm_report report;
+      report.channel = b.channel;
+      for (auto& item : b.items) {
+        if (item.weight)
+          report.returns.push_back(weight_return{item.seq, item.weight, true, false});
+        st.ready.push_back(ready_entry{st.next_id++, std::move(item.msg), false});
+      }
+      if (!report.returns.empty() && b.publisher)
+        self->send(b.publisher, confirm_atom::value, std::move(report));
+      dispatch(self);
+    },
+    [=](tick_atom) { dispatch(self); },
+    [=](consume_atom, consumer_spec& spec) -> op_result {
+      auto& st = self->state;
+      bool exclusive_taken = std::any_of(st.consumers.begin(), st.consumers.end(),
+                                         [](const consumer& c) { return c.spec.exclusive; });
+      if (exclusive_taken || (spec.exclusive && !st.consumers.empty()))
+        return op_result{amqp::access_refused,
+                         "ACCESS_REFUSED - " + queue_desc(st) + " in exclusive use", 0};
+      watch(self, spec.conn);
+      auto credit = spec.credit;
+      st.consumers.push_back(consumer{std::move(spec), credit});
+      st.had_consumer = true;
+      schedule_dispatch(self);
+      return op_result{};
+    },
+    [=](cancel_atom, caf::actor_id conn, uint64_t consumer_id) -> op_result {
+      auto& st = self->state;
+      for (size_t i = 0; i < st.consumers.size(); ++i) {
+        if (st.consumers[i].spec.conn.id() == conn && st.consumers[i].spec.consumer_id == consumer_id) {
+          remove_consumer(self, i);
+          break;
+        }
+      }
+      return op_result{};
+    },
+    [=](credit_atom, caf::actor_id conn, uint64_t consumer_id, uint32_t n) {
+      auto& st = self->state;
+      for (auto& c : st.consumers) {
+        if (c.spec.conn.id() == conn && c.spec.consumer_id == consumer_id) {
+          c.credit += n;
+          dispatch(self);
+          return;
+        }
+      }
+    },
+    [=](ack_atom, std::vector<uint64_t>& ids) {
+      auto& st = self->state;
+      for (auto id : ids)
+        st.unacked.erase(id);
+    },
+    [=](requeue_atom, std::vector<uint64_t>& ids, bool mark_redelivered) {
+      auto& st = self->state;
+      for (auto id : ids) {
+        auto it = st.unacked.find(id);
+        if (it == st.unacked.end())
+          continue;
+        requeue(st, id, std::move(it->second), mark_redelivered);
+        st.unacked.erase(it);
+      }
+      dispatch(self);
+    },
+    [=](get_atom, caf::actor& conn, bool no_ack) -> get_result {
+      auto& st = self->state;
+      get_result r;
+      if (st.ready.empty())
+        return r;
+      auto e = std::move(st.ready.front());
+      st.ready.pop_front();
+      if (!no_ack) {
+        watch(self, conn);
+        st.unacked.emplace(e.id, unacked_entry{e.msg, conn.id(), e.redelivered});
+      }
+      r.empty = false;
+      r.d = delivery{std::move(e.msg), e.id, e.redelivered};
+      r.message_count = static_cast<uint32_t>(st.ready.size());
+      return r;
+    },
+    [=](purge_atom) -> op_result {
+      auto& st = self->state;
+      auto n = static_cast<uint32_t>(st.ready.size());
+      st.ready.clear();
+      return op_result{0, {}, n};
+    },
+    [=](stats_atom) -> queue_declared {
+      auto& st = self->state;
+      return queue_declared{0, {}, st.cfg.name, static_cast<uint32_t>(st.ready.size()),
+                            static_cast<uint32_t>(st.consumers.size()),
+                            caf::actor_cast<caf::actor>(self)};
+    },
+    [=](check_atom, bool if_unused, bool if_empty) -> op_result {
+      auto& st = self->state;
+      if (if_unused && !st.consumers.empty())
+        return op_result{amqp::precondition_failed,
+                         "PRECONDITION_FAILED - " + queue_desc(st) + " in use", 0};
+      if (if_empty && !st.ready.empty())
+        return op_result{amqp::precondition_failed,
+                         "PRECONDITION_FAILED - " + queue_desc(st) + " is not empty", 0};
+      return op_result{0, {}, static_cast<uint32_t>(st.ready.size())};
+    },
+    [=](stop_atom) {
+      auto& st = self->state;
+      // Server-sent basic.cancel for every consumer (RabbitMQ consumer_cancel_notify).
+      for (auto& c : st.consumers)
+        self->send(c.spec.conn, cancelled_atom::value, c.spec.consumer_id);
+      st.consumers.clear();
+      self->quit();
+    },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_queue(caf::actor_system& sys, queue_config cfg) {
+  return sys.spawn(queue_behavior, std::move(cfg));
+}
+
+}  // namespace warren

@@ -1,0 +1,499 @@
+// The vhost actor (one per virtual host).
+//
+// Jobs: map exchange and queue names to their actors; own the metadata that declarations are
+// checked against (type, durable, exclusive owner, auto-delete, arguments) and the binding
+// table; spawn and stop exchange and queue actors; enforce exclusive-queue ownership; delete
+// exclusive queues when their connection goes away, auto-delete queues when asked by them and
+// auto-delete exchanges when their last binding goes; forward unroutable messages to alternate
+// exchanges.
+// Talks to: connections (requests in), exchange and queue actors (bind/unbind/stop out).
+// Not on the message hot path: connections cache the handles they look up here.
+// Invariant: a binding is recorded here iff its source exchange actor has it.
+#include "actors/vhost_actor.hpp"
+
+#include <algorithm>
+#include <map>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/exchange/exchange_type.hpp"
+#include "actors/exchange_actor.hpp"
+#include "actors/queue_actor.hpp"
+#include "protocol/amqp091/constants.hpp"
+
+namespace warren {
+namespace {
+
+struct exchange_record {
+  caf::actor actor;
+  exchange_spec spec;
+  std::string alternate;
+};
+
+struct queue_record {
+  caf::actor actor;
+  queue_spec spec;
+  caf::actor_addr owner;  // exclusive owner, null otherwise
+};
+
+struct binding_record {
+  std::string source;
+  std::string destination;
+  bool to_exchange = false;
+  std::string key;
+  amqp::field_table arguments;
+  bool operator==(const binding_record&) const = default;
+};
+
+struct vhost_state {
+  std::string vhost;
+  std::map<std::string, exchange_record> exchanges;
+  std::map<std::string, queue_record> queues;
+  std::vector<binding_record> bindings;
+  std::map<std::string, caf::actor> reply_to;  // direct reply-to token -> connection
+  std::mt19937_64 rng{std::random_device{}()};
+  static inline const char* name = "vhost";
+};
+
+using vhost_actor_t = caf::stateful_actor<vhost_state>;
+
+std::string bool_text(bool b) { return b ? "true" : "false"; }
+
+std::string where(const vhost_state& st) { return " in vhost '" + st.vhost + "'"; }
+
+op_result inequivalent(const vhost_state& st, const char* kind, const std::string& name,
+                       const char* arg, const std::string& received, const std::string& current) {
+  return op_result{amqp::precondition_failed,
+                   "PRECONDITION_FAILED - inequivalent arg '" + std::string{arg} + "' for " + kind +
+                     " '" + name + "'" + where(st) + ": received '" + received +
+                     "' but current is '" + current + "'",
+                   0};
+}
+
+std::string alternate_of(const amqp::field_table& args) {
+  if (auto v = amqp::find_field(args, "alternate-exchange"))
+    if (auto s = v->as_string())
+      return *s;
+  return {};
+}
+
+std::string server_named_queue(vhost_state& st) {
+  static const char alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string s = "amq.gen-";
+  for (int i = 0; i < 22; ++i)
+    s += alphabet[st.rng() % 64];
+  return s;
+}
+
+exchange_record make_exchange(vhost_actor_t* self, const exchange_spec& spec) {
+  exchange_record r;
+  r.spec = spec;
+  r.alternate = alternate_of(spec.arguments);
+  r.actor = spawn_exchange(self->home_system(),
+                           exchange_config{self->state.vhost, spec.name, spec.type, r.alternate,
+                                           caf::actor_cast<caf::actor>(self)});
+  return r;
+}
+
+op_result not_found(const vhost_state& st, const char* kind, const std::string& name) {
+  return op_result{amqp::not_found,
+                   "NOT_FOUND - no " + std::string{kind} + " '" + name + "'" + where(st), 0};
+}
+
+op_result locked(const vhost_state& st, const std::string& name) {
+  return op_result{amqp::resource_locked,
+                   "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '" + name +
+                     "'" + where(st) +
+                     ". It could be originally declared on another connection or the exclusive "
+                     "property value does not match that of the original declaration.",
+                   0};
+}
+
+bool accessible(const queue_record& q, const caf::actor& conn) {
+  return !q.owner || (conn && q.owner == conn.address());
+}
+
+// Removes bindings matching `pred`, telling each source exchange; then deletes auto-delete
+// exchanges that lost their last binding.
+template <class Pred>
+void drop_bindings(vhost_actor_t* self, Pred pred);
+
+void delete_exchange(vhost_actor_t* self, const std::string& name) {
+  auto& st = self->state;
+  auto it = st.exchanges.find(name);
+  if (it == st.exchanges.end())
+    return;
+  auto actor = it->second.actor;
+  st.exchanges.erase(it);
+  drop_bindings(self, [&](const binding_record& b) {
+    return b.source == name || (b.to_exchange && b.destination == name);
+  });
+  self->send(actor, stop_atom::value);
+}
+
+caf::actor destination_actor(vhost_state& st, const binding_record& b) {
+  if (b.to_exchange) {
+    auto it = st.exchanges.find(b.destination);
+    return it == st.exchanges.end() ? caf::actor{} : it->second.actor;
+  }
+  auto it = st.queues.find(b.destination);
+  return it == st.queues.end() ? caf::actor{} : it->second.actor;
+}
+
+template <class Pred>
+void drop_bindings(vhost_actor_t* self, Pred pred) {
+  auto& st = self->state;
+  std::vector<binding_record> removed;
+  for (auto it = st.bindings.begin(); it != st.bindings.end();) {
+    if (pred(*it)) {
+      removed.push_back(std::move(*it));
+      it = st.bindings.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::vector<std::string> maybe_auto_delete;
+  for (auto& b : removed) {
+    auto src = st.exchanges.find(b.source);
+    if (src == st.exchanges.end())
+      continue;
+    // The destination actor may be gone already; the exchange matches on the address.
+    binding_entry e{destination_actor(st, b), b.destination, b.to_exchange, b.key, b.arguments};
+    if (e.destination)
+      self->send(src->second.actor, unbind_atom::value, std::move(e));
+    if (src->second.spec.auto_delete)
+      maybe_auto_delete.push_back(b.source);
+  }
+  for (auto& x : maybe_auto_delete) {
+    bool still_bound = std::any_of(st.bindings.begin(), st.bindings.end(),
+                                   [&](const binding_record& b) { return b.source == x; });
+    if (!still_bound)
+      delete_exchange(self, x);
+  }
+}
+
+void delete_queue(vhost_actor_t* self, const std::string& name) {
+  auto& st = self->state;
+  auto it = st.queues.find(name);
+  if (it == st.queues.end())
+    return;
+  auto actor = it->second.actor;
+  // Unbind while the queue actor is still registered, so that exchanges get its handle.
+  drop_bindings(self, [&](const binding_record& b) {
+    return !b.to_exchange && b.destination == name;
+  });
+  st.queues.erase(name);
+  self->send(actor, stop_atom::value);
+}
+
+void declare_defaults(vhost_actor_t* self) {
+  const std::pair<const char*, const char*> defaults[] = {
+    {"amq.direct", "direct"}, {"amq.fanout", "fanout"}, {"amq.topic", "topic"},
+    {"amq.headers", "headers"}, {"amq.match", "headers"}};
+  for (auto& [name, type] : defaults) {
+    exchange_spec spec;
+    spec.name = name;
+    spec.type = type;
+    spec.durable = true;
+    self->state.exchanges.emplace(name, make_exchange(self, spec));
+  }
+}
+
+caf::result<op_result> declare_exchange(vhost_actor_t* self, exchange_spec& spec) {
+  auto& st = self->state;
+  if (spec.name.empty()) {
+    if (spec.passive)
+      return op_result{};
+    return op_result{amqp::access_refused,
+                     "ACCESS_REFUSED - operation not permitted on the default exchange", 0};
+  }
+  auto it = st.exchanges.find(spec.name);
+  if (it == st.exchanges.end()) {
+    if (spec.passive)
+      return not_found(st, "exchange", spec.name);
+    if (!exchange::is_known_type(spec.type))
+      return op_result{amqp::command_invalid,
+                       "COMMAND_INVALID - unknown exchange type '" + spec.type + "'", 0};
+    if (spec.name.rfind("amq.", 0) == 0)
+      return op_result{amqp::access_refused, "ACCESS_REFUSED - exchange name '" + spec.name +
+                                               "' contains reserved prefix 'amq.*'",
+                       0};
+    st.exchanges.emplace(spec.name, make_exchange(self, spec));
+    return op_result{};
+  }
+  if (spec.passive)
+    return op_result{};
+  auto& cur = it->second.spec;
+  if (!exchange::is_known_type(spec.type))
+    return op_result{amqp::command_invalid,
+                     "COMMAND_INVALID - unknown exchange type '" + spec.type + "'", 0};
+  if (cur.type != spec.type)
+    return inequivalent(st, "exchange", spec.name, "type", spec.type, cur.type);
+  if (cur.durable != spec.durable)
+    return inequivalent(st, "exchange", spec.name, "durable", bool_text(spec.durable),
+                        bool_text(cur.durable));
+  if (cur.auto_delete != spec.auto_delete)
+    return inequivalent(st, "exchange", spec.name, "auto_delete", bool_text(spec.auto_delete),
+                        bool_text(cur.auto_delete));
+  if (cur.internal != spec.internal)
+    return inequivalent(st, "exchange", spec.name, "internal", bool_text(spec.internal),
+                        bool_text(cur.internal));
+  if (alternate_of(spec.arguments) != it->second.alternate)
+    return inequivalent(st, "exchange", spec.name, "alternate-exchange",
+                        alternate_of(spec.arguments), it->second.alternate);
+  return op_result{};
+}
+
+caf::result<op_result> delete_exchange_checked(vhost_actor_t* self, const std::string& name,
+                                               bool if_unused) {
+  auto& st = self->state;
+  if (name.empty())
+    return op_result{amqp::access_refused,
+                     "ACCESS_REFUSED - operation not permitted on the default exchange", 0};
+  if (name.rfind("amq.", 0) == 0)
+    return op_result{amqp::access_refused, "ACCESS_REFUSED - deletion of system exchange '" +
+                                             name + "'" + where(st) + " not allowed",
+                     0};
+  if (st.exchanges.find(name) == st.exchanges.end())
+    return op_result{};  // idempotent, as in RabbitMQ 3.x
+  if (if_unused && std::any_of(st.bindings.begin(), st.bindings.end(),
+                               [&](const binding_record& b) { return b.source == name; }))
+    return op_result{amqp::precondition_failed,
+                     "PRECONDITION_FAILED - exchange '" + name + "'" + where(st) + " in use", 0};
+  delete_exchange(self, name);
+  return op_result{};
+}
+
+caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec) {
+  auto& st = self->state;
+  auto fail = [](op_result r) { return queue_declared{r.code, std::move(r.text), {}, 0, 0, {}}; };
+  if (spec.name.empty()) {
+    if (spec.passive)
+      return fail(not_found(st, "queue", spec.name));
+    do
+      spec.name = server_named_queue(st);
+    while (st.queues.count(spec.name));
+  } else if (!spec.passive && spec.name.rfind("amq.", 0) == 0 &&
+             !st.queues.count(spec.name)) {
+    return fail(op_result{amqp::access_refused, "ACCESS_REFUSED - queue name '" + spec.name +
+                                                  "' contains reserved prefix 'amq.*'",
+                          0});
+  }
+  auto it = st.queues.find(spec.name);
+  if (it == st.queues.end()) {
+    if (spec.passive)
+      return fail(not_found(st, "queue", spec.name));
+    if (auto bad = unsupported_queue_argument(spec.arguments); !bad.empty())
+      return fail(op_result{amqp::not_implemented,
+                            "NOT_IMPLEMENTED - queue argument '" + bad + "' is not supported", 0});
+    queue_record r;
+    r.spec = spec;
+    r.spec.owner = nullptr;
+    if (spec.exclusive && spec.owner) {
+      r.owner = spec.owner.address();
+      self->monitor(spec.owner);
+    }
+    r.actor = spawn_queue(self->home_system(),
+                          queue_config{st.vhost, spec.name, spec.auto_delete,
+                                       caf::actor_cast<caf::actor>(self)});
+    auto actor = r.actor;
+    st.queues.emplace(spec.name, std::move(r));
+    return queue_declared{0, {}, spec.name, 0, 0, actor};
+  }
+  auto& cur = it->second;
+  if (!accessible(cur, spec.owner))
+    return fail(locked(st, spec.name));
+  if (!spec.passive) {
+    if (cur.spec.durable != spec.durable)
+      return fail(inequivalent(st, "queue", spec.name, "durable", bool_text(spec.durable),
+                               bool_text(cur.spec.durable)));
+    if (cur.spec.exclusive != spec.exclusive)
+      return fail(locked(st, spec.name));
+    if (cur.spec.auto_delete != spec.auto_delete)
+      return fail(inequivalent(st, "queue", spec.name, "auto_delete",
+                               bool_text(spec.auto_delete), bool_text(cur.spec.auto_delete)));
+  }
+  auto rp = self->make_response_promise<queue_declared>();
+  rp.delegate(cur.actor, stats_atom::value);
+  return rp;
+}
+
+caf::result<op_result> bind(vhost_actor_t* self, binding_spec& spec, bool add) {
+  auto& st = self->state;
+  if (spec.source.empty() || (spec.to_exchange && spec.destination.empty()))
+    return op_result{amqp::access_refused,
+                     "ACCESS_REFUSED - operation not permitted on the default exchange", 0};
+  caf::actor dest;
+  if (spec.to_exchange) {
+    auto d = st.exchanges.find(spec.destination);
+    if (d == st.exchanges.end())
+      return not_found(st, "exchange", spec.destination);
+    dest = d->second.actor;
+  } else {
+    auto q = st.queues.find(spec.destination);
+    if (q == st.queues.end())
+      return not_found(st, "queue", spec.destination);
+    if (!accessible(q->second, spec.conn))
+      return locked(st, spec.destination);
+    dest = q->second.actor;
+  }
+  auto src = st.exchanges.find(spec.source);
+  if (src == st.exchanges.end())
+    return not_found(st, "exchange", spec.source);
+  binding_record rec{spec.source, spec.destination, spec.to_exchange, spec.key, spec.arguments};
+  binding_entry entry{dest, spec.destination, spec.to_exchange, spec.key, spec.arguments};
+  auto existing = std::find(st.bindings.begin(), st.bindings.end(), rec);
+  if (add) {
+    if (existing != st.bindings.end())
+      return op_result{};
+    st.bindings.push_back(rec);
+    auto rp = self->make_response_promise<op_result>();
+    rp.delegate(src->second.actor, bind_atom::value, std::move(entry));
+    return rp;
+  }
+  if (existing == st.bindings.end())
+    return op_result{};
+  auto source = spec.source;
+  drop_bindings(self, [&](const binding_record& b) { return b == rec; });
+  return op_result{};
+}
+
+}  // namespace
+
+std::string unsupported_queue_argument(const amqp::field_table& args) {
+  static const char* later[] = {"x-message-ttl",          "x-expires",
+                                "x-max-length",           "x-max-length-bytes",
+                                "x-overflow",             "x-dead-letter-exchange",
+                                "x-dead-letter-routing-key", "x-max-priority",
+                                "x-single-active-consumer"};
+  for (auto& [k, v] : args) {
+    for (auto name : later)
+      if (k == name)
+        return k;
+    if (k == "x-queue-type") {
+      auto s = v.as_string();
+      if (!s || *s != "classic")
+        return k;
+    }
+  }
+  return {};
+}
+
+caf::actor spawn_vhost(caf::actor_system& sys, std::string name) {
+  return sys.spawn([name](vhost_actor_t* self) -> caf::behavior {
+    self->state.vhost = name;
+    declare_defaults(self);
+    self->set_down_handler([=](caf::down_msg& dm) {
+      // An exclusive queue's connection went away: delete its queues.
+      std::vector<std::string> doomed;
+      for (auto& [qname, q] : self->state.queues)
+        if (q.owner == dm.source)
+          doomed.push_back(qname);
+      for (auto& q : doomed)
+        delete_queue(self, q);
+      auto& rt = self->state.reply_to;
+      for (auto it = rt.begin(); it != rt.end();)
+        it = it->second.address() == dm.source ? rt.erase(it) : std::next(it);
+    });
+    return {
+      [=](declare_atom, exchange_atom, exchange_spec& spec) { return declare_exchange(self, spec); },
+      [=](delete_atom, exchange_atom, std::string& name, bool if_unused) {
+        return delete_exchange_checked(self, name, if_unused);
+      },
+      [=](declare_atom, queue_atom, queue_spec& spec) { return declare_queue(self, spec); },
+      [=](delete_atom, queue_atom, std::string& name, caf::actor& conn, bool if_unused,
+          bool if_empty) -> caf::result<op_result> {
+        auto& st = self->state;
+        auto it = st.queues.find(name);
+        if (it == st.queues.end())
+          return op_result{};  // idempotent, as in RabbitMQ 3.x
+        if (!accessible(it->second, conn))
+          return locked(st, name);
+        auto rp = self->make_response_promise<op_result>();
+        auto actor = it->second.actor;
+        self->request(actor, caf::infinite, check_atom::value, if_unused, if_empty)
+          .then(
+            [=](op_result& r) mutable {
+              if (r.code == 0) {
+                auto cur = self->state.queues.find(name);
+                if (cur != self->state.queues.end() && cur->second.actor == actor)
+                  delete_queue(self, name);
+              }
+              rp.deliver(std::move(r));
+            },
+            [=](caf::error&) mutable { rp.deliver(op_result{}); });
+        return rp;
+      },
+      [=](purge_atom, std::string& name, caf::actor& conn) -> caf::result<op_result> {
+        auto& st = self->state;
+        auto it = st.queues.find(name);
+        if (it == st.queues.end())
+          return not_found(st, "queue", name);
+        if (!accessible(it->second, conn))
+          return locked(st, name);
+        auto rp = self->make_response_promise<op_result>();
+        rp.delegate(it->second.actor, purge_atom::value);
+        return rp;
+      },
+      [=](bind_atom, binding_spec& spec) { return bind(self, spec, true); },
+      [=](unbind_atom, binding_spec& spec) { return bind(self, spec, false); },
+      [=](lookup_atom, exchange_atom, std::string& name) -> lookup_result {
+        auto& st = self->state;
+        auto it = st.exchanges.find(name);
+        if (it == st.exchanges.end()) {
+          auto r = not_found(st, "exchange", name);
+          return lookup_result{r.code, std::move(r.text), {}, false};
+        }
+        return lookup_result{0, {}, it->second.actor, it->second.spec.internal};
+      },
+      [=](lookup_atom, queue_atom, std::string& name, caf::actor& conn) -> lookup_result {
+        auto& st = self->state;
+        auto it = st.queues.find(name);
+        if (it == st.queues.end()) {
+          auto r = not_found(st, "queue", name);
+          return lookup_result{r.code, std::move(r.text), {}, false};
+        }
+        if (!accessible(it->second, conn)) {
+          auto r = locked(st, name);
+          return lookup_result{r.code, std::move(r.text), {}, false};
+        }
+        return lookup_result{0, {}, it->second.actor, false};
+      },
+      [=](route_atom, std::string& exchange_name, publish_batch& b) {
+        auto& st = self->state;
+        auto it = st.exchanges.find(exchange_name);
+        if (it != st.exchanges.end()) {
+          self->send(it->second.actor, publish_atom::value, std::move(b));
+          return;
+        }
+        // No such alternate exchange: the messages are unroutable.
+        route_report report;
+        report.channel = b.channel;
+        for (auto& item : b.items)
+          if (item.weight)
+            report.returns.push_back(weight_return{item.seq, item.weight, false, false});
+        if (b.publisher)
+          self->send(b.publisher, routed_atom::value, std::move(report));
+      },
+      [=](reply_to_atom, std::string& token, caf::actor& conn) {
+        self->monitor(conn);
+        self->state.reply_to[token] = conn;
+      },
+      [=](lookup_atom, reply_to_atom, std::string& token) -> lookup_result {
+        auto it = self->state.reply_to.find(token);
+        if (it == self->state.reply_to.end())
+          return lookup_result{amqp::not_found, "NOT_FOUND", {}, false};
+        return lookup_result{0, {}, it->second, false};
+      },
+      [=](autodel_atom, std::string& name, caf::actor& queue) {
+        auto it = self->state.queues.find(name);
+        if (it != self->state.queues.end() && it->second.actor == queue)
+          delete_queue(self, name);
+      },
+    };
+  });
+}
+
+}  // namespace warren

@@ -1,0 +1,238 @@
+#include "app/config.hpp"
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace warren {
+
+namespace {
+
+std::string trim(const std::string& s) {
+  auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos)
+    return {};
+  auto e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+
+bool to_int(const std::string& s, long lo, long hi, long& out) {
+  try {
+    size_t pos = 0;
+    long v = std::stol(s, &pos);
+    if (pos != s.size() || v < lo || v > hi)
+      return false;
+    out = v;
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+// A listener value is "PORT" or "ADDRESS:PORT" (RabbitMQ's listeners.tcp.* format).
+bool parse_listener(const std::string& v, std::string& address, int& port) {
+  auto colon = v.rfind(':');
+  std::string p = colon == std::string::npos ? v : v.substr(colon + 1);
+  long n;
+  if (!to_int(p, 0, 65535, n))
+    return false;
+  if (colon != std::string::npos)
+    address = v.substr(0, colon);
+  port = static_cast<int>(n);
+  return true;
+}
+
+const char* levels[] = {"trace", "debug", "info", "warning", "warn", "error", "critical", "none"};
+
+bool valid_level(const std::string& l) {
+  for (auto x : levels)
+    if (l == x)
+      return true;
+  return false;
+}
+
+}  // namespace
+
+std::string usage_text() {
+  return R"(Usage: warrend [options]
+
+Warren message broker: AMQP 0-9-1 and STOMP.
+
+Options:
+  --amqp-port N       AMQP listener port (default 5672; 0 picks a free port)
+  --stomp-port N      STOMP listener port (default 61613; 0 picks a free port)
+  --http-port N       HTTP management / metrics port (default 15672; 0 picks a free port)
+  --bind ADDRESS      address the listeners bind to (default 127.0.0.1)
+  --data-dir DIR      directory for the broker's data (default ./data)
+  --config FILE       configuration file in RabbitMQ's `key = value` format
+  --workers N         actor scheduler threads (default: number of cores)
+  --log-level LEVEL   trace, debug, info, warning, error, critical or none (default info)
+  --log-file FILE     also log to FILE
+  --help              show this text and exit
+
+Configuration keys (see etc/warren.conf):
+  listeners.tcp.default, stomp.listeners.tcp.1, management.tcp.port, listeners.bind,
+  data_dir, scheduler.workers, log.console.level, log.file, default_user, default_pass,
+  heartbeat, frame_max, channel_max
+
+When a listener is up, warrend logs `listening <proto> <address>:<port>` to stderr.
+SIGTERM or SIGINT closes every connection with 320 CONNECTION_FORCED and exits 0.
+)";
+}
+
+std::string apply_config_text(const std::string& text, daemon_config& cfg) {
+  std::istringstream in{text};
+  std::string line;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    auto hash = line.find('#');
+    if (hash != std::string::npos)
+      line.erase(hash);
+    line = trim(line);
+    if (line.empty())
+      continue;
+    auto eq = line.find('=');
+    if (eq == std::string::npos)
+      return "line " + std::to_string(lineno) + ": expected `key = value`";
+    auto key = trim(line.substr(0, eq));
+    auto value = trim(line.substr(eq + 1));
+    auto bad = [&] {
+      return "line " + std::to_string(lineno) + ": invalid value '" + value + "' for " + key;
+    };
+    long n;
+    if (key == "listeners.tcp.default") {
+      if (!parse_listener(value, cfg.bind_address, cfg.amqp_port))
+        return bad();
+    } else if (key == "stomp.listeners.tcp.1" || key == "stomp.listeners.tcp.default") {
+      std::string ignored;
+      if (!parse_listener(value, ignored, cfg.stomp_port))
+        return bad();
+    } else if (key == "management.tcp.port") {
+      if (!to_int(value, 0, 65535, n))
+        return bad();
+      cfg.http_port = static_cast<int>(n);
+    } else if (key == "listeners.bind") {
+      cfg.bind_address = value;
+    } else if (key == "data_dir") {
+      cfg.data_dir = value;
+    } else if (key == "scheduler.workers") {
+      if (!to_int(value, 0, 1024, n))
+        return bad();
+      cfg.workers = static_cast<int>(n);
+    } else if (key == "log.console.level" || key == "log.level") {
+      if (!valid_level(value))
+        return bad();
+      cfg.log_level = value;
+    } else if (key == "log.file") {
+      cfg.log_file = value;
+    } else if (key == "default_user") {
+      cfg.default_user = value;
+    } else if (key == "default_pass") {
+      cfg.default_pass = value;
+    } else if (key == "heartbeat") {
+      if (!to_int(value, 0, 65535, n))
+        return bad();
+      cfg.heartbeat = static_cast<uint16_t>(n);
+    } else if (key == "frame_max") {
+      if (!to_int(value, 4096, 1 << 30, n))
+        return bad();
+      cfg.frame_max = static_cast<uint32_t>(n);
+    } else if (key == "channel_max") {
+      if (!to_int(value, 1, 65535, n))
+        return bad();
+      cfg.channel_max = static_cast<uint16_t>(n);
+    } else {
+      return "line " + std::to_string(lineno) + ": unknown key '" + key + "'";
+    }
+  }
+  return {};
+}
+
+std::optional<daemon_config> parse_command_line(int argc, char** argv, int& exit_code) {
+  daemon_config cfg;
+  std::vector<std::pair<std::string, std::string>> flags;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::cout << usage_text();
+      exit_code = 0;
+      return std::nullopt;
+    }
+    std::string value;
+    auto eq = a.find('=');
+    if (a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      std::cerr << "warrend: missing value for " << a << "\n";
+      exit_code = 2;
+      return std::nullopt;
+    }
+    flags.emplace_back(a, value);
+  }
+  // The config file first, so that flags override it.
+  for (auto& [k, v] : flags) {
+    if (k != "--config")
+      continue;
+    std::ifstream f{v};
+    if (!f) {
+      std::cerr << "warrend: cannot read config file " << v << "\n";
+      exit_code = 2;
+      return std::nullopt;
+    }
+    std::stringstream ss;
+    ss << f.rdbuf();
+    if (auto err = apply_config_text(ss.str(), cfg); !err.empty()) {
+      std::cerr << "warrend: " << v << ": " << err << "\n";
+      exit_code = 2;
+      return std::nullopt;
+    }
+    cfg.config_file = v;
+  }
+  for (auto& [k, v] : flags) {
+    long n;
+    auto port = [&](int& out) {
+      if (!to_int(v, 0, 65535, n))
+        return false;
+      out = static_cast<int>(n);
+      return true;
+    };
+    bool ok = true;
+    if (k == "--config")
+      continue;
+    else if (k == "--amqp-port")
+      ok = port(cfg.amqp_port);
+    else if (k == "--stomp-port")
+      ok = port(cfg.stomp_port);
+    else if (k == "--http-port")
+      ok = port(cfg.http_port);
+    else if (k == "--bind")
+      cfg.bind_address = v;
+    else if (k == "--data-dir")
+      cfg.data_dir = v;
+    else if (k == "--workers") {
+      ok = to_int(v, 1, 1024, n);
+      cfg.workers = static_cast<int>(n);
+    } else if (k == "--log-level") {
+      ok = valid_level(v);
+      cfg.log_level = v;
+    } else if (k == "--log-file")
+      cfg.log_file = v;
+    else {
+      std::cerr << "warrend: unknown option " << k << "\n" << usage_text();
+      exit_code = 2;
+      return std::nullopt;
+    }
+    if (!ok) {
+      std::cerr << "warrend: invalid value '" << v << "' for " << k << "\n";
+      exit_code = 2;
+      return std::nullopt;
+    }
+  }
+  return cfg;
+}
+
+}  // namespace warren

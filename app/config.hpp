@@ -1,0 +1,39 @@
+// warrend's settings: defaults, then the config file (RabbitMQ's `key = value` format), then
+// command-line flags, each overriding the one before.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace warren {
+
+struct daemon_config {
+  std::string bind_address = "127.0.0.1";
+  int amqp_port = 5672;
+  int stomp_port = 61613;
+  int http_port = 15672;
+  std::string data_dir = "./data";
+  std::string config_file;
+  int workers = 0;  // 0 = number of cores
+  std::string log_level = "info";
+  std::string log_file;
+  std::string default_user = "guest";
+  std::string default_pass = "guest";
+  uint16_t heartbeat = 60;
+  uint32_t frame_max = 131072;
+  uint16_t channel_max = 2047;
+};
+
+// Parses argv; on --help prints usage and sets `exit_code` to 0; on a bad flag or config file
+// prints the reason and sets `exit_code` to 2. Returns nullopt whenever the daemon should exit.
+std::optional<daemon_config> parse_command_line(int argc, char** argv, int& exit_code);
+
+// Applies `key = value` lines (comments with #) to cfg; returns an error message or "".
+std::string apply_config_text(const std::string& text, daemon_config& cfg);
+
+std::string usage_text();
+
+}  // namespace warren

@@ -1,0 +1,101 @@
+// warrend: the Warren broker daemon. Boot order: settings and logging, the actor system, the
+// vhost, the connection supervisor, then the listeners; SIGTERM/SIGINT stop the listeners,
+// close every connection with 320 CONNECTION_FORCED and exit 0.
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include <boost/asio.hpp>
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/connection.hpp"
+#include "actors/messages.hpp"
+#include "actors/vhost_actor.hpp"
+#include "app/config.hpp"
+#include "app/logging.hpp"
+#include "net/amqp_session.hpp"
+#include "net/listener.hpp"
+#include "supervisor/connection_supervisor.hpp"
+
+namespace asio = boost::asio;
+
+int main(int argc, char** argv) {
+  int exit_code = 0;
+  auto parsed = warren::parse_command_line(argc, argv, exit_code);
+  if (!parsed)
+    return exit_code;
+  auto cfg = *parsed;
+  warren::setup_logging(cfg.log_level, cfg.log_file);
+
+  std::error_code fs_ec;
+  std::filesystem::create_directories(cfg.data_dir, fs_ec);
+  if (fs_ec) {
+    spdlog::critical("cannot create data directory {}: {}", cfg.data_dir, fs_ec.message());
+    return 1;
+  }
+
+  unsigned workers = cfg.workers > 0 ? static_cast<unsigned>(cfg.workers)
+                                     : std::max(1u, std::thread::hardware_concurrency());
+  caf::actor_system_config caf_cfg;
+  caf_cfg.set("scheduler.max-threads", static_cast<size_t>(workers));
+  caf_cfg.set("work-stealing.moderate-poll-attempts", static_cast<size_t>(0));
+  caf::actor_system sys{caf_cfg};
+  spdlog::info("starting Warren 0.1.0 with {} scheduler worker(s), data in {}", workers,
+               cfg.data_dir);
+
+  auto settings = std::make_shared<warren::broker_settings>();
+  settings->users = {{cfg.default_user, cfg.default_pass}};
+  settings->heartbeat = cfg.heartbeat;
+  settings->frame_max = cfg.frame_max;
+  settings->channel_max = cfg.channel_max;
+  auto root_vhost = warren::spawn_vhost(sys, "/");
+  settings->vhosts.emplace("/", root_vhost);
+  std::shared_ptr<const warren::broker_settings> shared_settings = settings;
+  auto conn_sup = warren::spawn_connection_supervisor(sys);
+
+  asio::io_context io{1};
+  std::unique_ptr<warren::net::listener> amqp;
+  try {
+    amqp = std::make_unique<warren::net::listener>(
+      io, cfg.bind_address, static_cast<uint16_t>(cfg.amqp_port),
+      [&sys, shared_settings, conn_sup](asio::ip::tcp::socket s) {
+        auto session = std::make_shared<warren::net::amqp_session>(std::move(s));
+        spdlog::info("accepting AMQP connection {}", session->peer());
+        auto conn = warren::spawn_connection(sys, session, shared_settings);
+        caf::anon_send(conn_sup, warren::start_atom::value, conn);
+        session->start(conn);
+      });
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot listen for AMQP on {}:{}: {}", cfg.bind_address, cfg.amqp_port,
+                     e.what());
+    return 1;
+  }
+  spdlog::info("listening amqp {}:{}", amqp->address(), amqp->port());
+
+  asio::signal_set signals{io, SIGINT, SIGTERM};
+  std::thread stopper;
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec)
+      return;
+    spdlog::info("received signal {}, stopping: closing connections", sig);
+    amqp->stop();
+    stopper = std::thread([&] {
+      caf::scoped_actor self{sys};
+      self->request(conn_sup, std::chrono::seconds(10), warren::shutdown_atom::value)
+        .receive([](bool) {}, [](caf::error&) {});
+      io.stop();
+    });
+  });
+  std::signal(SIGPIPE, SIG_IGN);
+  io.run();
+  if (stopper.joinable())
+    stopper.join();
+  spdlog::info("Warren stopped");
+  spdlog::shutdown();
+  // Exchange and queue actors live as long as the node; nothing durable is pending in memory.
+  sys.await_actors_before_shutdown(false);
+  std::cout.flush();
+  std::_Exit(0);
+}

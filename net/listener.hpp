@@ -1,0 +1,31 @@
+// A TCP listener on the I/O context: accepts sockets and hands each one to a callback.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <boost/asio.hpp>
+
+namespace warren::net {
+
+class listener {
+public:
+  using on_accept = std::function<void(boost::asio::ip::tcp::socket)>;
+
+  // Binds immediately (port 0 picks a free port); throws boost::system::system_error on failure.
+  listener(boost::asio::io_context& io, const std::string& address, uint16_t port, on_accept fn);
+
+  uint16_t port() const { return port_; }
+  const std::string& address() const { return address_; }
+  void stop();
+
+private:
+  void accept();
+
+  boost::asio::ip::tcp::acceptor acceptor_;
+  on_accept fn_;
+  std::string address_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace warren::net
