@@ -16,6 +16,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/hardening.hpp"
 #include "protocol/amqp091/wire.hpp"
 
 namespace warren::conn {
@@ -459,6 +460,7 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
     st.session = session;
     st.settings = settings;
     st.peer = session->peer();
+    install_defaults(self, "connection");
     self->set_down_handler([=](caf::down_msg& dm) {
       // A queue or exchange we cached went away.
       forget_target(self, dm.source);
@@ -466,6 +468,9 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
       process(self);
     });
     return {
+      [](op_result&) {
+        // Answer to a cancel sent without waiting (channel close): nothing to do.
+      },
       [=](start_atom) {
         auto& st = self->state;
         st.ph = phase::start_ok;

@@ -180,6 +180,16 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
   if (!amqp::scan_properties(cmd.properties, scan))
     return connection_error(self, amqp::syntax_error,
                             "SYNTAX_ERROR - malformed content header properties", 60, 40);
+  // RabbitMQ validates user_id against the authenticated user (flag bit 4 of the first word).
+  if (cmd.properties.size() >= 2 && (static_cast<uint8_t>(cmd.properties[1]) & 0x10)) {
+    amqp::basic_properties props;
+    if (amqp::decode_properties(cmd.properties, props) && props.user_id &&
+        *props.user_id != st.user)
+      return channel_error(self, ch, amqp::precondition_failed,
+                           "PRECONDITION_FAILED - user_id property set to '" + *props.user_id +
+                             "' but authenticated user was '" + st.user + "'",
+                           60, 40);
+  }
   if (scan.reply_to && *scan.reply_to == reply_to_queue) {
     if (ch.reply_tag.empty())
       return channel_error(self, ch, amqp::precondition_failed,

@@ -15,6 +15,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/hardening.hpp"
+
 #include "actors/exchange/exchange_type.hpp"
 #include "protocol/amqp091/properties.hpp"
 #include "protocol/amqp091/wire.hpp"
@@ -125,6 +127,7 @@ void route_batch(exchange_actor_t* self, publish_batch& in) {
 }
 
 caf::behavior exchange_behavior(exchange_actor_t* self, exchange_config cfg) {
+  install_defaults(self, "exchange");
   self->state.cfg = std::move(cfg);
   self->state.router = exchange::make_exchange_type(self->state.cfg.type);
   return {

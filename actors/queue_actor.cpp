@@ -17,6 +17,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/hardening.hpp"
+
 #include "protocol/amqp091/constants.hpp"
 
 namespace warren {
@@ -134,6 +136,7 @@ void remove_consumer(queue_actor_t* self, size_t i) {
 }
 
 caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
+  install_defaults(self, "queue");
   self->state.cfg = std::move(cfg);
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
@@ -252,7 +255,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
                          "PRECONDITION_FAILED - " + queue_desc(st) + " in use", 0};
       if (if_empty && !st.ready.empty())
         return op_result{amqp::precondition_failed,
-                         "PRECONDITION_FAILED - " + queue_desc(st) + " is not empty", 0};
+                         "PRECONDITION_FAILED - " + queue_desc(st) + " not empty", 0};
       return op_result{0, {}, static_cast<uint32_t>(st.ready.size())};
     },
     [=](stop_atom) {

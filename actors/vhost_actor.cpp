@@ -17,6 +17,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/hardening.hpp"
+
 #include "actors/exchange/exchange_type.hpp"
 #include "actors/exchange_actor.hpp"
 #include "actors/queue_actor.hpp"
@@ -383,6 +385,7 @@ std::string unsupported_queue_argument(const amqp::field_table& args) {
 
 caf::actor spawn_vhost(caf::actor_system& sys, std::string name) {
   return sys.spawn([name](vhost_actor_t* self) -> caf::behavior {
+  install_defaults(self, "vhost");
     self->state.vhost = name;
     declare_defaults(self);
     self->set_down_handler([=](caf::down_msg& dm) {
@@ -455,7 +458,7 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name) {
           auto r = not_found(st, "queue", name);
           return lookup_result{r.code, std::move(r.text), {}, false};
         }
-        if (!accessible(it->second, conn)) {
+        if (conn && !accessible(it->second, conn)) {  // publishers pass no connection
           auto r = locked(st, name);
           return lookup_result{r.code, std::move(r.text), {}, false};
         }
@@ -476,6 +479,9 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name) {
             report.returns.push_back(weight_return{item.seq, item.weight, false, false});
         if (b.publisher)
           self->send(b.publisher, routed_atom::value, std::move(report));
+      },
+      [](op_result&) {
+        // Answer of an exchange to an unbind sent without waiting: nothing to do.
       },
       [=](reply_to_atom, std::string& token, caf::actor& conn) {
         self->monitor(conn);

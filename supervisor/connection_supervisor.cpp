@@ -2,6 +2,7 @@
 
 #include <unordered_set>
 
+#include "actors/hardening.hpp"
 #include "actors/messages.hpp"
 
 namespace warren {
@@ -27,6 +28,7 @@ void answer_if_done(caf::stateful_actor<conn_sup_state>* self) {
 
 caf::actor spawn_connection_supervisor(caf::actor_system& sys) {
   return sys.spawn([](caf::stateful_actor<conn_sup_state>* self) -> caf::behavior {
+  install_defaults(self, "connection supervisor");
     self->set_down_handler([=](caf::down_msg& dm) {
       self->state.live.erase(dm.source);
       answer_if_done(self);

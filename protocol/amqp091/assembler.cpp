@@ -74,9 +74,9 @@ assemble_status assembler::feed(const frame_view& f, command& out) {
                           std::string(method_name(cls, mth)),
                       cls, mth);
       }
-      if (pending)
-        return fail(unexpected_frame, pending->header_seen ? expected_body : expected_header, cls,
-                    mth);
+      if (pending)  // RabbitMQ names the method still waiting for its content
+        return fail(unexpected_frame, pending->header_seen ? expected_body : expected_header,
+                    method_class_id(pending->cmd.m), method_method_id(pending->cmd.m));
       if (f.channel == 0 && cls != connection_class)
         return fail(command_invalid,
                     "COMMAND_INVALID - " + std::string(method_name(cls, mth)) +
