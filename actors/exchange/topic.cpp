@@ -1,7 +1,8 @@
 // Topic exchange (AMQP 0-9-1 §3.1.3.3): binding keys are dot-separated words where `*` matches
 // exactly one word and `#` zero or more words. Bindings live in a trie over words with `*` and
 // `#` edges, so routing walks the key once per live branch instead of testing every binding.
-// Empty words are words too ("a..b" has three words, the middle one empty), as in RabbitMQ.
+// Empty words are words too ("a..b" has three words, the middle one empty), but the empty key
+// has none, as in RabbitMQ.
 #include <algorithm>
 #include <map>
 
@@ -12,6 +13,8 @@ namespace {
 
 std::vector<std::string_view> split_words(std::string_view s) {
   std::vector<std::string_view> words;
+  if (s.empty())
+    return words;  // RabbitMQ: the empty key has no words, so `*` does not match it
   size_t start = 0;
   for (;;) {
     auto dot = s.find('.', start);

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Sets Warren up on a fresh Debian 12 machine.
+#   scripts/setup.sh run    install what is missing, build (Release), start warrend on its defaults
+#   scripts/setup.sh test   install what is missing, build, run the whole test suite (ctest)
+# Only Debian packages are installed (apt-get); nothing is downloaded from anywhere else.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+
+mode="${1:-}"
+case "$mode" in
+  run|test) ;;
+  *) echo "usage: $0 run|test" >&2; exit 2 ;;
+esac
+
+build_pkgs=(g++ cmake ninja-build ccache python3 libcaf-dev libboost-dev libsqlite3-dev
+            libspdlog-dev catch2 prometheus-cpp-dev nlohmann-json3-dev amqp-specs)
+test_pkgs=(python3-pika python3-amqp amqp-tools procps)
+
+pkgs=("${build_pkgs[@]}")
+[ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+jobs="$(nproc)"
+if [ "$mode" = run ]; then
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF
+  cmake --build build -j "$jobs"
+  exec build/bin/warrend
+fi
+
+cmake -S . -B build-test -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build-test -j "$jobs"
+cd build-test
+ctest --output-on-failure --timeout 600 -j 1

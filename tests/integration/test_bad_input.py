@@ -1,0 +1,205 @@
+"""Malformed input on raw sockets: the broker must reject it the AMQP way and
+keep serving every other client."""
+
+import socket
+import struct
+import time
+import unittest
+
+import amqp_raw as raw
+from harness import BrokerTestCase
+
+QOS_ARGS = struct.pack("!IHB", 0, 10, 0)      # prefetch-size, prefetch-count, global
+PUBLISH_ARGS = struct.pack("!H", 0) + raw.shortstr("") + raw.shortstr("nowhere") + b"\x00"
+
+
+class BadInputTest(BrokerTestCase):
+
+    def raw_connect(self, **handshake):
+        c = raw.RawConnection(self.host, self.port)
+        self.addCleanup(c.close)
+        c.handshake(**handshake)
+        return c
+
+    def assert_connection_closed_with(self, c, codes, text_prefix=None,
+                                      class_method=None, timeout=5):
+        """Read connection.close, check it, answer close-ok and expect EOF."""
+        close = c.expect_connection_close(timeout=timeout)
+        self.assertIn(close.reply_code, codes, close)
+        if text_prefix is not None:
+            self.assertTrue(close.reply_text.startswith(text_prefix), close)
+        if class_method is not None:
+            self.assertEqual((close.class_id, close.method_id), class_method, close)
+        c.send(raw.method_frame(0, raw.CONNECTION_CLOSE_OK))
+        # After close-ok nothing more may come, and the socket must be closed.
+        # (A broker may wait a few seconds before closing after a frame error.)
+        rest = c.read_until_eof(timeout=8)
+        self.assertEqual(rest, b"", "data after connection.close: %r" % (rest,))
+        return close
+
+    # -- protocol header ----------------------------------------------------------
+    def test_garbage_instead_of_protocol_header(self):
+        c = raw.RawConnection(self.host, self.port)
+        self.addCleanup(c.close)
+        c.send(b"GET / HT")     # exactly 8 bytes, as long as a protocol header
+        self.assertEqual(c.read_until_eof(timeout=5), raw.PROTOCOL_HEADER)
+        self.assert_broker_usable()
+
+    def test_unsupported_protocol_version(self):
+        c = raw.RawConnection(self.host, self.port)
+        self.addCleanup(c.close)
+        c.send(b"AMQP\x00\x00\x09\x02")
+        self.assertEqual(c.read_until_eof(timeout=5), raw.PROTOCOL_HEADER)
+        self.assert_broker_usable()
+
+    def test_handshake_by_hand_works(self):
+        # Guards the raw client itself: a well-formed session is accepted.
+        c = self.raw_connect()
+        self.assertIn(b"PLAIN", c.mechanisms)
+        self.assertGreaterEqual(c.frame_max, 4096)
+        c.open_channel(1)
+        c.send_method(1, raw.BASIC_QOS, QOS_ARGS)
+        c.expect_method((60, 11), 1)                       # basic.qos-ok
+        c.send_method(0, raw.CONNECTION_CLOSE,
+                      struct.pack("!H", 200) + raw.shortstr("bye") + struct.pack("!HH", 0, 0))
+        c.expect_method(raw.CONNECTION_CLOSE_OK)
+
+    # -- framing errors ------------------------------------------------------------
+    def test_wrong_frame_end_octet(self):
+        c = self.raw_connect()
+        c.open_channel(1)
+        c.send(raw.frame(raw.FRAME_METHOD, 1, raw.method_payload(raw.BASIC_QOS, QOS_ARGS),
+                         end=0x00))
+        self.assert_connection_closed_with(c, {501}, "FRAME_ERROR")
+        self.assert_broker_usable()
+
+    def test_unknown_frame_type(self):
+        c = self.raw_connect()
+        c.open_channel(1)
+        c.send(raw.frame(7, 1, b"abc"))
+        self.assert_connection_closed_with(c, {501}, "FRAME_ERROR")
+        self.assert_broker_usable()
+
+    def test_frame_larger_than_negotiated_frame_max(self):
+        c = self.raw_connect(frame_max=4096)
+        self.assertEqual(c.frame_max, 4096)
+        c.open_channel(1)
+        # 5000 payload octets + 8 octets of framing > 4096.
+        c.send(raw.frame(raw.FRAME_BODY, 1, b"x" * 5000))
+        self.assert_connection_closed_with(c, {501}, "FRAME_ERROR")
+        self.assert_broker_usable()
+
+    def test_frame_of_exactly_frame_max_is_accepted(self):
+        c = self.raw_connect(frame_max=4096)
+        c.open_channel(1)
+        body = b"y" * (4096 - 8)
+        c.send_method(1, raw.BASIC_PUBLISH, PUBLISH_ARGS)
+        c.send(raw.content_header_frame(1, 60, len(body)))
+        c.send(raw.frame(raw.FRAME_BODY, 1, body))
+        # Still a working connection: a synchronous method is answered.
+        c.send_method(1, raw.BASIC_QOS, QOS_ARGS)
+        c.expect_method((60, 11), 1)
+
+    # -- channel / method errors -------------------------------------------------------
+    def test_method_on_unopened_channel(self):
+        c = self.raw_connect()
+        c.send_method(5, raw.BASIC_QOS, QOS_ARGS)
+        close = self.assert_connection_closed_with(c, {504}, "CHANNEL_ERROR")
+        self.assertEqual(close.reply_text, "CHANNEL_ERROR - expected 'channel.open'")
+        self.assertEqual((close.class_id, close.method_id), raw.BASIC_QOS)
+        self.assert_broker_usable()
+
+    def test_second_channel_open_on_same_channel(self):
+        c = self.raw_connect()
+        c.open_channel(1)
+        c.send_method(1, raw.CHANNEL_OPEN, raw.shortstr(""))
+        close = self.assert_connection_closed_with(c, {504}, "CHANNEL_ERROR")
+        self.assertEqual((close.class_id, close.method_id), raw.CHANNEL_OPEN)
+        self.assert_broker_usable()
+
+    def _unknown_method(self, class_method):
+        c = self.raw_connect()
+        c.open_channel(1)
+        c.send_method(1, class_method, b"")
+        # The spec wants connection.close 540 (NOT_IMPLEMENTED). RabbitMQ 3.10
+        # instead drops the TCP connection without a connection.close. Both end
+        # the connection; anything else (e.g. carrying on) fails.
+        try:
+            f = c.read_frame(timeout=5)
+        except raw.PeerClosed:
+            pass
+        else:
+            self.assertEqual(f.class_method, raw.CONNECTION_CLOSE, f)
+            close = raw.Close(f)
+            self.assertEqual(close.reply_code, 540, close)
+            c.send(raw.method_frame(0, raw.CONNECTION_CLOSE_OK))
+            self.assertEqual(c.read_until_eof(timeout=8), b"")
+        self.assert_broker_usable()
+
+    def test_unknown_method_id(self):
+        self._unknown_method((60, 999))
+
+    def test_unknown_class_id(self):
+        self._unknown_method((999, 10))
+
+    def test_content_header_without_publish(self):
+        c = self.raw_connect()
+        c.open_channel(1)
+        c.send(raw.content_header_frame(1, 60, 5))
+        close = self.assert_connection_closed_with(c, {505}, "UNEXPECTED_FRAME")
+        self.assertEqual(close.reply_text,
+                         "UNEXPECTED_FRAME - expected method frame, got non method frame instead")
+        self.assert_broker_usable()
+
+    def test_body_without_publish(self):
+        c = self.raw_connect()
+        c.open_channel(1)
+        c.send(raw.frame(raw.FRAME_BODY, 1, b"hello"))
+        self.assert_connection_closed_with(c, {505}, "UNEXPECTED_FRAME")
+        self.assert_broker_usable()
+
+    def test_method_where_content_header_expected(self):
+        c = self.raw_connect()
+        c.open_channel(1)
+        c.send_method(1, raw.BASIC_PUBLISH, PUBLISH_ARGS)
+        c.send_method(1, raw.BASIC_QOS, QOS_ARGS)
+        close = self.assert_connection_closed_with(c, {505}, "UNEXPECTED_FRAME",
+                                                   class_method=raw.BASIC_PUBLISH)
+        self.assertEqual(close.reply_text,
+                         "UNEXPECTED_FRAME - expected content header for class 60, "
+                         "got non content header frame instead")
+        self.assert_broker_usable()
+
+    # -- heartbeats ------------------------------------------------------------------
+    def test_broker_sends_heartbeats(self):
+        c = self.raw_connect(heartbeat=1)
+        beats = 0
+        deadline = time.monotonic() + 3.5
+        while beats < 2:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                f = c.read_frame(timeout=left, skip_heartbeats=False)
+            except socket.timeout:
+                break
+            self.assertEqual(f.type, raw.FRAME_HEARTBEAT, f)
+            self.assertEqual((f.channel, f.payload), (0, b""), f)
+            beats += 1
+            c.send(raw.frame(raw.FRAME_HEARTBEAT, 0, b""))
+        self.assertGreaterEqual(beats, 2, "expected heartbeat frames with heartbeat=1")
+
+    def test_silent_client_is_disconnected_after_missed_heartbeats(self):
+        c = self.raw_connect(heartbeat=1)
+        start = time.monotonic()
+        # Never answer; the broker must give up on us (spec: after two missed
+        # heartbeat intervals; allow generous slack).
+        with self.assertRaises(raw.PeerClosed):
+            while True:
+                c.read_frame(timeout=max(0.001, start + 8 - time.monotonic()))
+        self.assertLess(time.monotonic() - start, 8)
+        self.assert_broker_usable()
+
+
+if __name__ == "__main__":
+    unittest.main()

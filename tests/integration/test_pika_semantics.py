@@ -1,0 +1,796 @@
+"""AMQP 0-9-1 semantics as seen through pika's BlockingConnection."""
+
+import decimal
+import unittest
+
+import pika
+import pika.exceptions as pex
+
+from harness import BrokerTestCase, unique, wait_until
+
+
+class PikaTestCase(BrokerTestCase):
+
+    def publisher(self):
+        """A channel in confirm mode: basic_publish returns once the broker
+        has routed (and enqueued) the message."""
+        conn = self.connect()
+        ch = conn.channel()
+        ch.confirm_delivery()
+        return conn, ch
+
+    def get_all(self, ch, queue, limit=100):
+        """Bodies of all ready messages in queue (auto-ack), bounded by limit."""
+        bodies = []
+        for _ in range(limit):
+            method, _props, body = ch.basic_get(queue, auto_ack=True)
+            if method is None:
+                break
+            bodies.append(body)
+        return bodies
+
+    def assert_closed_by_broker(self, ctx, code, text=None, text_prefix=None):
+        exc = ctx.exception
+        self.assertEqual(exc.reply_code, code, exc)
+        if text is not None:
+            self.assertEqual(exc.reply_text, text)
+        if text_prefix is not None:
+            self.assertTrue(exc.reply_text.startswith(text_prefix), exc)
+
+    def queue_exists(self, name):
+        """Passive declare on a fresh connection (an exclusive queue of another
+        connection answers 405, which also means it exists)."""
+        ch = self.connect().channel()
+        try:
+            ch.queue_declare(queue=name, passive=True)
+            return True
+        except pex.ChannelClosedByBroker as e:
+            self.assertIn(e.reply_code, (404, 405), e)
+            return e.reply_code == 405
+        finally:
+            ch.connection.close()
+
+    def exchange_exists(self, name):
+        ch = self.connect().channel()
+        try:
+            ch.exchange_declare(exchange=name, passive=True)
+            return True
+        except pex.ChannelClosedByBroker as e:
+            self.assertEqual(e.reply_code, 404, e)
+            return False
+        finally:
+            ch.connection.close()
+
+
+class RoutingTest(PikaTestCase):
+
+    def test_default_exchange_routes_by_queue_name(self):
+        _, ch = self.publisher()
+        q = ch.queue_declare(queue=unique("dflt"), exclusive=True).method.queue
+        ch.basic_publish(exchange="", routing_key=q, body=b"direct to queue")
+        ch.basic_publish(exchange="", routing_key=unique("no-such-queue"), body=b"dropped")
+        self.assertEqual(self.get_all(ch, q), [b"direct to queue"])
+
+    def test_binding_to_default_exchange_is_refused(self):
+        ch = self.channel()
+        q = ch.queue_declare(queue=unique("dflt"), exclusive=True).method.queue
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            ch.queue_bind(queue=q, exchange="", routing_key="x")
+        self.assert_closed_by_broker(
+            ctx, 403, text="ACCESS_REFUSED - operation not permitted on the default exchange")
+
+    def test_fanout_delivers_a_copy_to_every_bound_queue(self):
+        _, ch = self.publisher()
+        ex = unique("fan")
+        ch.exchange_declare(exchange=ex, exchange_type="fanout", auto_delete=True)
+        queues = []
+        for _ in range(3):
+            q = ch.queue_declare(queue="", exclusive=True).method.queue
+            ch.queue_bind(queue=q, exchange=ex, routing_key="ignored-%d" % len(queues))
+            queues.append(q)
+        ch.basic_publish(exchange=ex, routing_key="anything", body=b"broadcast")
+        for q in queues:
+            self.assertEqual(self.get_all(ch, q), [b"broadcast"], q)
+
+    def test_direct_exchange_routes_by_exact_key(self):
+        _, ch = self.publisher()
+        ex = unique("direct")
+        ch.exchange_declare(exchange=ex, exchange_type="direct", auto_delete=True)
+        qa = ch.queue_declare(queue="", exclusive=True).method.queue
+        qb = ch.queue_declare(queue="", exclusive=True).method.queue
+        ch.queue_bind(queue=qa, exchange=ex, routing_key="a")
+        ch.queue_bind(queue=qb, exchange=ex, routing_key="b")
+        ch.queue_bind(queue=qb, exchange=ex, routing_key="a")
+        ch.basic_publish(exchange=ex, routing_key="a", body=b"1")
+        ch.basic_publish(exchange=ex, routing_key="b", body=b"2")
+        ch.basic_publish(exchange=ex, routing_key="A", body=b"3")
+        self.assertEqual(self.get_all(ch, qa), [b"1"])
+        self.assertEqual(self.get_all(ch, qb), [b"1", b"2"])
+
+    def test_topic_wildcards(self):
+        _, ch = self.publisher()
+        ex = unique("topic")
+        ch.exchange_declare(exchange=ex, exchange_type="topic", auto_delete=True)
+        q_hash = ch.queue_declare(queue="", exclusive=True).method.queue
+        q_star = ch.queue_declare(queue="", exclusive=True).method.queue
+        q_mid = ch.queue_declare(queue="", exclusive=True).method.queue
+        ch.queue_bind(queue=q_hash, exchange=ex, routing_key="audit.#")
+        ch.queue_bind(queue=q_star, exchange=ex, routing_key="audit.*")
+        ch.queue_bind(queue=q_mid, exchange=ex, routing_key="*.irs.#")
+        for key in ("audit.irs.corporate", "audit.irs", "audit", "auditing.irs", "x.irs"):
+            ch.basic_publish(exchange=ex, routing_key=key, body=key.encode())
+        self.assertEqual(self.get_all(ch, q_hash),
+                         [b"audit.irs.corporate", b"audit.irs", b"audit"])
+        self.assertEqual(self.get_all(ch, q_star), [b"audit.irs"])
+        self.assertEqual(self.get_all(ch, q_mid),
+                         [b"audit.irs.corporate", b"audit.irs", b"auditing.irs", b"x.irs"])
+
+    def test_headers_exchange_all_and_any(self):
+        _, ch = self.publisher()
+        ex = unique("headers")
+        ch.exchange_declare(exchange=ex, exchange_type="headers", auto_delete=True)
+        q_all = ch.queue_declare(queue="", exclusive=True).method.queue
+        q_any = ch.queue_declare(queue="", exclusive=True).method.queue
+        match = {"format": "pdf", "type": "report"}
+        ch.queue_bind(queue=q_all, exchange=ex, arguments=dict(match, **{"x-match": "all"}))
+        ch.queue_bind(queue=q_any, exchange=ex, arguments=dict(match, **{"x-match": "any"}))
+        cases = [
+            (b"both", {"format": "pdf", "type": "report", "extra": 1}),
+            (b"one", {"format": "pdf", "type": "log"}),
+            (b"other", {"format": "zip"}),
+            (b"none", None),
+        ]
+        for body, headers in cases:
+            ch.basic_publish(exchange=ex, routing_key="",
+                             properties=pika.BasicProperties(headers=headers), body=body)
+        self.assertEqual(self.get_all(ch, q_all), [b"both"])
+        self.assertEqual(self.get_all(ch, q_any), [b"both", b"one"])
+
+    def test_exchange_to_exchange_binding(self):
+        _, ch = self.publisher()
+        src, dst = unique("e2e-src"), unique("e2e-dst")
+        ch.exchange_declare(exchange=src, exchange_type="direct")
+        self.addCleanup(lambda: self.channel().exchange_delete(exchange=src))
+        ch.exchange_declare(exchange=dst, exchange_type="fanout", auto_delete=True)
+        ch.exchange_bind(destination=dst, source=src, routing_key="k")
+        q = ch.queue_declare(queue="", exclusive=True).method.queue
+        ch.queue_bind(queue=q, exchange=dst)
+        ch.basic_publish(exchange=src, routing_key="k", body=b"via e2e")
+        ch.basic_publish(exchange=src, routing_key="other", body=b"not routed")
+        self.assertEqual(self.get_all(ch, q), [b"via e2e"])
+        ch.exchange_unbind(destination=dst, source=src, routing_key="k")
+        ch.basic_publish(exchange=src, routing_key="k", body=b"after unbind")
+        self.assertEqual(self.get_all(ch, q), [])
+
+    def test_auto_delete_source_exchange_goes_with_its_last_e2e_binding(self):
+        ch = self.channel()
+        src, dst = unique("e2e-src"), unique("e2e-dst")
+        ch.exchange_declare(exchange=src, exchange_type="direct", auto_delete=True)
+        ch.exchange_declare(exchange=dst, exchange_type="fanout")
+        self.addCleanup(lambda: self.channel().exchange_delete(exchange=dst))
+        ch.exchange_bind(destination=dst, source=src, routing_key="k")
+        ch.exchange_unbind(destination=dst, source=src, routing_key="k")
+        self.assertTrue(wait_until(lambda: not self.exchange_exists(src), timeout=5))
+        self.assertTrue(self.exchange_exists(dst))
+
+    def test_alternate_exchange_receives_unroutable(self):
+        conn, ch = self.publisher()
+        ae, main = unique("ae"), unique("main")
+        ch.exchange_declare(exchange=ae, exchange_type="fanout", auto_delete=True)
+        ch.exchange_declare(exchange=main, exchange_type="direct", auto_delete=True,
+                            arguments={"alternate-exchange": ae})
+        q_ae = ch.queue_declare(queue="", exclusive=True).method.queue
+        q_main = ch.queue_declare(queue="", exclusive=True).method.queue
+        ch.queue_bind(queue=q_ae, exchange=ae)
+        ch.queue_bind(queue=q_main, exchange=main, routing_key="key")
+        returned = []
+        ch.add_on_return_callback(lambda *a: returned.append(a))
+        ch.basic_publish(exchange=main, routing_key="key", body=b"routed")
+        # Routed through the alternate exchange counts as routed: no basic.return.
+        ch.basic_publish(exchange=main, routing_key="nokey", body=b"unroutable",
+                         mandatory=True)
+        self.assertEqual(self.get_all(ch, q_main), [b"routed"])
+        self.assertEqual(self.get_all(ch, q_ae), [b"unroutable"])
+        self.idle(conn, 0.2)
+        self.assertEqual(returned, [])
+
+
+class PublishTest(PikaTestCase):
+
+    def test_mandatory_unroutable_is_returned(self):
+        conn = self.connect()
+        ch = conn.channel()
+        ex = unique("ret")
+        ch.exchange_declare(exchange=ex, exchange_type="direct", auto_delete=True)
+        returned = []
+        ch.add_on_return_callback(lambda c, m, p, b: returned.append((m, p, b)))
+        ch.basic_publish(exchange=ex, routing_key="nobody", body=b"bounce",
+                         properties=pika.BasicProperties(message_id="m-1"),
+                         mandatory=True)
+        self.assertTrue(self.pump(conn, lambda: returned), "no basic.return")
+        method, props, body = returned[0]
+        self.assertEqual((method.reply_code, method.reply_text), (312, "NO_ROUTE"))
+        self.assertEqual((method.exchange, method.routing_key), (ex, "nobody"))
+        self.assertEqual(body, b"bounce")
+        self.assertEqual(props.message_id, "m-1")
+        # Without mandatory an unroutable message is silently dropped.
+        ch.basic_publish(exchange=ex, routing_key="nobody", body=b"dropped")
+        self.idle(conn, 0.3)
+        self.assertEqual(len(returned), 1)
+
+    def test_mandatory_unroutable_with_confirms_raises(self):
+        _, ch = self.publisher()
+        with self.assertRaises(pex.UnroutableError) as ctx:
+            ch.basic_publish(exchange="", routing_key=unique("nobody"), body=b"x",
+                             mandatory=True)
+        self.assertEqual(len(ctx.exception.messages), 1)
+        self.assertEqual(ctx.exception.messages[0].method.reply_code, 312)
+        self.assertEqual(ctx.exception.messages[0].body, b"x")
+        # The channel is still usable.
+        q = ch.queue_declare(queue="", exclusive=True).method.queue
+        ch.basic_publish(exchange="", routing_key=q, body=b"ok", mandatory=True)
+
+    def test_publisher_confirms(self):
+        _, ch = self.publisher()
+        q = ch.queue_declare(queue=unique("confirm"), exclusive=True).method.queue
+        for i in range(200):
+            ch.basic_publish(exchange="", routing_key=q, body=b"%d" % i)  # raises if nacked
+        self.assertEqual(ch.queue_declare(queue=q, passive=True).method.message_count, 200)
+
+    def test_publish_to_missing_exchange_closes_only_that_channel(self):
+        conn = self.connect()
+        bad = conn.channel()
+        good = conn.channel()
+        missing = unique("missing-ex")
+        bad.basic_publish(exchange=missing, routing_key="k", body=b"x")
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            bad.queue_declare(queue="", exclusive=True)   # a synchronous call after it
+        self.assert_closed_by_broker(ctx, 404,
+                                     text="NOT_FOUND - no exchange '%s' in vhost '/'"
+                                     % missing)
+        self.assertTrue(bad.is_closed)
+        self.assertTrue(conn.is_open)
+        q = good.queue_declare(queue="", exclusive=True).method.queue
+        good.basic_publish(exchange="", routing_key=q, body=b"fine")
+        self.assertTrue(wait_until(lambda: good.basic_get(q, auto_ack=True)[2] == b"fine",
+                                   timeout=2))
+        third = conn.channel()
+        third.queue_declare(queue=q, passive=True)
+
+    def test_user_id_must_match_authenticated_user(self):
+        ch = self.channel()
+        q = ch.queue_declare(queue="", exclusive=True).method.queue
+        ch.basic_publish(exchange="", routing_key=q, body=b"x",
+                         properties=pika.BasicProperties(user_id="mallory"))
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            ch.queue_declare(queue=q, passive=True)
+        self.assert_closed_by_broker(
+            ctx, 406,
+            text="PRECONDITION_FAILED - user_id property set to 'mallory' but "
+                 "authenticated user was 'guest'")
+
+    def test_message_properties_round_trip(self):
+        _, ch = self.publisher()
+        q = ch.queue_declare(queue="", exclusive=True).method.queue
+        headers = {
+            "str": "value",
+            "int": 42,
+            "neg": -7,
+            "big": 1 << 40,
+            "bool": True,
+            "decimal": decimal.Decimal("12.345"),
+            "bytes": b"\x00\x01binary",
+            "void": None,
+            "list": [1, "two", False],
+            "nested": {"a": {"b": [1, {"c": "deep"}]}, "n": 3},
+        }
+        props = pika.BasicProperties(
+            content_type="application/json", content_encoding="utf-8",
+            headers=headers, delivery_mode=2, priority=7,
+            correlation_id="corr-1", reply_to="reply.here", expiration="60000",
+            message_id="msg-1", timestamp=1700000000, type="test.kind",
+            user_id="guest", app_id="warren-tests")
+        body = bytes(range(256)) * 3
+        ch.basic_publish(exchange="", routing_key=q, body=body, properties=props)
+        method, got, got_body = ch.basic_get(q, auto_ack=True)
+        self.assertIsNotNone(method)
+        self.assertEqual(got_body, body)
+        for name in ("content_type", "content_encoding", "delivery_mode", "priority",
+                     "correlation_id", "reply_to", "expiration", "message_id",
+                     "timestamp", "type", "user_id", "app_id"):
+            self.assertEqual(getattr(got, name), getattr(props, name), name)
+        self.assertEqual(got.headers, headers)
+        self.assertIsNone(got.cluster_id)
+
+    def test_empty_and_multi_frame_bodies(self):
+        _, ch = self.publisher()
+        q = ch.queue_declare(queue="", exclusive=True).method.queue
+        big = b"0123456789abcdef" * 40000          # 640 KB: many body frames
+        ch.basic_publish(exchange="", routing_key=q, body=b"")
+        ch.basic_publish(exchange="", routing_key=q, body=big)
+        self.assertEqual(self.get_all(ch, q), [b"", big])
+
+
+class ConsumeTest(PikaTestCase):
+
+    def fill(self, q, n):
+        _, pub = self.publisher()
+        for i in range(n):
+            pub.basic_publish(exchange="", routing_key=q, body=b"m%d" % i)
+
+    def test_basic_get_on_empty_queue(self):
+        ch = self.channel()
+        q = ch.queue_declare(queue="", exclusive=True).method.queue
+        self.assertEqual(ch.basic_get(q), (None, None, None))
+
+    def test_basic_get_reports_remaining_count(self):
+        ch = self.channel()
+        q = ch.queue_declare(queue=unique("count"), exclusive=False,
+                             auto_delete=True).method.queue
+        self.fill(q, 3)
+        method, _, body = ch.basic_get(q, auto_ack=True)
+        self.assertEqual((body, method.message_count, method.redelivered), (b"m0", 2, False))
+
+    def test_prefetch_count_is_respected(self):
+        n = 3
+        conn = self.connect()
+        ch = conn.channel()
+        q = ch.queue_declare(queue=unique("qos"), auto_delete=True).method.queue
+        self.fill(q, 10)
+        ch.basic_qos(prefetch_count=n)
+        got = []
+        ch.basic_consume(q, lambda c, m, p, b: got.append((m.delivery_tag, b)))
+        self.assertTrue(self.pump(conn, lambda: len(got) >= n), "got %r" % got)
+        self.idle(conn, 0.5)
+        self.assertEqual([b for _, b in got], [b"m0", b"m1", b"m2"],
+                         "more than prefetch_count unacked deliveries")
+        ch.basic_ack(got[0][0])
+        self.assertTrue(self.pump(conn, lambda: len(got) >= n + 1))
+        self.idle(conn, 0.5)
+        self.assertEqual([b for _, b in got], [b"m0", b"m1", b"m2", b"m3"])
+        ch.basic_ack(got[-1][0], multiple=True)       # acks m1..m3
+        self.assertTrue(self.pump(conn, lambda: len(got) >= 2 * n + 1))
+        self.idle(conn, 0.3)
+        self.assertEqual(len(got), 2 * n + 1)
+
+    def test_nack_and_reject_requeue_sets_redelivered(self):
+        ch = self.channel()
+        q = ch.queue_declare(queue="", exclusive=True).method.queue
+        self.fill(q, 1)
+        m, _, body = ch.basic_get(q)
+        self.assertEqual((body, m.redelivered), (b"m0", False))
+        ch.basic_nack(m.delivery_tag, requeue=True)
+        m, _, body = ch.basic_get(q)
+        self.assertEqual((body, m.redelivered), (b"m0", True))
+        ch.basic_reject(m.delivery_tag, requeue=True)
+        m, _, body = ch.basic_get(q)
+        self.assertEqual((body, m.redelivered), (b"m0", True))
+        ch.basic_reject(m.delivery_tag, requeue=False)   # discarded
+        self.assertEqual(ch.basic_get(q), (None, None, None))
+
+    def test_nack_multiple_requeues_in_order(self):
+        ch = self.channel()
+        q = ch.queue_declare(queue="", exclusive=True).method.queue
+        self.fill(q, 4)
+        tags = []
+        for _ in range(3):
+            m, _, _ = ch.basic_get(q)
+            tags.append(m.delivery_tag)
+        ch.basic_nack(tags[-1], multiple=True, requeue=True)
+        seen = []
+        for _ in range(4):
+            m, _, body = ch.basic_get(q, auto_ack=True)
+            self.assertIsNotNone(m)
+            seen.append((body, m.redelivered))
+        self.assertEqual(seen, [(b"m0", True), (b"m1", True), (b"m2", True),
+                                (b"m3", False)])
+        self.assertEqual(ch.basic_get(q), (None, None, None))
+
+    def test_nack_multiple_without_requeue_discards(self):
+        ch = self.channel()
+        q = ch.queue_declare(queue="", exclusive=True).method.queue
+        self.fill(q, 3)
+        last = None
+        for _ in range(2):
+            last, _, _ = ch.basic_get(q)
+        ch.basic_nack(last.delivery_tag, multiple=True, requeue=False)
+        self.assertEqual(self.get_all(ch, q), [b"m2"])
+
+    def test_basic_recover_requeue(self):
+        ch = self.channel()
+        q = ch.queue_declare(queue="", exclusive=True).method.queue
+        self.fill(q, 2)
+        first, _, _ = ch.basic_get(q)
+        second, _, _ = ch.basic_get(q)
+        self.assertFalse(first.redelivered or second.redelivered)
+        ch.basic_recover(requeue=True)
+        again = []
+        for _ in range(2):
+            m, _, body = ch.basic_get(q, auto_ack=True)
+            self.assertIsNotNone(m, "recovered message missing")
+            again.append((body, m.redelivered))
+        self.assertEqual(again, [(b"m0", True), (b"m1", True)])
+
+    def test_ack_of_unknown_delivery_tag_is_a_channel_error(self):
+        ch = self.channel()
+        q = ch.queue_declare(queue="", exclusive=True).method.queue
+        ch.basic_ack(delivery_tag=99)
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            ch.queue_declare(queue=q, passive=True)
+        self.assert_closed_by_broker(ctx, 406,
+                                     text="PRECONDITION_FAILED - unknown delivery tag 99")
+
+    def test_server_cancels_consumer_when_queue_deleted(self):
+        conn = self.connect()
+        ch = conn.channel()
+        q = ch.queue_declare(queue=unique("cancelme")).method.queue
+        cancelled = []
+        ch.add_on_cancel_callback(lambda frame: cancelled.append(frame))
+        tag = ch.basic_consume(q, lambda *a: None)
+        other = self.channel()
+        other.queue_delete(queue=q)
+        self.assertTrue(self.pump(conn, lambda: cancelled), "no basic.cancel from broker")
+        self.assertEqual(cancelled[0].method.consumer_tag, tag)
+        self.assertTrue(conn.is_open and ch.is_open)
+
+    def test_exclusive_consumer(self):
+        ch = self.channel()
+        q = ch.queue_declare(queue=unique("excl-consumer"), auto_delete=True).method.queue
+        ch.basic_consume(q, lambda *a: None, exclusive=True)
+        other = self.channel()
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            other.basic_consume(q, lambda *a: None)
+        self.assert_closed_by_broker(
+            ctx, 403, text="ACCESS_REFUSED - queue '%s' in vhost '/' in exclusive use" % q)
+
+    def test_consume_redelivers_unacked_on_channel_close(self):
+        conn = self.connect()
+        ch = conn.channel()
+        q = ch.queue_declare(queue=unique("redeliver"), auto_delete=False).method.queue
+        self.addCleanup(lambda: self.channel().queue_delete(queue=q))
+        self.fill(q, 2)
+        got = []
+        ch.basic_consume(q, lambda c, m, p, b: got.append(b))
+        self.assertTrue(self.pump(conn, lambda: len(got) == 2))
+        ch.close()
+        ch2 = conn.channel()
+        again = []
+        ch2.basic_consume(q, lambda c, m, p, b: (again.append((b, m.redelivered)),
+                                                 c.basic_ack(m.delivery_tag)))
+        self.assertTrue(self.pump(conn, lambda: len(again) == 2))
+        self.assertEqual(again, [(b"m0", True), (b"m1", True)])
+
+    def test_direct_reply_to_rpc(self):
+        server_conn = self.connect()
+        server = server_conn.channel()
+        service = server.queue_declare(queue=unique("rpc"), exclusive=True).method.queue
+        seen_reply_to = []
+
+        def on_request(c, method, props, body):
+            seen_reply_to.append(props.reply_to)
+            c.basic_publish(exchange="", routing_key=props.reply_to, body=body.upper(),
+                            properties=pika.BasicProperties(
+                                correlation_id=props.correlation_id))
+            c.basic_ack(method.delivery_tag)
+        server.basic_consume(service, on_request)
+
+        client_conn = self.connect()
+        client = client_conn.channel()
+        replies = []
+        client.basic_consume("amq.rabbitmq.reply-to",
+                             lambda c, m, p, b: replies.append((p.correlation_id, b)),
+                             auto_ack=True)
+        client.basic_publish(exchange="", routing_key=service, body=b"ping",
+                             properties=pika.BasicProperties(
+                                 reply_to="amq.rabbitmq.reply-to", correlation_id="c-42"))
+
+        def both():
+            server_conn.process_data_events(time_limit=0)
+            client_conn.process_data_events(time_limit=0.05)
+            return replies
+        self.assertTrue(wait_until(both, timeout=5, interval=0), "no RPC reply")
+        self.assertEqual(replies, [("c-42", b"PING")])
+        self.assertEqual(len(seen_reply_to), 1)
+        self.assertTrue(seen_reply_to[0].startswith("amq.rabbitmq.reply-to."),
+                        seen_reply_to[0])
+
+    def test_direct_reply_to_requires_consumer(self):
+        ch = self.channel()
+        q = ch.queue_declare(queue="", exclusive=True).method.queue
+        ch.basic_publish(exchange="", routing_key=q, body=b"x",
+                         properties=pika.BasicProperties(reply_to="amq.rabbitmq.reply-to"))
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            ch.queue_declare(queue=q, passive=True)
+        self.assert_closed_by_broker(
+            ctx, 406, text="PRECONDITION_FAILED - fast reply consumer does not exist")
+
+
+class QueueLifecycleTest(PikaTestCase):
+
+    def test_server_named_queue(self):
+        ch = self.channel()
+        ok = ch.queue_declare(queue="", exclusive=True).method
+        self.assertRegex(ok.queue, r"^amq\.gen-[A-Za-z0-9_-]{22}$")
+        self.assertEqual((ok.message_count, ok.consumer_count), (0, 0))
+        other = ch.queue_declare(queue="", exclusive=True).method.queue
+        self.assertNotEqual(ok.queue, other)
+
+    def test_reserved_amq_prefix_is_refused(self):
+        ch = self.channel()
+        name = "amq.%s" % unique("mine")
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            ch.queue_declare(queue=name)
+        self.assert_closed_by_broker(
+            ctx, 403,
+            text="ACCESS_REFUSED - queue name '%s' contains reserved prefix 'amq.*'" % name)
+
+    def test_passive_declare_of_missing_queue(self):
+        ch = self.channel()
+        name = unique("missing")
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            ch.queue_declare(queue=name, passive=True)
+        self.assert_closed_by_broker(ctx, 404,
+                                     text="NOT_FOUND - no queue '%s' in vhost '/'" % name)
+
+    def test_passive_declare_of_missing_exchange(self):
+        ch = self.channel()
+        name = unique("missing")
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            ch.exchange_declare(exchange=name, passive=True)
+        self.assert_closed_by_broker(ctx, 404,
+                                     text="NOT_FOUND - no exchange '%s' in vhost '/'" % name)
+
+    def test_queue_redeclare_with_other_durability(self):
+        ch = self.channel()
+        name = unique("redeclare")
+        ch.queue_declare(queue=name, durable=False, auto_delete=True)
+        self.addCleanup(lambda: self.channel().queue_delete(queue=name))
+        ch.queue_declare(queue=name, durable=False, auto_delete=True)   # equivalent: fine
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            ch.queue_declare(queue=name, durable=True, auto_delete=True)
+        self.assert_closed_by_broker(
+            ctx, 406,
+            text="PRECONDITION_FAILED - inequivalent arg 'durable' for queue '%s' in "
+                 "vhost '/': received 'true' but current is 'false'" % name)
+
+    def test_exchange_redeclare_with_other_type(self):
+        ch = self.channel()
+        name = unique("ex-redeclare")
+        ch.exchange_declare(exchange=name, exchange_type="direct")
+        self.addCleanup(lambda: self.channel().exchange_delete(exchange=name))
+        ch.exchange_declare(exchange=name, exchange_type="direct")
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            ch.exchange_declare(exchange=name, exchange_type="fanout")
+        self.assert_closed_by_broker(
+            ctx, 406,
+            text="PRECONDITION_FAILED - inequivalent arg 'type' for exchange '%s' in "
+                 "vhost '/': received 'fanout' but current is 'direct'" % name)
+
+    def test_unknown_exchange_type(self):
+        ch = self.channel()
+        with self.assertRaises(pex.ConnectionClosedByBroker) as ctx:
+            ch.exchange_declare(exchange=unique("ex"), exchange_type="no-such-type")
+        # A connection-level error in RabbitMQ, not a channel error.
+        self.assertEqual((ctx.exception.reply_code, ctx.exception.reply_text),
+                         (503, "COMMAND_INVALID - unknown exchange type 'no-such-type'"))
+
+    def test_exclusive_queue_is_locked_to_its_connection(self):
+        owner = self.channel()
+        q = owner.queue_declare(queue=unique("mine"), exclusive=True).method.queue
+        for attempt in ("declare", "passive", "consume", "get"):
+            ch = self.channel()
+            with self.assertRaises(pex.ChannelClosedByBroker, msg=attempt) as ctx:
+                if attempt == "declare":
+                    ch.queue_declare(queue=q, exclusive=True)
+                elif attempt == "passive":
+                    ch.queue_declare(queue=q, passive=True)
+                elif attempt == "consume":
+                    ch.basic_consume(q, lambda *a: None)
+                else:
+                    ch.basic_get(q)
+            self.assert_closed_by_broker(
+                ctx, 405,
+                text="RESOURCE_LOCKED - cannot obtain exclusive access to locked queue "
+                     "'%s' in vhost '/'. It could be originally declared on another "
+                     "connection or the exclusive property value does not match that "
+                     "of the original declaration." % q)
+        # The owner keeps full access.
+        owner.queue_declare(queue=q, passive=True)
+
+    def test_exclusive_queue_is_deleted_with_its_connection(self):
+        conn = self.connect()
+        q = conn.channel().queue_declare(queue=unique("gone"), exclusive=True).method.queue
+        self.assertTrue(self.queue_exists(q))
+        conn.close()
+        self.assertTrue(wait_until(lambda: not self.queue_exists(q), timeout=5),
+                        "exclusive queue outlived its connection")
+
+    def test_auto_delete_queue_goes_with_last_consumer(self):
+        ch = self.channel()
+        q = ch.queue_declare(queue=unique("autodel"), auto_delete=True).method.queue
+        self.addCleanup(lambda: self.channel().queue_delete(queue=q))
+        # Never consumed: not deleted.
+        ch.queue_declare(queue=q, passive=True)
+        t1 = ch.basic_consume(q, lambda *a: None)
+        t2 = ch.basic_consume(q, lambda *a: None)
+        ch.basic_cancel(t1)
+        self.assertTrue(self.queue_exists(q), "deleted while a consumer remained")
+        ch.basic_cancel(t2)
+        self.assertTrue(wait_until(lambda: not self.queue_exists(q), timeout=5),
+                        "auto-delete queue survived its last consumer")
+
+    def test_auto_delete_exchange_goes_with_last_binding(self):
+        ch = self.channel()
+        ex = unique("autodel-ex")
+        ch.exchange_declare(exchange=ex, exchange_type="fanout", auto_delete=True)
+        q = ch.queue_declare(queue="", exclusive=True).method.queue
+        ch.queue_bind(queue=q, exchange=ex)
+        ch.queue_unbind(queue=q, exchange=ex)
+        self.assertTrue(wait_until(lambda: not self.exchange_exists(ex), timeout=5))
+
+    def test_purge_returns_count(self):
+        _, ch = self.publisher()
+        q = ch.queue_declare(queue="", exclusive=True).method.queue
+        for i in range(5):
+            ch.basic_publish(exchange="", routing_key=q, body=b"%d" % i)
+        self.assertEqual(ch.queue_purge(q).method.message_count, 5)
+        self.assertEqual(ch.queue_purge(q).method.message_count, 0)
+        self.assertEqual(ch.basic_get(q), (None, None, None))
+
+    def test_delete_if_empty_and_if_unused(self):
+        _, ch = self.publisher()
+        q = ch.queue_declare(queue=unique("cond-del")).method.queue
+        self.addCleanup(lambda: self.channel().queue_delete(queue=q))
+        ch.basic_publish(exchange="", routing_key=q, body=b"x")
+        ch.basic_publish(exchange="", routing_key=q, body=b"y")
+
+        c1 = self.channel()
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            c1.queue_delete(queue=q, if_empty=True)
+        self.assert_closed_by_broker(
+            ctx, 406, text="PRECONDITION_FAILED - queue '%s' in vhost '/' not empty" % q)
+
+        consumer_conn = self.connect()
+        consumer = consumer_conn.channel()
+        got = []
+        tag = consumer.basic_consume(q, lambda c, m, p, b: got.append(b))
+        self.assertTrue(self.pump(consumer_conn, lambda: len(got) == 2))
+        c2 = self.channel()
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            c2.queue_delete(queue=q, if_unused=True)
+        self.assert_closed_by_broker(
+            ctx, 406, text="PRECONDITION_FAILED - queue '%s' in vhost '/' in use" % q)
+        consumer.basic_cancel(tag)
+        # Unacked deliveries are not part of the count reported by queue.delete.
+        c3 = self.channel()
+        self.assertEqual(c3.queue_delete(queue=q, if_unused=True).method.message_count, 0)
+        self.assertFalse(self.queue_exists(q))
+
+    def test_delete_reports_ready_messages(self):
+        _, ch = self.publisher()
+        q = ch.queue_declare(queue=unique("del-count")).method.queue
+        self.addCleanup(lambda: self.channel().queue_delete(queue=q))
+        for body in (b"a", b"b", b"c"):
+            ch.basic_publish(exchange="", routing_key=q, body=body)
+        consumer_conn = self.connect()
+        consumer = consumer_conn.channel()
+        consumer.basic_qos(prefetch_count=1)
+        got = []
+        consumer.basic_consume(q, lambda c, m, p, b: got.append(b))
+        self.assertTrue(self.pump(consumer_conn, lambda: got))
+        consumer.close()            # the unacked delivery is requeued
+        self.assertTrue(wait_until(
+            lambda: ch.queue_declare(queue=q, passive=True).method.message_count == 3))
+        self.assertEqual(ch.queue_delete(queue=q).method.message_count, 3)
+
+    def test_delete_of_missing_queue_is_ok(self):
+        ch = self.channel()
+        self.assertEqual(ch.queue_delete(queue=unique("never")).method.message_count, 0)
+
+
+class TransactionTest(PikaTestCase):
+
+    def ready(self, q):
+        return self.channel().queue_declare(queue=q, passive=True).method.message_count
+
+    def test_commit_and_rollback(self):
+        conn = self.connect()
+        tx = conn.channel()
+        q = tx.queue_declare(queue=unique("tx"), auto_delete=False).method.queue
+        self.addCleanup(lambda: self.channel().queue_delete(queue=q))
+        tx.tx_select()
+        for i in range(3):
+            tx.basic_publish(exchange="", routing_key=q, body=b"t%d" % i)
+        self.assertEqual(self.ready(q), 0, "uncommitted publishes are visible")
+        tx.tx_commit()
+        self.assertEqual(self.ready(q), 3)
+
+        tx.basic_publish(exchange="", routing_key=q, body=b"rolled back")
+        tx.tx_rollback()
+        self.assertEqual(self.ready(q), 3)
+
+        # An ack inside a rolled-back transaction is discarded too: the message
+        # stays unacknowledged and returns to the queue when the channel closes.
+        m, _, body = tx.basic_get(q)
+        self.assertEqual(body, b"t0")
+        tx.basic_ack(m.delivery_tag)
+        tx.tx_rollback()
+        self.assertEqual(self.ready(q), 2)
+        tx.close()
+        self.assertTrue(wait_until(lambda: self.ready(q) == 3, timeout=5))
+        ch = self.channel()
+        m, _, body = ch.basic_get(q, auto_ack=True)
+        self.assertEqual((body, m.redelivered), (b"t0", True))
+
+        # A committed ack is final.
+        tx2 = conn.channel()
+        tx2.tx_select()
+        m, _, body = tx2.basic_get(q)
+        self.assertEqual(body, b"t1")
+        tx2.basic_ack(m.delivery_tag)
+        tx2.tx_commit()
+        tx2.close()
+        self.assertEqual(self.get_all(self.channel(), q), [b"t2"])
+
+    def test_commit_without_select_is_an_error(self):
+        ch = self.channel()
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            ch.tx_commit()
+        self.assert_closed_by_broker(
+            ctx, 406, text="PRECONDITION_FAILED - channel is not transactional")
+
+
+class ConnectionTest(PikaTestCase):
+
+    def test_heartbeats_keep_idle_connection_open(self):
+        conn = self.connect(heartbeat=2)
+        ch = conn.channel()
+        q = ch.queue_declare(queue="", exclusive=True).method.queue
+        self.assertEqual(conn._impl.params.heartbeat, 2)
+        self.idle(conn, 6.0)
+        self.assertTrue(conn.is_open, "idle connection with heartbeats was closed")
+        ch.basic_publish(exchange="", routing_key=q, body=b"after idle")
+        self.assertTrue(wait_until(
+            lambda: ch.basic_get(q, auto_ack=True)[2] == b"after idle", timeout=2))
+
+    def test_server_properties_and_capabilities(self):
+        conn = self.connect()
+        props = conn._impl.server_properties
+        caps = props.get("capabilities", {})
+        for cap in ("publisher_confirms", "exchange_exchange_bindings", "basic.nack",
+                    "consumer_cancel_notify", "connection.blocked",
+                    "authentication_failure_close", "per_consumer_qos",
+                    "direct_reply_to"):
+            self.assertIs(caps.get(cap), True, cap)
+        self.assertIn("product", props)
+        self.assertIn("version", props)
+
+    def test_wrong_password_is_refused(self):
+        with self.assertRaises(pex.ProbableAuthenticationError) as ctx:
+            pika.BlockingConnection(self.params(
+                credentials=pika.PlainCredentials("guest", "not-the-password")))
+        self.assertIn("ACCESS_REFUSED - Login was refused using authentication mechanism "
+                      "PLAIN", str(ctx.exception))
+        self.assert_broker_usable()
+
+    def test_unknown_vhost_is_refused(self):
+        vhost = unique("no-vhost")
+        with self.assertRaises(pex.ProbableAccessDeniedError) as ctx:
+            pika.BlockingConnection(self.params(virtual_host=vhost))
+        self.assertIn("(530) 'NOT_ALLOWED - vhost %s not found'" % vhost, str(ctx.exception))
+
+    def test_many_channels_on_one_connection(self):
+        conn = self.connect()
+        chans = [conn.channel() for _ in range(50)]
+        numbers = [c.channel_number for c in chans]
+        self.assertEqual(len(set(numbers)), 50)
+        q = chans[0].queue_declare(queue="", exclusive=True).method.queue
+        for c in chans:
+            c.basic_publish(exchange="", routing_key=q, body=b"%d" % c.channel_number)
+        self.assertTrue(wait_until(
+            lambda: chans[0].queue_declare(queue=q, passive=True).method.message_count == 50,
+            timeout=5))
+
+
+if __name__ == "__main__":
+    unittest.main()
