@@ -425,7 +425,8 @@ void connection_error(actor* self, uint16_t code, std::string text, uint16_t cls
 
 void process(actor* self) {
   auto& st = self->state;
-  while (!st.awaiting && !st.pending.empty() && st.ph != phase::closed) {
+  while (!st.awaiting && st.flow_blockers.empty() && !st.pending.empty() &&
+         st.ph != phase::closed) {
     auto item = std::move(st.pending.front());
     st.pending.pop_front();
     st.current_bytes = item.bytes;
@@ -463,6 +464,7 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
     install_defaults(self, "connection");
     self->set_down_handler([=](caf::down_msg& dm) {
       // A queue or exchange we cached went away.
+      self->state.flow_blockers.erase(dm.source);
       forget_target(self, dm.source);
       fail_tracked_to(self, dm.source);
       process(self);
@@ -526,6 +528,17 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
       [=](direct_atom, std::string& token, publish_batch& b) {
         on_direct_reply(self, token, b);
         flush_out(self);
+      },
+      [=](flow_atom, bool block) {
+        auto& st = self->state;
+        auto src = caf::actor_cast<caf::actor_addr>(self->current_sender());
+        if (block) {
+          if (st.flow_blockers.insert(src).second)
+            self->monitor(caf::actor_cast<caf::actor>(src));
+        } else {
+          st.flow_blockers.erase(src);
+          process(self);
+        }
       },
       [=](drained_atom) {
         self->state.drain_requested = false;

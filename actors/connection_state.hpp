@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "actors/connection.hpp"
 #include "net/amqp_session.hpp"
@@ -133,6 +134,7 @@ struct state {
   std::unordered_map<caf::actor_addr, std::pair<caf::actor, std::vector<uint64_t>>> requeue_out;
   std::unordered_map<caf::actor_addr, caf::actor> ack_targets;
   bool drain_requested = false;
+  std::unordered_set<caf::actor_addr> flow_blockers;  // exchanges/queues that asked us to wait
 
   static inline const char* name = "connection";
 };

@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/hardening.hpp"
+#include "actors/mailbox_flow.hpp"
 
 #include "actors/exchange/exchange_type.hpp"
 #include "protocol/amqp091/properties.hpp"
@@ -43,6 +44,7 @@ struct exchange_state {
   // Scratch buffers reused across batches.
   std::vector<exchange::dest_id> matched;
   std::unordered_map<exchange::dest_id, publish_batch> out;
+  mailbox_flow flow;
   static inline const char* name = "exchange";
 };
 
@@ -131,7 +133,11 @@ caf::behavior exchange_behavior(exchange_actor_t* self, exchange_config cfg) {
   self->state.cfg = std::move(cfg);
   self->state.router = exchange::make_exchange_type(self->state.cfg.type);
   return {
-    [=](publish_atom, publish_batch& b) { route_batch(self, b); },
+    [=](publish_atom, publish_batch& b) {
+      self->state.flow.on_publish(self, b.publisher);
+      route_batch(self, b);
+      self->state.flow.relax(self);
+    },
     [=](bind_atom, binding_entry& b) -> op_result {
       auto& st = self->state;
       for (auto& existing : st.bindings)

@@ -214,5 +214,6 @@ using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using reply_to_atom = caf::atom_constant<caf::atom("replyto")>;
 using direct_atom = caf::atom_constant<caf::atom("direct")>;
+using flow_atom = caf::atom_constant<caf::atom("flow")>;
 
 }  // namespace warren

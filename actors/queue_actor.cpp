@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/hardening.hpp"
+#include "actors/mailbox_flow.hpp"
 
 #include "protocol/amqp091/constants.hpp"
 
@@ -51,6 +52,7 @@ struct queue_state {
   bool had_consumer = false;
   bool dispatch_scheduled = false;
   std::unordered_set<caf::actor_addr> monitored;
+  mailbox_flow flow;
   static inline const char* name = "queue";
 };
 
@@ -167,9 +169,14 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       }
       if (!report.returns.empty() && b.publisher)
         self->send(b.publisher, confirm_atom::value, std::move(report));
+      st.flow.on_publish(self, b.publisher);
       dispatch(self);
+      st.flow.relax(self);
     },
-    [=](tick_atom) { dispatch(self); },
+    [=](tick_atom) {
+      dispatch(self);
+      self->state.flow.relax(self);
+    },
     [=](consume_atom, consumer_spec& spec) -> op_result {
       auto& st = self->state;
       bool exclusive_taken = std::any_of(st.consumers.begin(), st.consumers.end(),
@@ -200,14 +207,16 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
         if (c.spec.conn.id() == conn && c.spec.consumer_id == consumer_id) {
           c.credit += n;
           dispatch(self);
-          return;
+          break;
         }
       }
+      st.flow.relax(self);
     },
     [=](ack_atom, std::vector<uint64_t>& ids) {
       auto& st = self->state;
       for (auto id : ids)
         st.unacked.erase(id);
+      st.flow.relax(self);
     },
     [=](requeue_atom, std::vector<uint64_t>& ids, bool mark_redelivered) {
       auto& st = self->state;

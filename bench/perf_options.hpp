@@ -1,0 +1,54 @@
+// Command-line options of warren-perf (letters follow RabbitMQ PerfTest where it has them)
+// and the parsing of the broker address.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace warren::perf {
+
+struct options {
+  // Broker
+  std::string host = "127.0.0.1";
+  std::string port = "5672";
+  std::string user = "guest";
+  std::string pass = "guest";
+  std::string vhost = "/";
+  // Topology
+  int producers = 1;                 // -x
+  int consumers = 1;                 // -y
+  int queues = 0;                    // --queues; 0: one shared queue, or one per consumer
+  std::string queue = "warren-perf"; // -u: queue name, or name prefix with several queues
+  std::string exchange;              // -e; "" is the default exchange
+  std::string exchange_type = "direct";  // -t
+  std::string routing_key;           // -k; defaults to the queue name on the default exchange
+  bool declare = true;               // --no-declare turns it off
+  bool keep_queues = false;          // --keep-queues: leave the queues after the run
+  // Messages
+  uint32_t body_size = 12;           // -s, at least 12 (timestamp + sequence)
+  bool persistent = false;           // -f persistent
+  bool mandatory = false;            // -f mandatory
+  // Flow
+  uint32_t confirm_window = 0;       // -c; 0: no publisher confirms
+  uint16_t prefetch = 0;             // -q; 0: no basic.qos
+  bool auto_ack = true;              // -a (default); --manual-ack or --multi-ack-every N
+  uint32_t multi_ack_every = 1;      // manual ack: basic.ack multiple=true every N messages
+  double rate = 0;                   // -r msgs/s per producer; 0: as fast as possible
+  double duration_s = 0;             // -z; 0: until -C is reached (or forever)
+  uint64_t count = 0;                // -C messages per producer; 0: unlimited
+  int batch = 64;                    // --batch: publishes per write when not rate-limited
+  int idle_connections = 0;          // --idle-connections
+  uint32_t frame_max = 131072;       // --frame-max: upper bound proposed in tune-ok
+  // Output
+  bool json = false;                 // --json
+  bool progress = false;             // --progress
+};
+
+// Parses argv into `out`. Returns 0 to run, or an exit status (after printing usage or an
+// error) when the program should stop here.
+int parse_options(int argc, char** argv, options& out);
+
+// Accepts HOST:PORT, HOST, [V6]:PORT, or amqp://USER:PASS@HOST:PORT/VHOST.
+bool parse_uri(const std::string& uri, options& out, std::string& error);
+
+}  // namespace warren::perf

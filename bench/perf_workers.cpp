@@ -1,0 +1,299 @@
+// Producer and consumer loops of warren-perf (see perf_workers.hpp). Each loop owns one
+// non-blocking connection: it writes when it has output, reads whatever arrived, parses every
+// frame of the chunk, and sleeps in poll() only when neither made progress.
+#include "bench/perf_workers.hpp"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "protocol/amqp091/properties.hpp"
+#include "protocol/amqp091/wire.hpp"
+
+namespace warren::perf {
+
+namespace {
+
+double rusage_seconds(int who) {
+  rusage ru{};
+  ::getrusage(who, &ru);
+  auto s = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; };
+  return s(ru.ru_utime) + s(ru.ru_stime);
+}
+
+void report_failure(const connection& c, run_state& rs) {
+  if (rs.stop.load() && !c.closed_by_broker()) return;  // teardown noise after the run
+  std::fprintf(stderr, "warren-perf: %s: %s\n", c.name().c_str(), c.error().c_str());
+  if (c.closed_by_broker()) rs.broker_closed = true;
+  rs.failed = true;
+}
+
+// Outstanding publisher confirms. Tags are 1, 2, ... in publish order; the broker may settle
+// them out of order, singly or `multiple` up to a tag.
+class confirm_tracker {
+public:
+  explicit confirm_tracker(uint32_t window) {
+    size_t cap = 1;
+    while (cap < 2 * static_cast<size_t>(window)) cap <<= 1;
+    settled_.assign(cap, 0);
+    mask_ = cap - 1;
+  }
+  uint64_t unsettled() const { return unsettled_; }
+  // How many more may be published without reusing a slot of an unsettled tag.
+  uint64_t room() const { return settled_.size() - (next_ - lowest_); }
+  void published(uint64_t n) {
+    next_ += n;
+    unsettled_ += n;
+  }
+  // Returns how many tags this settled.
+  uint64_t settle(uint64_t tag, bool multiple) {
+    if (tag >= next_) tag = next_ - 1;
+    uint64_t n = 0;
+    if (tag < lowest_) return 0;
+    if (multiple) {
+      for (uint64_t t = lowest_; t <= tag; ++t) n += mark(t);
+    } else {
+      n += mark(tag);
+    }
+    while (lowest_ < next_ && settled_[lowest_ & mask_]) settled_[lowest_++ & mask_] = 0;
+    unsettled_ -= n;
+    return n;
+  }
+
+private:
+  uint64_t mark(uint64_t t) {
+    auto& s = settled_[t & mask_];
+    if (s) return 0;
+    s = 1;
+    return 1;
+  }
+  std::vector<uint8_t> settled_;
+  size_t mask_ = 0;
+  uint64_t lowest_ = 1, next_ = 1, unsettled_ = 0;
+};
+
+// Reads a basic.ack / basic.nack payload: class, method, delivery-tag, flag bits.
+void read_ack(std::string_view payload, uint64_t& tag, bool& multiple) {
+  amqp::reader r(payload.substr(4));
+  tag = r.u64();
+  multiple = (r.u8() & 1) != 0;
+}
+
+}  // namespace
+
+double thread_cpu_seconds() { return rusage_seconds(RUSAGE_THREAD); }
+double process_cpu_seconds() { return rusage_seconds(RUSAGE_SELF); }
+
+void run_producer(connection& c, const producer_config& cfg, run_state& rs, producer_stats& st) {
+  const options& o = rs.opt;
+  // One message, pre-encoded: publish method frame, header frame, body frame(s). Each copy
+  // gets the send time (8 bytes) and a sequence number (4 bytes) at the start of the body.
+  std::string tmpl;
+  amqp::basic_publish pub;
+  pub.exchange = cfg.exchange;
+  pub.routing_key = cfg.routing_key;
+  pub.mandatory = o.mandatory;
+  amqp::encode_method(tmpl, 1, pub);
+  amqp::basic_properties props;
+  if (o.persistent) props.delivery_mode = 2;
+  std::string raw_props;
+  amqp::encode_properties(props, raw_props);
+  amqp::encode_header_frame(tmpl, 1, o.body_size, raw_props);
+  const size_t stamp_at = tmpl.size() + 7;  // first body frame's payload
+  amqp::encode_body_frames(tmpl, 1, std::string(o.body_size, 'w'), c.frame_max());
+  const size_t msg_len = tmpl.size();
+
+  const uint32_t window = o.confirm_window;
+  confirm_tracker confirms(window == 0 ? 1 : window);
+  const size_t batch = static_cast<size_t>(o.batch);
+  const size_t high_water = std::max<size_t>(msg_len * batch, 64 * 1024);
+  const bool rated = o.rate > 0;
+
+  while (!rs.go.load() && !rs.stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const uint64_t start = rs.start_ns.load();
+  const double cpu0 = thread_cpu_seconds();
+  const uint64_t wall0 = now_ns();
+  uint64_t published = 0, returns = 0;
+  uint32_t seq = 0;
+  amqp::frame_view f;
+
+  while (!rs.stop.load(std::memory_order_relaxed)) {
+    bool progress = false;
+    uint64_t now = 0;
+    // 1. Fill: up to a batch of publishes into the output buffer.
+    if (!c.blocked() && c.pending_output() < high_water) {
+      uint64_t n = batch;
+      if (o.count) n = std::min(n, o.count - published);
+      if (window) n = std::min({n, window - confirms.unsettled(), confirms.room()});
+      if (rated && n) {
+        now = now_ns();
+        const auto due = static_cast<uint64_t>(static_cast<double>(now - start) * o.rate / 1e9) + 1;
+        n = std::min(n, due > published ? due - published : 0);
+      }
+      if (n) {
+        if (!now) now = now_ns();
+        std::string& out = c.out();
+        size_t at = out.size();
+        out.resize(at + n * msg_len);
+        for (uint64_t i = 0; i < n; ++i, at += msg_len) {
+          std::memcpy(out.data() + at, tmpl.data(), msg_len);
+          std::memcpy(out.data() + at + stamp_at, &now, 8);
+          ++seq;
+          std::memcpy(out.data() + at + stamp_at + 8, &seq, 4);
+        }
+        published += n;
+        if (window) confirms.published(n);
+        st.sent.store(published, std::memory_order_relaxed);
+        progress = true;
+      }
+    }
+    // 2. Write what the socket takes.
+    if (c.has_pending_output()) {
+      const size_t before = c.pending_output();
+      if (!c.flush()) break;
+      progress |= c.pending_output() < before;
+    }
+    // 3. Read confirms, returns, flow control, closes.
+    const long got = c.read_available();
+    if (got < 0) break;
+    if (got > 0) {
+      progress = true;
+      while (c.next_frame(f)) {
+        if (f.type != amqp::frame_type::method) continue;  // returned content, heartbeats
+        uint16_t cls = 0, mth = 0;
+        method_ids(f.payload, cls, mth);
+        if (cls == 60 && (mth == 80 || mth == 120)) {
+          uint64_t tag = 0;
+          bool multiple = false;
+          read_ack(f.payload, tag, multiple);
+          const uint64_t n = confirms.settle(tag, multiple);
+          auto& counter = mth == 80 ? st.confirmed : st.nacked;
+          counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+          continue;
+        }
+        amqp::method m;
+        if (c.handle_control(f, m) == control::fatal) break;
+        if (auto* r = std::get_if<amqp::basic_return>(&m)) {
+          if (returns++ == 0)
+            std::fprintf(stderr, "warren-perf: %s: message returned: %u %s (exchange '%s', key '%s')\n",
+                         c.name().c_str(), r->reply_code, r->reply_text.c_str(),
+                         r->exchange.c_str(), r->routing_key.c_str());
+          st.returned.store(returns, std::memory_order_relaxed);
+        }
+      }
+      if (c.failed()) break;
+    }
+    if (o.count && published >= o.count && confirms.unsettled() == 0 && !c.has_pending_output()) {
+      st.done = true;
+      break;
+    }
+    // 4. Nothing moved: sleep until the socket or the rate limiter has something.
+    if (!progress) {
+      int timeout_ms = 100;
+      if (rated && !c.blocked()) {
+        const double next_due_ns = static_cast<double>(published) * 1e9 / o.rate;
+        const double wait_ns = next_due_ns - static_cast<double>(now_ns() - start);
+        timeout_ms = std::clamp(static_cast<int>(std::ceil(wait_ns / 1e6)), 0, 100);
+      }
+      if (timeout_ms > 0 || c.has_pending_output()) c.wait(c.has_pending_output(), timeout_ms);
+    }
+  }
+  st.usage.cpu_s = thread_cpu_seconds() - cpu0;
+  st.usage.wall_s = static_cast<double>(now_ns() - wall0) / 1e9;
+  if (c.failed()) report_failure(c, rs);
+  c.close();
+}
+
+void run_consumer(connection& c, run_state& rs, consumer_stats& st) {
+  const options& o = rs.opt;
+  const bool manual = !o.auto_ack;
+  const uint32_t every = std::max<uint32_t>(o.multi_ack_every, 1);
+  const double cpu0 = thread_cpu_seconds();
+  const uint64_t wall0 = now_ns();
+  uint64_t received = 0, tag = 0, body_left = 0;
+  bool want_header = false, in_body = false;
+  char stamp[12];
+  size_t stamp_len = 0;
+  uint32_t unacked = 0;
+  amqp::frame_view f;
+
+  auto complete = [&] {
+    const uint64_t now = now_ns();
+    if (stamp_len >= 8) {
+      uint64_t sent_at = 0;
+      std::memcpy(&sent_at, stamp, 8);
+      if (sent_at <= now) st.latency.record(now - sent_at);
+    }
+    st.received.store(++received, std::memory_order_relaxed);
+    st.last_receive_ns.store(now, std::memory_order_relaxed);
+    if (manual && ++unacked >= every) {
+      amqp::basic_ack ack;
+      ack.delivery_tag = tag;
+      ack.multiple = every > 1;
+      amqp::encode_method(c.out(), 1, ack);
+      unacked = 0;
+    }
+  };
+
+  while (!rs.stop.load(std::memory_order_relaxed)) {
+    if (c.has_pending_output() && !c.flush()) break;
+    const long got = c.read_available();
+    if (got < 0) break;
+    if (got == 0) {
+      c.wait(c.has_pending_output(), 100);
+      continue;
+    }
+    while (c.next_frame(f)) {
+      if (f.type == amqp::frame_type::method) {
+        uint16_t cls = 0, mth = 0;
+        method_ids(f.payload, cls, mth);
+        if (cls == 60 && mth == 60) {  // basic.deliver: consumer-tag, delivery-tag, ...
+          amqp::reader r(f.payload.substr(4));
+          r.shortstr();
+          tag = r.u64();
+          want_header = true;
+          in_body = false;
+          continue;
+        }
+        amqp::method m;
+        if (c.handle_control(f, m) == control::fatal) break;
+        if (std::holds_alternative<amqp::basic_cancel>(m)) {
+          std::fprintf(stderr, "warren-perf: %s: the broker cancelled the consumer\n",
+                       c.name().c_str());
+          rs.failed = true;
+        }
+      } else if (f.type == amqp::frame_type::header && want_header) {
+        amqp::content_header h;
+        want_header = false;
+        if (!amqp::decode_content_header(f.payload, h)) continue;
+        body_left = h.body_size;
+        stamp_len = 0;
+        if (body_left == 0)
+          complete();
+        else
+          in_body = true;
+      } else if (f.type == amqp::frame_type::body && in_body) {
+        const size_t take = std::min(sizeof stamp - stamp_len, f.payload.size());
+        std::memcpy(stamp + stamp_len, f.payload.data(), take);
+        stamp_len += take;
+        body_left -= std::min<uint64_t>(body_left, f.payload.size());
+        if (body_left == 0) {
+          in_body = false;
+          complete();
+        }
+      }
+    }
+    if (c.failed()) break;
+  }
+  st.usage.cpu_s = thread_cpu_seconds() - cpu0;
+  st.usage.wall_s = static_cast<double>(now_ns() - wall0) / 1e9;
+  if (c.failed()) report_failure(c, rs);
+  c.close();
+}
+
+}  // namespace warren::perf

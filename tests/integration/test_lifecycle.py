@@ -1,0 +1,147 @@
+"""warrend as a process: flags, config file, log lines, graceful stop with 320
+CONNECTION_FORCED, and arguments this build refuses with 540 NOT_IMPLEMENTED."""
+
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+import pika
+import pika.exceptions as pex
+
+from harness import Broker, BrokerTestCase, unique, wait_until
+
+WARREND = os.environ.get("WARREND")
+
+
+@unittest.skipIf(os.environ.get("WARREN_TEST_BROKER"), "needs its own warrend process")
+class ProcessTest(unittest.TestCase):
+
+    def run_warrend(self, *args, timeout=10):
+        return subprocess.run([WARREND, *args], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=timeout)
+
+    def test_help_lists_the_flags(self):
+        r = self.run_warrend("--help")
+        self.assertEqual(r.returncode, 0)
+        out = r.stdout.decode()
+        for flag in ("--amqp-port", "--stomp-port", "--http-port", "--data-dir",
+                     "--config", "--workers", "--log-level", "--help"):
+            self.assertIn(flag, out)
+
+    def test_bad_flag_and_bad_config_exit_2(self):
+        r = self.run_warrend("--no-such-flag", "1")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(b"unknown option", r.stderr)
+        with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
+            f.write("heartbeat = lots\n")
+            f.flush()
+            r = self.run_warrend("--config", f.name)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(b"heartbeat", r.stderr)
+
+    def test_config_file_sets_tuning_and_flags_override_it(self):
+        with tempfile.TemporaryDirectory() as d:
+            conf = os.path.join(d, "warren.conf")
+            with open(conf, "w") as f:
+                f.write("# test\nlisteners.tcp.default = 127.0.0.1:1\n"
+                        "heartbeat = 7\nchannel_max = 99\n")
+            proc = subprocess.Popen([WARREND, "--config", conf, "--amqp-port", "0",
+                                     "--data-dir", os.path.join(d, "data")],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            try:
+                port = None
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline:
+                    line = proc.stderr.readline().decode()
+                    m = re.search(r"listening amqp 127\.0\.0\.1:(\d+)", line)
+                    if m:
+                        port = int(m.group(1))
+                        break
+                self.assertIsNotNone(port)
+                self.assertNotEqual(port, 1)  # --amqp-port 0 won over the file
+                conn = pika.BlockingConnection(pika.ConnectionParameters(
+                    host="127.0.0.1", port=port))
+                # The negotiated values are the broker's offer from the file.
+                self.assertEqual(conn._impl.params.heartbeat, 7)
+                self.assertEqual(conn._impl.params.channel_max, 99)
+                conn.close()
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                self.assertEqual(proc.wait(10), 0)
+                proc.stderr.close()
+
+    def test_sigterm_closes_connections_with_320_and_exits_0(self):
+        broker = Broker(binary=WARREND).start()
+        try:
+            conn = pika.BlockingConnection(pika.ConnectionParameters(
+                host=broker.host, port=broker.port))
+            ch = conn.channel()
+            q = ch.queue_declare(queue="", exclusive=True).method.queue
+            ch.basic_publish("", q, b"x")
+            broker.proc.send_signal(signal.SIGTERM)
+            with self.assertRaises(pex.ConnectionClosedByBroker) as ctx:
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    conn.process_data_events(time_limit=0.2)
+            self.assertEqual(ctx.exception.reply_code, 320)
+            self.assertIn("CONNECTION_FORCED", ctx.exception.reply_text)
+            self.assertEqual(broker.proc.wait(10), 0)
+        finally:
+            broker._kill()
+            broker._cleanup_dir()
+
+    def test_log_has_connection_and_error_lines(self):
+        broker = Broker(binary=WARREND).start()
+        try:
+            conn = pika.BlockingConnection(pika.ConnectionParameters(
+                host=broker.host, port=broker.port))
+            ch = conn.channel()
+            with self.assertRaises(pex.ChannelClosedByBroker):
+                ch.queue_declare(queue=unique("missing"), passive=True)
+            conn.close()
+            log = lambda: broker.log_text()
+            self.assertTrue(wait_until(lambda: "closing AMQP connection" in log(), 5), log())
+            text = log()
+            self.assertRegex(text, r"accepted AMQP connection 127\.0\.0\.1:\d+ "
+                                   r"\(user 'guest', vhost '/'\)")
+            self.assertRegex(text, r"error 404: NOT_FOUND - no queue")
+            self.assertRegex(text, r"closing AMQP connection 127\.0\.0\.1:\d+ "
+                                   r"\(user 'guest', vhost '/'\)")
+        finally:
+            broker.stop()
+
+
+class NotImplementedArgumentsTest(BrokerTestCase):
+    """Queue arguments of a later issue are refused, never silently ignored."""
+
+    @unittest.skipIf(os.environ.get("WARREN_TEST_BROKER"), "Warren-specific refusal")
+    def test_each_unsupported_argument_is_named_in_a_540(self):
+        for arg, value in [("x-message-ttl", 1000), ("x-expires", 1000),
+                           ("x-max-length", 10), ("x-max-length-bytes", 100),
+                           ("x-overflow", "drop-head"),
+                           ("x-dead-letter-exchange", "dlx"),
+                           ("x-dead-letter-routing-key", "k"),
+                           ("x-max-priority", 5), ("x-single-active-consumer", True),
+                           ("x-queue-type", "quorum")]:
+            conn = self.connect()
+            ch = conn.channel()
+            with self.assertRaises(pex.ConnectionClosedByBroker) as ctx:
+                ch.queue_declare(queue=unique("args"), arguments={arg: value})
+            self.assertEqual(ctx.exception.reply_code, 540, arg)
+            self.assertIn(arg, ctx.exception.reply_text)
+
+    def test_classic_queue_type_and_unknown_arguments_are_accepted(self):
+        ch = self.connect().channel()
+        q = unique("args")
+        ch.queue_declare(queue=q, arguments={"x-queue-type": "classic",
+                                             "x-custom": "kept"})
+        ch.queue_delete(q)
+
+
+if __name__ == "__main__":
+    unittest.main()
