@@ -456,7 +456,10 @@ namespace warren {
 caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_session> session,
                             std::shared_ptr<const broker_settings> settings) {
   using namespace conn;
-  return sys.spawn([session, settings](conn::actor* self) -> caf::behavior {
+  // Arguments go through spawn (not a capture): CAF 0.17 dereferences a null tuple for
+  // argument-less function actors, which UBSan reports.
+  auto init = [](conn::actor* self, std::shared_ptr<net::amqp_session> session,
+                 std::shared_ptr<const broker_settings> settings) -> caf::behavior {
     auto& st = self->state;
     st.session = session;
     st.settings = settings;
@@ -514,7 +517,7 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
       },
       [=](confirm_atom, confirm_report& r) {
         on_weights(self, r.channel, r.returns);
-        flush_out(self);
+        process(self);  // a tx.commit may have been waiting for these
       },
       [=](deliver_atom, delivery_batch& b) {
         on_deliver(self, b);
@@ -563,7 +566,8 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
         self->quit();
       },
     };
-  });
+  };
+  return sys.spawn(init, std::move(session), std::move(settings));
 }
 
 }  // namespace warren

@@ -435,6 +435,11 @@ void release_channel(actor* self, channel_rec& ch) {
   ch.tx_publishes.clear();
   ch.tx_acks.clear();
   ch.tracked.clear();
+  if (ch.commit_pending) {  // nothing left to wait for on this channel
+    ch.commit_pending = false;
+    ch.tx_waiting = 0;
+    st.awaiting = false;
+  }
   ch.reply_tag.clear();
   flush_acks(self);
 }

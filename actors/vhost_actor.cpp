@@ -384,7 +384,7 @@ std::string unsupported_queue_argument(const amqp::field_table& args) {
 }
 
 caf::actor spawn_vhost(caf::actor_system& sys, std::string name) {
-  return sys.spawn([name](vhost_actor_t* self) -> caf::behavior {
+  auto init = [](vhost_actor_t* self, std::string name) -> caf::behavior {
   install_defaults(self, "vhost");
     self->state.vhost = name;
     declare_defaults(self);
@@ -499,7 +499,8 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name) {
           delete_queue(self, name);
       },
     };
-  });
+  };
+  return sys.spawn(init, std::move(name));
 }
 
 }  // namespace warren

@@ -27,7 +27,8 @@ void answer_if_done(caf::stateful_actor<conn_sup_state>* self) {
 }  // namespace
 
 caf::actor spawn_connection_supervisor(caf::actor_system& sys) {
-  return sys.spawn([](caf::stateful_actor<conn_sup_state>* self) -> caf::behavior {
+  auto init = [](caf::stateful_actor<conn_sup_state>* self,
+                 std::chrono::seconds grace) -> caf::behavior {
   install_defaults(self, "connection supervisor");
     self->set_down_handler([=](caf::down_msg& dm) {
       self->state.live.erase(dm.source);
@@ -47,7 +48,7 @@ caf::actor spawn_connection_supervisor(caf::actor_system& sys) {
             self->send(h, shutdown_atom::value);
         st.waiting.push_back(self->make_response_promise());
         // Give clients a moment to answer connection.close, then stop waiting.
-        self->delayed_send(self, std::chrono::seconds(5), tick_atom::value);
+        self->delayed_send(self, grace, tick_atom::value);
         return st.waiting.back();
       },
       [=](tick_atom) {
@@ -56,7 +57,9 @@ caf::actor spawn_connection_supervisor(caf::actor_system& sys) {
         self->state.waiting.clear();
       },
     };
-  });
+  };
+  // Clients get this long to answer connection.close before shutdown goes on without them.
+  return sys.spawn(init, std::chrono::seconds(5));
 }
 
 }  // namespace warren
