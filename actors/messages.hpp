@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "protocol/amqp091/field_table.hpp"
+#include "protocol/stomp/selector.hpp"
 
 namespace warren {
 
@@ -92,6 +93,8 @@ struct consumer_spec {
   bool exclusive = false;
   int32_t priority = 0;
   uint32_t credit = 0;  // initial credit
+  // STOMP subscriptions may filter (ActiveMQ selectors); messages no consumer wants stay queued.
+  std::shared_ptr<const stomp::selector::expression> selector;
 };
 
 struct get_result {
@@ -215,5 +218,6 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using reply_to_atom = caf::atom_constant<caf::atom("replyto")>;
 using direct_atom = caf::atom_constant<caf::atom("direct")>;
 using flow_atom = caf::atom_constant<caf::atom("flow")>;
+using stomp_atom = caf::atom_constant<caf::atom("stomp")>;
 
 }  // namespace warren

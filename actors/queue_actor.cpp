@@ -19,6 +19,7 @@
 
 #include "actors/hardening.hpp"
 #include "actors/mailbox_flow.hpp"
+#include "actors/message_lookup.hpp"
 
 #include "protocol/amqp091/constants.hpp"
 
@@ -83,11 +84,67 @@ size_t pick_consumer(queue_state& st) {
   return best;
 }
 
+void send_batches(queue_actor_t* self, std::vector<delivery_batch>& batches) {
+  auto& st = self->state;
+  for (size_t i = 0; i < batches.size(); ++i) {
+    if (batches[i].items.empty())
+      continue;
+    batches[i].queue = caf::actor_cast<caf::actor>(self);
+    batches[i].consumer_id = st.consumers[i].spec.consumer_id;
+    self->send(st.consumers[i].spec.conn, deliver_atom::value, std::move(batches[i]));
+  }
+}
+
+// Dispatch when some consumer filters with a selector: each ready message goes to the first
+// consumer (priority, then round-robin) that has credit and accepts it; messages nobody accepts
+// stay where they are. Scans at most `max_scan` messages per round to stay bounded.
+void dispatch_selective(queue_actor_t* self) {
+  constexpr size_t max_scan = 10000;
+  auto& st = self->state;
+  std::vector<delivery_batch> batches(st.consumers.size());
+  size_t n = st.consumers.size();
+  size_t scanned = 0;
+  for (auto it = st.ready.begin(); it != st.ready.end() && scanned < max_scan; ++scanned) {
+    bool any_credit = false;
+    size_t best = n;
+    message_lookup lookup{*it->msg};
+    for (size_t k = 0; k < n; ++k) {
+      size_t i = (st.rr + k) % n;
+      auto& c = st.consumers[i];
+      if (c.credit == 0)
+        continue;
+      any_credit = true;
+      if (best != n && c.spec.priority <= st.consumers[best].spec.priority)
+        continue;
+      if (c.spec.selector && !stomp::selector::matches(*c.spec.selector, std::ref(lookup)))
+        continue;
+      best = i;
+    }
+    if (!any_credit)
+      break;
+    if (best == n) {
+      ++it;
+      continue;
+    }
+    auto& c = st.consumers[best];
+    --c.credit;
+    st.rr = (best + 1) % n;
+    if (!c.spec.no_ack)
+      st.unacked.emplace(it->id, unacked_entry{it->msg, c.spec.conn.id(), it->redelivered});
+    batches[best].items.push_back(delivery{std::move(it->msg), it->id, it->redelivered});
+    it = st.ready.erase(it);
+  }
+  send_batches(self, batches);
+}
+
 void dispatch(queue_actor_t* self) {
   auto& st = self->state;
   st.dispatch_scheduled = false;
   if (st.consumers.empty() || st.ready.empty())
     return;
+  if (std::any_of(st.consumers.begin(), st.consumers.end(),
+                  [](const consumer& c) { return c.spec.selector != nullptr; }))
+    return dispatch_selective(self);
   std::vector<delivery_batch> batches(st.consumers.size());
   while (!st.ready.empty()) {
     size_t i = pick_consumer(st);
@@ -102,13 +159,7 @@ void dispatch(queue_actor_t* self) {
       st.unacked.emplace(e.id, unacked_entry{e.msg, c.spec.conn.id(), e.redelivered});
     batches[i].items.push_back(delivery{std::move(e.msg), e.id, e.redelivered});
   }
-  for (size_t i = 0; i < batches.size(); ++i) {
-    if (batches[i].items.empty())
-      continue;
-    batches[i].queue = caf::actor_cast<caf::actor>(self);
-    batches[i].consumer_id = st.consumers[i].spec.consumer_id;
-    self->send(st.consumers[i].spec.conn, deliver_atom::value, std::move(batches[i]));
-  }
+  send_batches(self, batches);
 }
 
 // Deliveries must follow the reply that confirms a consume, so dispatching after a state change

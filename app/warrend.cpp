@@ -15,7 +15,9 @@
 #include "actors/vhost_actor.hpp"
 #include "app/config.hpp"
 #include "app/logging.hpp"
+#include "actors/stomp_connection.hpp"
 #include "net/amqp_session.hpp"
+#include "net/stomp_session.hpp"
 #include "net/listener.hpp"
 #include "supervisor/connection_supervisor.hpp"
 
@@ -73,6 +75,23 @@ int main(int argc, char** argv) {
     return 1;
   }
   spdlog::info("listening amqp {}:{}", amqp->address(), amqp->port());
+  std::unique_ptr<warren::net::listener> stomp;
+  try {
+    stomp = std::make_unique<warren::net::listener>(
+      io, cfg.bind_address, static_cast<uint16_t>(cfg.stomp_port),
+      [&sys, shared_settings, conn_sup](asio::ip::tcp::socket s) {
+        auto session = std::make_shared<warren::net::stomp_session>(std::move(s));
+        spdlog::info("accepting STOMP connection {}", session->peer());
+        auto conn = warren::spawn_stomp_connection(sys, session, shared_settings);
+        caf::anon_send(conn_sup, warren::start_atom::value, conn);
+        session->start(conn);
+      });
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot listen for STOMP on {}:{}: {}", cfg.bind_address, cfg.stomp_port,
+                     e.what());
+    return 1;
+  }
+  spdlog::info("listening stomp {}:{}", stomp->address(), stomp->port());
 
   asio::signal_set signals{io, SIGINT, SIGTERM};
   std::thread stopper;
@@ -81,6 +100,7 @@ int main(int argc, char** argv) {
       return;
     spdlog::info("received signal {}, stopping: closing connections", sig);
     amqp->stop();
+    stomp->stop();
     stopper = std::thread([&] {
       caf::scoped_actor self{sys};
       self->request(conn_sup, std::chrono::seconds(10), warren::shutdown_atom::value)

@@ -106,7 +106,7 @@ TEST_CASE("publish split across a header and several body frames", "[codec]") {
   CHECK(scan.delivery_mode == 2);
 }
 
-TEST_CASE("a non-content method is a command at once; an empty body completes at the header",
+TEST_CASE("a non-content method is a command at once and an empty body completes at the header",
           "[codec]") {
   assembler a;
   basic_qos q;

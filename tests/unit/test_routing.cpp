@@ -136,7 +136,7 @@ TEST_CASE("headers: x- keys are ignored unless x-match ends in -with-x", "[routi
   CHECK(route(*h, "", &tenant_b) == std::vector<dest_id>{1, 3});
 }
 
-TEST_CASE("headers: void binding values match on presence; integer widths compare by value",
+TEST_CASE("headers: void values match on presence and integer widths compare by value",
           "[routing]") {
   auto h = make_exchange_type("headers");
   h->bind({1, "", {{"flag", amqp::field_value{}}}});

@@ -1,0 +1,562 @@
+// The STOMP connection actor (one per STOMP client): lifecycle, CONNECT, the frame loop, SEND,
+// transactions and receipts. Subscriptions and acks are in stomp_subscriptions.cpp.
+//
+// Jobs: negotiate the version (STOMP 1.2 "Protocol Negotiation"), authenticate against the same
+// users as AMQP, agree on heart-beats; handle frames in arrival order, pausing while a
+// destination is resolved or declared through the vhost; publish into the same exchange and
+// queue actors AMQP uses (messages are stored in AMQP form, see stomp_mapping); answer every
+// frame carrying `receipt` with RECEIPT (for SEND once the message is enqueued); report a
+// fault with ERROR (a `message` header and a body), then close.
+// Talks to: its session (frames), the vhost (lookups, declarations, bindings), exchanges and
+// queues (publishes, consumes, acks).
+#include "actors/stomp_connection.hpp"
+
+#include <charconv>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/hardening.hpp"
+#include "actors/stomp_state.hpp"
+
+namespace warren::stomp_conn {
+
+namespace {
+
+std::string random_id() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::string s;
+  for (int i = 0; i < 20; ++i)
+    s += alphabet[rng() % 36];
+  return s;
+}
+
+const char* version_text(stomp::version v) {
+  switch (v) {
+    case stomp::version::v1_0:
+      return "1.0";
+    case stomp::version::v1_1:
+      return "1.1";
+    default:
+      return "1.2";
+  }
+}
+
+std::pair<uint64_t, uint64_t> parse_heart_beat(const std::string* h) {
+  if (!h)
+    return {0, 0};
+  auto comma = h->find(',');
+  if (comma == std::string::npos)
+    return {0, 0};
+  uint64_t cx = 0, cy = 0;
+  std::from_chars(h->data(), h->data() + comma, cx);
+  std::from_chars(h->data() + comma + 1, h->data() + h->size(), cy);
+  return {cx, cy};
+}
+
+void on_connect(actor* self, stomp::frame& f) {
+  auto& st = self->state;
+  auto v = net::negotiate_version(f);
+  if (!v) {
+    stomp::frame err;
+    err.command = "ERROR";
+    err.headers.emplace_back("version", "1.0,1.1,1.2");
+    err.headers.emplace_back("content-type", "text/plain");
+    err.headers.emplace_back("message", "Supported protocol versions are 1.0,1.1,1.2");
+    err.body = "Supported protocol versions are 1.0,1.1,1.2";
+    send_frame(self, err);
+    st.closing = true;
+    flush_out(self);
+    st.session->close();
+    return;
+  }
+  st.version = *v;
+  auto& users = st.settings->users;
+  std::string login, pass;
+  if (auto l = f.header("login")) {
+    login = *l;
+    if (auto p = f.header("passcode"))
+      pass = *p;
+  } else if (users.count("guest")) {
+    login = "guest";  // RabbitMQ's implicit connect with the default user
+    pass = users.at("guest");
+  }
+  auto it = users.find(login);
+  if (it == users.end() || it->second != pass) {
+    spdlog::warn("STOMP connection {}: login refused for user '{}'", st.peer, login);
+    return fatal(self, "Bad CONNECT", "Access refused for user '" + login + "'");
+  }
+  st.user = login;
+  // host names the vhost when such a vhost exists; otherwise the default vhost.
+  std::string vhost = "/";
+  if (auto h = f.header("host"); h && st.settings->vhosts.count(*h))
+    vhost = *h;
+  st.vhost_name = vhost;
+  st.vhost = st.settings->vhosts.at(vhost);
+  if (auto c = f.header("client-id"))
+    st.client_id = *c;
+  st.session_id = "session-" + random_id();
+  st.connected = true;
+  stomp::frame ok;
+  ok.command = "CONNECTED";
+  ok.headers.emplace_back("version", version_text(st.version));
+  ok.headers.emplace_back("session", st.session_id);
+  ok.headers.emplace_back("server", "Warren/0.1.0");
+  if (st.version != stomp::version::v1_0) {
+    // STOMP 1.1 "Heart-beating": the client can send every cx ms and wants to hear every cy.
+    auto [cx, cy] = parse_heart_beat(f.header("heart-beat"));
+    ok.headers.emplace_back("heart-beat", std::to_string(cy) + "," + std::to_string(cx));
+    auto send_every = std::chrono::milliseconds(cy);
+    auto timeout = std::chrono::milliseconds(cx == 0 ? 0 : cx * 2 + 500);
+    st.session->set_heartbeat(send_every, timeout, "\n");
+  }
+  send_frame(self, ok);
+  spdlog::info("accepted STOMP connection {} (user '{}', vhost '{}', version {})", st.peer,
+               st.user, st.vhost_name, version_text(st.version));
+}
+
+void publish_message(actor* self, const stomp::frame& f, const caf::actor& target,
+                     bool to_exchange, std::string exchange, std::string key) {
+  auto& st = self->state;
+  auto msg = std::make_shared<message>();
+  msg->exchange = std::move(exchange);
+  msg->routing_key = std::move(key);
+  msg->properties = stomp_map::properties_from_send(f, msg->delivery_mode);
+  msg->has_headers = true;
+  msg->body = f.body;
+  publish_batch b;
+  b.publisher = caf::actor_cast<caf::actor>(self);
+  publish_item item{std::move(msg), 0, 0};
+  if (auto r = f.header("receipt")) {
+    item.seq = ++st.publish_seq;
+    item.weight = full_weight;
+    st.receipts.emplace(item.seq, std::make_pair(uint64_t{0}, *r));
+  }
+  b.items.push_back(std::move(item));
+  if (!target) {  // unroutable: the message is dropped, a receipt still goes out
+    if (f.header("receipt")) {
+      send_receipt(self, f);
+      st.receipts.erase(st.publish_seq);
+    }
+    return;
+  }
+  (void) to_exchange;
+  self->send(target, publish_atom::value, std::move(b));
+}
+
+void on_send(actor* self, stomp::frame& f);
+
+// reply-to: /temp-queue/x is this connection's private queue; others see /reply-queue/<name>.
+bool rewrite_reply_to(actor* self, stomp::frame& f) {
+  auto& st = self->state;
+  auto rt = f.header("reply-to");
+  if (!rt || rt->rfind("/temp-queue/", 0) != 0)
+    return true;
+  auto temp = rt->substr(std::string_view{"/temp-queue/"}.size());
+  auto it = st.temp_queues.find(temp);
+  if (it != st.temp_queues.end()) {
+    f.set("reply-to", "/reply-queue/" + it->second);
+    return true;
+  }
+  queue_spec spec{"", false, false, true, true, {}, caf::actor_cast<caf::actor>(self)};
+  ask<queue_declared>(
+    self, st.vhost,
+    [self, temp](queue_declared& r) {
+      if (r.code != 0)
+        return fatal(self, "Cannot create temporary queue", r.text);
+      self->state.temp_queues[temp] = r.name;
+      subscribe_temp_queue(self, temp, r.name, r.queue);
+    },
+    declare_atom::value, queue_atom::value, std::move(spec));
+  retry_current(self, std::move(f));
+  return false;
+}
+
+void on_send(actor* self, stomp::frame& f) {
+  auto& st = self->state;
+  auto dtext = f.header("destination");
+  std::string error;
+  auto d = stomp_map::parse_destination(dtext ? *dtext : std::string{}, error);
+  if (!d)
+    return fatal(self, error, "SEND needs a valid destination header");
+  if (!rewrite_reply_to(self, f))
+    return;
+  switch (d->kind) {
+    case stomp_map::dest_kind::topic:
+    case stomp_map::dest_kind::exchange: {
+      auto it = st.exchange_cache.find(d->name);
+      if (it != st.exchange_cache.end())
+        return publish_message(self, f, it->second, true, d->name, d->key);
+      if (st.negative_lookup == d->name) {
+        st.negative_lookup.clear();
+        return fatal(self, "not_found", "no exchange '" + d->name + "' in vhost '" +
+                                          st.vhost_name + "'");
+      }
+      auto name = d->name;
+      ask<lookup_result>(
+        self, st.vhost,
+        [self, name](lookup_result& r) {
+          if (r.code == 0)
+            self->state.exchange_cache[name] = r.target;
+          else
+            self->state.negative_lookup = name;
+        },
+        lookup_atom::value, exchange_atom::value, name);
+      retry_current(self, std::move(f));
+      return;
+    }
+    case stomp_map::dest_kind::reply_queue: {
+      auto it = st.queue_cache.find(d->name);
+      if (it != st.queue_cache.end())
+        return publish_message(self, f, it->second, false, "", d->name);
+      if (st.negative_lookup == d->name) {
+        st.negative_lookup.clear();
+        return publish_message(self, f, {}, false, "", d->name);
+      }
+      auto name = d->name;
+      ask<lookup_result>(
+        self, st.vhost,
+        [self, name](lookup_result& r) {
+          if (r.code == 0) {
+            self->state.queue_cache[name] = r.target;
+            self->monitor(r.target);
+          } else {
+            self->state.negative_lookup = name;
+          }
+        },
+        lookup_atom::value, queue_atom::value, name, caf::actor{});
+      retry_current(self, std::move(f));
+      return;
+    }
+    default: {
+      auto frame = f;
+      with_queue(self, *d, false, f, [self, frame](caf::actor q, std::string name) {
+        publish_message(self, frame, q, false, "", name);
+      });
+      return;
+    }
+  }
+}
+
+void on_transaction(actor* self, stomp::frame& f) {
+  auto& st = self->state;
+  auto tx = f.header("transaction");
+  if (!tx)
+    return fatal(self, "Missing transaction", f.command + " needs a transaction header");
+  auto it = st.transactions.find(*tx);
+  if (f.command == "BEGIN") {
+    if (it != st.transactions.end())
+      return fatal(self, "Transaction already active", "transaction " + *tx + " already begun");
+    st.transactions.emplace(*tx, std::vector<stomp::frame>{});
+    return send_receipt(self, f);
+  }
+  if (it == st.transactions.end())
+    return fatal(self, "Invalid transaction", "transaction " + *tx + " is not active");
+  if (f.command == "ABORT") {
+    st.transactions.erase(it);
+    return send_receipt(self, f);
+  }
+  // COMMIT: replay the buffered frames in order, ahead of whatever follows.
+  auto frames = std::move(it->second);
+  st.transactions.erase(it);
+  stomp::frame done = f;
+  done.command = "RECEIPT-ONLY";
+  st.pending.push_front(pending_frame{std::move(done), st.current_bytes});
+  st.current_bytes = 0;
+  for (auto i = frames.rbegin(); i != frames.rend(); ++i) {
+    auto& fr = *i;
+    for (auto h = fr.headers.begin(); h != fr.headers.end();)
+      h = h->first == "transaction" ? fr.headers.erase(h) : std::next(h);
+    st.pending.push_front(pending_frame{std::move(fr), 0});
+  }
+}
+
+void handle(actor* self, stomp::frame& f) {
+  auto& st = self->state;
+  if (st.closing)
+    return;
+  if (!st.connected) {
+    if (f.command == "CONNECT" || f.command == "STOMP")
+      return on_connect(self, f);
+    return fatal(self, "Not connected", "send CONNECT first");
+  }
+  if (f.command == "RECEIPT-ONLY")
+    return send_receipt(self, f);
+  if ((f.command == "SEND" || f.command == "ACK" || f.command == "NACK") &&
+      f.header("transaction")) {
+    auto it = st.transactions.find(*f.header("transaction"));
+    if (it == st.transactions.end())
+      return fatal(self, "Invalid transaction",
+                   "transaction " + *f.header("transaction") + " is not active");
+    auto receipt_frame = f;
+    it->second.push_back(std::move(f));
+    return send_receipt(self, receipt_frame);
+  }
+  if (f.command == "SEND")
+    return on_send(self, f);
+  if (f.command == "SUBSCRIBE")
+    return on_subscribe(self, f);
+  if (f.command == "UNSUBSCRIBE")
+    return on_unsubscribe(self, f);
+  if (f.command == "ACK" || f.command == "NACK") {
+    on_ack(self, f, f.command == "NACK");
+    return send_receipt(self, f);
+  }
+  if (f.command == "BEGIN" || f.command == "COMMIT" || f.command == "ABORT")
+    return on_transaction(self, f);
+  if (f.command == "DISCONNECT") {
+    send_receipt(self, f);
+    st.closing = true;
+    flush_out(self);
+    st.session->close();
+    return;
+  }
+  if (f.command == "CONNECT" || f.command == "STOMP")
+    return fatal(self, "Already connected", "CONNECT may be sent once");
+  fatal(self, "Could not interpret command " + f.command);
+}
+
+void on_weights(actor* self, std::vector<weight_return>& returns) {
+  auto& st = self->state;
+  for (auto& r : returns) {
+    auto it = st.receipts.find(r.seq);
+    if (it == st.receipts.end())
+      continue;
+    it->second.first += r.weight;
+    if (it->second.first >= full_weight) {
+      stomp::frame receipt;
+      receipt.command = "RECEIPT";
+      receipt.headers.emplace_back("receipt-id", it->second.second);
+      send_frame(self, receipt);
+      st.receipts.erase(it);
+    }
+  }
+}
+
+}  // namespace
+
+void send_frame(actor* self, const stomp::frame& f) {
+  self->state.out += stomp::encode(f, self->state.version);
+}
+
+void send_receipt(actor* self, const stomp::frame& request) {
+  auto r = request.header("receipt");
+  if (!r)
+    return;
+  stomp::frame receipt;
+  receipt.command = "RECEIPT";
+  receipt.headers.emplace_back("receipt-id", *r);
+  send_frame(self, receipt);
+}
+
+void flush_out(actor* self) {
+  auto& st = self->state;
+  if (!st.out.empty() && st.session) {
+    st.session->write(std::move(st.out));
+    st.out = std::string{};
+  }
+}
+
+void fatal(actor* self, std::string message, std::string detail) {
+  auto& st = self->state;
+  if (st.closing)
+    return;
+  spdlog::warn("STOMP connection {} (user '{}', vhost '{}'): error: {} {}", st.peer, st.user,
+               st.vhost_name, message, detail);
+  stomp::frame err;
+  err.command = "ERROR";
+  err.headers.emplace_back("message", message);
+  err.headers.emplace_back("content-type", "text/plain");
+  err.body = detail.empty() ? message : detail;
+  send_frame(self, err);
+  st.closing = true;
+  st.pending.clear();
+  flush_out(self);
+  if (st.session)
+    st.session->close();
+}
+
+void retry_current(actor* self, stomp::frame&& f) {
+  auto& st = self->state;
+  st.pending.push_front(pending_frame{std::move(f), st.current_bytes});
+  st.current_bytes = 0;
+}
+
+void with_queue(actor* self, const stomp_map::destination& d, bool for_subscribe,
+                const stomp::frame& request, std::function<void(caf::actor, std::string)> then) {
+  auto& st = self->state;
+  std::string name = d.name;
+  if (d.kind == stomp_map::dest_kind::temp_queue) {
+    auto it = st.temp_queues.find(d.name);
+    if (it == st.temp_queues.end()) {
+      queue_spec spec{"", false, false, true, true, {}, caf::actor_cast<caf::actor>(self)};
+      auto temp = d.name;
+      ask<queue_declared>(
+        self, st.vhost,
+        [self, temp, then, for_subscribe](queue_declared& r) {
+          if (r.code != 0)
+            return fatal(self, "Cannot create temporary queue", r.text);
+          self->state.temp_queues[temp] = r.name;
+          self->state.queue_cache[r.name] = r.queue;
+          if (!for_subscribe)
+            subscribe_temp_queue(self, temp, r.name, r.queue);
+          then(r.queue, r.name);
+        },
+        declare_atom::value, queue_atom::value, std::move(spec));
+      return;
+    }
+    name = it->second;
+  }
+  auto cached = st.queue_cache.find(name);
+  if (cached != st.queue_cache.end())
+    return then(cached->second, name);
+  bool declare = d.kind == stomp_map::dest_kind::queue;
+  ask<lookup_result>(
+    self, st.vhost,
+    [self, name, declare, then, request](lookup_result& r) {
+      auto& st = self->state;
+      if (r.code == 0) {
+        st.queue_cache[name] = r.target;
+        self->monitor(r.target);
+        return then(r.target, name);
+      }
+      if (!declare)
+        return fatal(self, "not_found", "no queue '" + name + "' in vhost '" + st.vhost_name + "'");
+      // /queue/x is declared on first use: durable, not exclusive, not auto-delete (RabbitMQ's
+      // defaults), unless the frame's durable / auto-delete / exclusive headers say otherwise.
+      auto flag = [&](const char* h, bool dflt) {
+        auto v = request.header(h);
+        return v ? *v == "true" : dflt;
+      };
+      queue_spec spec{name, false, flag("durable", true), flag("exclusive", false),
+                      flag("auto-delete", false), {}, caf::actor_cast<caf::actor>(self)};
+      ask<queue_declared>(
+        self, st.vhost,
+        [self, then](queue_declared& q) {
+          if (q.code != 0)
+            return fatal(self, "Cannot declare queue", q.text);
+          self->state.queue_cache[q.name] = q.queue;
+          self->monitor(q.queue);
+          then(q.queue, q.name);
+        },
+        declare_atom::value, queue_atom::value, std::move(spec));
+    },
+    lookup_atom::value, queue_atom::value, name, caf::actor{});
+}
+
+void process(actor* self) {
+  auto& st = self->state;
+  while (!st.awaiting && st.flow_blockers.empty() && !st.pending.empty() && !st.closing) {
+    auto item = std::move(st.pending.front());
+    st.pending.pop_front();
+    st.current_bytes = item.bytes;
+    handle(self, item.f);
+    st.processed_bytes += st.current_bytes;
+    st.current_bytes = 0;
+  }
+  refill_credit(self);
+  if (st.processed_bytes && st.session) {
+    st.session->processed(st.processed_bytes);
+    st.processed_bytes = 0;
+  }
+  flush_out(self);
+}
+
+}  // namespace warren::stomp_conn
+
+namespace warren {
+
+caf::actor spawn_stomp_connection(caf::actor_system& sys,
+                                  std::shared_ptr<net::stomp_session> session,
+                                  std::shared_ptr<const broker_settings> settings) {
+  using namespace stomp_conn;
+  auto init = [](stomp_conn::actor* self, std::shared_ptr<net::stomp_session> session,
+                 std::shared_ptr<const broker_settings> settings) -> caf::behavior {
+    auto& st = self->state;
+    st.session = session;
+    st.settings = settings;
+    st.peer = session->peer();
+    install_defaults(self, "stomp connection");
+    self->set_down_handler([=](caf::down_msg& dm) {
+      auto& st = self->state;
+      st.flow_blockers.erase(dm.source);
+      for (auto it = st.queue_cache.begin(); it != st.queue_cache.end();)
+        it = it->second.address() == dm.source ? st.queue_cache.erase(it) : std::next(it);
+      for (auto it = st.exchange_cache.begin(); it != st.exchange_cache.end();)
+        it = it->second.address() == dm.source ? st.exchange_cache.erase(it) : std::next(it);
+      process(self);
+    });
+    return {
+      [](op_result&) {},
+      [=](stomp_atom, net::stomp_batch& b) {
+        auto& st = self->state;
+        size_t n = b.frames.size();
+        for (size_t i = 0; i < n; ++i)
+          st.pending.push_back(pending_frame{std::move(b.frames[i]), i + 1 == n ? b.bytes : 0});
+        if (!b.error.empty()) {
+          stomp::frame bad;
+          bad.command = "FRAMING-ERROR";
+          bad.body = std::move(b.error);
+          st.pending.push_back(pending_frame{std::move(bad), n == 0 ? b.bytes : 0});
+        }
+        if (!st.pending.empty() && st.pending.back().f.command == "FRAMING-ERROR") {
+          // Handle what came before the fault, then report it.
+          auto bad = std::move(st.pending.back());
+          st.pending.pop_back();
+          process(self);
+          if (!st.closing)
+            fatal(self, "Invalid frame", bad.f.body);
+          return;
+        }
+        process(self);
+      },
+      [=](routed_atom, route_report& r) {
+        on_weights(self, r.returns);
+        flush_out(self);
+      },
+      [=](confirm_atom, confirm_report& r) {
+        on_weights(self, r.returns);
+        flush_out(self);
+      },
+      [=](deliver_atom, delivery_batch& b) {
+        on_deliver(self, b);
+        refill_credit(self);
+        flush_out(self);
+      },
+      [=](cancelled_atom, uint64_t consumer_id) {
+        on_server_cancel(self, consumer_id);
+        flush_out(self);
+      },
+      [=](flow_atom, bool block) {
+        auto& st = self->state;
+        auto src = caf::actor_cast<caf::actor_addr>(self->current_sender());
+        if (block) {
+          if (st.flow_blockers.insert(src).second)
+            self->monitor(caf::actor_cast<caf::actor>(src));
+        } else {
+          st.flow_blockers.erase(src);
+          process(self);
+        }
+      },
+      [=](drained_atom) {
+        self->state.drain_requested = false;
+        refill_credit(self);
+      },
+      [=](shutdown_atom) {
+        fatal(self, "Server shutdown", "the broker is stopping");
+      },
+      [=](closed_atom, std::string& reason) {
+        auto& st = self->state;
+        if (st.connected)
+          spdlog::info("closing STOMP connection {} (user '{}', vhost '{}'): {}", st.peer,
+                       st.user, st.vhost_name, reason);
+        st.session = nullptr;
+        self->quit();
+      },
+    };
+  };
+  return sys.spawn(init, std::move(session), std::move(settings));
+}
+
+}  // namespace warren

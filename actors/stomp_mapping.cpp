@@ -1,0 +1,165 @@
+#include "actors/stomp_mapping.hpp"
+
+#include <charconv>
+
+#include "actors/message_lookup.hpp"
+#include "protocol/amqp091/properties.hpp"
+
+namespace warren::stomp_map {
+
+namespace {
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+// Headers that belong to STOMP itself and never reach the AMQP headers table.
+bool stomp_own_header(std::string_view h) {
+  static constexpr std::string_view own[] = {
+    "destination", "receipt", "transaction", "content-length", "content-type",
+    "content-encoding", "persistent", "priority", "correlation-id", "reply-to", "expiration",
+    "amqp-message-id", "type", "user-id", "app-id", "timestamp", "message-id", "subscription",
+    "ack", "id", "selector", "prefetch-count", "durable", "auto-delete", "exclusive",
+    "redelivered"};
+  for (auto o : own)
+    if (h == o)
+      return true;
+  return false;
+}
+
+std::optional<int64_t> to_int(const std::string& s) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || p != s.data() + s.size())
+    return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+std::optional<destination> parse_destination(std::string_view text, std::string& error) {
+  auto rest = [&](std::string_view prefix) { return std::string{text.substr(prefix.size())}; };
+  if (text.empty()) {
+    error = "Missing destination";
+    return std::nullopt;
+  }
+  if (starts_with(text, "/queue/"))
+    return destination{dest_kind::queue, rest("/queue/"), {}};
+  if (starts_with(text, "/amq/queue/"))
+    return destination{dest_kind::amq_queue, rest("/amq/queue/"), {}};
+  if (starts_with(text, "/topic/"))
+    return destination{dest_kind::topic, "amq.topic", rest("/topic/")};
+  if (starts_with(text, "/temp-queue/"))
+    return destination{dest_kind::temp_queue, rest("/temp-queue/"), {}};
+  if (starts_with(text, "/reply-queue/"))
+    return destination{dest_kind::reply_queue, rest("/reply-queue/"), {}};
+  if (starts_with(text, "/exchange/")) {
+    auto r = rest("/exchange/");
+    auto slash = r.find('/');
+    if (slash == std::string::npos)
+      return destination{dest_kind::exchange, r, {}};
+    return destination{dest_kind::exchange, r.substr(0, slash), r.substr(slash + 1)};
+  }
+  if (text.front() == '/') {
+    error = "Unknown destination '" + std::string{text} + "'";
+    return std::nullopt;
+  }
+  // A bare name, as in the Net::Stomp example: a queue.
+  return destination{dest_kind::queue, std::string{text}, {}};
+}
+
+std::pair<std::string, std::string> publish_target(const destination& d) {
+  switch (d.kind) {
+    case dest_kind::topic:
+    case dest_kind::exchange:
+      return {d.name, d.key};
+    default:
+      return {"", d.name};
+  }
+}
+
+std::string properties_from_send(const stomp::frame& send, uint8_t& delivery_mode) {
+  amqp::basic_properties p;
+  auto get = [&](std::string_view h) -> const std::string* { return send.header(h); };
+  if (auto v = get("content-type"))
+    p.content_type = *v;
+  if (auto v = get("content-encoding"))
+    p.content_encoding = *v;
+  if (auto v = get("correlation-id"))
+    p.correlation_id = *v;
+  if (auto v = get("reply-to"))
+    p.reply_to = *v;
+  if (auto v = get("expiration"))
+    p.expiration = *v;
+  if (auto v = get("amqp-message-id"))
+    p.message_id = *v;
+  if (auto v = get("type"))
+    p.type = *v;
+  if (auto v = get("user-id"))
+    p.user_id = *v;
+  if (auto v = get("app-id"))
+    p.app_id = *v;
+  if (auto v = get("priority"))
+    if (auto n = to_int(*v); n && *n >= 0 && *n <= 255)
+      p.priority = static_cast<uint8_t>(*n);
+  if (auto v = get("timestamp"))
+    if (auto n = to_int(*v); n && *n >= 0)
+      p.timestamp = static_cast<uint64_t>(*n);
+  delivery_mode = 0;
+  if (auto v = get("persistent"); v && *v == "true") {
+    p.delivery_mode = 2;
+    delivery_mode = 2;
+  }
+  amqp::field_table headers;
+  for (auto& [k, v] : send.headers) {
+    if (stomp_own_header(k) || amqp::find_field(headers, k))
+      continue;  // repeated headers: the first one wins
+    headers.emplace_back(k, v);
+  }
+  if (!headers.empty())
+    p.headers = std::move(headers);
+  std::string raw;
+  amqp::encode_properties(p, raw);
+  return raw;
+}
+
+std::string destination_of(const message& m) {
+  if (m.exchange.empty())
+    return "/queue/" + m.routing_key;
+  if (m.exchange == "amq.topic")
+    return "/topic/" + m.routing_key;
+  return "/exchange/" + m.exchange + "/" + m.routing_key;
+}
+
+void add_message_headers(const message& m, stomp::frame& out) {
+  amqp::basic_properties p;
+  if (!amqp::decode_properties(m.properties, p))
+    return;
+  auto put = [&](const char* name, const std::optional<std::string>& v) {
+    if (v)
+      out.headers.emplace_back(name, *v);
+  };
+  put("content-type", p.content_type);
+  put("content-encoding", p.content_encoding);
+  put("correlation-id", p.correlation_id);
+  put("reply-to", p.reply_to);
+  put("expiration", p.expiration);
+  put("amqp-message-id", p.message_id);
+  put("type", p.type);
+  put("user-id", p.user_id);
+  put("app-id", p.app_id);
+  if (p.priority)
+    out.headers.emplace_back("priority", std::to_string(*p.priority));
+  if (p.timestamp)
+    out.headers.emplace_back("timestamp", std::to_string(*p.timestamp));
+  if (p.delivery_mode && *p.delivery_mode == 2)
+    out.headers.emplace_back("persistent", "true");
+  if (p.headers) {
+    for (auto& [k, v] : *p.headers) {
+      if (stomp_own_header(k) || out.header(k))
+        continue;
+      if (auto text = field_text(v))
+        out.headers.emplace_back(k, *text);
+    }
+  }
+}
+
+}  // namespace warren::stomp_map

@@ -1,0 +1,46 @@
+// How STOMP meets the AMQP model, as RabbitMQ's STOMP adapter maps it: destinations to
+// exchanges, routing keys and queues; SEND headers to AMQP basic properties and the headers
+// table; stored messages back to MESSAGE headers. Pure functions.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "actors/messages.hpp"
+#include "protocol/stomp/frame.hpp"
+
+namespace warren::stomp_map {
+
+enum class dest_kind {
+  queue,        // /queue/x and a bare name: queue x, declared on use
+  amq_queue,    // /amq/queue/x: an existing queue x
+  topic,        // /topic/key: amq.topic with a routing key (a pattern when subscribing)
+  exchange,     // /exchange/name/key
+  temp_queue,   // /temp-queue/x: a private queue of this connection (in reply-to)
+  reply_queue,  // /reply-queue/name: the queue behind someone's /temp-queue
+};
+
+struct destination {
+  dest_kind kind = dest_kind::queue;
+  std::string name;  // queue or exchange name
+  std::string key;   // routing key (topic, exchange)
+};
+
+// Returns nullopt and sets `error` for a destination Warren cannot use.
+std::optional<destination> parse_destination(std::string_view text, std::string& error);
+
+// The exchange and routing key a SEND to `d` publishes with.
+std::pair<std::string, std::string> publish_target(const destination& d);
+
+// Raw AMQP property bytes for a SEND frame's headers; the delivery mode goes to `delivery_mode`.
+// Headers that are not properties and not STOMP's own go into the headers table.
+std::string properties_from_send(const stomp::frame& send, uint8_t& delivery_mode);
+
+// The destination a message reached, in STOMP form (/queue/x, /topic/k, /exchange/e/k).
+std::string destination_of(const message& m);
+
+// Adds the MESSAGE headers that describe `m` (properties and custom headers).
+void add_message_headers(const message& m, stomp::frame& out);
+
+}  // namespace warren::stomp_map

@@ -1,0 +1,127 @@
+// State of the STOMP connection actor, shared by its two files:
+//   stomp_connection.cpp     lifecycle, CONNECT, the frame loop, SEND, transactions, receipts
+//   stomp_subscriptions.cpp  SUBSCRIBE / UNSUBSCRIBE / ACK / NACK, MESSAGE delivery, credit
+#pragma once
+
+#include <deque>
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "actors/connection.hpp"
+#include "actors/stomp_mapping.hpp"
+#include "net/stomp_session.hpp"
+#include "protocol/amqp091/constants.hpp"
+
+namespace warren::stomp_conn {
+
+enum class ack_mode { auto_ack, client, client_individual };
+
+struct subscription {
+  std::string id;
+  std::string destination;
+  ack_mode mode = ack_mode::auto_ack;
+  uint64_t consumer_id = 0;
+  caf::actor queue;
+  std::string queue_name;
+  bool durable = false;
+  uint32_t prefetch = 0;  // 0 = no limit
+  uint64_t granted = 0;
+  uint64_t delivered = 0;
+  uint32_t unacked = 0;
+};
+
+struct unacked_message {
+  uint64_t seq = 0;
+  caf::actor queue;
+  uint64_t msg_id = 0;
+  uint64_t consumer_id = 0;
+};
+
+struct pending_frame {
+  stomp::frame f;
+  size_t bytes = 0;
+};
+
+struct state {
+  std::shared_ptr<net::stomp_session> session;
+  std::shared_ptr<const broker_settings> settings;
+  std::string peer;
+  std::string user;
+  std::string vhost_name;
+  caf::actor vhost;
+  bool connected = false;
+  bool closing = false;
+  stomp::version version = stomp::version::v1_0;
+  std::string session_id;
+  std::string client_id;
+
+  std::string out;
+  std::deque<pending_frame> pending;
+  bool awaiting = false;
+  size_t current_bytes = 0;
+  size_t processed_bytes = 0;
+
+  std::map<std::string, subscription> subs;
+  std::unordered_map<uint64_t, std::string> sub_by_consumer;
+  uint64_t next_consumer_id = 1;
+  std::deque<unacked_message> unacked;  // ordered by seq
+  uint64_t next_seq = 1;
+  std::map<std::string, std::vector<stomp::frame>> transactions;
+  std::map<std::string, std::string> temp_queues;  // temp-queue name -> real queue name
+
+  std::unordered_map<std::string, caf::actor> queue_cache;
+  std::unordered_map<std::string, caf::actor> exchange_cache;
+  std::string negative_lookup;
+
+  // SEND frames that asked for a receipt wait until their weight came back (messages.hpp).
+  uint64_t publish_seq = 0;
+  std::map<uint64_t, std::pair<uint64_t, std::string>> receipts;  // seq -> (weight, receipt-id)
+  std::unordered_set<caf::actor_addr> flow_blockers;
+  bool drain_requested = false;
+
+  static inline const char* name = "stomp_connection";
+};
+
+using actor = caf::stateful_actor<state>;
+
+// stomp_connection.cpp
+void process(actor* self);
+void flush_out(actor* self);
+void send_frame(actor* self, const stomp::frame& f);
+void send_receipt(actor* self, const stomp::frame& request);
+void fatal(actor* self, std::string message, std::string detail = {});
+void retry_current(actor* self, stomp::frame&& f);
+// Resolves a queue for a destination, declaring it when the destination asks for that; calls
+// `then` with the queue actor and name, or sends ERROR. Pauses the frame loop meanwhile.
+void with_queue(actor* self, const stomp_map::destination& d, bool for_subscribe,
+                const stomp::frame& request, std::function<void(caf::actor, std::string)> then);
+
+template <class R, class F, class... Ts>
+void ask(actor* self, const caf::actor& dest, F f, Ts&&... xs) {
+  self->state.awaiting = true;
+  self->request(dest, std::chrono::seconds(60), std::forward<Ts>(xs)...)
+    .then(
+      [self, f](R& r) mutable {
+        self->state.awaiting = false;
+        f(r);
+        process(self);
+      },
+      [self](caf::error& err) {
+        self->state.awaiting = false;
+        fatal(self, "Internal error", self->home_system().render(err));
+        process(self);
+      });
+}
+
+// stomp_subscriptions.cpp
+void on_subscribe(actor* self, stomp::frame& f);
+void on_unsubscribe(actor* self, stomp::frame& f);
+void on_ack(actor* self, const stomp::frame& f, bool nack);
+void on_deliver(actor* self, delivery_batch& b);
+void on_server_cancel(actor* self, uint64_t consumer_id);
+void refill_credit(actor* self);
+void subscribe_temp_queue(actor* self, const std::string& temp, const std::string& queue_name,
+                          caf::actor queue);
+
+}  // namespace warren::stomp_conn

@@ -1,0 +1,346 @@
+// Subscriptions of the STOMP connection actor: SUBSCRIBE (queues, topic and exchange
+// subscriptions with queues of their own, durable topic subscriptions, temp queues, selectors),
+// UNSUBSCRIBE, ACK / NACK in the three ack modes, MESSAGE frames from queue deliveries, and
+// the credit that paces each subscription (prefetch-count, or a window that refills as the
+// socket drains).
+#include <algorithm>
+#include <charconv>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/stomp_state.hpp"
+
+namespace warren::stomp_conn {
+
+namespace {
+
+std::string message_id(const subscription& s, uint64_t seq) {
+  return "T_" + s.id + "@@" + std::to_string(seq);
+}
+
+std::optional<uint64_t> seq_of(const std::string& id) {
+  auto at = id.rfind("@@");
+  if (at == std::string::npos)
+    return std::nullopt;
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(id.data() + at + 2, id.data() + id.size(), v);
+  if (ec != std::errc{} || p != id.data() + id.size())
+    return std::nullopt;
+  return v;
+}
+
+// A durable topic subscription's queue name: stable across connections for the same
+// client-id and subscription id.
+std::string durable_queue_name(const state& st, const std::string& id) {
+  std::string raw = st.client_id.empty() ? id : st.client_id + ":" + id;
+  std::string name = "stomp-subscription-";
+  for (char c : raw)
+    name += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ? c : '_';
+  return name;
+}
+
+void start_consumer(actor* self, subscription sub, caf::actor queue, std::string queue_name,
+                    std::shared_ptr<const stomp::selector::expression> selector,
+                    stomp::frame request) {
+  auto& st = self->state;
+  sub.queue = queue;
+  sub.queue_name = std::move(queue_name);
+  sub.consumer_id = st.next_consumer_id++;
+  uint32_t window = sub.prefetch ? sub.prefetch : st.settings->default_credit;
+  sub.granted = window;
+  consumer_spec spec{caf::actor_cast<caf::actor>(self), 0,   sub.consumer_id,
+                     sub.id, sub.mode == ack_mode::auto_ack, false, 0, window, selector};
+  ask<op_result>(
+    self, queue,
+    [self, sub, request](op_result& r) {
+      auto& st = self->state;
+      if (r.code != 0)
+        return fatal(self, "Cannot subscribe", r.text);
+      st.sub_by_consumer[sub.consumer_id] = sub.id;
+      st.subs[sub.id] = sub;
+      send_receipt(self, request);
+    },
+    consume_atom::value, std::move(spec));
+}
+
+void settle(actor* self, const unacked_message& u, bool requeue) {
+  if (requeue)
+    self->send(u.queue, requeue_atom::value, std::vector<uint64_t>{u.msg_id}, true);
+  else
+    self->send(u.queue, ack_atom::value, std::vector<uint64_t>{u.msg_id});
+  auto& st = self->state;
+  auto sid = st.sub_by_consumer.find(u.consumer_id);
+  if (sid != st.sub_by_consumer.end()) {
+    auto s = st.subs.find(sid->second);
+    if (s != st.subs.end() && s->second.unacked > 0)
+      --s->second.unacked;
+  }
+}
+
+}  // namespace
+
+void subscribe_temp_queue(actor* self, const std::string& temp, const std::string& queue_name,
+                          caf::actor queue) {
+  // Replies to /temp-queue/x arrive without an explicit SUBSCRIBE (RabbitMQ semantics).
+  subscription sub;
+  sub.id = "/temp-queue/" + temp;
+  sub.destination = sub.id;
+  sub.mode = ack_mode::auto_ack;
+  auto& st = self->state;
+  sub.queue = queue;
+  sub.queue_name = queue_name;
+  sub.consumer_id = st.next_consumer_id++;
+  sub.granted = st.settings->default_credit;
+  consumer_spec spec{caf::actor_cast<caf::actor>(self), 0, sub.consumer_id, sub.id, true, false,
+                     0, st.settings->default_credit, nullptr};
+  st.sub_by_consumer[sub.consumer_id] = sub.id;
+  st.subs[sub.id] = sub;
+  self->send(queue, consume_atom::value, std::move(spec));
+}
+
+void on_subscribe(actor* self, stomp::frame& f) {
+  auto& st = self->state;
+  auto dtext = f.header("destination");
+  std::string error;
+  auto d = stomp_map::parse_destination(dtext ? *dtext : std::string{}, error);
+  if (!d)
+    return fatal(self, error, "SUBSCRIBE needs a valid destination header");
+  subscription sub;
+  sub.destination = *dtext;
+  if (auto id = f.header("id"))
+    sub.id = *id;
+  else if (st.version == stomp::version::v1_0)
+    sub.id = *dtext;  // STOMP 1.0: the destination identifies the subscription
+  else
+    return fatal(self, "Missing id", "SUBSCRIBE needs an id header in STOMP 1.1 and 1.2");
+  if (st.subs.count(sub.id))
+    return fatal(self, "Duplicated subscription identifier",
+                 "a subscription with id '" + sub.id + "' already exists");
+  if (auto a = f.header("ack")) {
+    if (*a == "client")
+      sub.mode = ack_mode::client;
+    else if (*a == "client-individual")
+      sub.mode = ack_mode::client_individual;
+    else if (*a != "auto")
+      return fatal(self, "Invalid ack header", "ack must be auto, client or client-individual");
+  }
+  if (auto p = f.header("prefetch-count")) {
+    uint32_t n = 0;
+    std::from_chars(p->data(), p->data() + p->size(), n);
+    sub.prefetch = n;
+  }
+  std::shared_ptr<const stomp::selector::expression> selector;
+  if (auto s = f.header("selector")) {
+    auto parsed = stomp::selector::parse(*s);
+    if (!parsed.expr)
+      return fatal(self, "Invalid selector",
+                   parsed.error ? "selector error at position " +
+                                    std::to_string(parsed.error->position) + ": " +
+                                    parsed.error->message
+                                : "invalid selector");
+    selector = parsed.expr;
+  }
+  auto request = f;
+  switch (d->kind) {
+    case stomp_map::dest_kind::topic:
+    case stomp_map::dest_kind::exchange: {
+      auto header_true = [&](const char* h) {
+        auto v = f.header(h);
+        return v && *v == "true";
+      };
+      sub.durable = d->kind == stomp_map::dest_kind::topic &&
+                    (header_true("durable") || header_true("persistent"));
+      queue_spec spec;
+      spec.owner = caf::actor_cast<caf::actor>(self);
+      if (sub.durable) {
+        spec.name = durable_queue_name(st, sub.id);
+        spec.durable = true;
+      } else {
+        spec.exclusive = true;
+        spec.auto_delete = true;
+      }
+      auto exchange = d->name;
+      auto key = d->key;
+      ask<queue_declared>(
+        self, st.vhost,
+        [self, sub, selector, request, exchange, key](queue_declared& q) {
+          if (q.code != 0)
+            return fatal(self, "Cannot declare subscription queue", q.text);
+          binding_spec b{exchange, q.name, false, key, {}, caf::actor_cast<caf::actor>(self)};
+          auto queue = q.queue;
+          auto name = q.name;
+          ask<op_result>(
+            self, self->state.vhost,
+            [self, sub, selector, request, queue, name](op_result& r) {
+              if (r.code != 0)
+                return fatal(self, "Cannot subscribe", r.text);
+              start_consumer(self, sub, queue, name, selector, request);
+            },
+            bind_atom::value, std::move(b));
+        },
+        declare_atom::value, queue_atom::value, std::move(spec));
+      return;
+    }
+    case stomp_map::dest_kind::reply_queue:
+      return fatal(self, "Invalid destination", "cannot subscribe to a /reply-queue/");
+    default:
+      with_queue(self, *d, true, f, [self, sub, selector, request](caf::actor q, std::string name) {
+        start_consumer(self, sub, q, std::move(name), selector, request);
+      });
+  }
+}
+
+void on_unsubscribe(actor* self, stomp::frame& f) {
+  auto& st = self->state;
+  std::string id;
+  if (auto h = f.header("id"))
+    id = *h;
+  else if (auto d = f.header("destination"); d && st.version == stomp::version::v1_0)
+    id = *d;
+  else
+    return fatal(self, "Missing id", "UNSUBSCRIBE needs an id header");
+  auto it = st.subs.find(id);
+  if (it == st.subs.end())
+    return send_receipt(self, f);  // nothing to do, as RabbitMQ
+  auto sub = it->second;
+  st.subs.erase(it);
+  st.sub_by_consumer.erase(sub.consumer_id);
+  auto request = f;
+  bool drop_durable = sub.durable && f.header("durable") && *f.header("durable") == "true";
+  ask<op_result>(
+    self, sub.queue,
+    [self, request, sub, drop_durable](op_result&) {
+      if (drop_durable) {
+        ask<op_result>(
+          self, self->state.vhost, [self, request](op_result&) { send_receipt(self, request); },
+          delete_atom::value, queue_atom::value, sub.queue_name,
+          caf::actor_cast<caf::actor>(self), false, false);
+        return;
+      }
+      send_receipt(self, request);
+    },
+    cancel_atom::value, self->id(), sub.consumer_id);
+}
+
+void on_ack(actor* self, const stomp::frame& f, bool nack) {
+  auto& st = self->state;
+  // STOMP 1.2 acks by `id` (the MESSAGE's ack header); 1.0 and 1.1 by message-id.
+  auto id = st.version == stomp::version::v1_2 ? f.header("id") : f.header("message-id");
+  if (!id)
+    id = f.header("id") ? f.header("id") : f.header("message-id");
+  if (!id)
+    return fatal(self, "Missing id", f.command + " needs the message's ack id");
+  auto seq = seq_of(*id);
+  if (!seq)
+    return;  // not one of ours: nothing to settle
+  auto pos = std::lower_bound(st.unacked.begin(), st.unacked.end(), *seq,
+                              [](const unacked_message& u, uint64_t s) { return u.seq < s; });
+  if (pos == st.unacked.end() || pos->seq != *seq)
+    return;  // already settled
+  bool requeue = nack;
+  if (auto r = f.header("requeue"); nack && r && *r == "false")
+    requeue = false;
+  auto sid = st.sub_by_consumer.find(pos->consumer_id);
+  bool cumulative = false;
+  if (sid != st.sub_by_consumer.end()) {
+    auto s = st.subs.find(sid->second);
+    cumulative = s != st.subs.end() && s->second.mode == ack_mode::client;
+  }
+  if (!cumulative) {
+    settle(self, *pos, requeue);
+    st.unacked.erase(pos);
+    return;
+  }
+  // client mode: this message and every earlier one of the same subscription.
+  auto consumer = pos->consumer_id;
+  auto end = std::next(pos);
+  for (auto it = st.unacked.begin(); it != end;) {
+    if (it->consumer_id == consumer) {
+      settle(self, *it, requeue);
+      it = st.unacked.erase(it);
+      end = std::find_if(it, st.unacked.end(),
+                         [&](const unacked_message& u) { return u.seq > *seq; });
+    } else {
+      ++it;
+    }
+  }
+}
+
+void on_deliver(actor* self, delivery_batch& b) {
+  auto& st = self->state;
+  auto sid = st.sub_by_consumer.find(b.consumer_id);
+  auto sit = sid == st.sub_by_consumer.end() ? st.subs.end() : st.subs.find(sid->second);
+  if (sit == st.subs.end()) {
+    std::vector<uint64_t> ids;
+    for (auto& d : b.items)
+      ids.push_back(d.msg_id);
+    self->send(b.queue, requeue_atom::value, std::move(ids), false);
+    return;
+  }
+  auto& sub = sit->second;
+  for (auto& d : b.items) {
+    auto seq = st.next_seq++;
+    stomp::frame m;
+    m.command = "MESSAGE";
+    auto mid = message_id(sub, seq);
+    m.headers.emplace_back("subscription", sub.id);
+    m.headers.emplace_back("destination", sub.destination.rfind("/temp-queue/", 0) == 0
+                                            ? sub.destination
+                                            : stomp_map::destination_of(*d.msg));
+    m.headers.emplace_back("message-id", mid);
+    m.headers.emplace_back("redelivered", d.redelivered ? "true" : "false");
+    if (sub.mode != ack_mode::auto_ack) {
+      if (st.version == stomp::version::v1_2)
+        m.headers.emplace_back("ack", mid);
+      st.unacked.push_back(unacked_message{seq, b.queue, d.msg_id, sub.consumer_id});
+      ++sub.unacked;
+    }
+    stomp_map::add_message_headers(*d.msg, m);
+    m.body = d.msg->body;
+    ++sub.delivered;
+    send_frame(self, m);
+  }
+}
+
+void on_server_cancel(actor* self, uint64_t consumer_id) {
+  auto& st = self->state;
+  auto sid = st.sub_by_consumer.find(consumer_id);
+  if (sid == st.sub_by_consumer.end())
+    return;
+  auto id = sid->second;
+  st.sub_by_consumer.erase(sid);
+  st.subs.erase(id);
+  fatal(self, "Subscription cancelled", "the queue of subscription '" + id + "' was deleted");
+}
+
+void refill_credit(actor* self) {
+  auto& st = self->state;
+  bool socket_ok = !st.session || st.session->unwritten() < net::socket_session::write_high_water;
+  bool blocked = false;
+  for (auto& [id, sub] : st.subs) {
+    int64_t window = sub.prefetch ? sub.prefetch : st.settings->default_credit;
+    int64_t outstanding = static_cast<int64_t>(sub.granted - sub.delivered);
+    int64_t room;
+    if (sub.prefetch && sub.mode != ack_mode::auto_ack) {
+      room = window - outstanding - sub.unacked;
+    } else {
+      if (!socket_ok) {
+        blocked = true;
+        continue;
+      }
+      room = window - outstanding;
+    }
+    int64_t chunk = std::max<int64_t>(1, window / 4);
+    if (room <= 0 || (room < chunk && outstanding > 0))
+      continue;
+    sub.granted += static_cast<uint64_t>(room);
+    self->send(sub.queue, credit_atom::value, self->id(), sub.consumer_id,
+               static_cast<uint32_t>(room));
+  }
+  if (blocked && !st.drain_requested && st.session) {
+    st.drain_requested = true;
+    st.session->want_drained();
+  }
+}
+
+}  // namespace warren::stomp_conn

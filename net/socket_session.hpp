@@ -1,0 +1,93 @@
+// One client socket, protocol-neutral: reads into a buffer and lets the protocol's parse()
+// turn what arrived into one actor message per socket read; coalesces the actor's outbound
+// bytes into as few socket writes as possible; sends heartbeats when idle and drops a peer
+// silent for too long; pauses reading while the actor has too many unprocessed bytes (CAF
+// mailboxes are unbounded). Everything socket-related runs on the session's strand; the
+// methods marked thread-safe may be called from the connection actor on any CAF worker.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <caf/all.hpp>
+
+namespace warren::net {
+
+class socket_session : public std::enable_shared_from_this<socket_session> {
+public:
+  explicit socket_session(boost::asio::ip::tcp::socket socket);
+  virtual ~socket_session();
+
+  // Starts reading; `conn` receives what parse() sends, (closed_atom, std::string reason) and
+  // (drained_atom).
+  void start(caf::actor conn);
+
+  // Thread-safe.
+  void write(std::string bytes);
+  void processed(size_t bytes);
+  // Heartbeats: `beat` is written after `send_every` without other output (0 = never); the
+  // peer is dropped after `recv_timeout` of silence (0 = never).
+  void set_heartbeat(std::chrono::milliseconds send_every, std::chrono::milliseconds recv_timeout,
+                     std::string beat);
+  void close();  // flushes pending writes, then closes
+  size_t unwritten() const { return unwritten_.load(std::memory_order_relaxed); }
+  void want_drained();  // (drained_atom) once unwritten() falls below the low-water mark
+
+  const std::string& peer() const { return peer_; }
+
+  static constexpr size_t write_high_water = 1 << 20;
+  static constexpr size_t write_low_water = 256 << 10;
+  static constexpr size_t read_high_water = 4 << 20;
+  static constexpr size_t read_low_water = 1 << 20;
+
+protected:
+  // Consumes complete protocol units from rbuf_[0, rlen_); returns the number of bytes used.
+  // Runs on the strand. Sends the actor whatever it parsed and calls note_inflight() for it.
+  virtual size_t parse(std::string_view in) = 0;
+
+  void note_inflight(size_t bytes) { inflight_ += bytes; }
+  void stop_reading() { read_stopped_ = true; }
+  void write_on_strand(std::string bytes);  // from parse(): already on the strand
+  void close_on_strand();
+
+  caf::actor conn_;
+
+private:
+  void do_read();
+  void on_read(const boost::system::error_code& ec, size_t n);
+  void flush();
+  void on_written(const boost::system::error_code& ec, size_t n);
+  void arm_heartbeat();
+  void shutdown(const std::string& reason);
+
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::strand<boost::asio::any_io_executor> strand_;
+  boost::asio::steady_timer heartbeat_timer_;
+  std::string peer_;
+
+  std::vector<char> rbuf_;
+  size_t rlen_ = 0;
+  bool reading_ = false;
+  bool read_stopped_ = false;  // after a protocol fault or close
+  size_t inflight_ = 0;
+
+  std::chrono::milliseconds hb_send_{0};
+  std::chrono::milliseconds hb_recv_{0};
+  std::string hb_bytes_;
+  bool hb_armed_ = false;
+  std::chrono::steady_clock::time_point last_read_, last_write_;
+
+  std::string writing_;  // buffer of the write in progress
+  std::string pending_;  // bytes queued behind it
+  bool write_in_progress_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+  bool drain_wanted_ = false;
+  std::atomic<size_t> unwritten_{0};
+};
+
+}  // namespace warren::net
