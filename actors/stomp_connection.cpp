@@ -103,8 +103,9 @@ void on_connect(actor* self, stomp::frame& f) {
   ok.headers.emplace_back("version", version_text(st.version));
   ok.headers.emplace_back("session", st.session_id);
   ok.headers.emplace_back("server", "Warren/0.1.0");
-  if (st.version != stomp::version::v1_0) {
+  {
     // STOMP 1.1 "Heart-beating": the client can send every cx ms and wants to hear every cy.
+    // RabbitMQ answers with a heart-beat header for 1.0 clients too.
     auto [cx, cy] = parse_heart_beat(f.header("heart-beat"));
     ok.headers.emplace_back("heart-beat", std::to_string(cy) + "," + std::to_string(cx));
     auto send_every = std::chrono::milliseconds(cy);

@@ -130,7 +130,7 @@ void on_subscribe(actor* self, stomp::frame& f) {
     sub.prefetch = n;
   }
   std::shared_ptr<const stomp::selector::expression> selector;
-  if (auto s = f.header("selector")) {
+  if (auto s = f.header("selector"); s && !s->empty()) {  // an empty selector selects all
     auto parsed = stomp::selector::parse(*s);
     if (!parsed.expr)
       return fatal(self, "Invalid selector",
