@@ -219,5 +219,13 @@ using reply_to_atom = caf::atom_constant<caf::atom("replyto")>;
 using direct_atom = caf::atom_constant<caf::atom("direct")>;
 using flow_atom = caf::atom_constant<caf::atom("flow")>;
 using stomp_atom = caf::atom_constant<caf::atom("stomp")>;
+using append_atom = caf::atom_constant<caf::atom("append")>;
+using remove_atom = caf::atom_constant<caf::atom("remove")>;
+using delivered_atom = caf::atom_constant<caf::atom("delivered")>;
+using stored_atom = caf::atom_constant<caf::atom("stored")>;
+using load_atom = caf::atom_constant<caf::atom("load")>;
+using reclaim_atom = caf::atom_constant<caf::atom("reclaim")>;
+using destroy_atom = caf::atom_constant<caf::atom("destroy")>;
+using put_atom = caf::atom_constant<caf::atom("put")>;
 
 }  // namespace warren

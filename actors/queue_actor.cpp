@@ -5,9 +5,13 @@
 // purge, delete checks and declare counts; requeue what a consumer's connection leaves behind.
 // Talks to: connections (batches in, deliveries and confirm weights out, credit/acks in), the
 // vhost (auto-delete request out, stop in).
+// Durable queues also keep their persistent messages in a message store actor: appended on
+// arrival (a confirm waits until the store says the message is on disk), flagged when
+// delivered, removed once acked or consumed, and the file's free pages given back when the
+// queue drains.
 // Invariants: a message is either ready or unacked, never both; deliveries for a consumer are
 // sent only after its consume request was answered; credit is granted by the consumer's
-// connection and never exceeded.
+// connection and never exceeded; a persistent message's confirm never precedes its commit.
 #include "actors/queue_actor.hpp"
 
 #include <algorithm>
@@ -20,6 +24,7 @@
 #include "actors/hardening.hpp"
 #include "actors/mailbox_flow.hpp"
 #include "actors/message_lookup.hpp"
+#include "persistence/actors/message_store_actor.hpp"
 
 #include "protocol/amqp091/constants.hpp"
 
@@ -54,6 +59,18 @@ struct queue_state {
   bool dispatch_scheduled = false;
   std::unordered_set<caf::actor_addr> monitored;
   mailbox_flow flow;
+  // Persistence (durable queues only).
+  struct pending_confirm {
+    uint64_t id;
+    caf::actor publisher;
+    uint64_t channel;
+    weight_return ret;
+  };
+  std::deque<pending_confirm> unconfirmed;  // waiting for the store's commit, by id
+  std::vector<uint64_t> to_remove;
+  std::vector<uint64_t> to_mark_delivered;
+  bool removed_since_reclaim = false;
+  bool reclaim_scheduled = false;
   static inline const char* name = "queue";
 };
 
@@ -61,6 +78,40 @@ using queue_actor_t = caf::stateful_actor<queue_state>;
 
 std::string queue_desc(const queue_state& st) {
   return "queue '" + st.cfg.name + "' in vhost '" + st.cfg.vhost_name + "'";
+}
+
+bool persistent(const queue_state& st, const message& m) {
+  return !st.cfg.store_path.empty() && m.delivery_mode == 2;
+}
+
+// The message left the queue for good (acked, consumed without ack, purged).
+void note_gone(queue_state& st, uint64_t id, const message& m) {
+  if (persistent(st, m))
+    st.to_remove.push_back(id);
+}
+
+void note_delivered(queue_state& st, uint64_t id, const message& m) {
+  if (persistent(st, m))
+    st.to_mark_delivered.push_back(id);
+}
+
+// Sends the store what this turn removed or delivered; once the queue is empty, asks the store
+// to give the file's free pages back (at most once a second).
+void flush_store(queue_actor_t* self) {
+  auto& st = self->state;
+  if (st.cfg.store_path.empty())
+    return;
+  if (!st.to_mark_delivered.empty())
+    self->send(st.cfg.store, delivered_atom::value, st.cfg.store_path,
+               std::exchange(st.to_mark_delivered, {}));
+  if (!st.to_remove.empty()) {
+    self->send(st.cfg.store, remove_atom::value, st.cfg.store_path, std::exchange(st.to_remove, {}));
+    st.removed_since_reclaim = true;
+  }
+  if (st.removed_since_reclaim && st.ready.empty() && st.unacked.empty() && !st.reclaim_scheduled) {
+    st.reclaim_scheduled = true;
+    self->delayed_send(self, std::chrono::seconds(1), reclaim_atom::value);
+  }
 }
 
 void watch(queue_actor_t* self, const caf::actor& conn) {
@@ -129,12 +180,17 @@ void dispatch_selective(queue_actor_t* self) {
     auto& c = st.consumers[best];
     --c.credit;
     st.rr = (best + 1) % n;
-    if (!c.spec.no_ack)
+    if (!c.spec.no_ack) {
       st.unacked.emplace(it->id, unacked_entry{it->msg, c.spec.conn.id(), it->redelivered});
+      note_delivered(st, it->id, *it->msg);
+    } else {
+      note_gone(st, it->id, *it->msg);
+    }
     batches[best].items.push_back(delivery{std::move(it->msg), it->id, it->redelivered});
     it = st.ready.erase(it);
   }
   send_batches(self, batches);
+  flush_store(self);
 }
 
 void dispatch(queue_actor_t* self) {
@@ -155,11 +211,16 @@ void dispatch(queue_actor_t* self) {
     st.ready.pop_front();
     --c.credit;
     st.rr = (i + 1) % st.consumers.size();
-    if (!c.spec.no_ack)
+    if (!c.spec.no_ack) {
       st.unacked.emplace(e.id, unacked_entry{e.msg, c.spec.conn.id(), e.redelivered});
+      note_delivered(st, e.id, *e.msg);
+    } else {
+      note_gone(st, e.id, *e.msg);
+    }
     batches[i].items.push_back(delivery{std::move(e.msg), e.id, e.redelivered});
   }
   send_batches(self, batches);
+  flush_store(self);
 }
 
 // Deliveries must follow the reply that confirms a consume, so dispatching after a state change
@@ -191,6 +252,14 @@ void remove_consumer(queue_actor_t* self, size_t i) {
 caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
   install_defaults(self, "queue");
   self->state.cfg = std::move(cfg);
+  {
+    auto& st = self->state;
+    for (auto& r : st.cfg.recovered)
+      st.ready.push_back(ready_entry{r.id, std::move(r.msg), r.redelivered});
+    st.cfg.recovered.clear();
+    st.cfg.recovered.shrink_to_fit();
+    st.next_id = st.cfg.next_id;
+  }
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     st.monitored.erase(dm.source);
@@ -213,16 +282,64 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       auto& st = self->state;
       confirm_report report;
       report.channel = b.channel;
+      std::vector<persistence::stored_message> to_store;
       for (auto& item : b.items) {
-        if (item.weight)
-          report.returns.push_back(weight_return{item.seq, item.weight, true, false});
-        st.ready.push_back(ready_entry{st.next_id++, std::move(item.msg), false});
+        auto id = st.next_id++;
+        weight_return ret{item.seq, item.weight, true, false};
+        if (persistent(st, *item.msg)) {
+          auto& m = *item.msg;
+          to_store.push_back(
+            persistence::stored_message{id, m.exchange, m.routing_key, m.properties, m.body, false});
+          if (item.weight && b.publisher)  // confirmed once on disk
+            st.unconfirmed.push_back(queue_state::pending_confirm{id, b.publisher, b.channel, ret});
+        } else if (item.weight) {
+          report.returns.push_back(ret);
+        }
+        st.ready.push_back(ready_entry{id, std::move(item.msg), false});
       }
+      if (!to_store.empty())
+        self->send(st.cfg.store, append_atom::value, st.cfg.store_path, std::move(to_store));
       if (!report.returns.empty() && b.publisher)
         self->send(b.publisher, confirm_atom::value, std::move(report));
       st.flow.on_publish(self, b.publisher);
       dispatch(self);
       st.flow.relax(self);
+    },
+    [=](stored_atom, uint64_t max_id, bool committed, std::vector<uint64_t>& failed) {
+      // Everything appended up to max_id is on disk (but the failed ones, or nothing when the
+      // commit failed): release those confirms, acks or nacks, one report per channel.
+      auto& st = self->state;
+      std::vector<std::pair<caf::actor, confirm_report>> reports;
+      while (!st.unconfirmed.empty() && st.unconfirmed.front().id <= max_id) {
+        auto& p = st.unconfirmed.front();
+        if (!committed || std::find(failed.begin(), failed.end(), p.id) != failed.end())
+          p.ret.rejected = true;
+        auto it = std::find_if(reports.begin(), reports.end(), [&](auto& r) {
+          return r.first == p.publisher && r.second.channel == p.channel;
+        });
+        if (it == reports.end()) {
+          reports.emplace_back(p.publisher, confirm_report{p.channel, {}});
+          it = std::prev(reports.end());
+        }
+        it->second.returns.push_back(p.ret);
+        st.unconfirmed.pop_front();
+      }
+      for (auto& [pub, r] : reports)
+        self->send(pub, confirm_atom::value, std::move(r));
+    },
+    [=](reclaim_atom) {
+      auto& st = self->state;
+      st.reclaim_scheduled = false;
+      if (st.ready.empty() && st.unacked.empty() && st.removed_since_reclaim) {
+        st.removed_since_reclaim = false;
+        self->send(st.cfg.store, reclaim_atom::value, st.cfg.store_path);
+      }
+    },
+    [](uint32_t) {
+      // The store's answer to a purge sent without waiting.
+    },
+    [](bool) {
+      // The store's answer to a destroy sent without waiting.
     },
     [=](tick_atom) {
       dispatch(self);
@@ -265,8 +382,14 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
     },
     [=](ack_atom, std::vector<uint64_t>& ids) {
       auto& st = self->state;
-      for (auto id : ids)
-        st.unacked.erase(id);
+      for (auto id : ids) {
+        auto it = st.unacked.find(id);
+        if (it == st.unacked.end())
+          continue;
+        note_gone(st, id, *it->second.msg);
+        st.unacked.erase(it);
+      }
+      flush_store(self);
       st.flow.relax(self);
     },
     [=](requeue_atom, std::vector<uint64_t>& ids, bool mark_redelivered) {
@@ -290,7 +413,11 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       if (!no_ack) {
         watch(self, conn);
         st.unacked.emplace(e.id, unacked_entry{e.msg, conn.id(), e.redelivered});
+        note_delivered(st, e.id, *e.msg);
+      } else {
+        note_gone(st, e.id, *e.msg);
       }
+      flush_store(self);
       r.empty = false;
       r.d = delivery{std::move(e.msg), e.id, e.redelivered};
       r.message_count = static_cast<uint32_t>(st.ready.size());
@@ -299,7 +426,13 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
     [=](purge_atom) -> op_result {
       auto& st = self->state;
       auto n = static_cast<uint32_t>(st.ready.size());
+      std::vector<uint64_t> ids;
+      for (auto& e : st.ready)
+        if (persistent(st, *e.msg))
+          ids.push_back(e.id);
       st.ready.clear();
+      if (!ids.empty())  // removes them and gives the disk back at once
+        self->send(st.cfg.store, purge_atom::value, st.cfg.store_path, std::move(ids));
       return op_result{0, {}, n};
     },
     [=](stats_atom) -> queue_declared {
@@ -324,6 +457,8 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       for (auto& c : st.consumers)
         self->send(c.spec.conn, cancelled_atom::value, c.spec.consumer_id);
       st.consumers.clear();
+      if (!st.cfg.store_path.empty())  // a deleted queue's file goes with it
+        self->send(st.cfg.store, destroy_atom::value, st.cfg.store_path);
       self->quit();
     },
   };

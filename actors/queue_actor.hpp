@@ -7,11 +7,24 @@
 
 namespace warren {
 
+// A message a durable queue found in its store at start-up.
+struct recovered_message {
+  uint64_t id = 0;
+  message_ptr msg;
+  bool redelivered = false;
+};
+
 struct queue_config {
   std::string vhost_name;
   std::string name;
   bool auto_delete = false;
   caf::actor vhost;
+  // Durable queues: persistent messages (delivery_mode 2) go to `store`, in the file at
+  // `store_path`; empty for transient queues.
+  std::string store_path;
+  caf::actor store;
+  std::vector<recovered_message> recovered;
+  uint64_t next_id = 1;
 };
 
 caf::actor spawn_queue(caf::actor_system& sys, queue_config cfg);

@@ -22,7 +22,11 @@
 #include "actors/exchange/exchange_type.hpp"
 #include "actors/exchange_actor.hpp"
 #include "actors/queue_actor.hpp"
+#include "persistence/actors/catalog_actor.hpp"
+#include "persistence/actors/message_store_actor.hpp"
+#include "persistence/catalog.hpp"
 #include "protocol/amqp091/constants.hpp"
+#include "protocol/amqp091/wire.hpp"
 
 namespace warren {
 namespace {
@@ -37,6 +41,7 @@ struct queue_record {
   caf::actor actor;
   queue_spec spec;
   caf::actor_addr owner;  // exclusive owner, null otherwise
+  bool persisted = false;  // in the catalog, with a message file
 };
 
 struct binding_record {
@@ -54,6 +59,7 @@ struct vhost_state {
   std::map<std::string, queue_record> queues;
   std::vector<binding_record> bindings;
   std::map<std::string, caf::actor> reply_to;  // direct reply-to token -> connection
+  vhost_persistence persist;
   std::mt19937_64 rng{std::random_device{}()};
   static inline const char* name = "vhost";
 };
@@ -117,6 +123,26 @@ bool accessible(const queue_record& q, const caf::actor& conn) {
   return !q.owner || (conn && q.owner == conn.address());
 }
 
+bool persisting(const vhost_state& st) { return st.persist.catalog != nullptr; }
+
+// A binding is durable when both of its ends are (RabbitMQ semantics).
+bool durable_binding(const vhost_state& st, const binding_record& b) {
+  auto src = st.exchanges.find(b.source);
+  if (src == st.exchanges.end() || !src->second.spec.durable)
+    return false;
+  if (b.to_exchange) {
+    auto d = st.exchanges.find(b.destination);
+    return d != st.exchanges.end() && d->second.spec.durable;
+  }
+  auto q = st.queues.find(b.destination);
+  return q != st.queues.end() && q->second.persisted;
+}
+
+persistence::binding_row to_row(const vhost_state& st, const binding_record& b) {
+  return persistence::binding_row{st.vhost, b.source, b.destination, b.to_exchange, b.key,
+                                  encode_arguments(b.arguments)};
+}
+
 // Removes bindings matching `pred`, telling each source exchange; then deletes auto-delete
 // exchanges that lost their last binding.
 template <class Pred>
@@ -128,10 +154,13 @@ void delete_exchange(vhost_actor_t* self, const std::string& name) {
   if (it == st.exchanges.end())
     return;
   auto actor = it->second.actor;
-  st.exchanges.erase(it);
+  bool durable = it->second.spec.durable;
   drop_bindings(self, [&](const binding_record& b) {
     return b.source == name || (b.to_exchange && b.destination == name);
   });
+  st.exchanges.erase(name);
+  if (durable && persisting(st))  // the catalog drops its bindings too
+    self->send(st.persist.catalog, delete_atom::value, exchange_atom::value, st.vhost, name);
   self->send(actor, stop_atom::value);
 }
 
@@ -150,6 +179,8 @@ void drop_bindings(vhost_actor_t* self, Pred pred) {
   std::vector<binding_record> removed;
   for (auto it = st.bindings.begin(); it != st.bindings.end();) {
     if (pred(*it)) {
+      if (persisting(st) && durable_binding(st, *it))
+        self->send(st.persist.catalog, unbind_atom::value, to_row(st, *it));
       removed.push_back(std::move(*it));
       it = st.bindings.erase(it);
     } else {
@@ -182,12 +213,15 @@ void delete_queue(vhost_actor_t* self, const std::string& name) {
   if (it == st.queues.end())
     return;
   auto actor = it->second.actor;
+  bool persisted = it->second.persisted;
   // Unbind while the queue actor is still registered, so that exchanges get its handle.
   drop_bindings(self, [&](const binding_record& b) {
     return !b.to_exchange && b.destination == name;
   });
   st.queues.erase(name);
-  self->send(actor, stop_atom::value);
+  if (persisted)
+    self->send(st.persist.catalog, delete_atom::value, queue_atom::value, st.vhost, name);
+  self->send(actor, stop_atom::value);  // the queue deletes its message file
 }
 
 void declare_defaults(vhost_actor_t* self) {
@@ -223,7 +257,16 @@ caf::result<op_result> declare_exchange(vhost_actor_t* self, exchange_spec& spec
                                                "' contains reserved prefix 'amq.*'",
                        0};
     st.exchanges.emplace(spec.name, make_exchange(self, spec));
-    return op_result{};
+    if (!spec.durable || !persisting(st))
+      return op_result{};
+    // declare-ok once the exchange is in the catalog.
+    auto rp = self->make_response_promise<op_result>();
+    persistence::exchange_row row{st.vhost, spec.name, spec.type, true, spec.auto_delete,
+                                  spec.internal, encode_arguments(spec.arguments)};
+    self->request(st.persist.catalog, caf::infinite, put_atom::value, std::move(row))
+      .then([=](bool) mutable { rp.deliver(op_result{}); },
+            [=](caf::error&) mutable { rp.deliver(op_result{}); });
+    return rp;
   }
   if (spec.passive)
     return op_result{};
@@ -297,12 +340,39 @@ caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec)
       r.owner = spec.owner.address();
       self->monitor(spec.owner);
     }
-    r.actor = spawn_queue(self->home_system(),
-                          queue_config{st.vhost, spec.name, spec.auto_delete,
-                                       caf::actor_cast<caf::actor>(self)});
+    queue_config qc{st.vhost, spec.name, spec.auto_delete, caf::actor_cast<caf::actor>(self)};
+    // Exclusive queues die with their connection, so they are never persisted.
+    r.persisted = spec.durable && !spec.exclusive && persisting(st);
+    persistence::queue_row row;
+    if (r.persisted) {
+      row = persistence::queue_row{st.vhost, spec.name, true, spec.auto_delete,
+                                   encode_arguments(spec.arguments),
+                                   persistence::queue_file_name(st.vhost, spec.name), 0};
+      qc.store_path = st.persist.data_dir + "/" + row.file;
+      qc.store = st.persist.stores[std::hash<std::string>{}(row.file) % st.persist.stores.size()];
+    }
+    r.actor = spawn_queue(self->home_system(), std::move(qc));
     auto actor = r.actor;
     st.queues.emplace(spec.name, std::move(r));
-    return queue_declared{0, {}, spec.name, 0, 0, actor};
+    queue_declared ok{0, {}, spec.name, 0, 0, actor};
+    if (!row.file.empty()) {
+      // declare-ok once the queue's message file exists and then the queue is in the catalog
+      // (in this order, so that the catalog never names a file that is not there).
+      auto rp = self->make_response_promise<queue_declared>();
+      auto store = st.persist.stores[std::hash<std::string>{}(row.file) % st.persist.stores.size()];
+      auto catalog = st.persist.catalog;
+      auto path = st.persist.data_dir + "/" + row.file;
+      self->request(store, caf::infinite, load_atom::value, path, uint64_t{0}, uint32_t{0})
+        .then(
+          [=](std::vector<persistence::stored_message>&) mutable {
+            self->request(catalog, caf::infinite, put_atom::value, row)
+              .then([=](bool) mutable { rp.deliver(ok); },
+                    [=](caf::error&) mutable { rp.deliver(ok); });
+          },
+          [=](caf::error&) mutable { rp.deliver(ok); });
+      return rp;
+    }
+    return ok;
   }
   auto& cur = it->second;
   if (!accessible(cur, spec.owner))
@@ -352,14 +422,68 @@ caf::result<op_result> bind(vhost_actor_t* self, binding_spec& spec, bool add) {
       return op_result{};
     st.bindings.push_back(rec);
     auto rp = self->make_response_promise<op_result>();
-    rp.delegate(src->second.actor, bind_atom::value, std::move(entry));
+    bool durable = persisting(st) && durable_binding(st, rec);
+    auto row = to_row(st, rec);
+    auto catalog = st.persist.catalog;
+    // bind-ok once the exchange routes with it and, when durable, it is in the catalog.
+    self->request(src->second.actor, caf::infinite, bind_atom::value, std::move(entry))
+      .then(
+        [=](op_result& r) mutable {
+          if (!durable) {
+            rp.deliver(std::move(r));
+            return;
+          }
+          self->request(catalog, caf::infinite, put_atom::value, row)
+            .then([=](bool) mutable { rp.deliver(op_result{}); },
+                  [=](caf::error&) mutable { rp.deliver(op_result{}); });
+        },
+        [=](caf::error&) mutable { rp.deliver(op_result{}); });
     return rp;
   }
   if (existing == st.bindings.end())
     return op_result{};
-  auto source = spec.source;
   drop_bindings(self, [&](const binding_record& b) { return b == rec; });
   return op_result{};
+}
+
+// Rebuilds what the catalog holds: durable exchanges, durable queues with the messages their
+// files kept, and the bindings between them. Runs before any client can connect.
+void recover(vhost_actor_t* self) {
+  auto& st = self->state;
+  auto& p = st.persist;
+  for (auto& spec : p.exchanges)
+    if (!st.exchanges.count(spec.name))
+      st.exchanges.emplace(spec.name, make_exchange(self, spec));
+  for (auto& q : p.queues) {
+    queue_record r;
+    r.spec = q.spec;
+    r.persisted = true;
+    queue_config qc{st.vhost, q.spec.name, q.spec.auto_delete, caf::actor_cast<caf::actor>(self)};
+    qc.store_path = p.data_dir + "/" + q.file;
+    qc.store = p.stores[std::hash<std::string>{}(q.file) % p.stores.size()];
+    qc.recovered = std::move(q.messages);
+    qc.next_id = q.next_id;
+    r.actor = spawn_queue(self->home_system(), std::move(qc));
+    st.queues.emplace(q.spec.name, std::move(r));
+  }
+  for (auto& b : p.bindings) {
+    auto src = st.exchanges.find(b.source);
+    caf::actor dest;
+    if (b.to_exchange) {
+      if (auto d = st.exchanges.find(b.destination); d != st.exchanges.end())
+        dest = d->second.actor;
+    } else if (auto q = st.queues.find(b.destination); q != st.queues.end()) {
+      dest = q->second.actor;
+    }
+    if (src == st.exchanges.end() || !dest)
+      continue;
+    st.bindings.push_back(binding_record{b.source, b.destination, b.to_exchange, b.key, b.arguments});
+    self->send(src->second.actor, bind_atom::value,
+               binding_entry{dest, b.destination, b.to_exchange, b.key, b.arguments});
+  }
+  p.exchanges.clear();
+  p.queues.clear();
+  p.bindings.clear();
 }
 
 }  // namespace
@@ -383,11 +507,29 @@ std::string unsupported_queue_argument(const amqp::field_table& args) {
   return {};
 }
 
-caf::actor spawn_vhost(caf::actor_system& sys, std::string name) {
-  auto init = [](vhost_actor_t* self, std::string name) -> caf::behavior {
-  install_defaults(self, "vhost");
+std::string encode_arguments(const amqp::field_table& t) {
+  std::string out;
+  amqp::writer w{out};
+  w.table(t);
+  return out;
+}
+
+amqp::field_table decode_arguments(const std::string& bytes) {
+  if (bytes.empty())
+    return {};
+  amqp::reader r{bytes};
+  auto t = r.table();
+  return r.failed() ? amqp::field_table{} : t;
+}
+
+caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persistence persist) {
+  auto init = [](vhost_actor_t* self, std::string name,
+                 vhost_persistence persist) -> caf::behavior {
+    install_defaults(self, "vhost");
     self->state.vhost = name;
+    self->state.persist = std::move(persist);
     declare_defaults(self);
+    recover(self);
     self->set_down_handler([=](caf::down_msg& dm) {
       // An exclusive queue's connection went away: delete its queues.
       std::vector<std::string> doomed;
@@ -483,6 +625,9 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name) {
       [](op_result&) {
         // Answer of an exchange to an unbind sent without waiting: nothing to do.
       },
+      [](bool) {
+        // Answer of the catalog to a change sent without waiting.
+      },
       [=](reply_to_atom, std::string& token, caf::actor& conn) {
         self->monitor(conn);
         self->state.reply_to[token] = conn;
@@ -500,7 +645,7 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name) {
       },
     };
   };
-  return sys.spawn(init, std::move(name));
+  return sys.spawn(init, std::move(name), std::move(persist));
 }
 
 }  // namespace warren

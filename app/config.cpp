@@ -68,12 +68,15 @@ Options:
   --workers N         actor scheduler threads (default: number of cores)
   --log-level LEVEL   trace, debug, info, warning, error, critical or none (default info)
   --log-file FILE     also log to FILE
+  --on-corruption M   refuse (default) or quarantine: what to do when the start-up check
+                      finds a damaged or missing part of the message store
   --help              show this text and exit
 
 Configuration keys (see etc/warren.conf):
   listeners.tcp.default, stomp.listeners.tcp.1, management.tcp.port, listeners.bind,
   data_dir, scheduler.workers, log.console.level, log.file, default_user, default_pass,
-  heartbeat, frame_max, channel_max
+  heartbeat, frame_max, channel_max, persistence.on_corruption,
+  persistence.commit_interval_ms
 
 When a listener is up, warrend logs `listening <proto> <address>:<port>` to stderr.
 SIGTERM or SIGINT closes every connection with 320 CONNECTION_FORCED and exits 0.
@@ -138,6 +141,14 @@ std::string apply_config_text(const std::string& text, daemon_config& cfg) {
       if (!to_int(value, 4096, 1 << 30, n))
         return bad();
       cfg.frame_max = static_cast<uint32_t>(n);
+    } else if (key == "persistence.on_corruption") {
+      if (value != "refuse" && value != "quarantine")
+        return bad();
+      cfg.on_corruption = value;
+    } else if (key == "persistence.commit_interval_ms") {
+      if (!to_int(value, 0, 1000, n))
+        return bad();
+      cfg.commit_interval_ms = static_cast<int>(n);
     } else if (key == "channel_max") {
       if (!to_int(value, 1, 65535, n))
         return bad();
@@ -221,6 +232,10 @@ std::optional<daemon_config> parse_command_line(int argc, char** argv, int& exit
       cfg.log_level = v;
     } else if (k == "--log-file")
       cfg.log_file = v;
+    else if (k == "--on-corruption") {
+      ok = v == "refuse" || v == "quarantine";
+      cfg.on_corruption = v;
+    }
     else {
       std::cerr << "warrend: unknown option " << k << "\n" << usage_text();
       exit_code = 2;

@@ -25,6 +25,8 @@ struct daemon_config {
   uint16_t heartbeat = 60;
   uint32_t frame_max = 131072;
   uint16_t channel_max = 2047;
+  std::string on_corruption = "refuse";  // refuse | quarantine
+  int commit_interval_ms = 2;            // longest a confirm waits for its group commit
 };
 
 // Parses argv; on --help prints usage and sets `exit_code` to 0; on a bad flag or config file

@@ -1,6 +1,7 @@
-// warrend: the Warren broker daemon. Boot order: settings and logging, the actor system, the
-// vhost, the connection supervisor, then the listeners; SIGTERM/SIGINT stop the listeners,
-// close every connection with 320 CONNECTION_FORCED and exit 0.
+// warrend: the Warren broker daemon. Boot order: settings and logging, the store check and
+// recovery, the actor system, store actors, the vhosts (with what was recovered), the
+// connection supervisor, then the listeners. SIGTERM/SIGINT stop the listeners, close every
+// connection with 320 CONNECTION_FORCED, commit and close the store, and exit 0.
 #include <csignal>
 #include <filesystem>
 #include <iostream>
@@ -15,10 +16,13 @@
 #include "actors/vhost_actor.hpp"
 #include "app/config.hpp"
 #include "app/logging.hpp"
+#include "app/recovery.hpp"
 #include "actors/stomp_connection.hpp"
 #include "net/amqp_session.hpp"
 #include "net/stomp_session.hpp"
 #include "net/listener.hpp"
+#include "persistence/actors/catalog_actor.hpp"
+#include "persistence/actors/message_store_actor.hpp"
 #include "supervisor/connection_supervisor.hpp"
 
 namespace asio = boost::asio;
@@ -38,6 +42,13 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  auto recovered = warren::recover_store(cfg.data_dir, cfg.on_corruption);
+  if (!recovered.ok) {
+    spdlog::critical("not starting: {}", recovered.error);
+    spdlog::shutdown();
+    return 3;
+  }
+
   unsigned workers = cfg.workers > 0 ? static_cast<unsigned>(cfg.workers)
                                      : std::max(1u, std::thread::hardware_concurrency());
   caf::actor_system_config caf_cfg;
@@ -52,8 +63,20 @@ int main(int argc, char** argv) {
   settings->heartbeat = cfg.heartbeat;
   settings->frame_max = cfg.frame_max;
   settings->channel_max = cfg.channel_max;
-  auto root_vhost = warren::spawn_vhost(sys, "/");
-  settings->vhosts.emplace("/", root_vhost);
+  // Store actors run on threads of their own: one per worker, so that writes for different
+  // queues proceed in parallel.
+  auto catalog = warren::persistence::spawn_catalog_actor(sys, recovered.catalog);
+  std::vector<caf::actor> stores;
+  warren::persistence::store_settings store_cfg;
+  store_cfg.max_wait = std::chrono::milliseconds(cfg.commit_interval_ms);
+  for (unsigned i = 0; i < workers; ++i)
+    stores.push_back(warren::persistence::spawn_message_store(sys, store_cfg));
+  for (auto& [name, persist] : recovered.vhosts) {
+    persist.data_dir = cfg.data_dir;
+    persist.catalog = catalog;
+    persist.stores = stores;
+    settings->vhosts.emplace(name, warren::spawn_vhost(sys, name, std::move(persist)));
+  }
   std::shared_ptr<const warren::broker_settings> shared_settings = settings;
   auto conn_sup = warren::spawn_connection_supervisor(sys);
 
@@ -105,6 +128,12 @@ int main(int argc, char** argv) {
       caf::scoped_actor self{sys};
       self->request(conn_sup, std::chrono::seconds(10), warren::shutdown_atom::value)
         .receive([](bool) {}, [](caf::error&) {});
+      bool stores_ok = true;
+      for (auto& s : stores)
+        self->request(s, std::chrono::seconds(10), warren::shutdown_atom::value)
+          .receive([](bool) {}, [&](caf::error&) { stores_ok = false; });
+      if (stores_ok)
+        warren::mark_clean_shutdown(cfg.data_dir);
       io.stop();
     });
   });

@@ -123,6 +123,12 @@ bool connection::flush() {
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // Drop the written prefix once it is most of the buffer, so a socket that never
+      // drains completely cannot make the buffer grow without bound.
+      if (out_pos_ >= out_.size() / 2) {
+        out_.erase(0, out_pos_);
+        out_pos_ = 0;
+      }
       return true;
     } else {
       fail(std::string("write failed: ") + std::strerror(errno));

@@ -120,6 +120,7 @@ void run_producer(connection& c, const producer_config& cfg, run_state& rs, prod
   const uint64_t wall0 = now_ns();
   uint64_t published = 0, returns = 0;
   uint32_t seq = 0;
+  bool fence_sent = false, fence_ok = false;
   amqp::frame_view f;
 
   while (!rs.stop.load(std::memory_order_relaxed)) {
@@ -176,6 +177,10 @@ void run_producer(connection& c, const producer_config& cfg, run_state& rs, prod
           counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
           continue;
         }
+        if (cls == 60 && mth == 11) {  // basic.qos-ok: the end-of-run fence came back
+          fence_ok = true;
+          continue;
+        }
         amqp::method m;
         if (c.handle_control(f, m) == control::fatal) break;
         if (auto* r = std::get_if<amqp::basic_return>(&m)) {
@@ -188,9 +193,17 @@ void run_producer(connection& c, const producer_config& cfg, run_state& rs, prod
       }
       if (c.failed()) break;
     }
-    if (o.count && published >= o.count && confirms.unsettled() == 0 && !c.has_pending_output()) {
-      st.done = true;
-      break;
+    // With -C: once everything is published (and confirmed), a no-op synchronous method is
+    // the fence; the broker answers it after any return or channel error for earlier publishes.
+    if (o.count && published >= o.count && confirms.unsettled() == 0) {
+      if (fence_ok) {
+        st.done = true;
+        break;
+      }
+      if (!fence_sent) {
+        amqp::encode_method(c.out(), 1, amqp::basic_qos{});
+        fence_sent = progress = true;
+      }
     }
     // 4. Nothing moved: sleep until the socket or the rate limiter has something.
     if (!progress) {

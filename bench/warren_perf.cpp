@@ -111,6 +111,10 @@ int main(int argc, char** argv) {
   const bool per_consumer = !o.exchange.empty() &&
                             (o.exchange_type == "fanout" || o.exchange_type == "topic");
   const int nqueues = o.queues ? o.queues : (per_consumer ? std::max(o.consumers, 1) : 1);
+  if (nqueues > 1 && o.exchange.empty()) {
+    std::fprintf(stderr, "warren-perf: --queues needs an exchange (-e) to bind them to\n");
+    return 1;
+  }
   std::vector<std::string> queues;
   for (int i = 0; i < nqueues; ++i)
     queues.push_back(nqueues == 1 ? o.queue : o.queue + "-" + std::to_string(i));
@@ -198,8 +202,9 @@ int main(int argc, char** argv) {
         for (auto& c : cstats) last_recv = std::max(last_recv, c->last_receive_ns.load());
         // Drained: nothing received for a second after the producers finished.
         if (cons.empty()) end = all_done_at;
-        else if (now - std::max(all_done_at, last_recv) > 1'000'000'000ull)
-          end = std::max(all_done_at, last_recv);
+        else if (const uint64_t quiet_since = std::max(all_done_at, last_recv);
+                 now > quiet_since && now - quiet_since > 1'000'000'000ull)
+          end = quiet_since;
       }
     }
     if (o.progress && now >= next_report && !end) {

@@ -1,0 +1,135 @@
+#include "app/recovery.hpp"
+
+#include <filesystem>
+#include <fstream>
+
+#include <spdlog/spdlog.h>
+
+#include "persistence/queue_store.hpp"
+#include "persistence/store_check.hpp"
+#include "protocol/amqp091/properties.hpp"
+
+namespace warren {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* clean_marker = "clean-shutdown";
+
+message_ptr to_message(persistence::stored_message& m) {
+  auto msg = std::make_shared<message>();
+  msg->exchange = std::move(m.exchange);
+  msg->routing_key = std::move(m.routing_key);
+  msg->properties = std::move(m.properties);
+  msg->body = std::move(m.body);
+  amqp::property_scan scan;
+  if (amqp::scan_properties(msg->properties, scan)) {
+    msg->delivery_mode = scan.delivery_mode;
+    msg->has_headers = scan.has_headers;
+  }
+  return msg;
+}
+
+}  // namespace
+
+void mark_clean_shutdown(const std::string& data_dir) {
+  std::ofstream{fs::path{data_dir} / clean_marker} << "clean\n";
+}
+
+recovery_result recover_store(const std::string& data_dir, const std::string& on_corruption) {
+  recovery_result res;
+  res.catalog = std::make_shared<persistence::catalog>();
+  std::string error;
+  auto catalog_path = (fs::path{data_dir} / "catalog.db").string();
+  if (!res.catalog->open(catalog_path, error)) {
+    res.error = "cannot open the catalog " + catalog_path + ": " + error;
+    return res;
+  }
+  std::string report;
+  if (!res.catalog->check(report)) {
+    res.error = "the catalog " + catalog_path + " is damaged: " + report;
+    return res;
+  }
+  persistence::catalog_snapshot snap;
+  if (!res.catalog->load(snap, error)) {
+    res.error = "cannot read the catalog " + catalog_path + ": " + error;
+    return res;
+  }
+  bool clean = fs::exists(fs::path{data_dir} / clean_marker);
+  std::error_code ec;
+  fs::remove(fs::path{data_dir} / clean_marker, ec);
+
+  auto problems = persistence::check_store(data_dir, snap);
+  res.problems = problems.size();
+  for (auto& p : problems)
+    spdlog::error("store check: {}", p.describe());
+  if (!problems.empty()) {
+    if (on_corruption != "quarantine") {
+      res.error = std::to_string(problems.size()) +
+                  " damaged part(s) in the store (see above); refusing to start "
+                  "(persistence.on_corruption = refuse). To start anyway and move the damage "
+                  "aside, set persistence.on_corruption = quarantine.";
+      return res;
+    }
+    for (auto& p : problems) {
+      std::string where;
+      if (persistence::quarantine(data_dir, p, where)) {
+        res.quarantined += p.messages_affected;
+        spdlog::warn("store check: quarantined {} ({}){}", p.describe(), persistence::to_string(p.kind),
+                     where.empty() ? "" : " into " + where);
+      } else {
+        spdlog::error("store check: could not quarantine {}", p.describe());
+      }
+    }
+  }
+
+  res.vhosts["/"];  // the default vhost always exists
+  for (auto& v : snap.vhosts)
+    res.vhosts[v.name];
+  for (auto& x : snap.exchanges) {
+    exchange_spec spec{x.name, x.type, false, true, x.auto_delete, x.internal,
+                       decode_arguments(x.arguments)};
+    res.vhosts[x.vhost].exchanges.push_back(std::move(spec));
+  }
+  for (auto& q : snap.queues) {
+    vhost_persistence::recovered_queue rq;
+    rq.spec = queue_spec{q.name, false, true, false, q.auto_delete, decode_arguments(q.arguments), {}};
+    rq.file = q.file.empty() ? persistence::queue_file_name(q.vhost, q.name) : q.file;
+    persistence::queue_store store;
+    auto path = (fs::path{data_dir} / rq.file).string();
+    if (!store.open(path, error)) {
+      res.error = "cannot open " + path + " for queue '" + q.name + "': " + error;
+      return res;
+    }
+    uint64_t after = 0;
+    for (;;) {
+      auto batch = store.load(after, 10000);
+      if (!batch.ok) {
+        res.error = "cannot read " + path + ": " + batch.error;
+        return res;
+      }
+      if (batch.last_id <= after)
+        break;
+      after = batch.last_id;  // pages on past corrupt rows too
+      for (auto& m : batch.messages) {
+        bool redelivered = m.delivered || !clean;
+        rq.messages.push_back(recovered_message{m.id, to_message(m), redelivered});
+      }
+    }
+    rq.next_id = std::max(store.max_id(), after) + 1;
+    store.close();
+    res.messages += rq.messages.size();
+    res.vhosts[q.vhost].queues.push_back(std::move(rq));
+  }
+  for (auto& b : snap.bindings)
+    res.vhosts[b.vhost].bindings.push_back(
+      binding_spec{b.source, b.destination, b.to_exchange, b.key, decode_arguments(b.arguments), {}});
+  spdlog::info("store: recovered {} exchange(s), {} queue(s), {} binding(s), {} message(s){}",
+               snap.exchanges.size(), snap.queues.size(), snap.bindings.size(), res.messages,
+               clean ? "" : " after an abrupt stop (recovered messages are marked redelivered)");
+  res.ok = true;
+  return res;
+}
+
+}  // namespace warren

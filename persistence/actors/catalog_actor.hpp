@@ -1,0 +1,26 @@
+// The catalog actor: every change to durable metadata (exchanges, queues, bindings) goes
+// through it into the catalog database, on a thread of its own. The vhost waits for its
+// answer before it answers the client, so a declare-ok means the entity is on disk.
+//
+// Requests (each answers bool: committed):
+//   (put_atom, exchange_row)   (delete_atom, exchange_atom, vhost, name)
+//   (put_atom, queue_row)      (delete_atom, queue_atom, vhost, name)
+//   (put_atom, binding_row)    (unbind_atom, binding_row)
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <memory>
+
+#include "persistence/catalog.hpp"
+
+namespace warren::persistence {
+
+caf::actor spawn_catalog_actor(caf::actor_system& sys, std::shared_ptr<catalog> db);
+
+}  // namespace warren::persistence
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::persistence::exchange_row)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::persistence::queue_row)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::persistence::binding_row)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<warren::persistence::catalog>)
