@@ -447,6 +447,8 @@ void process(actor* self) {
     st.processed_bytes = 0;
   }
   flush_out(self);
+  if (st.peer_gone && (st.ph == phase::closed || (st.pending.empty() && !st.awaiting)))
+    self->quit();  // queues we consumed from requeue what was unacked when they see us go
 }
 
 }  // namespace warren::conn
@@ -561,9 +563,10 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
         if (st.ph != phase::closed && st.ph != phase::header)
           spdlog::info("closing AMQP connection {} (user '{}', vhost '{}'): {}", st.peer,
                        st.user, st.vhost_name, reason);
-        st.ph = phase::closed;
         st.session = nullptr;
-        self->quit();
+        // Commands read before the socket closed still count (a publish right before it).
+        st.peer_gone = true;
+        process(self);
       },
     };
   };

@@ -106,6 +106,7 @@ struct state {
   std::string vhost_name;
   caf::actor vhost;
   phase ph = phase::header;
+  bool peer_gone = false;  // the socket closed: finish the commands already read, then stop
   uint16_t channel_max = 2047;
   uint32_t frame_max = 131072;
   uint16_t heartbeat = 0;

@@ -307,6 +307,9 @@ void handle(actor* self, stomp::frame& f) {
   if (f.command == "BEGIN" || f.command == "COMMIT" || f.command == "ABORT")
     return on_transaction(self, f);
   if (f.command == "DISCONNECT") {
+    // Cancel before the RECEIPT: whatever the client sends after seeing it must not reach
+    // this connection's subscriptions any more.
+    release_subscriptions(self);
     send_receipt(self, f);
     st.closing = true;
     flush_out(self);
@@ -371,6 +374,7 @@ void fatal(actor* self, std::string message, std::string detail) {
   err.headers.emplace_back("content-type", "text/plain");
   err.body = detail.empty() ? message : detail;
   send_frame(self, err);
+  release_subscriptions(self);
   st.closing = true;
   st.pending.clear();
   flush_out(self);
@@ -462,6 +466,10 @@ void process(actor* self) {
     st.processed_bytes = 0;
   }
   flush_out(self);
+  if (st.peer_gone && (st.closing || (st.pending.empty() && !st.awaiting))) {
+    release_subscriptions(self);
+    self->quit();
+  }
 }
 
 }  // namespace warren::stomp_conn
@@ -553,7 +561,9 @@ caf::actor spawn_stomp_connection(caf::actor_system& sys,
           spdlog::info("closing STOMP connection {} (user '{}', vhost '{}'): {}", st.peer,
                        st.user, st.vhost_name, reason);
         st.session = nullptr;
-        self->quit();
+        // Frames read before the socket closed still count (a SEND right before the close).
+        st.peer_gone = true;
+        process(self);
       },
     };
   };

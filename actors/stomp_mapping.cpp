@@ -140,7 +140,12 @@ void add_message_headers(const message& m, stomp::frame& out) {
   put("content-type", p.content_type);
   put("content-encoding", p.content_encoding);
   put("correlation-id", p.correlation_id);
-  put("reply-to", p.reply_to);
+  if (p.reply_to) {
+    // An AMQP reply_to names a queue; STOMP clients see it as a destination (RabbitMQ).
+    out.headers.emplace_back("reply-to", p.reply_to->rfind('/', 0) == 0
+                                           ? *p.reply_to
+                                           : "/reply-queue/" + *p.reply_to);
+  }
   put("expiration", p.expiration);
   put("amqp-message-id", p.message_id);
   put("type", p.type);

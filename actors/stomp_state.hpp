@@ -52,6 +52,7 @@ struct state {
   caf::actor vhost;
   bool connected = false;
   bool closing = false;
+  bool peer_gone = false;  // the socket closed: finish the frames already read, then stop
   stomp::version version = stomp::version::v1_0;
   std::string session_id;
   std::string client_id;
@@ -120,6 +121,8 @@ void on_unsubscribe(actor* self, stomp::frame& f);
 void on_ack(actor* self, const stomp::frame& f, bool nack);
 void on_deliver(actor* self, delivery_batch& b);
 void on_server_cancel(actor* self, uint64_t consumer_id);
+// Cancels every subscription and requeues what is unacked (DISCONNECT, ERROR, socket gone).
+void release_subscriptions(actor* self);
 void refill_credit(actor* self);
 void subscribe_temp_queue(actor* self, const std::string& temp, const std::string& queue_name,
                           caf::actor queue);

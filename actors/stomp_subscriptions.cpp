@@ -313,6 +313,17 @@ void on_server_cancel(actor* self, uint64_t consumer_id) {
   fatal(self, "Subscription cancelled", "the queue of subscription '" + id + "' was deleted");
 }
 
+void release_subscriptions(actor* self) {
+  auto& st = self->state;
+  for (auto& [id, sub] : st.subs)
+    self->send(sub.queue, cancel_atom::value, self->id(), sub.consumer_id);
+  st.subs.clear();
+  st.sub_by_consumer.clear();
+  for (auto& u : st.unacked)
+    self->send(u.queue, requeue_atom::value, std::vector<uint64_t>{u.msg_id}, true);
+  st.unacked.clear();
+}
+
 void refill_credit(actor* self) {
   auto& st = self->state;
   bool socket_ok = !st.session || st.session->unwritten() < net::socket_session::write_high_water;

@@ -4,7 +4,8 @@ A test class derived from BrokerTestCase gets one broker for the whole class:
 either a freshly started ``$WARREND`` on ephemeral loopback ports with its own
 data directory, or, when ``WARREN_TEST_BROKER=host:port`` is set, an already
 running broker at that loopback address (used to check the suite against a
-reference broker).
+reference broker). The STOMP tests also need WARREN_TEST_STOMP=host:port
+for such a broker.
 """
 
 import ipaddress
@@ -147,6 +148,47 @@ class Broker:
             raise BrokerError("warrend listens on non-loopback address %r" % addr)
         self.host, self.port = addr, port
         return self
+
+    def wait_listener(self, proto, timeout=START_TIMEOUT_S):
+        """(host, port) of the listener for another protocol ("stomp", "http").
+
+        For an external broker it comes from WARREN_TEST_<PROTO>=host:port
+        (e.g. WARREN_TEST_STOMP); for a started warrend, from its
+        'listening <proto> <addr>:<port>' log line, waited for up to timeout.
+        """
+        proto = proto.lower()
+        if self.external:
+            var = "WARREN_TEST_%s" % proto.upper()
+            value = os.environ.get(var)
+            if not value:
+                raise BrokerError("WARREN_TEST_BROKER is set but %s is not: it must give "
+                                  "the external broker's %s port as host:port" % (var, proto))
+            host, _, port = value.rpartition(":")
+            host = host.strip("[]")
+            if not host or not port.isdigit():
+                raise BrokerError("%s must be host:port, got %r" % (var, value))
+            if not is_loopback(host):
+                raise BrokerError("%s must be a loopback address, got %r" % (var, host))
+            return host, int(port)
+        deadline = time.monotonic() + timeout
+        with self._log_lock:
+            while proto not in self.listeners:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._eof:
+                    break
+                self._listening.wait(min(left, 0.5))
+            found = self.listeners.get(proto)
+        if found is None:
+            raise BrokerError("warrend printed no 'listening %s <addr>:<port>' line within "
+                              "%.0f s\n--- warrend log ---\n%s"
+                              % (proto, timeout, self.log_tail()))
+        addr, port = found
+        if addr in ("0.0.0.0", "::", ""):
+            addr = "127.0.0.1"
+        if not is_loopback(addr):
+            raise BrokerError("warrend listens for %s on non-loopback address %r"
+                              % (proto, addr))
+        return addr, port
 
     def running(self):
         return self.proc is None or self.proc.poll() is None

@@ -1,0 +1,289 @@
+"""STOMP destinations and AMQP interoperability: STOMP frames against pika
+consumers and publishers, the destination kinds (/queue, /topic, /exchange,
+/amq/queue, /temp-queue, bare names), durable topic subscriptions and the
+mapping between STOMP headers and AMQP properties.
+"""
+
+import unittest
+
+import pika
+
+from stomp_support import StompTestCase, unique
+
+
+class AmqpInteropTest(StompTestCase):
+
+    def test_stomp_send_consumed_by_pika(self):
+        name = self.queue_name("s2p")
+        conn = self.connect()
+        ch = conn.channel()
+        self.declare_stomp_queue(ch, name)
+        st = self.raw("1.2")
+        st.receipt("SEND", {"destination": "/queue/" + name,
+                            "content-type": "application/json",
+                            "correlation-id": "corr-1",
+                            "reply-to": "/queue/replies",
+                            "expiration": "60000",
+                            "priority": "7",
+                            "persistent": "true",
+                            "x-custom": "custom value"}, b'{"n": 1}')
+        st.receipt("SEND", {"destination": "/queue/" + name}, b"plain")
+        got = self.get_one(conn, ch, name)
+        self.assertIsNotNone(got, "pika got nothing from queue %s" % name)
+        _, props, body = got
+        self.assertEqual(body, b'{"n": 1}')
+        self.assertEqual(props.delivery_mode, 2)
+        self.assertEqual(props.content_type, "application/json")
+        self.assertEqual(props.correlation_id, "corr-1")
+        self.assertEqual(props.reply_to, "/queue/replies")
+        self.assertEqual(props.expiration, "60000")
+        self.assertEqual(props.priority, 7)
+        headers = props.headers or {}
+        value = headers.get("x-custom")
+        if isinstance(value, bytes):
+            value = value.decode()
+        self.assertEqual(value, "custom value", "AMQP headers: %r" % headers)
+        got = self.get_one(conn, ch, name)
+        self.assertIsNotNone(got)
+        self.assertEqual(got[2], b"plain")
+        self.assertNotEqual(got[1].delivery_mode, 2, "non-persistent SEND arrived persistent")
+
+    def test_pika_publish_reaches_stomp_queue(self):
+        name = self.queue_name("p2s")
+        st = self.raw("1.2")
+        st.receipt("SUBSCRIBE", {"destination": "/queue/" + name, "id": "p"})
+        conn = self.connect()
+        ch = conn.channel()
+        ch.confirm_delivery()
+        ch.basic_publish("", name, b"from pika", pika.BasicProperties(
+            content_type="text/plain", correlation_id="corr-2", reply_to="answers",
+            expiration="50000", priority=3, delivery_mode=2,
+            headers={"x-h": "hv", "x-n": 5}))
+        msg = st.expect("MESSAGE")
+        self.assertEqual(msg.body, b"from pika")
+        self.assertEqual(msg.header("destination"), "/queue/" + name)
+        self.assertEqual(msg.header("subscription"), "p")
+        expected = {"content-type": "text/plain", "correlation-id": "corr-2",
+                    "reply-to": "/reply-queue/answers", "expiration": "50000",
+                    "priority": "3", "persistent": "true", "x-h": "hv", "x-n": "5"}
+        for header, value in expected.items():
+            with self.subTest(header=header):
+                self.assertEqual(msg.header(header), value, msg)
+
+        ch.basic_publish("", name, b"transient")
+        msg = st.expect("MESSAGE")
+        self.assertEqual(msg.body, b"transient")
+        self.assertNotEqual(msg.header("persistent"), "true")
+
+    def test_pika_topic_publish_reaches_stomp_topics(self):
+        base = unique("tp")
+        st = self.raw("1.1")
+        for sid, pattern in (("exact", "a.b"), ("star", "a.*"), ("hash", "#"),
+                             ("other", "a.c")):
+            st.receipt("SUBSCRIBE", {"destination": "/topic/%s.%s" % (base, pattern)
+                                     if pattern != "#" else "/topic/%s.#" % base,
+                                     "id": sid})
+        conn = self.connect()
+        ch = conn.channel()
+        ch.confirm_delivery()
+        ch.basic_publish("amq.topic", base + ".a.b", b"to a.b")
+        got = {}
+        for _ in range(3):
+            msg = st.expect("MESSAGE")
+            got[msg.header("subscription")] = msg
+        self.assertEqual(sorted(got), ["exact", "hash", "star"])
+        for msg in got.values():
+            self.assertEqual(msg.body, b"to a.b")
+            self.assertEqual(msg.header("destination"), "/topic/%s.a.b" % base)
+        self.assertIsNone(st.poll_frame(0.5), "a.c subscriber (or a duplicate) got a.b")
+
+    def test_stomp_topic_send_reaches_amqp_binding(self):
+        base = unique("tq")
+        conn = self.connect()
+        ch = conn.channel()
+        q = ch.queue_declare("", exclusive=True).method.queue
+        ch.queue_bind(q, "amq.topic", routing_key=base + ".#")
+        st = self.raw("1.2")
+        st.receipt("SEND", {"destination": "/topic/%s.x.y" % base}, b"topic to amqp")
+        got = self.get_one(conn, ch, q)
+        self.assertIsNotNone(got)
+        method, _, body = got
+        self.assertEqual(body, b"topic to amqp")
+        self.assertEqual(method.exchange, "amq.topic")
+        self.assertEqual(method.routing_key, base + ".x.y")
+
+
+class DestinationTest(StompTestCase):
+
+    def test_queue_declared_on_use(self):
+        name = self.queue_name("onuse")
+        st = self.raw("1.2")
+        st.receipt("SEND", {"destination": "/queue/" + name}, b"kept")
+        conn = self.connect()
+        ch = conn.channel()
+        ok = ch.queue_declare(name, passive=True)
+        self.assertEqual(ok.method.message_count, 1)
+        got = self.get_one(conn, ch, name)
+        self.assertEqual(got[2] if got else None, b"kept")
+
+    def test_bare_name_is_a_queue(self):
+        name = self.queue_name("bare")
+        st = self.raw("1.2")
+        st.receipt("SUBSCRIBE", {"destination": name, "id": "b"})
+        other = self.raw("1.0")
+        other.receipt("SEND", {"destination": name}, b"bare")
+        other.receipt("SEND", {"destination": "/queue/" + name}, b"prefixed")
+        self.assertEqual([st.expect("MESSAGE").body, st.expect("MESSAGE").body],
+                         [b"bare", b"prefixed"])
+        conn = self.connect()
+        conn.channel().queue_declare(name, passive=True)
+
+    def test_topic_subscriptions_get_their_own_queue(self):
+        key = unique("fan")
+        a, b = self.raw("1.2"), self.raw("1.2")
+        a.receipt("SUBSCRIBE", {"destination": "/topic/" + key, "id": "a"})
+        b.receipt("SUBSCRIBE", {"destination": "/topic/" + key, "id": "b"})
+        sender = self.raw("1.2")
+        for i in range(2):
+            sender.receipt("SEND", {"destination": "/topic/" + key}, b"t%d" % i)
+        for conn in (a, b):
+            self.assertEqual([conn.expect("MESSAGE").body for _ in range(2)], [b"t0", b"t1"])
+
+    def test_topic_wildcards(self):
+        base = unique("wild")
+        st = self.raw("1.2")
+        st.receipt("SUBSCRIBE", {"destination": "/topic/%s.*" % base, "id": "star"})
+        st.receipt("SUBSCRIBE", {"destination": "/topic/%s.#" % base, "id": "hash"})
+        sender = self.raw("1.2")
+        sender.receipt("SEND", {"destination": "/topic/%s.one" % base}, b"one")
+        sender.receipt("SEND", {"destination": "/topic/%s.one.two" % base}, b"two")
+        sender.receipt("SEND", {"destination": "/topic/%s" % base}, b"zero")
+        got = set()
+        for _ in range(4):
+            msg = st.recv_frame()
+            got.add((msg.header("subscription"), msg.body))
+        self.assertEqual(got, {("star", b"one"), ("hash", b"one"), ("hash", b"two"),
+                               ("hash", b"zero")})
+        self.assertIsNone(st.poll_frame(0.5))
+
+    def test_non_durable_topic_subscription_keeps_nothing(self):
+        key = unique("nd")
+        sub = self.raw("1.2")
+        sub.receipt("SUBSCRIBE", {"destination": "/topic/" + key, "id": "nd"})
+        sub.receipt("DISCONNECT", {})
+        sender = self.raw("1.2")
+        sender.receipt("SEND", {"destination": "/topic/" + key}, b"lost")
+        again = self.raw("1.2")
+        again.receipt("SUBSCRIBE", {"destination": "/topic/" + key, "id": "nd"})
+        sender.receipt("SEND", {"destination": "/topic/" + key}, b"live")
+        self.assertEqual(again.expect("MESSAGE").body, b"live")
+        self.assertIsNone(again.poll_frame(0.3))
+
+    def test_exchange_destination(self):
+        key = unique("ex")
+        st = self.raw("1.2")
+        st.receipt("SUBSCRIBE", {"destination": "/exchange/amq.direct/" + key, "id": "e"})
+        self.raw("1.2").receipt("SEND", {"destination": "/exchange/amq.direct/" + key},
+                                b"via stomp")
+        conn = self.connect()
+        ch = conn.channel()
+        ch.confirm_delivery()
+        ch.basic_publish("amq.direct", key, b"via amqp")
+        ch.basic_publish("amq.direct", key + ".not", b"unrouted")
+        self.assertEqual(sorted([st.expect("MESSAGE").body, st.expect("MESSAGE").body]),
+                         [b"via amqp", b"via stomp"])
+        self.assertIsNone(st.poll_frame(0.3))
+
+    def test_amq_queue_existing_only(self):
+        name = self.queue_name("aq")
+        conn = self.connect()
+        ch = conn.channel()
+        ch.queue_declare(name, auto_delete=False, durable=False)
+        st = self.raw("1.2")
+        st.receipt("SUBSCRIBE", {"destination": "/amq/queue/" + name, "id": "aq"})
+        ch.basic_publish("", name, b"to existing")
+        self.assertEqual(st.expect("MESSAGE").body, b"to existing")
+
+        missing = self.raw("1.2")
+        missing.send("SUBSCRIBE", {"destination": "/amq/queue/" + unique("missing"),
+                                   "id": "m", "receipt": "m"})
+        frame = missing.recv_frame()
+        self.assertEqual(frame.command, "ERROR", frame)
+        self.assertTrue(frame.header("message"))
+        self.assertTrue(missing.wait_closed(5), "connection open after the ERROR frame")
+
+    def test_temp_queue_reply(self):
+        service = "/queue/" + self.queue_name("svc")
+        server = self.raw("1.2")
+        server.receipt("SUBSCRIBE", {"destination": service, "id": "svc"})
+        client = self.raw("1.2")
+        client.receipt("SEND", {"destination": service, "reply-to": "/temp-queue/answers"},
+                       b"ping")
+        request = server.expect("MESSAGE")
+        self.assertEqual(request.body, b"ping")
+        reply_to = request.header("reply-to")
+        self.assertTrue(reply_to and reply_to != "/temp-queue/answers",
+                        "reply-to not rewritten to a reachable destination: %r" % reply_to)
+        server.receipt("SEND", {"destination": reply_to}, b"pong")
+        reply = client.expect("MESSAGE")
+        self.assertEqual(reply.body, b"pong")
+        self.assertEqual(reply.header("subscription"), "/temp-queue/answers")
+
+
+class DurableSubscriptionTest(StompTestCase):
+
+    def durable_cycle(self, client_id, version):
+        key = unique("dur")
+        sid = unique("sub")
+        headers = {"destination": "/topic/" + key, "id": sid, "durable": "true",
+                   "auto-delete": "false"}
+        extra = [("client-id", client_id)] if client_id else []
+        sub = self.raw(version, extra=extra)
+        sub.receipt("SUBSCRIBE", headers)
+        sender = self.raw("1.2")
+        sender.receipt("SEND", {"destination": "/topic/" + key}, b"while here")
+        self.assertEqual(sub.expect("MESSAGE").body, b"while here")
+        sub.receipt("DISCONNECT", {})
+
+        sender.receipt("SEND", {"destination": "/topic/" + key}, b"while away 1")
+        sender.receipt("SEND", {"destination": "/topic/" + key}, b"while away 2")
+
+        back = self.raw(version, extra=extra)
+        back.receipt("SUBSCRIBE", headers)
+        got = [back.expect("MESSAGE") for _ in range(2)]
+        self.assertEqual([m.body for m in got], [b"while away 1", b"while away 2"])
+        self.assertEqual(got[0].header("subscription"), sid)
+        self.assertIsNone(back.poll_frame(0.3))
+        # Ending it for good (durable:true on UNSUBSCRIBE) drops its queue.
+        back.receipt("UNSUBSCRIBE", {"id": sid, "durable": "true"})
+        sender.receipt("SEND", {"destination": "/topic/" + key}, b"after the end")
+        again = self.raw(version, extra=extra)
+        again.receipt("SUBSCRIBE", headers)
+        self.assertIsNone(again.poll_frame(0.5), "durable subscription outlived UNSUBSCRIBE")
+        again.receipt("UNSUBSCRIBE", {"id": sid, "durable": "true"})
+
+    def test_durable_subscription_with_client_id(self):
+        self.durable_cycle(unique("client"), "1.2")
+
+    def test_durable_subscription_without_client_id(self):
+        self.durable_cycle(None, "1.1")
+
+    def test_durable_subscription_with_stomp_py(self):
+        key = unique("pydur")
+        dest = "/topic/" + key
+        headers = {"durable": "true", "auto-delete": "false"}
+        conn, col = self.client("1.2")
+        self.receipt_of(conn, col, conn.subscribe, dest, id="pysub", headers=headers)
+        self.disconnect(conn, col)
+        sender = self.raw("1.2")
+        sender.receipt("SEND", {"destination": dest, "persistent": "true"}, b"stored")
+        conn2, col2 = self.client("1.2")
+        self.receipt_of(conn2, col2, conn2.subscribe, dest, id="pysub", headers=headers)
+        self.assertEqual([m.body for m in col2.wait_messages(1)], ["stored"])
+        self.assertEqual(col2.messages[0].headers.get("persistent"), "true")
+        self.receipt_of(conn2, col2, conn2.unsubscribe, "pysub",
+                        headers={"durable": "true"})
+
+
+if __name__ == "__main__":
+    unittest.main()
