@@ -292,6 +292,16 @@ void on(actor* self, channel_rec& ch, amqp::command& cmd, amqp::channel_open&) {
                    10);
 }
 
+void wait_for_returns(actor* self, amqp::command&& cmd) {
+  auto& st = self->state;
+  flush_outgoing(self);
+  retry_current(self, std::move(cmd));
+  st.waiting_returns = true;
+  st.awaiting = true;
+  // Bounded: a destination that vanished never hands its weight back.
+  self->delayed_send(self, std::chrono::seconds(2), tick_atom::value);
+}
+
 void handle(actor* self, amqp::command& cmd) {
   auto& st = self->state;
   if (st.ph == phase::closed)
@@ -307,6 +317,13 @@ void handle(actor* self, amqp::command& cmd) {
     return;
   }
   if (cmd.channel == 0) {
+    bool returns_pending = std::any_of(st.channels.begin(), st.channels.end(),
+                                       [](auto& c) { return c.second.mandatory_pending > 0; });
+    if (returns_pending && !st.waiting_returns &&
+        std::holds_alternative<amqp::connection_close>(cmd.m)) {
+      wait_for_returns(self, std::move(cmd));
+      return;
+    }
     on_connection_method(self, cmd);
     return;
   }
@@ -332,6 +349,20 @@ void handle(actor* self, amqp::command& cmd) {
   }
   if (std::holds_alternative<amqp::channel_close_ok>(cmd.m))
     return;  // nothing to do: we never sent channel.close on this incarnation
+  bool synchronous = std::visit(
+    [](auto& m) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(m)>, std::monostate>)
+        return false;
+      else
+        return std::decay_t<decltype(m)>::synchronous;
+    },
+    cmd.m);
+  if (synchronous && ch.mandatory_pending > 0 && !st.waiting_returns) {
+    // RabbitMQ routes inside the channel, so basic.return precedes the answer to any later
+    // synchronous method (and channel.close): wait for the fate of mandatory publishes.
+    wait_for_returns(self, std::move(cmd));
+    return;
+  }
   std::visit([&](auto& m) { on(self, ch, cmd, m); }, cmd.m);
 }
 
@@ -557,6 +588,16 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
       },
       [=](stop_atom) {
         close_socket(self);
+      },
+      [=](tick_atom) {
+        auto& st = self->state;
+        if (st.waiting_returns) {
+          st.waiting_returns = false;
+          st.awaiting = false;
+          for (auto& [n, ch] : st.channels)
+            ch.mandatory_pending = 0;
+          process(self);
+        }
       },
       [=](closed_atom, std::string& reason) {
         auto& st = self->state;

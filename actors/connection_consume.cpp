@@ -435,6 +435,7 @@ void release_channel(actor* self, channel_rec& ch) {
   ch.tx_publishes.clear();
   ch.tx_acks.clear();
   ch.tracked.clear();
+  ch.mandatory_pending = 0;
   if (ch.commit_pending) {  // nothing left to wait for on this channel
     ch.commit_pending = false;
     ch.tx_waiting = 0;

@@ -62,6 +62,11 @@ void settle(actor* self, channel_rec& ch);
 
 void complete(actor* self, channel_rec& ch, tracked_publish& t) {
   t.done = true;
+  if (t.mandatory && ch.mandatory_pending > 0 && --ch.mandatory_pending == 0 &&
+      self->state.waiting_returns) {
+    self->state.waiting_returns = false;
+    self->state.awaiting = false;
+  }
   if (t.mandatory && !t.routed && !t.rejected && t.msg)
     send_return(self, ch, *t.msg);  // before the confirm, as RabbitMQ does
   t.msg = nullptr;
@@ -127,8 +132,10 @@ void publish_to(actor* self, channel_rec& ch, const caf::actor& target, bool to_
     t.mandatory = mandatory;
     t.confirm = ch.confirm;
     t.tx = in_commit;
-    if (mandatory)
+    if (mandatory) {
       t.msg = item.msg;
+      ++ch.mandatory_pending;
+    }
     if (target)
       t.target = target.address();
     if (in_commit)
@@ -221,8 +228,10 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
           t.mandatory = m.mandatory;
           t.confirm = ch.confirm;
           t.target = it->second.address();
-          if (m.mandatory)
+          if (m.mandatory) {
             t.msg = msg;
+            ++ch.mandatory_pending;
+          }
           ch.tracked.push_back(std::move(t));
           item.seq = ch.publish_seq;
           item.weight = full_weight;

@@ -79,6 +79,7 @@ struct channel_rec {
   std::string reply_tag;    // direct reply-to consumer tag, "" when none
   std::string reply_token;  // our part of amq.rabbitmq.reply-to.<token>
   std::vector<delivery_batch> held;  // deliveries parked while channel.flow is off
+  uint32_t mandatory_pending = 0;     // mandatory publishes whose fate is not known yet
   bool credit_dirty = false;
 };
 
@@ -107,6 +108,7 @@ struct state {
   caf::actor vhost;
   phase ph = phase::header;
   bool peer_gone = false;  // the socket closed: finish the commands already read, then stop
+  bool waiting_returns = false;  // a synchronous method waits for pending basic.returns
   uint16_t channel_max = 2047;
   uint32_t frame_max = 131072;
   uint16_t heartbeat = 0;
