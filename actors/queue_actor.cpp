@@ -8,7 +8,9 @@
 // Durable queues also keep their persistent messages in a message store actor: appended on
 // arrival (a confirm waits until the store says the message is on disk), flagged when
 // delivered, removed once acked or consumed, and the file's free pages given back when the
-// queue drains.
+// queue drains. Beyond `memory_limit` bytes of ready bodies, a persistent message keeps only
+// its id in memory (paged out); bodies are read back from the store, a page at a time, when
+// they reach the head of the queue.
 // Invariants: a message is either ready or unacked, never both; deliveries for a consumer are
 // sent only after its consume request was answered; credit is granted by the consumer's
 // connection and never exceeded; a persistent message's confirm never precedes its commit.
@@ -24,6 +26,7 @@
 #include "actors/hardening.hpp"
 #include "actors/mailbox_flow.hpp"
 #include "actors/message_lookup.hpp"
+#include "protocol/amqp091/properties.hpp"
 #include "persistence/actors/message_store_actor.hpp"
 
 #include "protocol/amqp091/constants.hpp"
@@ -33,8 +36,14 @@ namespace {
 
 struct ready_entry {
   uint64_t id;
-  message_ptr msg;
+  message_ptr msg;  // null while paged out (persistent messages of durable queues only)
   bool redelivered;
+};
+
+struct pending_get {
+  caf::response_promise rp;
+  caf::actor conn;
+  bool no_ack;
 };
 
 struct unacked_entry {
@@ -71,6 +80,9 @@ struct queue_state {
   std::vector<uint64_t> to_mark_delivered;
   bool removed_since_reclaim = false;
   bool reclaim_scheduled = false;
+  size_t resident_bytes = 0;  // bodies of ready messages held in memory
+  bool paging_in = false;
+  std::vector<pending_get> pending_gets;  // basic.get waiting for a page-in
   static inline const char* name = "queue";
 };
 
@@ -83,6 +95,16 @@ std::string queue_desc(const queue_state& st) {
 bool persistent(const queue_state& st, const message& m) {
   return !st.cfg.store_path.empty() && m.delivery_mode == 2;
 }
+
+// Takes the head of the ready list (which must be in memory), keeping the accounting right.
+ready_entry pop_ready(queue_state& st) {
+  auto e = std::move(st.ready.front());
+  st.ready.pop_front();
+  st.resident_bytes -= std::min(st.resident_bytes, e.msg->body.size());
+  return e;
+}
+
+void page_in(queue_actor_t* self);
 
 // The message left the queue for good (acked, consumed without ack, purged).
 void note_gone(queue_state& st, uint64_t id, const message& m) {
@@ -156,6 +178,10 @@ void dispatch_selective(queue_actor_t* self) {
   size_t n = st.consumers.size();
   size_t scanned = 0;
   for (auto it = st.ready.begin(); it != st.ready.end() && scanned < max_scan; ++scanned) {
+    if (!it->msg) {  // paged out: selectors need the message, read the page first
+      page_in(self);
+      break;
+    }
     bool any_credit = false;
     size_t best = n;
     message_lookup lookup{*it->msg};
@@ -186,6 +212,7 @@ void dispatch_selective(queue_actor_t* self) {
     } else {
       note_gone(st, it->id, *it->msg);
     }
+    st.resident_bytes -= std::min(st.resident_bytes, it->msg->body.size());
     batches[best].items.push_back(delivery{std::move(it->msg), it->id, it->redelivered});
     it = st.ready.erase(it);
   }
@@ -203,12 +230,15 @@ void dispatch(queue_actor_t* self) {
     return dispatch_selective(self);
   std::vector<delivery_batch> batches(st.consumers.size());
   while (!st.ready.empty()) {
+    if (!st.ready.front().msg) {  // the next message is on disk only
+      page_in(self);
+      break;
+    }
     size_t i = pick_consumer(st);
     if (i == st.consumers.size())
       break;
     auto& c = st.consumers[i];
-    auto e = std::move(st.ready.front());
-    st.ready.pop_front();
+    auto e = pop_ready(st);
     --c.credit;
     st.rr = (i + 1) % st.consumers.size();
     if (!c.spec.no_ack) {
@@ -233,6 +263,7 @@ void schedule_dispatch(queue_actor_t* self) {
 }
 
 void requeue(queue_state& st, uint64_t id, unacked_entry&& u, bool mark_redelivered) {
+  st.resident_bytes += u.msg->body.size();
   ready_entry e{id, std::move(u.msg), u.redelivered || mark_redelivered};
   // Requeued messages go back to their original place: ready is ordered by id.
   auto pos = std::lower_bound(st.ready.begin(), st.ready.end(), id,
@@ -249,13 +280,104 @@ void remove_consumer(queue_actor_t* self, size_t i) {
     self->send(st.cfg.vhost, autodel_atom::value, st.cfg.name, caf::actor_cast<caf::actor>(self));
 }
 
+// basic.get on a head that is in memory.
+get_result serve_get(queue_actor_t* self, const caf::actor& conn, bool no_ack) {
+  auto& st = self->state;
+  get_result r;
+  if (st.ready.empty())
+    return r;
+  auto e = pop_ready(st);
+  if (!no_ack) {
+    watch(self, conn);
+    st.unacked.emplace(e.id, unacked_entry{e.msg, conn.id(), e.redelivered});
+    note_delivered(st, e.id, *e.msg);
+  } else {
+    note_gone(st, e.id, *e.msg);
+  }
+  flush_store(self);
+  r.empty = false;
+  r.d = delivery{std::move(e.msg), e.id, e.redelivered};
+  r.message_count = static_cast<uint32_t>(st.ready.size());
+  return r;
+}
+
+// Reads the next page of paged-out bodies from the store (in id order), fills them in, then
+// serves waiting gets and dispatches. One page at a time.
+void page_in(queue_actor_t* self) {
+  auto& st = self->state;
+  if (st.paging_in || st.ready.empty() || st.ready.front().msg)
+    return;
+  st.paging_in = true;
+  constexpr uint32_t page = 1024;  // messages per read
+  auto after = st.ready.front().id - 1;
+  self->request(st.cfg.store, caf::infinite, load_atom::value, st.cfg.store_path, after, page)
+    .then(
+      [=](std::vector<persistence::stored_message>& rows) {
+        auto& st = self->state;
+        st.paging_in = false;
+        size_t r = 0;
+        for (auto it = st.ready.begin(); it != st.ready.end() && r < rows.size(); ++it) {
+          while (r < rows.size() && rows[r].id < it->id)
+            ++r;  // unacked messages are in the store as well
+          if (r == rows.size())
+            break;
+          if (rows[r].id != it->id)
+            continue;
+          if (!it->msg) {
+            auto msg = std::make_shared<message>();
+            auto& row = rows[r];
+            msg->exchange = std::move(row.exchange);
+            msg->routing_key = std::move(row.routing_key);
+            msg->properties = std::move(row.properties);
+            msg->body = std::move(row.body);
+            amqp::property_scan scan;
+            if (amqp::scan_properties(msg->properties, scan)) {
+              msg->delivery_mode = scan.delivery_mode;
+              msg->has_headers = scan.has_headers;
+            }
+            st.resident_bytes += msg->body.size();
+            it->msg = std::move(msg);
+          }
+          ++r;
+        }
+        // A paged-out head the store does not have (damaged and skipped): drop it.
+        while (!st.ready.empty() && !st.ready.front().msg &&
+               (rows.empty() || st.ready.front().id < rows.front().id)) {
+          spdlog::error("queue '{}': message {} is missing from its store", st.cfg.name,
+                        st.ready.front().id);
+          st.ready.pop_front();
+        }
+        auto gets = std::move(st.pending_gets);
+        st.pending_gets.clear();
+        for (auto& g : gets) {
+          if (!st.ready.empty() && !st.ready.front().msg) {
+            st.pending_gets.push_back(std::move(g));
+            continue;
+          }
+          g.rp.deliver(serve_get(self, g.conn, g.no_ack));
+        }
+        dispatch(self);
+        if (!st.pending_gets.empty())
+          page_in(self);
+      },
+      [=](caf::error& err) {
+        auto& st = self->state;
+        st.paging_in = false;
+        spdlog::error("queue '{}': reading from its store failed: {}", st.cfg.name,
+                      self->home_system().render(err));
+      });
+}
+
 caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
   install_defaults(self, "queue");
   self->state.cfg = std::move(cfg);
   {
     auto& st = self->state;
-    for (auto& r : st.cfg.recovered)
+    for (auto& r : st.cfg.recovered) {
+      if (r.msg)
+        st.resident_bytes += r.msg->body.size();
       st.ready.push_back(ready_entry{r.id, std::move(r.msg), r.redelivered});
+    }
     st.cfg.recovered.clear();
     st.cfg.recovered.shrink_to_fit();
     st.next_id = st.cfg.next_id;
@@ -295,7 +417,14 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
         } else if (item.weight) {
           report.returns.push_back(ret);
         }
-        st.ready.push_back(ready_entry{id, std::move(item.msg), false});
+        bool page_out = persistent(st, *item.msg) && st.cfg.memory_limit &&
+                        st.resident_bytes + item.msg->body.size() > st.cfg.memory_limit;
+        if (page_out) {
+          st.ready.push_back(ready_entry{id, nullptr, false});
+        } else {
+          st.resident_bytes += item.msg->body.size();
+          st.ready.push_back(ready_entry{id, std::move(item.msg), false});
+        }
       }
       if (!to_store.empty())
         self->send(st.cfg.store, append_atom::value, st.cfg.store_path, std::move(to_store));
@@ -403,34 +532,25 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       }
       dispatch(self);
     },
-    [=](get_atom, caf::actor& conn, bool no_ack) -> get_result {
+    [=](get_atom, caf::actor& conn, bool no_ack) -> caf::result<get_result> {
       auto& st = self->state;
-      get_result r;
-      if (st.ready.empty())
-        return r;
-      auto e = std::move(st.ready.front());
-      st.ready.pop_front();
-      if (!no_ack) {
-        watch(self, conn);
-        st.unacked.emplace(e.id, unacked_entry{e.msg, conn.id(), e.redelivered});
-        note_delivered(st, e.id, *e.msg);
-      } else {
-        note_gone(st, e.id, *e.msg);
+      if (!st.ready.empty() && !st.ready.front().msg) {
+        auto rp = self->make_response_promise<get_result>();
+        st.pending_gets.push_back(pending_get{rp, conn, no_ack});
+        page_in(self);
+        return rp;
       }
-      flush_store(self);
-      r.empty = false;
-      r.d = delivery{std::move(e.msg), e.id, e.redelivered};
-      r.message_count = static_cast<uint32_t>(st.ready.size());
-      return r;
+      return serve_get(self, conn, no_ack);
     },
     [=](purge_atom) -> op_result {
       auto& st = self->state;
       auto n = static_cast<uint32_t>(st.ready.size());
       std::vector<uint64_t> ids;
       for (auto& e : st.ready)
-        if (persistent(st, *e.msg))
+        if (!e.msg || persistent(st, *e.msg))  // paged-out messages are persistent ones
           ids.push_back(e.id);
       st.ready.clear();
+      st.resident_bytes = 0;
       if (!ids.empty())  // removes them and gives the disk back at once
         self->send(st.cfg.store, purge_atom::value, st.cfg.store_path, std::move(ids));
       return op_result{0, {}, n};

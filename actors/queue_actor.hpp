@@ -23,8 +23,9 @@ struct queue_config {
   // `store_path`; empty for transient queues.
   std::string store_path;
   caf::actor store;
-  std::vector<recovered_message> recovered;
+  std::vector<recovered_message> recovered;  // msg null = on disk only (paged out)
   uint64_t next_id = 1;
+  size_t memory_limit = 0;  // bytes of ready bodies kept in memory; 0 = no limit
 };
 
 caf::actor spawn_queue(caf::actor_system& sys, queue_config cfg);

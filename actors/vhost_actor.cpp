@@ -340,7 +340,11 @@ caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec)
       r.owner = spec.owner.address();
       self->monitor(spec.owner);
     }
-    queue_config qc{st.vhost, spec.name, spec.auto_delete, caf::actor_cast<caf::actor>(self)};
+    queue_config qc;
+    qc.vhost_name = st.vhost;
+    qc.name = spec.name;
+    qc.auto_delete = spec.auto_delete;
+    qc.vhost = caf::actor_cast<caf::actor>(self);
     // Exclusive queues die with their connection, so they are never persisted.
     r.persisted = spec.durable && !spec.exclusive && persisting(st);
     persistence::queue_row row;
@@ -349,6 +353,7 @@ caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec)
                                    encode_arguments(spec.arguments),
                                    persistence::queue_file_name(st.vhost, spec.name), 0};
       qc.store_path = st.persist.data_dir + "/" + row.file;
+      qc.memory_limit = st.persist.queue_memory_limit;
       qc.store = st.persist.stores[std::hash<std::string>{}(row.file) % st.persist.stores.size()];
     }
     r.actor = spawn_queue(self->home_system(), std::move(qc));
@@ -458,8 +463,13 @@ void recover(vhost_actor_t* self) {
     queue_record r;
     r.spec = q.spec;
     r.persisted = true;
-    queue_config qc{st.vhost, q.spec.name, q.spec.auto_delete, caf::actor_cast<caf::actor>(self)};
+    queue_config qc;
+    qc.vhost_name = st.vhost;
+    qc.name = q.spec.name;
+    qc.auto_delete = q.spec.auto_delete;
+    qc.vhost = caf::actor_cast<caf::actor>(self);
     qc.store_path = p.data_dir + "/" + q.file;
+    qc.memory_limit = p.queue_memory_limit;
     qc.store = p.stores[std::hash<std::string>{}(q.file) % p.stores.size()];
     qc.recovered = std::move(q.messages);
     qc.next_id = q.next_id;
@@ -637,6 +647,41 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
         if (it == self->state.reply_to.end())
           return lookup_result{amqp::not_found, "NOT_FOUND", {}, false};
         return lookup_result{0, {}, it->second, false};
+      },
+      [=](list_atom, exchange_atom) {
+        std::vector<exchange_info> out;
+        for (auto& [name, x] : self->state.exchanges)
+          out.push_back(exchange_info{name, x.spec.type, x.spec.durable, x.spec.auto_delete,
+                                      x.spec.internal, x.spec.arguments, x.actor});
+        return out;
+      },
+      [=](list_atom, queue_atom) {
+        std::vector<queue_info> out;
+        for (auto& [name, q] : self->state.queues)
+          out.push_back(queue_info{name, q.spec.durable, q.spec.exclusive, q.spec.auto_delete,
+                                   q.spec.arguments, q.actor, q.owner});
+        return out;
+      },
+      [=](list_atom, binding_atom) {
+        std::vector<binding_info> out;
+        for (auto& b : self->state.bindings)
+          out.push_back(binding_info{b.source, b.destination, b.to_exchange, b.key, b.arguments});
+        return out;
+      },
+      [=](delete_atom, vhost_atom) {
+        // The registry removed this vhost from the catalog: stop everything, files included.
+        auto& st = self->state;
+        spdlog::info("deleting vhost '{}': {} exchange(s), {} queue(s)", st.vhost,
+                     st.exchanges.size(), st.queues.size());
+        for (auto& [name, q] : st.queues)
+          self->send(q.actor, stop_atom::value);
+        for (auto& [name, x] : st.exchanges)
+          self->send(x.actor, stop_atom::value);
+        st.queues.clear();
+        st.exchanges.clear();
+        st.bindings.clear();
+        self->quit();
+        return true;
       },
       [=](autodel_atom, std::string& name, caf::actor& queue) {
         auto it = self->state.queues.find(name);

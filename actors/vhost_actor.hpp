@@ -1,4 +1,11 @@
 // The vhost actor: the name registry and metadata authority of one virtual host.
+// Besides the requests of connections (actors/messages.hpp) it answers the management API:
+//   (list_atom, exchange_atom) -> std::vector<exchange_info>
+//   (list_atom, queue_atom)    -> std::vector<queue_info>
+//   (list_atom, binding_atom)  -> std::vector<binding_info>
+//   (delete_atom, vhost_atom)  -> bool: stops every exchange and queue (their message files
+//                                 go), then the vhost itself; the registry has already
+//                                 removed it from the catalog.
 #pragma once
 
 #include <caf/all.hpp>
@@ -13,6 +20,7 @@ struct vhost_persistence {
   std::string data_dir;  // "" = nothing is persisted
   caf::actor catalog;    // persistence/actors/catalog_actor.hpp
   std::vector<caf::actor> stores;  // message store actors; a queue's file picks one by hash
+  size_t queue_memory_limit = 0;   // per durable queue: bytes of ready bodies kept in memory
   struct recovered_queue {
     queue_spec spec;
     std::string file;  // relative to data_dir
@@ -22,6 +30,34 @@ struct vhost_persistence {
   std::vector<exchange_spec> exchanges;
   std::vector<recovered_queue> queues;
   std::vector<binding_spec> bindings;
+};
+
+struct exchange_info {
+  std::string name;
+  std::string type;
+  bool durable = false;
+  bool auto_delete = false;
+  bool internal = false;
+  amqp::field_table arguments;
+  caf::actor actor;
+};
+
+struct queue_info {
+  std::string name;
+  bool durable = false;
+  bool exclusive = false;
+  bool auto_delete = false;
+  amqp::field_table arguments;
+  caf::actor actor;
+  caf::actor_addr owner;  // the exclusive owner's connection, null otherwise
+};
+
+struct binding_info {
+  std::string source;
+  std::string destination;
+  bool to_exchange = false;
+  std::string key;
+  amqp::field_table arguments;
 };
 
 caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persistence persist = {});
@@ -35,3 +71,7 @@ amqp::field_table decode_arguments(const std::string& bytes);
 std::string unsupported_queue_argument(const amqp::field_table& args);
 
 }  // namespace warren
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::exchange_info>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::queue_info>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::binding_info>)

@@ -76,7 +76,7 @@ Configuration keys (see etc/warren.conf):
   listeners.tcp.default, stomp.listeners.tcp.1, management.tcp.port, listeners.bind,
   data_dir, scheduler.workers, log.console.level, log.file, default_user, default_pass,
   heartbeat, frame_max, channel_max, persistence.on_corruption,
-  persistence.commit_interval_ms
+  persistence.commit_interval_ms, persistence.queue_memory_mb
 
 When a listener is up, warrend logs `listening <proto> <address>:<port>` to stderr.
 SIGTERM or SIGINT closes every connection with 320 CONNECTION_FORCED and exits 0.
@@ -145,6 +145,10 @@ std::string apply_config_text(const std::string& text, daemon_config& cfg) {
       if (value != "refuse" && value != "quarantine")
         return bad();
       cfg.on_corruption = value;
+    } else if (key == "persistence.queue_memory_mb") {
+      if (!to_int(value, 0, 1 << 20, n))
+        return bad();
+      cfg.queue_memory_mb = static_cast<int>(n);
     } else if (key == "persistence.commit_interval_ms") {
       if (!to_int(value, 0, 1000, n))
         return bad();

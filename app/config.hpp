@@ -27,6 +27,7 @@ struct daemon_config {
   uint16_t channel_max = 2047;
   std::string on_corruption = "refuse";  // refuse | quarantine
   int commit_interval_ms = 2;            // longest a confirm waits for its group commit
+  int queue_memory_mb = 64;              // per durable queue; beyond it bodies stay on disk
 };
 
 // Parses argv; on --help prints usage and sets `exit_code` to 0; on a bad flag or config file

@@ -37,7 +37,8 @@ void mark_clean_shutdown(const std::string& data_dir) {
   std::ofstream{fs::path{data_dir} / clean_marker} << "clean\n";
 }
 
-recovery_result recover_store(const std::string& data_dir, const std::string& on_corruption) {
+recovery_result recover_store(const std::string& data_dir, const std::string& on_corruption,
+                              size_t memory_limit) {
   recovery_result res;
   res.catalog = std::make_shared<persistence::catalog>();
   std::string error;
@@ -103,6 +104,7 @@ recovery_result recover_store(const std::string& data_dir, const std::string& on
       return res;
     }
     uint64_t after = 0;
+    size_t resident = 0;
     for (;;) {
       auto batch = store.load(after, 10000);
       if (!batch.ok) {
@@ -114,7 +116,10 @@ recovery_result recover_store(const std::string& data_dir, const std::string& on
       after = batch.last_id;  // pages on past corrupt rows too
       for (auto& m : batch.messages) {
         bool redelivered = m.delivered || !clean;
-        rq.messages.push_back(recovered_message{m.id, to_message(m), redelivered});
+        bool keep = memory_limit == 0 || resident + m.body.size() <= memory_limit;
+        if (keep)
+          resident += m.body.size();
+        rq.messages.push_back(recovered_message{m.id, keep ? to_message(m) : nullptr, redelivered});
       }
     }
     rq.next_id = std::max(store.max_id(), after) + 1;

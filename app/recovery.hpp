@@ -27,7 +27,10 @@ struct recovery_result {
 // on_corruption: "refuse" or "quarantine". A missing clean-shutdown marker means the broker
 // stopped abruptly: every recovered message is then flagged redelivered, since it may have
 // been delivered before the stop.
-recovery_result recover_store(const std::string& data_dir, const std::string& on_corruption);
+// Of each durable queue, at most `memory_limit` bytes of bodies are loaded (0 = all); the rest
+// stays on disk and is paged in by the queue when needed.
+recovery_result recover_store(const std::string& data_dir, const std::string& on_corruption,
+                              size_t memory_limit);
 
 // Written at the end of a graceful stop; consumed by the next start.
 void mark_clean_shutdown(const std::string& data_dir);

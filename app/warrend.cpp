@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  auto recovered = warren::recover_store(cfg.data_dir, cfg.on_corruption);
+  size_t queue_memory = static_cast<size_t>(cfg.queue_memory_mb) << 20;
+  auto recovered = warren::recover_store(cfg.data_dir, cfg.on_corruption, queue_memory);
   if (!recovered.ok) {
     spdlog::critical("not starting: {}", recovered.error);
     spdlog::shutdown();
@@ -75,6 +76,7 @@ int main(int argc, char** argv) {
     persist.data_dir = cfg.data_dir;
     persist.catalog = catalog;
     persist.stores = stores;
+    persist.queue_memory_limit = queue_memory;
     settings->vhosts.emplace(name, warren::spawn_vhost(sys, name, std::move(persist)));
   }
   std::shared_ptr<const warren::broker_settings> shared_settings = settings;
