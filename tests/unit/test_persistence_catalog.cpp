@@ -3,6 +3,8 @@
 // primitives (CRC-32 and SHA-256 against published test vectors).
 #include <catch2/catch.hpp>
 
+#include "temp_dir.hpp"
+
 #include <stdlib.h>
 
 #include <filesystem>
@@ -16,17 +18,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    char pattern[] = "/tmp/warren-catalog-XXXXXX";
-    path = mkdtemp(pattern);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
+struct temp_dir : warren::test::temp_dir {
+  temp_dir() : warren::test::temp_dir("warren-catalog") {}
 };
 
 catalog_snapshot load_all(catalog& c) {

@@ -4,6 +4,8 @@
 // changed behind our back), quarantine of rows, and an append throughput sanity check.
 #include <catch2/catch.hpp>
 
+#include "temp_dir.hpp"
+
 #include <sqlite3.h>
 
 #include <signal.h>
@@ -25,17 +27,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    char pattern[] = "/tmp/warren-queue-XXXXXX";
-    path = mkdtemp(pattern);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
+struct temp_dir : warren::test::temp_dir {
+  temp_dir() : warren::test::temp_dir("warren-queue") {}
 };
 
 stored_message message(uint64_t id, size_t body_size = 16) {

@@ -4,6 +4,8 @@
 // row of a damaged file, and leaves a data directory that checks clean.
 #include <catch2/catch.hpp>
 
+#include "temp_dir.hpp"
+
 #include <sqlite3.h>
 
 #include <stdlib.h>
@@ -22,17 +24,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    char pattern[] = "/tmp/warren-check-XXXXXX";
-    path = mkdtemp(pattern);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
+struct temp_dir : warren::test::temp_dir {
+  temp_dir() : warren::test::temp_dir("warren-check") {}
 };
 
 stored_message message(uint64_t id, size_t body_size = 32) {
