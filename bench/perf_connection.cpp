@@ -1,32 +1,16 @@
-// One client AMQP 0-9-1 connection for warren-perf: socket set-up, handshake, buffered
-// non-blocking I/O, bounded request/response calls and the broker-initiated control methods.
+// One client AMQP 0-9-1 connection for warren-perf on a tcp_stream: handshake, frame parsing
+// in place, bounded request/response calls and the broker-initiated control methods.
 #include "bench/perf_connection.hpp"
 
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 
 #include "protocol/amqp091/wire.hpp"
 
 namespace warren::perf {
 
 namespace {
-using clock = std::chrono::steady_clock;
 constexpr auto call_timeout = std::chrono::seconds(15);
-
-int ms_until(clock::time_point deadline) {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
-  return left.count() < 0 ? 0 : static_cast<int>(std::min<int64_t>(left.count(), 1000));
-}
 
 std::string describe_close(uint16_t code, const std::string& text, uint16_t cls, uint16_t mth) {
   std::string s = std::to_string(code) + " " + text;
@@ -35,50 +19,13 @@ std::string describe_close(uint16_t code, const std::string& text, uint16_t cls,
 }
 }  // namespace
 
-connection::connection(std::string name) : name_(std::move(name)) {}
-
-connection::~connection() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-void connection::fail(std::string why) {
-  if (!failed_) error_ = std::move(why);
-  failed_ = true;
-}
+connection::connection(std::string name) : tcp_stream(std::move(name)) {}
 
 bool connection::open(const options& o, bool open_channel) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (int rc = ::getaddrinfo(o.host.c_str(), o.port.c_str(), &hints, &res); rc != 0) {
-    fail("cannot resolve " + o.host + ": " + gai_strerror(rc));
-    return false;
-  }
-  int last_errno = 0;
-  for (addrinfo* a = res; a && fd_ < 0; a = a->ai_next) {
-    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) continue;
-    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-      fd_ = fd;
-    } else {
-      last_errno = errno;
-      ::close(fd);
-    }
-  }
-  ::freeaddrinfo(res);
-  if (fd_ < 0) {
-    fail("cannot connect to " + o.host + ":" + o.port + ": " + std::strerror(last_errno));
-    return false;
-  }
-  int one = 1;
-  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);
-  in_cap_ = std::max<size_t>(size_t{1} << 20, 2 * static_cast<size_t>(o.frame_max) + 64);
-  in_ = std::make_unique<char[]>(in_cap_);
+  if (!connect_to(o.host, o.port, o.frame_max)) return false;
   frame_max_ = o.frame_max;
 
-  out_.append(amqp::protocol_header);
+  out().append(amqp::protocol_header);
   amqp::method got;
   if (wait_for(0, 10, 10, got) != call_result::ok) return false;
 
@@ -88,7 +35,7 @@ bool connection::open(const options& o, bool open_channel) {
   amqp::connection_start_ok ok;
   ok.client_properties = {{"product", std::string("warren-perf")},
                           {"platform", std::string("C++20")},
-                          {"connection_name", name_},
+                          {"connection_name", name()},
                           {"capabilities", caps}};
   ok.mechanism = "PLAIN";
   ok.response = std::string(1, '\0') + o.user + std::string(1, '\0') + o.pass;
@@ -100,7 +47,7 @@ bool connection::open(const options& o, bool open_channel) {
   tune_ok.channel_max = tune.channel_max;
   tune_ok.frame_max = tune.frame_max == 0 ? o.frame_max : std::min(o.frame_max, tune.frame_max);
   tune_ok.heartbeat = 0;  // runs are short; idle connections must not need a timer
-  amqp::encode_method(out_, 0, tune_ok);
+  amqp::encode_method(out(), 0, tune_ok);
   frame_max_ = tune_ok.frame_max;
 
   amqp::connection_open op;
@@ -114,90 +61,21 @@ call_result connection::open_channel(uint16_t channel) {
   return call<amqp::channel_open_ok>(channel, amqp::channel_open{});
 }
 
-bool connection::flush() {
-  while (out_pos_ < out_.size()) {
-    const ssize_t n = ::send(fd_, out_.data() + out_pos_, out_.size() - out_pos_,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
-      out_pos_ += static_cast<size_t>(n);
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      // Drop the written prefix once it is most of the buffer, so a socket that never
-      // drains completely cannot make the buffer grow without bound.
-      if (out_pos_ >= out_.size() / 2) {
-        out_.erase(0, out_pos_);
-        out_pos_ = 0;
-      }
-      return true;
-    } else {
-      fail(std::string("write failed: ") + std::strerror(errno));
-      return false;
-    }
-  }
-  out_.clear();
-  out_pos_ = 0;
-  return true;
-}
-
-bool connection::flush_blocking(clock::time_point deadline) {
-  while (!failed_) {
-    if (!flush()) return false;
-    if (!has_pending_output()) return true;
-    if (clock::now() >= deadline) {
-      fail("timed out writing to the broker");
-      return false;
-    }
-    wait(true, ms_until(deadline));
-  }
-  return false;
-}
-
-long connection::read_available() {
-  if (in_begin_ == in_end_) {
-    in_begin_ = in_end_ = 0;
-  } else if (in_cap_ - in_end_ < static_cast<size_t>(frame_max_) + 64) {
-    std::memmove(in_.get(), in_.get() + in_begin_, in_end_ - in_begin_);
-    in_end_ -= in_begin_;
-    in_begin_ = 0;
-  }
-  for (;;) {
-    const ssize_t n = ::recv(fd_, in_.get() + in_end_, in_cap_ - in_end_, MSG_DONTWAIT);
-    if (n > 0) {
-      in_end_ += static_cast<size_t>(n);
-      return n;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
-    if (n == 0)
-      fail("the broker closed the TCP connection");
-    else
-      fail(std::string("read failed: ") + std::strerror(errno));
-    return -1;
-  }
-}
-
 bool connection::next_frame(amqp::frame_view& f) {
-  if (in_begin_ == in_end_ || failed_) return false;
+  const std::string_view in = input();
+  if (in.empty() || failed()) return false;
   size_t used = 0;
-  const auto st = amqp::parse_frame(std::string_view(in_.get() + in_begin_, in_end_ - in_begin_),
-                                    frame_max_, f, used);
+  const auto st = amqp::parse_frame(in, frame_max_, f, used);
   if (st == amqp::frame_status::ok) {
-    in_begin_ += used;
+    consume(used);
     return true;
   }
   if (st == amqp::frame_status::need_more) return false;
-  if (st == amqp::frame_status::bad_type && in_end_ - in_begin_ >= 4 &&
-      std::memcmp(in_.get() + in_begin_, "AMQP", 4) == 0)
+  if (st == amqp::frame_status::bad_type && in.substr(0, 4) == "AMQP")
     fail("the broker does not speak AMQP 0-9-1 (it answered with its protocol header)");
   else
     fail("malformed frame from the broker");
   return false;
-}
-
-bool connection::wait(bool want_write, int timeout_ms) {
-  pollfd p{fd_, static_cast<short>(POLLIN | (want_write ? POLLOUT : 0)), 0};
-  return ::poll(&p, 1, timeout_ms) > 0;
 }
 
 control connection::handle_control(const amqp::frame_view& f, amqp::method& decoded) {
@@ -207,7 +85,7 @@ control connection::handle_control(const amqp::frame_view& f, amqp::method& deco
     blocked_ = mth == 60;
     amqp::reader r(f.payload.substr(4));
     const auto reason = mth == 60 ? r.shortstr() : std::string_view{};
-    std::fprintf(stderr, "warren-perf: %s %s by the broker%s%.*s\n", name_.c_str(),
+    std::fprintf(stderr, "warren-perf: %s %s by the broker%s%.*s\n", name().c_str(),
                  blocked_ ? "blocked" : "unblocked", reason.empty() ? "" : ": ",
                  static_cast<int>(reason.size()), reason.data());
     return control::handled;
@@ -221,7 +99,7 @@ control connection::handle_control(const amqp::frame_view& f, amqp::method& deco
     return control::not_mine;
   }
   if (auto* c = std::get_if<amqp::connection_close>(&decoded)) {
-    amqp::encode_method(out_, 0, amqp::connection_close_ok{});
+    amqp::encode_method(out(), 0, amqp::connection_close_ok{});
     flush();
     closed_by_broker_ = true;
     fail("connection closed by the broker: " +
@@ -229,7 +107,7 @@ control connection::handle_control(const amqp::frame_view& f, amqp::method& deco
     return control::fatal;
   }
   if (auto* c = std::get_if<amqp::channel_close>(&decoded)) {
-    amqp::encode_method(out_, f.channel, amqp::channel_close_ok{});
+    amqp::encode_method(out(), f.channel, amqp::channel_close_ok{});
     flush();
     closed_by_broker_ = true;
     channel_close_code_ = c->reply_code;
@@ -240,7 +118,7 @@ control connection::handle_control(const amqp::frame_view& f, amqp::method& deco
   if (auto* c = std::get_if<amqp::channel_flow>(&decoded)) {
     amqp::channel_flow_ok ok;
     ok.active = c->active;
-    amqp::encode_method(out_, f.channel, ok);
+    amqp::encode_method(out(), f.channel, ok);
     return control::handled;
   }
   if (std::holds_alternative<amqp::connection_close_ok>(decoded)) return control::handled;
@@ -269,17 +147,17 @@ call_result connection::wait_for(uint16_t channel, uint16_t cls, uint16_t mth,
         amqp::method tmp;
         if (amqp::decode_method(f.payload, tmp, c, m) == amqp::decode_status::ok)
           cc = std::get<amqp::channel_close>(tmp);
-        amqp::encode_method(out_, channel, amqp::channel_close_ok{});
+        amqp::encode_method(out(), channel, amqp::channel_close_ok{});
         channel_close_code_ = cc.reply_code;
-        error_ = "channel " + std::to_string(channel) + " closed by the broker: " +
-                 describe_close(cc.reply_code, cc.reply_text, cc.class_id, cc.method_id);
+        set_error("channel " + std::to_string(channel) + " closed by the broker: " +
+                  describe_close(cc.reply_code, cc.reply_text, cc.class_id, cc.method_id));
         flush_blocking(deadline);
         return call_result::channel_closed;
       }
       amqp::method other;
       if (handle_control(f, other) == control::fatal) return call_result::failed;
     }
-    if (failed_ || !flush_blocking(deadline)) return call_result::failed;
+    if (failed() || !flush_blocking(deadline)) return call_result::failed;
     const long n = read_available();
     if (n < 0) return call_result::failed;
     if (n == 0) {
@@ -293,14 +171,13 @@ call_result connection::wait_for(uint16_t channel, uint16_t cls, uint16_t mth,
 }
 
 void connection::close(int timeout_ms) {
-  if (fd_ < 0) return;
-  if (!failed_) {
+  if (!connected()) return;
+  if (!failed()) {
     const auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
     amqp::connection_close c;
     c.reply_code = 200;
     c.reply_text = "closing";
-    amqp::encode_method(out_, 0, c);
-    close_sent_ = true;
+    amqp::encode_method(out(), 0, c);
     bool done = !flush_blocking(deadline);
     while (!done && clock::now() < deadline) {
       amqp::frame_view f;
@@ -310,19 +187,18 @@ void connection::close(int timeout_ms) {
         method_ids(f.payload, cls, mth);
         if (cls == 10 && mth == 51) done = true;
         if (cls == 10 && mth == 50) {  // closing at the same time: answer and stop
-          amqp::encode_method(out_, 0, amqp::connection_close_ok{});
+          amqp::encode_method(out(), 0, amqp::connection_close_ok{});
           flush();
           done = true;
         }
       }
-      if (done || failed_) break;
+      if (done || failed()) break;
       const long n = read_available();
       if (n < 0) break;
       if (n == 0) wait(false, ms_until(deadline));
     }
   }
-  ::close(fd_);
-  fd_ = -1;
+  close_socket();
 }
 
 }  // namespace warren::perf

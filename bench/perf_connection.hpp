@@ -1,17 +1,15 @@
-// Client side of one AMQP 0-9-1 connection for warren-perf: a non-blocking TCP socket with
-// an input buffer parsed in place and an output buffer written in as few syscalls as
-// possible; the handshake (PLAIN login, tune, open) and blocking request/response calls for
+// Client side of one AMQP 0-9-1 connection for warren-perf, on a tcp_stream (non-blocking
+// socket, input parsed in place, output written in as few syscalls as possible): the handshake (PLAIN login, tune, open) and blocking request/response calls for
 // setup; handling of what the broker may send on its own (connection.close, channel.close,
 // connection.blocked/unblocked, heartbeats). Owned and used by one thread at a time.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <string_view>
 
 #include "bench/perf_options.hpp"
+#include "bench/perf_socket.hpp"
 #include "protocol/amqp091/frame.hpp"
 #include "protocol/amqp091/methods.hpp"
 
@@ -22,12 +20,9 @@ enum class call_result { ok, channel_closed, failed };
 // What handle_control made of a method frame.
 enum class control { not_mine, handled, fatal };
 
-class connection {
+class connection : public tcp_stream {
 public:
   explicit connection(std::string name);
-  ~connection();
-  connection(const connection&) = delete;
-  connection& operator=(const connection&) = delete;
 
   // Connects and performs the handshake; opens channel 1 when asked. Blocks (bounded).
   bool open(const options& o, bool open_channel = true);
@@ -36,7 +31,7 @@ public:
   // broker closed that channel (close-ok sent, see error()); failed: connection-level error.
   template <class R, class M>
   call_result call(uint16_t channel, const M& m, R* reply = nullptr) {
-    amqp::encode_method(out_, channel, m);
+    amqp::encode_method(out(), channel, m);
     amqp::method got;
     const auto r = wait_for(channel, R::class_index, R::method_index, got);
     if (r == call_result::ok && reply) *reply = std::move(std::get<R>(got));
@@ -44,53 +39,28 @@ public:
   }
   call_result open_channel(uint16_t channel);
 
-  // --- Event-loop pieces (the socket is non-blocking).
-  std::string& out() { return out_; }
-  bool has_pending_output() const { return out_pos_ < out_.size(); }
-  size_t pending_output() const { return out_.size() - out_pos_; }
-  // Writes as much pending output as the socket takes. False on a socket error.
-  bool flush();
-  // Reads what is available. >0 bytes read, 0 would block, -1 EOF or error (see error()).
-  long read_available();
+  // --- Event-loop pieces (the socket is non-blocking; see tcp_stream for the rest).
   // The next complete frame in the input, viewing into the buffer (valid until the next
   // read). False when more bytes are needed or the input is malformed (then failed()).
   bool next_frame(amqp::frame_view& f);
-  // Waits until readable (or writable when want_write); false on timeout.
-  bool wait(bool want_write, int timeout_ms);
-
   // Decodes and handles a method frame every role must handle. Records the reason on fatal.
   // `decoded` receives the method when it is not_mine (for the caller to look at).
   control handle_control(const amqp::frame_view& f, amqp::method& decoded);
 
   // Orderly close: connection.close, then waits (bounded) for close-ok, discarding input.
-  void close(int timeout_ms = 2000);
+  void close(int timeout_ms = 2000) override;
 
-  const std::string& name() const { return name_; }
   uint32_t frame_max() const { return frame_max_; }
   bool blocked() const { return blocked_; }
-  bool failed() const { return failed_; }
   bool closed_by_broker() const { return closed_by_broker_; }
-  const std::string& error() const { return error_; }
   uint16_t closed_channel_code() const { return channel_close_code_; }
 
 private:
   call_result wait_for(uint16_t channel, uint16_t cls, uint16_t mth, amqp::method& got);
-  bool flush_blocking(std::chrono::steady_clock::time_point deadline);
-  void fail(std::string why);
-
-  std::string name_;
-  int fd_ = -1;
-  std::string out_;
-  size_t out_pos_ = 0;
-  std::unique_ptr<char[]> in_;
-  size_t in_cap_ = 0, in_begin_ = 0, in_end_ = 0;
   uint32_t frame_max_ = 131072;
   bool blocked_ = false;
-  bool failed_ = false;
   bool closed_by_broker_ = false;
-  bool close_sent_ = false;
   uint16_t channel_close_code_ = 0;
-  std::string error_;
 };
 
 // Ids of a method frame's payload without decoding it; 0/0 when too short.

@@ -13,10 +13,11 @@ namespace {
 
 const char* usage_text = R"(Usage: warren-perf [options]
 
-AMQP 0-9-1 load generator: producers publish timestamped messages, consumers measure the
-end-to-end latency. Works against any AMQP 0-9-1 broker.
+AMQP 0-9-1 (or STOMP 1.2) load generator: producers publish timestamped messages, consumers
+measure the end-to-end latency. Works against any AMQP 0-9-1 or STOMP 1.2 broker.
 
-  -h, --uri URI             HOST:PORT or amqp://USER:PASS@HOST:PORT/VHOST (default 127.0.0.1:5672)
+  -h, --uri URI             HOST:PORT or amqp://USER:PASS@HOST:PORT/VHOST (default 127.0.0.1:5672,
+                            or 127.0.0.1:61613 with --stomp)
   -x, --producers N         producer connections (default 1)
   -y, --consumers N         consumer connections (default 1)
   -s, --size BYTES          message body size, at least 12 (default 12)
@@ -24,7 +25,12 @@ end-to-end latency. Works against any AMQP 0-9-1 broker.
   -e, --exchange NAME       exchange to publish to (default: the default exchange)
   -t, --type TYPE           exchange type to declare (default direct)
   -k, --routing-key KEY     routing key, also the binding key (default: the queue name)
-      --queues N            N queues bound to the exchange; consumer i uses queue i % N
+      --binding-keys K1,K2  bind queue i with K[i % n] instead of the routing key (e.g. topic
+                            patterns that match the routing key)
+      --extra-bindings N    also bind N keys that never match (xb<i>.*.c, #.xb<i>, xb<i>.#,
+                            *.xb<i>.*, a.xb<i>.c, *.*.xb<i>), spread over the queues
+      --queues N            N queues; consumer i uses queue i % N. Bound to the exchange with -e;
+                            on the default exchange producer i publishes to queue i % N
                             (default with fanout/topic: one queue per consumer)
       --no-declare          use existing exchange/queues; declare, purge or delete nothing
       --keep-queues         do not delete the queues after the run
@@ -36,17 +42,27 @@ end-to-end latency. Works against any AMQP 0-9-1 broker.
       --multi-ack-every N   manual ack with multiple=true every N messages (implies --manual-ack)
   -r, --rate R              messages per second per producer (default: as fast as possible)
   -z, --time SECONDS        run duration (default: until -C is reached)
-  -C, --pmessages N         messages per producer, then stop
+  -C, --pmessages N         messages per producer, then stop; with -x 0: stop once the consumers
+                            received N in all, or nothing for 2 s (a queue drained)
       --batch N             publishes written per syscall when not rate-limited (default 64)
       --idle-connections N  also open N idle connections and hold them during the run
       --frame-max BYTES     largest frame size proposed to the broker (default 131072)
+      --stomp               speak STOMP 1.2 (-h names the STOMP port): producers SEND to the
+                            destination, consumers SUBSCRIBE (ack auto, or client-individual
+                            with --manual-ack, client with --multi-ack-every; -q sets
+                            prefetch-count); -c asks a RECEIPT per SEND, at most N outstanding
+      --destination D       STOMP destination (default /queue/<queue>, /queue/<queue>-<i> with
+                            --queues)
+      --amqp-uri URI        with --stomp: the broker's AMQP address, used to delete the queues
+                            before and after the run and to declare them (durable) before it
       --progress            print a progress line to stderr every second
       --json                print the result as one JSON object on stdout (summary to stderr)
       --help                show this text
 
 The last stdout line is `summary: sent=.. received=.. confirmed=.. p50_us=.. p95_us=..
-p99_us=.. max_us=.. duration_s=.. client_cpu_s=..` (rates in msg/s over the measured run).
-Exit status: 0 ok, 1 usage or connection error, 3 the broker closed a connection or channel.
+p99_us=.. max_us=.. duration_s=.. client_cpu_s=.. ...` (rates in msg/s over the measured
+run, then totals). Exit status: 0 ok, 1 usage or connection error, 3 the broker closed a
+connection or channel (STOMP: sent an ERROR frame).
 )";
 
 template <class T>
@@ -97,7 +113,7 @@ bool split_host_port(std::string_view hp, options& out, std::string& error) {
     out.port = std::string(hp.substr(colon + 1));
   }
   uint16_t port = 0;
-  if (!to_number(std::string_view(out.port), port) || port == 0)
+  if (!out.port.empty() && (!to_number(std::string_view(out.port), port) || port == 0))
     return error = "bad port: " + out.port, false;
   return true;
 }
@@ -106,8 +122,9 @@ bool split_host_port(std::string_view hp, options& out, std::string& error) {
 
 bool parse_uri(const std::string& uri, options& out, std::string& error) {
   std::string_view s(uri);
-  if (s.substr(0, 7) != "amqp://") return split_host_port(s, out, error);
-  s.remove_prefix(7);
+  const size_t scheme = s.substr(0, 7) == "amqp://" ? 7 : s.substr(0, 8) == "stomp://" ? 8 : 0;
+  if (scheme == 0) return split_host_port(s, out, error);
+  s.remove_prefix(scheme);
   const auto slash = s.find('/');
   std::string_view authority = s.substr(0, slash);
   if (slash != std::string_view::npos) {
@@ -176,6 +193,27 @@ int parse_options(int argc, char** argv, options& o) {
       if (!need(o.exchange_type)) return bad("missing value");
     } else if (arg == "-k" || arg == "--routing-key") {
       if (!need(o.routing_key)) return bad("missing value");
+    } else if (arg == "--binding-keys") {
+      std::string v;
+      if (!need(v) || v.empty()) return bad("missing value");
+      o.binding_keys.clear();
+      for (size_t at = 0;;) {
+        const size_t comma = v.find(',', at);
+        o.binding_keys.push_back(v.substr(at, comma == std::string::npos ? comma : comma - at));
+        if (comma == std::string::npos) break;
+        at = comma + 1;
+      }
+    } else if (arg == "--extra-bindings") {
+      if (!number(o.extra_bindings) || o.extra_bindings < 0) return bad("bad count");
+    } else if (arg == "--stomp") {
+      o.stomp = true;
+    } else if (arg == "--destination") {
+      if (!need(o.destination) || o.destination.empty()) return bad("missing destination");
+    } else if (arg == "--amqp-uri") {
+      std::string err;
+      options probe;
+      if (!need(o.amqp_uri)) return bad("missing value");
+      if (!parse_uri(o.amqp_uri, probe, err)) return bad(err);
     } else if (arg == "--queues") {
       if (!number(o.queues) || o.queues < 1) return bad("bad count");
     } else if (arg == "--no-declare") {
@@ -227,7 +265,21 @@ int parse_options(int argc, char** argv, options& o) {
                  o.multi_ack_every, o.prefetch, o.prefetch);
     o.multi_ack_every = o.prefetch;
   }
+  if (o.port.empty()) o.port = o.stomp ? "61613" : "5672";
+  if (o.stomp && !o.exchange.empty()) {
+    std::fprintf(stderr, "warren-perf: -e is AMQP only; with --stomp use --destination "
+                         "/exchange/NAME/KEY\n");
+    return 1;
+  }
+  if (!o.stomp && (!o.destination.empty() || !o.amqp_uri.empty())) {
+    std::fprintf(stderr, "warren-perf: --destination and --amqp-uri need --stomp\n");
+    return 1;
+  }
   if (o.routing_key.empty() && o.exchange.empty()) o.routing_key = o.queue;
+  if (o.extra_bindings && (o.exchange.empty() || o.exchange_type == "fanout")) {
+    std::fprintf(stderr, "warren-perf: --extra-bindings needs a direct or topic exchange (-e, -t)\n");
+    return 1;
+  }
   if (o.duration_s == 0 && o.count == 0 && o.producers > 0)
     std::fprintf(stderr, "warren-perf: no -z or -C given; running until interrupted\n");
   return 0;

@@ -4,13 +4,14 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace warren::perf {
 
 struct options {
   // Broker
   std::string host = "127.0.0.1";
-  std::string port = "5672";
+  std::string port;                  // default 5672, or 61613 with --stomp
   std::string user = "guest";
   std::string pass = "guest";
   std::string vhost = "/";
@@ -22,8 +23,14 @@ struct options {
   std::string exchange;              // -e; "" is the default exchange
   std::string exchange_type = "direct";  // -t
   std::string routing_key;           // -k; defaults to the queue name on the default exchange
+  std::vector<std::string> binding_keys;  // --binding-keys K1,K2: queue i is bound with K[i % n]
+  int extra_bindings = 0;            // --extra-bindings N: never-matching bindings added
   bool declare = true;               // --no-declare turns it off
   bool keep_queues = false;          // --keep-queues: leave the queues after the run
+  // STOMP
+  bool stomp = false;                // --stomp: STOMP 1.2 instead of AMQP 0-9-1
+  std::string destination;           // --destination; default /queue/<queue>
+  std::string amqp_uri;              // --amqp-uri: AMQP address to delete/declare the queues
   // Messages
   uint32_t body_size = 12;           // -s, at least 12 (timestamp + sequence)
   bool persistent = false;           // -f persistent

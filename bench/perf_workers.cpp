@@ -1,6 +1,7 @@
-// Producer and consumer loops of warren-perf (see perf_workers.hpp). Each loop owns one
-// non-blocking connection: it writes when it has output, reads whatever arrived, parses every
-// frame of the chunk, and sleeps in poll() only when neither made progress.
+// AMQP producer and consumer loops of warren-perf, and the confirm tracking and pacing they
+// share with the STOMP loops (see perf_workers.hpp). Each loop owns one non-blocking
+// connection: it writes when it has output, reads whatever arrived, parses every frame of the
+// chunk, and sleeps in poll() only when neither made progress.
 #include "bench/perf_workers.hpp"
 
 #include <sys/resource.h>
@@ -33,50 +34,6 @@ void report_failure(const connection& c, run_state& rs) {
   rs.failed = true;
 }
 
-// Outstanding publisher confirms. Tags are 1, 2, ... in publish order; the broker may settle
-// them out of order, singly or `multiple` up to a tag.
-class confirm_tracker {
-public:
-  explicit confirm_tracker(uint32_t window) {
-    size_t cap = 1;
-    while (cap < 2 * static_cast<size_t>(window)) cap <<= 1;
-    settled_.assign(cap, 0);
-    mask_ = cap - 1;
-  }
-  uint64_t unsettled() const { return unsettled_; }
-  // How many more may be published without reusing a slot of an unsettled tag.
-  uint64_t room() const { return settled_.size() - (next_ - lowest_); }
-  void published(uint64_t n) {
-    next_ += n;
-    unsettled_ += n;
-  }
-  // Returns how many tags this settled.
-  uint64_t settle(uint64_t tag, bool multiple) {
-    if (tag >= next_) tag = next_ - 1;
-    uint64_t n = 0;
-    if (tag < lowest_) return 0;
-    if (multiple) {
-      for (uint64_t t = lowest_; t <= tag; ++t) n += mark(t);
-    } else {
-      n += mark(tag);
-    }
-    while (lowest_ < next_ && settled_[lowest_ & mask_]) settled_[lowest_++ & mask_] = 0;
-    unsettled_ -= n;
-    return n;
-  }
-
-private:
-  uint64_t mark(uint64_t t) {
-    auto& s = settled_[t & mask_];
-    if (s) return 0;
-    s = 1;
-    return 1;
-  }
-  std::vector<uint8_t> settled_;
-  size_t mask_ = 0;
-  uint64_t lowest_ = 1, next_ = 1, unsettled_ = 0;
-};
-
 // Reads a basic.ack / basic.nack payload: class, method, delivery-tag, flag bits.
 void read_ack(std::string_view payload, uint64_t& tag, bool& multiple) {
   amqp::reader r(payload.substr(4));
@@ -85,6 +42,55 @@ void read_ack(std::string_view payload, uint64_t& tag, bool& multiple) {
 }
 
 }  // namespace
+
+confirm_tracker::confirm_tracker(uint32_t window) {
+  size_t cap = 1;
+  while (cap < 2 * static_cast<size_t>(window)) cap <<= 1;
+  settled_.assign(cap, 0);
+  mask_ = cap - 1;
+}
+
+uint64_t confirm_tracker::settle(uint64_t tag, bool multiple) {
+  if (tag >= next_) tag = next_ - 1;
+  uint64_t n = 0;
+  if (tag < lowest_) return 0;
+  if (multiple) {
+    for (uint64_t t = lowest_; t <= tag; ++t) n += mark(t);
+  } else {
+    n += mark(tag);
+  }
+  while (lowest_ < next_ && settled_[lowest_ & mask_]) settled_[lowest_++ & mask_] = 0;
+  unsettled_ -= n;
+  return n;
+}
+
+uint64_t confirm_tracker::mark(uint64_t t) {
+  auto& s = settled_[t & mask_];
+  if (s) return 0;
+  s = 1;
+  return 1;
+}
+
+uint64_t publish_budget(const options& o, uint64_t batch, uint64_t published,
+                        const confirm_tracker& confirms, uint64_t start, uint64_t& now) {
+  uint64_t n = batch;
+  if (o.count) n = std::min(n, o.count - published);
+  if (o.confirm_window)
+    n = std::min({n, o.confirm_window - confirms.unsettled(), confirms.room()});
+  if (o.rate > 0 && n) {
+    now = now_ns();
+    const auto due = static_cast<uint64_t>(static_cast<double>(now - start) * o.rate / 1e9) + 1;
+    n = std::min(n, due > published ? due - published : 0);
+  }
+  return n;
+}
+
+int producer_idle_ms(const options& o, uint64_t published, uint64_t start, bool blocked) {
+  if (o.rate <= 0 || blocked) return 100;
+  const double next_due_ns = static_cast<double>(published) * 1e9 / o.rate;
+  const double wait_ns = next_due_ns - static_cast<double>(now_ns() - start);
+  return std::clamp(static_cast<int>(std::ceil(wait_ns / 1e6)), 0, 100);
+}
 
 double thread_cpu_seconds() { return rusage_seconds(RUSAGE_THREAD); }
 double process_cpu_seconds() { return rusage_seconds(RUSAGE_SELF); }
@@ -112,7 +118,6 @@ void run_producer(connection& c, const producer_config& cfg, run_state& rs, prod
   confirm_tracker confirms(window == 0 ? 1 : window);
   const size_t batch = static_cast<size_t>(o.batch);
   const size_t high_water = std::max<size_t>(msg_len * batch, 64 * 1024);
-  const bool rated = o.rate > 0;
 
   while (!rs.go.load() && !rs.stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   const uint64_t start = rs.start_ns.load();
@@ -128,14 +133,7 @@ void run_producer(connection& c, const producer_config& cfg, run_state& rs, prod
     uint64_t now = 0;
     // 1. Fill: up to a batch of publishes into the output buffer.
     if (!c.blocked() && c.pending_output() < high_water) {
-      uint64_t n = batch;
-      if (o.count) n = std::min(n, o.count - published);
-      if (window) n = std::min({n, window - confirms.unsettled(), confirms.room()});
-      if (rated && n) {
-        now = now_ns();
-        const auto due = static_cast<uint64_t>(static_cast<double>(now - start) * o.rate / 1e9) + 1;
-        n = std::min(n, due > published ? due - published : 0);
-      }
+      const uint64_t n = publish_budget(o, batch, published, confirms, start, now);
       if (n) {
         if (!now) now = now_ns();
         std::string& out = c.out();
@@ -207,12 +205,7 @@ void run_producer(connection& c, const producer_config& cfg, run_state& rs, prod
     }
     // 4. Nothing moved: sleep until the socket or the rate limiter has something.
     if (!progress) {
-      int timeout_ms = 100;
-      if (rated && !c.blocked()) {
-        const double next_due_ns = static_cast<double>(published) * 1e9 / o.rate;
-        const double wait_ns = next_due_ns - static_cast<double>(now_ns() - start);
-        timeout_ms = std::clamp(static_cast<int>(std::ceil(wait_ns / 1e6)), 0, 100);
-      }
+      const int timeout_ms = producer_idle_ms(o, published, start, c.blocked());
       if (timeout_ms > 0 || c.has_pending_output()) c.wait(c.has_pending_output(), timeout_ms);
     }
   }

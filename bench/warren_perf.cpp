@@ -1,7 +1,7 @@
-// warren-perf: a PerfTest-like AMQP 0-9-1 load generator. This file owns one run: it
-// declares the topology, opens every connection, starts one thread per producer and
-// consumer, prints progress each second, decides when the measured interval ends, and
-// prints the summary (or JSON), including the generator's own CPU use.
+// warren-perf: a PerfTest-like AMQP 0-9-1 and STOMP 1.2 load generator. This file owns one
+// run: it has the topology declared and every connection opened (perf_setup), starts one
+// thread per producer and consumer, prints progress each second, decides when the measured
+// interval ends, and prints the summary (or JSON), including the generator's own CPU use.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -12,9 +12,9 @@
 #include <thread>
 #include <vector>
 
-#include "bench/perf_connection.hpp"
 #include "bench/perf_histogram.hpp"
 #include "bench/perf_options.hpp"
+#include "bench/perf_setup.hpp"
 #include "bench/perf_workers.hpp"
 
 using namespace warren;
@@ -33,68 +33,6 @@ void raise_fd_limit() {
   }
 }
 
-int open_failed(const connection& c) {
-  std::fprintf(stderr, "warren-perf: %s: %s\n", c.name().c_str(), c.error().c_str());
-  return c.closed_by_broker() ? 3 : 1;
-}
-
-bool declares_exchange(const options& o) {
-  return !o.exchange.empty() && o.exchange.rfind("amq.", 0) != 0;
-}
-
-// Deletes, then declares the queues (and the exchange, and the bindings) on channel 1.
-// A delete of something absent may close the channel (404) on some brokers: reopen it.
-bool declare_topology(connection& c, const options& o, const std::vector<std::string>& queues) {
-  auto tolerate = [&](call_result r) {
-    if (r == call_result::channel_closed) return c.open_channel(1) == call_result::ok;
-    return r == call_result::ok;
-  };
-  for (const auto& q : queues) {
-    amqp::queue_delete qd;
-    qd.queue = q;
-    if (!tolerate(c.call<amqp::queue_delete_ok>(1, qd))) return false;
-  }
-  if (declares_exchange(o)) {
-    amqp::exchange_delete ed;
-    ed.exchange = o.exchange;
-    if (!tolerate(c.call<amqp::exchange_delete_ok>(1, ed))) return false;
-    amqp::exchange_declare ex;
-    ex.exchange = o.exchange;
-    ex.type = o.exchange_type;
-    ex.durable = o.persistent;
-    if (c.call<amqp::exchange_declare_ok>(1, ex) != call_result::ok) return false;
-  }
-  for (const auto& q : queues) {
-    amqp::queue_declare qd;
-    qd.queue = q;
-    qd.durable = o.persistent;
-    if (c.call<amqp::queue_declare_ok>(1, qd) != call_result::ok) return false;
-    if (!o.exchange.empty()) {
-      amqp::queue_bind b;
-      b.queue = q;
-      b.exchange = o.exchange;
-      b.routing_key = o.routing_key;
-      if (c.call<amqp::queue_bind_ok>(1, b) != call_result::ok) return false;
-    }
-  }
-  return true;
-}
-
-void delete_topology(connection& c, const options& o, const std::vector<std::string>& queues) {
-  for (const auto& q : queues) {
-    amqp::queue_delete qd;
-    qd.queue = q;
-    const auto r = c.call<amqp::queue_delete_ok>(1, qd);
-    if (r == call_result::failed) return;
-    if (r == call_result::channel_closed && c.open_channel(1) != call_result::ok) return;
-  }
-  if (declares_exchange(o)) {
-    amqp::exchange_delete ed;
-    ed.exchange = o.exchange;
-    c.call<amqp::exchange_delete_ok>(1, ed);
-  }
-}
-
 uint64_t us(uint64_t ns) { return (ns + 500) / 1000; }
 
 }  // namespace
@@ -107,67 +45,16 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, on_signal);
   raise_fd_limit();
 
-  // Queues: one shared queue, or (fanout/topic) one per consumer, or --queues N.
-  const bool per_consumer = !o.exchange.empty() &&
-                            (o.exchange_type == "fanout" || o.exchange_type == "topic");
-  const int nqueues = o.queues ? o.queues : (per_consumer ? std::max(o.consumers, 1) : 1);
-  if (nqueues > 1 && o.exchange.empty()) {
-    std::fprintf(stderr, "warren-perf: --queues needs an exchange (-e) to bind them to\n");
-    return 1;
-  }
-  std::vector<std::string> queues;
-  for (int i = 0; i < nqueues; ++i)
-    queues.push_back(nqueues == 1 ? o.queue : o.queue + "-" + std::to_string(i));
-  if (o.consumers > 0 && o.consumers < nqueues)
-    std::fprintf(stderr, "warren-perf: %d queue(s) but only %d consumer(s)\n", nqueues, o.consumers);
-
-  connection setup("warren-perf-setup");
-  if (!setup.open(o)) return open_failed(setup);
-  if (o.declare && !declare_topology(setup, o, queues)) return open_failed(setup);
-
   run_state rs(o);
-  std::vector<std::unique_ptr<connection>> cons, prods, idle;
-  std::vector<std::unique_ptr<consumer_stats>> cstats;
-  std::vector<std::unique_ptr<producer_stats>> pstats;
-  for (int j = 0; j < o.consumers; ++j) {
-    auto c = std::make_unique<connection>("warren-perf-consumer-" + std::to_string(j));
-    if (!c->open(o)) return open_failed(*c);
-    if (o.prefetch) {
-      amqp::basic_qos q;
-      q.prefetch_count = o.prefetch;
-      if (c->call<amqp::basic_qos_ok>(1, q) != call_result::ok) return open_failed(*c);
-    }
-    amqp::basic_consume bc;
-    bc.queue = queues[static_cast<size_t>(j % nqueues)];
-    bc.consumer_tag = "warren-perf-" + std::to_string(j);
-    bc.no_ack = o.auto_ack;
-    if (c->call<amqp::basic_consume_ok>(1, bc) != call_result::ok) return open_failed(*c);
-    cons.push_back(std::move(c));
-    cstats.push_back(std::make_unique<consumer_stats>());
-  }
-  for (int i = 0; i < o.producers; ++i) {
-    auto c = std::make_unique<connection>("warren-perf-producer-" + std::to_string(i));
-    if (!c->open(o)) return open_failed(*c);
-    if (o.confirm_window &&
-        c->call<amqp::confirm_select_ok>(1, amqp::confirm_select{}) != call_result::ok)
-      return open_failed(*c);
-    prods.push_back(std::move(c));
-    pstats.push_back(std::make_unique<producer_stats>());
-  }
-  for (int i = 0; i < o.idle_connections; ++i) {
-    auto c = std::make_unique<connection>("warren-perf-idle-" + std::to_string(i));
-    if (!c->open(o, false)) return open_failed(*c);
-    idle.push_back(std::move(c));
-  }
-
-  producer_config pcfg{o.exchange, o.routing_key};
+  run_plan plan;
+  if (int rc = prepare_run(o, rs, plan); rc != 0) return rc;
+  auto& pstats = plan.pstats;
+  auto& cstats = plan.cstats;
   std::vector<std::thread> threads;
-  for (size_t j = 0; j < cons.size(); ++j)
-    threads.emplace_back([&, j] { run_consumer(*cons[j], rs, *cstats[j]); });
-  for (size_t i = 0; i < prods.size(); ++i)
-    threads.emplace_back([&, i] { run_producer(*prods[i], pcfg, rs, *pstats[i]); });
+  for (auto& body : plan.workers) threads.emplace_back(body);
 
-  const uint64_t start = now_ns();
+  // Without producers (a drain) the interval starts when the consumers subscribed.
+  const uint64_t start = o.producers == 0 && o.consumers > 0 ? plan.subscribe_ns : now_ns();
   const double cpu_start = process_cpu_seconds();
   rs.start_ns = start;
   rs.go = true;
@@ -194,18 +81,25 @@ int main(int argc, char** argv) {
     const uint64_t now = now_ns();
     if (interrupted || rs.failed.load()) end = now;
     if (deadline && now >= deadline) end = now;
-    if (o.count && !prods.empty() && !end) {
+    if (o.count && !pstats.empty() && !end) {
       const bool all_done = std::all_of(pstats.begin(), pstats.end(), [](auto& p) { return p->done.load(); });
       if (all_done && !all_done_at) all_done_at = now;
       if (all_done_at) {
         uint64_t last_recv = 0;
         for (auto& c : cstats) last_recv = std::max(last_recv, c->last_receive_ns.load());
         // Drained: nothing received for a second after the producers finished.
-        if (cons.empty()) end = all_done_at;
+        if (cstats.empty()) end = all_done_at;
         else if (const uint64_t quiet_since = std::max(all_done_at, last_recv);
                  now > quiet_since && now - quiet_since > 1'000'000'000ull)
           end = quiet_since;
       }
+    }
+    // -x 0 -C N: until the consumers received N, or nothing for 2 s after the first message.
+    if (o.count && pstats.empty() && !cstats.empty() && !end) {
+      uint64_t last_recv = 0;
+      for (auto& c : cstats) last_recv = std::max(last_recv, c->last_receive_ns.load());
+      if (total_received() >= o.count || (last_recv && now - last_recv > 2'000'000'000ull))
+        end = std::max(last_recv, start + 1);
     }
     if (o.progress && now >= next_report && !end) {
       const double dt = static_cast<double>(now - last_report) / 1e9;
@@ -232,7 +126,6 @@ int main(int argc, char** argv) {
   const double dur = static_cast<double>(std::max(end, start + 1) - start) / 1e9;
   rs.stop = true;
   for (auto& t : threads) t.join();
-  for (auto& c : idle) c->close();
 
   uint64_t nacked = 0, returned = 0;
   double max_util = 0;
@@ -244,17 +137,16 @@ int main(int argc, char** argv) {
   for (auto& c : cstats)
     if (c->usage.wall_s > 0) max_util = std::max(max_util, c->usage.cpu_s / c->usage.wall_s);
 
-  if (o.declare && !o.keep_queues && !setup.failed()) delete_topology(setup, o, queues);
-  setup.close();
+  finish_run(o, plan);
 
   char line[512];
   std::snprintf(line, sizeof line,
                 "summary: sent=%.0f received=%.0f confirmed=%.0f p50_us=%lu p95_us=%lu p99_us=%lu "
                 "max_us=%lu duration_s=%.2f client_cpu_s=%.2f client_max_thread_util=%.2f "
-                "sent_total=%lu received_total=%lu nacked=%lu returned=%lu",
+                "sent_total=%lu received_total=%lu confirmed_total=%lu nacked=%lu returned=%lu",
                 sent / dur, received / dur, confirmed / dur, us(lat.percentile(0.5)),
                 us(lat.percentile(0.95)), us(lat.percentile(0.99)), us(lat.max()), dur, cpu_s,
-                max_util, sent, received, nacked, returned);
+                max_util, sent, received, confirmed, nacked, returned);
   if (o.json) {
     std::fprintf(stderr, "%s\n", line);
     std::printf(
@@ -262,11 +154,12 @@ int main(int argc, char** argv) {
         "\"received\":%lu,\"confirmed\":%lu,\"nacked\":%lu,\"returned\":%lu,"
         "\"latency_us\":{\"min\":%lu,\"p50\":%lu,\"p75\":%lu,\"p95\":%lu,\"p99\":%lu,\"max\":%lu},"
         "\"duration_s\":%.3f,\"client_cpu_s\":%.3f,\"client_max_thread_util\":%.3f,"
-        "\"producers\":%d,\"consumers\":%d,\"body_size\":%u,\"failed\":%s}\n",
+        "\"producers\":%d,\"consumers\":%d,\"body_size\":%u,\"protocol\":\"%s\",\"failed\":%s}\n",
         sent / dur, received / dur, confirmed / dur, sent, received, confirmed, nacked, returned,
         us(lat.min()), us(lat.percentile(0.5)), us(lat.percentile(0.75)),
         us(lat.percentile(0.95)), us(lat.percentile(0.99)), us(lat.max()), dur, cpu_s, max_util,
-        o.producers, o.consumers, o.body_size, rs.failed.load() ? "true" : "false");
+        o.producers, o.consumers, o.body_size, o.stomp ? "stomp" : "amqp",
+        rs.failed.load() ? "true" : "false");
   } else {
     std::printf("%s\n", line);
   }
