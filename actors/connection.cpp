@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/hardening.hpp"
+#include "actors/registry_actor.hpp"
 #include "protocol/amqp091/wire.hpp"
 
 namespace warren::conn {
@@ -42,9 +43,9 @@ amqp::field_table server_properties() {
   };
 }
 
-bool check_credentials(actor* self, const std::string& mechanism, const std::string& response,
-                       std::string& user) {
-  std::string password;
+// Reads user and password from a start-ok response; false when it is malformed.
+bool parse_credentials(const std::string& mechanism, const std::string& response,
+                       std::string& user, std::string& password) {
   if (mechanism == "PLAIN") {
     // RFC 4616: [authzid] NUL authcid NUL passwd
     auto first = response.find('\0');
@@ -55,7 +56,9 @@ bool check_credentials(actor* self, const std::string& mechanism, const std::str
       return false;
     user = response.substr(first + 1, second - first - 1);
     password = response.substr(second + 1);
-  } else if (mechanism == "AMQPLAIN") {
+    return true;
+  }
+  if (mechanism == "AMQPLAIN") {
     // A field table without its length prefix: LOGIN and PASSWORD.
     std::string framed;
     amqp::writer w{framed};
@@ -71,12 +74,17 @@ bool check_credentials(actor* self, const std::string& mechanism, const std::str
       return false;
     user = *login->as_string();
     password = *pass->as_string();
-  } else {
-    return false;
+    return true;
   }
-  auto& users = self->state.settings->users;
-  auto it = users.find(user);
-  return it != users.end() && it->second == password;
+  return false;
+}
+
+void refuse_login(actor* self, const std::string& user, const std::string& mechanism) {
+  spdlog::warn("AMQP connection {}: login refused for user '{}' (mechanism {})",
+               self->state.peer, user, mechanism);
+  connection_error(self, amqp::access_refused,
+                   "ACCESS_REFUSED - Login was refused using authentication mechanism " +
+                     mechanism + ". For details see the broker logfile.");
 }
 
 void close_socket(actor* self) {
@@ -120,22 +128,25 @@ void on_handshake(actor* self, amqp::command& cmd) {
         if (auto t = caps->as_table())
           if (auto c = amqp::find_field(*t, "consumer_cancel_notify"))
             st.cancel_notify = std::get_if<bool>(&c->v) && std::get<bool>(c->v);
-      std::string user;
-      if (!check_credentials(self, m->mechanism, m->response, user)) {
-        spdlog::warn("AMQP connection {}: login refused for user '{}' (mechanism {})", st.peer,
-                     user, m->mechanism);
-        return connection_error(self, amqp::access_refused,
-                                "ACCESS_REFUSED - Login was refused using authentication "
-                                "mechanism " + m->mechanism +
-                                  ". For details see the broker logfile.");
-      }
-      st.user = user;
-      st.ph = phase::tune_ok;
-      amqp::connection_tune tune;
-      tune.channel_max = st.settings->channel_max;
-      tune.frame_max = st.settings->frame_max;
-      tune.heartbeat = st.settings->heartbeat;
-      send_method(self, 0, tune);
+      std::string user, password;
+      auto mechanism = m->mechanism;
+      if (!parse_credentials(mechanism, m->response, user, password))
+        return refuse_login(self, user, mechanism);
+      ask<login_result>(
+        self, st.settings->registry,
+        [=](login_result& r) {
+          auto& st = self->state;
+          if (!r.ok)
+            return refuse_login(self, user, mechanism);
+          st.user = user;
+          st.ph = phase::tune_ok;
+          amqp::connection_tune tune;
+          tune.channel_max = st.settings->channel_max;
+          tune.frame_max = st.settings->frame_max;
+          tune.heartbeat = st.settings->heartbeat;
+          send_method(self, 0, tune);
+        },
+        login_atom::value, user, password);
       return;
     }
     case phase::tune_ok: {
@@ -164,16 +175,26 @@ void on_handshake(actor* self, amqp::command& cmd) {
         return connection_error(self, amqp::command_invalid,
                                 "COMMAND_INVALID - expected connection.open",
                                 amqp::method_class_id(cmd.m), amqp::method_method_id(cmd.m));
-      auto it = st.settings->vhosts.find(m->virtual_host);
-      if (it == st.settings->vhosts.end())
-        return connection_error(self, amqp::not_allowed,
-                                "NOT_ALLOWED - vhost " + m->virtual_host + " not found");
-      st.vhost_name = m->virtual_host;
-      st.vhost = it->second;
-      st.ph = phase::running;
-      send_method(self, 0, amqp::connection_open_ok{});
-      spdlog::info("accepted AMQP connection {} (user '{}', vhost '{}')", st.peer, st.user,
-                   st.vhost_name);
+      auto name = m->virtual_host;
+      ask<lookup_result>(
+        self, st.settings->registry,
+        [=](lookup_result& r) {
+          auto& st = self->state;
+          if (r.code != 0)
+            return connection_error(self, amqp::not_allowed,
+                                    "NOT_ALLOWED - vhost " + name + " not found");
+          st.vhost_name = name;
+          st.vhost = r.target;
+          self->monitor(st.vhost);  // a deleted vhost closes its connections
+          st.ph = phase::running;
+          send_method(self, 0, amqp::connection_open_ok{});
+          st.stats.collector = metrics::find_collector(self->home_system());
+          st.stats.reporting = true;
+          report(self, st.stats.collector, false);
+          spdlog::info("accepted AMQP connection {} (user '{}', vhost '{}')", st.peer, st.user,
+                       st.vhost_name);
+        },
+        lookup_atom::value, vhost_atom::value, name);
       return;
     }
     default:
@@ -205,6 +226,7 @@ void forget_channel(actor* self, uint16_t n) {
   auto it = st.channels.find(n);
   if (it == st.channels.end())
     return;
+  st.stats.closed_channels += it->second.counters;
   st.channel_by_id.erase(it->second.id);
   st.channels.erase(it);
 }
@@ -382,6 +404,8 @@ std::string random_token(size_t n) {
 void flush_out(actor* self) {
   auto& st = self->state;
   if (!st.out.empty() && st.session) {
+    st.stats.send_oct += st.out.size();
+    ++st.stats.send_cnt;
     st.session->write(std::move(st.out));
     st.out = std::string{};
   }
@@ -497,8 +521,16 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
     st.session = session;
     st.settings = settings;
     st.peer = session->peer();
+    st.local = session->local();
+    st.stats.connected_at = metrics::now_ms();
     install_defaults(self, "connection");
     self->set_down_handler([=](caf::down_msg& dm) {
+      if (self->state.vhost && dm.source == self->state.vhost.address()) {
+        connection_error(self, amqp::connection_forced,
+                         "CONNECTION_FORCED - vhost '" + self->state.vhost_name + "' is deleted");
+        flush_out(self);
+        return;
+      }
       // A queue or exchange we cached went away.
       self->state.flow_blockers.erase(dm.source);
       forget_target(self, dm.source);
@@ -526,6 +558,8 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
         if (st.ph == phase::closed)
           return;
         size_t n = b.commands.size();
+        st.stats.recv_oct += b.bytes;
+        st.stats.recv_cnt += n;
         for (size_t i = 0; i < n; ++i)
           st.pending.push_back(pending_cmd{std::move(b.commands[i]), i + 1 == n ? b.bytes : 0, 0,
                                            {}, 0, 0});
@@ -589,6 +623,15 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
       [=](stop_atom) {
         close_socket(self);
       },
+      [=](report_atom) {
+        auto& st = self->state;
+        if (st.stats.reporting && !st.stats.done)
+          report(self, caf::actor_cast<caf::actor>(self->current_sender()), false);
+      },
+      [=](force_close_atom, std::string& reason) {
+        connection_error(self, amqp::connection_forced, "CONNECTION_FORCED - " + reason);
+        flush_out(self);
+      },
       [=](tick_atom) {
         auto& st = self->state;
         if (st.waiting_returns) {
@@ -605,6 +648,10 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
           spdlog::info("closing AMQP connection {} (user '{}', vhost '{}'): {}", st.peer,
                        st.user, st.vhost_name, reason);
         st.session = nullptr;
+        if (st.stats.reporting && !st.stats.done) {
+          st.stats.done = true;
+          report(self, st.stats.collector, true);
+        }
         // Commands read before the socket closed still count (a publish right before it).
         st.peer_gone = true;
         process(self);

@@ -16,8 +16,7 @@ class amqp_session;
 }
 
 struct broker_settings {
-  std::map<std::string, std::string> users{{"guest", "guest"}};  // user -> password
-  std::map<std::string, caf::actor> vhosts;                       // name -> vhost actor
+  caf::actor registry;  // users and vhosts (actors/registry_actor.hpp)
   uint16_t channel_max = 2047;
   uint32_t frame_max = 131072;
   uint16_t heartbeat = 60;

@@ -277,6 +277,8 @@ void on_get(actor* self, channel_rec& ch, amqp::basic_get& m) {
               return;
             }
             auto tag = ch.next_tag++;
+            ++ch.counters.delivered;
+            ch.counters.redelivered += g.d.redelivered ? 1 : 0;
             if (!no_ack)
               ch.unacked.push_back(unacked_delivery{tag, queue, g.d.msg_id, 0});
             amqp::basic_get_ok ok;
@@ -326,6 +328,8 @@ void on_ack(actor* self, channel_rec& ch, uint64_t tag, bool multiple, bool requ
                            cls, mth);
     for (auto it = ch.unacked.begin(); it != end; ++it)
       settle_one(self, ch, *it, requeue);
+    if (mth == 80)
+      ch.counters.acked += static_cast<uint64_t>(end - ch.unacked.begin());
     ch.unacked.erase(ch.unacked.begin(), end);
     return;
   }
@@ -335,6 +339,7 @@ void on_ack(actor* self, channel_rec& ch, uint64_t tag, bool multiple, bool requ
                          "PRECONDITION_FAILED - unknown delivery tag " + std::to_string(tag), cls,
                          mth);
   settle_one(self, ch, *it, requeue);
+  ch.counters.acked += mth == 80 ? 1 : 0;
   ch.unacked.erase(it);
   (void) discard;  // dead-lettering of discarded messages comes with x-dead-letter-exchange
 }
@@ -391,6 +396,8 @@ void on_deliver(actor* self, delivery_batch& b) {
       ++cons.unacked;
     }
     ++cons.delivered;
+    ++ch.counters.delivered;
+    ch.counters.redelivered += d.redelivered ? 1 : 0;
     encode_delivery(self, ch.number, cons.tag, tag, d.redelivered, *d.msg);
   }
   ch.credit_dirty = true;

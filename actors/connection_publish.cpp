@@ -125,6 +125,7 @@ message_ptr make_message(amqp::command& cmd, const amqp::basic_publish& m,
 void publish_to(actor* self, channel_rec& ch, const caf::actor& target, bool to_exchange,
                 bool mandatory, message_ptr msg, bool in_commit) {
   bool tracked = ch.confirm || mandatory || in_commit;
+  ++ch.counters.published;
   publish_item item{std::move(msg), 0, 0};
   if (tracked) {
     tracked_publish t;
@@ -239,6 +240,7 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
           ++ch.publish_seq;
         }
         b.items.push_back(std::move(item));
+        ++ch.counters.published;
         flush_outgoing(self);
         self->send(it->second, direct_atom::value, token, std::move(b));
         return;

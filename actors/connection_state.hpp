@@ -4,6 +4,7 @@
 //   connection_publish.cpp  basic.publish, confirms, mandatory returns, tx, direct reply-to
 //   connection_consume.cpp  basic.consume/cancel/get/ack/nack/reject/recover/qos, deliveries,
 //                           consumer credit
+//   connection_report.cpp   statistics for the stats collector
 #pragma once
 
 #include <deque>
@@ -12,6 +13,7 @@
 #include <unordered_set>
 
 #include "actors/connection.hpp"
+#include "metrics/probe.hpp"
 #include "net/amqp_session.hpp"
 #include "protocol/amqp091/constants.hpp"
 #include "protocol/amqp091/methods.hpp"
@@ -81,6 +83,7 @@ struct channel_rec {
   std::vector<delivery_batch> held;  // deliveries parked while channel.flow is off
   uint32_t mandatory_pending = 0;     // mandatory publishes whose fate is not known yet
   bool credit_dirty = false;
+  metrics::channel_counters counters;
 };
 
 enum class phase { header, start_ok, tune_ok, open, running, closing, closed };
@@ -103,9 +106,11 @@ struct state {
   std::shared_ptr<net::amqp_session> session;
   std::shared_ptr<const broker_settings> settings;
   std::string peer;
+  std::string local;
   std::string user;
   std::string vhost_name;
   caf::actor vhost;
+  metrics::connection_counters stats;
   phase ph = phase::header;
   bool peer_gone = false;  // the socket closed: finish the commands already read, then stop
   bool waiting_returns = false;  // a synchronous method waits for pending basic.returns
@@ -146,6 +151,8 @@ using actor = caf::stateful_actor<state>;
 
 // connection.cpp
 void process(actor* self);
+// connection_report.cpp
+void report(actor* self, const caf::actor& to, bool final);
 void flush_out(actor* self);
 void channel_error(actor* self, channel_rec& ch, uint16_t code, std::string text,
                    uint16_t cls = 0, uint16_t mth = 0);

@@ -6,6 +6,7 @@
 // per batch; pass unroutable messages to the alternate exchange through the vhost.
 // Talks to: connections (batches in, reports out), queues and exchanges (batches out), the
 // vhost (binding changes in, alternate-exchange forwarding out).
+// Reports its counters (messages in, routed, unroutable) to the stats collector when asked.
 // Invariant: every batch received from a connection is answered by exactly one route_report,
 // sent after the batches it caused were handed to their destinations.
 #include "actors/exchange_actor.hpp"
@@ -17,6 +18,7 @@
 
 #include "actors/hardening.hpp"
 #include "actors/mailbox_flow.hpp"
+#include "metrics/probe.hpp"
 
 #include "actors/exchange/exchange_type.hpp"
 #include "protocol/amqp091/properties.hpp"
@@ -45,6 +47,9 @@ struct exchange_state {
   std::vector<exchange::dest_id> matched;
   std::unordered_map<exchange::dest_id, publish_batch> out;
   mailbox_flow flow;
+  // Statistics (metrics/stats.hpp).
+  caf::actor collector;
+  uint64_t publish_in = 0, publish_out = 0, routed = 0, unroutable = 0;
   static inline const char* name = "exchange";
 };
 
@@ -65,6 +70,7 @@ void route_batch(exchange_actor_t* self, publish_batch& in) {
   publish_batch to_alternate;
   bool tracked_any = false;
   amqp::field_table headers;
+  st.publish_in += in.items.size();
   for (auto& item : in.items) {
     st.matched.clear();
     if (in.hops < max_hops) {
@@ -88,11 +94,15 @@ void route_batch(exchange_actor_t* self, publish_batch& in) {
     if (st.matched.empty()) {
       if (!st.cfg.alternate.empty() && in.hops < max_hops) {
         to_alternate.items.push_back(std::move(item));
-      } else if (item.weight) {
-        report.returns.push_back(weight_return{item.seq, item.weight, false, false});
+      } else {
+        ++st.unroutable;
+        if (item.weight)
+          report.returns.push_back(weight_return{item.seq, item.weight, false, false});
       }
       continue;
     }
+    ++st.routed;
+    st.publish_out += st.matched.size();
     uint64_t share = item.weight / st.matched.size();
     uint64_t kept = item.weight - share * st.matched.size();
     if (kept)
@@ -128,10 +138,28 @@ void route_batch(exchange_actor_t* self, publish_batch& in) {
     self->send(in.publisher, routed_atom::value, std::move(report));
 }
 
+void report(exchange_actor_t* self, const caf::actor& to, bool final) {
+  auto& st = self->state;
+  metrics::exchange_stats s;
+  s.id = self->id();
+  s.vhost = st.cfg.vhost_name;
+  s.name = st.cfg.name;
+  s.type = st.cfg.type;
+  s.mailbox = self->mailbox().size();
+  s.publish_in = st.publish_in;
+  s.publish_out = st.publish_out;
+  s.routed = st.routed;
+  s.unroutable = st.unroutable;
+  s.final = final;
+  metrics::send_stats(self, to, std::move(s));
+}
+
 caf::behavior exchange_behavior(exchange_actor_t* self, exchange_config cfg) {
   install_defaults(self, "exchange");
   self->state.cfg = std::move(cfg);
   self->state.router = exchange::make_exchange_type(self->state.cfg.type);
+  self->state.collector = metrics::find_collector(self->home_system());
+  report(self, self->state.collector, false);
   return {
     [=](publish_atom, publish_batch& b) {
       self->state.flow.on_publish(self, b.publisher);
@@ -172,7 +200,13 @@ caf::behavior exchange_behavior(exchange_actor_t* self, exchange_config cfg) {
       }
       return op_result{0, {}, static_cast<uint32_t>(st.bindings.size())};
     },
-    [=](stop_atom) { self->quit(); },
+    [=](report_atom) {
+      report(self, caf::actor_cast<caf::actor>(self->current_sender()), false);
+    },
+    [=](stop_atom) {
+      report(self, self->state.collector, true);
+      self->quit();
+    },
   };
 }
 

@@ -227,5 +227,14 @@ using load_atom = caf::atom_constant<caf::atom("load")>;
 using reclaim_atom = caf::atom_constant<caf::atom("reclaim")>;
 using destroy_atom = caf::atom_constant<caf::atom("destroy")>;
 using put_atom = caf::atom_constant<caf::atom("put")>;
+// Management and observability (registry, vhost listings, statistics).
+using list_atom = caf::atom_constant<caf::atom("list")>;
+using login_atom = caf::atom_constant<caf::atom("login")>;
+using vhost_atom = caf::atom_constant<caf::atom("vhost")>;
+using user_atom = caf::atom_constant<caf::atom("user")>;
+using permission_atom = caf::atom_constant<caf::atom("permission")>;
+using binding_atom = caf::atom_constant<caf::atom("binding")>;
+using report_atom = caf::atom_constant<caf::atom("report")>;
+using force_close_atom = caf::atom_constant<caf::atom("forceclose")>;
 
 }  // namespace warren

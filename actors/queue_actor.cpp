@@ -11,6 +11,8 @@
 // queue drains. Beyond `memory_limit` bytes of ready bodies, a persistent message keeps only
 // its id in memory (paged out); bodies are read back from the store, a page at a time, when
 // they reach the head of the queue.
+// Reports its depth, consumers and counters to the stats collector when asked (report_atom),
+// counting in its own state only.
 // Invariants: a message is either ready or unacked, never both; deliveries for a consumer are
 // sent only after its consume request was answered; credit is granted by the consumer's
 // connection and never exceeded; a persistent message's confirm never precedes its commit.
@@ -26,6 +28,7 @@
 #include "actors/hardening.hpp"
 #include "actors/mailbox_flow.hpp"
 #include "actors/message_lookup.hpp"
+#include "metrics/probe.hpp"
 #include "protocol/amqp091/properties.hpp"
 #include "persistence/actors/message_store_actor.hpp"
 
@@ -83,6 +86,9 @@ struct queue_state {
   size_t resident_bytes = 0;  // bodies of ready messages held in memory
   bool paging_in = false;
   std::vector<pending_get> pending_gets;  // basic.get waiting for a page-in
+  // Statistics (metrics/stats.hpp).
+  caf::actor collector;
+  uint64_t published = 0, delivered = 0, acked = 0, redelivered = 0;
   static inline const char* name = "queue";
 };
 
@@ -206,6 +212,8 @@ void dispatch_selective(queue_actor_t* self) {
     auto& c = st.consumers[best];
     --c.credit;
     st.rr = (best + 1) % n;
+    ++st.delivered;
+    st.redelivered += it->redelivered ? 1 : 0;
     if (!c.spec.no_ack) {
       st.unacked.emplace(it->id, unacked_entry{it->msg, c.spec.conn.id(), it->redelivered});
       note_delivered(st, it->id, *it->msg);
@@ -241,6 +249,8 @@ void dispatch(queue_actor_t* self) {
     auto e = pop_ready(st);
     --c.credit;
     st.rr = (i + 1) % st.consumers.size();
+    ++st.delivered;
+    st.redelivered += e.redelivered ? 1 : 0;
     if (!c.spec.no_ack) {
       st.unacked.emplace(e.id, unacked_entry{e.msg, c.spec.conn.id(), e.redelivered});
       note_delivered(st, e.id, *e.msg);
@@ -287,6 +297,8 @@ get_result serve_get(queue_actor_t* self, const caf::actor& conn, bool no_ack) {
   if (st.ready.empty())
     return r;
   auto e = pop_ready(st);
+  ++st.delivered;
+  st.redelivered += e.redelivered ? 1 : 0;
   if (!no_ack) {
     watch(self, conn);
     st.unacked.emplace(e.id, unacked_entry{e.msg, conn.id(), e.redelivered});
@@ -368,6 +380,28 @@ void page_in(queue_actor_t* self) {
       });
 }
 
+void report(queue_actor_t* self, const caf::actor& to, bool final) {
+  auto& st = self->state;
+  metrics::queue_stats s;
+  s.id = self->id();
+  s.vhost = st.cfg.vhost_name;
+  s.name = st.cfg.name;
+  s.ready = st.ready.size();
+  s.unacked = st.unacked.size();
+  s.mailbox = self->mailbox().size();
+  s.consumers.reserve(st.consumers.size());
+  for (auto& c : st.consumers)
+    s.consumers.push_back(metrics::consumer_stats{c.spec.tag, c.spec.conn.id(), c.spec.channel,
+                                                  !c.spec.no_ack, c.spec.exclusive,
+                                                  c.spec.priority});
+  s.published = st.published;
+  s.delivered = st.delivered;
+  s.acked = st.acked;
+  s.redelivered = st.redelivered;
+  s.final = final;
+  metrics::send_stats(self, to, std::move(s));
+}
+
 caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
   install_defaults(self, "queue");
   self->state.cfg = std::move(cfg);
@@ -381,6 +415,8 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
     st.cfg.recovered.clear();
     st.cfg.recovered.shrink_to_fit();
     st.next_id = st.cfg.next_id;
+    st.collector = metrics::find_collector(self->home_system());
+    report(self, st.collector, false);
   }
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
@@ -404,6 +440,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       auto& st = self->state;
       confirm_report report;
       report.channel = b.channel;
+      st.published += b.items.size();
       std::vector<persistence::stored_message> to_store;
       for (auto& item : b.items) {
         auto id = st.next_id++;
@@ -474,6 +511,9 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       dispatch(self);
       self->state.flow.relax(self);
     },
+    [=](report_atom) {
+      report(self, caf::actor_cast<caf::actor>(self->current_sender()), false);
+    },
     [=](consume_atom, consumer_spec& spec) -> op_result {
       auto& st = self->state;
       bool exclusive_taken = std::any_of(st.consumers.begin(), st.consumers.end(),
@@ -515,6 +555,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
         auto it = st.unacked.find(id);
         if (it == st.unacked.end())
           continue;
+        ++st.acked;
         note_gone(st, id, *it->second.msg);
         st.unacked.erase(it);
       }
@@ -579,6 +620,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       st.consumers.clear();
       if (!st.cfg.store_path.empty())  // a deleted queue's file goes with it
         self->send(st.cfg.store, destroy_atom::value, st.cfg.store_path);
+      report(self, st.collector, true);
       self->quit();
     },
   };

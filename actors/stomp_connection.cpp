@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/hardening.hpp"
+#include "actors/registry_actor.hpp"
 #include "actors/stomp_state.hpp"
 
 namespace warren::stomp_conn {
@@ -72,49 +73,74 @@ void on_connect(actor* self, stomp::frame& f) {
     return;
   }
   st.version = *v;
-  auto& users = st.settings->users;
-  std::string login, pass;
-  if (auto l = f.header("login")) {
-    login = *l;
-    if (auto p = f.header("passcode"))
-      pass = *p;
-  } else if (users.count("guest")) {
-    login = "guest";  // RabbitMQ's implicit connect with the default user
-    pass = users.at("guest");
-  }
-  auto it = users.find(login);
-  if (it == users.end() || it->second != pass) {
-    spdlog::warn("STOMP connection {}: login refused for user '{}'", st.peer, login);
-    return fatal(self, "Bad CONNECT", "Access refused for user '" + login + "'");
-  }
-  st.user = login;
+  // Without `login` the default user connects (RabbitMQ's implicit connect).
+  auto login = f.header("login");
+  auto passcode = f.header("passcode");
+  std::string user = login ? *login : std::string{"guest"};
+  std::string vhost = f.header("host") ? *f.header("host") : std::string{"/"};
+  auto heart_beat = parse_heart_beat(f.header("heart-beat"));
+  std::string client_id = f.header("client-id") ? *f.header("client-id") : std::string{};
+  auto with_vhost = [self, user, heart_beat, client_id](lookup_result& r, std::string vhost) {
+    auto& st = self->state;
+    st.user = user;
+    st.vhost_name = vhost;
+    st.vhost = r.target;
+    self->monitor(st.vhost);  // a deleted vhost closes its connections
+    st.client_id = client_id;
+    st.session_id = "session-" + random_id();
+    st.connected = true;
+    stomp::frame ok;
+    ok.command = "CONNECTED";
+    ok.headers.emplace_back("version", version_text(st.version));
+    ok.headers.emplace_back("session", st.session_id);
+    ok.headers.emplace_back("server", "Warren/0.1.0");
+    {
+      // STOMP 1.1 "Heart-beating": the client can send every cx ms and wants to hear every
+      // cy. RabbitMQ answers with a heart-beat header for 1.0 clients too.
+      auto [cx, cy] = heart_beat;
+      ok.headers.emplace_back("heart-beat", std::to_string(cy) + "," + std::to_string(cx));
+      auto send_every = std::chrono::milliseconds(cy);
+      auto timeout = std::chrono::milliseconds(cx == 0 ? 0 : cx * 2 + 500);
+      if (st.session)
+        st.session->set_heartbeat(send_every, timeout, "\n");
+    }
+    send_frame(self, ok);
+    st.stats.collector = metrics::find_collector(self->home_system());
+    st.stats.reporting = true;
+    report(self, st.stats.collector, false);
+    spdlog::info("accepted STOMP connection {} (user '{}', vhost '{}', version {})", st.peer,
+                 st.user, st.vhost_name, version_text(st.version));
+  };
   // host names the vhost when such a vhost exists; otherwise the default vhost.
-  std::string vhost = "/";
-  if (auto h = f.header("host"); h && st.settings->vhosts.count(*h))
-    vhost = *h;
-  st.vhost_name = vhost;
-  st.vhost = st.settings->vhosts.at(vhost);
-  if (auto c = f.header("client-id"))
-    st.client_id = *c;
-  st.session_id = "session-" + random_id();
-  st.connected = true;
-  stomp::frame ok;
-  ok.command = "CONNECTED";
-  ok.headers.emplace_back("version", version_text(st.version));
-  ok.headers.emplace_back("session", st.session_id);
-  ok.headers.emplace_back("server", "Warren/0.1.0");
-  {
-    // STOMP 1.1 "Heart-beating": the client can send every cx ms and wants to hear every cy.
-    // RabbitMQ answers with a heart-beat header for 1.0 clients too.
-    auto [cx, cy] = parse_heart_beat(f.header("heart-beat"));
-    ok.headers.emplace_back("heart-beat", std::to_string(cy) + "," + std::to_string(cx));
-    auto send_every = std::chrono::milliseconds(cy);
-    auto timeout = std::chrono::milliseconds(cx == 0 ? 0 : cx * 2 + 500);
-    st.session->set_heartbeat(send_every, timeout, "\n");
-  }
-  send_frame(self, ok);
-  spdlog::info("accepted STOMP connection {} (user '{}', vhost '{}', version {})", st.peer,
-               st.user, st.vhost_name, version_text(st.version));
+  auto open_vhost = [self, vhost, with_vhost] {
+    ask<lookup_result>(
+      self, self->state.settings->registry,
+      [self, vhost, with_vhost](lookup_result& r) {
+        if (r.code == 0)
+          return with_vhost(r, vhost);
+        ask<lookup_result>(
+          self, self->state.settings->registry,
+          [self, with_vhost](lookup_result& r) {
+            if (r.code != 0)
+              return fatal(self, "Bad CONNECT", "Virtual host '/' access denied");
+            with_vhost(r, "/");
+          },
+          lookup_atom::value, vhost_atom::value, std::string{"/"});
+      },
+      lookup_atom::value, vhost_atom::value, vhost);
+  };
+  auto on_login = [self, user, open_vhost](login_result& r) {
+    if (!r.ok) {
+      spdlog::warn("STOMP connection {}: login refused for user '{}'", self->state.peer, user);
+      return fatal(self, "Bad CONNECT", "Access refused for user '" + user + "'");
+    }
+    open_vhost();
+  };
+  if (login)
+    ask<login_result>(self, st.settings->registry, on_login, login_atom::value, user,
+                      passcode ? *passcode : std::string{});
+  else
+    ask<login_result>(self, st.settings->registry, on_login, login_atom::value, user);
 }
 
 void publish_message(actor* self, const stomp::frame& f, const caf::actor& target,
@@ -126,6 +152,7 @@ void publish_message(actor* self, const stomp::frame& f, const caf::actor& targe
   msg->properties = stomp_map::properties_from_send(f, msg->delivery_mode);
   msg->has_headers = true;
   msg->body = f.body;
+  ++st.counters.published;
   publish_batch b;
   b.publisher = caf::actor_cast<caf::actor>(self);
   publish_item item{std::move(msg), 0, 0};
@@ -357,6 +384,8 @@ void send_receipt(actor* self, const stomp::frame& request) {
 void flush_out(actor* self) {
   auto& st = self->state;
   if (!st.out.empty() && st.session) {
+    st.stats.send_oct += st.out.size();
+    ++st.stats.send_cnt;
     st.session->write(std::move(st.out));
     st.out = std::string{};
   }
@@ -486,9 +515,15 @@ caf::actor spawn_stomp_connection(caf::actor_system& sys,
     st.session = session;
     st.settings = settings;
     st.peer = session->peer();
+    st.local = session->local();
+    st.stats.connected_at = metrics::now_ms();
     install_defaults(self, "stomp connection");
     self->set_down_handler([=](caf::down_msg& dm) {
       auto& st = self->state;
+      if (st.vhost && dm.source == st.vhost.address()) {
+        fatal(self, "Virtual host deleted", "vhost '" + st.vhost_name + "' is deleted");
+        return;
+      }
       st.flow_blockers.erase(dm.source);
       for (auto it = st.queue_cache.begin(); it != st.queue_cache.end();)
         it = it->second.address() == dm.source ? st.queue_cache.erase(it) : std::next(it);
@@ -501,6 +536,8 @@ caf::actor spawn_stomp_connection(caf::actor_system& sys,
       [=](stomp_atom, net::stomp_batch& b) {
         auto& st = self->state;
         size_t n = b.frames.size();
+        st.stats.recv_oct += b.bytes;
+        st.stats.recv_cnt += n;
         for (size_t i = 0; i < n; ++i)
           st.pending.push_back(pending_frame{std::move(b.frames[i]), i + 1 == n ? b.bytes : 0});
         if (!b.error.empty()) {
@@ -555,12 +592,24 @@ caf::actor spawn_stomp_connection(caf::actor_system& sys,
       [=](shutdown_atom) {
         fatal(self, "Server shutdown", "the broker is stopping");
       },
+      [=](report_atom) {
+        auto& st = self->state;
+        if (st.stats.reporting && !st.stats.done)
+          report(self, caf::actor_cast<caf::actor>(self->current_sender()), false);
+      },
+      [=](force_close_atom, std::string& reason) {
+        fatal(self, "Connection closed", reason);
+      },
       [=](closed_atom, std::string& reason) {
         auto& st = self->state;
         if (st.connected)
           spdlog::info("closing STOMP connection {} (user '{}', vhost '{}'): {}", st.peer,
                        st.user, st.vhost_name, reason);
         st.session = nullptr;
+        if (st.stats.reporting && !st.stats.done) {
+          st.stats.done = true;
+          report(self, st.stats.collector, true);
+        }
         // Frames read before the socket closed still count (a SEND right before the close).
         st.peer_gone = true;
         process(self);

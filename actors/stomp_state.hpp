@@ -1,6 +1,7 @@
-// State of the STOMP connection actor, shared by its two files:
+// State of the STOMP connection actor, shared by its files:
 //   stomp_connection.cpp     lifecycle, CONNECT, the frame loop, SEND, transactions, receipts
 //   stomp_subscriptions.cpp  SUBSCRIBE / UNSUBSCRIBE / ACK / NACK, MESSAGE delivery, credit
+//   connection_report.cpp    statistics for the stats collector
 #pragma once
 
 #include <deque>
@@ -10,6 +11,7 @@
 
 #include "actors/connection.hpp"
 #include "actors/stomp_mapping.hpp"
+#include "metrics/probe.hpp"
 #include "net/stomp_session.hpp"
 #include "protocol/amqp091/constants.hpp"
 
@@ -47,9 +49,12 @@ struct state {
   std::shared_ptr<net::stomp_session> session;
   std::shared_ptr<const broker_settings> settings;
   std::string peer;
+  std::string local;
   std::string user;
   std::string vhost_name;
   caf::actor vhost;
+  metrics::connection_counters stats;
+  metrics::channel_counters counters;  // reported as channel 1
   bool connected = false;
   bool closing = false;
   bool peer_gone = false;  // the socket closed: finish the frames already read, then stop
@@ -88,6 +93,8 @@ using actor = caf::stateful_actor<state>;
 
 // stomp_connection.cpp
 void process(actor* self);
+// connection_report.cpp
+void report(actor* self, const caf::actor& to, bool final);
 void flush_out(actor* self);
 void send_frame(actor* self, const stomp::frame& f);
 void send_receipt(actor* self, const stomp::frame& request);

@@ -64,11 +64,13 @@ void start_consumer(actor* self, subscription sub, caf::actor queue, std::string
 }
 
 void settle(actor* self, const unacked_message& u, bool requeue) {
-  if (requeue)
-    self->send(u.queue, requeue_atom::value, std::vector<uint64_t>{u.msg_id}, true);
-  else
-    self->send(u.queue, ack_atom::value, std::vector<uint64_t>{u.msg_id});
   auto& st = self->state;
+  if (requeue) {
+    self->send(u.queue, requeue_atom::value, std::vector<uint64_t>{u.msg_id}, true);
+  } else {
+    self->send(u.queue, ack_atom::value, std::vector<uint64_t>{u.msg_id});
+    ++st.counters.acked;
+  }
   auto sid = st.sub_by_consumer.find(u.consumer_id);
   if (sid != st.sub_by_consumer.end()) {
     auto s = st.subs.find(sid->second);
@@ -298,6 +300,8 @@ void on_deliver(actor* self, delivery_batch& b) {
     stomp_map::add_message_headers(*d.msg, m);
     m.body = d.msg->body;
     ++sub.delivered;
+    ++st.counters.delivered;
+    st.counters.redelivered += d.redelivered ? 1 : 0;
     send_frame(self, m);
   }
 }

@@ -56,7 +56,7 @@ bool valid_level(const std::string& l) {
 std::string usage_text() {
   return R"(Usage: warrend [options]
 
-Warren message broker: AMQP 0-9-1 and STOMP.
+Warren message broker: AMQP 0-9-1 and STOMP, with an HTTP management API.
 
 Options:
   --amqp-port N       AMQP listener port (default 5672; 0 picks a free port)
@@ -76,7 +76,13 @@ Configuration keys (see etc/warren.conf):
   listeners.tcp.default, stomp.listeners.tcp.1, management.tcp.port, listeners.bind,
   data_dir, scheduler.workers, log.console.level, log.file, default_user, default_pass,
   heartbeat, frame_max, channel_max, persistence.on_corruption,
-  persistence.commit_interval_ms, persistence.queue_memory_mb
+  persistence.commit_interval_ms, persistence.queue_memory_mb, collect_statistics_interval,
+  prometheus.return_per_object_metrics
+
+HTTP on --http-port: the management API (/api/..., RabbitMQ's paths, basic auth with the
+broker's users), Prometheus metrics (/metrics) and a web page (/). Users, vhosts and
+permissions are kept in the data directory; default_user / default_pass are created on the
+first start only (when the store has no users). warrenctl is the command-line client.
 
 When a listener is up, warrend logs `listening <proto> <address>:<port>` to stderr.
 SIGTERM or SIGINT closes every connection with 320 CONNECTION_FORCED and exits 0.
@@ -149,6 +155,14 @@ std::string apply_config_text(const std::string& text, daemon_config& cfg) {
       if (!to_int(value, 0, 1 << 20, n))
         return bad();
       cfg.queue_memory_mb = static_cast<int>(n);
+    } else if (key == "collect_statistics_interval") {
+      if (!to_int(value, 100, 3600000, n))
+        return bad();
+      cfg.stats_interval_ms = static_cast<int>(n);
+    } else if (key == "prometheus.return_per_object_metrics") {
+      if (value != "true" && value != "false")
+        return bad();
+      cfg.per_object_metrics = value == "true";
     } else if (key == "persistence.commit_interval_ms") {
       if (!to_int(value, 0, 1000, n))
         return bad();

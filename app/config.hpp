@@ -26,7 +26,11 @@ struct daemon_config {
   uint32_t frame_max = 131072;
   uint16_t channel_max = 2047;
   std::string on_corruption = "refuse";  // refuse | quarantine
-  int commit_interval_ms = 2;            // longest a confirm waits for its group commit
+  int commit_interval_ms = 2;
+  // Observability: how often actors report their statistics, and whether /metrics has a
+  // series per queue, exchange, connection and channel (RabbitMQ's keys and default).
+  int stats_interval_ms = 1000;
+  bool per_object_metrics = false;            // longest a confirm waits for its group commit
   int queue_memory_mb = 64;              // per durable queue; beyond it bodies stay on disk
 };
 

@@ -85,7 +85,12 @@ recovery_result recover_store(const std::string& data_dir, const std::string& on
     }
   }
 
-  res.vhosts["/"];  // the default vhost always exists
+  // A store without users is new (or older than users): it gets the default vhost. Otherwise
+  // the vhosts are the catalog's, so that a deleted "/" stays deleted.
+  if (snap.users.empty())
+    res.vhosts["/"];
+  res.users = std::move(snap.users);
+  res.permissions = std::move(snap.permissions);
   for (auto& v : snap.vhosts)
     res.vhosts[v.name];
   for (auto& x : snap.exchanges) {

@@ -18,7 +18,9 @@ struct recovery_result {
   bool ok = false;
   std::string error;  // why the broker must not start
   std::shared_ptr<persistence::catalog> catalog;
-  std::map<std::string, vhost_persistence> vhosts;  // by vhost name ("/" always present)
+  std::map<std::string, vhost_persistence> vhosts;  // by vhost name
+  std::vector<persistence::user_row> users;
+  std::vector<persistence::permission_row> permissions;
   size_t problems = 0;
   size_t quarantined = 0;
   size_t messages = 0;

@@ -1,7 +1,10 @@
 // warrend: the Warren broker daemon. Boot order: settings and logging, the store check and
-// recovery, the actor system, store actors, the vhosts (with what was recovered), the
-// connection supervisor, then the listeners. SIGTERM/SIGINT stop the listeners, close every
-// connection with 320 CONNECTION_FORCED, commit and close the store, and exit 0.
+// recovery, the actor system, store actors, the stats collector, the registry (users, vhosts
+// with what was recovered), the connection supervisor, then the AMQP, STOMP and HTTP
+// listeners. SIGTERM/SIGINT stop the listeners, close every connection with 320
+// CONNECTION_FORCED, commit and close the store, and exit 0.
+#include <unistd.h>
+
 #include <csignal>
 #include <filesystem>
 #include <iostream>
@@ -13,10 +16,14 @@
 
 #include "actors/connection.hpp"
 #include "actors/messages.hpp"
+#include "actors/registry_actor.hpp"
 #include "actors/vhost_actor.hpp"
 #include "app/config.hpp"
 #include "app/logging.hpp"
 #include "app/recovery.hpp"
+#include "management/api.hpp"
+#include "metrics/stats_collector.hpp"
+#include "net/http_server.hpp"
 #include "actors/stomp_connection.hpp"
 #include "net/amqp_session.hpp"
 #include "net/stomp_session.hpp"
@@ -60,7 +67,6 @@ int main(int argc, char** argv) {
                cfg.data_dir);
 
   auto settings = std::make_shared<warren::broker_settings>();
-  settings->users = {{cfg.default_user, cfg.default_pass}};
   settings->heartbeat = cfg.heartbeat;
   settings->frame_max = cfg.frame_max;
   settings->channel_max = cfg.channel_max;
@@ -72,15 +78,33 @@ int main(int argc, char** argv) {
   store_cfg.max_wait = std::chrono::milliseconds(cfg.commit_interval_ms);
   for (unsigned i = 0; i < workers; ++i)
     stores.push_back(warren::persistence::spawn_message_store(sys, store_cfg));
-  for (auto& [name, persist] : recovered.vhosts) {
-    persist.data_dir = cfg.data_dir;
-    persist.catalog = catalog;
-    persist.stores = stores;
-    persist.queue_memory_limit = queue_memory;
-    settings->vhosts.emplace(name, warren::spawn_vhost(sys, name, std::move(persist)));
-  }
+  // The stats collector first: every actor spawned from here on finds it and reports to it.
+  auto stats = std::make_shared<warren::metrics::snapshot_store>();
+  auto collector = warren::metrics::spawn_stats_collector(
+    sys, stats, std::chrono::milliseconds(cfg.stats_interval_ms));
+  warren::registry_config reg_cfg;
+  reg_cfg.persistence.data_dir = cfg.data_dir;
+  reg_cfg.persistence.catalog = catalog;
+  reg_cfg.persistence.stores = stores;
+  reg_cfg.persistence.queue_memory_limit = queue_memory;
+  reg_cfg.vhosts = std::move(recovered.vhosts);
+  for (auto& u : recovered.users)
+    reg_cfg.users.push_back(warren::user_info{u.name, u.password_hash, u.tags});
+  for (auto& p : recovered.permissions)
+    reg_cfg.permissions.push_back(
+      warren::permission_info{p.user, p.vhost, p.configure, p.write, p.read});
+  reg_cfg.default_user = cfg.default_user;
+  reg_cfg.default_pass = cfg.default_pass;
+  settings->registry = warren::spawn_registry(sys, std::move(reg_cfg));
   std::shared_ptr<const warren::broker_settings> shared_settings = settings;
   auto conn_sup = warren::spawn_connection_supervisor(sys);
+  // From here on actors run that never stop by themselves: ~actor_system would wait for them
+  // forever, so a failed start exits without destructors (nothing durable is pending yet).
+  auto exit_now = [](int code) {
+    spdlog::shutdown();
+    std::_Exit(code);
+    return code;
+  };
 
   asio::io_context io{1};
   std::unique_ptr<warren::net::listener> amqp;
@@ -97,7 +121,7 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     spdlog::critical("cannot listen for AMQP on {}:{}: {}", cfg.bind_address, cfg.amqp_port,
                      e.what());
-    return 1;
+    return exit_now(1);
   }
   spdlog::info("listening amqp {}:{}", amqp->address(), amqp->port());
   std::unique_ptr<warren::net::listener> stomp;
@@ -114,9 +138,41 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     spdlog::critical("cannot listen for STOMP on {}:{}: {}", cfg.bind_address, cfg.stomp_port,
                      e.what());
-    return 1;
+    return exit_now(1);
   }
   spdlog::info("listening stomp {}:{}", stomp->address(), stomp->port());
+
+  // HTTP: management API, /metrics and the web page, on threads of their own.
+  auto mgmt = std::make_shared<warren::mgmt::context>();
+  mgmt->sys = &sys;
+  mgmt->registry = settings->registry;
+  mgmt->collector = collector;
+  mgmt->stats = stats;
+  mgmt->data_dir = cfg.data_dir;
+  {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    mgmt->node = std::string{"warren@"} + host;
+  }
+  mgmt->exporter = warren::metrics::exporter_options{cfg.per_object_metrics, cfg.data_dir,
+                                                     mgmt->node};
+  mgmt->listeners = {{"amqp", amqp->address(), amqp->port()},
+                     {"stomp", stomp->address(), stomp->port()}};
+  std::unique_ptr<warren::net::http_server> http;
+  try {
+    http = std::make_unique<warren::net::http_server>(
+      cfg.bind_address, static_cast<uint16_t>(cfg.http_port),
+      [mgmt](const warren::net::http_request& req) {
+        return warren::mgmt::handle_http(*mgmt, req);
+      });
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot listen for HTTP on {}:{}: {}", cfg.bind_address, cfg.http_port,
+                     e.what());
+    return exit_now(1);
+  }
+  mgmt->listeners.push_back({"http", http->address(), http->port()});
+  http->start();
+  spdlog::info("listening http {}:{}", http->address(), http->port());
 
   asio::signal_set signals{io, SIGINT, SIGTERM};
   std::thread stopper;
@@ -127,6 +183,7 @@ int main(int argc, char** argv) {
     amqp->stop();
     stomp->stop();
     stopper = std::thread([&] {
+      http->stop();
       caf::scoped_actor self{sys};
       self->request(conn_sup, std::chrono::seconds(10), warren::shutdown_atom::value)
         .receive([](bool) {}, [](caf::error&) {});

@@ -16,6 +16,8 @@ socket_session::socket_session(asio::ip::tcp::socket socket)
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   peer_ = ec ? "unknown" : ep.address().to_string() + ":" + std::to_string(ep.port());
+  auto local = socket_.local_endpoint(ec);
+  local_ = ec ? "unknown" : local.address().to_string() + ":" + std::to_string(local.port());
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   rbuf_.resize(64 * 1024);
 }

@@ -38,6 +38,7 @@ public:
   void want_drained();  // (drained_atom) once unwritten() falls below the low-water mark
 
   const std::string& peer() const { return peer_; }
+  const std::string& local() const { return local_; }  // the listener's address:port
 
   static constexpr size_t write_high_water = 1 << 20;
   static constexpr size_t write_low_water = 256 << 10;
@@ -68,6 +69,7 @@ private:
   boost::asio::strand<boost::asio::any_io_executor> strand_;
   boost::asio::steady_timer heartbeat_timer_;
   std::string peer_;
+  std::string local_;
 
   std::vector<char> rbuf_;
   size_t rlen_ = 0;

@@ -43,6 +43,32 @@ caf::behavior catalog_behavior(caf::event_based_actor* self, std::shared_ptr<cat
       return logged(db->delete_binding(r, e), "deleting binding " + r.source + "->" + r.destination,
                     e);
     },
+    [=](put_atom, vhost_row& r) {
+      std::string e;
+      return logged(db->put_vhost(r, e), "storing vhost " + r.name, e);
+    },
+    [=](delete_atom, vhost_atom, std::string& name) {
+      std::string e;
+      return logged(db->delete_vhost(name, e), "deleting vhost " + name, e);
+    },
+    [=](put_atom, user_row& r) {
+      std::string e;
+      return logged(db->put_user(r, e), "storing user " + r.name, e);
+    },
+    [=](delete_atom, user_atom, std::string& name) {
+      std::string e;
+      return logged(db->delete_user(name, e), "deleting user " + name, e);
+    },
+    [=](put_atom, permission_row& r) {
+      std::string e;
+      return logged(db->put_permission(r, e), "storing permissions of " + r.user + " in " + r.vhost,
+                    e);
+    },
+    [=](delete_atom, permission_atom, std::string& user, std::string& vhost) {
+      std::string e;
+      return logged(db->delete_permission(user, vhost, e),
+                    "deleting permissions of " + user + " in " + vhost, e);
+    },
   };
 }
 

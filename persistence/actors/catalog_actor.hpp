@@ -1,11 +1,15 @@
-// The catalog actor: every change to durable metadata (exchanges, queues, bindings) goes
-// through it into the catalog database, on a thread of its own. The vhost waits for its
-// answer before it answers the client, so a declare-ok means the entity is on disk.
+// The catalog actor: every change to durable metadata (exchanges, queues, bindings, vhosts,
+// users, permissions) goes through it into the catalog database, on a thread of its own.
+// The vhost and registry actors wait for its answer before they answer the client, so a
+// declare-ok (or an HTTP 201) means the entity is on disk.
 //
 // Requests (each answers bool: committed):
 //   (put_atom, exchange_row)   (delete_atom, exchange_atom, vhost, name)
 //   (put_atom, queue_row)      (delete_atom, queue_atom, vhost, name)
 //   (put_atom, binding_row)    (unbind_atom, binding_row)
+//   (put_atom, vhost_row)      (delete_atom, vhost_atom, name)       everything in it goes too
+//   (put_atom, user_row)       (delete_atom, user_atom, name)        and its permissions
+//   (put_atom, permission_row) (delete_atom, permission_atom, user, vhost)
 #pragma once
 
 #include <caf/all.hpp>
@@ -23,4 +27,7 @@ caf::actor spawn_catalog_actor(caf::actor_system& sys, std::shared_ptr<catalog> 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::persistence::exchange_row)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::persistence::queue_row)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::persistence::binding_row)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::persistence::vhost_row)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::persistence::user_row)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::persistence::permission_row)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<warren::persistence::catalog>)

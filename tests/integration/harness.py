@@ -52,11 +52,13 @@ class BrokerError(AssertionError):
 class Broker:
     """A warrend process (or an external broker) the tests talk to."""
 
-    def __init__(self, binary=None, external=None):
+    def __init__(self, binary=None, external=None, extra_args=(), data_dir=None):
         self.binary = binary
         self.external = external
+        self.extra_args = list(extra_args)
         self.proc = None
-        self.data_dir = None
+        self.data_dir = data_dir      # given: kept after stop (restart tests)
+        self._own_dir = data_dir is None
         self.host = None
         self.port = None
         self.listeners = {}          # proto -> (addr, port)
@@ -112,10 +114,11 @@ class Broker:
             raise BrokerError("WARREND is not set: it must name the warrend binary")
         if not os.access(self.binary, os.X_OK):
             raise BrokerError("WARREND=%r is not an executable file" % self.binary)
-        self.data_dir = tempfile.mkdtemp(prefix="warren-it-")
+        if self.data_dir is None:
+            self.data_dir = tempfile.mkdtemp(prefix="warren-it-")
         cmd = [self.binary, "--amqp-port", "0", "--stomp-port", "0",
                "--http-port", "0", "--data-dir", self.data_dir,
-               "--log-level", "info"]
+               "--log-level", "info", *self.extra_args]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
@@ -239,14 +242,15 @@ class Broker:
                 pass
 
     def _cleanup_dir(self):
-        if self.data_dir:
+        if self.data_dir and self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             self.data_dir = None
 
 
-def broker_from_env():
+def broker_from_env(extra_args=()):
     return Broker(binary=os.environ.get("WARREND"),
-                  external=os.environ.get("WARREN_TEST_BROKER") or None)
+                  external=os.environ.get("WARREN_TEST_BROKER") or None,
+                  extra_args=extra_args)
 
 
 def wait_until(predicate, timeout=5.0, interval=0.05):
@@ -274,11 +278,12 @@ class BrokerTestCase(unittest.TestCase):
     """One broker per test class; helpers to open pika connections."""
 
     broker = None
+    broker_args = ()  # extra warrend flags for this class's broker
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.broker = broker_from_env().start()
+        cls.broker = broker_from_env(cls.broker_args).start()
         cls.host, cls.port = cls.broker.host, cls.broker.port
 
     @classmethod

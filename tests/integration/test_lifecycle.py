@@ -51,6 +51,7 @@ class ProcessTest(unittest.TestCase):
                 f.write("# test\nlisteners.tcp.default = 127.0.0.1:1\n"
                         "heartbeat = 7\nchannel_max = 99\n")
             proc = subprocess.Popen([WARREND, "--config", conf, "--amqp-port", "0",
+                                     "--stomp-port", "0", "--http-port", "0",
                                      "--data-dir", os.path.join(d, "data")],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:

@@ -1,0 +1,80 @@
+// What connection actors report to the stats collector (metrics/stats.hpp): the AMQP
+// connection its channels and byte counts, the STOMP connection the same with its
+// subscriptions as one channel (number 1). Called when the collector asks, once the
+// connection is open, and a last time when its socket closes; reads the actor's own state.
+#include "actors/connection_state.hpp"
+#include "actors/stomp_state.hpp"
+
+namespace warren::conn {
+
+void report(actor* self, const caf::actor& to, bool final) {
+  auto& st = self->state;
+  metrics::connection_stats s;
+  s.id = self->id();
+  s.addr = self->address();
+  s.protocol = "AMQP 0-9-1";
+  s.peer = st.peer;
+  s.local = st.local;
+  s.user = st.user;
+  s.vhost = st.vhost_name;
+  s.connected_at = st.stats.connected_at;
+  s.mailbox = self->mailbox().size();
+  s.recv_oct = st.stats.recv_oct;
+  s.send_oct = st.stats.send_oct;
+  s.recv_cnt = st.stats.recv_cnt;
+  s.send_cnt = st.stats.send_cnt;
+  s.frame_max = st.frame_max;
+  s.channel_max = st.channel_max;
+  s.heartbeat = st.heartbeat;
+  s.totals = st.stats.closed_channels;
+  for (auto& [n, ch] : st.channels) {
+    metrics::channel_stats c;
+    c.number = n;
+    c.counters = ch.counters;
+    c.unacked = static_cast<uint32_t>(ch.unacked.size());
+    c.consumers = static_cast<uint32_t>(ch.consumers.size());
+    c.prefetch = ch.prefetch;
+    c.global_prefetch = ch.global_prefetch;
+    c.confirm = ch.confirm;
+    c.transactional = ch.tx;
+    s.totals += ch.counters;
+    s.channels.push_back(c);
+  }
+  s.final = final;
+  metrics::send_stats(self, to, std::move(s));
+}
+
+}  // namespace warren::conn
+
+namespace warren::stomp_conn {
+
+void report(actor* self, const caf::actor& to, bool final) {
+  auto& st = self->state;
+  metrics::connection_stats s;
+  s.id = self->id();
+  s.addr = self->address();
+  s.protocol = st.version == stomp::version::v1_0   ? "STOMP 1.0"
+               : st.version == stomp::version::v1_1 ? "STOMP 1.1"
+                                                    : "STOMP 1.2";
+  s.peer = st.peer;
+  s.local = st.local;
+  s.user = st.user;
+  s.vhost = st.vhost_name;
+  s.connected_at = st.stats.connected_at;
+  s.mailbox = self->mailbox().size();
+  s.recv_oct = st.stats.recv_oct;
+  s.send_oct = st.stats.send_oct;
+  s.recv_cnt = st.stats.recv_cnt;
+  s.send_cnt = st.stats.send_cnt;
+  metrics::channel_stats c;
+  c.number = 1;
+  c.counters = st.counters;
+  c.unacked = static_cast<uint32_t>(st.unacked.size());
+  c.consumers = static_cast<uint32_t>(st.subs.size());
+  s.channels.push_back(c);
+  s.totals = st.counters;
+  s.final = final;
+  metrics::send_stats(self, to, std::move(s));
+}
+
+}  // namespace warren::stomp_conn

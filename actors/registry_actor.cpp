@@ -1,0 +1,228 @@
+// The registry actor (one per node): users, vhosts and permissions; see registry_actor.hpp.
+// Changes are made in memory first, so that the next request sees them, and answered once the
+// catalog committed them.
+#include "actors/registry_actor.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "actors/hardening.hpp"
+#include "persistence/actors/catalog_actor.hpp"
+#include "persistence/password_hash.hpp"
+#include "protocol/amqp091/constants.hpp"
+
+namespace warren {
+
+namespace {
+
+struct registry_state {
+  vhost_persistence persistence;  // template for new vhosts
+  std::map<std::string, caf::actor> vhosts;
+  std::map<std::string, user_info> users;
+  std::map<std::pair<std::string, std::string>, permission_info> permissions;  // (user, vhost)
+  static inline const char* name = "registry";
+};
+
+using registry_actor_t = caf::stateful_actor<registry_state>;
+
+op_result not_found(std::string what) { return op_result{amqp::not_found, std::move(what), 0}; }
+
+// Sends `xs...` to the catalog and answers `rp` with `ok` once it committed (at once when
+// nothing is persisted).
+template <class... Ts>
+void commit(registry_actor_t* self, caf::response_promise rp, op_result ok, Ts&&... xs) {
+  auto catalog = self->state.persistence.catalog;
+  if (!catalog) {
+    rp.deliver(std::move(ok));
+    return;
+  }
+  self->request(catalog, caf::infinite, std::forward<Ts>(xs)...)
+    .then(
+      [=](bool committed) mutable {
+        if (committed)
+          rp.deliver(ok);
+        else
+          rp.deliver(op_result{amqp::internal_error, "the catalog could not store the change", 0});
+      },
+      [=](caf::error& err) mutable {
+        rp.deliver(op_result{amqp::internal_error, self->home_system().render(err), 0});
+      });
+}
+
+caf::actor start_vhost(registry_actor_t* self, const std::string& name, vhost_persistence p) {
+  auto& tmpl = self->state.persistence;
+  p.data_dir = tmpl.data_dir;
+  p.catalog = tmpl.catalog;
+  p.stores = tmpl.stores;
+  p.queue_memory_limit = tmpl.queue_memory_limit;
+  auto v = spawn_vhost(self->home_system(), name, std::move(p));
+  self->state.vhosts[name] = v;
+  return v;
+}
+
+void grant_all(registry_actor_t* self, const std::string& user, const std::string& vhost) {
+  permission_info p{user, vhost, ".*", ".*", ".*"};
+  self->state.permissions[{user, vhost}] = p;
+  if (auto catalog = self->state.persistence.catalog)
+    self->send(catalog, put_atom::value,
+               persistence::permission_row{user, vhost, p.configure, p.write, p.read});
+}
+
+void boot(registry_actor_t* self, registry_config& cfg) {
+  auto& st = self->state;
+  st.persistence = std::move(cfg.persistence);
+  auto catalog = st.persistence.catalog;
+  for (auto& u : cfg.users)
+    st.users[u.name] = u;
+  for (auto& p : cfg.permissions)
+    st.permissions[{p.user, p.vhost}] = p;
+  for (auto& [name, p] : cfg.vhosts) {
+    start_vhost(self, name, std::move(p));
+    if (catalog)  // vhosts that only existed implicitly in older stores get their row
+      self->send(catalog, put_atom::value, persistence::vhost_row{name});
+  }
+  if (st.users.empty()) {
+    // First start: the default user, and the default vhost when there is none.
+    user_info u{cfg.default_user, persistence::hash_password(cfg.default_pass), "administrator"};
+    st.users[u.name] = u;
+    if (catalog)
+      self->send(catalog, put_atom::value,
+                 persistence::user_row{u.name, u.password_hash, u.tags});
+    if (!st.vhosts.count("/")) {
+      start_vhost(self, "/", {});
+      if (catalog)
+        self->send(catalog, put_atom::value, persistence::vhost_row{"/"});
+    }
+    grant_all(self, u.name, "/");
+    spdlog::info("created the default user '{}' with full permissions on vhost '/'", u.name);
+  }
+}
+
+login_result login(registry_actor_t* self, const std::string& user, const std::string* password) {
+  auto it = self->state.users.find(user);
+  if (it == self->state.users.end())
+    return {};
+  if (password && !persistence::check_password(*password, it->second.password_hash))
+    return {};
+  return login_result{true, user, it->second.tags};
+}
+
+caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
+  install_defaults(self, "registry");
+  boot(self, cfg);
+  return {
+    [=](login_atom, std::string& user, std::string& password) {
+      return login(self, user, &password);
+    },
+    [=](login_atom, std::string& user) { return login(self, user, nullptr); },
+    [=](lookup_atom, vhost_atom, std::string& name) -> lookup_result {
+      auto it = self->state.vhosts.find(name);
+      if (it == self->state.vhosts.end())
+        return lookup_result{amqp::not_allowed, "NOT_ALLOWED - vhost " + name + " not found", {},
+                             false};
+      return lookup_result{0, {}, it->second, false};
+    },
+    [=](list_atom, vhost_atom) {
+      std::vector<vhost_info> out;
+      for (auto& [name, v] : self->state.vhosts)
+        out.push_back(vhost_info{name, v});
+      return out;
+    },
+    [=](put_atom, vhost_atom, std::string& name) -> caf::result<op_result> {
+      if (self->state.vhosts.count(name))
+        return op_result{};
+      start_vhost(self, name, {});
+      spdlog::info("added vhost '{}'", name);
+      auto rp = self->make_response_promise<op_result>();
+      commit(self, rp, op_result{0, {}, 1}, put_atom::value, persistence::vhost_row{name});
+      return rp;
+    },
+    [=](delete_atom, vhost_atom, std::string& name) -> caf::result<op_result> {
+      auto& st = self->state;
+      auto it = st.vhosts.find(name);
+      if (it == st.vhosts.end())
+        return not_found("vhost_not_found");
+      auto vhost = it->second;
+      st.vhosts.erase(it);
+      for (auto p = st.permissions.begin(); p != st.permissions.end();)
+        p = p->first.second == name ? st.permissions.erase(p) : std::next(p);
+      spdlog::info("deleting vhost '{}'", name);
+      // The catalog forgets the vhost first, so that it never names a message file that the
+      // vhost's queues already removed.
+      auto rp = self->make_response_promise<op_result>();
+      auto done = [=](bool) mutable {
+        self->request(vhost, std::chrono::seconds(30), delete_atom::value, vhost_atom::value)
+          .then([=](bool) mutable { rp.deliver(op_result{}); },
+                [=](caf::error&) mutable { rp.deliver(op_result{}); });
+      };
+      if (auto catalog = st.persistence.catalog)
+        self->request(catalog, caf::infinite, delete_atom::value, vhost_atom::value, name)
+          .then(done, [=](caf::error&) mutable { done(false); });
+      else
+        done(true);
+      return rp;
+    },
+    [=](list_atom, user_atom) {
+      std::vector<user_info> out;
+      for (auto& [name, u] : self->state.users)
+        out.push_back(u);
+      return out;
+    },
+    [=](put_atom, user_info& u) -> caf::result<op_result> {
+      auto& st = self->state;
+      uint32_t created = st.users.count(u.name) ? 0 : 1;
+      st.users[u.name] = u;
+      auto rp = self->make_response_promise<op_result>();
+      commit(self, rp, op_result{0, {}, created}, put_atom::value,
+             persistence::user_row{u.name, u.password_hash, u.tags});
+      return rp;
+    },
+    [=](delete_atom, user_atom, std::string& name) -> caf::result<op_result> {
+      auto& st = self->state;
+      if (!st.users.erase(name))
+        return not_found("user_not_found");
+      for (auto p = st.permissions.begin(); p != st.permissions.end();)
+        p = p->first.first == name ? st.permissions.erase(p) : std::next(p);
+      auto rp = self->make_response_promise<op_result>();
+      commit(self, rp, op_result{}, delete_atom::value, user_atom::value, name);
+      return rp;
+    },
+    [=](list_atom, permission_atom) {
+      std::vector<permission_info> out;
+      for (auto& [key, p] : self->state.permissions)
+        out.push_back(p);
+      return out;
+    },
+    [=](put_atom, permission_info& p) -> caf::result<op_result> {
+      auto& st = self->state;
+      if (!st.vhosts.count(p.vhost))
+        return not_found("vhost_not_found");
+      if (!st.users.count(p.user))
+        return not_found("user_not_found");
+      uint32_t created = st.permissions.count({p.user, p.vhost}) ? 0 : 1;
+      st.permissions[{p.user, p.vhost}] = p;
+      auto rp = self->make_response_promise<op_result>();
+      commit(self, rp, op_result{0, {}, created}, put_atom::value,
+             persistence::permission_row{p.user, p.vhost, p.configure, p.write, p.read});
+      return rp;
+    },
+    [=](delete_atom, permission_atom, std::string& user,
+        std::string& vhost) -> caf::result<op_result> {
+      if (!self->state.permissions.erase({user, vhost}))
+        return not_found("permission_not_found");
+      auto rp = self->make_response_promise<op_result>();
+      commit(self, rp, op_result{}, delete_atom::value, permission_atom::value, user, vhost);
+      return rp;
+    },
+    [](bool) {
+      // The catalog's answer to a change sent without waiting.
+    },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_registry(caf::actor_system& sys, registry_config cfg) {
+  return sys.spawn(registry_behavior, std::move(cfg));
+}
+
+}  // namespace warren

@@ -1,0 +1,79 @@
+// The registry actor: the broker's users, virtual hosts and permissions. Connections ask it
+// at login (AMQP connection.start-ok, STOMP CONNECT) and when they open a vhost
+// (connection.open, STOMP `host`); the management API lists and changes what it holds.
+// Talks to: the catalog actor (every change is committed before it is answered), vhost
+// actors (spawned here, told to delete themselves here).
+// What stays true: a vhost in the map has a running vhost actor and a catalog row; users and
+// permissions in memory equal the catalog's; passwords are only ever held as salted SHA-256
+// hashes (persistence/password_hash.hpp). Permissions are stored but not enforced yet.
+//
+// Requests:
+//   (login_atom, user, password)       -> login_result
+//   (login_atom, user)                 -> login_result   trusted login (STOMP without login)
+//   (lookup_atom, vhost_atom, name)    -> lookup_result  target = the vhost actor
+//   (list_atom, vhost_atom)            -> std::vector<vhost_info>
+//   (put_atom, vhost_atom, name)       -> op_result      count 1 when it was created
+//   (delete_atom, vhost_atom, name)    -> op_result
+//   (list_atom, user_atom)             -> std::vector<user_info>
+//   (put_atom, user_info)              -> op_result      count 1 when it was created
+//   (delete_atom, user_atom, name)     -> op_result
+//   (list_atom, permission_atom)       -> std::vector<permission_info>
+//   (put_atom, permission_info)        -> op_result
+//   (delete_atom, permission_atom, user, vhost) -> op_result
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "actors/messages.hpp"
+#include "actors/vhost_actor.hpp"
+
+namespace warren {
+
+struct user_info {
+  std::string name;
+  std::string password_hash;
+  std::string tags;  // comma-separated, as RabbitMQ ("administrator", "monitoring", ...)
+};
+
+struct permission_info {
+  std::string user, vhost, configure, write, read;
+};
+
+struct vhost_info {
+  std::string name;
+  caf::actor actor;
+};
+
+struct login_result {
+  bool ok = false;
+  std::string user;
+  std::string tags;
+};
+
+struct registry_config {
+  // What new vhosts need to persist their entities (data_dir, catalog, stores).
+  vhost_persistence persistence;
+  // What recovery found: vhosts with their entities, users, permissions.
+  std::map<std::string, vhost_persistence> vhosts;
+  std::vector<user_info> users;
+  std::vector<permission_info> permissions;
+  // Created when there are no users at all (first start); on a store without vhosts the
+  // default vhost "/" is created too, with full permissions for that user.
+  std::string default_user = "guest";
+  std::string default_pass = "guest";
+};
+
+caf::actor spawn_registry(caf::actor_system& sys, registry_config cfg);
+
+}  // namespace warren
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::user_info)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::permission_info)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::login_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::user_info>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::permission_info>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::vhost_info>)

@@ -1,0 +1,128 @@
+// The management HTTP API: RabbitMQ's paths, field names and status codes, over Warren's
+// actors. Shared by the files that implement its parts:
+//   api_router.cpp       URL decoding, basic auth, dispatch, errors, /metrics and the page
+//   api_definitions.cpp  exchanges, queues, bindings: list, declare, delete, purge, publish, get
+//   api_access.cpp       vhosts, users, permissions, whoami
+//   api_stats.cpp        overview, nodes, connections, channels, consumers
+// Every request runs on an HTTP thread and asks actors through a scoped actor with a timeout
+// (never on an AMQP/STOMP I/O thread); statistics come from the collector's snapshot.
+#pragma once
+
+#include <caf/all.hpp>
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "actors/registry_actor.hpp"
+#include "actors/vhost_actor.hpp"
+#include "metrics/prometheus_exporter.hpp"
+#include "metrics/stats_collector.hpp"
+#include "net/http_server.hpp"
+
+namespace warren::mgmt {
+
+using json = nlohmann::json;
+
+struct listener_info {
+  std::string protocol;  // "amqp", "stomp", "http"
+  std::string address;
+  uint16_t port = 0;
+};
+
+struct context {
+  caf::actor_system* sys = nullptr;
+  caf::actor registry;
+  caf::actor collector;  // asked to refresh an object's numbers after a change through the API
+  std::shared_ptr<metrics::snapshot_store> stats;
+  metrics::exporter_options exporter;  // per-object switch, data dir, node name
+  std::string node;                    // "warren@<host>"
+  std::vector<listener_info> listeners;
+  std::string data_dir;
+};
+
+// The HTTP handler for every path warrend serves.
+net::http_response handle_http(const context& ctx, const net::http_request& req);
+
+// One authenticated API request.
+struct call {
+  const context& ctx;
+  std::string method;                 // GET, PUT, POST, DELETE, ...
+  std::vector<std::string> path;      // after "/api", percent-decoded segments
+  std::string query;                  // raw query string
+  const std::string& body;
+  std::string user;
+  std::string reason;                 // X-Reason header (closing a connection)
+  caf::scoped_actor& self;
+  json parsed_body() const;           // {} when empty; throws bad_request on malformed JSON
+};
+
+// What a handler answers: a status and a JSON body (none for 204).
+struct reply {
+  unsigned status = 200;
+  std::optional<json> body;
+  std::string location;  // Location header (201 of a binding)
+};
+
+reply ok(json body);
+reply no_content();
+reply created();
+reply error_reply(unsigned status, std::string error, std::string reason);
+reply not_found(std::string reason = "Not Found");
+reply bad_request(std::string reason);
+reply method_not_allowed();
+// An AMQP reply code and text from the broker turned into RabbitMQ's HTTP error.
+reply from_amqp(uint16_t code, const std::string& text);
+
+// Thrown inside a handler for a malformed request; turned into 400 by the router.
+struct bad_request_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Blocking request/response with a timeout; nullopt (and the reason in `error`) on failure.
+template <class T, class... Ts>
+std::optional<T> ask(caf::scoped_actor& self, const caf::actor& dest, std::string& error,
+                     Ts&&... xs) {
+  std::optional<T> out;
+  if (!dest) {
+    error = "no such actor";
+    return out;
+  }
+  self->request(dest, std::chrono::seconds(15), std::forward<Ts>(xs)...)
+    .receive([&](T& x) { out = std::move(x); },
+             [&](caf::error& e) { error = self->home_system().render(e); });
+  return out;
+}
+
+// Helpers over the registry and vhosts.
+std::vector<vhost_info> list_vhosts(call& c);
+std::optional<caf::actor> find_vhost(call& c, const std::string& name);
+std::vector<queue_info> list_queues(call& c, const caf::actor& vhost);
+std::vector<exchange_info> list_exchanges(call& c, const caf::actor& vhost);
+std::vector<binding_info> list_bindings(call& c, const caf::actor& vhost);
+
+// Has the collector ask `target` for its numbers now, so that the snapshot shows a change
+// made through the API sooner than the next interval.
+void refresh_stats(call& c, const caf::actor& target);
+
+// {"rate": r}
+json rate(double r);
+// The connection's RabbitMQ-style name: "peer -> local".
+std::string connection_name(const metrics::connection_stats& s);
+std::string host_of(const std::string& host_port);
+uint16_t port_of(const std::string& host_port);
+
+std::string percent_encode(std::string_view s);
+
+// api_messages.cpp: POST /api/exchanges/{vhost}/{name}/publish and /api/queues/.../get.
+reply publish(call& c, const caf::actor& vhost, const std::string& exchange);
+reply get_messages(call& c, const caf::actor& queue);
+
+// Handlers by area; each returns nullopt when the path is not theirs.
+std::optional<reply> route_definitions(call& c);
+std::optional<reply> route_access(call& c);
+std::optional<reply> route_stats(call& c);
+
+}  // namespace warren::mgmt

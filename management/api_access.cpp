@@ -1,0 +1,287 @@
+// /api/vhosts, /api/users, /api/permissions and /api/whoami over the registry actor, plus
+// the helpers every area uses to reach the registry and the vhosts.
+#include "management/api.hpp"
+#include "persistence/password_hash.hpp"
+
+namespace warren::mgmt {
+
+std::vector<vhost_info> list_vhosts(call& c) {
+  std::string error;
+  auto r = ask<std::vector<vhost_info>>(c.self, c.ctx.registry, error, list_atom::value,
+                                        vhost_atom::value);
+  return r ? std::move(*r) : std::vector<vhost_info>{};
+}
+
+std::optional<caf::actor> find_vhost(call& c, const std::string& name) {
+  std::string error;
+  auto r = ask<lookup_result>(c.self, c.ctx.registry, error, lookup_atom::value,
+                              vhost_atom::value, name);
+  if (!r || r->code != 0)
+    return std::nullopt;
+  return r->target;
+}
+
+std::vector<queue_info> list_queues(call& c, const caf::actor& vhost) {
+  std::string error;
+  auto r = ask<std::vector<queue_info>>(c.self, vhost, error, list_atom::value, queue_atom::value);
+  return r ? std::move(*r) : std::vector<queue_info>{};
+}
+
+std::vector<exchange_info> list_exchanges(call& c, const caf::actor& vhost) {
+  std::string error;
+  auto r = ask<std::vector<exchange_info>>(c.self, vhost, error, list_atom::value,
+                                           exchange_atom::value);
+  return r ? std::move(*r) : std::vector<exchange_info>{};
+}
+
+std::vector<binding_info> list_bindings(call& c, const caf::actor& vhost) {
+  std::string error;
+  auto r = ask<std::vector<binding_info>>(c.self, vhost, error, list_atom::value,
+                                          binding_atom::value);
+  return r ? std::move(*r) : std::vector<binding_info>{};
+}
+
+namespace {
+
+json tags_json(const std::string& tags) {
+  json out = json::array();
+  size_t pos = 0;
+  while (pos < tags.size()) {
+    auto comma = tags.find(',', pos);
+    auto t = tags.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    while (!t.empty() && t.front() == ' ')
+      t.erase(t.begin());
+    while (!t.empty() && t.back() == ' ')
+      t.pop_back();
+    if (!t.empty())
+      out.push_back(t);
+    if (comma == std::string::npos)
+      break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
+// Tags arrive as "a,b" or ["a", "b"]; stored comma-separated.
+std::string tags_from(const json& j) {
+  if (j.is_string())
+    return j.get<std::string>();
+  std::string out;
+  if (j.is_array())
+    for (auto& t : j)
+      if (t.is_string())
+        out += (out.empty() ? "" : ",") + t.get<std::string>();
+  return out;
+}
+
+json user_json(const user_info& u) {
+  return json{{"name", u.name},
+              {"password_hash", u.password_hash},
+              {"hashing_algorithm", "rabbit_password_hashing_sha256"},
+              {"tags", tags_json(u.tags)},
+              {"limits", json::object()}};
+}
+
+json permission_json(const permission_info& p) {
+  return json{{"user", p.user},
+              {"vhost", p.vhost},
+              {"configure", p.configure},
+              {"write", p.write},
+              {"read", p.read}};
+}
+
+json vhost_json(const context& ctx, const std::string& name, const metrics::snapshot& snap) {
+  uint64_t ready = 0, unacked = 0, published = 0, delivered = 0;
+  for (auto& [id, s] : snap.queues) {
+    if (s->cur.vhost != name)
+      continue;
+    ready += s->cur.ready;
+    unacked += s->cur.unacked;
+    published += s->cur.published;
+    delivered += s->cur.delivered;
+  }
+  return json{{"name", name},
+              {"description", ""},
+              {"tags", json::array()},
+              {"tracing", false},
+              {"cluster_state", {{ctx.node, "running"}}},
+              {"messages", ready + unacked},
+              {"messages_ready", ready},
+              {"messages_unacknowledged", unacked},
+              {"message_stats", {{"publish", published}, {"deliver_get", delivered}}}};
+}
+
+std::vector<user_info> users(call& c) {
+  std::string error;
+  auto r = ask<std::vector<user_info>>(c.self, c.ctx.registry, error, list_atom::value,
+                                       user_atom::value);
+  return r ? std::move(*r) : std::vector<user_info>{};
+}
+
+std::vector<permission_info> permissions(call& c) {
+  std::string error;
+  auto r = ask<std::vector<permission_info>>(c.self, c.ctx.registry, error, list_atom::value,
+                                             permission_atom::value);
+  return r ? std::move(*r) : std::vector<permission_info>{};
+}
+
+reply registry_change(call& c, std::optional<op_result> r, const std::string& error) {
+  if (!r)
+    return error_reply(500, "internal_server_error", error);
+  if (r->code)
+    return from_amqp(r->code, r->text);
+  return r->count ? created() : no_content();
+}
+
+json filtered_permissions(call& c, const std::string* user, const std::string* vhost) {
+  json out = json::array();
+  for (auto& p : permissions(c))
+    if ((!user || p.user == *user) && (!vhost || p.vhost == *vhost))
+      out.push_back(permission_json(p));
+  return out;
+}
+
+reply vhosts(call& c) {
+  auto snap = c.ctx.stats->get();
+  std::string error;
+  if (c.path.size() == 1) {
+    if (c.method != "GET")
+      return method_not_allowed();
+    json out = json::array();
+    for (auto& v : list_vhosts(c))
+      out.push_back(vhost_json(c.ctx, v.name, *snap));
+    return ok(out);
+  }
+  auto& name = c.path[1];
+  bool exists = find_vhost(c, name).has_value();
+  if (c.path.size() == 3 && c.path[2] == "permissions") {
+    if (!exists)
+      return not_found("vhost_not_found");
+    return c.method == "GET" ? ok(filtered_permissions(c, nullptr, &name)) : method_not_allowed();
+  }
+  if (c.path.size() != 2)
+    return not_found();
+  if (c.method == "GET")
+    return exists ? ok(vhost_json(c.ctx, name, *snap)) : not_found();
+  if (c.method == "PUT") {
+    if (name.empty())
+      return bad_request("a vhost needs a name");
+    return registry_change(
+      c, ask<op_result>(c.self, c.ctx.registry, error, put_atom::value, vhost_atom::value, name),
+      error);
+  }
+  if (c.method == "DELETE") {
+    if (!exists)
+      return not_found();
+    return registry_change(c,
+                           ask<op_result>(c.self, c.ctx.registry, error, delete_atom::value,
+                                          vhost_atom::value, name),
+                           error);
+  }
+  return method_not_allowed();
+}
+
+reply user_resource(call& c) {
+  std::string error;
+  if (c.path.size() == 1) {
+    if (c.method != "GET")
+      return method_not_allowed();
+    json out = json::array();
+    for (auto& u : users(c))
+      out.push_back(user_json(u));
+    return ok(out);
+  }
+  auto& name = c.path[1];
+  auto all = users(c);
+  auto it = std::find_if(all.begin(), all.end(), [&](auto& u) { return u.name == name; });
+  if (c.path.size() == 3 && c.path[2] == "permissions") {
+    if (it == all.end())
+      return not_found("user_not_found");
+    return c.method == "GET" ? ok(filtered_permissions(c, &name, nullptr)) : method_not_allowed();
+  }
+  if (c.path.size() != 2)
+    return not_found();
+  if (c.method == "GET")
+    return it == all.end() ? not_found() : ok(user_json(*it));
+  if (c.method == "PUT") {
+    auto body = c.parsed_body();
+    user_info u{name, it == all.end() ? std::string{} : it->password_hash,
+                it == all.end() ? std::string{} : it->tags};
+    if (auto p = body.find("password"); p != body.end()) {
+      if (!p->is_string())
+        return bad_request("password must be a string");
+      u.password_hash = persistence::hash_password(p->get<std::string>());
+    } else if (auto h = body.find("password_hash"); h != body.end()) {
+      if (!h->is_string())
+        return bad_request("password_hash must be a string");
+      u.password_hash = h->get<std::string>();
+    } else if (it == all.end()) {
+      return bad_request("password or password_hash is required");
+    }
+    if (auto t = body.find("tags"); t != body.end())
+      u.tags = tags_from(*t);
+    return registry_change(c, ask<op_result>(c.self, c.ctx.registry, error, put_atom::value, u),
+                           error);
+  }
+  if (c.method == "DELETE") {
+    if (it == all.end())
+      return not_found();
+    return registry_change(c,
+                           ask<op_result>(c.self, c.ctx.registry, error, delete_atom::value,
+                                          user_atom::value, name),
+                           error);
+  }
+  return method_not_allowed();
+}
+
+reply permission_resource(call& c) {
+  std::string error;
+  if (c.path.size() == 1)
+    return c.method == "GET" ? ok(filtered_permissions(c, nullptr, nullptr)) : method_not_allowed();
+  if (c.path.size() != 3)
+    return not_found();
+  auto& vhost = c.path[1];
+  auto& user = c.path[2];
+  if (c.method == "GET") {
+    auto list = filtered_permissions(c, &user, &vhost);
+    return list.empty() ? not_found() : ok(list.front());
+  }
+  if (c.method == "PUT") {
+    auto body = c.parsed_body();
+    permission_info p{user, vhost, body.value("configure", std::string{}),
+                      body.value("write", std::string{}), body.value("read", std::string{})};
+    return registry_change(c, ask<op_result>(c.self, c.ctx.registry, error, put_atom::value, p),
+                           error);
+  }
+  if (c.method == "DELETE")
+    return registry_change(c,
+                           ask<op_result>(c.self, c.ctx.registry, error, delete_atom::value,
+                                          permission_atom::value, user, vhost),
+                           error);
+  return method_not_allowed();
+}
+
+}  // namespace
+
+std::optional<reply> route_access(call& c) {
+  if (c.path.empty())
+    return std::nullopt;
+  auto& area = c.path[0];
+  if (area == "vhosts")
+    return vhosts(c);
+  if (area == "users")
+    return user_resource(c);
+  if (area == "permissions")
+    return permission_resource(c);
+  if (area == "whoami" && c.path.size() == 1) {
+    if (c.method != "GET")
+      return method_not_allowed();
+    for (auto& u : users(c))
+      if (u.name == c.user)
+        return ok(json{{"name", u.name}, {"tags", tags_json(u.tags)}});
+    return not_found();
+  }
+  return std::nullopt;
+}
+
+}  // namespace warren::mgmt

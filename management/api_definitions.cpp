@@ -1,0 +1,411 @@
+// /api/exchanges, /api/queues, /api/bindings: list with statistics from the snapshot;
+// declare, delete, purge and bind through the vhost actor's requests (the same ones AMQP
+// connections use, with no owning connection); publish and get for testing, where this
+// HTTP request's scoped actor plays the publishing or consuming connection.
+#include <cstdio>
+
+#include "management/api.hpp"
+#include "management/json_amqp.hpp"
+#include "persistence/checksum.hpp"
+#include "protocol/amqp091/constants.hpp"
+#include "protocol/amqp091/properties.hpp"
+
+namespace warren::mgmt {
+
+namespace {
+
+bool query_flag(const std::string& query, const std::string& key) {
+  auto pos = query.find(key + "=true");
+  return pos != std::string::npos && (pos == 0 || query[pos - 1] == '&');
+}
+
+// URLs name the default exchange "amq.default" (RabbitMQ).
+std::string exchange_name(const std::string& segment) {
+  return segment == "amq.default" ? std::string{} : segment;
+}
+
+json exchange_json(const context& ctx, const std::string& vhost, const exchange_info& x,
+                   const metrics::snapshot& snap) {
+  json j{{"name", x.name},       {"vhost", vhost},
+         {"type", x.type},       {"durable", x.durable},
+         {"auto_delete", x.auto_delete}, {"internal", x.internal},
+         {"arguments", to_json(x.arguments)}, {"user_who_performed_action", ""}};
+  if (auto it = snap.exchanges.find(x.actor.id()); it != snap.exchanges.end()) {
+    auto& s = *it->second;
+    j["message_stats"] = {
+      {"publish_in", s.cur.publish_in},
+      {"publish_in_details", rate(s.rate(&metrics::exchange_stats::publish_in))},
+      {"publish_out", s.cur.publish_out},
+      {"publish_out_details", rate(s.rate(&metrics::exchange_stats::publish_out))},
+      {"routed", s.cur.routed},
+      {"unroutable", s.cur.unroutable},
+    };
+  }
+  return j;
+}
+
+json default_exchange_json(const std::string& vhost) {
+  return json{{"name", ""},      {"vhost", vhost},          {"type", "direct"},
+              {"durable", true}, {"auto_delete", false},    {"internal", false},
+              {"arguments", json::object()}, {"user_who_performed_action", "rmq-internal"}};
+}
+
+json queue_json(const context& ctx, const std::string& vhost, const queue_info& q,
+                const metrics::snapshot& snap) {
+  json j{{"name", q.name},
+         {"vhost", vhost},
+         {"durable", q.durable},
+         {"auto_delete", q.auto_delete},
+         {"exclusive", q.exclusive},
+         {"arguments", to_json(q.arguments)},
+         {"node", ctx.node},
+         {"state", "running"},
+         {"type", "classic"}};
+  uint64_t ready = 0, unacked = 0, consumers = 0;
+  double depth_rate = 0;
+  if (auto it = snap.queues.find(q.actor.id()); it != snap.queues.end()) {
+    auto& s = *it->second;
+    ready = s.cur.ready;
+    unacked = s.cur.unacked;
+    consumers = s.cur.consumers.size();
+    if (s.seconds > 0)
+      depth_rate = (double(s.cur.ready + s.cur.unacked) - double(s.prev.ready + s.prev.unacked)) /
+                   s.seconds;
+    j["message_stats"] = {
+      {"publish", s.cur.published},
+      {"publish_details", rate(s.rate(&metrics::queue_stats::published))},
+      {"deliver_get", s.cur.delivered},
+      {"deliver_get_details", rate(s.rate(&metrics::queue_stats::delivered))},
+      {"ack", s.cur.acked},
+      {"ack_details", rate(s.rate(&metrics::queue_stats::acked))},
+      {"redeliver", s.cur.redelivered},
+      {"redeliver_details", rate(s.rate(&metrics::queue_stats::redelivered))},
+    };
+    j["consumer_details"] = json::array();
+  }
+  j["messages"] = ready + unacked;
+  j["messages_details"] = rate(depth_rate);
+  j["messages_ready"] = ready;
+  j["messages_unacknowledged"] = unacked;
+  j["consumers"] = consumers;
+  if (q.owner) {
+    if (auto c = snap.connections.find(q.owner.id()); c != snap.connections.end()) {
+      auto& cs = c->second->cur;
+      j["owner_pid_details"] = {{"name", connection_name(cs)},
+                                {"peer_host", host_of(cs.peer)},
+                                {"peer_port", port_of(cs.peer)}};
+    }
+  }
+  return j;
+}
+
+// RabbitMQ's properties_key: identifies a binding among those between the same ends.
+std::string properties_key(const binding_info& b) {
+  if (b.arguments.empty())
+    return b.key.empty() ? "~" : b.key;
+  char hash[16];
+  std::snprintf(hash, sizeof hash, "%08x",
+                persistence::crc32_update(0, encode_arguments(b.arguments)));
+  return b.key + "~" + hash;
+}
+
+json binding_json(const std::string& vhost, const binding_info& b) {
+  return json{{"source", b.source},
+              {"vhost", vhost},
+              {"destination", b.destination},
+              {"destination_type", b.to_exchange ? "exchange" : "queue"},
+              {"routing_key", b.key},
+              {"arguments", to_json(b.arguments)},
+              {"properties_key", properties_key(b)}};
+}
+
+// The bindings of a vhost, with the default exchange's implicit one per queue first.
+std::vector<binding_info> all_bindings(call& c, const caf::actor& vhost) {
+  std::vector<binding_info> out;
+  for (auto& q : list_queues(c, vhost))
+    out.push_back(binding_info{"", q.name, false, q.name, {}});
+  for (auto& b : list_bindings(c, vhost))
+    out.push_back(std::move(b));
+  return out;
+}
+
+// Runs f(vhost name, vhost actor) for the vhost in the path (segment i) or for all of them.
+template <class F>
+std::optional<reply> for_vhosts(call& c, size_t i, F f) {
+  if (c.path.size() > i) {
+    auto v = find_vhost(c, c.path[i]);
+    if (!v)
+      return not_found("vhost_not_found");
+    f(c.path[i], *v);
+  } else {
+    for (auto& v : list_vhosts(c))
+      f(v.name, v.actor);
+  }
+  return std::nullopt;
+}
+
+bool body_bool(const json& body, const char* key, bool fallback) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null())
+    return fallback;
+  if (!it->is_boolean())
+    throw bad_request_error{std::string{key} + " must be true or false"};
+  return it->get<bool>();
+}
+
+amqp::field_table body_arguments(const json& body) {
+  auto it = body.find("arguments");
+  if (it == body.end())
+    return {};
+  std::string error;
+  auto t = table_from_json(*it, error);
+  if (!t)
+    throw bad_request_error{"arguments: " + error};
+  return *t;
+}
+
+reply exchanges(call& c) {
+  auto snap = c.ctx.stats->get();
+  if (c.path.size() <= 2) {
+    if (c.method != "GET")
+      return method_not_allowed();
+    json out = json::array();
+    if (auto r = for_vhosts(c, 1, [&](const std::string& name, const caf::actor& v) {
+          out.push_back(default_exchange_json(name));
+          for (auto& x : list_exchanges(c, v))
+            out.push_back(exchange_json(c.ctx, name, x, *snap));
+        }))
+      return *r;
+    return ok(out);
+  }
+  auto vhost = find_vhost(c, c.path[1]);
+  if (!vhost)
+    return not_found("vhost_not_found");
+  auto name = exchange_name(c.path[2]);
+  auto xs = list_exchanges(c, *vhost);
+  auto it = std::find_if(xs.begin(), xs.end(), [&](auto& x) { return x.name == name; });
+  bool exists = name.empty() || it != xs.end();
+  if (c.path.size() == 3) {
+    std::string error;
+    if (c.method == "GET") {
+      if (!exists)
+        return not_found();
+      return ok(name.empty() ? default_exchange_json(c.path[1])
+                             : exchange_json(c.ctx, c.path[1], *it, *snap));
+    }
+    if (c.method == "PUT") {
+      auto body = c.parsed_body();
+      exchange_spec spec;
+      spec.name = name;
+      spec.type = body.value("type", std::string{"direct"});
+      spec.durable = body_bool(body, "durable", false);
+      spec.auto_delete = body_bool(body, "auto_delete", false);
+      spec.internal = body_bool(body, "internal", false);
+      spec.arguments = body_arguments(body);
+      auto r = ask<op_result>(c.self, *vhost, error, declare_atom::value, exchange_atom::value,
+                              std::move(spec));
+      if (!r)
+        return error_reply(500, "internal_server_error", error);
+      if (r->code)
+        return from_amqp(r->code, r->text);
+      return exists ? no_content() : created();
+    }
+    if (c.method == "DELETE") {
+      if (!exists)
+        return not_found();
+      auto r = ask<op_result>(c.self, *vhost, error, delete_atom::value, exchange_atom::value,
+                              name, query_flag(c.query, "if-unused"));
+      if (!r)
+        return error_reply(500, "internal_server_error", error);
+      return r->code ? from_amqp(r->code, r->text) : no_content();
+    }
+    return method_not_allowed();
+  }
+  if (!exists)
+    return not_found();
+  if (c.path.size() == 5 && c.path[3] == "bindings" &&
+      (c.path[4] == "source" || c.path[4] == "destination")) {
+    if (c.method != "GET")
+      return method_not_allowed();
+    bool source = c.path[4] == "source";
+    json out = json::array();
+    for (auto& b : all_bindings(c, *vhost))
+      if (source ? b.source == name : (b.to_exchange && b.destination == name))
+        out.push_back(binding_json(c.path[1], b));
+    return ok(out);
+  }
+  if (c.path.size() == 4 && c.path[3] == "publish") {
+    if (c.method != "POST")
+      return method_not_allowed();
+    return publish(c, *vhost, name);
+  }
+  return not_found();
+}
+
+reply queues(call& c) {
+  auto snap = c.ctx.stats->get();
+  if (c.path.size() <= 2) {
+    if (c.method != "GET")
+      return method_not_allowed();
+    json out = json::array();
+    if (auto r = for_vhosts(c, 1, [&](const std::string& name, const caf::actor& v) {
+          for (auto& q : list_queues(c, v))
+            out.push_back(queue_json(c.ctx, name, q, *snap));
+        }))
+      return *r;
+    return ok(out);
+  }
+  auto vhost = find_vhost(c, c.path[1]);
+  if (!vhost)
+    return not_found("vhost_not_found");
+  auto& name = c.path[2];
+  auto qs = list_queues(c, *vhost);
+  auto it = std::find_if(qs.begin(), qs.end(), [&](auto& q) { return q.name == name; });
+  bool exists = it != qs.end();
+  std::string error;
+  if (c.path.size() == 3) {
+    if (c.method == "GET")
+      return exists ? ok(queue_json(c.ctx, c.path[1], *it, *snap)) : not_found();
+    if (c.method == "PUT") {
+      auto body = c.parsed_body();
+      queue_spec spec;
+      spec.name = name;
+      spec.durable = body_bool(body, "durable", false);
+      spec.auto_delete = body_bool(body, "auto_delete", false);
+      spec.arguments = body_arguments(body);
+      auto r = ask<queue_declared>(c.self, *vhost, error, declare_atom::value, queue_atom::value,
+                                   std::move(spec));
+      if (!r)
+        return error_reply(500, "internal_server_error", error);
+      if (r->code)
+        return from_amqp(r->code, r->text);
+      refresh_stats(c, r->queue);
+      return exists ? no_content() : created();
+    }
+    if (c.method == "DELETE") {
+      if (!exists)
+        return not_found();
+      auto r = ask<op_result>(c.self, *vhost, error, delete_atom::value, queue_atom::value,
+                              name, caf::actor{}, query_flag(c.query, "if-unused"),
+                              query_flag(c.query, "if-empty"));
+      if (!r)
+        return error_reply(500, "internal_server_error", error);
+      return r->code ? from_amqp(r->code, r->text) : no_content();
+    }
+    return method_not_allowed();
+  }
+  if (!exists)
+    return not_found();
+  if (c.path.size() == 4 && c.path[3] == "contents") {
+    if (c.method != "DELETE")
+      return method_not_allowed();
+    auto r = ask<op_result>(c.self, *vhost, error, purge_atom::value, name, caf::actor{});
+    if (!r)
+      return error_reply(500, "internal_server_error", error);
+    refresh_stats(c, it->actor);
+    return r->code ? from_amqp(r->code, r->text) : no_content();
+  }
+  if (c.path.size() == 4 && c.path[3] == "bindings") {
+    if (c.method != "GET")
+      return method_not_allowed();
+    json out = json::array();
+    for (auto& b : all_bindings(c, *vhost))
+      if (!b.to_exchange && b.destination == name)
+        out.push_back(binding_json(c.path[1], b));
+    return ok(out);
+  }
+  if (c.path.size() == 4 && c.path[3] == "get") {
+    if (c.method != "POST")
+      return method_not_allowed();
+    return get_messages(c, it->actor);
+  }
+  return not_found();
+}
+
+// /api/bindings[/vhost[/e/source/(q|e)/destination[/props]]]
+reply bindings(call& c) {
+  if (c.path.size() <= 2) {
+    if (c.method != "GET")
+      return method_not_allowed();
+    json out = json::array();
+    if (auto r = for_vhosts(c, 1, [&](const std::string& name, const caf::actor& v) {
+          for (auto& b : all_bindings(c, v))
+            out.push_back(binding_json(name, b));
+        }))
+      return *r;
+    return ok(out);
+  }
+  if (c.path.size() < 6 || c.path.size() > 7 || c.path[2] != "e" ||
+      (c.path[4] != "q" && c.path[4] != "e"))
+    return not_found();
+  auto vhost = find_vhost(c, c.path[1]);
+  if (!vhost)
+    return not_found("vhost_not_found");
+  auto source = exchange_name(c.path[3]);
+  bool to_exchange = c.path[4] == "e";
+  auto& destination = c.path[5];
+  std::vector<binding_info> matching;
+  for (auto& b : all_bindings(c, *vhost))
+    if (b.source == source && b.destination == destination && b.to_exchange == to_exchange)
+      matching.push_back(b);
+  std::string error;
+  if (c.path.size() == 6) {
+    if (c.method == "GET") {
+      json out = json::array();
+      for (auto& b : matching)
+        out.push_back(binding_json(c.path[1], b));
+      return ok(out);
+    }
+    if (c.method != "POST")
+      return method_not_allowed();
+    auto body = c.parsed_body();
+    binding_spec spec;
+    spec.source = source;
+    spec.destination = destination;
+    spec.to_exchange = to_exchange;
+    spec.key = body.value("routing_key", std::string{});
+    spec.arguments = body_arguments(body);
+    auto r = ask<op_result>(c.self, *vhost, error, bind_atom::value, spec);
+    if (!r)
+      return error_reply(500, "internal_server_error", error);
+    if (r->code)
+      return from_amqp(r->code, r->text);
+    auto res = created();
+    res.location = "/api/bindings/" + percent_encode(c.path[1]) + "/e/" +
+                   percent_encode(c.path[3]) + "/" + c.path[4] + "/" +
+                   percent_encode(destination) + "/" +
+                   percent_encode(properties_key(binding_info{source, destination, to_exchange,
+                                                              spec.key, spec.arguments}));
+    return res;
+  }
+  auto props = c.path[6];
+  auto b = std::find_if(matching.begin(), matching.end(),
+                        [&](auto& x) { return properties_key(x) == props; });
+  if (b == matching.end())
+    return not_found();
+  if (c.method == "GET")
+    return ok(binding_json(c.path[1], *b));
+  if (c.method != "DELETE")
+    return method_not_allowed();
+  binding_spec spec{b->source, b->destination, b->to_exchange, b->key, b->arguments, {}};
+  auto r = ask<op_result>(c.self, *vhost, error, unbind_atom::value, spec);
+  if (!r)
+    return error_reply(500, "internal_server_error", error);
+  return r->code ? from_amqp(r->code, r->text) : no_content();
+}
+
+}  // namespace
+
+std::optional<reply> route_definitions(call& c) {
+  if (c.path.empty())
+    return std::nullopt;
+  if (c.path[0] == "exchanges")
+    return exchanges(c);
+  if (c.path[0] == "queues")
+    return queues(c);
+  if (c.path[0] == "bindings")
+    return bindings(c);
+  return std::nullopt;
+}
+
+}  // namespace warren::mgmt

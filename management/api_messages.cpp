@@ -1,0 +1,147 @@
+// POST /api/exchanges/{vhost}/{name}/publish and POST /api/queues/{vhost}/{name}/get, meant
+// for testing as in RabbitMQ. The HTTP request's scoped actor stands in for a connection:
+// it publishes a tracked message and waits until all of its weight came back (messages.hpp),
+// or fetches with basic.get semantics and acks or requeues what it fetched before answering.
+#include "management/api.hpp"
+#include "management/json_amqp.hpp"
+#include "persistence/password_hash.hpp"
+#include "protocol/amqp091/properties.hpp"
+
+namespace warren::mgmt {
+
+namespace {
+
+constexpr auto publish_timeout = std::chrono::seconds(5);
+
+void add_returns(const std::vector<weight_return>& rs, uint64_t& returned, bool& routed) {
+  for (auto& w : rs) {
+    returned += w.weight;
+    routed = routed || (w.enqueued && !w.rejected);
+  }
+}
+
+json message_json(const get_result& g, bool base64_only, std::optional<size_t> truncate) {
+  auto& m = *g.d.msg;
+  amqp::basic_properties props;
+  amqp::decode_properties(m.properties, props);
+  std::string payload = m.body;
+  if (truncate && payload.size() > *truncate)
+    payload.resize(*truncate);
+  bool as_string = !base64_only && valid_utf8(payload);
+  return json{{"payload_bytes", m.body.size()},
+              {"redelivered", g.d.redelivered},
+              {"exchange", m.exchange},
+              {"routing_key", m.routing_key},
+              {"message_count", g.message_count},
+              {"properties", to_json(props)},
+              {"payload", as_string ? payload : persistence::base64_encode(payload)},
+              {"payload_encoding", as_string ? "string" : "base64"}};
+}
+
+}  // namespace
+
+reply publish(call& c, const caf::actor& vhost, const std::string& exchange) {
+  auto body = c.parsed_body();
+  auto key = body.value("routing_key", std::string{});
+  auto encoding = body.value("payload_encoding", std::string{"string"});
+  auto payload = body.value("payload", std::string{});
+  if (encoding == "base64") {
+    auto raw = persistence::base64_decode(payload);
+    if (!raw)
+      return bad_request("payload is not valid base64");
+    payload = std::move(*raw);
+  } else if (encoding != "string") {
+    return bad_request("payload_encoding must be string or base64");
+  }
+  std::string error;
+  auto props = properties_from_json(body.value("properties", json::object()), error);
+  if (!props)
+    return bad_request(error);
+  auto msg = std::make_shared<message>();
+  msg->exchange = exchange;
+  msg->routing_key = key;
+  amqp::encode_properties(*props, msg->properties);
+  msg->body = std::move(payload);
+  msg->delivery_mode = props->delivery_mode.value_or(0);
+  msg->has_headers = props->headers.has_value();
+
+  caf::actor target;
+  if (exchange.empty()) {
+    auto r = ask<lookup_result>(c.self, vhost, error, lookup_atom::value, queue_atom::value, key,
+                                caf::actor{});
+    if (!r || r->code != 0)
+      return ok(json{{"routed", false}});
+    target = r->target;
+  } else {
+    auto r = ask<lookup_result>(c.self, vhost, error, lookup_atom::value, exchange_atom::value,
+                                exchange);
+    if (!r || r->code != 0)
+      return not_found();
+    target = r->target;
+  }
+  publish_batch b;
+  b.publisher = caf::actor_cast<caf::actor>(c.self);
+  b.channel = 1;
+  b.items.push_back(publish_item{std::move(msg), 1, full_weight});
+  c.self->send(target, publish_atom::value, std::move(b));
+  uint64_t returned = 0;
+  bool routed = false;
+  auto deadline = std::chrono::steady_clock::now() + publish_timeout;
+  while (returned < full_weight) {
+    auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero())
+      break;
+    bool timed_out = false;
+    c.self->receive(
+      [&](routed_atom, route_report& r) { add_returns(r.returns, returned, routed); },
+      [&](confirm_atom, confirm_report& r) { add_returns(r.returns, returned, routed); },
+      [&](flow_atom, bool) {},
+      caf::after(std::chrono::duration_cast<std::chrono::milliseconds>(left)) >>
+        [&] { timed_out = true; });
+    if (timed_out)
+      break;
+  }
+  if (exchange.empty())
+    refresh_stats(c, target);
+  return ok(json{{"routed", routed}});
+}
+
+reply get_messages(call& c, const caf::actor& queue) {
+  auto body = c.parsed_body();
+  auto count = body.value("count", 1);
+  auto ackmode = body.value("ackmode", std::string{"ack_requeue_true"});
+  auto encoding = body.value("encoding", std::string{"auto"});
+  std::optional<size_t> truncate;
+  if (auto t = body.find("truncate"); t != body.end() && t->is_number_integer())
+    truncate = t->get<size_t>();
+  bool requeue;
+  if (ackmode == "ack_requeue_true" || ackmode == "reject_requeue_true")
+    requeue = true;
+  else if (ackmode == "ack_requeue_false" || ackmode == "reject_requeue_false")
+    requeue = false;
+  else
+    return bad_request("ackmode must be ack_requeue_true, ack_requeue_false, "
+                       "reject_requeue_true or reject_requeue_false");
+  if (encoding != "auto" && encoding != "base64")
+    return bad_request("encoding must be auto or base64");
+  json out = json::array();
+  std::vector<uint64_t> fetched;
+  std::string error;
+  auto me = caf::actor_cast<caf::actor>(c.self);
+  for (int i = 0; i < count; ++i) {
+    // Requeued messages are fetched without ack and handed back at the end, so that the
+    // next get in this loop sees the next message.
+    auto g = ask<get_result>(c.self, queue, error, get_atom::value, me, !requeue);
+    if (!g || g->empty)
+      break;
+    out.push_back(message_json(*g, encoding == "base64", truncate));
+    if (requeue)
+      fetched.push_back(g->d.msg_id);
+  }
+  if (!fetched.empty())
+    c.self->send(queue, requeue_atom::value, std::move(fetched), true);
+  refresh_stats(c, queue);
+  return ok(out);
+}
+
+}  // namespace warren::mgmt

@@ -1,0 +1,240 @@
+// The HTTP entry point: serves the web page and /metrics, authenticates /api requests with
+// HTTP basic auth against the registry's users, splits and percent-decodes the path (so that
+// the vhost "/" arrives as %2F), and hands the call to the area that owns the path.
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+#include "management/api.hpp"
+#include "management/json_amqp.hpp"
+#include "management/web_assets.hpp"
+#include "persistence/password_hash.hpp"
+#include "protocol/amqp091/constants.hpp"
+
+namespace warren::mgmt {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out.push_back(s[i]);
+      continue;
+    }
+    if (i + 2 >= s.size())
+      return std::nullopt;
+    int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
+    if (hi < 0 || lo < 0)
+      return std::nullopt;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return out;
+}
+
+net::http_response make_response(const net::http_request& req, unsigned status,
+                                 std::string content_type, std::string body) {
+  net::http_response res(static_cast<http::status>(status), req.version());
+  res.set(http::field::content_type, content_type);
+  res.set(http::field::cache_control, "no-cache");
+  res.body() = std::move(body);
+  return res;
+}
+
+net::http_response to_http(const net::http_request& req, const reply& r) {
+  auto res = make_response(req, r.status, "application/json",
+                           r.body ? dump(*r.body) : std::string{});
+  if (r.status == 401)
+    res.set(http::field::www_authenticate, "Basic realm=\"Warren Management\"");
+  if (!r.location.empty())
+    res.set(http::field::location, r.location);
+  return res;
+}
+
+// "Basic base64(user:password)" -> (user, password).
+std::optional<std::pair<std::string, std::string>> basic_credentials(
+  const net::http_request& req) {
+  auto it = req.find(http::field::authorization);
+  if (it == req.end())
+    return std::nullopt;
+  std::string_view v{it->value().data(), it->value().size()};
+  if (v.size() < 6 || (v.substr(0, 6) != "Basic " && v.substr(0, 6) != "basic "))
+    return std::nullopt;
+  auto decoded = persistence::base64_decode(v.substr(6));
+  if (!decoded)
+    return std::nullopt;
+  auto colon = decoded->find(':');
+  if (colon == std::string::npos)
+    return std::nullopt;
+  return std::make_pair(decoded->substr(0, colon), decoded->substr(colon + 1));
+}
+
+reply dispatch(call& c) {
+  if (auto r = route_definitions(c))
+    return *r;
+  if (auto r = route_access(c))
+    return *r;
+  if (auto r = route_stats(c))
+    return *r;
+  return not_found();
+}
+
+net::http_response api(const context& ctx, const net::http_request& req, std::string_view path,
+                       std::string_view query) {
+  auto creds = basic_credentials(req);
+  caf::scoped_actor self{*ctx.sys};
+  std::string error;
+  std::optional<login_result> who;
+  if (creds)
+    who = ask<login_result>(self, ctx.registry, error, login_atom::value, creds->first,
+                            creds->second);
+  if (!who || !who->ok)
+    return to_http(req, error_reply(401, "not_authorised", "Login failed"));
+  std::vector<std::string> segments;
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    auto slash = path.find('/', pos);
+    auto raw = path.substr(pos, slash == std::string_view::npos ? std::string_view::npos
+                                                                 : slash - pos);
+    auto seg = percent_decode(raw);
+    if (!seg)
+      return to_http(req, bad_request("malformed percent-encoding in the path"));
+    segments.push_back(std::move(*seg));
+    if (slash == std::string_view::npos)
+      break;
+    pos = slash + 1;
+  }
+  while (!segments.empty() && segments.back().empty())
+    segments.pop_back();  // "/api/queues/" is "/api/queues"
+  std::string reason;
+  if (auto it = req.find("X-Reason"); it != req.end())
+    reason.assign(it->value().data(), it->value().size());
+  auto method = req.method_string();
+  call c{ctx,        std::string(method.data(), method.size()), std::move(segments),
+         std::string{query}, req.body(), who->user, std::move(reason), self};
+  try {
+    return to_http(req, dispatch(c));
+  } catch (const bad_request_error& e) {
+    return to_http(req, bad_request(e.what()));
+  } catch (const json::exception& e) {
+    return to_http(req, bad_request(e.what()));
+  }
+}
+
+}  // namespace
+
+json call::parsed_body() const {
+  if (body.empty())
+    return json::object();
+  auto j = json::parse(body, nullptr, false);
+  if (j.is_discarded())
+    throw bad_request_error{"malformed JSON in the request body"};
+  return j;
+}
+
+reply ok(json body) { return reply{200, std::move(body), {}}; }
+reply no_content() { return reply{204, std::nullopt, {}}; }
+reply created() { return reply{201, std::nullopt, {}}; }
+
+reply error_reply(unsigned status, std::string error, std::string reason) {
+  return reply{status, json{{"error", std::move(error)}, {"reason", std::move(reason)}}, {}};
+}
+
+reply not_found(std::string reason) {
+  return error_reply(404, "Object Not Found", std::move(reason));
+}
+reply bad_request(std::string reason) { return error_reply(400, "bad_request", std::move(reason)); }
+reply method_not_allowed() {
+  return error_reply(405, "Method Not Allowed", "the method is not allowed on this resource");
+}
+
+reply from_amqp(uint16_t code, const std::string& text) {
+  // "PRECONDITION_FAILED - inequivalent arg ..." -> "inequivalent arg ..."
+  auto dash = text.find(" - ");
+  std::string reason = dash == std::string::npos ? text : text.substr(dash + 3);
+  switch (code) {
+    case amqp::not_found:
+      return not_found(reason);
+    case amqp::access_refused:
+      return error_reply(403, "access_refused", reason);
+    default:
+      return bad_request(reason);
+  }
+}
+
+json rate(double r) { return json{{"rate", r}}; }
+
+void refresh_stats(call& c, const caf::actor& target) {
+  if (c.ctx.collector && target)
+    caf::send_as(c.ctx.collector, target, report_atom::value);
+}
+
+std::string percent_encode(std::string_view s) {
+  static const char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  return out;
+}
+
+std::string connection_name(const metrics::connection_stats& s) {
+  return s.peer + " -> " + s.local;
+}
+
+std::string host_of(const std::string& host_port) {
+  auto colon = host_port.rfind(':');
+  return colon == std::string::npos ? host_port : host_port.substr(0, colon);
+}
+
+uint16_t port_of(const std::string& host_port) {
+  auto colon = host_port.rfind(':');
+  if (colon == std::string::npos)
+    return 0;
+  try {
+    return static_cast<uint16_t>(std::stoul(host_port.substr(colon + 1)));
+  } catch (...) {
+    return 0;
+  }
+}
+
+net::http_response handle_http(const context& ctx, const net::http_request& req) {
+  std::string_view target{req.target().data(), req.target().size()};
+  auto q = target.find('?');
+  auto path = target.substr(0, q);
+  auto query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+  bool get = req.method() == http::verb::get;
+  if (path == "/api" || path.rfind("/api/", 0) == 0)
+    return api(ctx, req, path.size() > 5 ? path.substr(5) : std::string_view{}, query);
+  if (path == "/metrics") {
+    if (!get)
+      return to_http(req, method_not_allowed());
+    auto snap = ctx.stats->get();
+    return make_response(req, 200, "text/plain; version=0.0.4; charset=utf-8",
+                         metrics::render_metrics(*snap, ctx.exporter));
+  }
+  if (get) {
+    if (auto asset = find_web_asset(path == "/" ? "/index.html" : path))
+      return make_response(req, 200, std::string{asset->content_type}, std::string{asset->data});
+  }
+  return to_http(req, not_found());
+}
+
+}  // namespace warren::mgmt

@@ -1,0 +1,303 @@
+// /api/overview, /api/nodes, /api/connections, /api/channels, /api/consumers and the health
+// checks: built from the stats collector's snapshot (at most one report interval old) and
+// process numbers; closing a connection is a message to its actor.
+#include <unistd.h>
+
+#include <thread>
+
+#include "management/api.hpp"
+#include "metrics/process_stats.hpp"
+
+namespace warren::mgmt {
+
+namespace {
+
+using conn_sample = metrics::sample<metrics::connection_stats>;
+
+double counter_rate(const conn_sample& s, uint64_t metrics::channel_counters::*f) {
+  if (s.seconds <= 0 || s.cur.totals.*f < s.prev.totals.*f)
+    return 0;
+  return double(s.cur.totals.*f - s.prev.totals.*f) / s.seconds;
+}
+
+double bytes_rate(const conn_sample& s, uint64_t metrics::connection_stats::*f) {
+  return s.rate(f);
+}
+
+json channel_message_stats(const metrics::channel_counters& n, const metrics::channel_counters* p,
+                           double seconds) {
+  auto r = [&](uint64_t metrics::channel_counters::*f) {
+    if (!p || seconds <= 0 || n.*f < p->*f)
+      return rate(0);
+    return rate(double(n.*f - p->*f) / seconds);
+  };
+  return json{{"publish", n.published},
+              {"publish_details", r(&metrics::channel_counters::published)},
+              {"deliver_get", n.delivered},
+              {"deliver_get_details", r(&metrics::channel_counters::delivered)},
+              {"ack", n.acked},
+              {"ack_details", r(&metrics::channel_counters::acked)},
+              {"redeliver", n.redelivered},
+              {"redeliver_details", r(&metrics::channel_counters::redelivered)}};
+}
+
+json connection_json(const context& ctx, const conn_sample& s) {
+  auto& c = s.cur;
+  return json{{"name", connection_name(c)},
+              {"node", ctx.node},
+              {"type", "network"},
+              {"state", "running"},
+              {"protocol", c.protocol},
+              {"user", c.user},
+              {"vhost", c.vhost},
+              {"host", host_of(c.local)},
+              {"port", port_of(c.local)},
+              {"peer_host", host_of(c.peer)},
+              {"peer_port", port_of(c.peer)},
+              {"ssl", false},
+              {"channels", c.channels.size()},
+              {"channel_max", c.channel_max},
+              {"frame_max", c.frame_max},
+              {"timeout", c.heartbeat},
+              {"connected_at", c.connected_at},
+              {"recv_oct", c.recv_oct},
+              {"recv_oct_details", rate(bytes_rate(s, &metrics::connection_stats::recv_oct))},
+              {"send_oct", c.send_oct},
+              {"send_oct_details", rate(bytes_rate(s, &metrics::connection_stats::send_oct))},
+              {"recv_cnt", c.recv_cnt},
+              {"send_cnt", c.send_cnt}};
+}
+
+json channel_json(const context& ctx, const conn_sample& s, const metrics::channel_stats& ch) {
+  auto& c = s.cur;
+  auto name = connection_name(c);
+  const metrics::channel_counters* prev = nullptr;
+  for (auto& p : s.prev.channels)
+    if (p.number == ch.number)
+      prev = &p.counters;
+  return json{{"name", name + " (" + std::to_string(ch.number) + ")"},
+              {"number", ch.number},
+              {"node", ctx.node},
+              {"user", c.user},
+              {"vhost", c.vhost},
+              {"state", "running"},
+              {"connection_details",
+               {{"name", name}, {"peer_host", host_of(c.peer)}, {"peer_port", port_of(c.peer)}}},
+              {"consumer_count", ch.consumers},
+              {"messages_unacknowledged", ch.unacked},
+              {"prefetch_count", ch.prefetch},
+              {"global_prefetch_count", ch.global_prefetch},
+              {"confirm", ch.confirm},
+              {"transactional", ch.transactional},
+              {"message_stats", channel_message_stats(ch.counters, prev, s.seconds)}};
+}
+
+const conn_sample* find_connection(const metrics::snapshot& snap, const std::string& name) {
+  for (auto& [id, s] : snap.connections)
+    if (connection_name(s->cur) == name)
+      return s.get();
+  return nullptr;
+}
+
+reply connections(call& c) {
+  auto snap = c.ctx.stats->get();
+  if (c.path.size() == 1) {
+    if (c.method != "GET")
+      return method_not_allowed();
+    json out = json::array();
+    for (auto& [id, s] : snap->connections)
+      out.push_back(connection_json(c.ctx, *s));
+    return ok(out);
+  }
+  auto* s = find_connection(*snap, c.path[1]);
+  if (!s)
+    return not_found();
+  if (c.path.size() == 3 && c.path[2] == "channels") {
+    json out = json::array();
+    for (auto& ch : s->cur.channels)
+      out.push_back(channel_json(c.ctx, *s, ch));
+    return c.method == "GET" ? ok(out) : method_not_allowed();
+  }
+  if (c.path.size() != 2)
+    return not_found();
+  if (c.method == "GET")
+    return ok(connection_json(c.ctx, *s));
+  if (c.method == "DELETE") {
+    auto conn = caf::actor_cast<caf::actor>(s->cur.addr);
+    if (!conn)
+      return not_found();
+    c.self->send(conn, force_close_atom::value,
+                 c.reason.empty() ? std::string{"Closed via management plugin"} : c.reason);
+    return no_content();
+  }
+  return method_not_allowed();
+}
+
+reply channels(call& c) {
+  if (c.method != "GET")
+    return method_not_allowed();
+  auto snap = c.ctx.stats->get();
+  json out = json::array();
+  for (auto& [id, s] : snap->connections)
+    for (auto& ch : s->cur.channels)
+      out.push_back(channel_json(c.ctx, *s, ch));
+  if (c.path.size() == 1)
+    return ok(out);
+  for (auto& ch : out)
+    if (ch["name"] == c.path[1])
+      return ok(ch);
+  return not_found();
+}
+
+reply consumers(call& c) {
+  if (c.method != "GET")
+    return method_not_allowed();
+  auto snap = c.ctx.stats->get();
+  json out = json::array();
+  for (auto& [id, q] : snap->queues) {
+    if (c.path.size() > 1 && q->cur.vhost != c.path[1])
+      continue;
+    for (auto& k : q->cur.consumers) {
+      json details = json::object();
+      uint32_t prefetch = 0;
+      if (auto it = snap->connections.find(k.connection); it != snap->connections.end()) {
+        auto& cs = it->second->cur;
+        auto name = connection_name(cs);
+        details = {{"name", name + " (" + std::to_string(k.channel) + ")"},
+                   {"number", k.channel},
+                   {"connection_name", name},
+                   {"peer_host", host_of(cs.peer)},
+                   {"peer_port", port_of(cs.peer)},
+                   {"user", cs.user}};
+        for (auto& ch : cs.channels)
+          if (ch.number == k.channel)
+            prefetch = ch.prefetch;
+      }
+      out.push_back(json{{"consumer_tag", k.tag},
+                         {"queue", {{"name", q->cur.name}, {"vhost", q->cur.vhost}}},
+                         {"channel_details", details},
+                         {"ack_required", k.ack_required},
+                         {"exclusive", k.exclusive},
+                         {"prefetch_count", prefetch},
+                         {"priority", k.priority},
+                         {"arguments", json::object()},
+                         {"active", true},
+                         {"activity_status", "up"}});
+    }
+  }
+  return ok(out);
+}
+
+json node_json(const context& ctx) {
+  return json{{"name", ctx.node},
+              {"type", "disc"},
+              {"running", true},
+              {"mem_used", metrics::resident_memory_bytes()},
+              {"fd_used", metrics::open_fds()},
+              {"fd_total", metrics::max_fds()},
+              {"disk_free", metrics::free_disk_bytes(ctx.data_dir)},
+              {"store_bytes", metrics::directory_bytes(ctx.data_dir)},
+              {"uptime", static_cast<uint64_t>(metrics::uptime_seconds() * 1000)},
+              {"processors", std::thread::hardware_concurrency()},
+              {"os_pid", std::to_string(::getpid())},
+              {"partitions", json::array()}};
+}
+
+json overview(call& c) {
+  auto snap = c.ctx.stats->get();
+  uint64_t ready = 0, unacked = 0, consumers = 0, channels = 0;
+  double depth_rate = 0;
+  for (auto& [id, q] : snap->queues) {
+    ready += q->cur.ready;
+    unacked += q->cur.unacked;
+    consumers += q->cur.consumers.size();
+    if (q->seconds > 0)
+      depth_rate += (double(q->cur.ready + q->cur.unacked) -
+                     double(q->prev.ready + q->prev.unacked)) / q->seconds;
+  }
+  auto totals = snap->retired.channels;
+  double publish = 0, deliver = 0, ack = 0, redeliver = 0;
+  for (auto& [id, s] : snap->connections) {
+    totals += s->cur.totals;
+    channels += s->cur.channels.size();
+    publish += counter_rate(*s, &metrics::channel_counters::published);
+    deliver += counter_rate(*s, &metrics::channel_counters::delivered);
+    ack += counter_rate(*s, &metrics::channel_counters::acked);
+    redeliver += counter_rate(*s, &metrics::channel_counters::redelivered);
+  }
+  size_t exchanges = 0;
+  auto vhosts = list_vhosts(c);
+  for (auto& v : vhosts)
+    exchanges += list_exchanges(c, v.actor).size() + 1;  // + the default exchange
+  json listeners = json::array();
+  for (auto& l : c.ctx.listeners)
+    listeners.push_back(json{{"node", c.ctx.node},
+                             {"protocol", l.protocol},
+                             {"ip_address", l.address},
+                             {"port", l.port}});
+  return json{
+    {"management_version", "0.1.0"},
+    {"rabbitmq_version", "0.1.0"},
+    {"product_name", "Warren"},
+    {"product_version", "0.1.0"},
+    {"cluster_name", c.ctx.node},
+    {"node", c.ctx.node},
+    {"statistics_db_event_queue", 0},
+    {"message_stats",
+     {{"publish", totals.published},
+      {"publish_details", rate(publish)},
+      {"deliver_get", totals.delivered},
+      {"deliver_get_details", rate(deliver)},
+      {"ack", totals.acked},
+      {"ack_details", rate(ack)},
+      {"redeliver", totals.redelivered},
+      {"redeliver_details", rate(redeliver)}}},
+    {"queue_totals",
+     {{"messages", ready + unacked},
+      {"messages_details", rate(depth_rate)},
+      {"messages_ready", ready},
+      {"messages_unacknowledged", unacked}}},
+    {"object_totals",
+     {{"connections", snap->connections.size()},
+      {"channels", channels},
+      {"exchanges", exchanges},
+      {"queues", snap->queues.size()},
+      {"consumers", consumers},
+      {"vhosts", vhosts.size()}}},
+    {"listeners", listeners}};
+}
+
+}  // namespace
+
+std::optional<reply> route_stats(call& c) {
+  if (c.path.empty())
+    return std::nullopt;
+  auto& area = c.path[0];
+  if (area == "connections")
+    return connections(c);
+  if (area == "channels")
+    return channels(c);
+  if (area == "consumers")
+    return consumers(c);
+  bool known = area == "overview" || area == "nodes" || area == "cluster-name" ||
+               area == "healthchecks" || area == "health";
+  if (known && c.method != "GET")
+    return method_not_allowed();
+  if (area == "overview" && c.path.size() == 1)
+    return ok(overview(c));
+  if (area == "nodes") {
+    if (c.path.size() == 1)
+      return ok(json::array({node_json(c.ctx)}));
+    if (c.path.size() == 2 && c.path[1] == c.ctx.node)
+      return ok(node_json(c.ctx));
+    return not_found();
+  }
+  if (area == "cluster-name" && c.path.size() == 1)
+    return ok(json{{"name", c.ctx.node}});
+  if ((area == "healthchecks" && c.path.size() == 2 && c.path[1] == "node") ||
+      (area == "health" && c.path.size() == 3 && c.path[1] == "checks"))
+    return ok(json{{"status", "ok"}});
+  return std::nullopt;
+}
+
+}  // namespace warren::mgmt

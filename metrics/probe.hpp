@@ -1,0 +1,41 @@
+// How an actor finds the stats collector and sends it its numbers (metrics/stats.hpp).
+// The collector registers itself in the actor system's registry under collector_key at start;
+// an actor spawned without one (unit tests) reports nothing.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include "actors/messages.hpp"
+#include "metrics/stats.hpp"
+
+namespace warren::metrics {
+
+inline constexpr caf::atom_value collector_key = caf::atom("stats");
+
+inline caf::actor find_collector(caf::actor_system& sys) {
+  return caf::actor_cast<caf::actor>(sys.registry().get(collector_key));
+}
+
+// What a connection actor (AMQP or STOMP) counts about itself beyond its channels.
+struct connection_counters {
+  caf::actor collector;
+  int64_t connected_at = 0;  // ms since the Unix epoch
+  uint64_t recv_oct = 0, send_oct = 0, recv_cnt = 0, send_cnt = 0;
+  channel_counters closed_channels;  // counters of channels that are gone
+  bool reporting = false;            // opened, first report sent
+  bool done = false;                 // final report sent: answer no more polls
+};
+
+inline int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+template <class Self, class Stats>
+void send_stats(Self* self, const caf::actor& collector, Stats&& s) {
+  if (collector)
+    self->send(collector, stats_atom::value, std::forward<Stats>(s));
+}
+
+}  // namespace warren::metrics

@@ -1,0 +1,270 @@
+// Implementation of prometheus_exporter.hpp.
+#include "metrics/prometheus_exporter.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <map>
+
+#include "metrics/process_stats.hpp"
+
+namespace warren::metrics {
+
+namespace {
+
+using labels = prometheus::Labels;
+
+const std::map<std::string, std::string> help_texts = {
+  {"rabbitmq_channel_messages_acked_total",
+   "Messages acknowledged on a channel"},
+  {"rabbitmq_channel_messages_delivered_total",
+   "Messages delivered to consumers (or fetched) on a channel"},
+  {"rabbitmq_channel_messages_published_total",
+   "Messages published into an exchange on a channel"},
+  {"rabbitmq_channel_messages_redelivered_total",
+   "Messages redelivered to consumers on a channel"},
+  {"rabbitmq_channels",
+   "Channels currently open"},
+  {"rabbitmq_connection_channels",
+   "Channels on a connection"},
+  {"rabbitmq_connection_incoming_bytes_total",
+   "Bytes received from clients on a connection"},
+  {"rabbitmq_connection_outgoing_bytes_total",
+   "Bytes sent to clients on a connection"},
+  {"rabbitmq_connections",
+   "Connections currently open"},
+  {"rabbitmq_connections_closed_total",
+   "Connections closed"},
+  {"rabbitmq_connections_opened_total",
+   "Connections opened"},
+  {"rabbitmq_consumers",
+   "Consumers currently connected"},
+  {"rabbitmq_disk_space_available_bytes",
+   "Disk space available in bytes"},
+  {"rabbitmq_identity_info",
+   "Node and cluster identity"},
+  {"rabbitmq_process_max_fds",
+   "Open file descriptors limit"},
+  {"rabbitmq_process_open_fds",
+   "Open file descriptors"},
+  {"rabbitmq_process_resident_memory_bytes",
+   "Memory used in bytes"},
+  {"rabbitmq_queue_consumers",
+   "Consumers on a queue"},
+  {"rabbitmq_queue_messages",
+   "Sum of ready and unacknowledged messages"},
+  {"rabbitmq_queue_messages_acked_total",
+   "Messages acknowledged by consumers"},
+  {"rabbitmq_queue_messages_delivered_total",
+   "Messages delivered to consumers or fetched with basic.get"},
+  {"rabbitmq_queue_messages_published_total",
+   "Messages published to queues"},
+  {"rabbitmq_queue_messages_ready",
+   "Messages ready to be delivered to consumers"},
+  {"rabbitmq_queue_messages_redelivered_total",
+   "Messages delivered again (the redelivered flag set)"},
+  {"rabbitmq_queue_messages_unacked",
+   "Messages delivered to consumers but not yet acknowledged"},
+  {"rabbitmq_queues",
+   "Queues available"},
+  {"warren_actor_mailbox_length",
+   "Messages waiting in an actor's mailbox"},
+  {"warren_actor_restarts_total",
+   "Actors restarted by their supervisor"},
+  {"warren_exchange_messages_routed_total",
+   "Messages an exchange routed to at least one queue or exchange"},
+  {"warren_exchange_messages_unroutable_total",
+   "Messages an exchange could route nowhere (dropped or returned)"},
+  {"warren_store_bytes",
+   "Bytes on disk under the data directory (catalog, messages)"},
+  {"warren_uptime_seconds",
+   "Seconds since warrend started"},
+};
+
+std::string help_of(const std::string& name) {
+  auto it = help_texts.find(name);
+  return it == help_texts.end() ? std::string{} : it->second;
+}
+
+
+// Families by name; in aggregated mode the object labels are dropped and values add up.
+class exposition {
+public:
+  explicit exposition(bool per_object) : per_object_(per_object) {}
+
+  void gauge(const std::string& name, const labels& fixed, const labels& object, double v) {
+    auto& f = gauges_[name];
+    if (!f)
+      f = &prometheus::BuildGauge().Name(name).Help(help_of(name)).Register(registry_);
+    f->Add(merge(fixed, object)).Increment(v);
+  }
+
+  void counter(const std::string& name, const labels& fixed, const labels& object, double v) {
+    auto& f = counters_[name];
+    if (!f)
+      f = &prometheus::BuildCounter().Name(name).Help(help_of(name)).Register(registry_);
+    f->Add(merge(fixed, object)).Increment(v);
+  }
+
+  bool per_object() const { return per_object_; }
+
+  std::string text() const {
+    return prometheus::TextSerializer{}.Serialize(registry_.Collect());
+  }
+
+private:
+  labels merge(const labels& fixed, const labels& object) const {
+    if (!per_object_)
+      return fixed;
+    labels all = fixed;
+    all.insert(object.begin(), object.end());
+    return all;
+  }
+
+  bool per_object_;
+  prometheus::Registry registry_;
+  std::map<std::string, prometheus::Family<prometheus::Gauge>*> gauges_;
+  std::map<std::string, prometheus::Family<prometheus::Counter>*> counters_;
+};
+
+std::string connection_name(const connection_stats& c) { return c.peer + " -> " + c.local; }
+
+void queues(exposition& x, const snapshot& snap) {
+  const auto& r = snap.retired;
+  if (!x.per_object()) {
+    // One series each even with no queues; counters start from what stopped queues did.
+    for (auto name : {"rabbitmq_queue_messages_ready", "rabbitmq_queue_messages_unacked",
+                      "rabbitmq_queue_messages", "rabbitmq_queue_consumers"})
+      x.gauge(name, {}, {}, 0);
+    x.counter("rabbitmq_queue_messages_published_total", {}, {}, double(r.queue_published));
+    x.counter("rabbitmq_queue_messages_delivered_total", {}, {}, double(r.queue_delivered));
+    x.counter("rabbitmq_queue_messages_acked_total", {}, {}, double(r.queue_acked));
+    x.counter("rabbitmq_queue_messages_redelivered_total", {}, {},
+              double(r.queue_redelivered));
+  }
+  for (auto& [id, s] : snap.queues) {
+    auto& q = s->cur;
+    labels obj{{"vhost", q.vhost}, {"queue", q.name}};
+    x.gauge("rabbitmq_queue_messages_ready", {},
+            obj, double(q.ready));
+    x.gauge("rabbitmq_queue_messages_unacked", {}, obj,
+            double(q.unacked));
+    x.gauge("rabbitmq_queue_messages", {}, obj,
+            double(q.ready + q.unacked));
+    x.gauge("rabbitmq_queue_consumers", {}, obj,
+            double(q.consumers.size()));
+    x.counter("rabbitmq_queue_messages_published_total", {},
+              obj, double(q.published));
+    x.counter("rabbitmq_queue_messages_delivered_total", {}, obj,
+              double(q.delivered));
+    x.counter("rabbitmq_queue_messages_acked_total", {},
+              obj, double(q.acked));
+    x.counter("rabbitmq_queue_messages_redelivered_total", {}, obj,
+              double(q.redelivered));
+    x.gauge("warren_actor_mailbox_length", {{"actor", "queue"}}, obj, double(q.mailbox));
+  }
+}
+
+void exchanges(exposition& x, const snapshot& snap) {
+  const auto& r = snap.retired;
+  if (!x.per_object()) {
+    x.counter("warren_exchange_messages_routed_total", {}, {}, double(r.exchange_routed));
+    x.counter("warren_exchange_messages_unroutable_total", {}, {},
+              double(r.exchange_unroutable));
+  }
+  for (auto& [id, s] : snap.exchanges) {
+    auto& e = s->cur;
+    labels obj{{"vhost", e.vhost}, {"exchange", e.name}};
+    x.counter("warren_exchange_messages_routed_total", {}, obj,
+              double(e.routed));
+    x.counter("warren_exchange_messages_unroutable_total", {}, obj,
+              double(e.unroutable));
+    x.gauge("warren_actor_mailbox_length", {{"actor", "exchange"}}, obj, double(e.mailbox));
+  }
+}
+
+void connections(exposition& x, const snapshot& snap) {
+  const auto& r = snap.retired;
+  uint64_t channels = 0;
+  if (!x.per_object()) {
+    x.gauge("rabbitmq_connection_channels", {}, {}, 0);
+    x.counter("rabbitmq_connection_incoming_bytes_total", {}, {}, double(r.recv_oct));
+    x.counter("rabbitmq_connection_outgoing_bytes_total", {}, {}, double(r.send_oct));
+    x.counter("rabbitmq_channel_messages_published_total", {}, {},
+              double(r.channels.published));
+    x.counter("rabbitmq_channel_messages_delivered_total", {}, {},
+              double(r.channels.delivered));
+    x.counter("rabbitmq_channel_messages_acked_total", {}, {}, double(r.channels.acked));
+    x.counter("rabbitmq_channel_messages_redelivered_total", {}, {},
+              double(r.channels.redelivered));
+  }
+  for (auto& [id, s] : snap.connections) {
+    auto& c = s->cur;
+    auto name = connection_name(c);
+    labels obj{{"vhost", c.vhost}, {"connection", name}};
+    x.gauge("rabbitmq_connection_channels", {}, obj,
+            double(c.channels.size()));
+    x.counter("rabbitmq_connection_incoming_bytes_total", {}, obj, double(c.recv_oct));
+    x.counter("rabbitmq_connection_outgoing_bytes_total", {}, obj, double(c.send_oct));
+    x.gauge("warren_actor_mailbox_length", {{"actor", "connection"}}, obj, double(c.mailbox));
+    channels += c.channels.size();
+    // Per channel when per-object; otherwise the connection's totals (closed channels too).
+    auto channel_series = [&](const labels& ch, const channel_counters& n) {
+      x.counter("rabbitmq_channel_messages_published_total", {}, ch, double(n.published));
+      x.counter("rabbitmq_channel_messages_delivered_total", {}, ch,
+                double(n.delivered));
+      x.counter("rabbitmq_channel_messages_acked_total", {}, ch, double(n.acked));
+      x.counter("rabbitmq_channel_messages_redelivered_total", {}, ch,
+                double(n.redelivered));
+    };
+    if (x.per_object()) {
+      for (auto& ch : c.channels)
+        channel_series({{"vhost", c.vhost},
+                        {"channel", name + " (" + std::to_string(ch.number) + ")"}},
+                       ch.counters);
+    } else {
+      channel_series({}, c.totals);
+    }
+  }
+  x.gauge("rabbitmq_connections", {}, {},
+          double(snap.connections.size()));
+  x.gauge("rabbitmq_channels", {}, {}, double(channels));
+  x.counter("rabbitmq_connections_opened_total", {}, {},
+            double(r.connections_opened));
+  x.counter("rabbitmq_connections_closed_total", {}, {},
+            double(r.connections_closed));
+}
+
+}  // namespace
+
+std::string render_metrics(const snapshot& snap, const exporter_options& opt) {
+  exposition x{opt.per_object};
+  queues(x, snap);
+  exchanges(x, snap);
+  connections(x, snap);
+  uint64_t consumers = 0;
+  for (auto& [id, s] : snap.queues)
+    consumers += s->cur.consumers.size();
+  x.gauge("rabbitmq_queues", {}, {}, double(snap.queues.size()));
+  x.gauge("rabbitmq_consumers", {}, {}, double(consumers));
+  for (auto kind : {"queue", "exchange", "connection"}) {
+    if (!x.per_object())  // the series exists even without such actors
+      x.gauge("warren_actor_mailbox_length", {{"actor", kind}}, {}, 0);
+    x.counter("warren_actor_restarts_total", {{"actor", kind}}, {}, 0);
+  }
+  x.gauge("rabbitmq_process_resident_memory_bytes", {}, {},
+          double(resident_memory_bytes()));
+  x.gauge("rabbitmq_process_open_fds", {}, {}, double(open_fds()));
+  x.gauge("rabbitmq_process_max_fds", {}, {}, double(max_fds()));
+  x.gauge("rabbitmq_disk_space_available_bytes", {}, {},
+          double(free_disk_bytes(opt.data_dir)));
+  x.gauge("warren_store_bytes", {}, {}, double(directory_bytes(opt.data_dir)));
+  x.gauge("warren_uptime_seconds", {}, {}, uptime_seconds());
+  x.gauge("rabbitmq_identity_info", {{"rabbitmq_node", opt.node}, {"rabbitmq_cluster", opt.node}}, {}, 1);
+  return x.text();
+}
+
+}  // namespace warren::metrics

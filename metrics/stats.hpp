@@ -1,0 +1,97 @@
+// The numbers an actor reports about itself to the stats collector (metrics/stats_collector):
+// queues, exchanges and connections (AMQP and STOMP) each count inside their own state, with
+// plain integers, and send one of these when the collector asks (report_atom), once when they
+// start and a final one when they stop. Nothing here is touched per message outside the
+// owning actor. Counters are totals since the actor started; gauges are current values.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace warren::metrics {
+
+struct consumer_stats {
+  std::string tag;
+  caf::actor_id connection = 0;
+  uint16_t channel = 0;
+  bool ack_required = true;
+  bool exclusive = false;
+  int32_t priority = 0;
+};
+
+struct queue_stats {
+  caf::actor_id id = 0;
+  std::string vhost, name;
+  // Gauges.
+  uint64_t ready = 0, unacked = 0;
+  uint64_t mailbox = 0;
+  std::vector<consumer_stats> consumers;
+  // Counters.
+  uint64_t published = 0;    // messages enqueued
+  uint64_t delivered = 0;    // handed to consumers or basic.get
+  uint64_t acked = 0;
+  uint64_t redelivered = 0;  // deliveries with the redelivered flag
+  bool final = false;        // the queue stopped: its last report
+};
+
+struct exchange_stats {
+  caf::actor_id id = 0;
+  std::string vhost, name, type;
+  uint64_t mailbox = 0;
+  uint64_t publish_in = 0;   // messages received
+  uint64_t publish_out = 0;  // copies sent to destinations
+  uint64_t routed = 0;       // messages that reached at least one destination
+  uint64_t unroutable = 0;   // messages dropped or returned (no destination, no alternate)
+  bool final = false;
+};
+
+// Per-channel counters (a STOMP connection reports a single channel, number 1).
+struct channel_counters {
+  uint64_t published = 0;
+  uint64_t delivered = 0;  // deliveries and basic.get-ok
+  uint64_t acked = 0;
+  uint64_t redelivered = 0;
+  channel_counters& operator+=(const channel_counters& o) {
+    published += o.published;
+    delivered += o.delivered;
+    acked += o.acked;
+    redelivered += o.redelivered;
+    return *this;
+  }
+};
+
+struct channel_stats {
+  uint16_t number = 0;
+  channel_counters counters;
+  uint32_t unacked = 0;
+  uint32_t consumers = 0;
+  uint32_t prefetch = 0;
+  uint32_t global_prefetch = 0;
+  bool confirm = false;
+  bool transactional = false;
+};
+
+struct connection_stats {
+  caf::actor_id id = 0;
+  caf::actor_addr addr;  // to close it from the management API
+  std::string protocol;  // "AMQP 0-9-1", "STOMP 1.2"
+  std::string peer;      // host:port of the client
+  std::string local;     // host:port of the listener
+  std::string user, vhost;
+  int64_t connected_at = 0;  // ms since the Unix epoch
+  uint64_t mailbox = 0;
+  uint64_t recv_oct = 0, send_oct = 0, recv_cnt = 0, send_cnt = 0;
+  uint32_t frame_max = 0, channel_max = 0, heartbeat = 0;
+  std::vector<channel_stats> channels;
+  channel_counters totals;  // all channels so far, closed ones included
+  bool final = false;
+};
+
+}  // namespace warren::metrics
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::metrics::queue_stats)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::metrics::exchange_stats)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::metrics::connection_stats)

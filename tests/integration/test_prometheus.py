@@ -1,0 +1,124 @@
+"""A real Prometheus server (Debian's `prometheus`) scrapes warrend's /metrics on loopback,
+and a PromQL query through Prometheus's own HTTP API sees the queue depth that AMQP traffic
+produced. The Prometheus process, its config and its storage are this test's own."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import unittest
+import urllib.parse
+import urllib.request
+
+from harness import BrokerTestCase, unique, wait_until
+
+PROMETHEUS = "/usr/bin/prometheus"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_json(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as res:
+        return json.loads(res.read())
+
+
+@unittest.skipIf(os.environ.get("WARREN_TEST_BROKER"), "scrapes warrend's own /metrics")
+@unittest.skipUnless(os.access(PROMETHEUS, os.X_OK),
+                     "Prometheus is not installed (Debian package 'prometheus')")
+class PrometheusScrapeTest(BrokerTestCase):
+    @classmethod
+    def setUpClass(cls):
+        # Per-object series for this broker, so that the query can name the queue.
+        conf_dir = tempfile.mkdtemp(prefix="warren-prom-conf-")
+        cls.addClassCleanup(shutil.rmtree, conf_dir, True)
+        conf = os.path.join(conf_dir, "warren.conf")
+        with open(conf, "w") as f:
+            f.write("prometheus.return_per_object_metrics = true\n"
+                    "collect_statistics_interval = 500\n")
+        cls.broker_args = ("--config", conf)
+        super().setUpClass()
+        host, http_port = cls.broker.wait_listener("http")
+        cls.prom_dir = tempfile.mkdtemp(prefix="warren-prom-")
+        cls.addClassCleanup(shutil.rmtree, cls.prom_dir, True)
+        config = os.path.join(cls.prom_dir, "prometheus.yml")
+        with open(config, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                    "scrape_configs:\n  - job_name: warren\n    scrape_interval: 1s\n"
+                    "    scrape_timeout: 1s\n    metrics_path: /metrics\n"
+                    "    static_configs:\n      - targets: ['%s:%d']\n" % (host, http_port))
+        cls.prom_port = free_port()
+        cls.prom_log = open(os.path.join(cls.prom_dir, "prometheus.log"), "w+")
+        cls.prom = subprocess.Popen(
+            [PROMETHEUS, "--config.file=" + config,
+             "--storage.tsdb.path=" + os.path.join(cls.prom_dir, "data"),
+             "--web.listen-address=127.0.0.1:%d" % cls.prom_port],
+            stdin=subprocess.DEVNULL, stdout=cls.prom_log, stderr=subprocess.STDOUT)
+        cls.addClassCleanup(cls.stop_prometheus)
+        cls.prom_url = "http://127.0.0.1:%d" % cls.prom_port
+
+        def ready():
+            if cls.prom.poll() is not None:
+                return True  # reported below
+            try:
+                with urllib.request.urlopen(cls.prom_url + "/-/ready", timeout=2) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+        if not wait_until(ready, 30, 0.2) or cls.prom.poll() is not None:
+            raise AssertionError("Prometheus did not become ready:\n" + cls.prometheus_log())
+
+    @classmethod
+    def stop_prometheus(cls):
+        if cls.prom.poll() is None:
+            cls.prom.terminate()
+            try:
+                cls.prom.wait(10)
+            except subprocess.TimeoutExpired:
+                cls.prom.kill()
+                cls.prom.wait(5)
+        cls.prom_log.close()
+
+    @classmethod
+    def prometheus_log(cls):
+        cls.prom_log.flush()
+        cls.prom_log.seek(0)
+        return cls.prom_log.read()[-4000:]
+
+    def query(self, promql):
+        url = self.prom_url + "/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        body = http_json(url)
+        self.assertEqual(body["status"], "success", body)
+        return body["data"]["result"]
+
+    def test_promql_sees_the_queue_depth(self):
+        ch = self.channel()
+        ch.confirm_delivery()
+        q = ch.queue_declare(queue=unique("prom")).method.queue
+        for i in range(7):
+            ch.basic_publish("", q, b"message %d" % i)
+        promql = 'rabbitmq_queue_messages_ready{queue="%s"}' % q
+        last = {}
+
+        def seven():
+            last["r"] = self.query(promql)
+            return last["r"] and last["r"][0]["value"][1] == "7"
+        self.assertTrue(wait_until(seven, 30, 0.5),
+                        "PromQL %s gave %r\n--- prometheus log ---\n%s"
+                        % (promql, last.get("r"), self.prometheus_log()))
+        labels = last["r"][0]["metric"]
+        self.assertEqual(labels["vhost"], "/")
+        self.assertEqual(labels["job"], "warren")
+        up = self.query('up{job="warren"}')
+        self.assertEqual(up[0]["value"][1], "1")
+        published = self.query('rabbitmq_queue_messages_published_total{queue="%s"}' % q)
+        self.assertEqual(published[0]["value"][1], "7")
+
+
+if __name__ == "__main__":
+    unittest.main()

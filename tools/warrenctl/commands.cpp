@@ -1,0 +1,413 @@
+// warrenctl's commands other than the lists (lists.cpp), and the table of all commands; see
+// commands.hpp.
+#include "tools/warrenctl/commands.hpp"
+
+#include <algorithm>
+#include <iostream>
+#include <map>
+
+namespace warrenctl {
+
+using json = nlohmann::json;
+
+int failed(const response& r, const std::string& what) {
+  std::cerr << "Error: " << what << ": " << r.reason() << "\n";
+  return r.status == 0 ? exit_unavailable : exit_failed;
+}
+
+int usage(const std::string& name, const std::string& why) {
+  std::cerr << "warrenctl " << name << ": " << why << " (see warrenctl " << name
+            << " --help)\n";
+  return exit_usage;
+}
+
+void info(const invocation& inv, const std::string& line) {
+  if (!inv.quiet)
+    std::cerr << line << "\n";
+}
+
+namespace {
+
+std::string vhost_path(const invocation& inv) { return encode(inv.vhost); }
+
+// key=value arguments (rabbitmqadmin style); a bare first word is the name.
+bool parse_pairs(const std::vector<std::string>& args, size_t from,
+                 std::map<std::string, std::string>& out, std::string& error) {
+  for (size_t i = from; i < args.size(); ++i) {
+    auto eq = args[i].find('=');
+    if (eq == std::string::npos) {
+      if (i == from && !out.count("name")) {
+        out["name"] = args[i];
+        continue;
+      }
+      error = "expected key=value, got '" + args[i] + "'";
+      return false;
+    }
+    out[args[i].substr(0, eq)] = args[i].substr(eq + 1);
+  }
+  return true;
+}
+
+bool to_bool(const std::map<std::string, std::string>& kv, const std::string& key, bool fallback,
+             std::string& error) {
+  auto it = kv.find(key);
+  if (it == kv.end())
+    return fallback;
+  if (it->second == "true" || it->second == "True" || it->second == "1")
+    return true;
+  if (it->second == "false" || it->second == "False" || it->second == "0")
+    return false;
+  error = key + " must be true or false";
+  return fallback;
+}
+
+bool arguments_of(const std::map<std::string, std::string>& kv, json& out, std::string& error) {
+  auto it = kv.find("arguments");
+  out = json::object();
+  if (it == kv.end())
+    return true;
+  out = json::parse(it->second, nullptr, false);
+  if (out.is_discarded() || !out.is_object()) {
+    error = "arguments must be a JSON object";
+    return false;
+  }
+  return true;
+}
+
+int simple(const invocation& inv, const std::string& method, const std::string& path,
+           const json* body, const std::string& what) {
+  auto r = request(inv.ep, method, path, body);
+  if (r.status < 200 || r.status >= 300)
+    return failed(r, what);
+  return exit_ok;
+}
+
+int declare(invocation& inv) {
+  if (inv.args.empty())
+    return usage("declare", "what to declare: queue, exchange or binding");
+  std::map<std::string, std::string> kv;
+  std::string error;
+  if (!parse_pairs(inv.args, 1, kv, error))
+    return usage("declare", error);
+  json args;
+  if (!arguments_of(kv, args, error))
+    return usage("declare", error);
+  auto kind = inv.args[0];
+  auto vhost = kv.count("vhost") ? encode(kv["vhost"]) : vhost_path(inv);
+  if (kind == "queue" || kind == "exchange") {
+    if (!kv.count("name"))
+      return usage("declare", kind + " needs name=NAME");
+    json body{{"durable", to_bool(kv, "durable", kind == "exchange", error)},
+              {"auto_delete", to_bool(kv, "auto_delete", false, error)},
+              {"arguments", args}};
+    if (kind == "exchange") {
+      body["type"] = kv.count("type") ? kv["type"] : "direct";
+      body["internal"] = to_bool(kv, "internal", false, error);
+    }
+    if (!error.empty())
+      return usage("declare", error);
+    auto rc = simple(inv, "PUT", "/api/" + kind + "s/" + vhost + "/" + encode(kv["name"]), &body,
+                     "declaring " + kind + " '" + kv["name"] + "'");
+    if (rc == exit_ok)
+      std::cout << kind << " declared\n";
+    return rc;
+  }
+  if (kind == "binding") {
+    if (!kv.count("source") || !kv.count("destination"))
+      return usage("declare", "binding needs source=EXCHANGE destination=NAME");
+    auto dtype = kv.count("destination_type") ? kv["destination_type"] : "queue";
+    if (dtype != "queue" && dtype != "exchange")
+      return usage("declare", "destination_type must be queue or exchange");
+    json body{{"routing_key", kv["routing_key"]}, {"arguments", args}};
+    auto rc = simple(inv, "POST",
+                     "/api/bindings/" + vhost + "/e/" + encode(kv["source"]) + "/" +
+                       (dtype == "queue" ? "q" : "e") + "/" + encode(kv["destination"]),
+                     &body, "declaring binding");
+    if (rc == exit_ok)
+      std::cout << "binding declared\n";
+    return rc;
+  }
+  return usage("declare", "unknown kind '" + kind + "': queue, exchange or binding");
+}
+
+int delete_object(invocation& inv) {
+  if (inv.args.empty())
+    return usage("delete", "what to delete: queue, exchange or binding");
+  std::map<std::string, std::string> kv;
+  std::string error;
+  if (!parse_pairs(inv.args, 1, kv, error))
+    return usage("delete", error);
+  auto kind = inv.args[0];
+  auto vhost = kv.count("vhost") ? encode(kv["vhost"]) : vhost_path(inv);
+  if (kind == "queue" || kind == "exchange") {
+    if (!kv.count("name"))
+      return usage("delete", kind + " needs name=NAME");
+    std::string query;
+    if (to_bool(kv, "if_unused", false, error))
+      query += "if-unused=true";
+    if (to_bool(kv, "if_empty", false, error))
+      query += std::string{query.empty() ? "" : "&"} + "if-empty=true";
+    if (!error.empty())
+      return usage("delete", error);
+    auto rc = simple(inv, "DELETE",
+                     "/api/" + kind + "s/" + vhost + "/" + encode(kv["name"]) +
+                       (query.empty() ? "" : "?" + query),
+                     nullptr, "deleting " + kind + " '" + kv["name"] + "'");
+    if (rc == exit_ok)
+      std::cout << kind << " deleted\n";
+    return rc;
+  }
+  if (kind == "binding") {
+    if (!kv.count("source") || !kv.count("destination"))
+      return usage("delete", "binding needs source=EXCHANGE destination=NAME");
+    auto dtype = kv.count("destination_type") ? kv["destination_type"] : "queue";
+    auto base = "/api/bindings/" + vhost + "/e/" + encode(kv["source"]) + "/" +
+                (dtype == "exchange" ? "e" : "q") + "/" + encode(kv["destination"]);
+    std::string props = kv.count("properties_key") ? kv["properties_key"] : "";
+    if (props.empty()) {
+      // Find it by routing key (and no arguments) among the bindings between the two.
+      auto r = request(inv.ep, "GET", base);
+      if (r.status != 200)
+        return failed(r, "looking up the binding");
+      for (auto& b : r.json())
+        if (b.value("routing_key", "") == kv["routing_key"] &&
+            (!b.contains("arguments") || b["arguments"].empty()))
+          props = b.value("properties_key", "");
+      if (props.empty()) {
+        std::cerr << "Error: no such binding\n";
+        return exit_failed;
+      }
+    }
+    auto rc = simple(inv, "DELETE", base + "/" + encode(props), nullptr, "deleting binding");
+    if (rc == exit_ok)
+      std::cout << "binding deleted\n";
+    return rc;
+  }
+  return usage("delete", "unknown kind '" + kind + "': queue, exchange or binding");
+}
+
+int purge_queue(invocation& inv) {
+  if (inv.args.size() != 1)
+    return usage("purge_queue", "expected the queue name");
+  info(inv, "Purging queue '" + inv.args[0] + "' in vhost '" + inv.vhost + "' ...");
+  return simple(inv, "DELETE",
+                "/api/queues/" + vhost_path(inv) + "/" + encode(inv.args[0]) + "/contents",
+                nullptr, "purging queue '" + inv.args[0] + "'");
+}
+
+int add_user(invocation& inv) {
+  if (inv.args.size() < 2 || inv.args.size() > 3)
+    return usage("add_user", "expected <user> <password> [tags]");
+  auto& name = inv.args[0];
+  if (request(inv.ep, "GET", "/api/users/" + encode(name)).status == 200) {
+    std::cerr << "Error: user '" << name << "' already exists\n";
+    return exit_failed;
+  }
+  info(inv, "Adding user \"" + name + "\" ...");
+  json body{{"password", inv.args[1]}, {"tags", inv.args.size() > 2 ? inv.args[2] : ""}};
+  return simple(inv, "PUT", "/api/users/" + encode(name), &body, "adding user '" + name + "'");
+}
+
+int delete_user(invocation& inv) {
+  if (inv.args.size() != 1)
+    return usage("delete_user", "expected <user>");
+  info(inv, "Deleting user \"" + inv.args[0] + "\" ...");
+  return simple(inv, "DELETE", "/api/users/" + encode(inv.args[0]), nullptr,
+                "deleting user '" + inv.args[0] + "'");
+}
+
+int change_password(invocation& inv) {
+  if (inv.args.size() != 2)
+    return usage("change_password", "expected <user> <new password>");
+  auto& name = inv.args[0];
+  auto r = request(inv.ep, "GET", "/api/users/" + encode(name));
+  if (r.status != 200)
+    return failed(r, "looking up user '" + name + "'");
+  info(inv, "Changing password for user \"" + name + "\" ...");
+  json body{{"password", inv.args[1]}, {"tags", r.json().value("tags", json::array())}};
+  return simple(inv, "PUT", "/api/users/" + encode(name), &body,
+                "changing the password of '" + name + "'");
+}
+
+int set_user_tags(invocation& inv) {
+  if (inv.args.empty())
+    return usage("set_user_tags", "expected <user> [tag ...]");
+  auto& name = inv.args[0];
+  auto r = request(inv.ep, "GET", "/api/users/" + encode(name));
+  if (r.status != 200)
+    return failed(r, "looking up user '" + name + "'");
+  json tags = json::array();
+  for (size_t i = 1; i < inv.args.size(); ++i)
+    tags.push_back(inv.args[i]);
+  json body{{"password_hash", r.json().value("password_hash", "")}, {"tags", tags}};
+  return simple(inv, "PUT", "/api/users/" + encode(name), &body,
+                "setting the tags of '" + name + "'");
+}
+
+int set_permissions(invocation& inv) {
+  if (inv.args.size() != 4)
+    return usage("set_permissions", "expected <user> <configure> <write> <read>");
+  info(inv, "Setting permissions for user \"" + inv.args[0] + "\" in vhost \"" + inv.vhost +
+              "\" ...");
+  json body{{"configure", inv.args[1]}, {"write", inv.args[2]}, {"read", inv.args[3]}};
+  return simple(inv, "PUT", "/api/permissions/" + vhost_path(inv) + "/" + encode(inv.args[0]),
+                &body, "setting permissions");
+}
+
+int clear_permissions(invocation& inv) {
+  if (inv.args.size() != 1)
+    return usage("clear_permissions", "expected <user>");
+  return simple(inv, "DELETE",
+                "/api/permissions/" + vhost_path(inv) + "/" + encode(inv.args[0]), nullptr,
+                "clearing permissions");
+}
+
+int add_vhost(invocation& inv) {
+  if (inv.args.size() != 1)
+    return usage("add_vhost", "expected <vhost>");
+  auto& name = inv.args[0];
+  if (request(inv.ep, "GET", "/api/vhosts/" + encode(name)).status == 200) {
+    std::cerr << "Error: vhost '" << name << "' already exists\n";
+    return exit_failed;
+  }
+  info(inv, "Adding vhost \"" + name + "\" ...");
+  return simple(inv, "PUT", "/api/vhosts/" + encode(name), nullptr,
+                "adding vhost '" + name + "'");
+}
+
+int delete_vhost(invocation& inv) {
+  if (inv.args.size() != 1)
+    return usage("delete_vhost", "expected <vhost>");
+  info(inv, "Deleting vhost \"" + inv.args[0] + "\" ...");
+  return simple(inv, "DELETE", "/api/vhosts/" + encode(inv.args[0]), nullptr,
+                "deleting vhost '" + inv.args[0] + "'");
+}
+
+int close_connection(invocation& inv) {
+  if (inv.args.empty() || inv.args.size() > 2)
+    return usage("close_connection", "expected <connection name> [reason]");
+  auto r = request(inv.ep, "GET", "/api/connections/" + encode(inv.args[0]));
+  if (r.status != 200)
+    return failed(r, "looking up connection '" + inv.args[0] + "'");
+  info(inv, "Closing connection " + inv.args[0] + " ...");
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (inv.args.size() == 2)
+    headers.emplace_back("X-Reason", inv.args[1]);
+  auto d = request(inv.ep, "DELETE", "/api/connections/" + encode(inv.args[0]), nullptr,
+                   headers);
+  if (d.status < 200 || d.status >= 300)
+    return failed(d, "closing connection");
+  return exit_ok;
+}
+
+int status(invocation& inv) {
+  auto o = request(inv.ep, "GET", "/api/overview");
+  if (o.status != 200)
+    return failed(o, "reading the overview");
+  auto n = request(inv.ep, "GET", "/api/nodes");
+  if (n.status != 200)
+    return failed(n, "reading the node");
+  auto ov = o.json();
+  auto node = n.json().empty() ? json::object() : n.json()[0];
+  std::cout << "Status of node " << text_of(ov["node"]) << " ...\n"
+            << "Product: " << text_of(ov["product_name"]) << " " << text_of(ov["product_version"])
+            << "\nUptime (seconds): " << node.value("uptime", 0) / 1000 << "\n\nListeners\n";
+  for (auto& l : ov["listeners"])
+    std::cout << "  " << text_of(l["protocol"]) << "\t" << text_of(l["ip_address"]) << ":"
+              << text_of(l["port"]) << "\n";
+  auto& totals = ov["object_totals"];
+  auto& queue_totals = ov["queue_totals"];
+  std::cout << "\nTotals\n"
+            << "  connections\t" << text_of(totals["connections"]) << "\n"
+            << "  channels\t" << text_of(totals["channels"]) << "\n"
+            << "  queues\t" << text_of(totals["queues"]) << "\n"
+            << "  exchanges\t" << text_of(totals["exchanges"]) << "\n"
+            << "  consumers\t" << text_of(totals["consumers"]) << "\n"
+            << "  messages\t" << text_of(queue_totals["messages"]) << "\n"
+            << "  messages_ready\t" << text_of(queue_totals["messages_ready"]) << "\n"
+            << "  messages_unacknowledged\t" << text_of(queue_totals["messages_unacknowledged"])
+            << "\n\nResources\n"
+            << "  memory_bytes\t" << text_of(node["mem_used"]) << "\n"
+            << "  file_descriptors\t" << text_of(node["fd_used"]) << " / "
+            << text_of(node["fd_total"]) << "\n"
+            << "  disk_free_bytes\t" << text_of(node["disk_free"]) << "\n"
+            << "  store_bytes\t" << text_of(node["store_bytes"]) << "\n";
+  return exit_ok;
+}
+
+int cluster_status(invocation& inv) {
+  auto n = request(inv.ep, "GET", "/api/nodes");
+  if (n.status != 200)
+    return failed(n, "reading the nodes");
+  auto nodes = n.json();
+  std::string first = nodes.empty() ? "" : text_of(nodes[0]["name"]);
+  std::cout << "Cluster status of node " << first << " ...\nBasics\n\nCluster name: " << first
+            << "\n\nDisk Nodes\n\n";
+  for (auto& node : nodes)
+    std::cout << text_of(node["name"]) << "\n";
+  std::cout << "\nRunning Nodes\n\n";
+  for (auto& node : nodes)
+    if (node.value("running", false))
+      std::cout << text_of(node["name"]) << "\n";
+  return exit_ok;
+}
+
+}  // namespace
+
+const std::vector<command>& commands() {
+  static const std::vector<command> all = {
+    {"status", "", "Shows the node's listeners, totals and resource use.", status},
+    {"cluster_status", "", "Shows the cluster's nodes (one node for now).", cluster_status},
+    {"list_queues", "[column ...]",
+     "Lists the vhost's queues (default columns: name messages consumers).", list_queues},
+    {"list_exchanges", "[column ...]", "Lists the vhost's exchanges (name type).",
+     list_exchanges},
+    {"list_bindings", "[column ...]",
+     "Lists the vhost's bindings (source_name source_kind destination_name destination_kind "
+     "routing_key arguments).",
+     list_bindings},
+    {"list_connections", "[column ...]",
+     "Lists connections (user peer_host peer_port state; also name, vhost, protocol, ...).",
+     list_connections},
+    {"list_channels", "[column ...]",
+     "Lists channels (name user consumer_count messages_unacknowledged).", list_channels},
+    {"list_consumers", "[column ...]",
+     "Lists the vhost's consumers (queue_name channel_pid consumer_tag ack_required "
+     "prefetch_count active arguments).",
+     list_consumers},
+    {"list_users", "[column ...]", "Lists users (user tags).", list_users},
+    {"list_vhosts", "[column ...]", "Lists virtual hosts (name).", list_vhosts},
+    {"list_permissions", "[column ...]",
+     "Lists the vhost's permissions (user configure write read).", list_permissions},
+    {"declare",
+     "queue name=N [durable=true|false] [auto_delete=..] [arguments=JSON]\n"
+     "       | exchange name=N [type=direct|fanout|topic|headers] [durable=..] "
+     "[auto_delete=..] [internal=..] [arguments=JSON]\n"
+     "       | binding source=E destination=N [destination_type=queue|exchange] "
+     "[routing_key=K] [arguments=JSON]",
+     "Declares a queue, an exchange or a binding in the vhost (-p).", declare},
+    {"delete",
+     "queue name=N [if_unused=true] [if_empty=true] | exchange name=N [if_unused=true]\n"
+     "       | binding source=E destination=N [destination_type=..] [routing_key=K | "
+     "properties_key=P]",
+     "Deletes a queue, an exchange or a binding in the vhost (-p).", delete_object},
+    {"purge_queue", "<queue>", "Removes the ready messages of a queue.", purge_queue},
+    {"add_user", "<user> <password> [tags]", "Adds a user.", add_user},
+    {"delete_user", "<user>", "Deletes a user and its permissions.", delete_user},
+    {"change_password", "<user> <password>", "Sets a user's password.", change_password},
+    {"set_user_tags", "<user> [tag ...]", "Sets a user's tags.", set_user_tags},
+    {"set_permissions", "<user> <configure> <write> <read>",
+     "Sets a user's permissions in the vhost (-p); stored, enforced in a later release.",
+     set_permissions},
+    {"clear_permissions", "<user>", "Removes a user's permissions in the vhost (-p).",
+     clear_permissions},
+    {"add_vhost", "<vhost>", "Adds a virtual host.", add_vhost},
+    {"delete_vhost", "<vhost>",
+     "Deletes a virtual host with everything in it; its connections are closed.", delete_vhost},
+    {"close_connection", "<connection name> [reason]", "Closes a client connection (320).",
+     close_connection},
+  };
+  return all;
+}
+
+}  // namespace warrenctl
