@@ -33,6 +33,7 @@ class Node:
              "--data-dir", data_dir, "--log-level", "info", *extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.port = None
+        self.stomp_port = None
         self._ready = threading.Event()
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
@@ -42,9 +43,11 @@ class Node:
         for raw in iter(self.proc.stderr.readline, b""):
             line = raw.decode(errors="replace")
             self.log.append(line)
-            m = re.search(r"listening amqp 127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.port = int(m.group(1))
+            m = re.search(r"listening (amqp|stomp) 127\.0\.0\.1:(\d+)", line)
+            if m and m.group(1) == "stomp":
+                self.stomp_port = int(m.group(2))
+            elif m:
+                self.port = int(m.group(2))
                 self._ready.set()
         self._ready.set()
 
@@ -350,6 +353,32 @@ class PersistenceTest(unittest.TestCase):
             seen.append(int(b[:6]))
             ch.basic_ack(m.delivery_tag)
         self.assertEqual(seen, list(range(1500, total)))
+        self.assertEqual(n.stop(), 0)
+
+    def test_stomp_persistent_messages_are_stored_like_delivery_mode_2(self):
+        import socket
+        n = self.start()
+        deadline = time.monotonic() + 10
+        while n.stomp_port is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        s = socket.create_connection(("127.0.0.1", n.stomp_port), timeout=5)
+        s.sendall(b"CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\n\n\x00")
+        s.sendall(b"SEND\ndestination:/queue/stomp_kept\npersistent:true\nreceipt:r1\n\n"
+                  b"kept across restarts\x00")
+        s.sendall(b"SEND\ndestination:/queue/stomp_kept\nreceipt:r2\n\nnot persistent\x00")
+        got = b""
+        deadline = time.monotonic() + 5
+        while b"receipt-id:r2" not in got and time.monotonic() < deadline:
+            got += s.recv(4096)
+        self.assertIn(b"receipt-id:r2", got)
+        s.close()
+        self.assertEqual(n.stop(), 0)
+        n = self.start()
+        ch = n.connect().channel()
+        m, props, body = ch.basic_get("stomp_kept", auto_ack=True)
+        self.assertEqual(body, b"kept across restarts")
+        self.assertEqual(props.delivery_mode, 2)
+        self.assertEqual(ch.basic_get("stomp_kept", auto_ack=True), (None, None, None))
         self.assertEqual(n.stop(), 0)
 
     def _fill_two_queues(self):
