@@ -480,7 +480,7 @@ void connection_error(actor* self, uint16_t code, std::string text, uint16_t cls
 
 void process(actor* self) {
   auto& st = self->state;
-  while (!st.awaiting && st.flow_blockers.empty() && !st.pending.empty() &&
+  while (!st.awaiting && !st.flow.blocked() && !st.pending.empty() &&
          st.ph != phase::closed) {
     auto item = std::move(st.pending.front());
     st.pending.pop_front();
@@ -532,7 +532,7 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
         return;
       }
       // A queue or exchange we cached went away.
-      self->state.flow_blockers.erase(dm.source);
+      self->state.flow.forget(dm.source);
       forget_target(self, dm.source);
       fail_tracked_to(self, dm.source);
       process(self);
@@ -600,15 +600,8 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
         flush_out(self);
       },
       [=](flow_atom, bool block) {
-        auto& st = self->state;
-        auto src = caf::actor_cast<caf::actor_addr>(self->current_sender());
-        if (block) {
-          if (st.flow_blockers.insert(src).second)
-            self->monitor(caf::actor_cast<caf::actor>(src));
-        } else {
-          st.flow_blockers.erase(src);
+        if (self->state.flow.on_flow(self, block))
           process(self);
-        }
       },
       [=](drained_atom) {
         self->state.drain_requested = false;

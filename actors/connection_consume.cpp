@@ -148,7 +148,7 @@ void on_consume(actor* self, channel_rec& ch, amqp::basic_consume& m) {
   }
   auto n = ch.number;
   auto spec = consumer_spec{caf::actor_cast<caf::actor>(self), n, st.next_consumer_id++,
-                            m.consumer_tag, m.no_ack, m.exclusive, priority, 0};
+                            m.consumer_tag, m.no_ack, m.exclusive, priority, 0, nullptr};
   auto queue_name = m.queue;
   bool no_wait = m.no_wait;
   when_routed(self, [=]() mutable {

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "actors/command_loop.hpp"
 #include "actors/connection.hpp"
 #include "metrics/probe.hpp"
 #include "net/amqp_session.hpp"
@@ -142,7 +143,7 @@ struct state {
   std::unordered_map<caf::actor_addr, std::pair<caf::actor, std::vector<uint64_t>>> requeue_out;
   std::unordered_map<caf::actor_addr, caf::actor> ack_targets;
   bool drain_requested = false;
-  std::unordered_set<caf::actor_addr> flow_blockers;  // exchanges/queues that asked us to wait
+  publisher_flow flow;  // exchanges/queues that asked us to wait
 
   static inline const char* name = "connection";
 };
@@ -219,20 +220,13 @@ void encode_delivery(actor* self, uint16_t channel, std::string_view consumer_ta
 template <class R, class F, class... Ts>
 void ask(actor* self, const caf::actor& dest, F f, Ts&&... xs) {
   flush_outgoing(self);
-  self->state.awaiting = true;
-  self->request(dest, std::chrono::seconds(60), std::forward<Ts>(xs)...)
-    .then(
-      [self, f](R& r) mutable {
-        self->state.awaiting = false;
-        f(r);
-        process(self);
-      },
-      [self](caf::error& err) {
-        self->state.awaiting = false;
-        connection_error(self, amqp::internal_error,
-                         "INTERNAL_ERROR - " + self->home_system().render(err));
-        process(self);
-      });
+  request_paused<R>(
+    self, dest, std::move(f),
+    [self](caf::error& err) {
+      connection_error(self, amqp::internal_error,
+                       "INTERNAL_ERROR - " + self->home_system().render(err));
+    },
+    [](actor* s) { process(s); }, std::forward<Ts>(xs)...);
 }
 
 }  // namespace warren::conn

@@ -481,7 +481,7 @@ void with_queue(actor* self, const stomp_map::destination& d, bool for_subscribe
 
 void process(actor* self) {
   auto& st = self->state;
-  while (!st.awaiting && st.flow_blockers.empty() && !st.pending.empty() && !st.closing) {
+  while (!st.awaiting && !st.flow.blocked() && !st.pending.empty() && !st.closing) {
     auto item = std::move(st.pending.front());
     st.pending.pop_front();
     st.current_bytes = item.bytes;
@@ -524,7 +524,7 @@ caf::actor spawn_stomp_connection(caf::actor_system& sys,
         fatal(self, "Virtual host deleted", "vhost '" + st.vhost_name + "' is deleted");
         return;
       }
-      st.flow_blockers.erase(dm.source);
+      st.flow.forget(dm.source);
       for (auto it = st.queue_cache.begin(); it != st.queue_cache.end();)
         it = it->second.address() == dm.source ? st.queue_cache.erase(it) : std::next(it);
       for (auto it = st.exchange_cache.begin(); it != st.exchange_cache.end();)
@@ -575,15 +575,8 @@ caf::actor spawn_stomp_connection(caf::actor_system& sys,
         flush_out(self);
       },
       [=](flow_atom, bool block) {
-        auto& st = self->state;
-        auto src = caf::actor_cast<caf::actor_addr>(self->current_sender());
-        if (block) {
-          if (st.flow_blockers.insert(src).second)
-            self->monitor(caf::actor_cast<caf::actor>(src));
-        } else {
-          st.flow_blockers.erase(src);
+        if (self->state.flow.on_flow(self, block))
           process(self);
-        }
       },
       [=](drained_atom) {
         self->state.drain_requested = false;

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "actors/command_loop.hpp"
 #include "actors/connection.hpp"
 #include "actors/stomp_mapping.hpp"
 #include "metrics/probe.hpp"
@@ -83,7 +84,7 @@ struct state {
   // SEND frames that asked for a receipt wait until their weight came back (messages.hpp).
   uint64_t publish_seq = 0;
   std::map<uint64_t, std::pair<uint64_t, std::string>> receipts;  // seq -> (weight, receipt-id)
-  std::unordered_set<caf::actor_addr> flow_blockers;
+  publisher_flow flow;
   bool drain_requested = false;
 
   static inline const char* name = "stomp_connection";
@@ -107,19 +108,10 @@ void with_queue(actor* self, const stomp_map::destination& d, bool for_subscribe
 
 template <class R, class F, class... Ts>
 void ask(actor* self, const caf::actor& dest, F f, Ts&&... xs) {
-  self->state.awaiting = true;
-  self->request(dest, std::chrono::seconds(60), std::forward<Ts>(xs)...)
-    .then(
-      [self, f](R& r) mutable {
-        self->state.awaiting = false;
-        f(r);
-        process(self);
-      },
-      [self](caf::error& err) {
-        self->state.awaiting = false;
-        fatal(self, "Internal error", self->home_system().render(err));
-        process(self);
-      });
+  request_paused<R>(
+    self, dest, std::move(f),
+    [self](caf::error& err) { fatal(self, "Internal error", self->home_system().render(err)); },
+    [](actor* s) { process(s); }, std::forward<Ts>(xs)...);
 }
 
 // stomp_subscriptions.cpp

@@ -1,0 +1,57 @@
+// Pieces the AMQP and STOMP connection actors share around their command loop: a state that
+// pauses the loop (`awaiting`) while a request is out, and the publisher side of flow control
+// (see mailbox_flow.hpp for the side that asks publishers to wait).
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <chrono>
+#include <unordered_set>
+
+namespace warren {
+
+// Sends a request with the command loop paused; when the answer comes, resumes the loop, calls
+// `f` with it and runs the loop again (`process(self)`). A failed request goes to `on_error`
+// (which runs with the loop resumed as well).
+template <class R, class Self, class F, class OnError, class Process, class... Ts>
+void request_paused(Self* self, const caf::actor& dest, F f, OnError on_error, Process process,
+                    Ts&&... xs) {
+  self->state.awaiting = true;
+  self->request(dest, std::chrono::seconds(60), std::forward<Ts>(xs)...)
+    .then(
+      [self, f, process](R& r) mutable {
+        self->state.awaiting = false;
+        f(r);
+        process(self);
+      },
+      [self, on_error, process](caf::error& err) mutable {
+        self->state.awaiting = false;
+        on_error(err);
+        process(self);
+      });
+}
+
+// Exchanges and queues that asked this connection to stop publishing; reading resumes when
+// the last of them lets go (or goes away).
+struct publisher_flow {
+  std::unordered_set<caf::actor_addr> blockers;
+
+  bool blocked() const { return !blockers.empty(); }
+
+  // Handles (flow_atom, block) from the current sender; true when the connection may go on.
+  template <class Self>
+  bool on_flow(Self* self, bool block) {
+    auto src = caf::actor_cast<caf::actor_addr>(self->current_sender());
+    if (block) {
+      if (blockers.insert(src).second)
+        self->monitor(caf::actor_cast<caf::actor>(src));
+      return false;
+    }
+    blockers.erase(src);
+    return true;
+  }
+
+  void forget(const caf::actor_addr& gone) { blockers.erase(gone); }
+};
+
+}  // namespace warren
