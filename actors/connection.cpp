@@ -641,10 +641,7 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
           spdlog::info("closing AMQP connection {} (user '{}', vhost '{}'): {}", st.peer,
                        st.user, st.vhost_name, reason);
         st.session = nullptr;
-        if (st.stats.reporting && !st.stats.done) {
-          st.stats.done = true;
-          report(self, st.stats.collector, true);
-        }
+        report_final(self);
         // Commands read before the socket closed still count (a publish right before it).
         st.peer_gone = true;
         process(self);

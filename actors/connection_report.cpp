@@ -5,14 +5,18 @@
 #include "actors/connection_state.hpp"
 #include "actors/stomp_state.hpp"
 
-namespace warren::conn {
+namespace warren {
 
-void report(actor* self, const caf::actor& to, bool final) {
+namespace {
+
+// What every connection reports, whatever its protocol.
+template <class Self>
+metrics::connection_stats common_stats(Self* self, const char* protocol) {
   auto& st = self->state;
   metrics::connection_stats s;
   s.id = self->id();
   s.addr = self->address();
-  s.protocol = "AMQP 0-9-1";
+  s.protocol = protocol;
   s.peer = st.peer;
   s.local = st.local;
   s.user = st.user;
@@ -23,6 +27,18 @@ void report(actor* self, const caf::actor& to, bool final) {
   s.send_oct = st.stats.send_oct;
   s.recv_cnt = st.stats.recv_cnt;
   s.send_cnt = st.stats.send_cnt;
+  return s;
+}
+
+}  // namespace
+
+}  // namespace warren
+
+namespace warren::conn {
+
+void report(actor* self, const caf::actor& to, bool final) {
+  auto& st = self->state;
+  auto s = common_stats(self, "AMQP 0-9-1");
   s.frame_max = st.frame_max;
   s.channel_max = st.channel_max;
   s.heartbeat = st.heartbeat;
@@ -50,22 +66,9 @@ namespace warren::stomp_conn {
 
 void report(actor* self, const caf::actor& to, bool final) {
   auto& st = self->state;
-  metrics::connection_stats s;
-  s.id = self->id();
-  s.addr = self->address();
-  s.protocol = st.version == stomp::version::v1_0   ? "STOMP 1.0"
-               : st.version == stomp::version::v1_1 ? "STOMP 1.1"
-                                                    : "STOMP 1.2";
-  s.peer = st.peer;
-  s.local = st.local;
-  s.user = st.user;
-  s.vhost = st.vhost_name;
-  s.connected_at = st.stats.connected_at;
-  s.mailbox = self->mailbox().size();
-  s.recv_oct = st.stats.recv_oct;
-  s.send_oct = st.stats.send_oct;
-  s.recv_cnt = st.stats.recv_cnt;
-  s.send_cnt = st.stats.send_cnt;
+  auto s = common_stats(self, st.version == stomp::version::v1_0   ? "STOMP 1.0"
+                              : st.version == stomp::version::v1_1 ? "STOMP 1.1"
+                                                                   : "STOMP 1.2");
   metrics::channel_stats c;
   c.number = 1;
   c.counters = st.counters;

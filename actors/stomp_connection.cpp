@@ -599,10 +599,7 @@ caf::actor spawn_stomp_connection(caf::actor_system& sys,
           spdlog::info("closing STOMP connection {} (user '{}', vhost '{}'): {}", st.peer,
                        st.user, st.vhost_name, reason);
         st.session = nullptr;
-        if (st.stats.reporting && !st.stats.done) {
-          st.stats.done = true;
-          report(self, st.stats.collector, true);
-        }
+        report_final(self);
         // Frames read before the socket closed still count (a SEND right before the close).
         st.peer_gone = true;
         process(self);

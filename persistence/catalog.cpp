@@ -300,12 +300,13 @@ bool catalog::set_message_count_hint(const std::string& vhost, const std::string
   return s.run(error);
 }
 
-bool catalog::put_binding(const binding_row& row, std::string& error) {
+namespace {
+
+// Runs `sql` with a binding's six columns as ?1..?6.
+bool run_with_binding(sqlite_db& db, const char* sql, const binding_row& row,
+                      std::string& error) {
   sqlite_stmt s;
-  if (!s.prepare(db_,
-                 "INSERT OR IGNORE INTO bindings(vhost, source, destination, to_exchange, key,"
-                 " arguments) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-                 error))
+  if (!s.prepare(db, sql, error))
     return false;
   s.bind_text(1, row.vhost);
   s.bind_text(2, row.source);
@@ -316,20 +317,20 @@ bool catalog::put_binding(const binding_row& row, std::string& error) {
   return s.run(error);
 }
 
+}  // namespace
+
+bool catalog::put_binding(const binding_row& row, std::string& error) {
+  return run_with_binding(db_,
+                          "INSERT OR IGNORE INTO bindings(vhost, source, destination, to_exchange,"
+                          " key, arguments) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                          row, error);
+}
+
 bool catalog::delete_binding(const binding_row& row, std::string& error) {
-  sqlite_stmt s;
-  if (!s.prepare(db_,
-                 "DELETE FROM bindings WHERE vhost = ?1 AND source = ?2 AND destination = ?3"
-                 " AND to_exchange = ?4 AND key = ?5 AND arguments = ?6",
-                 error))
-    return false;
-  s.bind_text(1, row.vhost);
-  s.bind_text(2, row.source);
-  s.bind_text(3, row.destination);
-  s.bind_int(4, row.to_exchange);
-  s.bind_text(5, row.key);
-  s.bind_blob(6, row.arguments);
-  return s.run(error);
+  return run_with_binding(db_,
+                          "DELETE FROM bindings WHERE vhost = ?1 AND source = ?2 AND"
+                          " destination = ?3 AND to_exchange = ?4 AND key = ?5 AND arguments = ?6",
+                          row, error);
 }
 
 bool catalog::check(std::string& report) {
