@@ -133,7 +133,7 @@ void on_handshake(actor* self, amqp::command& cmd) {
       if (!parse_credentials(mechanism, m->response, user, password))
         return refuse_login(self, user, mechanism);
       ask<login_result>(
-        self, st.settings->registry,
+        self, current_registry(self->home_system()),
         [=](login_result& r) {
           auto& st = self->state;
           if (!r.ok)
@@ -177,7 +177,7 @@ void on_handshake(actor* self, amqp::command& cmd) {
                                 amqp::method_class_id(cmd.m), amqp::method_method_id(cmd.m));
       auto name = m->virtual_host;
       ask<lookup_result>(
-        self, st.settings->registry,
+        self, current_registry(self->home_system()),
         [=](lookup_result& r) {
           auto& st = self->state;
           if (r.code != 0)
@@ -185,7 +185,8 @@ void on_handshake(actor* self, amqp::command& cmd) {
                                     "NOT_ALLOWED - vhost " + name + " not found");
           st.vhost_name = name;
           st.vhost = r.target;
-          self->monitor(st.vhost);  // a deleted vhost closes its connections
+          self->monitor(st.vhost);  // a deleted (or restarting) vhost closes its connections
+          self->join(vhost_group(self->home_system(), name));
           st.ph = phase::running;
           send_method(self, 0, amqp::connection_open_ok{});
           st.stats.collector = metrics::find_collector(self->home_system());
@@ -524,17 +525,53 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
     st.local = session->local();
     st.stats.connected_at = metrics::now_ms();
     install_defaults(self, "connection");
+    on_crash(self, [self](const std::string& what) {
+      // Only this connection goes: 541 to the client, the socket closed. Queues and the vhost
+      // see the actor go (requeue its unacked messages, drop its exclusive queues).
+      auto& st = self->state;
+      spdlog::error("AMQP connection {} (user '{}', vhost '{}') crashed: {}", st.peer, st.user,
+                    st.vhost_name, what);
+      if (st.ph != phase::closed && st.ph != phase::header) {
+        amqp::connection_close m;
+        m.reply_code = amqp::internal_error;
+        m.reply_text = "INTERNAL_ERROR - the connection failed: " + what;
+        send_method(self, 0, m);
+      }
+      close_socket(self);
+      report_final(self);
+    });
     self->set_down_handler([=](caf::down_msg& dm) {
-      if (self->state.vhost && dm.source == self->state.vhost.address()) {
+      auto& st = self->state;
+      if (st.vhost && dm.source == st.vhost.address()) {
+        bool deleted = !dm.reason || dm.reason == caf::exit_reason::normal;
         connection_error(self, amqp::connection_forced,
-                         "CONNECTION_FORCED - vhost '" + self->state.vhost_name + "' is deleted");
+                         "CONNECTION_FORCED - vhost '" + st.vhost_name +
+                           (deleted ? "' is deleted" : "' is restarting"));
         flush_out(self);
         return;
       }
-      // A queue or exchange we cached went away.
-      self->state.flow.forget(dm.source);
+      // A queue or exchange we cached or consume from went away (deleted, or crashed and
+      // restarted under a new handle): forget it, nack what we sent it, cancel its consumers.
+      bool exchange = std::any_of(st.exchange_cache.begin(), st.exchange_cache.end(),
+                                  [&](auto& kv) { return kv.second.first.address() == dm.source; });
+      st.flow.forget(dm.source);
       forget_target(self, dm.source);
       fail_tracked_to(self, dm.source);
+      std::vector<uint64_t> cancelled;
+      for (auto& [id, c] : st.consumers)
+        if (c.queue.address() == dm.source)
+          cancelled.push_back(id);
+      for (auto id : cancelled)
+        on_server_cancel(self, id);
+      if (exchange && st.inflight_routes) {
+        // Its route reports will not come: stop waiting for them.
+        st.inflight_routes = 0;
+        if (auto fn = std::exchange(st.after_routes, nullptr)) {
+          st.awaiting = false;
+          fn();
+        }
+      }
+      flush_out(self);
       process(self);
     });
     return {
@@ -572,7 +609,8 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
       [=](routed_atom, route_report& r) {
         auto& st = self->state;
         st.inflight_routes += r.forwarded_batches;
-        --st.inflight_routes;
+        if (st.inflight_routes)  // 0 after a crashed exchange made us stop waiting
+          --st.inflight_routes;
         on_weights(self, r.channel, r.returns);
         if (st.inflight_routes == 0 && st.after_routes) {
           auto fn = std::move(st.after_routes);
@@ -615,6 +653,15 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
       },
       [=](stop_atom) {
         close_socket(self);
+      },
+      [=](crash_atom) { inject_fault("AMQP connection " + self->state.peer); },
+      [=](restarted_atom, caf::actor_addr& queue) {
+        // A queue of our vhost crashed and was restarted: what we routed through exchanges
+        // may have been lost with it, so those confirms become nacks.
+        fail_tracked_to(self, queue);
+        fail_tracked_via_exchanges(self);
+        flush_out(self);
+        process(self);
       },
       [=](report_atom) {
         auto& st = self->state;

@@ -16,7 +16,6 @@ class amqp_session;
 }
 
 struct broker_settings {
-  caf::actor registry;  // users and vhosts (actors/registry_actor.hpp)
   uint16_t channel_max = 2047;
   uint32_t frame_max = 131072;
   uint16_t heartbeat = 60;

@@ -199,6 +199,7 @@ void on_consume(actor* self, channel_rec& ch, amqp::basic_consume& m) {
               return channel_error(self, ch, res.code, std::move(res.text), 60, 20);
             ch.consumers.push_back(c.id);
             st.consumers.emplace(c.id, c);
+            self->monitor(queue);  // a crashed queue cancels its consumers (basic.cancel)
             if (!no_wait) {
               amqp::basic_consume_ok ok;
               ok.consumer_tag = c.tag;

@@ -139,6 +139,7 @@ void publish_to(actor* self, channel_rec& ch, const caf::actor& target, bool to_
     }
     if (target)
       t.target = target.address();
+    t.via_exchange = to_exchange;
     if (in_commit)
       ++ch.tx_waiting;
     ch.tracked.push_back(std::move(t));
@@ -349,11 +350,15 @@ void on_weights(actor* self, uint64_t channel_id, std::vector<weight_return>& re
     settle(self, *ch);
 }
 
-void fail_tracked_to(actor* self, const caf::actor_addr& target) {
+namespace {
+
+// Nacks (and, for mandatory ones, settles) every unfinished tracked publish that `pred` picks.
+template <class Pred>
+void fail_tracked_if(actor* self, Pred pred) {
   for (auto& [n, ch] : self->state.channels) {
     bool any = false;
     for (auto& t : ch.tracked) {
-      if (!t.done && t.target == target) {
+      if (!t.done && pred(t)) {
         t.rejected = true;
         complete(self, ch, t);
         any = true;
@@ -362,6 +367,16 @@ void fail_tracked_to(actor* self, const caf::actor_addr& target) {
     if (any)
       settle(self, ch);
   }
+}
+
+}  // namespace
+
+void fail_tracked_to(actor* self, const caf::actor_addr& target) {
+  fail_tracked_if(self, [&](const tracked_publish& t) { return t.target == target; });
+}
+
+void fail_tracked_via_exchanges(actor* self) {
+  fail_tracked_if(self, [](const tracked_publish& t) { return t.via_exchange; });
 }
 
 void on_confirm_select(actor* self, channel_rec& ch, amqp::confirm_select& m) {

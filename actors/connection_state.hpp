@@ -32,6 +32,7 @@ struct tracked_publish {
   bool done = false;
   message_ptr msg;  // kept for basic.return
   caf::actor_addr target;
+  bool via_exchange = false;  // target is an exchange (the queues it reaches are unknown here)
 };
 
 struct unacked_delivery {
@@ -206,6 +207,8 @@ void flush_outgoing(actor* self);
 void on_weights(actor* self, uint64_t channel_id, std::vector<weight_return>& returns);
 void on_direct_reply(actor* self, std::string& token, publish_batch& b);
 void fail_tracked_to(actor* self, const caf::actor_addr& target);
+// A queue of the vhost was restarted: what went through exchanges may have been lost with it.
+void fail_tracked_via_exchanges(actor* self);
 
 // connection_consume.cpp
 void on_consume(actor* self, channel_rec& ch, amqp::basic_consume& m);

@@ -160,6 +160,10 @@ caf::behavior exchange_behavior(exchange_actor_t* self, exchange_config cfg) {
   self->state.router = exchange::make_exchange_type(self->state.cfg.type);
   self->state.collector = metrics::find_collector(self->home_system());
   report(self, self->state.collector, false);
+  on_crash(self, [self](const std::string& what) {
+    spdlog::error("exchange '{}' in vhost '{}' crashed: {}", self->state.cfg.name,
+                  self->state.cfg.vhost_name, what);
+  });
   return {
     [=](publish_atom, publish_batch& b) {
       self->state.flow.on_publish(self, b.publisher);
@@ -200,8 +204,26 @@ caf::behavior exchange_behavior(exchange_actor_t* self, exchange_config cfg) {
       }
       return op_result{0, {}, static_cast<uint32_t>(st.bindings.size())};
     },
+    [=](rebind_atom, caf::actor_addr& old, caf::actor& now) {
+      // A destination was restarted under a new handle: its bindings follow it.
+      auto& st = self->state;
+      auto found = st.dest_by_addr.find(old);
+      if (found == st.dest_by_addr.end())
+        return;
+      auto id = found->second;
+      st.dest_by_addr.erase(found);
+      st.dest_by_addr[now.address()] = id;
+      st.dests[id].handle = now;
+      for (auto& b : st.bindings)
+        if (b.destination.address() == old)
+          b.destination = now;
+    },
     [=](report_atom) {
       report(self, caf::actor_cast<caf::actor>(self->current_sender()), false);
+    },
+    [=](crash_atom) {
+      inject_fault("exchange '" + self->state.cfg.name + "' in vhost '" +
+                   self->state.cfg.vhost_name + "'");
     },
     [=](stop_atom) {
       report(self, self->state.collector, true);

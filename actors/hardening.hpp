@@ -24,4 +24,30 @@ inline void install_defaults(caf::scheduled_actor* self, const char* kind) {
   });
 }
 
+// The text of an exception an actor failed with.
+inline std::string describe(const std::exception_ptr& eptr) {
+  try {
+    if (eptr)
+      std::rethrow_exception(eptr);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+  }
+  return "unknown exception";
+}
+
+// An actor that throws is treated as crashed: `on_crash(what)` may tell whoever depends on the
+// actor (it runs in the actor's context, state intact), then the actor exits with
+// sec::runtime_error and the text, which its supervisor logs and acts on.
+template <class Actor, class F>
+void on_crash(Actor* self, F on_crash_fn) {
+  self->set_exception_handler(
+    [self, on_crash_fn](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
+      auto what = describe(eptr);
+      on_crash_fn(what);
+      (void)self;
+      return caf::make_error(caf::sec::runtime_error, what);
+    });
+}
+
 }  // namespace warren

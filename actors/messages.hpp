@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -236,5 +237,21 @@ using permission_atom = caf::atom_constant<caf::atom("permission")>;
 using binding_atom = caf::atom_constant<caf::atom("binding")>;
 using report_atom = caf::atom_constant<caf::atom("report")>;
 using force_close_atom = caf::atom_constant<caf::atom("forceclose")>;
+// Supervision and fault injection.
+using crash_atom = caf::atom_constant<caf::atom("crash")>;
+using restarted_atom = caf::atom_constant<caf::atom("restarted")>;
+using rebind_atom = caf::atom_constant<caf::atom("rebind")>;
+
+// Makes the receiving actor fail the way an unhandled exception would (debug.fault_injection).
+[[noreturn]] inline void inject_fault(const std::string& what) {
+  throw std::runtime_error("fault injected into " + what);
+}
+
+// The local group on which a vhost tells its connections that one of its queues was restarted
+// (restarted_atom, the dead queue's address): publishes routed through exchanges may have been
+// lost with it.
+inline caf::group vhost_group(caf::actor_system& sys, const std::string& vhost) {
+  return sys.groups().get_local("warren.vhost." + vhost);
+}
 
 }  // namespace warren

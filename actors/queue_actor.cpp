@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <limits>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -336,19 +337,8 @@ void page_in(queue_actor_t* self) {
           if (rows[r].id != it->id)
             continue;
           if (!it->msg) {
-            auto msg = std::make_shared<message>();
-            auto& row = rows[r];
-            msg->exchange = std::move(row.exchange);
-            msg->routing_key = std::move(row.routing_key);
-            msg->properties = std::move(row.properties);
-            msg->body = std::move(row.body);
-            amqp::property_scan scan;
-            if (amqp::scan_properties(msg->properties, scan)) {
-              msg->delivery_mode = scan.delivery_mode;
-              msg->has_headers = scan.has_headers;
-            }
-            st.resident_bytes += msg->body.size();
-            it->msg = std::move(msg);
+            st.resident_bytes += rows[r].body.size();
+            it->msg = from_stored(rows[r]);
           }
           ++r;
         }
@@ -402,6 +392,65 @@ void report(queue_actor_t* self, const caf::actor& to, bool final) {
   metrics::send_stats(self, to, std::move(s));
 }
 
+// Everything appended up to max_id is on disk (but the failed ones, or nothing when the commit
+// failed): releases those confirms, acks or nacks, one report per channel.
+void release_confirms(queue_actor_t* self, uint64_t max_id, bool committed,
+                      const std::vector<uint64_t>& failed) {
+  auto& st = self->state;
+  std::vector<std::pair<caf::actor, confirm_report>> reports;
+  while (!st.unconfirmed.empty() && st.unconfirmed.front().id <= max_id) {
+    auto& p = st.unconfirmed.front();
+    if (!committed || std::find(failed.begin(), failed.end(), p.id) != failed.end())
+      p.ret.rejected = true;
+    auto it = std::find_if(reports.begin(), reports.end(), [&](auto& r) {
+      return r.first == p.publisher && r.second.channel == p.channel;
+    });
+    if (it == reports.end()) {
+      reports.emplace_back(p.publisher, confirm_report{p.channel, {}});
+      it = std::prev(reports.end());
+    }
+    it->second.returns.push_back(p.ret);
+    st.unconfirmed.pop_front();
+  }
+  for (auto& [pub, r] : reports)
+    self->send(pub, confirm_atom::value, std::move(r));
+}
+
+// A restarted durable queue reads its file back, a page at a time, before it serves anyone
+// (awaited requests hold every other message in the mailbox meanwhile). Bodies beyond the
+// memory limit stay on disk, as at start-up.
+void reload(queue_actor_t* self, uint64_t after) {
+  auto& st = self->state;
+  constexpr uint32_t page = 10000;
+  self->request(st.cfg.store, caf::infinite, load_atom::value, st.cfg.store_path, after, page)
+    .await(
+      [=](std::vector<persistence::stored_message>& rows) {
+        auto& st = self->state;
+        for (auto& m : rows) {
+          bool keep = st.cfg.memory_limit == 0 ||
+                      st.resident_bytes + m.body.size() <= st.cfg.memory_limit;
+          auto id = m.id;
+          bool redelivered = m.delivered;
+          message_ptr msg;
+          if (keep) {
+            st.resident_bytes += m.body.size();
+            msg = from_stored(m);
+          }
+          st.ready.push_back(ready_entry{id, std::move(msg), redelivered});
+          st.next_id = std::max(st.next_id, id + 1);
+        }
+        if (rows.size() == page)
+          return reload(self, rows.back().id);
+        spdlog::info("{}: reloaded {} message(s) from its store", queue_desc(st),
+                     st.ready.size());
+        report(self, st.collector, false);
+      },
+      [=](caf::error& err) {
+        spdlog::error("{}: reading its store back failed: {}", queue_desc(self->state),
+                      self->home_system().render(err));
+      });
+}
+
 caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
   install_defaults(self, "queue");
   self->state.cfg = std::move(cfg);
@@ -417,7 +466,15 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
     st.next_id = st.cfg.next_id;
     st.collector = metrics::find_collector(self->home_system());
     report(self, st.collector, false);
+    if (st.cfg.reload && !st.cfg.store_path.empty())
+      reload(self, 0);
   }
+  on_crash(self, [self](const std::string& what) {
+    // Confirms waiting for the store will not come from this incarnation: nack them. (What
+    // is on disk comes back when the vhost restarts the queue.)
+    spdlog::error("{} crashed: {}", queue_desc(self->state), what);
+    release_confirms(self, std::numeric_limits<uint64_t>::max(), false, {});
+  });
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     st.monitored.erase(dm.source);
@@ -472,26 +529,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       st.flow.relax(self);
     },
     [=](stored_atom, uint64_t max_id, bool committed, std::vector<uint64_t>& failed) {
-      // Everything appended up to max_id is on disk (but the failed ones, or nothing when the
-      // commit failed): release those confirms, acks or nacks, one report per channel.
-      auto& st = self->state;
-      std::vector<std::pair<caf::actor, confirm_report>> reports;
-      while (!st.unconfirmed.empty() && st.unconfirmed.front().id <= max_id) {
-        auto& p = st.unconfirmed.front();
-        if (!committed || std::find(failed.begin(), failed.end(), p.id) != failed.end())
-          p.ret.rejected = true;
-        auto it = std::find_if(reports.begin(), reports.end(), [&](auto& r) {
-          return r.first == p.publisher && r.second.channel == p.channel;
-        });
-        if (it == reports.end()) {
-          reports.emplace_back(p.publisher, confirm_report{p.channel, {}});
-          it = std::prev(reports.end());
-        }
-        it->second.returns.push_back(p.ret);
-        st.unconfirmed.pop_front();
-      }
-      for (auto& [pub, r] : reports)
-        self->send(pub, confirm_atom::value, std::move(r));
+      release_confirms(self, max_id, committed, failed);
     },
     [=](reclaim_atom) {
       auto& st = self->state;
@@ -612,6 +650,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
                          "PRECONDITION_FAILED - " + queue_desc(st) + " not empty", 0};
       return op_result{0, {}, static_cast<uint32_t>(st.ready.size())};
     },
+    [=](crash_atom) { inject_fault(queue_desc(self->state)); },
     [=](stop_atom) {
       auto& st = self->state;
       // Server-sent basic.cancel for every consumer (RabbitMQ consumer_cancel_notify).
@@ -627,6 +666,20 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
 }
 
 }  // namespace
+
+message_ptr from_stored(persistence::stored_message& m) {
+  auto msg = std::make_shared<message>();
+  msg->exchange = std::move(m.exchange);
+  msg->routing_key = std::move(m.routing_key);
+  msg->properties = std::move(m.properties);
+  msg->body = std::move(m.body);
+  amqp::property_scan scan;
+  if (amqp::scan_properties(msg->properties, scan)) {
+    msg->delivery_mode = scan.delivery_mode;
+    msg->has_headers = scan.has_headers;
+  }
+  return msg;
+}
 
 caf::actor spawn_queue(caf::actor_system& sys, queue_config cfg) {
   return sys.spawn(queue_behavior, std::move(cfg));

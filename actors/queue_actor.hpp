@@ -4,6 +4,7 @@
 #include <caf/all.hpp>
 
 #include "actors/messages.hpp"
+#include "persistence/queue_store.hpp"
 
 namespace warren {
 
@@ -26,8 +27,14 @@ struct queue_config {
   std::vector<recovered_message> recovered;  // msg null = on disk only (paged out)
   uint64_t next_id = 1;
   size_t memory_limit = 0;  // bytes of ready bodies kept in memory; 0 = no limit
+  // A restarted durable queue reads its messages back from `store` before it serves anyone
+  // (every message found is ready again; those delivered before are flagged redelivered).
+  bool reload = false;
 };
 
 caf::actor spawn_queue(caf::actor_system& sys, queue_config cfg);
+
+// A message as read back from a queue's store (its fields are moved out of `m`).
+message_ptr from_stored(persistence::stored_message& m);
 
 }  // namespace warren

@@ -3,9 +3,12 @@
 // catalog committed them.
 #include "actors/registry_actor.hpp"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "actors/hardening.hpp"
+#include "metrics/restarts.hpp"
 #include "persistence/actors/catalog_actor.hpp"
 #include "persistence/password_hash.hpp"
 #include "protocol/amqp091/constants.hpp"
@@ -19,6 +22,7 @@ struct registry_state {
   std::map<std::string, caf::actor> vhosts;
   std::map<std::string, user_info> users;
   std::map<std::pair<std::string, std::string>, permission_info> permissions;  // (user, vhost)
+  sup::restart_budget budget;  // restarts of vhosts
   static inline const char* name = "registry";
 };
 
@@ -54,9 +58,45 @@ caf::actor start_vhost(registry_actor_t* self, const std::string& name, vhost_pe
   p.catalog = tmpl.catalog;
   p.stores = tmpl.stores;
   p.queue_memory_limit = tmpl.queue_memory_limit;
+  p.limits = tmpl.limits;
+  p.supervisor = self->address();
   auto v = spawn_vhost(self->home_system(), name, std::move(p));
+  self->link_to(v);  // supervised: see on_vhost_exit
   self->state.vhosts[name] = v;
   return v;
+}
+
+// A linked vhost ended. Deleted vhosts are no longer in the map (and end normally); a vhost
+// that crashed or gave up is started again from the catalog.
+void on_vhost_exit(registry_actor_t* self, caf::exit_msg& em) {
+  auto& st = self->state;
+  bool normal = !em.reason || em.reason == caf::exit_reason::normal;
+  auto it = std::find_if(st.vhosts.begin(), st.vhosts.end(),
+                         [&](auto& kv) { return kv.second.address() == em.source; });
+  if (it == st.vhosts.end()) {
+    if (!normal)  // our supervisor (or another link) failed: go with it, vhosts too
+      self->quit(em.reason);
+    return;
+  }
+  if (normal)
+    return;
+  auto name = it->first;
+  auto why = self->home_system().render(em.reason);
+  if (!st.budget.allow()) {
+    spdlog::error("registry gave up: more than {} vhost restarts within {} ms (the last: vhost "
+                  "'{}' failed with {}); the root supervisor decides",
+                  st.persistence.limits.max_restarts, st.persistence.limits.period.count(), name,
+                  why);
+    self->quit(caf::make_error(caf::sec::runtime_error, "the registry reached its restart intensity"));
+    return;
+  }
+  vhost_persistence p;
+  p.reload = true;
+  start_vhost(self, name, std::move(p));
+  auto n = metrics::count_restart("vhost", name, name);
+  spdlog::warn("vhost '{}' failed ({}); vhost '{}' restarted from the catalog (restart {} of "
+               "this vhost)",
+               name, why, name, n);
 }
 
 void grant_all(registry_actor_t* self, const std::string& user, const std::string& vhost) {
@@ -67,9 +107,40 @@ void grant_all(registry_actor_t* self, const std::string& user, const std::strin
                persistence::permission_row{user, vhost, p.configure, p.write, p.read});
 }
 
+// Restarted by the root supervisor: users, permissions and vhosts from the catalog.
+void reload(registry_actor_t* self) {
+  auto catalog = self->state.persistence.catalog;
+  if (!catalog)
+    return;
+  self->request(catalog, caf::infinite, list_atom::value)
+    .await(
+      [=](persistence::catalog_snapshot& snap) {
+        auto& st = self->state;
+        for (auto& u : snap.users)
+          st.users[u.name] = user_info{u.name, u.password_hash, u.tags};
+        for (auto& p : snap.permissions)
+          st.permissions[{p.user, p.vhost}] =
+            permission_info{p.user, p.vhost, p.configure, p.write, p.read};
+        for (auto& v : snap.vhosts) {
+          vhost_persistence vp;
+          vp.reload = true;
+          start_vhost(self, v.name, std::move(vp));
+        }
+        spdlog::info("registry restarted: {} user(s) and {} vhost(s) from the catalog",
+                     st.users.size(), st.vhosts.size());
+      },
+      [=](caf::error& err) {
+        spdlog::error("registry restarted without the catalog: {}",
+                      self->home_system().render(err));
+      });
+}
+
 void boot(registry_actor_t* self, registry_config& cfg) {
   auto& st = self->state;
   st.persistence = std::move(cfg.persistence);
+  st.budget = sup::restart_budget{st.persistence.limits};
+  if (cfg.reload)
+    return reload(self);
   auto catalog = st.persistence.catalog;
   for (auto& u : cfg.users)
     st.users[u.name] = u;
@@ -108,8 +179,29 @@ login_result login(registry_actor_t* self, const std::string& user, const std::s
 
 caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
   install_defaults(self, "registry");
+  self->set_exit_handler([=](caf::exit_msg& em) { on_vhost_exit(self, em); });
+  on_crash(self, [](const std::string& what) { spdlog::error("registry crashed: {}", what); });
   boot(self, cfg);
   return {
+    [=](crash_atom, vhost_atom, std::string& name) {
+      auto it = self->state.vhosts.find(name);
+      if (it == self->state.vhosts.end())
+        return false;
+      self->send(it->second, crash_atom::value);
+      return true;
+    },
+    [=](crash_atom, caf::atom_value kind, std::string& vhost,
+        std::string& name) -> caf::result<bool> {
+      auto it = self->state.vhosts.find(vhost);
+      if (it == self->state.vhosts.end())
+        return false;
+      auto rp = self->make_response_promise<bool>();
+      if (kind == queue_atom::value)
+        rp.delegate(it->second, crash_atom::value, queue_atom::value, name);
+      else
+        rp.delegate(it->second, crash_atom::value, exchange_atom::value, name);
+      return rp;
+    },
     [=](login_atom, std::string& user, std::string& password) {
       return login(self, user, &password);
     },

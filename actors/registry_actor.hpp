@@ -20,6 +20,11 @@
 //   (list_atom, permission_atom)       -> std::vector<permission_info>
 //   (put_atom, permission_info)        -> op_result
 //   (delete_atom, permission_atom, user, vhost) -> op_result
+//   (crash_atom, vhost_atom, name)     -> bool           fault injection: that vhost fails
+//   (crash_atom, exchange_atom | queue_atom, vhost, name) -> bool   that actor fails
+// Supervision: the registry links to its vhosts and restarts one that crashed or gave up
+// (one_for_one, within `persistence.limits`), from the catalog; past the intensity it gives
+// up itself and the root supervisor decides.
 #pragma once
 
 #include <caf/all.hpp>
@@ -65,7 +70,20 @@ struct registry_config {
   // default vhost "/" is created too, with full permissions for that user.
   std::string default_user = "guest";
   std::string default_pass = "guest";
+  // Restarted by the root supervisor: users, permissions and vhosts come from the catalog
+  // (the fields above that recovery fills are then empty).
+  bool reload = false;
 };
+
+// The registry's name in the actor system's registry: restarted registries have a new handle,
+// so connections and the HTTP API look it up there.
+inline caf::actor current_registry(caf::actor_system& sys) {
+  return caf::actor_cast<caf::actor>(sys.registry().get(caf::atom("registry")));
+}
+inline void register_registry(caf::actor_system& sys, const caf::actor& registry) {
+  sys.registry().erase(caf::atom("registry"));  // put() does not overwrite
+  sys.registry().put(caf::atom("registry"), registry);
+}
 
 caf::actor spawn_registry(caf::actor_system& sys, registry_config cfg);
 

@@ -85,7 +85,8 @@ void on_connect(actor* self, stomp::frame& f) {
     st.user = user;
     st.vhost_name = vhost;
     st.vhost = r.target;
-    self->monitor(st.vhost);  // a deleted vhost closes its connections
+    self->monitor(st.vhost);  // a deleted (or restarting) vhost closes its connections
+    self->join(vhost_group(self->home_system(), vhost));
     st.client_id = client_id;
     st.session_id = "session-" + random_id();
     st.connected = true;
@@ -114,12 +115,12 @@ void on_connect(actor* self, stomp::frame& f) {
   // host names the vhost when such a vhost exists; otherwise the default vhost.
   auto open_vhost = [self, vhost, with_vhost] {
     ask<lookup_result>(
-      self, self->state.settings->registry,
+      self, current_registry(self->home_system()),
       [self, vhost, with_vhost](lookup_result& r) {
         if (r.code == 0)
           return with_vhost(r, vhost);
         ask<lookup_result>(
-          self, self->state.settings->registry,
+          self, current_registry(self->home_system()),
           [self, with_vhost](lookup_result& r) {
             if (r.code != 0)
               return fatal(self, "Bad CONNECT", "Virtual host '/' access denied");
@@ -137,10 +138,12 @@ void on_connect(actor* self, stomp::frame& f) {
     open_vhost();
   };
   if (login)
-    ask<login_result>(self, st.settings->registry, on_login, login_atom::value, user,
+    ask<login_result>(self, current_registry(self->home_system()), on_login, login_atom::value,
+                      user,
                       passcode ? *passcode : std::string{});
   else
-    ask<login_result>(self, st.settings->registry, on_login, login_atom::value, user);
+    ask<login_result>(self, current_registry(self->home_system()), on_login, login_atom::value,
+                      user);
 }
 
 void publish_message(actor* self, const stomp::frame& f, const caf::actor& target,
@@ -518,12 +521,34 @@ caf::actor spawn_stomp_connection(caf::actor_system& sys,
     st.local = session->local();
     st.stats.connected_at = metrics::now_ms();
     install_defaults(self, "stomp connection");
+    on_crash(self, [self](const std::string& what) {
+      auto& st = self->state;
+      spdlog::error("STOMP connection {} (user '{}', vhost '{}') crashed: {}", st.peer, st.user,
+                    st.vhost_name, what);
+      stomp::frame err;
+      err.command = "ERROR";
+      err.headers.emplace_back("message", "Internal error");
+      err.body = "the connection failed: " + what;
+      send_frame(self, err);
+      st.closing = true;
+      flush_out(self);
+      if (st.session)
+        st.session->close();
+      report_final(self);
+    });
     self->set_down_handler([=](caf::down_msg& dm) {
       auto& st = self->state;
       if (st.vhost && dm.source == st.vhost.address()) {
-        fatal(self, "Virtual host deleted", "vhost '" + st.vhost_name + "' is deleted");
+        bool deleted = !dm.reason || dm.reason == caf::exit_reason::normal;
+        fatal(self, deleted ? "Virtual host deleted" : "Virtual host restarting",
+              "vhost '" + st.vhost_name + (deleted ? "' is deleted" : "' is restarting"));
         return;
       }
+      for (auto& [id, sub] : st.subs)
+        if (sub.queue.address() == dm.source) {
+          on_server_cancel(self, sub.consumer_id);
+          break;  // the connection is closing now
+        }
       st.flow.forget(dm.source);
       for (auto it = st.queue_cache.begin(); it != st.queue_cache.end();)
         it = it->second.address() == dm.source ? st.queue_cache.erase(it) : std::next(it);
@@ -584,6 +609,14 @@ caf::actor spawn_stomp_connection(caf::actor_system& sys,
       },
       [=](shutdown_atom) {
         fatal(self, "Server shutdown", "the broker is stopping");
+      },
+      [=](crash_atom) { inject_fault("STOMP connection " + self->state.peer); },
+      [=](restarted_atom, caf::actor_addr&) {
+        // A queue of our vhost crashed: a message still waiting for its receipt may be lost.
+        if (!self->state.receipts.empty())
+          fatal(self, "Message not confirmed",
+                "a queue was restarted before the message with receipt '" +
+                  self->state.receipts.begin()->second.second + "' was confirmed");
       },
       [=](report_atom) {
         auto& st = self->state;

@@ -58,6 +58,7 @@ void start_consumer(actor* self, subscription sub, caf::actor queue, std::string
         return fatal(self, "Cannot subscribe", r.text);
       st.sub_by_consumer[sub.consumer_id] = sub.id;
       st.subs[sub.id] = sub;
+      self->monitor(sub.queue);  // a crashed queue ends the subscription
       send_receipt(self, request);
     },
     consume_atom::value, std::move(spec));
@@ -97,6 +98,7 @@ void subscribe_temp_queue(actor* self, const std::string& temp, const std::strin
                      0, st.settings->default_credit, nullptr};
   st.sub_by_consumer[sub.consumer_id] = sub.id;
   st.subs[sub.id] = sub;
+  self->monitor(queue);
   self->send(queue, consume_atom::value, std::move(spec));
 }
 

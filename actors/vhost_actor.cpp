@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/hardening.hpp"
+#include "metrics/restarts.hpp"
 
 #include "actors/exchange/exchange_type.hpp"
 #include "actors/exchange_actor.hpp"
@@ -42,6 +43,7 @@ struct queue_record {
   queue_spec spec;
   caf::actor_addr owner;  // exclusive owner, null otherwise
   bool persisted = false;  // in the catalog, with a message file
+  std::string file;        // the message file, relative to data_dir (persisted queues)
 };
 
 struct binding_record {
@@ -60,6 +62,7 @@ struct vhost_state {
   std::vector<binding_record> bindings;
   std::map<std::string, caf::actor> reply_to;  // direct reply-to token -> connection
   vhost_persistence persist;
+  sup::restart_budget budget;  // restarts of exchanges and queues
   std::mt19937_64 rng{std::random_device{}()};
   static inline const char* name = "vhost";
 };
@@ -102,7 +105,33 @@ exchange_record make_exchange(vhost_actor_t* self, const exchange_spec& spec) {
   r.actor = spawn_exchange(self->home_system(),
                            exchange_config{self->state.vhost, spec.name, spec.type, r.alternate,
                                            caf::actor_cast<caf::actor>(self)});
+  self->link_to(r.actor);  // supervised: see on_child_exit
   return r;
+}
+
+// Spawns (and supervises) the actor of queue `r`. A persisted queue keeps its messages in
+// r.file; `recovered` are those found there at start-up, or, with `reload`, the queue reads
+// them back itself.
+caf::actor start_queue(vhost_actor_t* self, const queue_record& r,
+                       std::vector<recovered_message> recovered = {}, uint64_t next_id = 1,
+                       bool reload = false) {
+  auto& st = self->state;
+  queue_config qc;
+  qc.vhost_name = st.vhost;
+  qc.name = r.spec.name;
+  qc.auto_delete = r.spec.auto_delete;
+  qc.vhost = caf::actor_cast<caf::actor>(self);
+  if (r.persisted) {
+    qc.store_path = st.persist.data_dir + "/" + r.file;
+    qc.memory_limit = st.persist.queue_memory_limit;
+    qc.store = st.persist.stores[std::hash<std::string>{}(r.file) % st.persist.stores.size()];
+    qc.recovered = std::move(recovered);
+    qc.next_id = next_id;
+    qc.reload = reload;
+  }
+  auto actor = spawn_queue(self->home_system(), std::move(qc));
+  self->link_to(actor);  // supervised: see on_child_exit
+  return actor;
 }
 
 op_result not_found(const vhost_state& st, const char* kind, const std::string& name) {
@@ -340,11 +369,6 @@ caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec)
       r.owner = spec.owner.address();
       self->monitor(spec.owner);
     }
-    queue_config qc;
-    qc.vhost_name = st.vhost;
-    qc.name = spec.name;
-    qc.auto_delete = spec.auto_delete;
-    qc.vhost = caf::actor_cast<caf::actor>(self);
     // Exclusive queues die with their connection, so they are never persisted.
     r.persisted = spec.durable && !spec.exclusive && persisting(st);
     persistence::queue_row row;
@@ -352,11 +376,9 @@ caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec)
       row = persistence::queue_row{st.vhost, spec.name, true, spec.auto_delete,
                                    encode_arguments(spec.arguments),
                                    persistence::queue_file_name(st.vhost, spec.name), 0};
-      qc.store_path = st.persist.data_dir + "/" + row.file;
-      qc.memory_limit = st.persist.queue_memory_limit;
-      qc.store = st.persist.stores[std::hash<std::string>{}(row.file) % st.persist.stores.size()];
+      r.file = row.file;
     }
-    r.actor = spawn_queue(self->home_system(), std::move(qc));
+    r.actor = start_queue(self, r);
     auto actor = r.actor;
     st.queues.emplace(spec.name, std::move(r));
     queue_declared ok{0, {}, spec.name, 0, 0, actor};
@@ -462,18 +484,9 @@ void recover(vhost_actor_t* self) {
   for (auto& q : p.queues) {
     queue_record r;
     r.spec = q.spec;
-    r.persisted = true;
-    queue_config qc;
-    qc.vhost_name = st.vhost;
-    qc.name = q.spec.name;
-    qc.auto_delete = q.spec.auto_delete;
-    qc.vhost = caf::actor_cast<caf::actor>(self);
-    qc.store_path = p.data_dir + "/" + q.file;
-    qc.memory_limit = p.queue_memory_limit;
-    qc.store = p.stores[std::hash<std::string>{}(q.file) % p.stores.size()];
-    qc.recovered = std::move(q.messages);
-    qc.next_id = q.next_id;
-    r.actor = spawn_queue(self->home_system(), std::move(qc));
+    r.persisted = persisting(st);
+    r.file = q.file;
+    r.actor = start_queue(self, r, std::move(q.messages), q.next_id, q.reload);
     st.queues.emplace(q.spec.name, std::move(r));
   }
   for (auto& b : p.bindings) {
@@ -496,7 +509,112 @@ void recover(vhost_actor_t* self) {
   p.bindings.clear();
 }
 
+// Past the restart intensity the vhost stops with an error; its exchanges and queues go with
+// it (linked), its connections are closed (they monitor it), and the registry decides.
+void give_up(vhost_actor_t* self, const std::string& what, const caf::error& reason) {
+  auto& st = self->state;
+  spdlog::error("vhost '{}' gave up: more than {} restarts of its exchanges and queues within "
+                "{} ms (the last: {} failed with {}); the registry decides",
+                st.vhost, st.persist.limits.max_restarts, st.persist.limits.period.count(), what,
+                self->home_system().render(reason));
+  self->quit(caf::make_error(caf::sec::runtime_error,
+                             "vhost '" + st.vhost + "' reached its restart intensity"));
+}
+
+void restart_queue(vhost_actor_t* self, queue_record& q, const caf::error& reason) {
+  auto& st = self->state;
+  auto what = "queue '" + q.spec.name + "'" + where(st);
+  if (!st.budget.allow())
+    return give_up(self, what, reason);
+  auto old = q.actor.address();
+  // A durable queue reads its file back; a transient one starts empty (its messages are
+  // lost, as in RabbitMQ).
+  q.actor = start_queue(self, q, {}, 1, q.persisted);
+  auto n = metrics::count_restart("queue", st.vhost, q.spec.name);
+  spdlog::warn("{} crashed ({}); restarted (restart {} of this queue){}", what,
+               self->home_system().render(reason), n,
+               q.persisted ? ", reading its messages back from its store" : "");
+  // Exchanges route to the new handle. Connections that consumed from the old one cancel
+  // those consumers (they monitor it); connections that published through exchanges are
+  // told, since messages on their way may have been lost.
+  std::vector<std::string> sources;
+  for (auto& b : st.bindings)
+    if (!b.to_exchange && b.destination == q.spec.name &&
+        std::find(sources.begin(), sources.end(), b.source) == sources.end())
+      sources.push_back(b.source);
+  for (auto& x : sources)
+    if (auto src = st.exchanges.find(x); src != st.exchanges.end())
+      self->send(src->second.actor, rebind_atom::value, old, q.actor);
+  self->send(vhost_group(self->home_system(), st.vhost), restarted_atom::value, old);
+}
+
+void restart_exchange(vhost_actor_t* self, const std::string& name, const caf::error& reason) {
+  auto& st = self->state;
+  auto what = "exchange '" + name + "'" + where(st);
+  if (!st.budget.allow())
+    return give_up(self, what, reason);
+  auto& x = st.exchanges[name];
+  auto old = x.actor.address();
+  x.actor = make_exchange(self, x.spec).actor;
+  auto n = metrics::count_restart("exchange", st.vhost, name);
+  size_t rebound = 0;
+  for (auto& b : st.bindings) {
+    if (b.source == name) {  // its own bindings, before any publish can reach it
+      if (auto dest = destination_actor(st, b)) {
+        self->send(x.actor, bind_atom::value,
+                   binding_entry{dest, b.destination, b.to_exchange, b.key, b.arguments});
+        ++rebound;
+      }
+    } else if (b.to_exchange && b.destination == name) {  // exchanges bound to it
+      if (auto src = st.exchanges.find(b.source); src != st.exchanges.end())
+        self->send(src->second.actor, rebind_atom::value, old, x.actor);
+    }
+  }
+  spdlog::warn("{} crashed ({}); restarted with {} binding(s) (restart {} of this exchange)",
+               what, self->home_system().render(reason), rebound, n);
+}
+
+// One of the linked actors ended. Exchanges and queues that stopped on purpose (deleted) are
+// no longer in the maps, or ended normally; any other end is a crash.
+void on_child_exit(vhost_actor_t* self, caf::exit_msg& em) {
+  auto& st = self->state;
+  if (st.persist.supervisor && em.source == st.persist.supervisor) {
+    self->quit(em.reason);  // the registry is going: so do we, and our children with us
+    return;
+  }
+  if (!em.reason || em.reason == caf::exit_reason::normal)
+    return;
+  for (auto& [name, q] : st.queues)
+    if (q.actor.address() == em.source)
+      return restart_queue(self, q, em.reason);
+  for (auto& [name, x] : st.exchanges)
+    if (x.actor.address() == em.source)
+      return restart_exchange(self, name, em.reason);
+  // A queue or exchange that was already deleted failed on its way out: nothing to restart.
+}
+
 }  // namespace
+
+void add_catalog_rows(const persistence::catalog_snapshot& snap, const std::string& vhost,
+                      vhost_persistence& out) {
+  for (auto& x : snap.exchanges)
+    if (x.vhost == vhost)
+      out.exchanges.push_back(exchange_spec{x.name, x.type, false, true, x.auto_delete,
+                                            x.internal, decode_arguments(x.arguments)});
+  for (auto& q : snap.queues) {
+    if (q.vhost != vhost)
+      continue;
+    vhost_persistence::recovered_queue rq;
+    rq.spec = queue_spec{q.name, false, true, false, q.auto_delete, decode_arguments(q.arguments), {}};
+    rq.file = q.file.empty() ? persistence::queue_file_name(q.vhost, q.name) : q.file;
+    rq.reload = true;
+    out.queues.push_back(std::move(rq));
+  }
+  for (auto& b : snap.bindings)
+    if (b.vhost == vhost)
+      out.bindings.push_back(binding_spec{b.source, b.destination, b.to_exchange, b.key,
+                                          decode_arguments(b.arguments), {}});
+}
 
 std::string unsupported_queue_argument(const amqp::field_table& args) {
   static const char* later[] = {"x-message-ttl",          "x-expires",
@@ -538,8 +656,32 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
     install_defaults(self, "vhost");
     self->state.vhost = name;
     self->state.persist = std::move(persist);
+    self->state.budget = sup::restart_budget{self->state.persist.limits};
+    self->set_exit_handler([=](caf::exit_msg& em) { on_child_exit(self, em); });
+    on_crash(self, [self](const std::string& what) {
+      spdlog::error("vhost '{}' crashed: {}", self->state.vhost, what);
+    });
     declare_defaults(self);
-    recover(self);
+    auto catalog = self->state.persist.catalog;
+    if (self->state.persist.reload && catalog) {
+      // Restarted: what is durable comes from the catalog; nothing is served before.
+      self->request(catalog, caf::infinite, list_atom::value)
+        .await(
+          [=](persistence::catalog_snapshot& snap) {
+            add_catalog_rows(snap, self->state.vhost, self->state.persist);
+            recover(self);
+            spdlog::info("vhost '{}' restarted: {} exchange(s), {} queue(s) and {} binding(s) "
+                         "from the catalog",
+                         self->state.vhost, self->state.exchanges.size(),
+                         self->state.queues.size(), self->state.bindings.size());
+          },
+          [=](caf::error& err) {
+            spdlog::error("vhost '{}' restarted without its durable definitions: {}",
+                          self->state.vhost, self->home_system().render(err));
+          });
+    } else {
+      recover(self);
+    }
     self->set_down_handler([=](caf::down_msg& dm) {
       // An exclusive queue's connection went away: delete its queues.
       std::vector<std::string> doomed;
@@ -683,6 +825,21 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
         self->quit();
         return true;
       },
+      [=](crash_atom, exchange_atom, std::string& name) {
+        auto it = self->state.exchanges.find(name);
+        if (it == self->state.exchanges.end())
+          return false;
+        self->send(it->second.actor, crash_atom::value);
+        return true;
+      },
+      [=](crash_atom, queue_atom, std::string& name) {
+        auto it = self->state.queues.find(name);
+        if (it == self->state.queues.end())
+          return false;
+        self->send(it->second.actor, crash_atom::value);
+        return true;
+      },
+      [=](crash_atom) { inject_fault("vhost '" + self->state.vhost + "'"); },
       [=](autodel_atom, std::string& name, caf::actor& queue) {
         auto it = self->state.queues.find(name);
         if (it != self->state.queues.end() && it->second.actor == queue)

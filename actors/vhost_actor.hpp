@@ -6,12 +6,20 @@
 //   (delete_atom, vhost_atom)  -> bool: stops every exchange and queue (their message files
 //                                 go), then the vhost itself; the registry has already
 //                                 removed it from the catalog.
+//   (crash_atom, exchange_atom | queue_atom, name) -> bool: makes that actor fail (fault
+//                                 injection); false when there is no such actor
+//   (crash_atom)               makes the vhost itself fail
+// Supervision: the vhost links to its exchange and queue actors and restarts one that crashes
+// (one_for_one, within `limits`): a queue under a new handle that its exchanges rebind to, a
+// durable one with the messages of its file; an exchange with all of its bindings.
 #pragma once
 
 #include <caf/all.hpp>
 
 #include "actors/messages.hpp"
 #include "actors/queue_actor.hpp"
+#include "persistence/catalog.hpp"
+#include "supervisor/supervisor.hpp"
 
 namespace warren {
 
@@ -26,11 +34,23 @@ struct vhost_persistence {
     std::string file;  // relative to data_dir
     std::vector<recovered_message> messages;
     uint64_t next_id = 1;
+    bool reload = false;  // messages are read back by the queue itself
   };
   std::vector<exchange_spec> exchanges;
   std::vector<recovered_queue> queues;
   std::vector<binding_spec> bindings;
+  // Supervision: the vhost restarts its crashed exchanges and queues within `limits`; past
+  // them it gives up (exits with an error) and its own supervisor, the registry, decides.
+  caf::actor_addr supervisor;
+  sup::intensity limits;
+  // Restarted by the registry: the vhost reads its definitions from the catalog, and its
+  // durable queues their messages from their files, before serving anyone.
+  bool reload = false;
 };
+
+// Definitions as the catalog holds them, for a vhost (queues without their messages).
+void add_catalog_rows(const persistence::catalog_snapshot& snap, const std::string& vhost,
+                      vhost_persistence& out);
 
 struct exchange_info {
   std::string name;

@@ -70,6 +70,10 @@ Options:
   --log-file FILE     also log to FILE
   --on-corruption M   refuse (default) or quarantine: what to do when the start-up check
                       finds a damaged or missing part of the message store
+  --max-restarts N    restart intensity of every supervisor: more than N restarts within
+  --restart-period-ms MS   the period (default 5 within 10000 ms) and it gives up
+  --fault-injection [true|false]  allow POST /api/debug/crash/... and `warrenctl crash`
+                      (default false; the flag alone means true)
   --help              show this text and exit
 
 Configuration keys (see etc/warren.conf):
@@ -77,7 +81,8 @@ Configuration keys (see etc/warren.conf):
   data_dir, scheduler.workers, log.console.level, log.file, default_user, default_pass,
   heartbeat, frame_max, channel_max, persistence.on_corruption,
   persistence.commit_interval_ms, persistence.queue_memory_mb, collect_statistics_interval,
-  prometheus.return_per_object_metrics
+  prometheus.return_per_object_metrics, supervision.max_restarts, supervision.period_ms,
+  debug.fault_injection
 
 HTTP on --http-port: the management API (/api/..., RabbitMQ's paths, basic auth with the
 broker's users), Prometheus metrics (/metrics) and a web page (/). Users, vhosts and
@@ -86,6 +91,7 @@ first start only (when the store has no users). warrenctl is the command-line cl
 
 When a listener is up, warrend logs `listening <proto> <address>:<port>` to stderr.
 SIGTERM or SIGINT closes every connection with 320 CONNECTION_FORCED and exits 0.
+If the root supervisor gives up (its children failed too often), warrend exits with 70.
 )";
 }
 
@@ -167,6 +173,18 @@ std::string apply_config_text(const std::string& text, daemon_config& cfg) {
       if (!to_int(value, 0, 1000, n))
         return bad();
       cfg.commit_interval_ms = static_cast<int>(n);
+    } else if (key == "supervision.max_restarts") {
+      if (!to_int(value, 0, 1000000, n))
+        return bad();
+      cfg.max_restarts = static_cast<int>(n);
+    } else if (key == "supervision.period_ms") {
+      if (!to_int(value, 1, 86400000, n))
+        return bad();
+      cfg.restart_period_ms = static_cast<int>(n);
+    } else if (key == "debug.fault_injection") {
+      if (value != "true" && value != "false")
+        return bad();
+      cfg.fault_injection = value == "true";
     } else if (key == "channel_max") {
       if (!to_int(value, 1, 65535, n))
         return bad();
@@ -193,6 +211,10 @@ std::optional<daemon_config> parse_command_line(int argc, char** argv, int& exit
     if (a.rfind("--", 0) == 0 && eq != std::string::npos) {
       value = a.substr(eq + 1);
       a = a.substr(0, eq);
+    } else if (a == "--fault-injection") {  // a switch: alone it means true
+      value = "true";
+      if (i + 1 < argc && (std::string{argv[i + 1]} == "true" || std::string{argv[i + 1]} == "false"))
+        value = argv[++i];
     } else if (i + 1 < argc) {
       value = argv[++i];
     } else {
@@ -253,8 +275,16 @@ std::optional<daemon_config> parse_command_line(int argc, char** argv, int& exit
     else if (k == "--on-corruption") {
       ok = v == "refuse" || v == "quarantine";
       cfg.on_corruption = v;
-    }
-    else {
+    } else if (k == "--max-restarts") {
+      ok = to_int(v, 0, 1000000, n);
+      cfg.max_restarts = static_cast<int>(n);
+    } else if (k == "--restart-period-ms") {
+      ok = to_int(v, 1, 86400000, n);
+      cfg.restart_period_ms = static_cast<int>(n);
+    } else if (k == "--fault-injection") {
+      ok = v == "true" || v == "false";
+      cfg.fault_injection = v == "true";
+    } else {
       std::cerr << "warrend: unknown option " << k << "\n" << usage_text();
       exit_code = 2;
       return std::nullopt;

@@ -32,6 +32,13 @@ struct daemon_config {
   int stats_interval_ms = 1000;
   bool per_object_metrics = false;            // longest a confirm waits for its group commit
   int queue_memory_mb = 64;              // per durable queue; beyond it bodies stay on disk
+  // Supervision: more than `max_restarts` restarts within `restart_period_ms` and a
+  // supervisor gives up (a vhost for its exchanges and queues, the registry for its vhosts,
+  // the root for its children), leaving the decision to its parent.
+  int max_restarts = 5;
+  int restart_period_ms = 10000;
+  // POST /api/debug/crash/... and `warrenctl crash` make actors fail (tests of supervision).
+  bool fault_injection = false;
 };
 
 // Parses argv; on --help prints usage and sets `exit_code` to 0; on a bad flag or config file

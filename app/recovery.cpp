@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/queue_actor.hpp"
 #include "persistence/queue_store.hpp"
 #include "persistence/store_check.hpp"
 #include "protocol/amqp091/properties.hpp"
@@ -16,20 +17,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* clean_marker = "clean-shutdown";
-
-message_ptr to_message(persistence::stored_message& m) {
-  auto msg = std::make_shared<message>();
-  msg->exchange = std::move(m.exchange);
-  msg->routing_key = std::move(m.routing_key);
-  msg->properties = std::move(m.properties);
-  msg->body = std::move(m.body);
-  amqp::property_scan scan;
-  if (amqp::scan_properties(msg->properties, scan)) {
-    msg->delivery_mode = scan.delivery_mode;
-    msg->has_headers = scan.has_headers;
-  }
-  return msg;
-}
 
 }  // namespace
 
@@ -93,48 +80,46 @@ recovery_result recover_store(const std::string& data_dir, const std::string& on
   res.permissions = std::move(snap.permissions);
   for (auto& v : snap.vhosts)
     res.vhosts[v.name];
-  for (auto& x : snap.exchanges) {
-    exchange_spec spec{x.name, x.type, false, true, x.auto_delete, x.internal,
-                       decode_arguments(x.arguments)};
-    res.vhosts[x.vhost].exchanges.push_back(std::move(spec));
-  }
-  for (auto& q : snap.queues) {
-    vhost_persistence::recovered_queue rq;
-    rq.spec = queue_spec{q.name, false, true, false, q.auto_delete, decode_arguments(q.arguments), {}};
-    rq.file = q.file.empty() ? persistence::queue_file_name(q.vhost, q.name) : q.file;
-    persistence::queue_store store;
-    auto path = (fs::path{data_dir} / rq.file).string();
-    if (!store.open(path, error)) {
-      res.error = "cannot open " + path + " for queue '" + q.name + "': " + error;
-      return res;
-    }
-    uint64_t after = 0;
-    size_t resident = 0;
-    for (;;) {
-      auto batch = store.load(after, 10000);
-      if (!batch.ok) {
-        res.error = "cannot read " + path + ": " + batch.error;
+  for (auto& x : snap.exchanges)
+    res.vhosts[x.vhost];
+  for (auto& q : snap.queues)
+    res.vhosts[q.vhost];
+  for (auto& b : snap.bindings)
+    res.vhosts[b.vhost];
+  for (auto& [vhost, p] : res.vhosts) {
+    add_catalog_rows(snap, vhost, p);
+    for (auto& rq : p.queues) {
+      rq.reload = false;  // read here, before any actor runs
+      persistence::queue_store store;
+      auto path = (fs::path{data_dir} / rq.file).string();
+      if (!store.open(path, error)) {
+        res.error = "cannot open " + path + " for queue '" + rq.spec.name + "': " + error;
         return res;
       }
-      if (batch.last_id <= after)
-        break;
-      after = batch.last_id;  // pages on past corrupt rows too
-      for (auto& m : batch.messages) {
-        bool redelivered = m.delivered || !clean;
-        bool keep = memory_limit == 0 || resident + m.body.size() <= memory_limit;
-        if (keep)
-          resident += m.body.size();
-        rq.messages.push_back(recovered_message{m.id, keep ? to_message(m) : nullptr, redelivered});
+      uint64_t after = 0;
+      size_t resident = 0;
+      for (;;) {
+        auto batch = store.load(after, 10000);
+        if (!batch.ok) {
+          res.error = "cannot read " + path + ": " + batch.error;
+          return res;
+        }
+        if (batch.last_id <= after)
+          break;
+        after = batch.last_id;  // pages on past corrupt rows too
+        for (auto& m : batch.messages) {
+          bool redelivered = m.delivered || !clean;
+          bool keep = memory_limit == 0 || resident + m.body.size() <= memory_limit;
+          if (keep)
+            resident += m.body.size();
+          rq.messages.push_back(recovered_message{m.id, keep ? from_stored(m) : nullptr, redelivered});
+        }
       }
+      rq.next_id = std::max(store.max_id(), after) + 1;
+      store.close();
+      res.messages += rq.messages.size();
     }
-    rq.next_id = std::max(store.max_id(), after) + 1;
-    store.close();
-    res.messages += rq.messages.size();
-    res.vhosts[q.vhost].queues.push_back(std::move(rq));
   }
-  for (auto& b : snap.bindings)
-    res.vhosts[b.vhost].bindings.push_back(
-      binding_spec{b.source, b.destination, b.to_exchange, b.key, decode_arguments(b.arguments), {}});
   spdlog::info("store: recovered {} exchange(s), {} queue(s), {} binding(s), {} message(s){}",
                snap.exchanges.size(), snap.queues.size(), snap.bindings.size(), res.messages,
                clean ? "" : " after an abrupt stop (recovered messages are marked redelivered)");

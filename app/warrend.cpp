@@ -1,13 +1,15 @@
 // warrend: the Warren broker daemon. Boot order: settings and logging, the store check and
-// recovery, the actor system, store actors, the stats collector, the registry (users, vhosts
-// with what was recovered), the connection supervisor, then the AMQP, STOMP and HTTP
-// listeners. SIGTERM/SIGINT stop the listeners, close every connection with 320
-// CONNECTION_FORCED, commit and close the store, and exit 0.
+// recovery, the actor system, the stats collector, the root supervisor (which starts the
+// catalog and message store actors, the registry with users and vhosts as recovered, and the
+// connection supervisor), then the AMQP, STOMP and HTTP listeners. SIGTERM/SIGINT stop the
+// listeners, close every connection with 320 CONNECTION_FORCED, commit and close the store,
+// and exit 0. If the root supervisor gives up, warrend logs why and exits with 70.
 #include <unistd.h>
 
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include <boost/asio.hpp>
@@ -22,6 +24,7 @@
 #include "app/logging.hpp"
 #include "app/recovery.hpp"
 #include "management/api.hpp"
+#include "metrics/restarts.hpp"
 #include "metrics/stats_collector.hpp"
 #include "net/http_server.hpp"
 #include "actors/stomp_connection.hpp"
@@ -31,8 +34,31 @@
 #include "persistence/actors/catalog_actor.hpp"
 #include "persistence/actors/message_store_actor.hpp"
 #include "supervisor/connection_supervisor.hpp"
+#include "supervisor/supervisor.hpp"
 
 namespace asio = boost::asio;
+
+namespace {
+
+// The current handles of the root supervisor's children: a restarted child has a new one,
+// which its start function records here for the children started after it and for the
+// listeners and the shutdown path.
+struct node_directory {
+  std::mutex mutex;
+  caf::actor catalog;
+  std::vector<caf::actor> stores;
+  caf::actor connections;
+
+  template <class F>
+  auto with(F f) {
+    std::lock_guard lock{mutex};
+    return f(*this);
+  }
+};
+
+constexpr int exit_supervision_gave_up = 70;
+
+}  // namespace
 
 int main(int argc, char** argv) {
   int exit_code = 0;
@@ -70,34 +96,107 @@ int main(int argc, char** argv) {
   settings->heartbeat = cfg.heartbeat;
   settings->frame_max = cfg.frame_max;
   settings->channel_max = cfg.channel_max;
-  // Store actors run on threads of their own: one per worker, so that writes for different
-  // queues proceed in parallel.
-  auto catalog = warren::persistence::spawn_catalog_actor(sys, recovered.catalog);
-  std::vector<caf::actor> stores;
-  warren::persistence::store_settings store_cfg;
-  store_cfg.max_wait = std::chrono::milliseconds(cfg.commit_interval_ms);
-  for (unsigned i = 0; i < workers; ++i)
-    stores.push_back(warren::persistence::spawn_message_store(sys, store_cfg));
   // The stats collector first: every actor spawned from here on finds it and reports to it.
   auto stats = std::make_shared<warren::metrics::snapshot_store>();
   auto collector = warren::metrics::spawn_stats_collector(
     sys, stats, std::chrono::milliseconds(cfg.stats_interval_ms));
-  warren::registry_config reg_cfg;
-  reg_cfg.persistence.data_dir = cfg.data_dir;
-  reg_cfg.persistence.catalog = catalog;
-  reg_cfg.persistence.stores = stores;
-  reg_cfg.persistence.queue_memory_limit = queue_memory;
-  reg_cfg.vhosts = std::move(recovered.vhosts);
-  for (auto& u : recovered.users)
-    reg_cfg.users.push_back(warren::user_info{u.name, u.password_hash, u.tags});
-  for (auto& p : recovered.permissions)
-    reg_cfg.permissions.push_back(
-      warren::permission_info{p.user, p.vhost, p.configure, p.write, p.read});
-  reg_cfg.default_user = cfg.default_user;
-  reg_cfg.default_pass = cfg.default_pass;
-  settings->registry = warren::spawn_registry(sys, std::move(reg_cfg));
+
+  // The supervision tree (README "Supervision"):
+  //   root (rest_for_one) -> catalog, store0..storeN, registry, connections
+  //   registry (one_for_one over vhosts) -> vhost (one_for_one over its exchanges and queues)
+  //   connections: watches every connection (temporary: never restarted)
+  warren::sup::intensity limits{static_cast<size_t>(cfg.max_restarts),
+                                std::chrono::milliseconds(cfg.restart_period_ms)};
+  auto dir = std::make_shared<node_directory>();
+  warren::sup::config root;
+  root.name = "root";
+  root.strat = warren::sup::strategy::rest_for_one;
+  root.limits = limits;
+  root.children.push_back({"catalog", [dir, db = recovered.catalog](caf::actor_system& s) {
+    auto a = warren::persistence::spawn_catalog_actor(s, db);
+    dir->with([&](node_directory& d) { d.catalog = a; });
+    return a;
+  }});
+  // Store actors run on threads of their own: one per worker, so that writes for different
+  // queues proceed in parallel.
+  warren::persistence::store_settings store_cfg;
+  store_cfg.max_wait = std::chrono::milliseconds(cfg.commit_interval_ms);
+  dir->stores.resize(workers);
+  for (unsigned i = 0; i < workers; ++i)
+    root.children.push_back({"store" + std::to_string(i), [dir, store_cfg, i](caf::actor_system& s) {
+      auto a = warren::persistence::spawn_message_store(s, store_cfg);
+      dir->with([&](node_directory& d) { d.stores[i] = a; });
+      return a;
+    }});
+  // The registry: on the first start with what recovery found, after a restart from the
+  // catalog (a restart of a store or the catalog restarts it too: rest_for_one).
+  auto first_boot = std::make_shared<std::optional<warren::registry_config>>(std::in_place);
+  {
+    auto& reg_cfg = **first_boot;
+    reg_cfg.vhosts = std::move(recovered.vhosts);
+    for (auto& u : recovered.users)
+      reg_cfg.users.push_back(warren::user_info{u.name, u.password_hash, u.tags});
+    for (auto& p : recovered.permissions)
+      reg_cfg.permissions.push_back(
+        warren::permission_info{p.user, p.vhost, p.configure, p.write, p.read});
+    reg_cfg.default_user = cfg.default_user;
+    reg_cfg.default_pass = cfg.default_pass;
+  }
+  root.children.push_back(
+    {"registry", [dir, first_boot, limits, data_dir = cfg.data_dir,
+                  queue_memory](caf::actor_system& s) {
+       warren::registry_config rc;
+       if (*first_boot) {
+         rc = std::move(**first_boot);
+         first_boot->reset();
+       } else {
+         rc.reload = true;
+       }
+       rc.persistence.data_dir = data_dir;
+       rc.persistence.queue_memory_limit = queue_memory;
+       rc.persistence.limits = limits;
+       dir->with([&](node_directory& d) {
+         rc.persistence.catalog = d.catalog;
+         rc.persistence.stores = d.stores;
+       });
+       auto a = warren::spawn_registry(s, std::move(rc));
+       warren::register_registry(s, a);
+       return a;
+     }});
+  root.children.push_back({"connections", [dir](caf::actor_system& s) {
+    auto a = warren::spawn_connection_supervisor(s);
+    dir->with([&](node_directory& d) { d.connections = a; });
+    return a;
+  }});
+  root.on_restart = [](const std::string& id, const caf::actor&) {
+    warren::metrics::count_restart(id.rfind("store", 0) == 0 ? "store" : id, "", id);
+  };
+  auto root_sup = warren::sup::spawn_supervisor(sys, std::move(root));
+  // When the root gives up, the node cannot serve consistently any more: stop it. (The handle
+  // is kept: CAF destroys an actor nobody references.)
+  auto root_watcher = sys.spawn(
+    [](caf::event_based_actor* self, caf::actor watched) -> caf::behavior {
+      self->monitor(watched);
+      self->set_down_handler([=](caf::down_msg& dm) {
+        spdlog::critical("the supervision tree gave up ({}); stopping the node",
+                         self->home_system().render(dm.reason));
+        spdlog::shutdown();
+        std::_Exit(exit_supervision_gave_up);
+      });
+      return {[](warren::tick_atom) {}};
+    },
+    root_sup);
+  {
+    // The root starts its children when it runs first; wait for that before accepting anyone.
+    caf::scoped_actor self{sys};
+    self->request(root_sup, std::chrono::seconds(30), warren::sup::which_atom::value)
+      .receive([](warren::sup::child_list&) {},
+               [&](caf::error& err) {
+                 spdlog::critical("the supervision tree did not start: {}", sys.render(err));
+               });
+  }
   std::shared_ptr<const warren::broker_settings> shared_settings = settings;
-  auto conn_sup = warren::spawn_connection_supervisor(sys);
+  auto conn_sup = [dir] { return dir->with([](node_directory& d) { return d.connections; }); };
   // From here on actors run that never stop by themselves: ~actor_system would wait for them
   // forever, so a failed start exits without destructors (nothing durable is pending yet).
   auto exit_now = [](int code) {
@@ -115,7 +214,7 @@ int main(int argc, char** argv) {
         auto session = std::make_shared<warren::net::amqp_session>(std::move(s));
         spdlog::info("accepting AMQP connection {}", session->peer());
         auto conn = warren::spawn_connection(sys, session, shared_settings);
-        caf::anon_send(conn_sup, warren::start_atom::value, conn);
+        caf::anon_send(conn_sup(), warren::start_atom::value, conn);
         session->start(conn);
       });
   } catch (const std::exception& e) {
@@ -132,7 +231,7 @@ int main(int argc, char** argv) {
         auto session = std::make_shared<warren::net::stomp_session>(std::move(s));
         spdlog::info("accepting STOMP connection {}", session->peer());
         auto conn = warren::spawn_stomp_connection(sys, session, shared_settings);
-        caf::anon_send(conn_sup, warren::start_atom::value, conn);
+        caf::anon_send(conn_sup(), warren::start_atom::value, conn);
         session->start(conn);
       });
   } catch (const std::exception& e) {
@@ -145,7 +244,7 @@ int main(int argc, char** argv) {
   // HTTP: management API, /metrics and the web page, on threads of their own.
   auto mgmt = std::make_shared<warren::mgmt::context>();
   mgmt->sys = &sys;
-  mgmt->registry = settings->registry;
+  mgmt->fault_injection = cfg.fault_injection;
   mgmt->collector = collector;
   mgmt->stats = stats;
   mgmt->data_dir = cfg.data_dir;
@@ -185,9 +284,10 @@ int main(int argc, char** argv) {
     stopper = std::thread([&] {
       http->stop();
       caf::scoped_actor self{sys};
-      self->request(conn_sup, std::chrono::seconds(10), warren::shutdown_atom::value)
+      self->request(conn_sup(), std::chrono::seconds(10), warren::shutdown_atom::value)
         .receive([](bool) {}, [](caf::error&) {});
       bool stores_ok = true;
+      auto stores = dir->with([](node_directory& d) { return d.stores; });
       for (auto& s : stores)
         self->request(s, std::chrono::seconds(10), warren::shutdown_atom::value)
           .receive([](bool) {}, [&](caf::error&) { stores_ok = false; });

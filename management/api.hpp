@@ -34,13 +34,15 @@ struct listener_info {
 
 struct context {
   caf::actor_system* sys = nullptr;
-  caf::actor registry;
+  // The registry has a new handle after a restart: looked up at each use.
+  caf::actor registry() const { return current_registry(*sys); }
   caf::actor collector;  // asked to refresh an object's numbers after a change through the API
   std::shared_ptr<metrics::snapshot_store> stats;
   metrics::exporter_options exporter;  // per-object switch, data dir, node name
   std::string node;                    // "warren@<host>"
   std::vector<listener_info> listeners;
   std::string data_dir;
+  bool fault_injection = false;  // debug.fault_injection: POST /api/debug/crash/...
 };
 
 // The HTTP handler for every path warrend serves.
@@ -56,6 +58,7 @@ struct call {
   std::string user;
   std::string reason;                 // X-Reason header (closing a connection)
   caf::scoped_actor& self;
+  bool administrator = false;         // the user has the administrator tag
   json parsed_body() const;           // {} when empty; throws bad_request on malformed JSON
 };
 
@@ -124,5 +127,6 @@ reply get_messages(call& c, const caf::actor& queue);
 std::optional<reply> route_definitions(call& c);
 std::optional<reply> route_access(call& c);
 std::optional<reply> route_stats(call& c);
+std::optional<reply> route_debug(call& c);  // api_debug.cpp: fault injection
 
 }  // namespace warren::mgmt

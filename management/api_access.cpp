@@ -7,14 +7,14 @@ namespace warren::mgmt {
 
 std::vector<vhost_info> list_vhosts(call& c) {
   std::string error;
-  auto r = ask<std::vector<vhost_info>>(c.self, c.ctx.registry, error, list_atom::value,
+  auto r = ask<std::vector<vhost_info>>(c.self, c.ctx.registry(), error, list_atom::value,
                                         vhost_atom::value);
   return r ? std::move(*r) : std::vector<vhost_info>{};
 }
 
 std::optional<caf::actor> find_vhost(call& c, const std::string& name) {
   std::string error;
-  auto r = ask<lookup_result>(c.self, c.ctx.registry, error, lookup_atom::value,
+  auto r = ask<lookup_result>(c.self, c.ctx.registry(), error, lookup_atom::value,
                               vhost_atom::value, name);
   if (!r || r->code != 0)
     return std::nullopt;
@@ -113,14 +113,14 @@ json vhost_json(const context& ctx, const std::string& name, const metrics::snap
 
 std::vector<user_info> users(call& c) {
   std::string error;
-  auto r = ask<std::vector<user_info>>(c.self, c.ctx.registry, error, list_atom::value,
+  auto r = ask<std::vector<user_info>>(c.self, c.ctx.registry(), error, list_atom::value,
                                        user_atom::value);
   return r ? std::move(*r) : std::vector<user_info>{};
 }
 
 std::vector<permission_info> permissions(call& c) {
   std::string error;
-  auto r = ask<std::vector<permission_info>>(c.self, c.ctx.registry, error, list_atom::value,
+  auto r = ask<std::vector<permission_info>>(c.self, c.ctx.registry(), error, list_atom::value,
                                              permission_atom::value);
   return r ? std::move(*r) : std::vector<permission_info>{};
 }
@@ -167,14 +167,14 @@ reply vhosts(call& c) {
     if (name.empty())
       return bad_request("a vhost needs a name");
     return registry_change(
-      c, ask<op_result>(c.self, c.ctx.registry, error, put_atom::value, vhost_atom::value, name),
+      c, ask<op_result>(c.self, c.ctx.registry(), error, put_atom::value, vhost_atom::value, name),
       error);
   }
   if (c.method == "DELETE") {
     if (!exists)
       return not_found();
     return registry_change(c,
-                           ask<op_result>(c.self, c.ctx.registry, error, delete_atom::value,
+                           ask<op_result>(c.self, c.ctx.registry(), error, delete_atom::value,
                                           vhost_atom::value, name),
                            error);
   }
@@ -220,14 +220,14 @@ reply user_resource(call& c) {
     }
     if (auto t = body.find("tags"); t != body.end())
       u.tags = tags_from(*t);
-    return registry_change(c, ask<op_result>(c.self, c.ctx.registry, error, put_atom::value, u),
+    return registry_change(c, ask<op_result>(c.self, c.ctx.registry(), error, put_atom::value, u),
                            error);
   }
   if (c.method == "DELETE") {
     if (it == all.end())
       return not_found();
     return registry_change(c,
-                           ask<op_result>(c.self, c.ctx.registry, error, delete_atom::value,
+                           ask<op_result>(c.self, c.ctx.registry(), error, delete_atom::value,
                                           user_atom::value, name),
                            error);
   }
@@ -250,12 +250,12 @@ reply permission_resource(call& c) {
     auto body = c.parsed_body();
     permission_info p{user, vhost, body.value("configure", std::string{}),
                       body.value("write", std::string{}), body.value("read", std::string{})};
-    return registry_change(c, ask<op_result>(c.self, c.ctx.registry, error, put_atom::value, p),
+    return registry_change(c, ask<op_result>(c.self, c.ctx.registry(), error, put_atom::value, p),
                            error);
   }
   if (c.method == "DELETE")
     return registry_change(c,
-                           ask<op_result>(c.self, c.ctx.registry, error, delete_atom::value,
+                           ask<op_result>(c.self, c.ctx.registry(), error, delete_atom::value,
                                           permission_atom::value, user, vhost),
                            error);
   return method_not_allowed();

@@ -86,6 +86,8 @@ reply dispatch(call& c) {
     return *r;
   if (auto r = route_stats(c))
     return *r;
+  if (auto r = route_debug(c))
+    return *r;
   return not_found();
 }
 
@@ -96,7 +98,7 @@ net::http_response api(const context& ctx, const net::http_request& req, std::st
   std::string error;
   std::optional<login_result> who;
   if (creds)
-    who = ask<login_result>(self, ctx.registry, error, login_atom::value, creds->first,
+    who = ask<login_result>(self, ctx.registry(), error, login_atom::value, creds->first,
                             creds->second);
   if (!who || !who->ok)
     return to_http(req, error_reply(401, "not_authorised", "Login failed"));
@@ -121,7 +123,8 @@ net::http_response api(const context& ctx, const net::http_request& req, std::st
     reason.assign(it->value().data(), it->value().size());
   auto method = req.method_string();
   call c{ctx,        std::string(method.data(), method.size()), std::move(segments),
-         std::string{query}, req.body(), who->user, std::move(reason), self};
+         std::string{query}, req.body(), who->user, std::move(reason), self,
+         who->tags.find("administrator") != std::string::npos};
   try {
     return to_http(req, dispatch(c));
   } catch (const bad_request_error& e) {

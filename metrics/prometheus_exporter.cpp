@@ -10,6 +10,7 @@
 #include <map>
 
 #include "metrics/process_stats.hpp"
+#include "metrics/restarts.hpp"
 
 namespace warren::metrics {
 
@@ -253,7 +254,13 @@ std::string render_metrics(const snapshot& snap, const exporter_options& opt) {
   for (auto kind : {"queue", "exchange", "connection"}) {
     if (!x.per_object())  // the series exists even without such actors
       x.gauge("warren_actor_mailbox_length", {{"actor", kind}}, {}, 0);
-    x.counter("warren_actor_restarts_total", {{"actor", kind}}, {}, 0);
+    x.counter("warren_actor_restarts_total", {{"actor", kind}}, {}, 0);  // (and restarts)
+  }
+  for (auto& r : restart_counts()) {
+    labels object{{"name", r.name}};
+    if (!r.vhost.empty())
+      object.emplace("vhost", r.vhost);
+    x.counter("warren_actor_restarts_total", {{"actor", r.kind}}, object, double(r.restarts));
   }
   x.gauge("rabbitmq_process_resident_memory_bytes", {}, {},
           double(resident_memory_bytes()));

@@ -18,6 +18,15 @@ bool logged(bool ok, const std::string& what, const std::string& error) {
 caf::behavior catalog_behavior(caf::event_based_actor* self, std::shared_ptr<catalog> db) {
   install_defaults(self, "catalog");
   return {
+    [=](list_atom) -> caf::result<catalog_snapshot> {
+      catalog_snapshot snap;
+      std::string e;
+      if (!db->load(snap, e)) {
+        spdlog::error("catalog: reading it back failed: {}", e);
+        return caf::make_error(caf::sec::runtime_error, "cannot read the catalog: " + e);
+      }
+      return snap;
+    },
     [=](put_atom, exchange_row& r) {
       std::string e;
       return logged(db->put_exchange(r, e), "storing exchange " + r.name, e);

@@ -3,6 +3,7 @@
 // The vhost and registry actors wait for its answer before they answer the client, so a
 // declare-ok (or an HTTP 201) means the entity is on disk.
 //
+// (list_atom) -> catalog_snapshot: everything it holds (a vhost or the registry restarting).
 // Requests (each answers bool: committed):
 //   (put_atom, exchange_row)   (delete_atom, exchange_atom, vhost, name)
 //   (put_atom, queue_row)      (delete_atom, queue_atom, vhost, name)
@@ -31,3 +32,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::persistence::vhost_row)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::persistence::user_row)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::persistence::permission_row)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<warren::persistence::catalog>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::persistence::catalog_snapshot)

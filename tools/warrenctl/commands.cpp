@@ -195,6 +195,24 @@ int purge_queue(invocation& inv) {
                 nullptr, "purging queue '" + inv.args[0] + "'");
 }
 
+// Fault injection (debug.fault_injection on the broker): the actor fails as if it had thrown.
+int crash(invocation& inv) {
+  if (inv.args.size() != 2)
+    return usage("crash", "expected queue|exchange|vhost|connection and a name");
+  auto& kind = inv.args[0];
+  auto& name = inv.args[1];
+  std::string path;
+  if (kind == "queue" || kind == "exchange")
+    path = "/api/debug/crash/" + kind + "/" + vhost_path(inv) + "/" + encode(name);
+  else if (kind == "vhost" || kind == "connection")
+    path = "/api/debug/crash/" + kind + "/" + encode(name);
+  else
+    return usage("crash", "unknown kind '" + kind + "': queue, exchange, vhost or connection");
+  std::string where = kind == "queue" || kind == "exchange" ? " in vhost '" + inv.vhost + "'" : "";
+  info(inv, "Crashing " + kind + " '" + name + "'" + where + " ...");
+  return simple(inv, "POST", path, nullptr, "crashing " + kind + " '" + name + "'");
+}
+
 int add_user(invocation& inv) {
   if (inv.args.size() < 2 || inv.args.size() > 3)
     return usage("add_user", "expected <user> <password> [tags]");
@@ -406,6 +424,11 @@ const std::vector<command>& commands() {
      "Deletes a virtual host with everything in it; its connections are closed.", delete_vhost},
     {"close_connection", "<connection name> [reason]", "Closes a client connection (320).",
      close_connection},
+    {"crash", "queue|exchange <name> | vhost <vhost> | connection <connection name>",
+     "Makes that actor fail like an unhandled exception, for testing supervision (needs "
+     "debug.fault_injection = true on the broker and an administrator). Queues and "
+     "exchanges are in the vhost (-p).",
+     crash},
   };
   return all;
 }

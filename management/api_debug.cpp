@@ -1,0 +1,64 @@
+// POST /api/debug/crash/{queue|exchange}/{vhost}/{name}, /api/debug/crash/vhost/{vhost} and
+// /api/debug/crash/connection/{name}: fault injection for the supervision tree. The actor is
+// made to fail the way an unhandled exception would. Only with debug.fault_injection = true,
+// and only for administrators.
+#include <spdlog/spdlog.h>
+
+#include "management/api.hpp"
+
+namespace warren::mgmt {
+
+namespace {
+
+reply crashed(bool found, const std::string& what) {
+  if (!found)
+    return not_found("no " + what);
+  spdlog::warn("fault injection: made {} fail", what);
+  return no_content();
+}
+
+}  // namespace
+
+std::optional<reply> route_debug(call& c) {
+  if (c.path.empty() || c.path[0] != "debug")
+    return std::nullopt;
+  if (c.path.size() < 2 || c.path[1] != "crash")
+    return not_found();
+  if (c.method != "POST")
+    return method_not_allowed();
+  if (!c.ctx.fault_injection)
+    return error_reply(403, "forbidden",
+                       "fault injection is disabled (set debug.fault_injection = true)");
+  if (!c.administrator)
+    return error_reply(403, "access_refused", "fault injection needs the administrator tag");
+  std::string error;
+  auto kind = c.path.size() > 2 ? c.path[2] : std::string{};
+  if ((kind == "queue" || kind == "exchange") && c.path.size() == 5) {
+    auto& vhost = c.path[3];
+    auto& name = c.path[4];
+    caf::atom_value which = kind == "queue" ? caf::atom_value{queue_atom::value}
+                                            : caf::atom_value{exchange_atom::value};
+    auto r = ask<bool>(c.self, c.ctx.registry(), error, crash_atom::value, which, vhost, name);
+    return crashed(r && *r, kind + " '" + name + "' in vhost '" + vhost + "'");
+  }
+  if (kind == "vhost" && c.path.size() == 4) {
+    auto r = ask<bool>(c.self, c.ctx.registry(), error, crash_atom::value, vhost_atom::value,
+                       c.path[3]);
+    return crashed(r && *r, "vhost '" + c.path[3] + "'");
+  }
+  if (kind == "connection" && c.path.size() == 4) {
+    auto snap = c.ctx.stats->get();
+    for (auto& [id, s] : snap->connections) {
+      if (connection_name(s->cur) != c.path[3])
+        continue;
+      auto conn = caf::actor_cast<caf::actor>(s->cur.addr);
+      if (conn)
+        c.self->send(conn, crash_atom::value);
+      return crashed(conn != nullptr, "connection '" + c.path[3] + "'");
+    }
+    return crashed(false, "connection '" + c.path[3] + "'");
+  }
+  return not_found();
+}
+
+}  // namespace warren::mgmt

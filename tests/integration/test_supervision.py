@@ -1,0 +1,805 @@
+"""Supervision tree (issue "Supervision tree"): actors that fail are restarted by their
+supervisor, and a supervisor that sees too many failures gives up and lets its parent decide.
+
+Failures are injected through the debug HTTP endpoints, which exist only when warrend runs with
+`--fault-injection` (config `debug.fault_injection = true`):
+
+    POST /api/debug/crash/queue/{vhost}/{name}      POST /api/debug/crash/exchange/{vhost}/{name}
+    POST /api/debug/crash/vhost/{vhost}             POST /api/debug/crash/connection/{name}
+
+and through `warrenctl crash queue|exchange|vhost|connection NAME`. Covered here:
+
+- a durable queue crashing under load (a confirming publisher, a manual-ack consumer and an
+  unrelated client on another queue): the consumer gets basic.cancel and consumes again, no
+  client call blocks, every confirmed message is delivered in the end, the other client never
+  notices;
+- the same queue crashing more often than `--max-restarts` within `--restart-period-ms`: the
+  vhost gives up and is restarted from disk (connections closed with 320, durable things and
+  persistent messages back, transient ones gone), restarts counted in /metrics;
+- an exchange crash: bindings (to queues and to another exchange) unchanged, routing works, a
+  publisher on an open channel keeps publishing;
+- a connection actor crash: 541 for that connection only, its exclusive queue removed;
+- fault injection off by default (403, warrenctl fails), on through the config file too;
+- warrenctl crash round trips, and 404 for objects that do not exist;
+- the root supervisor giving up: warrend logs `supervision tree gave up` and exits with 70.
+
+Every wait is a poll with a deadline; client threads are daemons and are joined with a timeout,
+so a hang fails the test instead of stalling the suite.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+
+import pika
+import pika.exceptions as pex
+
+from harness import Broker, BrokerTestCase, close_quietly, unique, wait_until
+from mgmt_support import Api, WARRENCTL, quote, sample, warrenctl
+
+EXTERNAL = os.environ.get("WARREN_TEST_BROKER")
+WARREND = os.environ.get("WARREND")
+
+PERSISTENT = pika.BasicProperties(delivery_mode=2)
+TRANSIENT = pika.BasicProperties(delivery_mode=1)
+
+# No single client call (publish with confirm, consume, get, an HTTP request) may take longer
+# than this while actors crash and restart around it.
+CALL_BOUND_S = 5.0
+RESTART_TIMEOUT_S = 15.0
+RESTARTS_METRIC = "warren_actor_restarts_total"
+
+
+class Timings:
+    """What a client thread saw: the slowest call and any unexpected exception."""
+
+    def __init__(self, who):
+        self.who = who
+        self.lock = threading.Lock()
+        self.slowest = 0.0
+        self.slowest_what = None
+        self.errors = []
+
+    def call(self, what, fn, *args, **kw):
+        t0 = time.monotonic()
+        try:
+            return fn(*args, **kw)
+        finally:
+            spent = time.monotonic() - t0
+            with self.lock:
+                if spent > self.slowest:
+                    self.slowest, self.slowest_what = spent, what
+
+    def error(self, what, exc):
+        with self.lock:
+            self.errors.append("%s: %s: %r" % (self.who, what, exc))
+
+
+def restarts(api, actor="queue"):
+    value = sample(api.metrics(), RESTARTS_METRIC, actor=actor)
+    return 0.0 if value is None else value
+
+
+class SupervisionCase(BrokerTestCase):
+    """Helpers shared by the classes that run a warrend of their own."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.http_host, cls.http_port = cls.broker.wait_listener("http")
+        cls.api = Api(cls.http_host, cls.http_port)
+
+    # -- log ---------------------------------------------------------------
+    def log_lines(self, *needles):
+        return [l for l in self.broker.log_text().splitlines() if all(n in l for n in needles)]
+
+    def wait_log(self, *needles, count=1, timeout=RESTART_TIMEOUT_S):
+        ok = wait_until(lambda: len(self.log_lines(*needles)) >= count, timeout, 0.05)
+        self.assertTrue(ok, "expected %d log line(s) containing %r within %.0f s\n"
+                        "--- warrend log ---\n%s"
+                        % (count, needles, timeout, self.broker.log_tail(6000)))
+
+    def queue_restarted_lines(self, q, vhost="/"):
+        # Either one line "queue 'q' in vhost '/' crashed ..., restarted" or a separate
+        # "... restarted" line naming the queue: both count.
+        return self.log_lines("queue '%s'" % q, "vhost '%s'" % vhost, "restarted")
+
+    # -- fault injection ---------------------------------------------------
+    def crash_path(self, kind, *names):
+        return "/api/debug/crash/%s/%s" % (kind, "/".join(quote(n) for n in names))
+
+    def crash(self, kind, *names, retry_for=RESTART_TIMEOUT_S):
+        """POST a crash and require 204. A 404 (the object is itself being restarted) or an
+        unreachable listener is retried until retry_for has passed."""
+        path = self.crash_path(kind, *names)
+        deadline = time.monotonic() + retry_for
+        while True:
+            t0 = time.monotonic()
+            try:
+                status, body, raw, _ = self.api.call("POST", path, timeout=CALL_BOUND_S * 2)
+            except (urllib.error.URLError, OSError) as e:
+                status, raw = None, repr(e)
+            self.assertLess(time.monotonic() - t0, CALL_BOUND_S * 2, "POST %s hung" % path)
+            if status == 204:
+                return
+            if status not in (None, 404) or time.monotonic() >= deadline:
+                self.fail("POST %s: %s %r\n--- warrend log ---\n%s"
+                          % (path, status, raw, self.broker.log_tail(4000)))
+            time.sleep(0.1)
+
+    # -- clients -------------------------------------------------------------
+    def connect_retry(self, timeout=RESTART_TIMEOUT_S, **kw):
+        """A new connection, retried while the vhost is being restarted."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.connect(**kw)
+            except pex.AMQPConnectionError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
+
+    def expect_closed_by_broker(self, conn, code, timeout=10):
+        with self.assertRaises(pex.ConnectionClosedByBroker,
+                               msg="connection not closed by the broker within %d s" % timeout
+                               ) as ctx:
+            self.pump(conn, lambda: False, timeout=timeout)
+        self.assertEqual(ctx.exception.reply_code, code, ctx.exception.reply_text)
+        return ctx.exception
+
+    def queue_exists(self, name, vhost="/"):
+        return self.api.call("GET", "/api/queues/%s/%s" % (quote(vhost), quote(name)))[0] == 200
+
+    def connection_name(self, client_name, exclusive_queue=None, timeout=10):
+        """The API's name of the connection that set client property connection_name, found
+        in GET /api/connections (client_properties / user_provided_name, as RabbitMQ shows
+        them), or else as the owner of one of its exclusive queues."""
+        found = {}
+
+        def look():
+            for c in self.api.get("/api/connections"):
+                props = c.get("client_properties") or {}
+                if client_name in (props.get("connection_name"), c.get("user_provided_name")):
+                    found["name"] = c["name"]
+                    return True
+            if exclusive_queue:
+                status, q, _, _ = self.api.call(
+                    "GET", "/api/queues/%%2F/%s" % quote(exclusive_queue))
+                owner = (q or {}).get("owner_pid_details") or {}
+                if status == 200 and owner.get("name"):
+                    found["name"] = owner["name"]
+                    return True
+            return False
+        self.assertTrue(wait_until(look, timeout, 0.1),
+                        "connection %r not in %r" % (client_name,
+                                                     self.api.get("/api/connections")))
+        return found["name"]
+
+    def message_count(self, conn, queue):
+        """The queue's message count by a passive declare on a new channel; None while the
+        queue does not exist (404)."""
+        try:
+            ch = conn.channel()
+            n = ch.queue_declare(queue, durable=True, passive=True).method.message_count
+            ch.close()
+            return n
+        except pex.ChannelClosedByBroker as e:
+            if e.reply_code != 404:
+                raise
+            return None
+
+    def bindings_of(self, names, vhost="/"):
+        out = set()
+        for b in self.api.get("/api/bindings/%s" % quote(vhost)):
+            if b["source"] in names or b["destination"] in names:
+                out.add((b["source"], b["destination"], b["destination_type"],
+                         b["routing_key"], repr(sorted((b.get("arguments") or {}).items()))))
+        return out
+
+
+@unittest.skipIf(EXTERNAL, "needs warrend's fault injection")
+class CrashAndRestartTest(SupervisionCase):
+    """One broker with fault injection and a generous intensity, so that the crashes of the
+    tests in this class never add up to an escalation."""
+
+    broker_args = ("--fault-injection", "--max-restarts", "100", "--restart-period-ms", "10000")
+
+    # 1 -------------------------------------------------------------------------
+    def test_durable_queue_crash_under_load_loses_no_confirmed_message(self):
+        q, other = unique("sup.load"), unique("sup.bystander")
+        setup = self.connect().channel()
+        setup.queue_declare(q, durable=True)
+
+        lock = threading.Lock()
+        confirmed, nacked, consumed = set(), set(), set()
+        counts = {"published": 0, "consumed": 0, "redelivered": 0, "consumes": 0,
+                  "bystander_ok": 0}
+        crash_at = {}
+        cancelled, resubscribed = threading.Event(), threading.Event()
+        start_consuming = threading.Event()
+        stop_pub, stop_cons, stop_by = threading.Event(), threading.Event(), threading.Event()
+        round_trips = []  # (start, end) of each bystander round trip
+        pub_t, cons_t, by_t = Timings("publisher"), Timings("consumer"), Timings("bystander")
+        max_messages, run_deadline = 3000, time.monotonic() + 60
+
+        def publisher():
+            conn = None
+            try:
+                conn = pika.BlockingConnection(self.params())
+                ch = conn.channel()
+                ch.confirm_delivery()
+                i = 0
+                while (i < max_messages and not stop_pub.is_set()
+                       and time.monotonic() < run_deadline):
+                    body = b"m-%06d" % i
+                    try:
+                        pub_t.call("basic_publish #%d" % i, ch.basic_publish, "", q, body,
+                                   PERSISTENT)
+                        with lock:
+                            confirmed.add(body)
+                    except pex.NackError:
+                        with lock:
+                            nacked.add(body)
+                    i += 1
+                    with lock:
+                        counts["published"] = i
+            except Exception as e:  # any failure other than a nack is the broker's fault
+                pub_t.error("publishing", e)
+            finally:
+                if conn is not None:
+                    close_quietly(conn)
+
+        def consumer():
+            conn = None
+            try:
+                conn = pika.BlockingConnection(self.params())
+                state = {"ch": None, "need": True, "since": None}
+                while not start_consuming.is_set() and not stop_cons.is_set():
+                    conn.process_data_events(time_limit=0.05)
+
+                def on_message(ch, method, props, body):
+                    with lock:
+                        consumed.add(body)
+                        counts["consumed"] += 1
+                        if method.redelivered:
+                            counts["redelivered"] += 1
+                    time.sleep(0.001)  # slower than the publisher: a backlog at the crash
+                    ch.basic_ack(method.delivery_tag)
+
+                def on_cancel(frame):
+                    cancelled.set()
+                    state["need"] = True
+
+                def new_channel():
+                    ch = cons_t.call("channel", conn.channel)
+                    ch.basic_qos(prefetch_count=50)
+                    ch.add_on_cancel_callback(on_cancel)
+                    state["ch"] = ch
+
+                new_channel()
+                while not stop_cons.is_set():
+                    if state["need"]:
+                        try:
+                            cons_t.call("basic_consume", state["ch"].basic_consume, q,
+                                        on_message)
+                            state["need"] = False
+                            with lock:
+                                counts["consumes"] += 1
+                                if counts["consumes"] > 1:
+                                    resubscribed.set()
+                        except pex.ChannelClosedByBroker as e:
+                            # The queue may not be back yet: 404 until its restart is done.
+                            if e.reply_code != 404:
+                                raise
+                            state["since"] = state["since"] or time.monotonic()
+                            if time.monotonic() - state["since"] > RESTART_TIMEOUT_S:
+                                raise
+                            time.sleep(0.05)
+                            new_channel()
+                            continue
+                    cons_t.call("process_data_events", conn.process_data_events,
+                                time_limit=0.1)
+            except Exception as e:
+                cons_t.error("consuming", e)
+            finally:
+                if conn is not None:
+                    close_quietly(conn)
+
+        def bystander():
+            conn = None
+            try:
+                conn = pika.BlockingConnection(self.params())
+                ch = conn.channel()
+                ch.confirm_delivery()
+                ch.queue_declare(other, exclusive=True)
+                n = 0
+                while not stop_by.is_set() and time.monotonic() < run_deadline:
+                    body = b"rt-%d" % n
+                    t0 = time.monotonic()
+                    by_t.call("basic_publish", ch.basic_publish, "", other, body)
+                    got = None
+                    while got is None and time.monotonic() - t0 < CALL_BOUND_S:
+                        _, _, got = by_t.call("basic_get", ch.basic_get, other, auto_ack=True)
+                    if got != body:
+                        raise AssertionError("round trip %d: got %r" % (n, got))
+                    round_trips.append((t0, time.monotonic()))
+                    n += 1
+                    with lock:
+                        counts["bystander_ok"] = n
+            except Exception as e:
+                by_t.error("round trip", e)
+            finally:
+                if conn is not None:
+                    close_quietly(conn)
+
+        threads = [threading.Thread(target=f, daemon=True, name=f.__name__)
+                   for f in (publisher, consumer, bystander)]
+        for t in threads:
+            t.start()
+
+        def stop_all():
+            stop_pub.set()
+            stop_cons.set()
+            stop_by.set()
+        self.addCleanup(stop_all)
+
+        def snapshot():
+            with lock:
+                return dict(counts), len(confirmed)
+
+        # A backlog first (the consumer starts late and is slower than the publisher), then
+        # the crash mid-way: the store holds ready messages, the consumer has some unacked.
+        self.assertTrue(wait_until(lambda: snapshot()[1] >= 500, 25, 0.02),
+                        "publisher too slow: %r %r" % (snapshot(), pub_t.errors))
+        start_consuming.set()
+        self.assertTrue(wait_until(lambda: (lambda c: c[1] >= 800 and c[0]["consumed"] >= 100
+                                            and c[0]["bystander_ok"] >= 10)(snapshot()),
+                                   25, 0.02),
+                        "no traffic before the crash: %r %r %r"
+                        % (snapshot(), pub_t.errors, cons_t.errors))
+        crash_at["t"] = time.monotonic()
+        crash_at["published"] = snapshot()[0]["published"]
+        self.crash("queue", "/", q, retry_for=0)
+
+        # The consumer is told, the queue is restarted, the consumer consumes again.
+        self.assertTrue(cancelled.wait(10), "the consumer got no basic.cancel after the crash")
+        self.wait_log("queue '%s' in vhost '/' crashed" % q)
+        self.assertTrue(wait_until(lambda: self.queue_restarted_lines(q), RESTART_TIMEOUT_S),
+                        "no 'restarted' line for %s\n%s" % (q, self.broker.log_tail(4000)))
+        restarted_at = time.monotonic()
+        self.assertTrue(resubscribed.wait(RESTART_TIMEOUT_S),
+                        "the consumer could not consume again: %r" % cons_t.errors)
+
+        # The publisher goes on after the restart: a few hundred more, then it stops.
+        self.assertTrue(wait_until(
+            lambda: snapshot()[0]["published"] >= min(max_messages, crash_at["published"] + 300)
+            or not threads[0].is_alive(), 25, 0.05),
+            "the publisher stalled after the crash: %r" % (snapshot(),))
+        stop_pub.set()
+        threads[0].join(CALL_BOUND_S * 2)
+        self.assertFalse(threads[0].is_alive(), "publisher hung in basic_publish")
+        # The bystander ran through the whole crash window and a second past the restart.
+        self.assertTrue(wait_until(lambda: round_trips and round_trips[-1][0] > restarted_at + 1,
+                                   10, 0.05), "bystander stalled after the restart")
+        stop_by.set()
+        threads[2].join(CALL_BOUND_S * 2)
+        self.assertFalse(threads[2].is_alive(), "bystander hung")
+
+        # Drain: every confirmed message shows up (redelivered ones count once).
+        with lock:
+            want = set(confirmed)
+
+        def missing():
+            with lock:
+                return want - consumed
+        self.assertTrue(wait_until(lambda: not missing(), 30, 0.1),
+                        "confirmed but never delivered: %d of %d, e.g. %r (nacked %d)"
+                        % (len(missing()), len(want), sorted(missing())[:5], len(nacked)))
+        stop_cons.set()
+        threads[1].join(CALL_BOUND_S * 2)
+        self.assertFalse(threads[1].is_alive(), "consumer hung")
+
+        for t in (pub_t, cons_t, by_t):
+            self.assertEqual(t.errors, [], "%s failed" % t.who)
+            self.assertLess(t.slowest, CALL_BOUND_S, "%s blocked %.1f s in %s"
+                            % (t.who, t.slowest, t.slowest_what))
+        after_crash = [b for b in want if int(b[2:]) >= crash_at["published"]]
+        self.assertTrue(after_crash, "nothing was confirmed after the crash")
+        window = [rt for rt in round_trips if crash_at["t"] <= rt[0] <= restarted_at + 1]
+        self.assertTrue(window, "no bystander round trip during the crash window")
+        # The restarted queue is still the durable queue the API lists.
+        self.assertTrue(self.api.get("/api/queues/%%2F/%s" % quote(q))["durable"])
+
+    # 3 -------------------------------------------------------------------------
+    def test_exchange_crash_keeps_bindings_and_routing(self):
+        x, x2 = unique("sup.topic"), unique("sup.fan")
+        q1, q2 = unique("sup.q1"), unique("sup.q2")
+        names = {x, x2, q1, q2}
+        conn = self.connect()
+        ch = conn.channel()
+        ch.exchange_declare(x, "topic", durable=True)
+        ch.exchange_declare(x2, "fanout")
+        ch.queue_declare(q1, durable=True)
+        ch.queue_declare(q2)
+        ch.queue_bind(q1, x, "a.*")
+        ch.queue_bind(q1, x, "b.#")
+        ch.queue_bind(q2, x, "c.*")
+        ch.exchange_bind(x2, x, "d.#")
+        ch.queue_bind(q2, x2, "")
+        before = self.bindings_of(names)
+        self.assertEqual(len([b for b in before if b[0] in names]), 5, before)
+
+        # A publisher whose channel stays open across the crash.
+        pub = self.connect()
+        pch = pub.channel()
+        pch.confirm_delivery()
+        pch.basic_publish(x, "a.before", b"before", PERSISTENT, mandatory=True)
+
+        self.crash("exchange", "/", x, retry_for=0)
+        self.wait_log("exchange '%s' in vhost '/' crashed" % x)
+        self.assertTrue(wait_until(lambda: self.bindings_of(names) == before, 10, 0.1),
+                        "bindings changed: before %r\nafter %r" % (before,
+                                                                  self.bindings_of(names)))
+        self.assertEqual(self.api.get("/api/exchanges/%%2F/%s" % quote(x))["type"], "topic")
+
+        # The open publisher: its first publishes may meet the restart (a nack is allowed
+        # then), after that every publish is routed and confirmed.
+        deadline, first = time.monotonic() + RESTART_TIMEOUT_S, None
+        while first is None:
+            t0 = time.monotonic()
+            try:
+                pch.basic_publish(x, "a.after", b"after-0", PERSISTENT, mandatory=True)
+                first = b"after-0"
+            except (pex.NackError, pex.UnroutableError):
+                self.assertLess(time.monotonic(), deadline, "publisher never recovered")
+                time.sleep(0.1)
+            self.assertLess(time.monotonic() - t0, CALL_BOUND_S, "publish blocked")
+        for i in range(1, 21):
+            t0 = time.monotonic()
+            pch.basic_publish(x, "b.after.%d" % i, b"after-%d" % i, PERSISTENT, mandatory=True)
+            self.assertLess(time.monotonic() - t0, CALL_BOUND_S, "publish blocked")
+
+        # Routing from a fresh client: every binding, and nothing for an unbound key.
+        fresh = self.connect().channel()
+        fresh.confirm_delivery()
+        fresh.basic_publish(x, "c.one", b"to-q2", mandatory=True)
+        fresh.basic_publish(x, "d.x.y", b"via-x2", mandatory=True)
+        with self.assertRaises(pex.UnroutableError):
+            fresh.basic_publish(x, "e.none", b"nowhere", mandatory=True)
+
+        def drain(queue):
+            got = []
+            while True:
+                m, _, body = ch.basic_get(queue, auto_ack=True)
+                if m is None:
+                    return got
+                got.append(body)
+        got1 = set(drain(q1))
+        expected1 = {b"before"} | {b"after-%d" % i for i in range(0, 21)}
+        self.assertTrue(expected1 <= got1, "missing in %s: %r" % (q1, expected1 - got1))
+        self.assertEqual(sorted(drain(q2)), [b"to-q2", b"via-x2"])
+
+    # 4 -------------------------------------------------------------------------
+    def test_connection_crash_closes_only_that_connection_with_541(self):
+        name_a, name_b = unique("sup.conn-a"), unique("sup.conn-b")
+        ea, sa, eb = unique("sup.excl-a"), unique("sup.shared-a"), unique("sup.excl-b")
+        a = self.connect(client_properties={"connection_name": name_a})
+        ach = a.channel()
+        ach.queue_declare(ea, exclusive=True)
+        ach.queue_declare(sa)
+        ach.basic_consume(ea, lambda *args: None)
+        b = self.connect(client_properties={"connection_name": name_b})
+        bch = b.channel()
+        bch.confirm_delivery()
+        bch.queue_declare(eb, exclusive=True)
+        got = []
+        bch.basic_consume(eb, lambda c, m, p, body: (got.append(body),
+                                                      c.basic_ack(m.delivery_tag)))
+        bch.basic_publish("", eb, b"before")
+        self.assertTrue(self.pump(b, lambda: got == [b"before"]))
+
+        api_name = self.connection_name(name_a, exclusive_queue=ea)
+        self.crash("connection", api_name, retry_for=0)
+        exc = self.expect_closed_by_broker(a, 541)
+        self.assertIn("INTERNAL_ERROR", exc.reply_text)
+
+        self.assertTrue(wait_until(lambda: not self.queue_exists(ea), 10, 0.1),
+                        "exclusive queue %s outlived its connection" % ea)
+        self.assertTrue(self.queue_exists(sa), "a non-exclusive queue went with the connection")
+        self.assertTrue(wait_until(lambda: api_name not in
+                                   [c["name"] for c in self.api.get("/api/connections")], 10))
+
+        # The other connection never noticed.
+        for i in range(20):
+            t0 = time.monotonic()
+            bch.basic_publish("", eb, b"after-%d" % i)
+            self.assertTrue(self.pump(b, lambda: len(got) == i + 2, timeout=CALL_BOUND_S),
+                            "connection B stalled at %d" % i)
+            self.assertLess(time.monotonic() - t0, CALL_BOUND_S)
+        self.assertEqual(got, [b"before"] + [b"after-%d" % i for i in range(20)])
+        self.assertTrue(b.is_open)
+        self.assertTrue(self.queue_exists(eb))
+        self.api.call("DELETE", "/api/queues/%%2F/%s" % quote(sa))
+
+    # 6 -------------------------------------------------------------------------
+    @unittest.skipUnless(WARRENCTL, "WARRENCTL is not set")
+    def test_warrenctl_crash_round_trip(self):
+        q, x = unique("sup.ctlq"), unique("sup.ctlx")
+        ch = self.connect().channel()
+        ch.confirm_delivery()
+        ch.queue_declare(q, durable=True)
+        ch.exchange_declare(x, "direct", durable=True)
+        ch.queue_bind(q, x, "k")
+        ch.basic_publish(x, "k", b"kept", PERSISTENT, mandatory=True)
+
+        def ctl(*args):
+            t0 = time.monotonic()
+            r = warrenctl(self.http_port, *args)
+            self.assertLess(time.monotonic() - t0, CALL_BOUND_S * 2, "warrenctl %s hung" % (args,))
+            return r
+
+        r = ctl("crash", "queue", q)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.wait_log("queue '%s' in vhost '/' crashed" % q)
+        self.assertTrue(wait_until(lambda: self.queue_restarted_lines(q), RESTART_TIMEOUT_S),
+                        self.broker.log_tail(4000))
+        r = ctl("crash", "exchange", x, "--vhost", "/")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.wait_log("exchange '%s' in vhost '/' crashed" % x)
+
+        # Both came back: the binding routes, the persistent message survived the queue crash.
+        def routed():
+            try:
+                ch.basic_publish(x, "k", b"again", PERSISTENT, mandatory=True)
+                return True
+            except (pex.NackError, pex.UnroutableError):
+                return False
+        self.assertTrue(wait_until(routed, RESTART_TIMEOUT_S, 0.1))
+        bodies = []
+        for _ in range(2):
+            m, _, body = ch.basic_get(q, auto_ack=True)
+            bodies.append(body)
+        self.assertEqual(sorted(bodies), [b"again", b"kept"])
+
+        # A vhost of its own: crashing it closes its connections with 320, then it serves.
+        v = unique("sup.vh")
+        self.assertEqual(self.api.call("PUT", "/api/vhosts/" + quote(v))[0], 201)
+        self.addCleanup(self.api.call, "DELETE", "/api/vhosts/" + quote(v))
+        self.api.call("PUT", "/api/permissions/%s/guest" % quote(v),
+                      body={"configure": ".*", "write": ".*", "read": ".*"})
+        vconn = self.connect(virtual_host=v)
+        vconn.channel().queue_declare("inside", durable=True)
+        r = ctl("crash", "vhost", v)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.expect_closed_by_broker(vconn, 320)
+        self.wait_log("vhost '%s' restarted" % v)
+        again = self.connect_retry(virtual_host=v).channel()
+        again.queue_declare("inside", durable=True, passive=True)
+
+        # A connection, by the name the API lists.
+        cname = unique("sup.ctl-conn")
+        conn = self.connect(client_properties={"connection_name": cname})
+        eq = conn.channel().queue_declare(unique("sup.ctl-excl"), exclusive=True).method.queue
+        r = ctl("crash", "connection", self.connection_name(cname, exclusive_queue=eq))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.expect_closed_by_broker(conn, 541)
+
+        # Failures: non-zero with a message.
+        r = ctl("crash", "queue", unique("sup.none"))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertTrue(r.stderr.strip())
+
+    def test_crashing_what_does_not_exist_is_404(self):
+        for path in (self.crash_path("queue", "/", unique("none")),
+                     self.crash_path("exchange", "/", unique("none")),
+                     self.crash_path("vhost", unique("none")),
+                     self.crash_path("connection", "127.0.0.1:1 -> 127.0.0.1:2")):
+            status, body, raw, _ = self.api.call("POST", path)
+            self.assertEqual(status, 404, "%s: %r" % (path, raw))
+        # And without credentials, nothing at all.
+        self.assertEqual(self.api.call("POST", self.crash_path("vhost", "/"), auth=False)[0], 401)
+
+
+@unittest.skipIf(EXTERNAL, "needs warrend's fault injection")
+class EscalationTest(SupervisionCase):
+    """More queue restarts than the intensity allows: the vhost gives up and the registry
+    restarts it from disk."""
+
+    broker_args = ("--fault-injection", "--max-restarts", "2", "--restart-period-ms", "60000")
+
+    # 2 -------------------------------------------------------------------------
+    def test_vhost_gives_up_and_is_restarted_from_disk(self):
+        d, t, dx, tx = (unique("esc.durable"), unique("esc.transient"), unique("esc.dx"),
+                        unique("esc.tx"))
+        conn = self.connect()
+        ch = conn.channel()
+        ch.confirm_delivery()
+        ch.exchange_declare(dx, "direct", durable=True)
+        ch.exchange_declare(tx, "fanout")
+        ch.queue_declare(d, durable=True)
+        ch.queue_declare(t)
+        ch.queue_bind(d, dx, "k")
+        ch.queue_bind(t, tx, "")
+        persistent = [b"p-%d" % i for i in range(10)]
+        for body in persistent:
+            ch.basic_publish(dx, "k", body, PERSISTENT, mandatory=True)
+        for i in range(3):
+            ch.basic_publish(dx, "k", b"t-%d" % i, TRANSIENT, mandatory=True)
+        ch.basic_publish(tx, "", b"in transient queue", PERSISTENT, mandatory=True)
+        idle = self.connect()
+        idle.channel()
+        consuming = self.connect()
+        consuming.channel().basic_consume(t, lambda *a: None)
+        baseline = restarts(self.api)
+
+        # Two restarts are allowed; the third failure within the period escalates.
+        for i in (1, 2):
+            self.crash("queue", "/", d)
+            self.wait_log("queue '%s' in vhost '/' crashed" % d, count=i)
+            self.assertTrue(wait_until(lambda: len(self.queue_restarted_lines(d)) >= i,
+                                       RESTART_TIMEOUT_S), self.broker.log_tail(4000))
+            self.assertEqual(self.log_lines("vhost '/' gave up"), [],
+                             "the vhost gave up after %d restart(s) of at most 2" % i)
+        self.crash("queue", "/", d)
+        self.wait_log("vhost '/' gave up")
+        self.wait_log("vhost '/' restarted")
+
+        for c in (conn, idle, consuming):
+            exc = self.expect_closed_by_broker(c, 320)
+            self.assertIn("CONNECTION_FORCED", exc.reply_text)
+
+        self.assertTrue(wait_until(lambda: restarts(self.api) >= baseline + 2, 10, 0.2),
+                        "%s{actor=\"queue\"} is %s, was %s"
+                        % (RESTARTS_METRIC, restarts(self.api), baseline))
+
+        # After the restart: durable things and persistent messages are back, the rest gone.
+        fresh = self.connect_retry()
+        self.assertTrue(wait_until(lambda: self.message_count(fresh, d) == 10, 10, 0.1),
+                        "%s holds %r messages" % (d, self.message_count(fresh, d)))
+        fch = fresh.channel()
+        got = []
+        for _ in range(10):
+            m, _, body = fch.basic_get(d, auto_ack=True)
+            self.assertIsNotNone(m)
+            got.append(body)
+        self.assertEqual(sorted(got), sorted(persistent))
+        self.assertIsNone(fch.basic_get(d)[0])
+        for declare in (lambda c: c.queue_declare(t, passive=True),
+                        lambda c: c.exchange_declare(tx, passive=True)):
+            with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+                declare(fresh.channel())
+            self.assertEqual(ctx.exception.reply_code, 404)
+        fch = fresh.channel()
+        fch.confirm_delivery()
+        fch.exchange_declare(dx, "direct", durable=True, passive=True)
+        fch.basic_publish(dx, "k", b"binding is back", PERSISTENT, mandatory=True)
+        self.assertEqual(fch.basic_get(d, auto_ack=True)[2], b"binding is back")
+        self.assert_broker_usable()
+
+
+@unittest.skipIf(EXTERNAL, "needs warrend's fault injection")
+class FaultInjectionOffTest(SupervisionCase):
+    """Without --fault-injection the debug endpoints refuse and nothing crashes."""
+
+    # 5 -------------------------------------------------------------------------
+    def test_crash_is_forbidden_by_default(self):
+        q, x, client = unique("off.q"), unique("off.x"), unique("off.conn")
+        conn = self.connect(client_properties={"connection_name": client})
+        ch = conn.channel()
+        ch.confirm_delivery()
+        ch.queue_declare(q, durable=True)
+        ch.exchange_declare(x, "fanout")
+        ch.queue_bind(q, x)
+        ch.basic_publish(x, "", b"one", PERSISTENT, mandatory=True)
+        cname = self.connection_name(client, exclusive_queue=ch.queue_declare(
+            unique("off.excl"), exclusive=True).method.queue)
+
+        for path in (self.crash_path("queue", "/", q), self.crash_path("exchange", "/", x),
+                     self.crash_path("vhost", "/"), self.crash_path("connection", cname)):
+            status, body, raw, _ = self.api.call("POST", path)
+            self.assertEqual(status, 403, "%s: %r" % (path, raw))
+            self.assertEqual(body.get("error"), "forbidden", raw)
+            self.assertTrue(body.get("reason"), raw)
+
+        if WARRENCTL:
+            for args in (("crash", "queue", q), ("crash", "exchange", x),
+                         ("crash", "vhost", "/"), ("crash", "connection", cname)):
+                r = warrenctl(self.http_port, *args)
+                self.assertNotEqual(r.returncode, 0, "%s: %s" % (args, r.stdout))
+                self.assertTrue(r.stderr.strip(), args)
+
+        # Nothing happened: the connection is open, the queue works, nothing was restarted.
+        ch.basic_publish(x, "", b"two", PERSISTENT, mandatory=True)
+        self.assertEqual([ch.basic_get(q, auto_ack=True)[2] for _ in range(2)], [b"one", b"two"])
+        self.assertTrue(conn.is_open)
+        self.assertEqual(self.log_lines("crashed"), [])
+        self.assertEqual(restarts(self.api), 0)
+
+
+@unittest.skipIf(EXTERNAL, "needs its own warrend process")
+class ConfigFileTest(SupervisionCase):
+    """debug.fault_injection and supervision.* from the config file."""
+
+    @classmethod
+    def setUpClass(cls):
+        conf_dir = tempfile.mkdtemp(prefix="warren-sup-conf-")
+        cls.addClassCleanup(shutil.rmtree, conf_dir, True)
+        conf = os.path.join(conf_dir, "warren.conf")
+        with open(conf, "w") as f:
+            f.write("debug.fault_injection = true\n"
+                    "supervision.max_restarts = 1\n"
+                    "supervision.period_ms = 60000\n")
+        cls.broker_args = ("--config", conf)
+        super().setUpClass()
+
+    def test_config_enables_fault_injection_and_sets_intensity(self):
+        q = unique("conf.q")
+        conn = self.connect()
+        conn.channel().queue_declare(q, durable=True)
+        self.crash("queue", "/", q, retry_for=0)
+        self.wait_log("queue '%s' in vhost '/' crashed" % q)
+        self.assertTrue(wait_until(lambda: self.queue_restarted_lines(q), RESTART_TIMEOUT_S))
+        self.assertEqual(self.log_lines("vhost '/' gave up"), [])
+        # One restart allowed: the second failure escalates to the registry.
+        self.crash("queue", "/", q)
+        self.wait_log("vhost '/' gave up")
+        self.wait_log("vhost '/' restarted")
+        self.expect_closed_by_broker(conn, 320)
+        self.connect_retry().channel().queue_declare(q, durable=True, passive=True)
+
+
+@unittest.skipIf(EXTERNAL, "needs its own warrend process")
+class RootGiveUpTest(unittest.TestCase):
+    """When the root supervisor exceeds its intensity too, warrend exits with status 70."""
+
+    # 7 -------------------------------------------------------------------------
+    def test_root_gives_up_and_warrend_exits_70(self):
+        broker = Broker(binary=WARREND, extra_args=["--fault-injection", "--max-restarts", "1",
+                                                    "--restart-period-ms", "60000"]).start()
+        self.addCleanup(broker.stop_quietly)
+        api = Api(*broker.wait_listener("http"))
+        conn = pika.BlockingConnection(pika.ConnectionParameters(
+            host=broker.host, port=broker.port, socket_timeout=5, connection_attempts=1,
+            credentials=pika.PlainCredentials("guest", "guest")))
+        self.addCleanup(close_quietly, conn)
+
+        def vhost_listed():
+            try:
+                return api.call("GET", "/api/vhosts/%2F", timeout=5)[0] == 200
+            except (urllib.error.URLError, OSError):
+                return False
+
+        crashes, deadline = 0, time.monotonic() + 30
+        while broker.proc.poll() is None and crashes < 20 and time.monotonic() < deadline:
+            try:
+                status = api.call("POST", "/api/debug/crash/vhost/%2F", timeout=5)[0]
+            except (urllib.error.URLError, OSError, socket.timeout):
+                status = None  # the tree (or the process) is going down: try again
+            if status == 204:
+                crashes += 1
+                # Let the restart happen (or the process end) before the next crash.
+                wait_until(lambda: broker.proc.poll() is not None or vhost_listed(), 5, 0.1)
+            elif status not in (None, 404, 503):
+                self.fail("crash vhost: HTTP %s\n%s" % (status, broker.log_tail(4000)))
+            time.sleep(0.2)
+
+        try:
+            rc = broker.proc.wait(max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.fail("warrend still running after %d vhost crashes\n%s"
+                      % (crashes, broker.log_tail(6000)))
+        broker._reader.join(5)
+        self.assertEqual(rc, 70, broker.log_tail(6000))
+        self.assertIn("supervision tree gave up", broker.log_text())
+        self.assertIn("vhost '/' restarted", broker.log_text())
+        self.assertGreaterEqual(crashes, 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
