@@ -1,5 +1,10 @@
 #include "net/socket_session.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <system_error>
+
 #include <spdlog/spdlog.h>
 
 #include "actors/messages.hpp"
@@ -19,15 +24,22 @@ socket_session::socket_session(asio::ip::tcp::socket socket)
   auto local = socket_.local_endpoint(ec);
   local_ = ec ? "unknown" : local.address().to_string() + ":" + std::to_string(local.port());
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-  rbuf_.resize(64 * 1024);
+  // Small at first: an idle connection costs one page, a busy one grows its buffer (see
+  // on_read), so that 500 idle clients do not hold 32 MiB of read buffers.
+  rbuf_.resize(initial_read_buffer);
 }
 
 socket_session::~socket_session() = default;
 
 void socket_session::start(caf::actor conn) {
   asio::post(strand_, [self = shared_from_this(), conn = std::move(conn)]() mutable {
+    {
+      std::lock_guard lock{self->wmutex_};
+      self->conn_actor_ = conn;
+    }
     self->conn_ = std::move(conn);
-    self->last_read_ = self->last_write_ = clock::now();
+    self->last_read_ = clock::now();
+    self->last_write_ns_.store(self->last_read_.time_since_epoch().count());
     self->do_read();
   });
 }
@@ -35,8 +47,8 @@ void socket_session::start(caf::actor conn) {
 void socket_session::do_read() {
   if (reading_ || read_stopped_ || closed_ || inflight_ > read_high_water)
     return;
-  if (rbuf_.size() - rlen_ < 4096)
-    rbuf_.resize(std::max(rbuf_.size() * 2, rlen_ + 65536));
+  if (rbuf_.size() - rlen_ < min_free_read)  // a large frame in progress
+    rbuf_.resize(std::max(rbuf_.size() * 2, rlen_ + busy_read_buffer));
   reading_ = true;
   socket_.async_read_some(
     asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
@@ -52,6 +64,7 @@ void socket_session::on_read(const boost::system::error_code& ec, size_t n) {
   }
   if (closed_ || read_stopped_)
     return;
+  bool filled = rlen_ + n == rbuf_.size();
   rlen_ += n;
   last_read_ = clock::now();
   size_t used = parse(std::string_view{rbuf_.data(), rlen_});
@@ -59,6 +72,10 @@ void socket_session::on_read(const boost::system::error_code& ec, size_t n) {
     std::memmove(rbuf_.data(), rbuf_.data() + used, rlen_ - used);
     rlen_ -= used;
   }
+  if (filled && rbuf_.size() < busy_read_buffer)  // more was waiting: read more at a time
+    rbuf_.resize(std::min(rbuf_.size() * 4, busy_read_buffer));
+  else if (rlen_ == 0 && rbuf_.size() > 2 * busy_read_buffer)  // after a large frame
+    std::vector<char>(busy_read_buffer).swap(rbuf_);
   do_read();
 }
 
@@ -70,37 +87,102 @@ void socket_session::processed(size_t bytes) {
   });
 }
 
+// The connection actor writes straight into the socket when nothing is queued (a
+// non-blocking send on its worker thread: no hop to the I/O thread, which saves a thread
+// wake-up per delivery); whatever the kernel does not take at once goes to the strand, which
+// writes it, and everything queued behind it, with async_write. The write state is guarded by
+// wmutex_, which the strand also holds while it closes the socket, so a direct send never
+// reaches a closed (or reused) descriptor.
 void socket_session::write(std::string bytes) {
   if (bytes.empty())
     return;
-  asio::post(strand_, [self = shared_from_this(), bytes = std::move(bytes)]() mutable {
-    self->write_on_strand(std::move(bytes));
-  });
-}
-
-void socket_session::write_on_strand(std::string bytes) {
-  if (closed_ || bytes.empty())
+  std::unique_lock lock{wmutex_};
+  if (wclosed_ || closing_)
     return;
   unwritten_.fetch_add(bytes.size(), std::memory_order_relaxed);
+  if (write_in_progress_) {  // on_written() takes it from there
+    append_pending(std::move(bytes));
+    return;
+  }
+  size_t sent = 0;
+  int err = 0;
+  auto fd = socket_.native_handle();
+  while (sent < bytes.size()) {
+    auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      err = n < 0 && errno != EAGAIN && errno != EWOULDBLOCK ? errno : 0;
+      break;
+    }
+  }
+  unwritten_.fetch_sub(sent, std::memory_order_relaxed);
+  if (sent > 0)
+    last_write_ns_.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  if (err != 0) {
+    lock.unlock();
+    asio::post(strand_, [self = shared_from_this(), err] {
+      self->shutdown(std::system_category().message(err));
+    });
+    return;
+  }
+  if (sent < bytes.size()) {  // the kernel's buffer is full: the strand waits for room
+    write_in_progress_ = true;
+    append_pending(bytes.substr(sent));
+    lock.unlock();
+    asio::post(strand_, [self = shared_from_this()] { self->flush(); });
+    return;
+  }
+  if (drain_wanted_ && unwritten() < write_low_water) {
+    drain_wanted_ = false;
+    caf::anon_send(conn_actor_, drained_atom::value);
+  }
+}
+
+void socket_session::append_pending(std::string bytes) {
   if (pending_.empty())
     pending_ = std::move(bytes);
   else
     pending_ += bytes;
+}
+
+void socket_session::write_on_strand(std::string bytes) {
+  if (bytes.empty())
+    return;
+  {
+    std::lock_guard lock{wmutex_};
+    if (wclosed_)
+      return;
+    unwritten_.fetch_add(bytes.size(), std::memory_order_relaxed);
+    append_pending(std::move(bytes));
+    if (write_in_progress_)
+      return;  // the flush() under way takes it too
+    write_in_progress_ = true;
+  }
   flush();
 }
 
+// On the strand, with write_in_progress_ claimed: writes what is pending, or ends the claim.
 void socket_session::flush() {
-  if (write_in_progress_ || closed_)
+  std::unique_lock lock{wmutex_};
+  if (wclosed_)
     return;
+  if (!writing_.empty())
+    return;  // an async_write is under way; on_written() comes back here
   if (pending_.empty()) {
-    if (closing_)
+    write_in_progress_ = false;
+    bool close_now = closing_;
+    lock.unlock();
+    if (close_now)
       shutdown("closed by broker");
     return;
   }
+  write_in_progress_ = true;
   writing_.swap(pending_);
   pending_.clear();
-  write_in_progress_ = true;
-  last_write_ = clock::now();
+  last_write_ns_.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
   asio::async_write(socket_, asio::buffer(writing_),
                     asio::bind_executor(strand_, [self = shared_from_this()](
                                                    const boost::system::error_code& ec, size_t n) {
@@ -109,27 +191,34 @@ void socket_session::flush() {
 }
 
 void socket_session::on_written(const boost::system::error_code& ec, size_t) {
-  write_in_progress_ = false;
-  unwritten_.fetch_sub(std::min(unwritten(), writing_.size()), std::memory_order_relaxed);
-  writing_.clear();
+  {
+    std::lock_guard lock{wmutex_};
+    unwritten_.fetch_sub(std::min(unwritten(), writing_.size()), std::memory_order_relaxed);
+    writing_.clear();
+  }
   if (ec) {
     shutdown(ec.message());
     return;
   }
-  if (drain_wanted_ && unwritten() < write_low_water) {
-    drain_wanted_ = false;
-    caf::anon_send(conn_, drained_atom::value);
+  bool notify = false;
+  {
+    std::lock_guard lock{wmutex_};
+    if (drain_wanted_ && unwritten() < write_low_water) {
+      drain_wanted_ = false;
+      notify = true;
+    }
   }
+  if (notify)
+    caf::anon_send(conn_, drained_atom::value);
   flush();
 }
 
 void socket_session::want_drained() {
-  asio::post(strand_, [self = shared_from_this()] {
-    if (self->unwritten() < write_low_water)
-      caf::anon_send(self->conn_, drained_atom::value);
-    else
-      self->drain_wanted_ = true;
-  });
+  std::lock_guard lock{wmutex_};
+  if (unwritten() < write_low_water)
+    caf::anon_send(conn_actor_, drained_atom::value);
+  else
+    drain_wanted_ = true;
 }
 
 void socket_session::set_heartbeat(std::chrono::milliseconds send_every,
@@ -166,8 +255,13 @@ void socket_session::arm_heartbeat() {
       self->shutdown("missed heartbeats");
       return;
     }
-    if (self->hb_send_.count() > 0 && now - self->last_write_ >= self->hb_send_ &&
-        !self->write_in_progress_ && !self->closing_)
+    bool idle = false;
+    {
+      std::lock_guard lock{self->wmutex_};
+      auto last = clock::time_point{clock::duration{self->last_write_ns_.load()}};
+      idle = now - last >= self->hb_send_ && !self->write_in_progress_ && !self->closing_;
+    }
+    if (self->hb_send_.count() > 0 && idle)
       self->write_on_strand(self->hb_bytes_);
     if (self->hb_send_.count() > 0 || self->hb_recv_.count() > 0)
       self->arm_heartbeat();
@@ -179,8 +273,14 @@ void socket_session::close() {
 }
 
 void socket_session::close_on_strand() {
-  closing_ = true;
   read_stopped_ = true;
+  {
+    std::lock_guard lock{wmutex_};
+    closing_ = true;
+    if (write_in_progress_)
+      return;  // flush() closes once everything is written
+    write_in_progress_ = true;
+  }
   flush();
 }
 
@@ -191,10 +291,15 @@ void socket_session::shutdown(const std::string& reason) {
   read_stopped_ = true;
   boost::system::error_code ec;
   heartbeat_timer_.cancel();
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-  socket_.close(ec);
-  unwritten_.store(0, std::memory_order_relaxed);
-  pending_.clear();
+  {
+    std::lock_guard lock{wmutex_};  // no direct write is under way, nor can one start
+    wclosed_ = true;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    unwritten_.store(0, std::memory_order_relaxed);
+    pending_.clear();
+    conn_actor_ = nullptr;
+  }
   if (conn_)
     caf::anon_send(conn_, closed_atom::value, reason);
   conn_ = nullptr;  // breaks the session <-> actor cycle from this side

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,8 @@
 namespace warren::net {
 
 class socket_session : public std::enable_shared_from_this<socket_session> {
+  using clock_rep = std::chrono::steady_clock::rep;
+
 public:
   explicit socket_session(boost::asio::ip::tcp::socket socket);
   virtual ~socket_session();
@@ -61,6 +64,7 @@ private:
   void do_read();
   void on_read(const boost::system::error_code& ec, size_t n);
   void flush();
+  void append_pending(std::string bytes);  // with wmutex_ held
   void on_written(const boost::system::error_code& ec, size_t n);
   void arm_heartbeat();
   void shutdown(const std::string& reason);
@@ -71,6 +75,9 @@ private:
   std::string peer_;
   std::string local_;
 
+  static constexpr size_t initial_read_buffer = 4096;
+  static constexpr size_t busy_read_buffer = 64 * 1024;
+  static constexpr size_t min_free_read = 1024;
   std::vector<char> rbuf_;
   size_t rlen_ = 0;
   bool reading_ = false;
@@ -81,15 +88,20 @@ private:
   std::chrono::milliseconds hb_recv_{0};
   std::string hb_bytes_;
   bool hb_armed_ = false;
-  std::chrono::steady_clock::time_point last_read_, last_write_;
+  std::chrono::steady_clock::time_point last_read_;
 
-  std::string writing_;  // buffer of the write in progress
+  // Write state, shared by the strand and direct writes (write()): guarded by wmutex_.
+  std::mutex wmutex_;
+  std::string writing_;  // buffer of the async_write in progress
   std::string pending_;  // bytes queued behind it
-  bool write_in_progress_ = false;
+  bool write_in_progress_ = false;  // the strand owns writing (async_write or about to)
   bool closing_ = false;
-  bool closed_ = false;
+  bool wclosed_ = false;  // the socket is closed: nothing more is written
   bool drain_wanted_ = false;
+  caf::actor conn_actor_;  // for drained_atom from write()
+  std::atomic<clock_rep> last_write_ns_{0};
   std::atomic<size_t> unwritten_{0};
+  bool closed_ = false;  // strand only
 };
 
 }  // namespace warren::net
