@@ -19,6 +19,14 @@ and through `warrenctl crash queue|exchange|vhost|connection NAME`. Covered here
 - an exchange crash: bindings (to queues and to another exchange) unchanged, routing works, a
   publisher on an open channel keeps publishing;
 - a connection actor crash: 541 for that connection only, its exclusive queue removed;
+- a durable queue crashing under a confirming publisher that goes through a direct exchange:
+  every publish returns or is nacked, the publisher goes on, every confirmed message is
+  delivered in the end;
+- STOMP: a queue crash ends that queue's subscriptions (ERROR, then close) and nothing else,
+  its persistent messages come back; a STOMP connection actor crash (ERROR "Internal error",
+  then close) for that connection only;
+- a transient queue crash: its messages are gone, the queue is back under the same name and
+  arguments, its consumer gets basic.cancel;
 - fault injection off by default (403, warrenctl fails), on through the config file too;
 - warrenctl crash round trips, and 404 for objects that do not exist;
 - the root supervisor giving up: warrend logs `supervision tree gave up` and exits with 70.
@@ -42,6 +50,7 @@ import pika.exceptions as pex
 
 from harness import Broker, BrokerTestCase, close_quietly, unique, wait_until
 from mgmt_support import Api, WARRENCTL, quote, sample, warrenctl
+from stomp_raw import RawStomp, StompClosed
 
 EXTERNAL = os.environ.get("WARREN_TEST_BROKER")
 WARREND = os.environ.get("WARREND")
@@ -51,8 +60,12 @@ TRANSIENT = pika.BasicProperties(delivery_mode=1)
 
 # No single client call (publish with confirm, consume, get, an HTTP request) may take longer
 # than this while actors crash and restart around it.
-CALL_BOUND_S = 5.0
+CALL_BOUND_S = 10.0
 RESTART_TIMEOUT_S = 15.0
+# Tests 8-11 wait this long for what must come (a frame, a cancel, a thread's end) and count a
+# single call that takes longer as hung. Generous on purpose: other jobs may share the CPUs,
+# and none of it is a speed requirement.
+WAIT_S = 30.0
 RESTARTS_METRIC = "warren_actor_restarts_total"
 
 
@@ -202,6 +215,54 @@ class SupervisionCase(BrokerTestCase):
                          b["routing_key"], repr(sorted((b.get("arguments") or {}).items()))))
         return out
 
+    # -- STOMP (raw sockets: every read has a deadline) ------------------------
+    def stomp(self):
+        """A raw STOMP 1.2 connection that completed CONNECT (closed at cleanup)."""
+        host, port = self.broker.wait_listener("stomp")
+        conn = RawStomp(host, port, timeout=WAIT_S)
+        self.addCleanup(conn.close)
+        frame = conn.connect("1.2", timeout=WAIT_S)
+        self.assertEqual(frame.command, "CONNECTED", "CONNECT refused: %r" % (frame,))
+        return conn
+
+    def stomp_connection_name(self, conn, timeout=WAIT_S):
+        """The API's name of a STOMP connection: the entry of GET /api/connections whose
+        protocol says STOMP and whose peer_port is the client socket's own port."""
+        port = conn.sock.getsockname()[1]
+        found = {}
+
+        def look():
+            for c in self.api.get("/api/connections"):
+                if "STOMP" in (c.get("protocol") or "") and c.get("peer_port") == port:
+                    found["name"] = c["name"]
+                    return True
+            return False
+        self.assertTrue(wait_until(look, timeout, 0.1),
+                        "no STOMP connection from port %d in %r"
+                        % (port, self.api.get("/api/connections")))
+        return found["name"]
+
+    def expect_stomp_error_and_close(self, conn, timeout=WAIT_S):
+        """Read until an ERROR frame (MESSAGE frames before it are skipped), then require the
+        server to close the connection; the ERROR frame is returned."""
+        deadline, skipped = time.monotonic() + timeout, []
+        while True:
+            left = deadline - time.monotonic()
+            self.assertGreater(left, 0, "no ERROR frame within %d s (skipped %r)"
+                               % (timeout, skipped))
+            try:
+                frame = conn.poll_frame(left)
+            except StompClosed as e:
+                self.fail("closed without an ERROR frame (skipped %r): %s" % (skipped, e))
+            if frame is None:
+                continue
+            if frame.command == "ERROR":
+                break
+            skipped.append(frame.command)
+        self.assertTrue(conn.wait_closed(max(1.0, deadline - time.monotonic())),
+                        "connection still open after the ERROR frame %r" % (frame,))
+        return frame
+
 
 @unittest.skipIf(EXTERNAL, "needs warrend's fault injection")
 class CrashAndRestartTest(SupervisionCase):
@@ -226,7 +287,7 @@ class CrashAndRestartTest(SupervisionCase):
         stop_pub, stop_cons, stop_by = threading.Event(), threading.Event(), threading.Event()
         round_trips = []  # (start, end) of each bystander round trip
         pub_t, cons_t, by_t = Timings("publisher"), Timings("consumer"), Timings("bystander")
-        max_messages, run_deadline = 3000, time.monotonic() + 60
+        max_messages, run_deadline = 3000, time.monotonic() + 120
 
         def publisher():
             conn = None
@@ -355,12 +416,12 @@ class CrashAndRestartTest(SupervisionCase):
 
         # A backlog first (the consumer starts late and is slower than the publisher), then
         # the crash mid-way: the store holds ready messages, the consumer has some unacked.
-        self.assertTrue(wait_until(lambda: snapshot()[1] >= 500, 25, 0.02),
+        self.assertTrue(wait_until(lambda: snapshot()[1] >= 500, 60, 0.02),
                         "publisher too slow: %r %r" % (snapshot(), pub_t.errors))
         start_consuming.set()
         self.assertTrue(wait_until(lambda: (lambda c: c[1] >= 800 and c[0]["consumed"] >= 100
                                             and c[0]["bystander_ok"] >= 10)(snapshot()),
-                                   25, 0.02),
+                                   60, 0.02),
                         "no traffic before the crash: %r %r %r"
                         % (snapshot(), pub_t.errors, cons_t.errors))
         crash_at["t"] = time.monotonic()
@@ -604,6 +665,441 @@ class CrashAndRestartTest(SupervisionCase):
             self.assertEqual(status, 404, "%s: %r" % (path, raw))
         # And without credentials, nothing at all.
         self.assertEqual(self.api.call("POST", self.crash_path("vhost", "/"), auth=False)[0], 401)
+
+    # 8 -------------------------------------------------------------------------
+    def test_queue_crash_under_publisher_through_exchange_loses_no_confirmed_message(self):
+        # Publishes through a direct exchange that are outstanding when the queue crashes are
+        # nacked by the connection (the vhost tells every connection of the vhost): none may
+        # wait for a confirm that never comes, and whatever was acked is delivered.
+        q, x = unique("sup.xq"), unique("sup.direct")
+        setup = self.connect().channel()
+        setup.exchange_declare(x, "direct", durable=True)
+        setup.queue_declare(q, durable=True)
+        setup.queue_bind(q, x, "k")
+
+        lock = threading.Lock()
+        confirmed, nacked, consumed = set(), set(), set()
+        state = {"published": 0, "consumed": 0, "consumes": 0, "in_call_since": None}
+        cancelled, resubscribed, start_consuming = (threading.Event(), threading.Event(),
+                                                    threading.Event())
+        crashed = threading.Event()
+        stop_pub, stop_cons = threading.Event(), threading.Event()
+        pub_t, cons_t = Timings("publisher"), Timings("consumer")
+        max_messages, run_deadline = 30000, time.monotonic() + 120
+
+        def publisher():
+            conn = None
+            try:
+                conn = pika.BlockingConnection(self.params())
+                ch = conn.channel()
+                ch.confirm_delivery()
+                i = 0
+                while (i < max_messages and not stop_pub.is_set()
+                       and time.monotonic() < run_deadline):
+                    body = b"x-%06d" % i
+                    with lock:
+                        state["in_call_since"] = time.monotonic()
+                    try:
+                        # Not mandatory: an unroutable message would be acked, and then it
+                        # would count as a confirmed message that never arrives.
+                        pub_t.call("basic_publish #%d" % i, ch.basic_publish, x, "k", body,
+                                   PERSISTENT)
+                        with lock:
+                            confirmed.add(body)
+                    except pex.NackError:
+                        with lock:
+                            nacked.add(body)
+                    i += 1
+                    with lock:
+                        state["published"] = i
+                        state["in_call_since"] = None
+            except Exception as e:  # anything but a nack is the broker's fault
+                pub_t.error("publishing", e)
+            finally:
+                if conn is not None:
+                    close_quietly(conn)
+
+        def consumer():
+            conn = None
+            try:
+                conn = pika.BlockingConnection(self.params())
+                cstate = {"ch": None, "need": True, "since": None}
+                while not start_consuming.is_set() and not stop_cons.is_set():
+                    conn.process_data_events(time_limit=0.05)
+
+                def on_message(ch, method, props, body):
+                    with lock:
+                        consumed.add(body)
+                        state["consumed"] += 1
+                    if not crashed.is_set():
+                        time.sleep(0.001)  # slower than the publisher: a backlog at the crash
+                    ch.basic_ack(method.delivery_tag)
+
+                def on_cancel(frame):
+                    cancelled.set()
+                    cstate["need"] = True
+
+                def new_channel():
+                    ch = cons_t.call("channel", conn.channel)
+                    ch.basic_qos(prefetch_count=50)
+                    ch.add_on_cancel_callback(on_cancel)
+                    cstate["ch"] = ch
+
+                new_channel()
+                while not stop_cons.is_set():
+                    if cstate["need"]:
+                        try:
+                            cons_t.call("basic_consume", cstate["ch"].basic_consume, q,
+                                        on_message)
+                            cstate["need"], cstate["since"] = False, None
+                            with lock:
+                                state["consumes"] += 1
+                                if state["consumes"] > 1:
+                                    resubscribed.set()
+                        except pex.ChannelClosedByBroker as e:
+                            # 404 until the queue's restart is done.
+                            if e.reply_code != 404:
+                                raise
+                            cstate["since"] = cstate["since"] or time.monotonic()
+                            if time.monotonic() - cstate["since"] > RESTART_TIMEOUT_S:
+                                raise
+                            time.sleep(0.05)
+                            new_channel()
+                            continue
+                    cons_t.call("process_data_events", conn.process_data_events,
+                                time_limit=0.1)
+            except Exception as e:
+                cons_t.error("consuming", e)
+            finally:
+                if conn is not None:
+                    close_quietly(conn)
+
+        threads = [threading.Thread(target=f, daemon=True, name=f.__name__)
+                   for f in (publisher, consumer)]
+        for t in threads:
+            t.start()
+
+        def stop_all():
+            stop_pub.set()
+            stop_cons.set()
+        self.addCleanup(stop_all)
+
+        def snapshot():
+            with lock:
+                stuck = state["in_call_since"]
+                return (dict(state, in_call_since=None, confirmed=len(confirmed),
+                             nacked=len(nacked)),
+                        0.0 if stuck is None else time.monotonic() - stuck)
+
+        # A backlog first, then the crash with publishes in flight and the consumer busy.
+        # Persistent confirms wait for the disk, which other jobs may share: small numbers.
+        self.assertTrue(wait_until(lambda: snapshot()[0]["confirmed"] >= 100, WAIT_S * 2, 0.02),
+                        "publisher too slow: %r %r" % (snapshot(), pub_t.errors))
+        start_consuming.set()
+        self.assertTrue(wait_until(lambda: (lambda s: s["confirmed"] >= 200
+                                            and s["consumed"] >= 20)(snapshot()[0]),
+                                   WAIT_S * 2, 0.02),
+                        "no traffic before the crash: %r %r %r"
+                        % (snapshot(), pub_t.errors, cons_t.errors))
+        published_at_crash = snapshot()[0]["published"]
+        crashed.set()
+        self.crash("queue", "/", q, retry_for=0)
+
+        self.assertTrue(cancelled.wait(WAIT_S),
+                        "the consumer got no basic.cancel after the crash")
+        self.wait_log("queue '%s' in vhost '/' crashed" % q)
+        self.assertTrue(wait_until(lambda: self.queue_restarted_lines(q), RESTART_TIMEOUT_S),
+                        "no 'restarted' line for %s\n%s" % (q, self.broker.log_tail(4000)))
+        published_at_restart = snapshot()[0]["published"]
+        self.assertTrue(resubscribed.wait(WAIT_S),
+                        "the consumer could not consume again: %r" % cons_t.errors)
+
+        # The publisher goes on after the restart, through the same exchange and channel.
+        self.assertTrue(wait_until(
+            lambda: snapshot()[0]["published"] >= published_at_restart + 100
+            or not threads[0].is_alive(), WAIT_S * 2, 0.05),
+            "the publisher stalled after the restart: %r (current call running for %.1f s); "
+            "errors %r" % (snapshot()[0], snapshot()[1], pub_t.errors))
+        stop_pub.set()
+        threads[0].join(WAIT_S)
+        self.assertFalse(threads[0].is_alive(), "publisher hung in basic_publish: %r"
+                         % (snapshot(),))
+        self.assertEqual(pub_t.errors, [], "the publisher failed")
+
+        with lock:
+            want, lost_cause = set(confirmed), set(nacked)
+        self.assertTrue([b for b in want if int(b[2:]) >= published_at_restart],
+                        "nothing confirmed after the restart (published %d, nacked %d)"
+                        % (snapshot()[0]["published"], len(lost_cause)))
+
+        def missing():
+            with lock:
+                return want - consumed
+        self.assertTrue(wait_until(lambda: not missing(), WAIT_S * 2, 0.1),
+                        "confirmed but never delivered: %d of %d, e.g. %r (nacked %d, crash "
+                        "after #%d)" % (len(missing()), len(want), sorted(missing())[:5],
+                                        len(lost_cause), published_at_crash))
+        stop_cons.set()
+        threads[1].join(WAIT_S)
+        self.assertFalse(threads[1].is_alive(), "consumer hung")
+
+        for t in (pub_t, cons_t):
+            self.assertEqual(t.errors, [], "%s failed" % t.who)
+            self.assertLess(t.slowest, WAIT_S, "%s blocked %.1f s in %s"
+                            % (t.who, t.slowest, t.slowest_what))
+        # The binding is still the one the test made.
+        self.assertEqual({b[:4] for b in self.bindings_of({x})}, {(x, q, "queue", "k")})
+
+    # 9 -------------------------------------------------------------------------
+    def test_queue_crash_ends_stomp_subscriptions_of_that_queue_only(self):
+        q, other, gone = (unique("sup.stomp-q"), unique("sup.stomp-other"),
+                          unique("sup.stomp-gone"))
+        ch = self.connect().channel()
+        for name in (q, other, gone):
+            ch.queue_declare(name, durable=True)
+
+        # What a STOMP subscriber gets when its queue is deleted, for comparison.
+        deleted = self.stomp()
+        deleted.receipt("SUBSCRIBE", {"destination": "/amq/queue/" + gone, "id": "g"},
+                        timeout=WAIT_S)
+        ch.queue_delete(gone)
+        on_delete = self.expect_stomp_error_and_close(deleted)
+
+        # The subscriber of q holds two of six persistent messages unacknowledged; the other
+        # four wait in the queue (prefetch-count 2).
+        sub = self.stomp()
+        sub.receipt("SUBSCRIBE", {"destination": "/amq/queue/" + q, "id": "s",
+                                  "ack": "client-individual", "prefetch-count": "2"},
+                    timeout=WAIT_S)
+        filler = self.stomp()
+        kept = [b"kept-%d" % i for i in range(6)]
+        for body in kept:
+            filler.receipt("SEND", {"destination": "/amq/queue/" + q, "persistent": "true"},
+                           body, timeout=WAIT_S)
+        held = [sub.expect("MESSAGE", timeout=WAIT_S).body for _ in range(2)]
+        self.assertEqual(held, kept[:2])
+
+        # Meanwhile on the other queue: one connection only SENDs (no receipts), another
+        # subscribes. Each socket is used by its own thread only.
+        watcher = self.stomp()
+        watcher.receipt("SUBSCRIBE", {"destination": "/amq/queue/" + other, "id": "w"},
+                        timeout=WAIT_S)
+        talker = self.stomp()
+        lock = threading.Lock()
+        sent, heard, errors = [], [], []
+        stop_talk, stop_listen = threading.Event(), threading.Event()
+
+        def talk():
+            try:
+                n, deadline = 0, time.monotonic() + 90
+                while not stop_talk.is_set() and n < 10000 and time.monotonic() < deadline:
+                    body = b"o-%05d" % n
+                    talker.send("SEND", {"destination": "/amq/queue/" + other}, body)
+                    with lock:
+                        sent.append(body)
+                    n += 1
+                    time.sleep(0.005)
+            except Exception as e:
+                with lock:
+                    errors.append("talker: %r" % (e,))
+
+        def listen():
+            try:
+                deadline = time.monotonic() + 120
+                while not stop_listen.is_set() and time.monotonic() < deadline:
+                    frame = watcher.poll_frame(0.2)
+                    if frame is None:
+                        continue
+                    if frame.command != "MESSAGE":
+                        raise AssertionError("watcher got %r" % (frame,))
+                    with lock:
+                        heard.append(frame.body)
+            except Exception as e:
+                with lock:
+                    errors.append("watcher: %r" % (e,))
+
+        threads = [threading.Thread(target=f, daemon=True, name=f.__name__)
+                   for f in (talk, listen)]
+        for t in threads:
+            t.start()
+        self.addCleanup(stop_listen.set)
+        self.addCleanup(stop_talk.set)
+
+        def heard_count():
+            with lock:
+                return len(heard)
+        self.assertTrue(wait_until(lambda: heard_count() >= 20, WAIT_S, 0.02),
+                        "nothing on the other queue before the crash: %r" % errors)
+
+        self.crash("queue", "/", q, retry_for=0)
+        err = self.expect_stomp_error_and_close(sub)
+        self.assertEqual(err.header("message"), on_delete.header("message"),
+                         "a crashed queue's subscriber is not told as for a deleted queue: "
+                         "%r vs %r" % (err, on_delete))
+        self.wait_log("queue '%s' in vhost '/' crashed" % q)
+        self.assertTrue(wait_until(lambda: self.queue_restarted_lines(q), RESTART_TIMEOUT_S),
+                        "no 'restarted' line for %s\n%s" % (q, self.broker.log_tail(4000)))
+
+        # The other queue's sender and subscriber carried on through the crash and after.
+        at_restart = heard_count()
+        self.assertTrue(wait_until(lambda: heard_count() >= at_restart + 20 or errors, WAIT_S,
+                                   0.02), "the other queue stalled after the restart: %r"
+                        % errors)
+        stop_talk.set()
+        threads[0].join(WAIT_S)
+        self.assertFalse(threads[0].is_alive(), "talker hung")
+        talker.receipt("SEND", {"destination": "/amq/queue/" + other}, b"last",
+                       timeout=WAIT_S)
+        with lock:
+            want = list(sent) + [b"last"]
+        self.assertTrue(wait_until(lambda: heard_count() >= len(want) or errors, WAIT_S,
+                                   0.05),
+                        "the watcher got %d of %d: %r" % (heard_count(), len(want), errors))
+        stop_listen.set()
+        threads[1].join(WAIT_S)
+        self.assertFalse(threads[1].is_alive(), "watcher hung")
+        self.assertEqual(errors, [])
+        self.assertEqual(heard, want)
+        self.assertIsNone(filler.poll_frame(0.2), "the filler was told something")
+
+        # After the restart a new subscriber gets the six persistent messages, the two that
+        # were unacknowledged flagged redelivered. Subscribing is retried while the queue is
+        # not back yet (an ERROR then, and a new connection).
+        deadline = time.monotonic() + RESTART_TIMEOUT_S
+        while True:
+            again = self.stomp()
+            try:
+                again.receipt("SUBSCRIBE", {"destination": "/amq/queue/" + q, "id": "a"},
+                              timeout=WAIT_S)
+                break
+            except AssertionError:
+                if time.monotonic() >= deadline:
+                    raise
+                again.close()
+                time.sleep(0.2)
+        frames = [again.expect("MESSAGE", timeout=WAIT_S) for _ in kept]
+        self.assertEqual(sorted(f.body for f in frames), sorted(kept))
+        self.assertEqual({f.body: f.header("redelivered") for f in frames if f.body in held},
+                         {b: "true" for b in held})
+        self.assertEqual([f.body for f in frames if f.body not in held], kept[2:],
+                         "the ready messages came back out of order")
+        self.assertIsNone(again.poll_frame(0.5), "more than the six messages came back")
+
+    # 10 ------------------------------------------------------------------------
+    def test_stomp_connection_crash_closes_only_that_connection(self):
+        z, w = unique("sup.stomp-z"), unique("sup.stomp-w")
+        amqp = self.connect()
+        ch = amqp.channel()
+        ch.queue_declare(z, durable=True)
+        ch.queue_declare(w, durable=True)
+        a, b = self.stomp(), self.stomp()
+        a.receipt("SUBSCRIBE", {"destination": "/amq/queue/" + z, "id": "a",
+                                "ack": "client-individual"}, timeout=WAIT_S)
+        b.receipt("SUBSCRIBE", {"destination": "/amq/queue/" + w, "id": "b"}, timeout=WAIT_S)
+        b.receipt("SEND", {"destination": "/amq/queue/" + z, "persistent": "true"},
+                  b"held by a", timeout=WAIT_S)
+        self.assertEqual(a.expect("MESSAGE", timeout=WAIT_S).body, b"held by a")
+        b.receipt("SEND", {"destination": "/amq/queue/" + w}, b"before", timeout=WAIT_S)
+        self.assertEqual(b.expect("MESSAGE", timeout=WAIT_S).body, b"before")
+
+        name_a, name_b = self.stomp_connection_name(a), self.stomp_connection_name(b)
+        self.assertNotEqual(name_a, name_b)
+        self.crash("connection", name_a, retry_for=0)
+        err = self.expect_stomp_error_and_close(a)
+        self.assertEqual(err.header("message"), "Internal error", err)
+        self.assertTrue(wait_until(lambda: name_a not in
+                                   [c["name"] for c in self.api.get("/api/connections")], WAIT_S),
+                        "the crashed STOMP connection is still listed")
+
+        # What A had not acknowledged is back in its queue, flagged redelivered.
+        deadline, got = time.monotonic() + WAIT_S, None
+        while got is None:
+            m, _, body = ch.basic_get(z, auto_ack=True)
+            if m is not None:
+                got = (body, m.redelivered)
+            elif time.monotonic() >= deadline:
+                self.fail("the message A held did not come back to %s" % z)
+            else:
+                amqp.process_data_events(time_limit=0.1)
+        self.assertEqual(got, (b"held by a", True))
+
+        # B never noticed.
+        for i in range(20):
+            body = b"after-%d" % i
+            b.receipt("SEND", {"destination": "/amq/queue/" + w}, body, timeout=WAIT_S)
+            self.assertEqual(b.expect("MESSAGE", timeout=WAIT_S).body, body)
+        self.assertIn(name_b, [c["name"] for c in self.api.get("/api/connections")])
+        self.assertIsNone(b.poll_frame(0.2))
+
+    # 11 ------------------------------------------------------------------------
+    def test_transient_queue_crash_loses_messages_keeps_name_and_arguments(self):
+        q = unique("sup.transient")
+        # Warren refuses the x- arguments it does not implement (540); these it keeps.
+        args = {"x-queue-type": "classic", "test-tag": "transient-crash", "test-n": 7}
+        conn = self.connect()
+        ch = conn.channel()
+        ch.confirm_delivery()
+        ch.queue_declare(q, arguments=args)
+        for i in range(10):
+            ch.basic_publish("", q, b"t-%d" % i, PERSISTENT if i % 2 else TRANSIENT)
+
+        cons = self.connect()
+        cch = cons.channel()
+        cch.basic_qos(prefetch_count=1)
+        got, cancels = [], []
+        cch.add_on_cancel_callback(cancels.append)
+        tag = cch.basic_consume(q, lambda c, m, p, body: got.append(body))
+        self.assertTrue(self.pump(cons, lambda: got, timeout=WAIT_S), "nothing delivered")
+        before = self.api.get("/api/queues/%%2F/%s" % quote(q))
+        self.assertFalse(before["durable"])
+        self.assertEqual(before["arguments"], args)
+
+        self.crash("queue", "/", q, retry_for=0)
+        self.assertTrue(self.pump(cons, lambda: cancels, timeout=WAIT_S),
+                        "the consumer got no basic.cancel")
+        self.assertEqual(cancels[0].method.consumer_tag, tag)
+        self.wait_log("queue '%s' in vhost '/' crashed" % q)
+        self.assertTrue(wait_until(lambda: self.queue_restarted_lines(q), RESTART_TIMEOUT_S),
+                        "no 'restarted' line for %s\n%s" % (q, self.broker.log_tail(4000)))
+
+        # Back under the same name, empty: nine ready messages and the unacknowledged one
+        # are gone, persistent or not (a transient queue stores nothing).
+        def count():
+            try:
+                pch = conn.channel()
+                n = pch.queue_declare(q, passive=True).method.message_count
+                pch.close()
+                return n
+            except pex.ChannelClosedByBroker as e:
+                if e.reply_code != 404:
+                    raise
+                return None
+        self.assertTrue(wait_until(lambda: count() is not None, RESTART_TIMEOUT_S, 0.1),
+                        "%s is gone after its restart" % q)
+        self.assertEqual(count(), 0)
+        self.assertEqual(ch.basic_get(q, auto_ack=True)[0], None)
+        after = self.api.get("/api/queues/%%2F/%s" % quote(q))
+        for key in ("name", "durable", "auto_delete", "exclusive", "arguments"):
+            self.assertEqual(after.get(key), before.get(key), key)
+        # The broker itself agrees: the same declare is accepted, a durable one is refused
+        # with 406 (the restarted queue is still the transient one).
+        ch.queue_declare(q, arguments=args)
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            conn.channel().queue_declare(q, durable=True, arguments=args)
+        self.assertEqual(ctx.exception.reply_code, 406)
+
+        # The consumer consumes again and gets only what was published after the restart.
+        cch.basic_consume(q, lambda c, m, p, body: (got.append(body),
+                                                     c.basic_ack(m.delivery_tag)))
+        ch.basic_publish("", q, b"after", TRANSIENT)
+        self.assertTrue(self.pump(cons, lambda: len(got) >= 2, timeout=WAIT_S),
+                        "nothing delivered after the restart")
+        self.idle(cons, 0.3)
+        self.assertEqual(got[1:], [b"after"])
+        # Closing the consumer that held a message of the crashed queue brings nothing back.
+        cons.close()
+        self.idle(conn, 0.3)
+        self.assertEqual(count(), 0)
 
 
 @unittest.skipIf(EXTERNAL, "needs warrend's fault injection")
