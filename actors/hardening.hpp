@@ -6,6 +6,9 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <exception>
+#include <string>
+
 namespace warren {
 
 inline void install_defaults(caf::scheduled_actor* self, const char* kind) {
@@ -39,13 +42,12 @@ inline std::string describe(const std::exception_ptr& eptr) {
 // An actor that throws is treated as crashed: `on_crash(what)` may tell whoever depends on the
 // actor (it runs in the actor's context, state intact), then the actor exits with
 // sec::runtime_error and the text, which its supervisor logs and acts on.
-template <class Actor, class F>
-void on_crash(Actor* self, F on_crash_fn) {
+template <class F>
+void on_crash(caf::scheduled_actor* self, F on_crash_fn) {
   self->set_exception_handler(
-    [self, on_crash_fn](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
+    [on_crash_fn](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
       auto what = describe(eptr);
       on_crash_fn(what);
-      (void)self;
       return caf::make_error(caf::sec::runtime_error, what);
     });
 }

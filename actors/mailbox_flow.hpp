@@ -5,6 +5,9 @@
 // batch, the actor tells that batch's publisher (flow_atom, true); the connection then stops
 // reading from its socket. Once the mailbox is down to `low`, every blocked publisher gets
 // (flow_atom, false). This is RabbitMQ's credit-flow idea, counted in mailbox messages.
+// An actor may add a pressure of its own (`backlogged`): a queue whose consumers fall behind
+// its publishers (see queue_actor.cpp) blocks them the same way, through the same set, so
+// that one signal never undoes the other.
 #pragma once
 
 #include <caf/all.hpp>
@@ -22,17 +25,18 @@ struct mailbox_flow {
 
   // Call while handling a publish batch from `publisher`.
   template <class Self>
-  void on_publish(Self* self, const caf::actor& publisher) {
-    if (!publisher || self->mailbox().size() <= high)
+  void on_publish(Self* self, const caf::actor& publisher, bool backlogged = false) {
+    if (!publisher || (self->mailbox().size() <= high && !backlogged))
       return;
     if (blocked.insert(publisher).second)
       self->send(publisher, flow_atom::value, true);
   }
 
-  // Call after handling any message.
+  // Call after handling any message; `backlogged`: the actor's own pressure is still above
+  // its low mark.
   template <class Self>
-  void relax(Self* self) {
-    if (blocked.empty() || self->mailbox().size() > low)
+  void relax(Self* self, bool backlogged = false) {
+    if (blocked.empty() || self->mailbox().size() > low || backlogged)
       return;
     for (auto& p : blocked)
       self->send(p, flow_atom::value, false);

@@ -72,6 +72,8 @@ struct queue_state {
   bool dispatch_scheduled = false;
   std::unordered_set<caf::actor_addr> monitored;
   mailbox_flow flow;
+  bool stalled = false;           // publishers waited and consumers took nothing meanwhile
+  bool stall_check_scheduled = false;
   // Persistence (durable queues only).
   struct pending_confirm {
     uint64_t id;
@@ -169,6 +171,7 @@ void send_batches(queue_actor_t* self, std::vector<delivery_batch>& batches) {
   for (size_t i = 0; i < batches.size(); ++i) {
     if (batches[i].items.empty())
       continue;
+    st.stalled = false;
     batches[i].queue = caf::actor_cast<caf::actor>(self);
     batches[i].consumer_id = st.consumers[i].spec.consumer_id;
     self->send(st.consumers[i].spec.conn, deliver_atom::value, std::move(batches[i]));
@@ -392,6 +395,37 @@ void report(queue_actor_t* self, const caf::actor& to, bool final) {
   metrics::send_stats(self, to, std::move(s));
 }
 
+// Publishers are paced by consumers. While the queue has consumers and more than
+// `backlog_messages` ready messages (or `backlog_bytes` of bodies in memory), a publish batch
+// blocks its publisher (mailbox_flow), until the backlog is down to half of that: the queue
+// stays short, so memory stays bounded and latency low, and publishers run at the consumers'
+// pace. Without consumers a backlog is what the user asked for: no pacing. If consumers take
+// nothing for `stall_check` while publishers wait (their acks may sit behind a blocked publish
+// on the same connection), the queue lets the publishers go until consumers take again.
+constexpr size_t backlog_messages = 20000;
+constexpr size_t backlog_bytes = size_t{16} << 20;
+constexpr auto stall_check = std::chrono::milliseconds(250);
+
+bool backlogged(const queue_state& st, size_t divisor) {
+  if (st.consumers.empty() || st.stalled)
+    return false;
+  return st.ready.size() > backlog_messages / divisor ||
+         st.resident_bytes > backlog_bytes / divisor;
+}
+
+void pace_publisher(queue_actor_t* self, const caf::actor& publisher) {
+  auto& st = self->state;
+  st.flow.on_publish(self, publisher, backlogged(st, 1));
+  if (!st.flow.blocked.empty() && !st.stall_check_scheduled) {
+    st.stall_check_scheduled = true;
+    self->delayed_send(self, stall_check, tick_atom::value, st.delivered);
+  }
+}
+
+void relax_flow(queue_actor_t* self) {
+  self->state.flow.relax(self, backlogged(self->state, 2));
+}
+
 // Everything appended up to max_id is on disk (but the failed ones, or nothing when the commit
 // failed): releases those confirms, acks or nacks, one report per channel.
 void release_confirms(queue_actor_t* self, uint64_t max_id, bool committed,
@@ -491,6 +525,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       }
     }
     dispatch(self);
+    relax_flow(self);
   });
   return {
     [=](publish_atom, publish_batch& b) {
@@ -524,9 +559,9 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
         self->send(st.cfg.store, append_atom::value, st.cfg.store_path, std::move(to_store));
       if (!report.returns.empty() && b.publisher)
         self->send(b.publisher, confirm_atom::value, std::move(report));
-      st.flow.on_publish(self, b.publisher);
+      pace_publisher(self, b.publisher);
       dispatch(self);
-      st.flow.relax(self);
+      relax_flow(self);
     },
     [=](stored_atom, uint64_t max_id, bool committed, std::vector<uint64_t>& failed) {
       release_confirms(self, max_id, committed, failed);
@@ -547,7 +582,22 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
     },
     [=](tick_atom) {
       dispatch(self);
-      self->state.flow.relax(self);
+      relax_flow(self);
+    },
+    [=](tick_atom, uint64_t delivered_then) {
+      // Publishers have been waiting for stall_check: if consumers took nothing meanwhile,
+      // waiting does not help them; let the publishers go.
+      auto& st = self->state;
+      st.stall_check_scheduled = false;
+      if (st.flow.blocked.empty())
+        return;
+      if (st.delivered == delivered_then)
+        st.stalled = true;
+      relax_flow(self);
+      if (!st.flow.blocked.empty()) {
+        st.stall_check_scheduled = true;
+        self->delayed_send(self, stall_check, tick_atom::value, st.delivered);
+      }
     },
     [=](report_atom) {
       report(self, caf::actor_cast<caf::actor>(self->current_sender()), false);
@@ -574,6 +624,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
           break;
         }
       }
+      relax_flow(self);
       return op_result{};
     },
     [=](credit_atom, caf::actor_id conn, uint64_t consumer_id, uint32_t n) {
@@ -585,7 +636,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
           break;
         }
       }
-      st.flow.relax(self);
+      relax_flow(self);
     },
     [=](ack_atom, std::vector<uint64_t>& ids) {
       auto& st = self->state;
@@ -598,7 +649,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
         st.unacked.erase(it);
       }
       flush_store(self);
-      st.flow.relax(self);
+      relax_flow(self);
     },
     [=](requeue_atom, std::vector<uint64_t>& ids, bool mark_redelivered) {
       auto& st = self->state;

@@ -1,0 +1,143 @@
+"""Publishers paced by consumers (queue_actor.cpp, "Publishers are paced by consumers").
+
+While a queue has consumers and a backlog beyond its mark (20,000 ready messages or 16 MiB of
+bodies), each publish batch blocks its publisher until the backlog is down to half; without
+consumers a backlog builds freely. These tests check the behaviour, not speed:
+
+- with a consumer slower than the publisher, the queue's depth stays near the mark instead of
+  growing with what was published;
+- a connection that publishes to and consumes from the same queue, acking on that same
+  connection, finishes (the queue lets publishers go while its consumers take nothing, so
+  acks queued behind a blocked publish get through);
+- without consumers, everything published is queued (no pacing).
+
+Every loop is bounded in count and time.
+"""
+
+import os
+import threading
+import time
+import unittest
+
+import struct
+
+import pika
+
+import amqp_raw as raw
+from harness import BrokerTestCase, close_quietly, unique, wait_until
+
+EXTERNAL = os.environ.get("WARREN_TEST_BROKER")
+BODY = b"x" * 16
+
+
+def depth(conn, queue):
+    return conn.channel().queue_declare(queue, passive=True).method.message_count
+
+
+def publish_frames(channel, queue, body, count):
+    """`count` publishes to the default exchange, encoded once (a raw client publishes far
+    faster than a pika consumer takes)."""
+    args = struct.pack("!H", 0) + raw.shortstr("") + raw.shortstr(queue) + b"\x00"
+    one = (raw.method_frame(channel, raw.BASIC_PUBLISH, args)
+           + raw.content_header_frame(channel, 60, len(body))
+           + raw.frame(raw.FRAME_BODY, channel, body))
+    return one * count
+
+
+@unittest.skipIf(EXTERNAL, "Warren's pacing marks")
+class PacingTest(BrokerTestCase):
+
+    def test_slow_consumer_bounds_the_queue(self):
+        q = unique("flow.slow")
+        total = 100000
+        setup = self.channel()
+        setup.queue_declare(q)
+
+        consumed = {"n": 0}
+        stop = threading.Event()
+
+        def consumer():
+            conn = pika.BlockingConnection(self.params())
+            try:
+                ch = conn.channel()
+                ch.basic_qos(prefetch_count=50)
+
+                def on_message(c, method, props, body):
+                    consumed["n"] += 1
+                    c.basic_ack(method.delivery_tag)
+                ch.basic_consume(q, on_message)
+                deadline = time.monotonic() + 120
+                while not stop.is_set() and time.monotonic() < deadline:
+                    conn.process_data_events(time_limit=0.05)
+            finally:
+                close_quietly(conn)
+
+        t = threading.Thread(target=consumer, daemon=True)
+        t.start()
+        watcher = self.connect()
+        self.assertTrue(wait_until(
+            lambda: watcher.channel().queue_declare(q, passive=True).method.consumer_count == 1,
+            10, 0.05), "the consumer did not start")
+        publisher = raw.RawConnection(self.host, self.port, timeout=30)
+        self.addCleanup(publisher.close)
+        publisher.handshake()
+        publisher.open_channel(1)
+        highest = 0
+        chunk = publish_frames(1, q, BODY, 5000)
+        deadline = time.monotonic() + 120
+        for _ in range(total // 5000):
+            publisher.send(chunk)  # blocks while the broker paces this publisher
+            highest = max(highest, depth(watcher, q))
+            self.assertLess(time.monotonic(), deadline, "publishing did not finish")
+        self.assertTrue(wait_until(lambda: consumed["n"] > total // 2, 60, 0.1),
+                        "consumer stalled at %d" % consumed["n"])
+        highest = max(highest, depth(watcher, q))
+        stop.set()
+        t.join(10)
+        # Unpaced, the backlog would be about what was published minus what the (slower)
+        # consumer took meanwhile; paced, it stays near the 20,000-message mark.
+        self.assertLess(highest, 50000,
+                        "queue depth reached %d of %d published (consumed %d)"
+                        % (highest, total, consumed["n"]))
+        self.assertGreater(consumed["n"], 0)
+
+    def test_publish_and_consume_on_one_connection_finishes(self):
+        q = unique("flow.same")
+        total = 60000
+        conn = self.connect()
+        ch = conn.channel()
+        ch.queue_declare(q)
+        ch.basic_qos(prefetch_count=20)
+        got = {"n": 0}
+
+        def on_message(c, method, props, body):
+            got["n"] += 1
+            c.basic_ack(method.delivery_tag)
+        ch.basic_consume(q, on_message)
+        pub = conn.channel()
+        deadline = time.monotonic() + 120
+        for i in range(total):
+            pub.basic_publish("", q, BODY)
+            if i % 1000 == 0:
+                conn.process_data_events(time_limit=0)
+            self.assertLess(time.monotonic(), deadline, "publishing did not finish")
+        while got["n"] < total and time.monotonic() < deadline:
+            conn.process_data_events(time_limit=0.1)
+        self.assertEqual(got["n"], total)
+
+    def test_no_consumer_no_pacing(self):
+        q = unique("flow.backlog")
+        total = 50000
+        ch = self.channel()
+        ch.queue_declare(q)
+        deadline = time.monotonic() + 60
+        for _ in range(total):
+            ch.basic_publish("", q, BODY)
+            self.assertLess(time.monotonic(), deadline, "publishing did not finish")
+        watcher = self.connect()
+        self.assertTrue(wait_until(lambda: depth(watcher, q) == total, 20, 0.1),
+                        "depth %d, want %d" % (depth(watcher, q), total))
+
+
+if __name__ == "__main__":
+    unittest.main()
