@@ -70,8 +70,9 @@ Options:
   --log-file FILE     also log to FILE
   --on-corruption M   refuse (default) or quarantine: what to do when the start-up check
                       finds a damaged or missing part of the message store
-  --max-restarts N    restart intensity of every supervisor: more than N restarts within
-  --restart-period-ms MS   the period (default 5 within 10000 ms) and it gives up
+  --max-restarts N    restart intensity of every supervisor (default 5): more than N
+                      restarts within the period and it gives up, its parent decides
+  --restart-period-ms MS   the period of the restart intensity (default 10000)
   --fault-injection [true|false]  allow POST /api/debug/crash/... and `warrenctl crash`
                       (default false; the flag alone means true)
   --help              show this text and exit
