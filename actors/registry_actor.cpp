@@ -87,7 +87,8 @@ void on_vhost_exit(registry_actor_t* self, caf::exit_msg& em) {
                   "'{}' failed with {}); the root supervisor decides",
                   st.persistence.limits.max_restarts, st.persistence.limits.period.count(), name,
                   why);
-    self->quit(caf::make_error(caf::sec::runtime_error, "the registry reached its restart intensity"));
+    self->quit(
+      caf::make_error(caf::sec::runtime_error, "the registry reached its restart intensity"));
     return;
   }
   vhost_persistence p;

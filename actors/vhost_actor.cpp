@@ -605,7 +605,8 @@ void add_catalog_rows(const persistence::catalog_snapshot& snap, const std::stri
     if (q.vhost != vhost)
       continue;
     vhost_persistence::recovered_queue rq;
-    rq.spec = queue_spec{q.name, false, true, false, q.auto_delete, decode_arguments(q.arguments), {}};
+    rq.spec = queue_spec{q.name, false, true, false, q.auto_delete,
+                         decode_arguments(q.arguments), {}};
     rq.file = q.file.empty() ? persistence::queue_file_name(q.vhost, q.name) : q.file;
     rq.reload = true;
     out.queues.push_back(std::move(rq));

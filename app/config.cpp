@@ -214,7 +214,8 @@ std::optional<daemon_config> parse_command_line(int argc, char** argv, int& exit
       a = a.substr(0, eq);
     } else if (a == "--fault-injection") {  // a switch: alone it means true
       value = "true";
-      if (i + 1 < argc && (std::string{argv[i + 1]} == "true" || std::string{argv[i + 1]} == "false"))
+      std::string next = i + 1 < argc ? argv[i + 1] : "";
+      if (next == "true" || next == "false")
         value = argv[++i];
     } else if (i + 1 < argc) {
       value = argv[++i];

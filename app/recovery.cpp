@@ -112,7 +112,8 @@ recovery_result recover_store(const std::string& data_dir, const std::string& on
           bool keep = memory_limit == 0 || resident + m.body.size() <= memory_limit;
           if (keep)
             resident += m.body.size();
-          rq.messages.push_back(recovered_message{m.id, keep ? from_stored(m) : nullptr, redelivered});
+          rq.messages.push_back(
+            recovered_message{m.id, keep ? from_stored(m) : nullptr, redelivered});
         }
       }
       rq.next_id = std::max(store.max_id(), after) + 1;

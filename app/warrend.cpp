@@ -123,11 +123,12 @@ int main(int argc, char** argv) {
   store_cfg.max_wait = std::chrono::milliseconds(cfg.commit_interval_ms);
   dir->stores.resize(workers);
   for (unsigned i = 0; i < workers; ++i)
-    root.children.push_back({"store" + std::to_string(i), [dir, store_cfg, i](caf::actor_system& s) {
-      auto a = warren::persistence::spawn_message_store(s, store_cfg);
-      dir->with([&](node_directory& d) { d.stores[i] = a; });
-      return a;
-    }});
+    root.children.push_back(
+      {"store" + std::to_string(i), [dir, store_cfg, i](caf::actor_system& s) {
+         auto a = warren::persistence::spawn_message_store(s, store_cfg);
+         dir->with([&](node_directory& d) { d.stores[i] = a; });
+         return a;
+       }});
   // The registry: on the first start with what recovery found, after a restart from the
   // catalog (a restart of a store or the catalog restarts it too: rest_for_one).
   auto first_boot = std::make_shared<std::optional<warren::registry_config>>(std::in_place);

@@ -17,7 +17,9 @@ namespace {
 using crash_atom = caf::atom_constant<caf::atom("crash")>;
 using finish_atom = caf::atom_constant<caf::atom("finish")>;
 
-caf::behavior worker(caf::event_based_actor* self) {
+// Function actors get an argument: CAF 0.17 dereferences a null argument tuple for
+// argument-less ones, which UBSan reports.
+caf::behavior worker(caf::event_based_actor* self, int) {
   return {
     [=](crash_atom) { self->quit(caf::make_error(caf::sec::runtime_error, "boom")); },
     [=](finish_atom) { self->quit(); },
@@ -44,7 +46,8 @@ struct fixture {
     c.limits = lim;
     for (size_t i = 0; i < kinds.size(); ++i)
       c.children.push_back(sup::child_spec{
-        "c" + std::to_string(i), [](caf::actor_system& s) { return s.spawn(worker); }, kinds[i]});
+        "c" + std::to_string(i), [](caf::actor_system& s) { return s.spawn(worker, 0); },
+        kinds[i]});
     c.on_restart = [this](const std::string& id, const caf::actor&) { ++restarts[id]; };
     return c;
   }
@@ -69,10 +72,12 @@ struct fixture {
   // Asks the supervisor for its children through a probe actor (no blocking receive).
   std::vector<std::pair<std::string, caf::actor>> which(const caf::actor& svr) {
     children.clear();
-    auto probe = sys->spawn([this, svr](caf::event_based_actor* self) {
-      self->request(svr, caf::infinite, sup::which_atom::value)
-        .then([this](std::vector<std::pair<std::string, caf::actor>>& v) { children = v; });
-    });
+    auto probe = sys->spawn(
+      [this](caf::event_based_actor* self, caf::actor svr) {
+        self->request(svr, caf::infinite, sup::which_atom::value)
+          .then([this](std::vector<std::pair<std::string, caf::actor>>& v) { children = v; });
+      },
+      svr);
     run();
     return children;
   }
@@ -80,11 +85,13 @@ struct fixture {
 
 bool alive(fixture& f, const caf::actor& a) {
   bool down = false;
-  auto watcher = f.sys->spawn([&down, a](caf::event_based_actor* self) -> caf::behavior {
-    self->monitor(a);
-    self->set_down_handler([&down](caf::down_msg&) { down = true; });
-    return {[](finish_atom) {}};  // stays up until told to exit
-  });
+  auto watcher = f.sys->spawn(
+    [&down](caf::event_based_actor* self, caf::actor a) -> caf::behavior {
+      self->monitor(a);
+      self->set_down_handler([&down](caf::down_msg&) { down = true; });
+      return {[](finish_atom) {}};  // stays up until told to exit
+    },
+    a);
   f.run();
   caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown);
   f.run();
