@@ -197,10 +197,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       if (it == self->state.vhosts.end())
         return false;
       auto rp = self->make_response_promise<bool>();
-      if (kind == queue_atom::value)
-        rp.delegate(it->second, crash_atom::value, queue_atom::value, name);
-      else
-        rp.delegate(it->second, crash_atom::value, exchange_atom::value, name);
+      rp.delegate(it->second, crash_atom::value, kind, name);
       return rp;
     },
     [=](login_atom, std::string& user, std::string& password) {

@@ -826,19 +826,17 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
         self->quit();
         return true;
       },
-      [=](crash_atom, exchange_atom, std::string& name) {
-        auto it = self->state.exchanges.find(name);
-        if (it == self->state.exchanges.end())
-          return false;
-        self->send(it->second.actor, crash_atom::value);
-        return true;
-      },
-      [=](crash_atom, queue_atom, std::string& name) {
-        auto it = self->state.queues.find(name);
-        if (it == self->state.queues.end())
-          return false;
-        self->send(it->second.actor, crash_atom::value);
-        return true;
+      [=](crash_atom, caf::atom_value kind, std::string& name) {
+        auto& st = self->state;
+        caf::actor target;
+        if (auto q = st.queues.find(name); kind == queue_atom::value && q != st.queues.end())
+          target = q->second.actor;
+        if (auto x = st.exchanges.find(name);
+            kind == exchange_atom::value && x != st.exchanges.end())
+          target = x->second.actor;
+        if (target)
+          self->send(target, crash_atom::value);
+        return target != nullptr;
       },
       [=](crash_atom) { inject_fault("vhost '" + self->state.vhost + "'"); },
       [=](autodel_atom, std::string& name, caf::actor& queue) {

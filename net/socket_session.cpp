@@ -45,8 +45,16 @@ void socket_session::start(caf::actor conn) {
 }
 
 void socket_session::do_read() {
-  if (reading_ || read_stopped_ || closed_ || inflight_ > read_high_water)
+  if (reading_ || read_stopped_ || closed_)
     return;
+  if (inflight_.load() > read_high_water) {
+    // Paused until processed() brings it below the low-water mark. Checked again after the
+    // flag is up, so that a processed() in between cannot be missed.
+    read_paused_.store(true);
+    if (inflight_.load() > read_high_water)
+      return;
+    read_paused_.store(false);
+  }
   if (rbuf_.size() - rlen_ < min_free_read)  // a large frame in progress
     rbuf_.resize(std::max(rbuf_.size() * 2, rlen_ + busy_read_buffer));
   reading_ = true;
@@ -79,12 +87,16 @@ void socket_session::on_read(const boost::system::error_code& ec, size_t n) {
   do_read();
 }
 
+// Called by the connection actor for every batch it handled: only when reading is paused does
+// it cost a hop to the I/O thread.
 void socket_session::processed(size_t bytes) {
-  asio::post(strand_, [self = shared_from_this(), bytes] {
-    self->inflight_ -= std::min(self->inflight_, bytes);
-    if (self->inflight_ < read_low_water)
-      self->do_read();
-  });
+  auto left = inflight_.load();
+  size_t now;
+  do
+    now = left - std::min(left, bytes);
+  while (!inflight_.compare_exchange_weak(left, now));
+  if (now < read_low_water && read_paused_.exchange(false))
+    asio::post(strand_, [self = shared_from_this()] { self->do_read(); });
 }
 
 // The connection actor writes straight into the socket when nothing is queued (a

@@ -53,7 +53,7 @@ protected:
   // Runs on the strand. Sends the actor whatever it parsed and calls note_inflight() for it.
   virtual size_t parse(std::string_view in) = 0;
 
-  void note_inflight(size_t bytes) { inflight_ += bytes; }
+  void note_inflight(size_t bytes) { inflight_.fetch_add(bytes); }
   void stop_reading() { read_stopped_ = true; }
   void write_on_strand(std::string bytes);  // from parse(): already on the strand
   void close_on_strand();
@@ -82,7 +82,8 @@ private:
   size_t rlen_ = 0;
   bool reading_ = false;
   bool read_stopped_ = false;  // after a protocol fault or close
-  size_t inflight_ = 0;
+  std::atomic<size_t> inflight_{0};  // bytes handed to the actor and not processed yet
+  std::atomic<bool> read_paused_{false};  // do_read() stopped for inflight_
 
   std::chrono::milliseconds hb_send_{0};
   std::chrono::milliseconds hb_recv_{0};

@@ -99,6 +99,113 @@ def restarts(api, actor="queue"):
     return 0.0 if value is None else value
 
 
+def confirming_publisher(params, exchange, routing_key, prefix, timings, lock, counts,
+                         confirmed, nacked, max_messages, stop, deadline):
+    """Body of a client thread: publishes persistent messages `prefix` + a six-digit number
+    (from 0) with publisher confirms, one at a time, until `max_messages`, `stop` or the
+    monotonic `deadline`. Each confirmed body goes into `confirmed`, each nacked one into
+    `nacked`, and counts["published"] says how many were published, all under `lock`; where
+    counts has the key "in_call_since", it holds when the publish under way began (None
+    between publishes). A nack is no error; any exception ends the thread and is recorded in
+    `timings`."""
+    conn = None
+    try:
+        conn = pika.BlockingConnection(params())
+        ch = conn.channel()
+        ch.confirm_delivery()
+        track_call = "in_call_since" in counts
+        i = 0
+        while i < max_messages and not stop.is_set() and time.monotonic() < deadline:
+            body = prefix + b"%06d" % i
+            if track_call:
+                with lock:
+                    counts["in_call_since"] = time.monotonic()
+            try:
+                timings.call("basic_publish #%d" % i, ch.basic_publish, exchange, routing_key,
+                             body, PERSISTENT)
+                with lock:
+                    confirmed.add(body)
+            except pex.NackError:
+                with lock:
+                    nacked.add(body)
+            i += 1
+            with lock:
+                counts["published"] = i
+                if track_call:
+                    counts["in_call_since"] = None
+    except Exception as e:  # any failure other than a nack is the broker's fault
+        timings.error("publishing", e)
+    finally:
+        if conn is not None:
+            close_quietly(conn)
+
+
+def resubscribing_consumer(params, queue, timings, lock, counts, consumed, start, stop,
+                           cancelled, resubscribed, slow_while=lambda: True):
+    """Body of a client thread: a manual-ack consumer (prefetch 50) of `queue` that waits for
+    `start`, then consumes until `stop`. On basic.cancel it sets `cancelled` and consumes
+    again, on a new channel while basic.consume gets 404 (the queue is not back yet), for at
+    most RESTART_TIMEOUT_S; every successful basic.consume counts in counts["consumes"] and
+    the second one sets `resubscribed`. Each delivery goes into `consumed` and
+    counts["consumed"] (and counts["redelivered"] where counts has that key, if redelivered),
+    under `lock`; the consumer sleeps 1 ms before the ack while `slow_while()` is true, slower
+    than the publisher so that a backlog builds up. `params` is called for the connection
+    parameters; any exception ends the thread and is recorded in `timings`."""
+    conn = None
+    try:
+        conn = pika.BlockingConnection(params())
+        cstate = {"ch": None, "need": True, "since": None}
+        while not start.is_set() and not stop.is_set():
+            conn.process_data_events(time_limit=0.05)
+
+        def on_message(ch, method, props, body):
+            with lock:
+                consumed.add(body)
+                counts["consumed"] += 1
+                if method.redelivered and "redelivered" in counts:
+                    counts["redelivered"] += 1
+            if slow_while():
+                time.sleep(0.001)  # slower than the publisher: a backlog at the crash
+            ch.basic_ack(method.delivery_tag)
+
+        def on_cancel(frame):
+            cancelled.set()
+            cstate["need"] = True
+
+        def new_channel():
+            ch = timings.call("channel", conn.channel)
+            ch.basic_qos(prefetch_count=50)
+            ch.add_on_cancel_callback(on_cancel)
+            cstate["ch"] = ch
+
+        new_channel()
+        while not stop.is_set():
+            if cstate["need"]:
+                try:
+                    timings.call("basic_consume", cstate["ch"].basic_consume, queue, on_message)
+                    cstate["need"], cstate["since"] = False, None
+                    with lock:
+                        counts["consumes"] += 1
+                        if counts["consumes"] > 1:
+                            resubscribed.set()
+                except pex.ChannelClosedByBroker as e:
+                    # The queue may not be back yet: 404 until its restart is done.
+                    if e.reply_code != 404:
+                        raise
+                    cstate["since"] = cstate["since"] or time.monotonic()
+                    if time.monotonic() - cstate["since"] > RESTART_TIMEOUT_S:
+                        raise
+                    time.sleep(0.05)
+                    new_channel()
+                    continue
+            timings.call("process_data_events", conn.process_data_events, time_limit=0.1)
+    except Exception as e:
+        timings.error("consuming", e)
+    finally:
+        if conn is not None:
+            close_quietly(conn)
+
+
 class SupervisionCase(BrokerTestCase):
     """Helpers shared by the classes that run a warrend of their own."""
 
@@ -290,87 +397,12 @@ class CrashAndRestartTest(SupervisionCase):
         max_messages, run_deadline = 3000, time.monotonic() + 120
 
         def publisher():
-            conn = None
-            try:
-                conn = pika.BlockingConnection(self.params())
-                ch = conn.channel()
-                ch.confirm_delivery()
-                i = 0
-                while (i < max_messages and not stop_pub.is_set()
-                       and time.monotonic() < run_deadline):
-                    body = b"m-%06d" % i
-                    try:
-                        pub_t.call("basic_publish #%d" % i, ch.basic_publish, "", q, body,
-                                   PERSISTENT)
-                        with lock:
-                            confirmed.add(body)
-                    except pex.NackError:
-                        with lock:
-                            nacked.add(body)
-                    i += 1
-                    with lock:
-                        counts["published"] = i
-            except Exception as e:  # any failure other than a nack is the broker's fault
-                pub_t.error("publishing", e)
-            finally:
-                if conn is not None:
-                    close_quietly(conn)
+            confirming_publisher(self.params, "", q, b"m-", pub_t, lock, counts, confirmed,
+                                 nacked, max_messages, stop_pub, run_deadline)
 
         def consumer():
-            conn = None
-            try:
-                conn = pika.BlockingConnection(self.params())
-                state = {"ch": None, "need": True, "since": None}
-                while not start_consuming.is_set() and not stop_cons.is_set():
-                    conn.process_data_events(time_limit=0.05)
-
-                def on_message(ch, method, props, body):
-                    with lock:
-                        consumed.add(body)
-                        counts["consumed"] += 1
-                        if method.redelivered:
-                            counts["redelivered"] += 1
-                    time.sleep(0.001)  # slower than the publisher: a backlog at the crash
-                    ch.basic_ack(method.delivery_tag)
-
-                def on_cancel(frame):
-                    cancelled.set()
-                    state["need"] = True
-
-                def new_channel():
-                    ch = cons_t.call("channel", conn.channel)
-                    ch.basic_qos(prefetch_count=50)
-                    ch.add_on_cancel_callback(on_cancel)
-                    state["ch"] = ch
-
-                new_channel()
-                while not stop_cons.is_set():
-                    if state["need"]:
-                        try:
-                            cons_t.call("basic_consume", state["ch"].basic_consume, q,
-                                        on_message)
-                            state["need"] = False
-                            with lock:
-                                counts["consumes"] += 1
-                                if counts["consumes"] > 1:
-                                    resubscribed.set()
-                        except pex.ChannelClosedByBroker as e:
-                            # The queue may not be back yet: 404 until its restart is done.
-                            if e.reply_code != 404:
-                                raise
-                            state["since"] = state["since"] or time.monotonic()
-                            if time.monotonic() - state["since"] > RESTART_TIMEOUT_S:
-                                raise
-                            time.sleep(0.05)
-                            new_channel()
-                            continue
-                    cons_t.call("process_data_events", conn.process_data_events,
-                                time_limit=0.1)
-            except Exception as e:
-                cons_t.error("consuming", e)
-            finally:
-                if conn is not None:
-                    close_quietly(conn)
+            resubscribing_consumer(self.params, q, cons_t, lock, counts, consumed,
+                                   start_consuming, stop_cons, cancelled, resubscribed)
 
         def bystander():
             conn = None
@@ -688,91 +720,15 @@ class CrashAndRestartTest(SupervisionCase):
         max_messages, run_deadline = 30000, time.monotonic() + 120
 
         def publisher():
-            conn = None
-            try:
-                conn = pika.BlockingConnection(self.params())
-                ch = conn.channel()
-                ch.confirm_delivery()
-                i = 0
-                while (i < max_messages and not stop_pub.is_set()
-                       and time.monotonic() < run_deadline):
-                    body = b"x-%06d" % i
-                    with lock:
-                        state["in_call_since"] = time.monotonic()
-                    try:
-                        # Not mandatory: an unroutable message would be acked, and then it
-                        # would count as a confirmed message that never arrives.
-                        pub_t.call("basic_publish #%d" % i, ch.basic_publish, x, "k", body,
-                                   PERSISTENT)
-                        with lock:
-                            confirmed.add(body)
-                    except pex.NackError:
-                        with lock:
-                            nacked.add(body)
-                    i += 1
-                    with lock:
-                        state["published"] = i
-                        state["in_call_since"] = None
-            except Exception as e:  # anything but a nack is the broker's fault
-                pub_t.error("publishing", e)
-            finally:
-                if conn is not None:
-                    close_quietly(conn)
+            # Not mandatory: an unroutable message would be acked, and then it would count as
+            # a confirmed message that never arrives.
+            confirming_publisher(self.params, x, "k", b"x-", pub_t, lock, state, confirmed,
+                                 nacked, max_messages, stop_pub, run_deadline)
 
         def consumer():
-            conn = None
-            try:
-                conn = pika.BlockingConnection(self.params())
-                cstate = {"ch": None, "need": True, "since": None}
-                while not start_consuming.is_set() and not stop_cons.is_set():
-                    conn.process_data_events(time_limit=0.05)
-
-                def on_message(ch, method, props, body):
-                    with lock:
-                        consumed.add(body)
-                        state["consumed"] += 1
-                    if not crashed.is_set():
-                        time.sleep(0.001)  # slower than the publisher: a backlog at the crash
-                    ch.basic_ack(method.delivery_tag)
-
-                def on_cancel(frame):
-                    cancelled.set()
-                    cstate["need"] = True
-
-                def new_channel():
-                    ch = cons_t.call("channel", conn.channel)
-                    ch.basic_qos(prefetch_count=50)
-                    ch.add_on_cancel_callback(on_cancel)
-                    cstate["ch"] = ch
-
-                new_channel()
-                while not stop_cons.is_set():
-                    if cstate["need"]:
-                        try:
-                            cons_t.call("basic_consume", cstate["ch"].basic_consume, q,
-                                        on_message)
-                            cstate["need"], cstate["since"] = False, None
-                            with lock:
-                                state["consumes"] += 1
-                                if state["consumes"] > 1:
-                                    resubscribed.set()
-                        except pex.ChannelClosedByBroker as e:
-                            # 404 until the queue's restart is done.
-                            if e.reply_code != 404:
-                                raise
-                            cstate["since"] = cstate["since"] or time.monotonic()
-                            if time.monotonic() - cstate["since"] > RESTART_TIMEOUT_S:
-                                raise
-                            time.sleep(0.05)
-                            new_channel()
-                            continue
-                    cons_t.call("process_data_events", conn.process_data_events,
-                                time_limit=0.1)
-            except Exception as e:
-                cons_t.error("consuming", e)
-            finally:
-                if conn is not None:
-                    close_quietly(conn)
+            resubscribing_consumer(self.params, q, cons_t, lock, state, consumed,
+                                   start_consuming, stop_cons, cancelled, resubscribed,
+                                   slow_while=lambda: not crashed.is_set())
 
         threads = [threading.Thread(target=f, daemon=True, name=f.__name__)
                    for f in (publisher, consumer)]
