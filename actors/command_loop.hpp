@@ -6,9 +6,27 @@
 #include <caf/all.hpp>
 
 #include <chrono>
+#include <memory>
 #include <unordered_set>
 
+#include "actors/hardening.hpp"
+#include "metrics/probe.hpp"
+
 namespace warren {
+
+// What both connection actors do first: keep their session and settings, note the peer's and
+// the listener's addresses and the time, and install the actor defaults.
+template <class Self, class Session, class Settings>
+void init_connection(Self* self, std::shared_ptr<Session> session,
+                     std::shared_ptr<const Settings> settings, const char* kind) {
+  auto& st = self->state;
+  st.session = session;
+  st.settings = std::move(settings);
+  st.peer = session->peer();
+  st.local = session->local();
+  st.stats.connected_at = metrics::now_ms();
+  install_defaults(self, kind);
+}
 
 // Sends a request with the command loop paused; when the answer comes, resumes the loop, calls
 // `f` with it and runs the loop again (`process(self)`). A failed request goes to `on_error`

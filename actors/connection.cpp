@@ -518,13 +518,7 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
   // argument-less function actors, which UBSan reports.
   auto init = [](conn::actor* self, std::shared_ptr<net::amqp_session> session,
                  std::shared_ptr<const broker_settings> settings) -> caf::behavior {
-    auto& st = self->state;
-    st.session = session;
-    st.settings = settings;
-    st.peer = session->peer();
-    st.local = session->local();
-    st.stats.connected_at = metrics::now_ms();
-    install_defaults(self, "connection");
+    init_connection(self, session, settings, "connection");
     on_crash(self, [self](const std::string& what) {
       // Only this connection goes: 541 to the client, the socket closed. Queues and the vhost
       // see the actor go (requeue its unacked messages, drop its exclusive queues).

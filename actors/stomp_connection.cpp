@@ -514,13 +514,7 @@ caf::actor spawn_stomp_connection(caf::actor_system& sys,
   using namespace stomp_conn;
   auto init = [](stomp_conn::actor* self, std::shared_ptr<net::stomp_session> session,
                  std::shared_ptr<const broker_settings> settings) -> caf::behavior {
-    auto& st = self->state;
-    st.session = session;
-    st.settings = settings;
-    st.peer = session->peer();
-    st.local = session->local();
-    st.stats.connected_at = metrics::now_ms();
-    install_defaults(self, "stomp connection");
+    init_connection(self, session, settings, "stomp connection");
     on_crash(self, [self](const std::string& what) {
       auto& st = self->state;
       spdlog::error("STOMP connection {} (user '{}', vhost '{}') crashed: {}", st.peer, st.user,
