@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 #include <unordered_set>
 
 #include "actors/hardening.hpp"
@@ -26,6 +27,31 @@ void init_connection(Self* self, std::shared_ptr<Session> session,
   st.local = session->local();
   st.stats.connected_at = metrics::now_ms();
   install_defaults(self, kind);
+}
+
+// The last statistics report, once, when the socket closes (`report` is the actor's own, found
+// by argument-dependent lookup, as is `process` below).
+template <class Self>
+void report_final(Self* self) {
+  auto& st = self->state;
+  if (st.stats.reporting && !st.stats.done) {
+    st.stats.done = true;
+    report(self, st.stats.collector, true);
+  }
+}
+
+// The session says the socket closed: what was read before still counts (a publish right
+// before the close), then the actor stops once that is done.
+template <class Self>
+void on_socket_closed(Self* self, bool log, const char* protocol, const std::string& reason) {
+  auto& st = self->state;
+  if (log)
+    spdlog::info("closing {} connection {} (user '{}', vhost '{}'): {}", protocol, st.peer,
+                 st.user, st.vhost_name, reason);
+  st.session = nullptr;
+  report_final(self);
+  st.peer_gone = true;
+  process(self);
 }
 
 // Sends a request with the command loop paused; when the answer comes, resumes the loop, calls

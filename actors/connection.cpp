@@ -678,14 +678,7 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
       },
       [=](closed_atom, std::string& reason) {
         auto& st = self->state;
-        if (st.ph != phase::closed && st.ph != phase::header)
-          spdlog::info("closing AMQP connection {} (user '{}', vhost '{}'): {}", st.peer,
-                       st.user, st.vhost_name, reason);
-        st.session = nullptr;
-        report_final(self);
-        // Commands read before the socket closed still count (a publish right before it).
-        st.peer_gone = true;
-        process(self);
+        on_socket_closed(self, st.ph != phase::closed && st.ph != phase::header, "AMQP", reason);
       },
     };
   };

@@ -621,15 +621,7 @@ caf::actor spawn_stomp_connection(caf::actor_system& sys,
         fatal(self, "Connection closed", reason);
       },
       [=](closed_atom, std::string& reason) {
-        auto& st = self->state;
-        if (st.connected)
-          spdlog::info("closing STOMP connection {} (user '{}', vhost '{}'): {}", st.peer,
-                       st.user, st.vhost_name, reason);
-        st.session = nullptr;
-        report_final(self);
-        // Frames read before the socket closed still count (a SEND right before the close).
-        st.peer_gone = true;
-        process(self);
+        on_socket_closed(self, self->state.connected, "STOMP", reason);
       },
     };
   };

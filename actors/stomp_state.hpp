@@ -96,14 +96,6 @@ using actor = caf::stateful_actor<state>;
 void process(actor* self);
 // connection_report.cpp
 void report(actor* self, const caf::actor& to, bool final);
-// The last report, once, when the socket closes.
-inline void report_final(actor* self) {
-  auto& st = self->state;
-  if (st.stats.reporting && !st.stats.done) {
-    st.stats.done = true;
-    report(self, st.stats.collector, true);
-  }
-}
 void flush_out(actor* self);
 void send_frame(actor* self, const stomp::frame& f);
 void send_receipt(actor* self, const stomp::frame& request);
