@@ -66,6 +66,8 @@ Options:
   --data-dir DIR      directory for the broker's data (default ./data)
   --config FILE       configuration file in RabbitMQ's `key = value` format
   --workers N         actor scheduler threads (default: number of cores)
+  --inline-io true|false  whether the I/O thread runs the actors a small socket read wakes
+                      (default true: one thread wake-up less per message at low rates)
   --log-level LEVEL   trace, debug, info, warning, error, critical or none (default info)
   --log-file FILE     also log to FILE
   --on-corruption M   refuse (default) or quarantine: what to do when the start-up check
@@ -79,8 +81,8 @@ Options:
 
 Configuration keys (see etc/warren.conf):
   listeners.tcp.default, stomp.listeners.tcp.1, management.tcp.port, listeners.bind,
-  data_dir, scheduler.workers, log.console.level, log.file, default_user, default_pass,
-  heartbeat, frame_max, channel_max, persistence.on_corruption,
+  data_dir, scheduler.workers, scheduler.inline_io, log.console.level, log.file,
+  default_user, default_pass, heartbeat, frame_max, channel_max, persistence.on_corruption,
   persistence.commit_interval_ms, persistence.queue_memory_mb, collect_statistics_interval,
   prometheus.return_per_object_metrics, supervision.max_restarts, supervision.period_ms,
   debug.fault_injection
@@ -136,6 +138,10 @@ std::string apply_config_text(const std::string& text, daemon_config& cfg) {
       if (!to_int(value, 0, 1024, n))
         return bad();
       cfg.workers = static_cast<int>(n);
+    } else if (key == "scheduler.inline_io") {
+      if (value != "true" && value != "false")
+        return bad();
+      cfg.inline_io = value == "true";
     } else if (key == "log.console.level" || key == "log.level") {
       if (!valid_level(value))
         return bad();
@@ -269,6 +275,9 @@ std::optional<daemon_config> parse_command_line(int argc, char** argv, int& exit
     else if (k == "--workers") {
       ok = to_int(v, 1, 1024, n);
       cfg.workers = static_cast<int>(n);
+    } else if (k == "--inline-io") {
+      ok = v == "true" || v == "false";
+      cfg.inline_io = v == "true";
     } else if (k == "--log-level") {
       ok = valid_level(v);
       cfg.log_level = v;

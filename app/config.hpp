@@ -18,6 +18,9 @@ struct daemon_config {
   std::string data_dir = "./data";
   std::string config_file;
   int workers = 0;  // 0 = number of cores
+  // The I/O thread runs the actors a small socket read wakes (net/inline_unit.hpp) instead of
+  // handing every read to a worker: fewer thread wake-ups per message at low rates.
+  bool inline_io = true;
   std::string log_level = "info";
   std::string log_file;
   std::string default_user = "guest";

@@ -30,6 +30,7 @@
 #include "actors/stomp_connection.hpp"
 #include "net/amqp_session.hpp"
 #include "net/stomp_session.hpp"
+#include "net/inline_unit.hpp"
 #include "net/listener.hpp"
 #include "persistence/actors/catalog_actor.hpp"
 #include "persistence/actors/message_store_actor.hpp"
@@ -298,6 +299,10 @@ int main(int argc, char** argv) {
     });
   });
   std::signal(SIGPIPE, SIG_IGN);
+  // This thread reads the sockets; it also runs the actors a small read wakes (net/inline_unit).
+  warren::net::inline_unit io_unit{sys};
+  if (cfg.inline_io)
+    io_unit.bind_to_this_thread();
   io.run();
   if (stopper.joinable())
     stopper.join();

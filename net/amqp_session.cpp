@@ -25,6 +25,7 @@ size_t amqp_session::parse(std::string_view in) {
     }
   }
   inbound_batch batch;
+  bool hot = true;  // see deliver()
   auto frame_max = frame_max_.load(std::memory_order_relaxed);
   while (used < in.size()) {
     amqp::frame_view f;
@@ -45,6 +46,10 @@ size_t amqp_session::parse(std::string_view in) {
     amqp::command cmd;
     auto r = assembler_.feed(f, cmd);
     if (r == amqp::assemble_status::command) {
+      hot = hot && (std::holds_alternative<amqp::basic_publish>(cmd.m)
+                    || std::holds_alternative<amqp::basic_ack>(cmd.m)
+                    || std::holds_alternative<amqp::basic_nack>(cmd.m)
+                    || std::holds_alternative<amqp::basic_reject>(cmd.m));
       batch.commands.push_back(std::move(cmd));
     } else if (r == amqp::assemble_status::error) {
       batch.error_code = assembler_.error_code();
@@ -58,7 +63,8 @@ size_t amqp_session::parse(std::string_view in) {
   batch.bytes = used;
   if (!batch.commands.empty() || batch.error_code) {
     note_inflight(used);
-    caf::anon_send(conn_, inbound_atom::value, std::move(batch));
+    hot = hot && batch.commands.size() <= inline_read_max;
+    deliver(caf::make_message(inbound_atom::value, std::move(batch)), hot);
   }
   return used;
 }

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/messages.hpp"
+#include "net/inline_unit.hpp"
 
 namespace warren::net {
 
@@ -76,6 +77,8 @@ void socket_session::on_read(const boost::system::error_code& ec, size_t n) {
   rlen_ += n;
   last_read_ = clock::now();
   size_t used = parse(std::string_view{rbuf_.data(), rlen_});
+  if (auto* unit = inline_unit::current())
+    unit->run();
   if (used > 0) {
     std::memmove(rbuf_.data(), rbuf_.data() + used, rlen_ - used);
     rlen_ -= used;
@@ -85,6 +88,14 @@ void socket_session::on_read(const boost::system::error_code& ec, size_t n) {
   else if (rlen_ == 0 && rbuf_.size() > 2 * busy_read_buffer)  // after a large frame
     std::vector<char>(busy_read_buffer).swap(rbuf_);
   do_read();
+}
+
+void socket_session::deliver(caf::message msg, bool hot) {
+  if (auto* unit = inline_unit::current())
+    unit->send(conn_, std::move(msg), hot);
+  else
+    caf::actor_cast<caf::abstract_actor*>(conn_)->enqueue(nullptr, caf::make_message_id(),
+                                                          std::move(msg), nullptr);
 }
 
 // Called by the connection actor for every batch it handled: only when reading is paused does

@@ -54,6 +54,14 @@ protected:
   virtual size_t parse(std::string_view in) = 0;
 
   void note_inflight(size_t bytes) { inflight_.fetch_add(bytes); }
+  // Hands what parse() found to the actor: through the I/O thread's inline_unit when there is
+  // one, which runs the actor right after parse() when `hot` and the thread is not busy;
+  // otherwise a CAF worker runs it. A read is hot when it holds at most inline_read_max
+  // protocol units, all of the per-message kind (publishes, acks): a client waiting for an
+  // answer, or a trickle. A full buffer is throughput, which the workers share out; and
+  // declarations, deletions and purges may take long, which must not hold up the sockets.
+  void deliver(caf::message msg, bool hot);
+  static constexpr size_t inline_read_max = 16;
   void stop_reading() { read_stopped_ = true; }
   void write_on_strand(std::string bytes);  // from parse(): already on the strand
   void close_on_strand();

@@ -57,7 +57,10 @@ size_t stomp_session::parse(std::string_view in) {
   batch.bytes = used;
   if (!batch.frames.empty() || !batch.error.empty()) {
     note_inflight(used);
-    caf::anon_send(conn_, stomp_atom::value, std::move(batch));
+    bool hot = batch.frames.size() <= inline_read_max;  // see deliver()
+    for (auto& f : batch.frames)
+      hot = hot && (f.command == "SEND" || f.command == "ACK" || f.command == "NACK");
+    deliver(caf::make_message(stomp_atom::value, std::move(batch)), hot);
   }
   return used;
 }
