@@ -89,6 +89,12 @@ int main(int argc, char** argv) {
   caf::actor_system_config caf_cfg;
   caf_cfg.set("scheduler.max-threads", static_cast<size_t>(workers));
   caf_cfg.set("work-stealing.moderate-poll-attempts", static_cast<size_t>(0));
+  // An actor yields its worker after this many messages. CAF's default is no limit: a
+  // publisher's connection actor, fed by the I/O thread as fast as it forwards, then kept the
+  // worker while its queues' mailboxes grew without their actors getting to run and push
+  // back (mailbox_flow). With --workers 1 that took 3-4 GiB and cut S6 to 100-180k msg/s in
+  // most runs; with the limit S6 on one worker ran at 2.3-2.7M msg/s within 450 MB.
+  caf_cfg.set("scheduler.max-throughput", static_cast<size_t>(100));
   caf::actor_system sys{caf_cfg};
   spdlog::info("starting Warren 0.1.0 with {} scheduler worker(s), data in {}", workers,
                cfg.data_dir);
