@@ -461,15 +461,9 @@ void reload(queue_actor_t* self, uint64_t after) {
       [=](std::vector<persistence::stored_message>& rows) {
         auto& st = self->state;
         for (auto& m : rows) {
-          bool keep = st.cfg.memory_limit == 0 ||
-                      st.resident_bytes + m.body.size() <= st.cfg.memory_limit;
           auto id = m.id;
           bool redelivered = m.delivered;
-          message_ptr msg;
-          if (keep) {
-            st.resident_bytes += m.body.size();
-            msg = from_stored(m);
-          }
+          auto msg = keep_resident(m, st.cfg.memory_limit, st.resident_bytes);
           st.ready.push_back(ready_entry{id, std::move(msg), redelivered});
           st.next_id = std::max(st.next_id, id + 1);
         }
@@ -730,6 +724,13 @@ message_ptr from_stored(persistence::stored_message& m) {
     msg->has_headers = scan.has_headers;
   }
   return msg;
+}
+
+message_ptr keep_resident(persistence::stored_message& m, size_t memory_limit, size_t& resident) {
+  if (memory_limit != 0 && resident + m.body.size() > memory_limit)
+    return nullptr;
+  resident += m.body.size();
+  return from_stored(m);
 }
 
 caf::actor spawn_queue(caf::actor_system& sys, queue_config cfg) {

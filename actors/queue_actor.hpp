@@ -37,4 +37,9 @@ caf::actor spawn_queue(caf::actor_system& sys, queue_config cfg);
 // A message as read back from a queue's store (its fields are moved out of `m`).
 message_ptr from_stored(persistence::stored_message& m);
 
+// The same for a queue filling up from its store (start-up recovery, a restarted queue):
+// nullptr once the bodies kept, counted in `resident`, would pass `memory_limit` (0: no
+// limit); such a message stays on disk (paged out) until it nears the head of the queue.
+message_ptr keep_resident(persistence::stored_message& m, size_t memory_limit, size_t& resident);
+
 }  // namespace warren

@@ -109,11 +109,9 @@ recovery_result recover_store(const std::string& data_dir, const std::string& on
         after = batch.last_id;  // pages on past corrupt rows too
         for (auto& m : batch.messages) {
           bool redelivered = m.delivered || !clean;
-          bool keep = memory_limit == 0 || resident + m.body.size() <= memory_limit;
-          if (keep)
-            resident += m.body.size();
-          rq.messages.push_back(
-            recovered_message{m.id, keep ? from_stored(m) : nullptr, redelivered});
+          auto id = m.id;
+          auto msg = keep_resident(m, memory_limit, resident);
+          rq.messages.push_back(recovered_message{id, std::move(msg), redelivered});
         }
       }
       rq.next_id = std::max(store.max_id(), after) + 1;
