@@ -1,16 +1,16 @@
 // Lets the I/O thread run the actors its socket reads wake, instead of handing every read to
 // a CAF worker. At a low message rate each hand-off costs a thread wake-up (a futex wake of a
-// sleeping worker, then that worker's own wake-ups of the next actors' workers when they are
-// stolen), which is most of a message's latency: run on the thread that read the bytes, a
-// publish reaches the consumer's socket with no wake-up at all.
+// sleeping worker), which is a large part of a message's latency: run on the thread that read
+// the bytes, a publish reaches the consumer's socket with no wake-up besides the read's own.
 //
 // It is a CAF execution unit: an actor woken by send() below, or by an actor this unit runs,
 // is queued here (CAF calls exec_later) and run by run(), with the same resume() a CAF worker
 // calls. Everything else goes to CAF's scheduler as before:
+//   - a message the caller does not mark hot (socket_session::deliver says which are),
 //   - whatever arrives from another thread (an actor context left pointing here),
-//   - what is woken while the I/O thread has been busy running actors lately (more than a
-//     quarter of the last 20 ms), so that under load the work spreads over the workers and
-//     the I/O thread keeps reading,
+//   - what is woken once the I/O thread has spent `busy_limit` of the current `window` running
+//     actors, so that under load the work spreads over the workers and the I/O thread keeps
+//     reading,
 //   - an actor that used up its share of a run (max_messages) or came after max_resumes
 //     others in one run.
 // CAF never runs one actor on two threads at once, whichever unit resumes it, so actors see
