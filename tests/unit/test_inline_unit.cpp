@@ -32,12 +32,17 @@ struct trace {
     std::unique_lock lock{m};
     return cv.wait_for(lock, 10s, [&] { return seen.size() >= n; });
   }
+  // The thread that handled `i`, once it has been handled (an empty id after 10 s).
   std::thread::id thread_of(int i) {
-    std::lock_guard lock{m};
-    for (auto& [k, t] : seen)
-      if (k == i)
-        return t;
-    return {};
+    std::unique_lock lock{m};
+    std::thread::id found;
+    cv.wait_for(lock, 10s, [&] {
+      for (auto& [k, t] : seen)
+        if (k == i)
+          found = t;
+      return found != std::thread::id{};
+    });
+    return found;
   }
 };
 
@@ -71,6 +76,18 @@ struct fixture {
   caf::actor spawn(caf::actor next = {}) {
     return sys->spawn(recorder, &t, next);
   }
+  // Sends `i` through `unit` to a fresh, idle actor, runs the unit, and says whether the
+  // calling thread handled it.
+  bool handled_here(inline_unit& unit, int i, bool hot) {
+    auto a = spawn();
+    std::this_thread::sleep_for(20ms);  // idle: its mailbox blocked
+    unit.send(a, caf::make_message(i), hot);
+    unit.run();
+    auto where = t.thread_of(i);
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    REQUIRE(where != std::thread::id{});
+    return where == std::this_thread::get_id();
+  }
 };
 
 }  // namespace
@@ -102,26 +119,15 @@ TEST_CASE_METHOD(fixture, "a hot message runs its actor, and the actors it wakes
 TEST_CASE_METHOD(fixture, "a message that is not hot goes to a worker", "[inline_unit]") {
   inline_unit unit{*sys};
   unit.bind_to_this_thread();
-  auto a = spawn();
-  std::this_thread::sleep_for(20ms);
-  unit.send(a, caf::make_message(7), false);
-  REQUIRE(t.wait_for(1));
-  unit.run();
-  CHECK(t.thread_of(7) != std::this_thread::get_id());
-  caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  CHECK(handled_here(unit, 8, true));
+  CHECK_FALSE(handled_here(unit, 7, false));
 }
 
 TEST_CASE_METHOD(fixture, "a unit not bound to the calling thread runs nothing itself",
                  "[inline_unit]") {
   inline_unit unit{*sys};  // never bound (earlier units unbound themselves when destroyed)
   CHECK(inline_unit::current() == nullptr);
-  auto a = spawn();
-  std::this_thread::sleep_for(20ms);
-  unit.send(a, caf::make_message(3), true);
-  REQUIRE(t.wait_for(1));
-  unit.run();
-  CHECK(t.thread_of(3) != std::this_thread::get_id());
-  caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  CHECK_FALSE(handled_here(unit, 3, true));
 }
 
 TEST_CASE_METHOD(fixture, "after its busy limit the calling thread hands new work to the workers",
