@@ -47,54 +47,28 @@ void run_stomp_producer(stomp_connection& c, const producer_config& cfg, run_sta
   if (window) send.headers.emplace_back("receipt", std::string(receipt_digits, '0'));
   send.body.assign(o.body_size, 'w');
   const std::string tmpl = stomp::encode(send, stomp::version::v1_2);
-  const size_t msg_len = tmpl.size();
-  const size_t stamp_at = msg_len - 1 - o.body_size;
+  const size_t stamp_at = tmpl.size() - 1 - o.body_size;
   const size_t receipt_at = window ? tmpl.find("\nreceipt:") + 9 : 0;
 
-  confirm_tracker confirms(window == 0 ? 1 : window);
-  const size_t batch = static_cast<size_t>(o.batch);
-  const size_t high_water = std::max<size_t>(msg_len * batch, 64 * 1024);
-
-  while (!rs.go.load() && !rs.stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  const uint64_t start = rs.start_ns.load();
-  const double cpu0 = thread_cpu_seconds();
-  const uint64_t wall0 = now_ns();
-  uint64_t published = 0;
-  uint32_t seq = 0;
+  producer_core p{rs, st, tmpl, stamp_at};
+  p.wait_for_go();
   std::string fence_id;
   bool fence_ok = false;
   stomp_view f;
 
   while (!rs.stop.load(std::memory_order_relaxed)) {
     bool progress = false;
-    uint64_t now = 0;
-    // 1. Fill: up to a batch of SEND frames into the output buffer.
-    if (c.pending_output() < high_water) {
-      const uint64_t n = publish_budget(o, batch, published, confirms, start, now);
-      if (n) {
-        if (!now) now = now_ns();
-        std::string& out = c.out();
-        size_t at = out.size();
-        out.resize(at + n * msg_len);
-        for (uint64_t i = 0; i < n; ++i, at += msg_len) {
-          std::memcpy(out.data() + at, tmpl.data(), msg_len);
-          std::memcpy(out.data() + at + stamp_at, &now, 8);
-          ++seq;
-          std::memcpy(out.data() + at + stamp_at + 8, &seq, 4);
-          if (window) put_digits(out.data() + at + receipt_at, published + i + 1);
-        }
-        published += n;
-        if (window) confirms.published(n);
-        st.sent.store(published, std::memory_order_relaxed);
-        progress = true;
-      }
+    // 1. Fill: up to a batch of SEND frames into the output buffer; with -c each gets its
+    // number (1, 2, ...) as receipt id.
+    size_t first = 0;
+    if (const uint64_t n = p.fill(c.out(), c.pending_output(), &first)) {
+      if (window)
+        for (uint64_t i = 0; i < n; ++i)
+          put_digits(c.out().data() + first + i * p.msg_len + receipt_at, p.published - n + i + 1);
+      progress = true;
     }
     // 2. Write what the socket takes.
-    if (c.has_pending_output()) {
-      const size_t before = c.pending_output();
-      if (!c.flush()) break;
-      progress |= c.pending_output() < before;
-    }
+    if (!write_some(c, progress)) break;
     // 3. Read receipts (and ERROR, which next_frame turns into a failure).
     const long got = c.read_available();
     if (got < 0) break;
@@ -109,13 +83,13 @@ void run_stomp_producer(stomp_connection& c, const producer_config& cfg, run_sta
         uint64_t tag = 0;
         const auto id = f.receipt_id;
         if (std::from_chars(id.data(), id.data() + id.size(), tag).ec == std::errc{})
-          add(st.confirmed, confirms.settle(tag, false));
+          add(st.confirmed, p.confirms.settle(tag, false));
       }
       if (c.failed()) break;
     }
     // With -C: once everything is sent (and receipted), DISCONNECT with a receipt is the
     // fence; the broker answers it after every earlier SEND.
-    if (o.count && published >= o.count && confirms.unsettled() == 0) {
+    if (p.all_settled()) {
       if (fence_ok) {
         st.done = true;
         break;
@@ -127,12 +101,11 @@ void run_stomp_producer(stomp_connection& c, const producer_config& cfg, run_sta
     }
     // 4. Nothing moved: sleep until the socket or the rate limiter has something.
     if (!progress) {
-      const int timeout_ms = producer_idle_ms(o, published, start, false);
+      const int timeout_ms = p.idle_ms(false);
       if (timeout_ms > 0 || c.has_pending_output()) c.wait(c.has_pending_output(), timeout_ms);
     }
   }
-  st.usage.cpu_s = thread_cpu_seconds() - cpu0;
-  st.usage.wall_s = static_cast<double>(now_ns() - wall0) / 1e9;
+  p.finish();
   if (c.failed()) report_failure(c, rs);
   c.close();
 }

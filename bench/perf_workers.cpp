@@ -71,25 +71,68 @@ uint64_t confirm_tracker::mark(uint64_t t) {
   return 1;
 }
 
-uint64_t publish_budget(const options& o, uint64_t batch, uint64_t published,
-                        const confirm_tracker& confirms, uint64_t start, uint64_t& now) {
-  uint64_t n = batch;
+producer_core::producer_core(run_state& rs, producer_stats& st, std::string tmpl_in,
+                             size_t stamp_at)
+  : o(rs.opt),
+    st(st),
+    confirms(rs.opt.confirm_window == 0 ? 1 : rs.opt.confirm_window),
+    tmpl(std::move(tmpl_in)),
+    msg_len(tmpl.size()),
+    stamp_at_(stamp_at),
+    batch_(static_cast<size_t>(rs.opt.batch)),
+    high_water_(std::max<size_t>(msg_len * batch_, 64 * 1024)),
+    rs_(rs) {}
+
+void producer_core::wait_for_go() {
+  while (!rs_.go.load() && !rs_.stop.load())
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  start_ = rs_.start_ns.load();
+  cpu0_ = thread_cpu_seconds();
+  wall0_ = now_ns();
+}
+
+uint64_t producer_core::fill(std::string& out, size_t pending, size_t* first) {
+  if (pending >= high_water_)
+    return 0;
+  uint64_t n = batch_;
   if (o.count) n = std::min(n, o.count - published);
   if (o.confirm_window)
     n = std::min({n, o.confirm_window - confirms.unsettled(), confirms.room()});
+  const uint64_t now = now_ns();
   if (o.rate > 0 && n) {
-    now = now_ns();
-    const auto due = static_cast<uint64_t>(static_cast<double>(now - start) * o.rate / 1e9) + 1;
+    const auto due = static_cast<uint64_t>(static_cast<double>(now - start_) * o.rate / 1e9) + 1;
     n = std::min(n, due > published ? due - published : 0);
   }
+  if (!n) return 0;
+  size_t at = out.size();
+  if (first) *first = at;
+  out.resize(at + n * msg_len);
+  for (uint64_t i = 0; i < n; ++i, at += msg_len) {
+    std::memcpy(out.data() + at, tmpl.data(), msg_len);
+    std::memcpy(out.data() + at + stamp_at_, &now, 8);
+    ++seq_;
+    std::memcpy(out.data() + at + stamp_at_ + 8, &seq_, 4);
+  }
+  published += n;
+  if (o.confirm_window) confirms.published(n);
+  st.sent.store(published, std::memory_order_relaxed);
   return n;
 }
 
-int producer_idle_ms(const options& o, uint64_t published, uint64_t start, bool blocked) {
+int producer_core::idle_ms(bool blocked) const {
   if (o.rate <= 0 || blocked) return 100;
   const double next_due_ns = static_cast<double>(published) * 1e9 / o.rate;
-  const double wait_ns = next_due_ns - static_cast<double>(now_ns() - start);
+  const double wait_ns = next_due_ns - static_cast<double>(now_ns() - start_);
   return std::clamp(static_cast<int>(std::ceil(wait_ns / 1e6)), 0, 100);
+}
+
+bool producer_core::all_settled() const {
+  return o.count && published >= o.count && confirms.unsettled() == 0;
+}
+
+void producer_core::finish() {
+  st.usage.cpu_s = thread_cpu_seconds() - cpu0_;
+  st.usage.wall_s = static_cast<double>(now_ns() - wall0_) / 1e9;
 }
 
 double thread_cpu_seconds() { return rusage_seconds(RUSAGE_THREAD); }
@@ -112,51 +155,19 @@ void run_producer(connection& c, const producer_config& cfg, run_state& rs, prod
   amqp::encode_header_frame(tmpl, 1, o.body_size, raw_props);
   const size_t stamp_at = tmpl.size() + 7;  // first body frame's payload
   amqp::encode_body_frames(tmpl, 1, std::string(o.body_size, 'w'), c.frame_max());
-  const size_t msg_len = tmpl.size();
 
-  const uint32_t window = o.confirm_window;
-  confirm_tracker confirms(window == 0 ? 1 : window);
-  const size_t batch = static_cast<size_t>(o.batch);
-  const size_t high_water = std::max<size_t>(msg_len * batch, 64 * 1024);
-
-  while (!rs.go.load() && !rs.stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  const uint64_t start = rs.start_ns.load();
-  const double cpu0 = thread_cpu_seconds();
-  const uint64_t wall0 = now_ns();
-  uint64_t published = 0, returns = 0;
-  uint32_t seq = 0;
+  producer_core p{rs, st, std::move(tmpl), stamp_at};
+  p.wait_for_go();
+  uint64_t returns = 0;
   bool fence_sent = false, fence_ok = false;
   amqp::frame_view f;
 
   while (!rs.stop.load(std::memory_order_relaxed)) {
     bool progress = false;
-    uint64_t now = 0;
     // 1. Fill: up to a batch of publishes into the output buffer.
-    if (!c.blocked() && c.pending_output() < high_water) {
-      const uint64_t n = publish_budget(o, batch, published, confirms, start, now);
-      if (n) {
-        if (!now) now = now_ns();
-        std::string& out = c.out();
-        size_t at = out.size();
-        out.resize(at + n * msg_len);
-        for (uint64_t i = 0; i < n; ++i, at += msg_len) {
-          std::memcpy(out.data() + at, tmpl.data(), msg_len);
-          std::memcpy(out.data() + at + stamp_at, &now, 8);
-          ++seq;
-          std::memcpy(out.data() + at + stamp_at + 8, &seq, 4);
-        }
-        published += n;
-        if (window) confirms.published(n);
-        st.sent.store(published, std::memory_order_relaxed);
-        progress = true;
-      }
-    }
+    if (!c.blocked() && p.fill(c.out(), c.pending_output())) progress = true;
     // 2. Write what the socket takes.
-    if (c.has_pending_output()) {
-      const size_t before = c.pending_output();
-      if (!c.flush()) break;
-      progress |= c.pending_output() < before;
-    }
+    if (!write_some(c, progress)) break;
     // 3. Read confirms, returns, flow control, closes.
     const long got = c.read_available();
     if (got < 0) break;
@@ -170,7 +181,7 @@ void run_producer(connection& c, const producer_config& cfg, run_state& rs, prod
           uint64_t tag = 0;
           bool multiple = false;
           read_ack(f.payload, tag, multiple);
-          const uint64_t n = confirms.settle(tag, multiple);
+          const uint64_t n = p.confirms.settle(tag, multiple);
           auto& counter = mth == 80 ? st.confirmed : st.nacked;
           counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
           continue;
@@ -193,7 +204,7 @@ void run_producer(connection& c, const producer_config& cfg, run_state& rs, prod
     }
     // With -C: once everything is published (and confirmed), a no-op synchronous method is
     // the fence; the broker answers it after any return or channel error for earlier publishes.
-    if (o.count && published >= o.count && confirms.unsettled() == 0) {
+    if (p.all_settled()) {
       if (fence_ok) {
         st.done = true;
         break;
@@ -205,12 +216,11 @@ void run_producer(connection& c, const producer_config& cfg, run_state& rs, prod
     }
     // 4. Nothing moved: sleep until the socket or the rate limiter has something.
     if (!progress) {
-      const int timeout_ms = producer_idle_ms(o, published, start, c.blocked());
+      const int timeout_ms = p.idle_ms(c.blocked());
       if (timeout_ms > 0 || c.has_pending_output()) c.wait(c.has_pending_output(), timeout_ms);
     }
   }
-  st.usage.cpu_s = thread_cpu_seconds() - cpu0;
-  st.usage.wall_s = static_cast<double>(now_ns() - wall0) / 1e9;
+  p.finish();
   if (c.failed()) report_failure(c, rs);
   c.close();
 }

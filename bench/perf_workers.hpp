@@ -86,12 +86,58 @@ private:
   uint64_t lowest_ = 1, next_ = 1, unsettled_ = 0;
 };
 
-// How many messages a producer may add to its output now: up to `batch`, within -C, the
-// confirm window and the rate (-r, counted from `start`). `now` is set when it was read.
-uint64_t publish_budget(const options& o, uint64_t batch, uint64_t published,
-                        const confirm_tracker& confirms, uint64_t start, uint64_t& now);
-// How long a producer that made no progress may sleep in poll(), in ms.
-int producer_idle_ms(const options& o, uint64_t published, uint64_t start, bool blocked);
+// What the producer loops of both protocols share. Each loop turn: fill() (1), write what the
+// socket takes (2, write_some), read the broker's answers (3, per protocol), and sleep in
+// poll() for idle_ms() when nothing moved (4).
+class producer_core {
+public:
+  // `tmpl` is one message, pre-encoded; each copy gets the send time (8 bytes) and a sequence
+  // number (4 bytes) at `stamp_at`.
+  producer_core(run_state& rs, producer_stats& st, std::string tmpl, size_t stamp_at);
+
+  // Waits for the run to start, then starts the clocks.
+  void wait_for_go();
+  // Appends up to a batch of stamped copies to `out` while `pending` (unwritten output) is
+  // below the high-water mark, within -C, the confirm window and the rate (-r). Returns how
+  // many; `first`, if given, is where the first copy starts in `out`.
+  uint64_t fill(std::string& out, size_t pending, size_t* first = nullptr);
+  // How long to sleep in poll() after a turn without progress, in ms.
+  int idle_ms(bool blocked) const;
+  // Every message published (-C) and settled.
+  bool all_settled() const;
+  // Records the thread's CPU and wall time in the stats.
+  void finish();
+
+  const options& o;
+  producer_stats& st;
+  confirm_tracker confirms;
+  const std::string tmpl;
+  const size_t msg_len;
+  uint64_t published = 0;
+
+private:
+  const size_t stamp_at_;
+  const size_t batch_;
+  const size_t high_water_;
+  run_state& rs_;
+  uint64_t start_ = 0;
+  uint64_t wall0_ = 0;
+  double cpu0_ = 0;
+  uint32_t seq_ = 0;
+};
+
+// Step 2 of a producer loop: writes what the socket takes of `c`'s output. False when the
+// connection failed.
+template <class Conn>
+bool write_some(Conn& c, bool& progress) {
+  if (!c.has_pending_output())
+    return true;
+  const size_t before = c.pending_output();
+  if (!c.flush())
+    return false;
+  progress |= c.pending_output() < before;
+  return true;
+}
 
 // Run on a connection whose channel 1 is open (and in confirm mode when -c is given).
 // Both close the connection before returning.
