@@ -16,6 +16,14 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
+// "true" or "false" into `out`; false (and `out` untouched) for anything else.
+bool to_bool(const std::string& s, bool& out) {
+  if (s != "true" && s != "false")
+    return false;
+  out = s == "true";
+  return true;
+}
+
 bool to_int(const std::string& s, long lo, long hi, long& out) {
   try {
     size_t pos = 0;
@@ -139,9 +147,8 @@ std::string apply_config_text(const std::string& text, daemon_config& cfg) {
         return bad();
       cfg.workers = static_cast<int>(n);
     } else if (key == "scheduler.inline_io") {
-      if (value != "true" && value != "false")
+      if (!to_bool(value, cfg.inline_io))
         return bad();
-      cfg.inline_io = value == "true";
     } else if (key == "log.console.level" || key == "log.level") {
       if (!valid_level(value))
         return bad();
@@ -173,9 +180,8 @@ std::string apply_config_text(const std::string& text, daemon_config& cfg) {
         return bad();
       cfg.stats_interval_ms = static_cast<int>(n);
     } else if (key == "prometheus.return_per_object_metrics") {
-      if (value != "true" && value != "false")
+      if (!to_bool(value, cfg.per_object_metrics))
         return bad();
-      cfg.per_object_metrics = value == "true";
     } else if (key == "persistence.commit_interval_ms") {
       if (!to_int(value, 0, 1000, n))
         return bad();
@@ -189,9 +195,8 @@ std::string apply_config_text(const std::string& text, daemon_config& cfg) {
         return bad();
       cfg.restart_period_ms = static_cast<int>(n);
     } else if (key == "debug.fault_injection") {
-      if (value != "true" && value != "false")
+      if (!to_bool(value, cfg.fault_injection))
         return bad();
-      cfg.fault_injection = value == "true";
     } else if (key == "channel_max") {
       if (!to_int(value, 1, 65535, n))
         return bad();
@@ -276,8 +281,7 @@ std::optional<daemon_config> parse_command_line(int argc, char** argv, int& exit
       ok = to_int(v, 1, 1024, n);
       cfg.workers = static_cast<int>(n);
     } else if (k == "--inline-io") {
-      ok = v == "true" || v == "false";
-      cfg.inline_io = v == "true";
+      ok = to_bool(v, cfg.inline_io);
     } else if (k == "--log-level") {
       ok = valid_level(v);
       cfg.log_level = v;
@@ -293,8 +297,7 @@ std::optional<daemon_config> parse_command_line(int argc, char** argv, int& exit
       ok = to_int(v, 1, 86400000, n);
       cfg.restart_period_ms = static_cast<int>(n);
     } else if (k == "--fault-injection") {
-      ok = v == "true" || v == "false";
-      cfg.fault_injection = v == "true";
+      ok = to_bool(v, cfg.fault_injection);
     } else {
       std::cerr << "warrend: unknown option " << k << "\n" << usage_text();
       exit_code = 2;
