@@ -253,6 +253,17 @@ def broker_from_env(extra_args=()):
                   extra_args=extra_args)
 
 
+def write_config(cls, text):
+    """Writes `text` to a warren.conf in a temporary folder removed after the test class
+    `cls`; returns its path (for ``--config``)."""
+    conf_dir = tempfile.mkdtemp(prefix="warren-conf-")
+    cls.addClassCleanup(shutil.rmtree, conf_dir, True)
+    path = os.path.join(conf_dir, "warren.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
 def wait_until(predicate, timeout=5.0, interval=0.05):
     """Poll predicate() until it returns a truthy value or timeout passes.
 

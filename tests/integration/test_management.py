@@ -12,7 +12,7 @@ import unittest
 import pika
 import pika.exceptions as pex
 
-from harness import Broker, BrokerTestCase, unique, wait_until
+from harness import Broker, BrokerTestCase, unique, wait_until, write_config
 from mgmt_support import Api, quote, rows, sample, warrenctl
 from stomp_raw import RawStomp
 
@@ -392,12 +392,8 @@ class MetricsTest(ManagementCase):
 class PerObjectMetricsTest(ManagementCase):
     @classmethod
     def setUpClass(cls):
-        conf_dir = tempfile.mkdtemp(prefix="warren-conf-")
-        cls.addClassCleanup(shutil.rmtree, conf_dir, True)
-        conf = os.path.join(conf_dir, "warren.conf")
-        with open(conf, "w") as f:
-            f.write("prometheus.return_per_object_metrics = true\n"
-                    "collect_statistics_interval = 500\n")
+        conf = write_config(cls, "prometheus.return_per_object_metrics = true\n"
+                                 "collect_statistics_interval = 500\n")
         cls.broker_args = ("--config", conf)
         super().setUpClass()
 

@@ -12,7 +12,7 @@ import unittest
 import urllib.parse
 import urllib.request
 
-from harness import BrokerTestCase, unique, wait_until
+from harness import BrokerTestCase, unique, wait_until, write_config
 
 PROMETHEUS = "/usr/bin/prometheus"
 
@@ -35,12 +35,8 @@ class PrometheusScrapeTest(BrokerTestCase):
     @classmethod
     def setUpClass(cls):
         # Per-object series for this broker, so that the query can name the queue.
-        conf_dir = tempfile.mkdtemp(prefix="warren-prom-conf-")
-        cls.addClassCleanup(shutil.rmtree, conf_dir, True)
-        conf = os.path.join(conf_dir, "warren.conf")
-        with open(conf, "w") as f:
-            f.write("prometheus.return_per_object_metrics = true\n"
-                    "collect_statistics_interval = 500\n")
+        conf = write_config(cls, "prometheus.return_per_object_metrics = true\n"
+                                 "collect_statistics_interval = 500\n")
         cls.broker_args = ("--config", conf)
         super().setUpClass()
         host, http_port = cls.broker.wait_listener("http")

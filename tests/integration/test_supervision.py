@@ -36,10 +36,8 @@ so a hang fails the test instead of stalling the suite.
 """
 
 import os
-import shutil
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 import unittest
@@ -48,7 +46,8 @@ import urllib.error
 import pika
 import pika.exceptions as pex
 
-from harness import Broker, BrokerTestCase, close_quietly, unique, wait_until
+from harness import (Broker, BrokerTestCase, close_quietly, unique, wait_until,
+                     write_config)
 from mgmt_support import Api, WARRENCTL, quote, sample, warrenctl
 from stomp_raw import RawStomp, StompClosed
 
@@ -306,7 +305,7 @@ class SupervisionCase(BrokerTestCase):
         queue does not exist (404)."""
         try:
             ch = conn.channel()
-            n = ch.queue_declare(queue, durable=True, passive=True).method.message_count
+            n = ch.queue_declare(queue, passive=True).method.message_count
             ch.close()
             return n
         except pex.ChannelClosedByBroker as e:
@@ -1020,19 +1019,10 @@ class CrashAndRestartTest(SupervisionCase):
 
         # Back under the same name, empty: nine ready messages and the unacknowledged one
         # are gone, persistent or not (a transient queue stores nothing).
-        def count():
-            try:
-                pch = conn.channel()
-                n = pch.queue_declare(q, passive=True).method.message_count
-                pch.close()
-                return n
-            except pex.ChannelClosedByBroker as e:
-                if e.reply_code != 404:
-                    raise
-                return None
-        self.assertTrue(wait_until(lambda: count() is not None, RESTART_TIMEOUT_S, 0.1),
+        self.assertTrue(wait_until(lambda: self.message_count(conn, q) is not None,
+                                   RESTART_TIMEOUT_S, 0.1),
                         "%s is gone after its restart" % q)
-        self.assertEqual(count(), 0)
+        self.assertEqual(self.message_count(conn, q), 0)
         self.assertEqual(ch.basic_get(q, auto_ack=True)[0], None)
         after = self.api.get("/api/queues/%%2F/%s" % quote(q))
         for key in ("name", "durable", "auto_delete", "exclusive", "arguments"):
@@ -1055,7 +1045,7 @@ class CrashAndRestartTest(SupervisionCase):
         # Closing the consumer that held a message of the crashed queue brings nothing back.
         cons.close()
         self.idle(conn, 0.3)
-        self.assertEqual(count(), 0)
+        self.assertEqual(self.message_count(conn, q), 0)
 
 
 @unittest.skipIf(EXTERNAL, "needs warrend's fault injection")
@@ -1180,13 +1170,9 @@ class ConfigFileTest(SupervisionCase):
 
     @classmethod
     def setUpClass(cls):
-        conf_dir = tempfile.mkdtemp(prefix="warren-sup-conf-")
-        cls.addClassCleanup(shutil.rmtree, conf_dir, True)
-        conf = os.path.join(conf_dir, "warren.conf")
-        with open(conf, "w") as f:
-            f.write("debug.fault_injection = true\n"
-                    "supervision.max_restarts = 1\n"
-                    "supervision.period_ms = 60000\n")
+        conf = write_config(cls, "debug.fault_injection = true\n"
+                                 "supervision.max_restarts = 1\n"
+                                 "supervision.period_ms = 60000\n")
         cls.broker_args = ("--config", conf)
         super().setUpClass()
 
