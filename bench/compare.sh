@@ -22,6 +22,7 @@ JOBS=1
 PAUSE_S=2
 COUNT=1000000
 WARREND=""
+PIN=()  # prefix for both brokers and warren-perf (the onecpu scenarios)
 
 # --- Scenarios: ID | description | warren-perf arguments | headline metrics | options
 # Arguments: phases separated by ";;" run one after the other against the same broker (each
@@ -30,7 +31,9 @@ WARREND=""
 # (received, sent, p99_us, ...) or hwm_mib (broker peak RSS); without @PHASE the last phase
 # (hwm_mib: the peak over all phases). OP TARGET (>=3, <=0.5) applies to warrend / RabbitMQ.
 # Options: fresh (both brokers restarted with empty data before each run, so RSS starts from
-# scratch), scaling (warrend only: --workers 2 against --workers 1, ratio w2 / w1).
+# scratch), scaling (warrend only: --workers 2 against --workers 1, ratio w2 / w1), onecpu
+# (both brokers restarted confined to the last CPU with taskset, warrend with --workers 1,
+# and warren-perf confined there too; both restarted unconfined afterwards).
 SCENARIOS=(
   "S1|1 producer -> 1 consumer, 16 B, transient, auto-ack|-x 1 -y 1 -s 16|received>=3|"
   "S2|1 producer -> 1 consumer, 4 KB, transient, auto-ack|-x 1 -y 1 -s 4096|received>=2|"
@@ -39,6 +42,7 @@ SCENARIOS=(
   "S5|topic exchange, 4 queues bound with patterns that match the key plus 996 that never match (1,000 bindings), 16 B (received: delivered, all 4 consumers)|-e perf-topic -t topic -x 1 -y 4 -s 16 -k a1.b2.c3 --binding-keys a1.b2.c3,a1.*.c3,a1.#,#.c3 --extra-bindings 996|received>=5|"
   "S6|10 producers -> 10 queues -> 10 consumers (producer i to queue i), 16 B|-x 10 -y 10 --queues 10 -s 16|received>=3|"
   "S7|latency at a fixed 1,000 msg/s, 1 -> 1, 16 B|-x 1 -y 1 -s 16 -r 1000|p50_us~p50 latency µs,p99_us<=0.5~p99 latency µs|"
+  "S7c|S7 with each broker and warren-perf confined to one CPU (no target: the same latency without the kernel placing the three processes' threads on different CPUs)|-x 1 -y 1 -s 16 -r 1000|p50_us~p50 latency µs,p99_us~p99 latency µs|onecpu"
   "S8|500 idle connections: held alone for 3 s (phase 1), then 1 -> 1, 16 B with them open (phase 2); fresh brokers|--idle-connections 500 -x 0 -y 0 -z 3 ;; --idle-connections 500 -x 1 -y 1 -s 16|hwm_mib@1<=0.25~peak RSS MiB with 500 idle connections,received@2>=3~received msg/s with them open|fresh"
   "S9|STOMP 1 -> 1, 16 B, auto ack (each broker's STOMP port)|--stomp -x 1 -y 1 -s 16|received>=5|"
   "S10|{COUNT} x 16 B published to a queue with no consumer (phase 1), then drained (phase 2); fresh brokers|-x 1 -y 0 -s 16 -C {COUNT} --keep-queues -z 600 ;; -x 0 -y 1 --no-declare -C {COUNT} -z 600|sent@1>=2~publish msg/s,received@2>=2~drain msg/s,hwm_mib<=0.5~peak RSS MiB|fresh"
@@ -116,7 +120,8 @@ start_rabbit() {
   echo "[rabbitmq_stomp]." > "$TMP/rabbit/enabled_plugins"
   printf 'loopback_users = none\nstomp.listeners.tcp.1 = 127.0.0.1:%s\n' "$RMQ_STOMP_PORT" \
     > "$TMP/rabbit/rabbitmq.conf"
-  rmq_env setsid "$RMQ_BIN/rabbitmq-server" > "$TMP/rabbit/server.out" 2>&1 < /dev/null &
+  rmq_env setsid ${PIN[@]+"${PIN[@]}"} "$RMQ_BIN/rabbitmq-server" > "$TMP/rabbit/server.out" \
+    2>&1 < /dev/null &
   local _
   for _ in $(seq 180); do port_open "$RMQ_PORT" && port_open "$RMQ_STOMP_PORT" && break; sleep 0.5; done
   RMQ_PID=$(listener_pid "$RMQ_PORT")
@@ -137,6 +142,7 @@ stop_rabbit() {
 # Starts warrend with empty data and `--workers N`.
 start_warren() {
   rm -rf "$TMP/warren"
+  LAUNCH=(${PIN[@]+"${PIN[@]}"})
   start_warrend "$WARREND" "$TMP/warren" "$TMP/warren.log" --workers "$1" || exit 1
   WARREN_WORKERS=$1
   log "warrend pid $WARREN_PID on port $WARREN_PORT, STOMP $WARREN_STOMP_PORT (--workers $1)"
@@ -186,7 +192,8 @@ run_one() {  # scenario-id broker round phases
     reset_hwm "$pid"
     t0=$(cpu_ticks "$pid")
     out=$(timeout -k 5 "$(awk -v z="$z" 'BEGIN {printf "%d", z + 120}')" \
-          "$PERF" "${target[@]}" -u "perf-$id" "${a[@]}" 2> "$TMP/perf.err" < /dev/null) || rc=$?
+          ${PIN[@]+"${PIN[@]}"} "$PERF" "${target[@]}" -u "perf-$id" "${a[@]}" \
+          2> "$TMP/perf.err" < /dev/null) || rc=$?
     t1=$(cpu_ticks "$pid")
     summary=$(grep '^summary:' <<< "$out" | tail -1 || true)
     [ "$rc" = 0 ] || { log "$id $broker round $round phase $phase: exit $rc"; tail -3 "$TMP/perf.err" >&2; }
@@ -216,6 +223,19 @@ for entry in "${SCENARIOS[@]}"; do
           stop_warrend; start_warren "$w"
           run_one "$id" "warrend-w$w" "$round" "$args"
         done ;;
+      *,onecpu,*)
+        if [ "$round" = 1 ]; then
+          PIN=(taskset -c "$(($(nproc) - 1))")
+          stop_warrend; start_warren 1
+          stop_rabbit; start_rabbit
+        fi
+        run_one "$id" warrend "$round" "$args"
+        run_one "$id" rabbitmq "$round" "$args"
+        if [ "$round" = "$ROUNDS" ]; then
+          PIN=()
+          stop_warrend; start_warren "$WORKERS"
+          stop_rabbit; start_rabbit
+        fi ;;
       *,fresh,*)
         stop_warrend; start_warren "$WORKERS"
         run_one "$id" warrend "$round" "$args"

@@ -108,7 +108,7 @@ def main(runs_path, scen_path, meta_path, out_path):
            f"- Machine: {meta.get('nproc')} CPUs (nproc), {meta.get('cpu')}, {meta.get('mem')} RAM; "
            "brokers and load generator share it",
            f"- warrend: commit {meta.get('commit')}, binary `{meta.get('warrend')}` (Release build "
-           f"unless stated), `--workers {meta.get('workers')}` (S11: 1 and 2)",
+           f"unless stated), `--workers {meta.get('workers')}` (S11: 1 and 2; S7c: 1, on one CPU)",
            f"- RabbitMQ: Debian rabbitmq-server {meta.get('rabbitmq')}, Erlang {meta.get('erlang')}, "
            "default settings, plugin rabbitmq_stomp enabled (for S9)",
            f"- Method: {rounds} round(s) per scenario, brokers alternating (warrend, RabbitMQ, "

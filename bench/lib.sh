@@ -36,11 +36,13 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # start_warrend BINARY DATA_DIR LOG [warrend options...]: starts warrend on free ports and
 # waits for its AMQP and STOMP listeners. Sets WARREN_PID, WARREN_PORT, WARREN_STOMP_PORT.
+# LAUNCH, an array, goes before the binary (e.g. taskset -c 0; it must exec the binary).
 start_warrend() {
   local bin=$1 data=$2 logf=$3
   shift 3
   mkdir -p "$data"
-  "$bin" --amqp-port 0 --stomp-port 0 --http-port 0 --data-dir "$data" --log-level info "$@" \
+  ${LAUNCH[@]+"${LAUNCH[@]}"} "$bin" --amqp-port 0 --stomp-port 0 --http-port 0 \
+    --data-dir "$data" --log-level info "$@" \
     > "$logf" 2>&1 &
   WARREN_PID=$!
   WARREN_PORT="" WARREN_STOMP_PORT=""

@@ -59,19 +59,15 @@ TMP=$(mktemp -d /tmp/warren-scaling.XXXXXX)
 cleanup() { set +e; stop_warrend; rm -rf "$TMP"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
-BROKER=$WARREND
-if [ -n "$BROKER_CPUS" ]; then  # exec keeps the pid, so /proc numbers are warrend's
-  BROKER=$TMP/warrend-pinned
-  printf '#!/bin/sh\nexec taskset -c %s "%s" "$@"\n' "$BROKER_CPUS" "$WARREND" > "$BROKER"
-  chmod +x "$BROKER"
-fi
+LAUNCH=()  # taskset execs warrend, so the pid and /proc numbers are warrend's
+[ -z "$BROKER_CPUS" ] || LAUNCH=(taskset -c "$BROKER_CPUS")
 
 RUNS=$TMP/runs.txt  # workers received broker-cpu-s peak-rss-kb client-max-thread-util exit
 : > "$RUNS"
 for round in $(seq "$ROUNDS"); do
   for w in "${COUNTS[@]}"; do
     rm -rf "$TMP/data"
-    start_warrend "$BROKER" "$TMP/data" "$TMP/warren.log" --workers "$w" || exit 1
+    start_warrend "$WARREND" "$TMP/data" "$TMP/warren.log" --workers "$w" || exit 1
     reset_hwm "$WARREN_PID"
     t0=$(cpu_ticks "$WARREN_PID")
     rc=0
