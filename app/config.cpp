@@ -91,9 +91,9 @@ Configuration keys (see etc/warren.conf):
   listeners.tcp.default, stomp.listeners.tcp.1, management.tcp.port, listeners.bind,
   data_dir, scheduler.workers, scheduler.inline_io, log.console.level, log.file,
   default_user, default_pass, heartbeat, frame_max, channel_max, persistence.on_corruption,
-  persistence.commit_interval_ms, persistence.queue_memory_mb, collect_statistics_interval,
-  prometheus.return_per_object_metrics, supervision.max_restarts, supervision.period_ms,
-  debug.fault_injection
+  persistence.commit_interval_ms, persistence.queue_memory_mb, memory.trim_interval_ms,
+  collect_statistics_interval, prometheus.return_per_object_metrics, supervision.max_restarts,
+  supervision.period_ms, debug.fault_injection
 
 HTTP on --http-port: the management API (/api/..., RabbitMQ's paths, basic auth with the
 broker's users), Prometheus metrics (/metrics) and a web page (/). Users, vhosts and
@@ -175,6 +175,10 @@ std::string apply_config_text(const std::string& text, daemon_config& cfg) {
       if (!to_int(value, 0, 1 << 20, n))
         return bad();
       cfg.queue_memory_mb = static_cast<int>(n);
+    } else if (key == "memory.trim_interval_ms") {
+      if (!to_int(value, 0, 3600000, n))
+        return bad();
+      cfg.memory_trim_interval_ms = static_cast<int>(n);
     } else if (key == "collect_statistics_interval") {
       if (!to_int(value, 100, 3600000, n))
         return bad();

@@ -29,12 +29,15 @@ struct daemon_config {
   uint32_t frame_max = 131072;
   uint16_t channel_max = 2047;
   std::string on_corruption = "refuse";  // refuse | quarantine
-  int commit_interval_ms = 2;
+  int commit_interval_ms = 2;  // longest a confirm waits for its group commit
   // Observability: how often actors report their statistics, and whether /metrics has a
   // series per queue, exchange, connection and channel (RabbitMQ's keys and default).
   int stats_interval_ms = 1000;
-  bool per_object_metrics = false;            // longest a confirm waits for its group commit
-  int queue_memory_mb = 64;              // per durable queue; beyond it bodies stay on disk
+  bool per_object_metrics = false;
+  int queue_memory_mb = 64;  // per durable queue; beyond it bodies stay on disk
+  // How often the memory trimmer looks whether the allocator keeps memory worth giving back
+  // (metrics/memory_trim.hpp); 0 turns it off.
+  int memory_trim_interval_ms = 10000;
   // Supervision: more than `max_restarts` restarts within `restart_period_ms` and a
   // supervisor gives up (a vhost for its exchanges and queues, the registry for its vhosts,
   // the root for its children), leaving the decision to its parent.

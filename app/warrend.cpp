@@ -24,6 +24,7 @@
 #include "app/logging.hpp"
 #include "app/recovery.hpp"
 #include "management/api.hpp"
+#include "metrics/memory_trim.hpp"
 #include "metrics/restarts.hpp"
 #include "metrics/stats_collector.hpp"
 #include "net/http_server.hpp"
@@ -107,6 +108,10 @@ int main(int argc, char** argv) {
   auto stats = std::make_shared<warren::metrics::snapshot_store>();
   auto collector = warren::metrics::spawn_stats_collector(
     sys, stats, std::chrono::milliseconds(cfg.stats_interval_ms));
+  // Gives memory back to the system once a burst is over (a handle kept: see root_watcher).
+  warren::metrics::trim_policy trim;
+  trim.interval = std::chrono::milliseconds(cfg.memory_trim_interval_ms);
+  auto trimmer = warren::metrics::spawn_memory_trimmer(sys, trim);
 
   // The supervision tree (README "Supervision"):
   //   root (rest_for_one) -> catalog, store0..storeN, registry, connections
