@@ -6,7 +6,8 @@
 // calls malloc_trim(0) when most of the resident memory is free in the allocator.
 // Talks to: nobody (a timer to itself).
 // What stays true: never on the message path (its own thread); never trims while most of the
-// resident memory is in use, so a steady load is not made to fault its pages back in.
+// resident memory is in use or the free part is under the minimum, so a load that keeps its
+// memory busy is not made to fault its pages back in.
 #pragma once
 
 #include <caf/all.hpp>

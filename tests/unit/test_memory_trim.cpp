@@ -19,7 +19,7 @@ TEST_CASE("trim only when at least the minimum and half of what is resident are 
   CHECK(should_trim(100 * mib, 50 * mib, 32 * mib));    // exactly half free
   CHECK_FALSE(should_trim(100 * mib, 51 * mib, 32 * mib));  // mostly in use: a steady load
   CHECK_FALSE(should_trim(40 * mib, 10 * mib, 32 * mib));   // 30 MiB free: below the minimum
-  CHECK_FALSE(should_trim(10 * mib, 20 * mib, 0));          // in use above resident (untouched)
+  CHECK_FALSE(should_trim(10 * mib, 20 * mib, 0));  // in use above resident: pages not touched
 }
 
 #if !defined(__SANITIZE_ADDRESS__)
