@@ -219,6 +219,9 @@ int main(int argc, char** argv) {
   };
 
   asio::io_context io{1};
+  // SIGINT and SIGTERM are ours before the first "listening" line: one that arrives before
+  // the handler below is set waits in the signal_set instead of killing the process.
+  asio::signal_set signals{io, SIGINT, SIGTERM};
   std::unique_ptr<warren::net::listener> amqp;
   try {
     amqp = std::make_unique<warren::net::listener>(
@@ -286,7 +289,6 @@ int main(int argc, char** argv) {
   http->start();
   spdlog::info("listening http {}:{}", http->address(), http->port());
 
-  asio::signal_set signals{io, SIGINT, SIGTERM};
   std::thread stopper;
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec)
