@@ -312,7 +312,8 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
 }  // namespace
 
 caf::actor spawn_registry(caf::actor_system& sys, registry_config cfg) {
-  return sys.spawn(registry_behavior, std::move(cfg));
+  // A thread of its own, like the vhosts: lookups must not wait behind a saturated scheduler.
+  return sys.spawn<caf::detached>(registry_behavior, std::move(cfg));
 }
 
 }  // namespace warren

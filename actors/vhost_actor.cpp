@@ -846,7 +846,9 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
       },
     };
   };
-  return sys.spawn(init, std::move(name), std::move(persist));
+  // A thread of its own: declarations and the management API's lists must not wait behind
+  // the connection and queue actors that fill the workers' queues under load.
+  return sys.spawn<caf::detached>(init, std::move(name), std::move(persist));
 }
 
 }  // namespace warren
