@@ -22,7 +22,7 @@ JOBS=1
 PAUSE_S=2
 COUNT=1000000
 WARREND=""
-PIN=()  # prefix for both brokers and warren-perf (the onecpu scenarios)
+LAUNCH=()  # before both brokers (start_warrend in lib.sh, start_rabbit) and warren-perf: onecpu
 
 # --- Scenarios: ID | description | warren-perf arguments | headline metrics | options
 # Arguments: phases separated by ";;" run one after the other against the same broker (each
@@ -120,7 +120,7 @@ start_rabbit() {
   echo "[rabbitmq_stomp]." > "$TMP/rabbit/enabled_plugins"
   printf 'loopback_users = none\nstomp.listeners.tcp.1 = 127.0.0.1:%s\n' "$RMQ_STOMP_PORT" \
     > "$TMP/rabbit/rabbitmq.conf"
-  rmq_env setsid ${PIN[@]+"${PIN[@]}"} "$RMQ_BIN/rabbitmq-server" > "$TMP/rabbit/server.out" \
+  rmq_env setsid ${LAUNCH[@]+"${LAUNCH[@]}"} "$RMQ_BIN/rabbitmq-server" > "$TMP/rabbit/server.out" \
     2>&1 < /dev/null &
   local _
   for _ in $(seq 180); do port_open "$RMQ_PORT" && port_open "$RMQ_STOMP_PORT" && break; sleep 0.5; done
@@ -142,7 +142,6 @@ stop_rabbit() {
 # Starts warrend with empty data and `--workers N`.
 start_warren() {
   rm -rf "$TMP/warren"
-  LAUNCH=(${PIN[@]+"${PIN[@]}"})
   start_warrend "$WARREND" "$TMP/warren" "$TMP/warren.log" --workers "$1" || exit 1
   WARREN_WORKERS=$1
   log "warrend pid $WARREN_PID on port $WARREN_PORT, STOMP $WARREN_STOMP_PORT (--workers $1)"
@@ -192,7 +191,7 @@ run_one() {  # scenario-id broker round phases
     reset_hwm "$pid"
     t0=$(cpu_ticks "$pid")
     out=$(timeout -k 5 "$(awk -v z="$z" 'BEGIN {printf "%d", z + 120}')" \
-          ${PIN[@]+"${PIN[@]}"} "$PERF" "${target[@]}" -u "perf-$id" "${a[@]}" \
+          ${LAUNCH[@]+"${LAUNCH[@]}"} "$PERF" "${target[@]}" -u "perf-$id" "${a[@]}" \
           2> "$TMP/perf.err" < /dev/null) || rc=$?
     t1=$(cpu_ticks "$pid")
     summary=$(grep '^summary:' <<< "$out" | tail -1 || true)
@@ -225,14 +224,14 @@ for entry in "${SCENARIOS[@]}"; do
         done ;;
       *,onecpu,*)
         if [ "$round" = 1 ]; then
-          PIN=(taskset -c "$(($(nproc) - 1))")
+          LAUNCH=(taskset -c "$(($(nproc) - 1))")
           stop_warrend; start_warren 1
           stop_rabbit; start_rabbit
         fi
         run_one "$id" warrend "$round" "$args"
         run_one "$id" rabbitmq "$round" "$args"
         if [ "$round" = "$ROUNDS" ]; then
-          PIN=()
+          LAUNCH=()
           stop_warrend; start_warren "$WORKERS"
           stop_rabbit; start_rabbit
         fi ;;
