@@ -12,6 +12,7 @@
 // connection consumes from monitors it, so everything unacked is requeued when it dies.
 #include "actors/connection_state.hpp"
 
+#include <limits>
 #include <random>
 
 #include <spdlog/spdlog.h>
@@ -479,6 +480,48 @@ void connection_error(actor* self, uint16_t code, std::string text, uint16_t cls
   self->delayed_send(self, std::chrono::seconds(3), stop_atom::value);
 }
 
+namespace {
+
+// Turns the session's frames into pending commands; a protocol fault (the session's framing
+// fault, or one the assembler finds) ends the list and drops what follows. Returns the
+// number of commands.
+size_t assemble(state& st, net::inbound_batch& b) {
+  std::string_view in = b.frames;
+  size_t used = 0;
+  amqp::command cmd;
+  size_t commands = 0;
+  while (!st.assembly_failed && used < in.size()) {
+    amqp::frame_view f;
+    size_t consumed = 0;
+    // The session checked each frame against frame_max already.
+    if (amqp::parse_frame(in.substr(used), std::numeric_limits<uint32_t>::max(), f, consumed) !=
+        amqp::frame_status::ok)
+      break;
+    used += consumed;
+    switch (st.assembler.feed(f, cmd)) {
+      case amqp::assemble_status::command:
+        st.pending.push_back(pending_cmd{std::move(cmd), 0, 0, {}, 0, 0});
+        ++commands;
+        break;
+      case amqp::assemble_status::error:
+        st.assembly_failed = true;
+        st.pending.push_back(pending_cmd{{}, 0, st.assembler.error_code(),
+                                         st.assembler.error_text(), st.assembler.error_class_id(),
+                                         st.assembler.error_method_id()});
+        break;
+      case amqp::assemble_status::none:
+        break;
+    }
+  }
+  if (b.error_code && !st.assembly_failed) {
+    st.assembly_failed = true;
+    st.pending.push_back(pending_cmd{{}, 0, b.error_code, std::move(b.error_text), 0, 0});
+  }
+  return commands;
+}
+
+}  // namespace
+
 void process(actor* self) {
   auto& st = self->state;
   while (!st.awaiting && !st.flow.blocked() && !st.pending.empty() &&
@@ -588,16 +631,16 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
         auto& st = self->state;
         if (st.ph == phase::closed)
           return;
-        size_t n = b.commands.size();
         st.stats.recv_oct += b.bytes;
-        st.stats.recv_cnt += n;
-        for (size_t i = 0; i < n; ++i)
-          st.pending.push_back(pending_cmd{std::move(b.commands[i]), i + 1 == n ? b.bytes : 0, 0,
-                                           {}, 0, 0});
-        if (b.error_code)
-          st.pending.push_back(pending_cmd{{}, n == 0 ? b.bytes : 0, b.error_code,
-                                           std::move(b.error_text), b.error_class,
-                                           b.error_method});
+        size_t before = st.pending.size();
+        st.stats.recv_cnt += assemble(st, b);
+        size_t added = st.pending.size() - before;
+        // The batch's bytes count as processed with its last command, or now if it completed
+        // none (part of a large body, heartbeats): reading must not stall waiting for them.
+        if (added > 0)
+          st.pending.back().bytes = b.bytes;
+        else
+          st.processed_bytes += b.bytes;
         process(self);
       },
       [=](routed_atom, route_report& r) {

@@ -16,6 +16,7 @@
 #include "actors/connection.hpp"
 #include "metrics/probe.hpp"
 #include "net/amqp_session.hpp"
+#include "protocol/amqp091/assembler.hpp"
 #include "protocol/amqp091/constants.hpp"
 #include "protocol/amqp091/methods.hpp"
 
@@ -93,7 +94,7 @@ enum class phase { header, start_ok, tune_ok, open, running, closing, closed };
 struct pending_cmd {
   amqp::command cmd;
   size_t bytes = 0;
-  uint16_t error_code = 0;  // a protocol fault detected by the session
+  uint16_t error_code = 0;  // a protocol fault in the frames or commands
   std::string error_text;
   uint16_t error_class = 0, error_method = 0;
 };
@@ -122,6 +123,8 @@ struct state {
   bool cancel_notify = false;  // client capability consumer_cancel_notify
 
   std::string out;  // encoded frames waiting for the next write
+  amqp::assembler assembler;  // frames from the session -> commands
+  bool assembly_failed = false;  // a protocol fault was found: later frames are dropped
   std::deque<pending_cmd> pending;
   bool awaiting = false;
   size_t current_bytes = 0;

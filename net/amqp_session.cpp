@@ -2,8 +2,26 @@
 
 #include "actors/messages.hpp"
 #include "protocol/amqp091/constants.hpp"
+#include "protocol/amqp091/methods.hpp"
 
 namespace warren::net {
+
+namespace {
+
+// basic.publish, basic.ack, basic.reject and basic.nack, from a method frame's payload.
+bool is_per_message(std::string_view payload) {
+  auto u16 = [&](size_t at) {
+    return static_cast<uint16_t>(static_cast<uint8_t>(payload[at]) << 8 |
+                                 static_cast<uint8_t>(payload[at + 1]));
+  };
+  if (u16(0) != amqp::basic_publish::class_index)
+    return false;
+  auto m = u16(2);
+  return m == amqp::basic_publish::method_index || m == amqp::basic_ack::method_index ||
+         m == amqp::basic_reject::method_index || m == amqp::basic_nack::method_index;
+}
+
+}  // namespace
 
 size_t amqp_session::parse(std::string_view in) {
   size_t used = 0;
@@ -25,7 +43,11 @@ size_t amqp_session::parse(std::string_view in) {
     }
   }
   inbound_batch batch;
-  bool hot = true;  // see deliver()
+  // A read is hot (see deliver()) when its methods are all publishes, acks, nacks or rejects
+  // and there are few of them; the method's class and method ids lead its payload.
+  bool hot = true;
+  size_t methods = 0;
+  const size_t first = used;
   auto frame_max = frame_max_.load(std::memory_order_relaxed);
   while (used < in.size()) {
     amqp::frame_view f;
@@ -43,27 +65,16 @@ size_t amqp_session::parse(std::string_view in) {
       break;
     }
     used += consumed;
-    amqp::command cmd;
-    auto r = assembler_.feed(f, cmd);
-    if (r == amqp::assemble_status::command) {
-      hot = hot && (std::holds_alternative<amqp::basic_publish>(cmd.m)
-                    || std::holds_alternative<amqp::basic_ack>(cmd.m)
-                    || std::holds_alternative<amqp::basic_nack>(cmd.m)
-                    || std::holds_alternative<amqp::basic_reject>(cmd.m));
-      batch.commands.push_back(std::move(cmd));
-    } else if (r == amqp::assemble_status::error) {
-      batch.error_code = assembler_.error_code();
-      batch.error_text = assembler_.error_text();
-      batch.error_class = assembler_.error_class_id();
-      batch.error_method = assembler_.error_method_id();
-      stop_reading();
-      break;
+    if (f.type == amqp::frame_type::method) {
+      ++methods;
+      hot = hot && f.payload.size() >= 4 && is_per_message(f.payload);
     }
   }
-  batch.bytes = used;
-  if (!batch.commands.empty() || batch.error_code) {
+  if (used > first || batch.error_code) {
+    batch.frames.assign(in.data() + first, used - first);
+    batch.bytes = used;  // the protocol header too, if this read had it
     note_inflight(used);
-    hot = hot && batch.commands.size() <= inline_read_max;
+    hot = hot && methods <= inline_read_max;
     deliver(caf::make_message(inbound_atom::value, std::move(batch)), hot);
   }
   return used;

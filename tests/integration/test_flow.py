@@ -9,7 +9,9 @@ consumers a backlog builds freely. These tests check the behaviour, not speed:
 - a connection that publishes to and consumes from the same queue, acking on that same
   connection, finishes (the queue lets publishers go while its consumers take nothing, so
   acks queued behind a blocked publish get through);
-- without consumers, everything published is queued (no pacing).
+- without consumers, everything published is queued (no pacing);
+- a message larger than what a connection may hold unprocessed (4 MiB) arrives whole: the
+  frames of a body still being assembled must not count as unprocessed, or reading stalls.
 
 Every loop is bounded in count and time.
 """
@@ -138,6 +140,40 @@ class PacingTest(BrokerTestCase):
         self.assertTrue(wait_until(lambda: depth(watcher, q) == total, 20, 0.1),
                         "depth %d, want %d" % (depth(watcher, q), total))
 
+
+class LargeMessageTest(BrokerTestCase):
+    def test_body_larger_than_the_unprocessed_limit(self):
+        """12 MiB in 131,064-byte body frames from a raw client, whose writes time out after
+        5 s if warrend stops reading; then a small message behind it on the same channel."""
+        q = unique("flow.large")
+        self.channel().queue_declare(q)
+        body = os.urandom(12 << 20)
+        c = raw.RawConnection(self.host, self.port)
+        try:
+            c.handshake()
+            c.open_channel(1)
+            chunk = c.frame_max - 8
+            args = struct.pack("!H", 0) + raw.shortstr("") + raw.shortstr(q) + b"\x00"
+            c.send(raw.method_frame(1, raw.BASIC_PUBLISH, args)
+                   + raw.content_header_frame(1, 60, len(body)))
+            for at in range(0, len(body), chunk):
+                c.send(raw.frame(raw.FRAME_BODY, 1, body[at:at + chunk]))
+            c.send(publish_frames(1, q, b"after", 1))
+            ch = self.channel()
+            deadline = time.monotonic() + 30
+            got = []
+            while len(got) < 2 and time.monotonic() < deadline:
+                method, _, data = ch.basic_get(q, auto_ack=True)
+                if method is None:
+                    time.sleep(0.05)
+                else:
+                    got.append(data)
+        finally:
+            c.close()
+        self.assertEqual(len(got), 2, "messages received: %d of 2" % len(got))
+        self.assertEqual(len(got[0]), len(body))
+        self.assertTrue(got[0] == body, "the large body came back changed")
+        self.assertEqual(got[1], b"after")
 
 if __name__ == "__main__":
     unittest.main()
