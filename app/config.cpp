@@ -74,7 +74,9 @@ Options:
   --data-dir DIR      directory for the broker's data (default ./data)
   --config FILE       configuration file in RabbitMQ's `key = value` format
   --workers N         actor scheduler threads (default: number of cores)
-  --inline-io true|false  whether the I/O thread runs the actors a small socket read wakes
+  --io-threads N      threads that read the client sockets, each its share of them
+                      (default: one per four workers, at least one)
+  --inline-io true|false  whether an I/O thread runs the actors a small socket read wakes
                       (default true: one thread wake-up less per message at low rates)
   --log-level LEVEL   trace, debug, info, warning, error, critical or none (default info)
   --log-file FILE     also log to FILE
@@ -89,11 +91,11 @@ Options:
 
 Configuration keys (see etc/warren.conf):
   listeners.tcp.default, stomp.listeners.tcp.1, management.tcp.port, listeners.bind,
-  data_dir, scheduler.workers, scheduler.inline_io, log.console.level, log.file,
-  default_user, default_pass, heartbeat, frame_max, channel_max, persistence.on_corruption,
-  persistence.commit_interval_ms, persistence.queue_memory_mb, memory.trim_interval_ms,
-  collect_statistics_interval, prometheus.return_per_object_metrics, supervision.max_restarts,
-  supervision.period_ms, debug.fault_injection
+  data_dir, scheduler.workers, scheduler.io_threads, scheduler.inline_io, log.console.level,
+  log.file, default_user, default_pass, heartbeat, frame_max, channel_max,
+  persistence.on_corruption, persistence.commit_interval_ms, persistence.queue_memory_mb,
+  memory.trim_interval_ms, collect_statistics_interval, prometheus.return_per_object_metrics,
+  supervision.max_restarts, supervision.period_ms, debug.fault_injection
 
 HTTP on --http-port: the management API (/api/..., RabbitMQ's paths, basic auth with the
 broker's users), Prometheus metrics (/metrics) and a web page (/). Users, vhosts and
@@ -146,6 +148,10 @@ std::string apply_config_text(const std::string& text, daemon_config& cfg) {
       if (!to_int(value, 0, 1024, n))
         return bad();
       cfg.workers = static_cast<int>(n);
+    } else if (key == "scheduler.io_threads") {
+      if (!to_int(value, 0, 256, n))
+        return bad();
+      cfg.io_threads = static_cast<int>(n);
     } else if (key == "scheduler.inline_io") {
       if (!to_bool(value, cfg.inline_io))
         return bad();
@@ -284,6 +290,9 @@ std::optional<daemon_config> parse_command_line(int argc, char** argv, int& exit
     else if (k == "--workers") {
       ok = to_int(v, 1, 1024, n);
       cfg.workers = static_cast<int>(n);
+    } else if (k == "--io-threads") {
+      ok = to_int(v, 1, 256, n);
+      cfg.io_threads = static_cast<int>(n);
     } else if (k == "--inline-io") {
       ok = to_bool(v, cfg.inline_io);
     } else if (k == "--log-level") {

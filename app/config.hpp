@@ -21,6 +21,9 @@ struct daemon_config {
   // The I/O thread runs the actors a small socket read wakes (net/inline_unit.hpp) instead of
   // handing every read to a worker: fewer thread wake-ups per message at low rates.
   bool inline_io = true;
+  // Threads that read the client sockets, each with its sockets (net/io_pool.hpp);
+  // 0 = one per four workers, at least one.
+  int io_threads = 0;
   std::string log_level = "info";
   std::string log_file;
   std::string default_user = "guest";

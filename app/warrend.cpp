@@ -31,7 +31,7 @@
 #include "actors/stomp_connection.hpp"
 #include "net/amqp_session.hpp"
 #include "net/stomp_session.hpp"
-#include "net/inline_unit.hpp"
+#include "net/io_pool.hpp"
 #include "net/listener.hpp"
 #include "persistence/actors/catalog_actor.hpp"
 #include "persistence/actors/message_store_actor.hpp"
@@ -97,8 +97,10 @@ int main(int argc, char** argv) {
   // most runs; with the limit S6 on one worker ran at 2.3-2.7M msg/s within 450 MB.
   caf_cfg.set("scheduler.max-throughput", static_cast<size_t>(100));
   caf::actor_system sys{caf_cfg};
-  spdlog::info("starting Warren 0.1.0 with {} scheduler worker(s), data in {}", workers,
-               cfg.data_dir);
+  size_t io_threads = cfg.io_threads > 0 ? static_cast<size_t>(cfg.io_threads)
+                                         : std::max(1u, workers / 4);
+  spdlog::info("starting Warren 0.1.0 with {} scheduler worker(s), {} I/O thread(s), data in {}",
+               workers, io_threads, cfg.data_dir);
 
   auto settings = std::make_shared<warren::broker_settings>();
   settings->heartbeat = cfg.heartbeat;
@@ -218,10 +220,11 @@ int main(int argc, char** argv) {
     return code;
   };
 
-  asio::io_context io{1};
+  // The I/O threads: this one and io_threads - 1 more, each reading its share of the sockets.
+  warren::net::io_pool io{sys, io_threads, cfg.inline_io};
   // SIGINT and SIGTERM are ours before the first "listening" line: one that arrives before
   // the handler below is set waits in the signal_set instead of killing the process.
-  asio::signal_set signals{io, SIGINT, SIGTERM};
+  asio::signal_set signals{io.main(), SIGINT, SIGTERM};
   std::unique_ptr<warren::net::listener> amqp;
   try {
     amqp = std::make_unique<warren::net::listener>(
@@ -312,10 +315,8 @@ int main(int argc, char** argv) {
     });
   });
   std::signal(SIGPIPE, SIG_IGN);
-  // This thread reads the sockets; it also runs the actors a small read wakes (net/inline_unit).
-  warren::net::inline_unit io_unit{sys};
-  if (cfg.inline_io)
-    io_unit.bind_to_this_thread();
+  // This thread and the pool's others read the sockets; each also runs the actors a small
+  // read wakes (net/inline_unit).
   io.run();
   if (stopper.joinable())
     stopper.join();

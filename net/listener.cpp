@@ -6,8 +6,8 @@ namespace warren::net {
 
 namespace asio = boost::asio;
 
-listener::listener(asio::io_context& io, const std::string& address, uint16_t port, on_accept fn)
-  : acceptor_(io), fn_(std::move(fn)), address_(address) {
+listener::listener(io_pool& pool, const std::string& address, uint16_t port, on_accept fn)
+  : pool_(pool), acceptor_(pool.main()), fn_(std::move(fn)), address_(address) {
   asio::ip::tcp::endpoint ep{asio::ip::make_address(address), port};
   acceptor_.open(ep.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
@@ -18,15 +18,17 @@ listener::listener(asio::io_context& io, const std::string& address, uint16_t po
 }
 
 void listener::accept() {
-  acceptor_.async_accept([this](const boost::system::error_code& ec, asio::ip::tcp::socket s) {
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open())
-      return;
-    if (!ec)
-      fn_(std::move(s));
-    else
-      spdlog::warn("accept on {}:{} failed: {}", address_, port_, ec.message());
-    accept();
-  });
+  // The socket belongs to the context that will read it from now on.
+  acceptor_.async_accept(
+    pool_.next(), [this](const boost::system::error_code& ec, asio::ip::tcp::socket s) {
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open())
+        return;
+      if (!ec)
+        fn_(std::move(s));
+      else
+        spdlog::warn("accept on {}:{} failed: {}", address_, port_, ec.message());
+      accept();
+    });
 }
 
 void listener::stop() {
