@@ -482,10 +482,17 @@ void connection_error(actor* self, uint16_t code, std::string text, uint16_t cls
 
 namespace {
 
-// Turns the session's frames into pending commands; a protocol fault (the session's framing
-// fault, or one the assembler finds) ends the list and drops what follows. Returns the
-// number of commands.
-size_t assemble(state& st, net::inbound_batch& b) {
+bool can_run(const state& st) {
+  return !st.awaiting && !st.flow.blocked() && st.ph != phase::closed;
+}
+
+// Turns the session's frames into commands. A command runs at once when nothing waits before
+// it (no pending command, no answer awaited, no flow stop): the common case, which saves
+// queueing each command in `pending`. Otherwise it waits there for process(). A protocol
+// fault (the session's framing fault, or one the assembler finds) ends the list and drops
+// what follows. Returns the number of commands.
+size_t assemble(actor* self, net::inbound_batch& b) {
+  auto& st = self->state;
   std::string_view in = b.frames;
   size_t used = 0;
   amqp::command cmd;
@@ -500,8 +507,15 @@ size_t assemble(state& st, net::inbound_batch& b) {
     used += consumed;
     switch (st.assembler.feed(f, cmd)) {
       case amqp::assemble_status::command:
-        st.pending.push_back(pending_cmd{std::move(cmd), 0, 0, {}, 0, 0});
         ++commands;
+        if (st.pending.empty() && can_run(st)) {
+          st.current_bytes = 0;
+          handle(self, cmd);  // may queue it again (retry_current)
+          st.processed_bytes += st.current_bytes;
+          st.current_bytes = 0;
+        } else {
+          st.pending.push_back(pending_cmd{std::move(cmd), 0, 0, {}, 0, 0});
+        }
         break;
       case amqp::assemble_status::error:
         st.assembly_failed = true;
@@ -632,13 +646,12 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
         if (st.ph == phase::closed)
           return;
         st.stats.recv_oct += b.bytes;
-        size_t before = st.pending.size();
-        st.stats.recv_cnt += assemble(st, b);
-        size_t added = st.pending.size() - before;
-        // The batch's bytes count as processed with its last command, or now if it completed
-        // none (part of a large body, heartbeats): reading must not stall waiting for them.
-        if (added > 0)
-          st.pending.back().bytes = b.bytes;
+        st.stats.recv_cnt += assemble(self, b);
+        // The batch's bytes count as processed with its last command still waiting, or now if
+        // none waits (all ran, or none was complete: part of a large body, heartbeats), so
+        // that reading never stalls for bytes no command will report.
+        if (!st.pending.empty())
+          st.pending.back().bytes += b.bytes;
         else
           st.processed_bytes += b.bytes;
         process(self);
