@@ -1,9 +1,11 @@
 """Memory a finished burst freed goes back to the system (metrics/memory_trim.hpp).
 
-glibc's malloc keeps freed memory in its arenas, so without the trimmer warrend's resident
-memory stays at the peak of the largest backlog it ever held. Both classes queue 40,000
-messages of 4 KiB (about 160 MiB of bodies) with pika, check that warrend's RSS grew, delete
-the queue, and then:
+glibc's malloc keeps freed memory in its arenas: it gives back on its own only what is free
+at the top of a heap, so memory freed below anything still in use stays resident. That is
+what a drained backlog leaves when other messages live on. Both classes publish 3,000
+messages of 64 KiB (about 190 MiB of bodies) to one queue with pika, each followed by a
+16-byte message to a second queue that stays, check that warrend's RSS grew, delete the first
+queue, and then:
 
 - with `memory.trim_interval_ms = 200`, RSS falls back under 64 MiB within 10 s;
 - with `memory.trim_interval_ms = 0` (trimmer off), RSS stays above 100 MiB for 2 s: what the
@@ -23,8 +25,9 @@ import pika
 from harness import BrokerTestCase, unique, wait_until, write_config
 
 EXTERNAL = os.environ.get("WARREN_TEST_BROKER")
-COUNT = 40000
-BODY = b"m" * 4096
+COUNT = 3000
+BODY = b"m" * (64 << 10)
+SMALL = b"s" * 16
 MIB = 1 << 20
 
 
@@ -58,18 +61,23 @@ class _BurstCase(BrokerTestCase):
             self.skipTest("AddressSanitizer's allocator keeps freed memory in quarantine")
 
     def burst(self):
-        """Queues COUNT x 4 KiB, checks that RSS grew by at least 100 MiB, deletes the queue;
-        returns RSS at the peak."""
+        """Queues COUNT x 64 KiB, each followed by a small message to a queue that stays;
+        checks that RSS grew by at least 100 MiB, deletes the first queue; returns RSS at the
+        peak."""
         before = rss_bytes(self.pid)
-        q = unique("memory.burst")
+        q, keep = unique("memory.burst"), unique("memory.keep")
         ch = self.channel()
         ch.queue_declare(q)
+        ch.queue_declare(keep)
+        transient = pika.BasicProperties(delivery_mode=1)
         for _ in range(COUNT):
-            ch.basic_publish("", q, BODY, pika.BasicProperties(delivery_mode=1))
-        depth = wait_until(
-            lambda: ch.queue_declare(q, passive=True).method.message_count == COUNT,
-            timeout=30)
-        self.assertTrue(depth, "the queue did not reach %d messages" % COUNT)
+            ch.basic_publish("", q, BODY, transient)
+            ch.basic_publish("", keep, SMALL, transient)
+        for name in (q, keep):
+            depth = wait_until(
+                lambda: ch.queue_declare(name, passive=True).method.message_count == COUNT,
+                timeout=30)
+            self.assertTrue(depth, "queue %s did not reach %d messages" % (name, COUNT))
         peak = rss_bytes(self.pid)
         self.assertGreater(peak - before, 100 * MIB,
                            "RSS %d MiB -> %d MiB" % (before // MIB, peak // MIB))
