@@ -144,7 +144,7 @@ awk '
       w = idx[i]
       if (!(w in seen)) { printf "%-8s all runs failed\n", w; continue }
       m = median(rate[w])
-         printf "%-8s %-34s %-9s %-18.1f %-14.0f %-22.2f %s%s\n", w,
+      printf "%-8s %-34s %-9s %-18.1f %-14.0f %-22.2f %s%s\n", w,
              sprintf("%.0f (%.0f-%.0f)", m, lo(rate[w]), hi(rate[w])),
              (base > 0 ? sprintf("%.2f", m / base) : "n/a"), median(cpu[w]), median(rss[w]) / 1024,
              median(util[w]), substr(busy[w], 2), (failed[w] ? sprintf("  (%d failed run(s))", failed[w]) : "")
