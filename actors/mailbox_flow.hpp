@@ -29,7 +29,7 @@ struct mailbox_flow {
     if (!publisher || (self->mailbox().size() <= high && !backlogged))
       return;
     if (blocked.insert(publisher).second)
-      self->send(publisher, flow_atom::value, true);
+      self->template send<caf::message_priority::high>(publisher, flow_atom::value, true);
   }
 
   // Call after handling any message; `backlogged`: the actor's own pressure is still above
@@ -39,7 +39,7 @@ struct mailbox_flow {
     if (blocked.empty() || self->mailbox().size() > low || backlogged)
       return;
     for (auto& p : blocked)
-      self->send(p, flow_atom::value, false);
+      self->template send<caf::message_priority::high>(p, flow_atom::value, false);
     blocked.clear();
   }
 };
