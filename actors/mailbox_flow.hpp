@@ -4,7 +4,9 @@
 // without limit. When its mailbox holds more than `high` messages while it handles a publish
 // batch, the actor tells that batch's publisher (flow_atom, true); the connection then stops
 // reading from its socket. Once the mailbox is down to `low`, every blocked publisher gets
-// (flow_atom, false). This is RabbitMQ's credit-flow idea, counted in mailbox messages.
+// (flow_atom, false). Both go out at high priority: CAF runs a mailbox's urgent messages first,
+// so a connection stops before the socket reads already queued for it, not after them. This
+// is RabbitMQ's credit-flow idea, counted in mailbox messages.
 // An actor may add a pressure of its own (`backlogged`): a queue whose consumers fall behind
 // its publishers (see queue_actor.cpp) blocks them the same way, through the same set, so
 // that one signal never undoes the other.
