@@ -78,8 +78,8 @@ void encode_delivery(actor* self, uint16_t channel, std::string_view consumer_ta
   w.shortstr(consumer_tag);
   w.u64(delivery_tag);
   w.u8(redelivered ? 1 : 0);
-  w.shortstr(msg.exchange);
-  w.shortstr(msg.routing_key);
+  w.shortstr(msg.exchange());
+  w.shortstr(msg.routing_key());
   out.push_back(static_cast<char>(amqp::frame_end));
   uint32_t size = static_cast<uint32_t>(out.size() - start - 8);
   out[start] = 1;
@@ -89,8 +89,8 @@ void encode_delivery(actor* self, uint16_t channel, std::string_view consumer_ta
   out[start + 4] = static_cast<char>((size >> 16) & 0xff);
   out[start + 5] = static_cast<char>((size >> 8) & 0xff);
   out[start + 6] = static_cast<char>(size & 0xff);
-  amqp::encode_header_frame(out, channel, msg.body.size(), msg.properties);
-  amqp::encode_body_frames(out, channel, msg.body, self->state.frame_max);
+  amqp::encode_header_frame(out, channel, msg.body().size(), msg.properties());
+  amqp::encode_body_frames(out, channel, msg.body(), self->state.frame_max);
 }
 
 void on_qos(actor* self, channel_rec& ch, amqp::basic_qos& m) {
@@ -285,13 +285,14 @@ void on_get(actor* self, channel_rec& ch, amqp::basic_get& m) {
             amqp::basic_get_ok ok;
             ok.delivery_tag = tag;
             ok.redelivered = g.d.redelivered;
-            ok.exchange = g.d.msg->exchange;
-            ok.routing_key = g.d.msg->routing_key;
+            ok.exchange = g.d.msg->exchange();
+            ok.routing_key = g.d.msg->routing_key();
             ok.message_count = g.message_count;
             auto& out = st.out;
             amqp::encode_method(out, n, ok);
-            amqp::encode_header_frame(out, n, g.d.msg->body.size(), g.d.msg->properties);
-            amqp::encode_body_frames(out, n, g.d.msg->body, st.frame_max);
+            amqp::encode_header_frame(out, n, g.d.msg->body().size(),
+                                       g.d.msg->properties());
+            amqp::encode_body_frames(out, n, g.d.msg->body(), st.frame_max);
           },
           get_atom::value, caf::actor_cast<caf::actor>(self), no_ack);
       },

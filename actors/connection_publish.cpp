@@ -50,12 +50,12 @@ void send_return(actor* self, channel_rec& ch, const message& msg) {
   amqp::basic_return r;
   r.reply_code = amqp::no_route;
   r.reply_text = "NO_ROUTE";
-  r.exchange = msg.exchange;
-  r.routing_key = msg.routing_key;
+  r.exchange = msg.exchange();
+  r.routing_key = msg.routing_key();
   auto& out = self->state.out;
   amqp::encode_method(out, ch.number, r);
-  amqp::encode_header_frame(out, ch.number, msg.body.size(), msg.properties);
-  amqp::encode_body_frames(out, ch.number, msg.body, self->state.frame_max);
+  amqp::encode_header_frame(out, ch.number, msg.body().size(), msg.properties());
+  amqp::encode_body_frames(out, ch.number, msg.body(), self->state.frame_max);
 }
 
 void settle(actor* self, channel_rec& ch);
@@ -111,14 +111,9 @@ void settle(actor* self, channel_rec& ch) {
 
 message_ptr make_message(amqp::command& cmd, const amqp::basic_publish& m,
                          amqp::property_scan& scan) {
-  auto msg = std::make_shared<message>();
-  msg->exchange = m.exchange;
-  msg->routing_key = m.routing_key;
-  msg->properties = std::move(cmd.properties);
-  msg->body = std::move(cmd.body);
-  msg->delivery_mode = scan.delivery_mode;
-  msg->has_headers = scan.has_headers;
-  return msg;
+  return message::make({m.exchange, m.routing_key, cmd.properties, scan.delivery_mode,
+                        scan.has_headers},
+                       std::move(cmd.body));
 }
 
 // Publishes to `target` (null = unroutable) on behalf of channel ch.

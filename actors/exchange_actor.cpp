@@ -75,17 +75,17 @@ void route_batch(exchange_actor_t* self, publish_batch& in) {
     st.matched.clear();
     if (in.hops < max_hops) {
       const amqp::field_table* hdrs = nullptr;
-      if (st.router->needs_headers() && item.msg->has_headers) {
+      if (st.router->needs_headers() && item.msg->has_headers()) {
         amqp::property_scan scan;
         headers.clear();
-        if (amqp::scan_properties(item.msg->properties, scan) && scan.has_headers) {
+        if (amqp::scan_properties(item.msg->properties(), scan) && scan.has_headers) {
           amqp::reader r{scan.headers_raw};
           headers = r.table();
           if (!r.failed())
             hdrs = &headers;
         }
       }
-      st.router->route(item.msg->routing_key, hdrs, st.matched);
+      st.router->route(item.msg->routing_key(), hdrs, st.matched);
     }
     if (st.matched.size() > 1) {
       std::sort(st.matched.begin(), st.matched.end());

@@ -34,7 +34,7 @@ std::optional<std::string> field_text(const amqp::field_value& v) {
 std::optional<std::string> message_lookup::operator()(std::string_view name) {
   if (!decoded_) {
     decoded_ = true;
-    if (!amqp::decode_properties(msg_.properties, props_))
+    if (!amqp::decode_properties(msg_.properties(), props_))
       props_ = {};
   }
   auto& p = props_;
@@ -67,9 +67,9 @@ std::optional<std::string> message_lookup::operator()(std::string_view name) {
     return p.timestamp ? std::optional<std::string>{std::to_string(*p.timestamp * 1000)}
                        : std::nullopt;
   if (name == "persistent")
-    return std::string{msg_.delivery_mode == 2 ? "true" : "false"};
+    return std::string{msg_.delivery_mode() == 2 ? "true" : "false"};
   if (name == "JMSDeliveryMode")
-    return std::string{msg_.delivery_mode == 2 ? "PERSISTENT" : "NON_PERSISTENT"};
+    return std::string{msg_.delivery_mode() == 2 ? "PERSISTENT" : "NON_PERSISTENT"};
   return std::nullopt;
 }
 

@@ -12,12 +12,16 @@
 // come back, no matter in which order the reports arrive.
 #pragma once
 
+#include <boost/intrusive_ptr.hpp>
 #include <caf/all.hpp>
+
+#include <atomic>
 
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "protocol/amqp091/field_table.hpp"
@@ -25,17 +29,75 @@
 
 namespace warren {
 
-// A published message. Immutable once published and shared (reference-counted) by every queue
-// it reaches: fanout to N queues does not copy the body.
-struct message {
-  std::string exchange;
-  std::string routing_key;
-  std::string properties;  // raw AMQP basic-class property bytes (flags + list), re-sent as is
-  std::string body;
-  uint8_t delivery_mode = 0;
-  bool has_headers = false;  // properties carry a headers table (headers exchange needs it)
+class message;
+using message_ptr = boost::intrusive_ptr<const message>;
+
+// A published message. Immutable once built and shared (reference-counted) by every queue it
+// reaches: fanout to N queues does not copy the body.
+//
+// One allocation holds the reference count, the sizes and the bytes of exchange, routing key,
+// properties and (up to `inline_body_max`) the body. A queue holds many messages for a long
+// time, and each separate block of a message costs a malloc where it is published and a free,
+// often on another thread, where it is delivered. A larger body is adopted as the std::string it
+// arrived in, so that it is not copied.
+class message {
+ public:
+  static constexpr size_t inline_body_max = 512;
+
+  struct fields {
+    std::string_view exchange;
+    std::string_view routing_key;
+    std::string_view properties;  // raw AMQP basic-class property bytes (flags + list), resent as is
+    uint8_t delivery_mode = 0;
+    bool has_headers = false;  // properties carry a headers table (headers exchange needs it)
+  };
+
+  static message_ptr make(const fields& f, std::string&& body);
+  static message_ptr make(const fields& f, std::string_view body);
+
+  message(const message&) = delete;
+  message& operator=(const message&) = delete;
+
+  std::string_view exchange() const noexcept { return {bytes(), exchange_len_}; }
+  std::string_view routing_key() const noexcept {
+    return {bytes() + exchange_len_, routing_key_len_};
+  }
+  std::string_view properties() const noexcept {
+    return {bytes() + exchange_len_ + routing_key_len_, properties_len_};
+  }
+  std::string_view body() const noexcept {
+    if (!adopted_body_.empty())
+      return adopted_body_;
+    return {bytes() + exchange_len_ + routing_key_len_ + properties_len_, inline_body_len_};
+  }
+  uint8_t delivery_mode() const noexcept { return delivery_mode_; }
+  bool has_headers() const noexcept { return has_headers_; }
+
+  friend void intrusive_ptr_add_ref(const message* m) noexcept {
+    m->refs_.fetch_add(1, std::memory_order_relaxed);
+  }
+  friend void intrusive_ptr_release(const message* m) noexcept {
+    if (m->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+      destroy(m);
+  }
+
+ private:
+  message() = default;
+  ~message() = default;
+  static message_ptr build(const fields& f, std::string_view inline_body, std::string&& adopted);
+  static void destroy(const message* m) noexcept;
+  const char* bytes() const noexcept { return reinterpret_cast<const char*>(this + 1); }
+  char* bytes() noexcept { return reinterpret_cast<char*>(this + 1); }
+
+  mutable std::atomic<uint32_t> refs_{1};
+  uint32_t exchange_len_ = 0;
+  uint32_t routing_key_len_ = 0;
+  uint32_t properties_len_ = 0;
+  uint32_t inline_body_len_ = 0;
+  uint8_t delivery_mode_ = 0;
+  bool has_headers_ = false;
+  std::string adopted_body_;  // empty unless the body is larger than inline_body_max
 };
-using message_ptr = std::shared_ptr<const message>;
 
 inline constexpr uint64_t full_weight = uint64_t{1} << 62;
 

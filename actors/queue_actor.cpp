@@ -102,14 +102,14 @@ std::string queue_desc(const queue_state& st) {
 }
 
 bool persistent(const queue_state& st, const message& m) {
-  return !st.cfg.store_path.empty() && m.delivery_mode == 2;
+  return !st.cfg.store_path.empty() && m.delivery_mode() == 2;
 }
 
 // Takes the head of the ready list (which must be in memory), keeping the accounting right.
 ready_entry pop_ready(queue_state& st) {
   auto e = std::move(st.ready.front());
   st.ready.pop_front();
-  st.resident_bytes -= std::min(st.resident_bytes, e.msg->body.size());
+  st.resident_bytes -= std::min(st.resident_bytes, e.msg->body().size());
   return e;
 }
 
@@ -224,7 +224,7 @@ void dispatch_selective(queue_actor_t* self) {
     } else {
       note_gone(st, it->id, *it->msg);
     }
-    st.resident_bytes -= std::min(st.resident_bytes, it->msg->body.size());
+    st.resident_bytes -= std::min(st.resident_bytes, it->msg->body().size());
     batches[best].items.push_back(delivery{std::move(it->msg), it->id, it->redelivered});
     it = st.ready.erase(it);
   }
@@ -277,7 +277,7 @@ void schedule_dispatch(queue_actor_t* self) {
 }
 
 void requeue(queue_state& st, uint64_t id, unacked_entry&& u, bool mark_redelivered) {
-  st.resident_bytes += u.msg->body.size();
+  st.resident_bytes += u.msg->body().size();
   ready_entry e{id, std::move(u.msg), u.redelivered || mark_redelivered};
   // Requeued messages go back to their original place: ready is ordered by id.
   auto pos = std::lower_bound(st.ready.begin(), st.ready.end(), id,
@@ -486,7 +486,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
     auto& st = self->state;
     for (auto& r : st.cfg.recovered) {
       if (r.msg)
-        st.resident_bytes += r.msg->body.size();
+        st.resident_bytes += r.msg->body().size();
       st.ready.push_back(ready_entry{r.id, std::move(r.msg), r.redelivered});
     }
     st.cfg.recovered.clear();
@@ -534,18 +534,19 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
         if (persistent(st, *item.msg)) {
           auto& m = *item.msg;
           to_store.push_back(
-            persistence::stored_message{id, m.exchange, m.routing_key, m.properties, m.body, false});
+            persistence::stored_message{id, std::string{m.exchange()}, std::string{m.routing_key()},
+                                        std::string{m.properties()}, std::string{m.body()}, false});
           if (item.weight && b.publisher)  // confirmed once on disk
             st.unconfirmed.push_back(queue_state::pending_confirm{id, b.publisher, b.channel, ret});
         } else if (item.weight) {
           report.returns.push_back(ret);
         }
         bool page_out = persistent(st, *item.msg) && st.cfg.memory_limit &&
-                        st.resident_bytes + item.msg->body.size() > st.cfg.memory_limit;
+                        st.resident_bytes + item.msg->body().size() > st.cfg.memory_limit;
         if (page_out) {
           st.ready.push_back(ready_entry{id, nullptr, false});
         } else {
-          st.resident_bytes += item.msg->body.size();
+          st.resident_bytes += item.msg->body().size();
           st.ready.push_back(ready_entry{id, std::move(item.msg), false});
         }
       }
@@ -713,17 +714,13 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
 }  // namespace
 
 message_ptr from_stored(persistence::stored_message& m) {
-  auto msg = std::make_shared<message>();
-  msg->exchange = std::move(m.exchange);
-  msg->routing_key = std::move(m.routing_key);
-  msg->properties = std::move(m.properties);
-  msg->body = std::move(m.body);
+  message::fields f{m.exchange, m.routing_key, m.properties};
   amqp::property_scan scan;
-  if (amqp::scan_properties(msg->properties, scan)) {
-    msg->delivery_mode = scan.delivery_mode;
-    msg->has_headers = scan.has_headers;
+  if (amqp::scan_properties(m.properties, scan)) {
+    f.delivery_mode = scan.delivery_mode;
+    f.has_headers = scan.has_headers;
   }
-  return msg;
+  return message::make(f, std::move(m.body));
 }
 
 message_ptr keep_resident(persistence::stored_message& m, size_t memory_limit, size_t& resident) {

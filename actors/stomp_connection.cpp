@@ -149,12 +149,10 @@ void on_connect(actor* self, stomp::frame& f) {
 void publish_message(actor* self, const stomp::frame& f, const caf::actor& target,
                      bool to_exchange, std::string exchange, std::string key) {
   auto& st = self->state;
-  auto msg = std::make_shared<message>();
-  msg->exchange = std::move(exchange);
-  msg->routing_key = std::move(key);
-  msg->properties = stomp_map::properties_from_send(f, msg->delivery_mode);
-  msg->has_headers = true;
-  msg->body = f.body;
+  uint8_t delivery_mode = 0;
+  auto properties = stomp_map::properties_from_send(f, delivery_mode);
+  auto msg =
+    message::make({exchange, key, properties, delivery_mode, true}, std::string_view{f.body});
   ++st.counters.published;
   publish_batch b;
   b.publisher = caf::actor_cast<caf::actor>(self);

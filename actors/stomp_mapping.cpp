@@ -122,16 +122,18 @@ std::string properties_from_send(const stomp::frame& send, uint8_t& delivery_mod
 }
 
 std::string destination_of(const message& m) {
-  if (m.exchange.empty())
-    return "/queue/" + m.routing_key;
-  if (m.exchange == "amq.topic")
-    return "/topic/" + m.routing_key;
-  return "/exchange/" + m.exchange + "/" + m.routing_key;
+  std::string_view exchange = m.exchange();
+  std::string_view key = m.routing_key();
+  if (exchange.empty())
+    return "/queue/" + std::string{key};
+  if (exchange == "amq.topic")
+    return "/topic/" + std::string{key};
+  return "/exchange/" + std::string{exchange} + "/" + std::string{key};
 }
 
 void add_message_headers(const message& m, stomp::frame& out) {
   amqp::basic_properties p;
-  if (!amqp::decode_properties(m.properties, p))
+  if (!amqp::decode_properties(m.properties(), p))
     return;
   auto put = [&](const char* name, const std::optional<std::string>& v) {
     if (v)

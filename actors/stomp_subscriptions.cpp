@@ -300,7 +300,7 @@ void on_deliver(actor* self, delivery_batch& b) {
       ++sub.unacked;
     }
     stomp_map::add_message_headers(*d.msg, m);
-    m.body = d.msg->body;
+    m.body = d.msg->body();
     ++sub.delivered;
     ++st.counters.delivered;
     st.counters.redelivered += d.redelivered ? 1 : 0;

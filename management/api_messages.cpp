@@ -23,15 +23,15 @@ void add_returns(const std::vector<weight_return>& rs, uint64_t& returned, bool&
 json message_json(const get_result& g, bool base64_only, std::optional<size_t> truncate) {
   auto& m = *g.d.msg;
   amqp::basic_properties props;
-  amqp::decode_properties(m.properties, props);
-  std::string payload = m.body;
+  amqp::decode_properties(m.properties(), props);
+  std::string payload{m.body()};
   if (truncate && payload.size() > *truncate)
     payload.resize(*truncate);
   bool as_string = !base64_only && valid_utf8(payload);
-  return json{{"payload_bytes", m.body.size()},
+  return json{{"payload_bytes", m.body().size()},
               {"redelivered", g.d.redelivered},
-              {"exchange", m.exchange},
-              {"routing_key", m.routing_key},
+              {"exchange", m.exchange()},
+              {"routing_key", m.routing_key()},
               {"message_count", g.message_count},
               {"properties", to_json(props)},
               {"payload", as_string ? payload : persistence::base64_encode(payload)},
@@ -57,13 +57,11 @@ reply publish(call& c, const caf::actor& vhost, const std::string& exchange) {
   auto props = properties_from_json(body.value("properties", json::object()), error);
   if (!props)
     return bad_request(error);
-  auto msg = std::make_shared<message>();
-  msg->exchange = exchange;
-  msg->routing_key = key;
-  amqp::encode_properties(*props, msg->properties);
-  msg->body = std::move(payload);
-  msg->delivery_mode = props->delivery_mode.value_or(0);
-  msg->has_headers = props->headers.has_value();
+  std::string properties;
+  amqp::encode_properties(*props, properties);
+  auto msg = message::make({exchange, key, properties, props->delivery_mode.value_or(uint8_t{0}),
+                            props->headers.has_value()},
+                           std::move(payload));
 
   caf::actor target;
   if (exchange.empty()) {
