@@ -22,7 +22,8 @@ char* append(char* out, std::string_view s) {
 
 }  // namespace
 
-message_ptr message::build(const fields& f, std::string_view inline_body, std::string&& adopted) {
+message_ptr message::build(const fields& f, std::string_view inline_body,
+                           std::unique_ptr<std::string> adopted) {
   auto exchange_len = checked_len(f.exchange);
   auto routing_key_len = checked_len(f.routing_key);
   auto properties_len = checked_len(f.properties);
@@ -45,14 +46,14 @@ message_ptr message::build(const fields& f, std::string_view inline_body, std::s
 
 message_ptr message::make(const fields& f, std::string&& body) {
   if (body.size() > inline_body_max)
-    return build(f, {}, std::move(body));
-  return build(f, body, {});
+    return build(f, {}, std::make_unique<std::string>(std::move(body)));
+  return build(f, body, nullptr);
 }
 
 message_ptr message::make(const fields& f, std::string_view body) {
   if (body.size() > inline_body_max)
-    return build(f, {}, std::string{body});
-  return build(f, body, {});
+    return build(f, {}, std::make_unique<std::string>(body));
+  return build(f, body, nullptr);
 }
 
 void message::destroy(const message* m) noexcept {

@@ -66,8 +66,8 @@ class message {
     return {bytes() + exchange_len_ + routing_key_len_, properties_len_};
   }
   std::string_view body() const noexcept {
-    if (!adopted_body_.empty())
-      return adopted_body_;
+    if (adopted_body_)
+      return *adopted_body_;
     return {bytes() + exchange_len_ + routing_key_len_ + properties_len_, inline_body_len_};
   }
   uint8_t delivery_mode() const noexcept { return delivery_mode_; }
@@ -84,7 +84,8 @@ class message {
  private:
   message() = default;
   ~message() = default;
-  static message_ptr build(const fields& f, std::string_view inline_body, std::string&& adopted);
+  static message_ptr build(const fields& f, std::string_view inline_body,
+                           std::unique_ptr<std::string> adopted);
   static void destroy(const message* m) noexcept;
   const char* bytes() const noexcept { return reinterpret_cast<const char*>(this + 1); }
   char* bytes() noexcept { return reinterpret_cast<char*>(this + 1); }
@@ -96,7 +97,8 @@ class message {
   uint32_t inline_body_len_ = 0;
   uint8_t delivery_mode_ = 0;
   bool has_headers_ = false;
-  std::string adopted_body_;  // empty unless the body is larger than inline_body_max
+  // Null unless the body is larger than inline_body_max (a pointer: 8 bytes per message, not 32).
+  std::unique_ptr<std::string> adopted_body_;
 };
 
 inline constexpr uint64_t full_weight = uint64_t{1} << 62;
