@@ -154,15 +154,12 @@ void publish_message(actor* self, const stomp::frame& f, const caf::actor& targe
   auto msg =
     message::make({exchange, key, properties, delivery_mode, true}, std::string_view{f.body});
   ++st.counters.published;
-  publish_batch b;
-  b.publisher = caf::actor_cast<caf::actor>(self);
   publish_item item{std::move(msg), 0, 0};
   if (auto r = f.header("receipt")) {
     item.seq = ++st.publish_seq;
     item.weight = full_weight;
     st.receipts.emplace(item.seq, std::make_pair(uint64_t{0}, *r));
   }
-  b.items.push_back(std::move(item));
   if (!target) {  // unroutable: the message is dropped, a receipt still goes out
     if (f.header("receipt")) {
       send_receipt(self, f);
@@ -171,7 +168,16 @@ void publish_message(actor* self, const stomp::frame& f, const caf::actor& targe
     return;
   }
   (void) to_exchange;
-  self->send(target, publish_atom::value, std::move(b));
+  for (auto& [to, b] : st.outgoing) {
+    if (to == target) {
+      b.items.push_back(std::move(item));
+      return;
+    }
+  }
+  publish_batch b;
+  b.publisher = caf::actor_cast<caf::actor>(self);
+  b.items.push_back(std::move(item));
+  st.outgoing.emplace_back(target, std::move(b));
 }
 
 void on_send(actor* self, stomp::frame& f);
@@ -259,6 +265,17 @@ void on_send(actor* self, stomp::frame& f) {
       return;
     }
     default: {
+      // A queue already known: no lookup, and no copy of the frame for later.
+      const std::string* name = &d->name;
+      if (d->kind == stomp_map::dest_kind::temp_queue) {
+        auto temp = st.temp_queues.find(d->name);
+        name = temp == st.temp_queues.end() ? nullptr : &temp->second;
+      }
+      if (name) {
+        auto it = st.queue_cache.find(*name);
+        if (it != st.queue_cache.end())
+          return publish_message(self, f, it->second, false, "", *name);
+      }
       auto frame = f;
       with_queue(self, *d, false, f, [self, frame](caf::actor q, std::string name) {
         publish_message(self, frame, q, false, "", name);
@@ -324,6 +341,7 @@ void handle(actor* self, stomp::frame& f) {
   }
   if (f.command == "SEND")
     return on_send(self, f);
+  flush_publishes(self);  // whatever this frame does comes after the SENDs before it
   if (f.command == "SUBSCRIBE")
     return on_subscribe(self, f);
   if (f.command == "UNSUBSCRIBE")
@@ -382,6 +400,13 @@ void send_receipt(actor* self, const stomp::frame& request) {
   send_frame(self, receipt);
 }
 
+void flush_publishes(actor* self) {
+  auto& st = self->state;
+  for (auto& [target, b] : st.outgoing)
+    self->send(target, publish_atom::value, std::move(b));
+  st.outgoing.clear();
+}
+
 void flush_out(actor* self) {
   auto& st = self->state;
   if (!st.out.empty() && st.session) {
@@ -404,6 +429,7 @@ void fatal(actor* self, std::string message, std::string detail) {
   err.headers.emplace_back("content-type", "text/plain");
   err.body = detail.empty() ? message : detail;
   send_frame(self, err);
+  flush_publishes(self);  // the SENDs before the error stand
   release_subscriptions(self);
   st.closing = true;
   st.pending.clear();
@@ -490,6 +516,7 @@ void process(actor* self) {
     st.processed_bytes += st.current_bytes;
     st.current_bytes = 0;
   }
+  flush_publishes(self);
   refill_credit(self);
   if (st.processed_bytes && st.session) {
     st.session->processed(st.processed_bytes);

@@ -84,6 +84,9 @@ struct state {
   // SEND frames that asked for a receipt wait until their weight came back (messages.hpp).
   uint64_t publish_seq = 0;
   std::map<uint64_t, std::pair<uint64_t, std::string>> receipts;  // seq -> (weight, receipt-id)
+  // SENDs of the frames handled so far, one batch per target; sent when the frames of a read
+  // are done, or before any other frame (one actor message per batch, not per SEND).
+  std::vector<std::pair<caf::actor, publish_batch>> outgoing;
   publisher_flow flow;
   bool drain_requested = false;
 
@@ -97,6 +100,7 @@ void process(actor* self);
 // connection_report.cpp
 void report(actor* self, const caf::actor& to, bool final);
 void flush_out(actor* self);
+void flush_publishes(actor* self);
 void send_frame(actor* self, const stomp::frame& f);
 void send_receipt(actor* self, const stomp::frame& request);
 void fatal(actor* self, std::string message, std::string detail = {});
@@ -108,6 +112,7 @@ void with_queue(actor* self, const stomp_map::destination& d, bool for_subscribe
 
 template <class R, class F, class... Ts>
 void ask(actor* self, const caf::actor& dest, F f, Ts&&... xs) {
+  flush_publishes(self);
   request_paused<R>(
     self, dest, std::move(f),
     [self](caf::error& err) { fatal(self, "Internal error", self->home_system().render(err)); },

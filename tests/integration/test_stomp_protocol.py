@@ -274,6 +274,47 @@ class MessagingTest(StompTestCase):
             back.close()
         self.assertEqual(lost, [], "messages sent after DISCONNECT's RECEIPT went missing")
 
+    def test_sends_in_one_read_arrive_in_order_and_outlive_an_error(self):
+        # SENDs that arrive in one read reach their queues as one batch per queue: each
+        # queue still gets its messages in order, a receipt still comes once its message is
+        # queued, and the SENDs before a frame that ends the connection are kept.
+        qa, qb = self.queue_name("batch-a"), self.queue_name("batch-b")
+        conn = self.raw("1.2")
+        for q in (qa, qb):  # the first SEND to a queue looks it up; the rest go straight
+            conn.receipt("SEND", {"destination": "/queue/" + q}, b"warm")
+        data = b"".join(
+            encode_frame("SEND", [("destination", "/queue/" + (qa if i % 2 else qb))],
+                         b"m%d" % i, "1.2")
+            for i in range(200))
+        data += encode_frame("SEND", [("destination", "/queue/" + qa), ("receipt", "last")],
+                             b"last", "1.2")
+        conn.send_raw(data)
+        self.assertEqual(conn.expect("RECEIPT").header("receipt-id"), "last")
+        data = b"".join(
+            encode_frame("SEND", [("destination", "/queue/" + q)], b"before error", "1.2")
+            for q in (qa, qb))
+        data += encode_frame("BOGUS", [], b"", "1.2")
+        data += encode_frame("SEND", [("destination", "/queue/" + qa)], b"after", "1.2")
+        conn.send_raw(data)
+        self.assertEqual(conn.expect("ERROR").header("message"),
+                         "Could not interpret command BOGUS")
+        self.assertTrue(conn.wait_closed(5), "connection open after ERROR")
+        expected = {
+            qa: [b"warm"] + [b"m%d" % i for i in range(1, 200, 2)] + [b"last", b"before error"],
+            qb: [b"warm"] + [b"m%d" % i for i in range(0, 200, 2)] + [b"before error"],
+        }
+        for q, bodies in expected.items():
+            sub = self.raw("1.2")
+            sub.receipt("SUBSCRIBE", {"destination": "/queue/" + q, "id": "s"})
+            got = []
+            while True:
+                frame = sub.poll_frame(1.0)
+                if frame is None:
+                    break
+                got.append(frame.body)
+            self.assertEqual(got, bodies, "queue %s" % q)
+            sub.close()
+
     def test_receipt_for_every_client_frame(self):
         conn = self.raw("1.2")
         dest = "/queue/" + self.queue_name("rcpt")
