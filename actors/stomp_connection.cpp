@@ -387,7 +387,7 @@ void on_weights(actor* self, std::vector<weight_return>& returns) {
 }  // namespace
 
 void send_frame(actor* self, const stomp::frame& f) {
-  self->state.out += stomp::encode(f, self->state.version);
+  stomp::encode_to(self->state.out, f, self->state.version);
 }
 
 void send_receipt(actor* self, const stomp::frame& request) {

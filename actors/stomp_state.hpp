@@ -64,6 +64,13 @@ struct state {
   std::string client_id;
 
   std::string out;
+  stomp::frame message_frame;  // reused for every MESSAGE (on_deliver)
+  struct {
+    bool valid = false;
+    std::string exchange;
+    std::string routing_key;
+    std::string destination;
+  } last_destination;  // destination header of the last message delivered
   std::deque<pending_frame> pending;
   bool awaiting = false;
   size_t current_bytes = 0;

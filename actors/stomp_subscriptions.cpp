@@ -14,8 +14,32 @@ namespace warren::stomp_conn {
 
 namespace {
 
-std::string message_id(const subscription& s, uint64_t seq) {
-  return "T_" + s.id + "@@" + std::to_string(seq);
+// message-id "T_<subscription>@@<seq>", written into `out` (whose capacity is reused).
+void write_message_id(std::string& out, const subscription& s, uint64_t seq) {
+  char digits[24];
+  auto end = std::to_chars(digits, digits + sizeof(digits), seq).ptr;
+  out.assign("T_");
+  out += s.id;
+  out += "@@";
+  out.append(digits, end);
+}
+
+void set_header(std::pair<std::string, std::string>& h, std::string_view name,
+                std::string_view value) {
+  h.first.assign(name);
+  h.second.assign(value);
+}
+
+// The destination header of a delivered message; successive messages mostly share it.
+const std::string& destination_for(state& st, const message& msg) {
+  auto& c = st.last_destination;
+  if (!c.valid || msg.exchange() != c.exchange || msg.routing_key() != c.routing_key) {
+    c.exchange.assign(msg.exchange());
+    c.routing_key.assign(msg.routing_key());
+    c.destination = stomp_map::destination_of(msg);
+    c.valid = true;
+  }
+  return c.destination;
 }
 
 std::optional<uint64_t> seq_of(const std::string& id) {
@@ -282,25 +306,27 @@ void on_deliver(actor* self, delivery_batch& b) {
     return;
   }
   auto& sub = sit->second;
+  bool temp = sub.destination.rfind("/temp-queue/", 0) == 0;
+  // One frame for the batch: its header strings keep their capacity from message to message.
+  auto& m = st.message_frame;
+  m.command = "MESSAGE";
   for (auto& d : b.items) {
     auto seq = st.next_seq++;
-    stomp::frame m;
-    m.command = "MESSAGE";
-    auto mid = message_id(sub, seq);
-    m.headers.emplace_back("subscription", sub.id);
-    m.headers.emplace_back("destination", sub.destination.rfind("/temp-queue/", 0) == 0
-                                            ? sub.destination
-                                            : stomp_map::destination_of(*d.msg));
-    m.headers.emplace_back("message-id", mid);
-    m.headers.emplace_back("redelivered", d.redelivered ? "true" : "false");
+    bool with_ack = sub.mode != ack_mode::auto_ack && st.version == stomp::version::v1_2;
+    m.headers.resize(with_ack ? 5 : 4);
+    set_header(m.headers[0], "subscription", sub.id);
+    set_header(m.headers[1], "destination", temp ? sub.destination : destination_for(st, *d.msg));
+    m.headers[2].first.assign("message-id");
+    write_message_id(m.headers[2].second, sub, seq);
+    set_header(m.headers[3], "redelivered", d.redelivered ? "true" : "false");
+    if (with_ack)
+      set_header(m.headers[4], "ack", m.headers[2].second);
     if (sub.mode != ack_mode::auto_ack) {
-      if (st.version == stomp::version::v1_2)
-        m.headers.emplace_back("ack", mid);
       st.unacked.push_back(unacked_message{seq, b.queue, d.msg_id, sub.consumer_id});
       ++sub.unacked;
     }
     stomp_map::add_message_headers(*d.msg, m);
-    m.body = d.msg->body();
+    m.body.assign(d.msg->body());
     ++sub.delivered;
     ++st.counters.delivered;
     st.counters.redelivered += d.redelivered ? 1 : 0;

@@ -47,6 +47,15 @@ bool valid_escapes(std::string_view s, version v) {
 // Appends `in` to `out` with the escaping of `v`; `escaping` false means the 1.0 rules
 // (nothing escaped, unrepresentable octets dropped).
 void append_header_text(std::string& out, std::string_view in, version v, bool escaping) {
+  // Most values have nothing to escape: copy the run before the first special octet at once.
+  size_t plain = 0;
+  while (plain < in.size()) {
+    const char c = in[plain];
+    if (c == '\0' || c == '\n' || c == '\r' || c == ':' || c == '\\') break;
+    ++plain;
+  }
+  out.append(in.data(), plain);
+  in.remove_prefix(plain);
   for (const char c : in) {
     switch (c) {
       case '\0':
@@ -335,11 +344,16 @@ parse_status parser::build(std::string_view in, size_t end, frame& out, size_t& 
 }
 
 std::string encode(const frame& f, version v) {
-  const bool escaping = v != version::v1_0 && !is_unescaped_command(f.command);
   std::string out;
   size_t estimate = f.command.size() + f.body.size() + 32;
   for (const auto& [name, value] : f.headers) estimate += name.size() + value.size() + 2;
   out.reserve(estimate);
+  encode_to(out, f, v);
+  return out;
+}
+
+void encode_to(std::string& out, const frame& f, version v) {
+  const bool escaping = v != version::v1_0 && !is_unescaped_command(f.command);
   out += f.command;
   out += '\n';
   bool wrote_length = false;
@@ -364,7 +378,6 @@ std::string encode(const frame& f, version v) {
   out += '\n';
   out += f.body;
   out += '\0';
-  return out;
 }
 
 std::string escape(std::string_view in, version v) {

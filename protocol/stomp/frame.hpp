@@ -84,6 +84,8 @@ class parser {
 // STOMP and CONNECTED). Any content-length header in `f` is replaced by the body's real
 // size; one is always written when the body is non-empty, so bodies may hold NULs.
 std::string encode(const frame& f, version v);
+// The same, appended to `out` (a connection's write buffer: no string per frame).
+void encode_to(std::string& out, const frame& f, version v);
 
 // STOMP 1.2 Value Encoding. 1.1 escapes LF, ':' and '\'; 1.2 also CR; 1.0 has no escapes.
 // Octets a version cannot carry in a header (NUL always; CR and LF in 1.0; CR in 1.1) are
