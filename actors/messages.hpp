@@ -16,7 +16,6 @@
 #include <caf/all.hpp>
 
 #include <atomic>
-
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
