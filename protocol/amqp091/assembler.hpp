@@ -43,6 +43,9 @@ private:
   struct pending;
   // Channels with a content-bearing method waiting for header/body frames. Few at a time.
   struct slot {
+    // User-provided: emplace_back() would otherwise zero all of it (a variant of every
+    // method) before running the member initializers, on every content-bearing method.
+    slot() {}
     uint16_t channel = 0;
     bool header_seen = false;
     uint64_t body_size = 0;
