@@ -14,6 +14,8 @@ namespace warren::stomp_conn {
 
 namespace {
 
+constexpr size_t reused_body_max = 64 << 10;
+
 // message-id "T_<subscription>@@<seq>", written into `out` (whose capacity is reused).
 void write_message_id(std::string& out, const subscription& s, uint64_t seq) {
   char digits[24];
@@ -332,6 +334,10 @@ void on_deliver(actor* self, delivery_batch& b) {
     st.counters.redelivered += d.redelivered ? 1 : 0;
     send_frame(self, m);
   }
+  // Keep the capacity small messages reuse, not that of a large body: an idle connection
+  // would hold it for as long as it lives.
+  if (m.body.capacity() > reused_body_max)
+    m.body = std::string{};
 }
 
 void on_server_cancel(actor* self, uint64_t consumer_id) {
