@@ -182,6 +182,15 @@ void publish_message(actor* self, const stomp::frame& f, const caf::actor& targe
 
 void on_send(actor* self, stomp::frame& f);
 
+// The name of the queue a queue-like destination stands for: its own, or for /temp-queue/x
+// the queue created for it; null while that temporary queue does not exist yet.
+const std::string* queue_name_of(const state& st, const stomp_map::destination& d) {
+  if (d.kind != stomp_map::dest_kind::temp_queue)
+    return &d.name;
+  auto it = st.temp_queues.find(d.name);
+  return it == st.temp_queues.end() ? nullptr : &it->second;
+}
+
 // reply-to: /temp-queue/x is this connection's private queue; others see /reply-queue/<name>.
 bool rewrite_reply_to(actor* self, stomp::frame& f) {
   auto& st = self->state;
@@ -266,12 +275,7 @@ void on_send(actor* self, stomp::frame& f) {
     }
     default: {
       // A queue already known: no lookup, and no copy of the frame for later.
-      const std::string* name = &d->name;
-      if (d->kind == stomp_map::dest_kind::temp_queue) {
-        auto temp = st.temp_queues.find(d->name);
-        name = temp == st.temp_queues.end() ? nullptr : &temp->second;
-      }
-      if (name) {
+      if (auto name = queue_name_of(st, *d)) {
         auto it = st.queue_cache.find(*name);
         if (it != st.queue_cache.end())
           return publish_message(self, f, it->second, false, "", *name);
@@ -447,28 +451,25 @@ void retry_current(actor* self, stomp::frame&& f) {
 void with_queue(actor* self, const stomp_map::destination& d, bool for_subscribe,
                 const stomp::frame& request, std::function<void(caf::actor, std::string)> then) {
   auto& st = self->state;
-  std::string name = d.name;
-  if (d.kind == stomp_map::dest_kind::temp_queue) {
-    auto it = st.temp_queues.find(d.name);
-    if (it == st.temp_queues.end()) {
-      queue_spec spec{"", false, false, true, true, {}, caf::actor_cast<caf::actor>(self)};
-      auto temp = d.name;
-      ask<queue_declared>(
-        self, st.vhost,
-        [self, temp, then, for_subscribe](queue_declared& r) {
-          if (r.code != 0)
-            return fatal(self, "Cannot create temporary queue", r.text);
-          self->state.temp_queues[temp] = r.name;
-          self->state.queue_cache[r.name] = r.queue;
-          if (!for_subscribe)
-            subscribe_temp_queue(self, temp, r.name, r.queue);
-          then(r.queue, r.name);
-        },
-        declare_atom::value, queue_atom::value, std::move(spec));
-      return;
-    }
-    name = it->second;
+  auto known = queue_name_of(st, d);
+  if (!known) {  // a temporary queue not created yet
+    queue_spec spec{"", false, false, true, true, {}, caf::actor_cast<caf::actor>(self)};
+    auto temp = d.name;
+    ask<queue_declared>(
+      self, st.vhost,
+      [self, temp, then, for_subscribe](queue_declared& r) {
+        if (r.code != 0)
+          return fatal(self, "Cannot create temporary queue", r.text);
+        self->state.temp_queues[temp] = r.name;
+        self->state.queue_cache[r.name] = r.queue;
+        if (!for_subscribe)
+          subscribe_temp_queue(self, temp, r.name, r.queue);
+        then(r.queue, r.name);
+      },
+      declare_atom::value, queue_atom::value, std::move(spec));
+    return;
   }
+  std::string name = *known;
   auto cached = st.queue_cache.find(name);
   if (cached != st.queue_cache.end())
     return then(cached->second, name);
