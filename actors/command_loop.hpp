@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "actors/hardening.hpp"
+#include "actors/publish_credit.hpp"
 #include "metrics/probe.hpp"
 
 namespace warren {
@@ -75,19 +76,23 @@ void request_paused(Self* self, const caf::actor& dest, F f, OnError on_error, P
       });
 }
 
-// Exchanges and queues that asked this connection to stop publishing; reading resumes when
-// the last of them lets go (or goes away).
+// Exchanges and queues that asked this connection to stop publishing, and the credit this
+// connection has with each receiver (publish_credit.hpp); reading resumes when the last of
+// them lets go (or goes away).
 struct publisher_flow {
   std::unordered_set<caf::actor_addr> blockers;
+  std::unordered_set<caf::actor_addr> watched;  // monitored once, however often they block
+  credit_account credit;
 
-  bool blocked() const { return !blockers.empty(); }
+  bool blocked() const { return !blockers.empty() || credit.exhausted(); }
 
   // Handles (flow_atom, block) from the current sender; true when the connection may go on.
   template <class Self>
   bool on_flow(Self* self, bool block) {
     auto src = caf::actor_cast<caf::actor_addr>(self->current_sender());
     if (block) {
-      if (blockers.insert(src).second)
+      blockers.insert(src);
+      if (watched.insert(src).second)
         self->monitor(caf::actor_cast<caf::actor>(src));
       return false;
     }
@@ -95,7 +100,19 @@ struct publisher_flow {
     return true;
   }
 
-  void forget(const caf::actor_addr& gone) { blockers.erase(gone); }
+  // Handles (grant_atom, messages, bytes) from the current sender; true when the connection
+  // may go on.
+  template <class Self>
+  bool on_grant(Self* self, uint64_t messages, uint64_t bytes) {
+    auto src = caf::actor_cast<caf::actor_addr>(self->current_sender());
+    return credit.grant(src, messages, bytes) && !blocked();
+  }
+
+  void forget(const caf::actor_addr& gone) {
+    blockers.erase(gone);
+    watched.erase(gone);
+    credit.forget(gone);
+  }
 };
 
 }  // namespace warren

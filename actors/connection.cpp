@@ -95,6 +95,8 @@ void close_socket(actor* self) {
     st.session->close();
   st.ph = phase::closed;
   st.pending.clear();
+  st.held.clear();
+  st.held_at = 0;
 }
 
 void on_connection_method(actor* self, amqp::command& cmd) {
@@ -486,50 +488,58 @@ bool can_run(const state& st) {
   return !st.awaiting && !st.flow.blocked() && st.ph != phase::closed;
 }
 
-// Turns the session's frames into commands. A command runs at once when nothing waits before
-// it (no pending command, no answer awaited, no flow stop): the common case, which saves
-// queueing each command in `pending`. Otherwise it waits there for process(). A protocol
-// fault (the session's framing fault, or one the assembler finds) ends the list and drops
-// what follows. Returns the number of commands.
-size_t assemble(actor* self, net::inbound_batch& b) {
+// Turns the frames held from the session into commands and runs them, as long as they can
+// run: a command that cannot (an answer awaited, a flow stop, no credit, one queued again by
+// retry_current) leaves the rest of the frames held as bytes until process() is called again.
+// Frames held this way cost nothing per command, where commands queued in `pending` would each
+// be moved there and back. A protocol fault (the session's framing fault, or one the
+// assembler finds) ends the list and drops what follows. Returns the number of commands.
+size_t assemble_held(actor* self) {
   auto& st = self->state;
-  std::string_view in = b.frames;
-  size_t used = 0;
   amqp::command cmd;
   size_t commands = 0;
-  while (!st.assembly_failed && used < in.size()) {
-    amqp::frame_view f;
-    size_t consumed = 0;
-    // The session checked each frame against frame_max already.
-    if (amqp::parse_frame(in.substr(used), std::numeric_limits<uint32_t>::max(), f, consumed) !=
-        amqp::frame_status::ok)
-      break;
-    used += consumed;
-    switch (st.assembler.feed(f, cmd)) {
-      case amqp::assemble_status::command:
-        ++commands;
-        if (st.pending.empty() && can_run(st)) {
+  while (!st.held.empty() && st.pending.empty() && can_run(st)) {
+    auto& b = st.held.front();
+    std::string_view in = b.frames;
+    while (!st.assembly_failed && st.held_at < in.size() && st.pending.empty() && can_run(st)) {
+      amqp::frame_view f;
+      size_t consumed = 0;
+      // The session checked each frame against frame_max already.
+      if (amqp::parse_frame(in.substr(st.held_at), std::numeric_limits<uint32_t>::max(), f,
+                            consumed) != amqp::frame_status::ok) {
+        st.held_at = in.size();
+        break;
+      }
+      st.held_at += consumed;
+      switch (st.assembler.feed(f, cmd)) {
+        case amqp::assemble_status::command:
+          ++commands;
           st.current_bytes = 0;
           handle(self, cmd);  // may queue it again (retry_current)
           st.processed_bytes += st.current_bytes;
           st.current_bytes = 0;
-        } else {
-          st.pending.push_back(pending_cmd{std::move(cmd), 0, 0, {}, 0, 0});
-        }
-        break;
-      case amqp::assemble_status::error:
-        st.assembly_failed = true;
-        st.pending.push_back(pending_cmd{{}, 0, st.assembler.error_code(),
-                                         st.assembler.error_text(), st.assembler.error_class_id(),
-                                         st.assembler.error_method_id()});
-        break;
-      case amqp::assemble_status::none:
-        break;
+          break;
+        case amqp::assemble_status::error:
+          st.assembly_failed = true;
+          st.pending.push_back(pending_cmd{{}, 0, st.assembler.error_code(),
+                                           st.assembler.error_text(),
+                                           st.assembler.error_class_id(),
+                                           st.assembler.error_method_id()});
+          break;
+        case amqp::assemble_status::none:
+          break;
+      }
     }
-  }
-  if (b.error_code && !st.assembly_failed) {
-    st.assembly_failed = true;
-    st.pending.push_back(pending_cmd{{}, 0, b.error_code, std::move(b.error_text), 0, 0});
+    if (st.held_at < in.size() && !st.assembly_failed)
+      break;  // commands cannot run now
+    // The batch is done (or dropped after a fault): its bytes count as processed.
+    if (b.error_code && !st.assembly_failed) {
+      st.assembly_failed = true;
+      st.pending.push_back(pending_cmd{{}, 0, b.error_code, std::move(b.error_text), 0, 0});
+    }
+    st.processed_bytes += b.bytes;
+    st.held.pop_front();
+    st.held_at = 0;
   }
   return commands;
 }
@@ -538,20 +548,22 @@ size_t assemble(actor* self, net::inbound_batch& b) {
 
 void process(actor* self) {
   auto& st = self->state;
-  while (!st.awaiting && !st.flow.blocked() && !st.pending.empty() &&
-         st.ph != phase::closed) {
-    auto item = std::move(st.pending.front());
-    st.pending.pop_front();
-    st.current_bytes = item.bytes;
-    if (item.error_code) {
-      connection_error(self, item.error_code, std::move(item.error_text), item.error_class,
-                       item.error_method);
-    } else {
-      handle(self, item.cmd);
+  do {
+    while (can_run(st) && !st.pending.empty()) {
+      auto item = std::move(st.pending.front());
+      st.pending.pop_front();
+      st.current_bytes = item.bytes;
+      if (item.error_code) {
+        connection_error(self, item.error_code, std::move(item.error_text), item.error_class,
+                         item.error_method);
+      } else {
+        handle(self, item.cmd);
+      }
+      st.processed_bytes += st.current_bytes;
+      st.current_bytes = 0;
     }
-    st.processed_bytes += st.current_bytes;
-    st.current_bytes = 0;
-  }
+    st.stats.recv_cnt += assemble_held(self);
+  } while (can_run(st) && !st.pending.empty());
   flush_outgoing(self);
   flush_acks(self);
   refill_credit(self);
@@ -560,7 +572,8 @@ void process(actor* self) {
     st.processed_bytes = 0;
   }
   flush_out(self);
-  if (st.peer_gone && (st.ph == phase::closed || (st.pending.empty() && !st.awaiting)))
+  if (st.peer_gone &&
+      (st.ph == phase::closed || (st.pending.empty() && st.held.empty() && !st.awaiting)))
     self->quit();  // queues we consumed from requeue what was unacked when they see us go
 }
 
@@ -646,14 +659,7 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
         if (st.ph == phase::closed)
           return;
         st.stats.recv_oct += b.bytes;
-        st.stats.recv_cnt += assemble(self, b);
-        // The batch's bytes count as processed with its last command still waiting, or now if
-        // none waits (all ran, or none was complete: part of a large body, heartbeats), so
-        // that reading never stalls for bytes no command will report.
-        if (!st.pending.empty())
-          st.pending.back().bytes += b.bytes;
-        else
-          st.processed_bytes += b.bytes;
+        st.held.push_back(std::move(b));
         process(self);
       },
       [=](routed_atom, route_report& r) {
@@ -689,6 +695,10 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
       },
       [=](flow_atom, bool block) {
         if (self->state.flow.on_flow(self, block))
+          process(self);
+      },
+      [=](grant_atom, uint64_t messages, uint64_t bytes) {
+        if (self->state.flow.on_grant(self, messages, bytes))
           process(self);
       },
       [=](drained_atom) {

@@ -23,19 +23,20 @@ constexpr std::string_view reply_to_prefix = "amq.rabbitmq.reply-to.";
 void add_outgoing(actor* self, const caf::actor& target, bool to_exchange, uint64_t channel_id,
                   publish_item item) {
   auto& st = self->state;
-  for (auto& o : st.outgoing) {
-    if (o.target == target && o.batch.channel == channel_id) {
-      o.batch.items.push_back(std::move(item));
-      return;
-    }
+  bool full = st.batched.add(item.msg->body().size());
+  auto o = std::find_if(st.outgoing.begin(), st.outgoing.end(), [&](const outgoing_batch& b) {
+    return b.target == target && b.batch.channel == channel_id;
+  });
+  if (o == st.outgoing.end()) {
+    o = st.outgoing.emplace(st.outgoing.end());
+    o->target = target;
+    o->to_exchange = to_exchange;
+    o->batch.publisher = caf::actor_cast<caf::actor>(self);
+    o->batch.channel = channel_id;
   }
-  outgoing_batch o;
-  o.target = target;
-  o.to_exchange = to_exchange;
-  o.batch.publisher = caf::actor_cast<caf::actor>(self);
-  o.batch.channel = channel_id;
-  o.batch.items.push_back(std::move(item));
-  st.outgoing.push_back(std::move(o));
+  o->batch.items.push_back(std::move(item));
+  if (full)
+    flush_outgoing(self);
 }
 
 tracked_publish* find_tracked(channel_rec& ch, uint64_t seq) {
@@ -170,9 +171,11 @@ void flush_outgoing(actor* self) {
   for (auto& o : st.outgoing) {
     if (o.to_exchange)
       ++st.inflight_routes;
+    st.flow.credit.spend(o.target, o.batch);
     self->send(o.target, publish_atom::value, std::move(o.batch));
   }
   st.outgoing.clear();
+  st.batched.reset();
 }
 
 void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_publish& m) {

@@ -126,6 +126,10 @@ struct state {
   amqp::assembler assembler;  // frames from the session -> commands
   bool assembly_failed = false;  // a protocol fault was found: later frames are dropped
   std::deque<pending_cmd> pending;
+  // Frames read while commands could not run (an answer awaited, a flow stop, no credit):
+  // kept as they came and assembled once they can run, `held_at` bytes into the first.
+  std::deque<net::inbound_batch> held;
+  size_t held_at = 0;
   bool awaiting = false;
   size_t current_bytes = 0;
   size_t processed_bytes = 0;
@@ -138,6 +142,7 @@ struct state {
   std::unordered_map<std::string, std::pair<caf::actor, bool>> exchange_cache;  // -> internal
   std::unordered_map<std::string, caf::actor> queue_cache;  // default-exchange targets
   std::vector<outgoing_batch> outgoing;
+  batch_meter batched;  // what `outgoing` holds
   uint32_t inflight_routes = 0;
   std::function<void()> after_routes;
 

@@ -18,6 +18,7 @@
 
 #include "actors/hardening.hpp"
 #include "actors/mailbox_flow.hpp"
+#include "actors/publish_credit.hpp"
 #include "metrics/probe.hpp"
 
 #include "actors/exchange/exchange_type.hpp"
@@ -47,6 +48,7 @@ struct exchange_state {
   std::vector<exchange::dest_id> matched;
   std::unordered_map<exchange::dest_id, publish_batch> out;
   mailbox_flow flow;
+  credit_grants grants;  // publish credit owed to connections (publish_credit.hpp)
   // Statistics (metrics/stats.hpp).
   caf::actor collector;
   uint64_t publish_in = 0, publish_out = 0, routed = 0, unroutable = 0;
@@ -166,6 +168,8 @@ caf::behavior exchange_behavior(exchange_actor_t* self, exchange_config cfg) {
   });
   return {
     [=](publish_atom, publish_batch& b) {
+      if (b.credited && b.publisher)
+        self->state.grants.took(self, b.publisher, publish_credit::of(b));
       self->state.flow.on_publish(self, b.publisher);
       route_batch(self, b);
       self->state.flow.relax(self);
@@ -224,6 +228,12 @@ caf::behavior exchange_behavior(exchange_actor_t* self, exchange_config cfg) {
     [=](crash_atom) {
       inject_fault("exchange '" + self->state.cfg.name + "' in vhost '" +
                    self->state.cfg.vhost_name + "'");
+    },
+    [=](stall_atom, uint32_t ms) {
+      inject_stall(self, "exchange",
+                   "exchange '" + self->state.cfg.name + "' in vhost '" +
+                     self->state.cfg.vhost_name + "'",
+                   ms);
     },
     [=](stop_atom) {
       report(self, self->state.collector, true);

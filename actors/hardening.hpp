@@ -6,8 +6,11 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <exception>
 #include <string>
+
+#include "actors/messages.hpp"
 
 namespace warren {
 
@@ -25,6 +28,21 @@ inline void install_defaults(caf::scheduled_actor* self, const char* kind) {
   self->set_error_handler([kind](caf::scheduled_actor* a, caf::error& err) {
     spdlog::debug("{} actor: ignored error message {}", kind, a->home_system().render(err));
   });
+}
+
+// Fault injection (debug.fault_injection): the actor takes no message for `ms` milliseconds,
+// as if it were stuck behind a slow disk, without holding a worker. What arrives meanwhile
+// waits in its mailbox (skipped), and is taken in order once the stall ends.
+template <class Self>
+void inject_stall(Self* self, const char* kind, const std::string& what, uint32_t ms) {
+  spdlog::warn("fault injection: {} stalls for {} ms", what, ms);
+  self->set_default_handler(caf::skip);
+  self->become(caf::keep_behavior, [self, kind, what](stall_atom) {
+    spdlog::warn("fault injection: {} goes on", what);
+    self->unbecome();
+    install_defaults(self, kind);
+  });
+  self->delayed_send(self, std::chrono::milliseconds(ms), stall_atom::value);
 }
 
 // The text of an exception an actor failed with.

@@ -113,6 +113,7 @@ struct publish_batch {
   caf::actor publisher;  // connection to report weights to (may be null for internal publishes)
   uint64_t channel = 0;  // the publishing channel's incarnation id within its connection
   uint8_t hops = 0;  // exchange-to-exchange / alternate-exchange hops so far (cycle guard)
+  bool credited = false;  // the publisher counts it against its credit (publish_credit.hpp)
   std::vector<publish_item> items;
 };
 
@@ -282,6 +283,7 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using reply_to_atom = caf::atom_constant<caf::atom("replyto")>;
 using direct_atom = caf::atom_constant<caf::atom("direct")>;
 using flow_atom = caf::atom_constant<caf::atom("flow")>;
+using grant_atom = caf::atom_constant<caf::atom("grant")>;
 using stomp_atom = caf::atom_constant<caf::atom("stomp")>;
 using append_atom = caf::atom_constant<caf::atom("append")>;
 using remove_atom = caf::atom_constant<caf::atom("remove")>;
@@ -302,6 +304,7 @@ using report_atom = caf::atom_constant<caf::atom("report")>;
 using force_close_atom = caf::atom_constant<caf::atom("forceclose")>;
 // Supervision and fault injection.
 using crash_atom = caf::atom_constant<caf::atom("crash")>;
+using stall_atom = caf::atom_constant<caf::atom("stall")>;
 using restarted_atom = caf::atom_constant<caf::atom("restarted")>;
 using rebind_atom = caf::atom_constant<caf::atom("rebind")>;
 

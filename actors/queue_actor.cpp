@@ -28,6 +28,7 @@
 
 #include "actors/hardening.hpp"
 #include "actors/mailbox_flow.hpp"
+#include "actors/publish_credit.hpp"
 #include "actors/message_lookup.hpp"
 #include "metrics/probe.hpp"
 #include "protocol/amqp091/properties.hpp"
@@ -72,6 +73,7 @@ struct queue_state {
   bool dispatch_scheduled = false;
   std::unordered_set<caf::actor_addr> monitored;
   mailbox_flow flow;
+  credit_grants grants;  // publish credit owed to connections (publish_credit.hpp)
   bool stalled = false;           // publishers waited and consumers took nothing meanwhile
   bool stall_check_scheduled = false;
   // Persistence (durable queues only).
@@ -524,6 +526,8 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
   return {
     [=](publish_atom, publish_batch& b) {
       auto& st = self->state;
+      if (b.credited && b.publisher)
+        st.grants.took(self, b.publisher, publish_credit::of(b));
       confirm_report report;
       report.channel = b.channel;
       st.published += b.items.size();
@@ -697,6 +701,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       return op_result{0, {}, static_cast<uint32_t>(st.ready.size())};
     },
     [=](crash_atom) { inject_fault(queue_desc(self->state)); },
+    [=](stall_atom, uint32_t ms) { inject_stall(self, "queue", queue_desc(self->state), ms); },
     [=](stop_atom) {
       auto& st = self->state;
       // Server-sent basic.cancel for every consumer (RabbitMQ consumer_cancel_notify).

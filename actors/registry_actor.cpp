@@ -200,6 +200,15 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       rp.delegate(it->second, crash_atom::value, kind, name);
       return rp;
     },
+    [=](stall_atom, caf::atom_value kind, std::string& vhost, std::string& name,
+        uint32_t ms) -> caf::result<bool> {
+      auto it = self->state.vhosts.find(vhost);
+      if (it == self->state.vhosts.end())
+        return false;
+      auto rp = self->make_response_promise<bool>();
+      rp.delegate(it->second, stall_atom::value, kind, name, ms);
+      return rp;
+    },
     [=](login_atom, std::string& user, std::string& password) {
       return login(self, user, &password);
     },

@@ -168,16 +168,16 @@ void publish_message(actor* self, const stomp::frame& f, const caf::actor& targe
     return;
   }
   (void) to_exchange;
-  for (auto& [to, b] : st.outgoing) {
-    if (to == target) {
-      b.items.push_back(std::move(item));
-      return;
-    }
+  bool full = st.batched.add(item.msg->body().size());
+  auto o = std::find_if(st.outgoing.begin(), st.outgoing.end(),
+                        [&](const auto& out) { return out.first == target; });
+  if (o == st.outgoing.end()) {
+    o = st.outgoing.emplace(st.outgoing.end(), target, publish_batch{});
+    o->second.publisher = caf::actor_cast<caf::actor>(self);
   }
-  publish_batch b;
-  b.publisher = caf::actor_cast<caf::actor>(self);
-  b.items.push_back(std::move(item));
-  st.outgoing.emplace_back(target, std::move(b));
+  o->second.items.push_back(std::move(item));
+  if (full)
+    flush_publishes(self);
 }
 
 void on_send(actor* self, stomp::frame& f);
@@ -406,9 +406,12 @@ void send_receipt(actor* self, const stomp::frame& request) {
 
 void flush_publishes(actor* self) {
   auto& st = self->state;
-  for (auto& [target, b] : st.outgoing)
+  for (auto& [target, b] : st.outgoing) {
+    st.flow.credit.spend(target, b);
     self->send(target, publish_atom::value, std::move(b));
+  }
   st.outgoing.clear();
+  st.batched.reset();
 }
 
 void flush_out(actor* self) {
@@ -621,6 +624,10 @@ caf::actor spawn_stomp_connection(caf::actor_system& sys,
       },
       [=](flow_atom, bool block) {
         if (self->state.flow.on_flow(self, block))
+          process(self);
+      },
+      [=](grant_atom, uint64_t messages, uint64_t bytes) {
+        if (self->state.flow.on_grant(self, messages, bytes))
           process(self);
       },
       [=](drained_atom) {

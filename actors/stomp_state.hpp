@@ -94,6 +94,7 @@ struct state {
   // SENDs of the frames handled so far, one batch per target; sent when the frames of a read
   // are done, or before any other frame (one actor message per batch, not per SEND).
   std::vector<std::pair<caf::actor, publish_batch>> outgoing;
+  batch_meter batched;  // what `outgoing` holds
   publisher_flow flow;
   bool drain_requested = false;
 

@@ -73,6 +73,16 @@ std::string bool_text(bool b) { return b ? "true" : "false"; }
 
 std::string where(const vhost_state& st) { return " in vhost '" + st.vhost + "'"; }
 
+// The queue (kind queue_atom) or exchange (exchange_atom) of that name, or none.
+caf::actor queue_or_exchange(const vhost_state& st, caf::atom_value kind,
+                             const std::string& name) {
+  if (auto q = st.queues.find(name); kind == queue_atom::value && q != st.queues.end())
+    return q->second.actor;
+  if (auto x = st.exchanges.find(name); kind == exchange_atom::value && x != st.exchanges.end())
+    return x->second.actor;
+  return {};
+}
+
 op_result inequivalent(const vhost_state& st, const char* kind, const std::string& name,
                        const char* arg, const std::string& received, const std::string& current) {
   return op_result{amqp::precondition_failed,
@@ -827,15 +837,15 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
         return true;
       },
       [=](crash_atom, caf::atom_value kind, std::string& name) {
-        auto& st = self->state;
-        caf::actor target;
-        if (auto q = st.queues.find(name); kind == queue_atom::value && q != st.queues.end())
-          target = q->second.actor;
-        if (auto x = st.exchanges.find(name);
-            kind == exchange_atom::value && x != st.exchanges.end())
-          target = x->second.actor;
+        auto target = queue_or_exchange(self->state, kind, name);
         if (target)
           self->send(target, crash_atom::value);
+        return target != nullptr;
+      },
+      [=](stall_atom, caf::atom_value kind, std::string& name, uint32_t ms) {
+        auto target = queue_or_exchange(self->state, kind, name);
+        if (target)
+          self->send(target, stall_atom::value, ms);
         return target != nullptr;
       },
       [=](crash_atom) { inject_fault("vhost '" + self->state.vhost + "'"); },

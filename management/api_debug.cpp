@@ -1,7 +1,9 @@
 // POST /api/debug/crash/{queue|exchange}/{vhost}/{name}, /api/debug/crash/vhost/{vhost} and
 // /api/debug/crash/connection/{name}: fault injection for the supervision tree. The actor is
-// made to fail the way an unhandled exception would. Only with debug.fault_injection = true,
-// and only for administrators.
+// made to fail the way an unhandled exception would.
+// POST /api/debug/stall/{queue|exchange}/{vhost}/{name} with {"ms": N}: the actor takes no
+// message for N milliseconds (at most 60,000) while its mailbox fills, as behind a slow disk.
+// Only with debug.fault_injection = true, and only for administrators.
 #include <spdlog/spdlog.h>
 
 #include "management/api.hpp"
@@ -22,7 +24,7 @@ reply crashed(bool found, const std::string& what) {
 std::optional<reply> route_debug(call& c) {
   if (c.path.empty() || c.path[0] != "debug")
     return std::nullopt;
-  if (c.path.size() < 2 || c.path[1] != "crash")
+  if (c.path.size() < 2 || (c.path[1] != "crash" && c.path[1] != "stall"))
     return not_found();
   if (c.method != "POST")
     return method_not_allowed();
@@ -33,6 +35,22 @@ std::optional<reply> route_debug(call& c) {
     return error_reply(403, "access_refused", "fault injection needs the administrator tag");
   std::string error;
   auto kind = c.path.size() > 2 ? c.path[2] : std::string{};
+  if (c.path[1] == "stall") {
+    if ((kind != "queue" && kind != "exchange") || c.path.size() != 5)
+      return not_found();
+    auto body = c.parsed_body();
+    auto ms = body.contains("ms") && body["ms"].is_number_unsigned() ? body["ms"].get<uint64_t>()
+                                                                      : uint64_t{1000};
+    if (ms > 60000)
+      return bad_request("ms: at most 60000");
+    caf::atom_value which = kind == "queue" ? caf::atom_value{queue_atom::value}
+                                            : caf::atom_value{exchange_atom::value};
+    auto r = ask<bool>(c.self, c.ctx.registry(), error, stall_atom::value, which, c.path[3],
+                       c.path[4], static_cast<uint32_t>(ms));
+    if (!r || !*r)
+      return not_found("no " + kind + " '" + c.path[4] + "' in vhost '" + c.path[3] + "'");
+    return no_content();
+  }
   if ((kind == "queue" || kind == "exchange") && c.path.size() == 5) {
     auto& vhost = c.path[3];
     auto& name = c.path[4];

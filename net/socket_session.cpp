@@ -107,7 +107,10 @@ void socket_session::processed(size_t bytes) {
     now = left - std::min(left, bytes);
   while (!inflight_.compare_exchange_weak(left, now));
   if (now < read_low_water && read_paused_.exchange(false))
-    asio::post(strand_, [self = shared_from_this()] { self->do_read(); });
+    asio::post(strand_, [self = shared_from_this()] {
+      self->last_read_ = clock::now();  // the heartbeat clock starts again (arm_heartbeat)
+      self->do_read();
+    });
 }
 
 // The connection actor writes straight into the socket when nothing is queued (a
@@ -272,6 +275,11 @@ void socket_session::arm_heartbeat() {
     if (ec || self->closed_)
       return;
     auto now = clock::now();
+    // While reading is paused for the actor (it has too much unprocessed, or a queue or an
+    // exchange stopped it), silence is ours, not the client's: RabbitMQ pauses its heartbeat
+    // monitor of a blocked connection too. The clock starts again when reading does.
+    if (self->read_paused_.load())
+      self->last_read_ = now;
     if (self->hb_recv_.count() > 0 && now - self->last_read_ > self->hb_recv_) {
       spdlog::warn("missed heartbeats from client {}, timeout: {}ms", self->peer_,
                    self->hb_recv_.count());
