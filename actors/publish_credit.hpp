@@ -123,13 +123,14 @@ public:
   // After taking a credited batch of `a` from `publisher`.
   template <class Self>
   void took(Self* self, const caf::actor& publisher, publish_credit::amount a) {
-    auto& owed = owed_[publisher];
+    auto it = owed_.try_emplace(publisher.address()).first;
+    auto& owed = it->second;
     owed.messages += a.messages;
     owed.bytes += a.bytes;
     if (owed.messages >= publish_credit::window_messages / 2 ||
         owed.bytes >= publish_credit::window_bytes / 2) {
       self->send(publisher, grant_atom::value, owed.messages, owed.bytes);
-      owed_.erase(publisher);
+      owed_.erase(it);
     }
     // Connections that published a little and left would otherwise stay here for good.
     if (owed_.size() > max_publishers)
@@ -139,7 +140,8 @@ public:
   template <class Self>
   void grant_all(Self* self) {
     for (auto& [publisher, owed] : owed_)
-      self->send(publisher, grant_atom::value, owed.messages, owed.bytes);
+      if (auto p = caf::actor_cast<caf::actor>(publisher))  // still there
+        self->send(p, grant_atom::value, owed.messages, owed.bytes);
     owed_.clear();
   }
 
@@ -148,7 +150,8 @@ public:
   static constexpr size_t max_publishers = 256;
 
 private:
-  std::unordered_map<caf::actor, publish_credit::amount> owed_;
+  // By address: an entry does not keep a connection that has gone alive.
+  std::unordered_map<caf::actor_addr, publish_credit::amount> owed_;
 };
 
 }  // namespace warren

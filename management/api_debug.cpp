@@ -39,8 +39,12 @@ std::optional<reply> route_debug(call& c) {
     if ((kind != "queue" && kind != "exchange") || c.path.size() != 5)
       return not_found();
     auto body = c.parsed_body();
-    auto ms = body.contains("ms") && body["ms"].is_number_unsigned() ? body["ms"].get<uint64_t>()
-                                                                      : uint64_t{1000};
+    uint64_t ms = 1000;
+    if (body.is_object() && body.contains("ms")) {
+      if (!body["ms"].is_number_unsigned())
+        return bad_request("ms: a number of milliseconds");
+      ms = body["ms"].get<uint64_t>();
+    }
     if (ms > 60000)
       return bad_request("ms: at most 60000");
     caf::atom_value which = kind == "queue" ? caf::atom_value{queue_atom::value}

@@ -211,6 +211,25 @@ class CreditTest(BrokerTestCase):
             body={"ms": self.STALL_MS})
         self.assertEqual(status, 204, raw_body)
 
+    def test_stall_checks_what_it_is_given(self):
+        q = unique("flow.credit.args")
+        self.channel().queue_declare(q)
+        path = "/api/debug/stall/queue/%s/%s" % (quote("/"), quote(q))
+        for body in ({"ms": -1}, {"ms": "soon"}, {"ms": 60001}):
+            status, _, raw_body, _ = self.api.call("POST", path, body=body)
+            self.assertEqual(status, 400, "%r: %s %r" % (body, status, raw_body))
+        status, _, _, _ = self.api.call(
+            "POST", "/api/debug/stall/queue/%s/%s" % (quote("/"), quote(q + ".none")),
+            body={"ms": 1})
+        self.assertEqual(status, 404)
+        status, _, _, _ = self.api.call("POST", path, body={"ms": 1})
+        self.assertEqual(status, 204)
+        # Still usable after its stall.
+        ch = self.channel()
+        ch.basic_publish("", q, BODY)
+        watcher = self.connect()
+        self.assertTrue(wait_until(lambda: depth(watcher, q) == 1, 10, 0.05))
+
     def publish_while_stalled(self, exchange, routing_key, heartbeat=0):
         """Writes TOTAL publishes (write_while_stalled). Returns the bytes written during the
         stall and the total size."""
