@@ -49,6 +49,8 @@ struct exchange_state {
   std::unordered_map<exchange::dest_id, publish_batch> out;
   mailbox_flow flow;
   credit_grants grants;  // publish credit owed to connections (publish_credit.hpp)
+  credit_account credit;  // and ours with the queues we route to
+  bool out_of_credit = false;  // waiting for a queue's grant, taking nothing else
   // Statistics (metrics/stats.hpp).
   caf::actor collector;
   uint64_t publish_in = 0, publish_out = 0, routed = 0, unroutable = 0;
@@ -126,6 +128,8 @@ void route_batch(exchange_actor_t* self, publish_batch& in) {
     b.hops = in.hops + 1;
     if (d->second.to_exchange)
       ++report.forwarded_batches;
+    else  // not to exchanges: a cycle of bindings would wait for itself
+      st.credit.spend(d->second.handle, b);
     self->send(d->second.handle, publish_atom::value, std::move(b));
     b = publish_batch{};
   }
@@ -138,6 +142,30 @@ void route_batch(exchange_actor_t* self, publish_batch& in) {
   }
   if (in.publisher)
     self->send(in.publisher, routed_atom::value, std::move(report));
+}
+
+// Out of credit with a queue: the exchange takes nothing but grants (and a stop) until it has
+// credit again, so the connections publishing to it run out of theirs in turn and the queue's
+// mailbox stays bounded however long it waits for a worker.
+void on_credit_change(exchange_actor_t* self) {
+  auto& st = self->state;
+  if (st.credit.exhausted() == st.out_of_credit)
+    return;
+  st.out_of_credit = !st.out_of_credit;
+  if (!st.out_of_credit) {
+    self->unbecome();
+    install_defaults(self, "exchange");
+    return;
+  }
+  self->set_default_handler(caf::skip);
+  self->become(
+    caf::keep_behavior,
+    [=](grant_atom, uint64_t messages, uint64_t bytes) {
+      self->state.credit.grant(caf::actor_cast<caf::actor_addr>(self->current_sender()),
+                               messages, bytes);
+      on_credit_change(self);
+    },
+    [=](stop_atom) { self->quit(); });
 }
 
 void report(exchange_actor_t* self, const caf::actor& to, bool final) {
@@ -166,13 +194,23 @@ caf::behavior exchange_behavior(exchange_actor_t* self, exchange_config cfg) {
     spdlog::error("exchange '{}' in vhost '{}' crashed: {}", self->state.cfg.name,
                   self->state.cfg.vhost_name, what);
   });
+  self->set_down_handler([=](caf::down_msg& dm) {
+    self->state.credit.forget(dm.source);
+    on_credit_change(self);
+  });
   return {
     [=](publish_atom, publish_batch& b) {
-      if (b.credited && b.publisher)
-        self->state.grants.took(self, b.publisher, publish_credit::of(b));
+      if (b.credited)
+        self->state.grants.took(self, caf::actor_cast<caf::actor>(self->current_sender()),
+                                publish_credit::of(b));
       self->state.flow.on_publish(self, b.publisher);
       route_batch(self, b);
       self->state.flow.relax(self);
+      on_credit_change(self);
+    },
+    [=](grant_atom, uint64_t messages, uint64_t bytes) {
+      self->state.credit.grant(caf::actor_cast<caf::actor_addr>(self->current_sender()),
+                               messages, bytes);
     },
     [=](bind_atom, binding_entry& b) -> op_result {
       auto& st = self->state;
@@ -186,6 +224,8 @@ caf::behavior exchange_behavior(exchange_actor_t* self, exchange_config cfg) {
       } else {
         id = st.next_dest++;
         st.dest_by_addr.emplace(b.destination.address(), id);
+        if (!b.to_exchange)  // a queue that goes takes what it owes us with it
+          self->monitor(b.destination);
         st.dests.emplace(id, destination{b.destination, b.destination_name, b.to_exchange, 0});
       }
       ++st.dests[id].bindings;
@@ -218,6 +258,10 @@ caf::behavior exchange_behavior(exchange_actor_t* self, exchange_config cfg) {
       st.dest_by_addr.erase(found);
       st.dest_by_addr[now.address()] = id;
       st.dests[id].handle = now;
+      st.credit.forget(old);
+      if (!st.dests[id].to_exchange)
+        self->monitor(now);
+      on_credit_change(self);
       for (auto& b : st.bindings)
         if (b.destination.address() == old)
           b.destination = now;

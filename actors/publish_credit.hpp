@@ -13,6 +13,11 @@
 // hands the count back (grant_atom) once it has taken half a window from that connection, so
 // a connection that stopped always gets its credit back: the receiver takes every message it
 // was sent, and more than half a window of them are then owed.
+//
+// An exchange is a receiver for its connections and a sender for its queues: out of credit
+// with one queue, it takes nothing but grants until it has credit again, so its connections
+// run out in turn. Batches to other exchanges are not counted (bindings can form a cycle,
+// which would then wait for itself).
 #pragma once
 
 #include <caf/all.hpp>
@@ -117,12 +122,14 @@ private:
   size_t exhausted_ = 0;
 };
 
-// The receiver's side: what it took from each connection and has not handed back.
+// The receiver's side: what it took from each sender and has not handed back.
 class credit_grants {
 public:
-  // After taking a credited batch of `a` from `publisher`.
+  // After taking a credited batch of `a` from `publisher` (the batch's sender).
   template <class Self>
   void took(Self* self, const caf::actor& publisher, publish_credit::amount a) {
+    if (!publisher)  // an anonymous message: nobody to grant
+      return;
     auto it = owed_.try_emplace(publisher.address()).first;
     auto& owed = it->second;
     owed.messages += a.messages;

@@ -13,9 +13,10 @@ consumers a backlog builds freely. These tests check the behaviour, not speed:
 - a message larger than what a connection may hold unprocessed (4 MiB) arrives whole: the
   frames of a body still being assembled must not count as unprocessed, or reading stalls;
 - publish credit (actors/publish_credit.hpp): while a queue or an exchange cannot run (made
-  to stall through fault injection), a publisher (AMQP or STOMP) that sends to it is stopped
-  after a window of messages instead of filling its mailbox with everything it writes; once
-  it runs again, every message arrives, the first one first.
+  to stall through fault injection), a publisher (AMQP or STOMP) that sends to it, directly
+  or through an exchange, is stopped after a window of messages instead of filling its
+  mailbox with everything it writes; once it runs again, every message arrives, the first
+  one first.
 
 Every loop is bounded in count and time.
 """
@@ -306,6 +307,23 @@ class CreditTest(BrokerTestCase):
         during, total = self.publish_while_stalled(x, "k")
         self.assert_stopped(during, total)
         self.check_all_arrived(q)
+
+    def test_a_stalled_queue_behind_an_exchange_stops_its_publisher(self):
+        """The exchange runs; the queue it routes to does not. The exchange runs out of
+        credit with the queue and takes nothing more, so the publisher runs out with it."""
+        x = unique("flow.credit.fx")
+        q = unique("flow.credit.fq")
+        other = unique("flow.credit.fo")
+        ch = self.channel()
+        ch.exchange_declare(x, "fanout")
+        for name in (q, other):
+            ch.queue_declare(name)
+            ch.queue_bind(name, x)
+        self.stall("queue", q)
+        during, total = self.publish_while_stalled(x, "")
+        self.assert_stopped(during, total)
+        self.check_all_arrived(q)
+        self.check_all_arrived(other)
 
     def test_a_stalled_queue_stops_a_stomp_publisher(self):
         q = unique("flow.credit.stomp")
