@@ -144,6 +144,8 @@ void route_batch(exchange_actor_t* self, publish_batch& in) {
     self->send(in.publisher, routed_atom::value, std::move(report));
 }
 
+void report(exchange_actor_t* self, const caf::actor& to, bool final);
+
 // Out of credit with a queue: the exchange takes nothing but grants (and a stop) until it has
 // credit again, so the connections publishing to it run out of theirs in turn and the queue's
 // mailbox stays bounded however long it waits for a worker.
@@ -165,7 +167,10 @@ void on_credit_change(exchange_actor_t* self) {
                                messages, bytes);
       on_credit_change(self);
     },
-    [=](stop_atom) { self->quit(); });
+    [=](stop_atom) {
+      report(self, self->state.collector, true);
+      self->quit();
+    });
 }
 
 void report(exchange_actor_t* self, const caf::actor& to, bool final) {
@@ -242,6 +247,10 @@ caf::behavior exchange_behavior(exchange_actor_t* self, exchange_config cfg) {
         st.router->unbind(to_key(st, *pos, id));
         st.bindings.erase(pos);
         if (--st.dests[id].bindings == 0) {
+          if (!st.dests[id].to_exchange) {  // no longer ours to wait for
+            self->demonitor(b.destination.address());
+            st.credit.forget(b.destination.address());
+          }
           st.dests.erase(id);
           st.dest_by_addr.erase(b.destination.address());
         }
