@@ -22,6 +22,7 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <unordered_map>
 

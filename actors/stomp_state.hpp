@@ -92,7 +92,8 @@ struct state {
   uint64_t publish_seq = 0;
   std::map<uint64_t, std::pair<uint64_t, std::string>> receipts;  // seq -> (weight, receipt-id)
   // SENDs of the frames handled so far, one batch per target; sent when the frames of a read
-  // are done, or before any other frame (one actor message per batch, not per SEND).
+  // are done, before any other frame, or every batch_meter::max_messages SENDs (one actor
+  // message per batch, not per SEND).
   std::vector<std::pair<caf::actor, publish_batch>> outgoing;
   batch_meter batched;  // what `outgoing` holds
   publisher_flow flow;
