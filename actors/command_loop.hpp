@@ -104,8 +104,7 @@ struct publisher_flow {
   // may go on.
   template <class Self>
   bool on_grant(Self* self, uint64_t messages, uint64_t bytes) {
-    auto src = caf::actor_cast<caf::actor_addr>(self->current_sender());
-    return credit.grant(src, messages, bytes) && !blocked();
+    return credit.grant_from_sender(self, messages, bytes) && !blocked();
   }
 
   void forget(const caf::actor_addr& gone) {

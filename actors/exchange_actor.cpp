@@ -155,16 +155,13 @@ void on_credit_change(exchange_actor_t* self) {
     return;
   st.out_of_credit = !st.out_of_credit;
   if (!st.out_of_credit) {
-    self->unbecome();
-    install_defaults(self, "exchange");
+    release_mailbox(self, "exchange");
     return;
   }
-  self->set_default_handler(caf::skip);
-  self->become(
-    caf::keep_behavior,
+  hold_mailbox(
+    self,
     [=](grant_atom, uint64_t messages, uint64_t bytes) {
-      self->state.credit.grant(caf::actor_cast<caf::actor_addr>(self->current_sender()),
-                               messages, bytes);
+      self->state.credit.grant_from_sender(self, messages, bytes);
       on_credit_change(self);
     },
     [=](stop_atom) {
@@ -205,17 +202,14 @@ caf::behavior exchange_behavior(exchange_actor_t* self, exchange_config cfg) {
   });
   return {
     [=](publish_atom, publish_batch& b) {
-      if (b.credited)
-        self->state.grants.took(self, caf::actor_cast<caf::actor>(self->current_sender()),
-                                publish_credit::of(b));
+      self->state.grants.took(self, b);
       self->state.flow.on_publish(self, b.publisher);
       route_batch(self, b);
       self->state.flow.relax(self);
       on_credit_change(self);
     },
     [=](grant_atom, uint64_t messages, uint64_t bytes) {
-      self->state.credit.grant(caf::actor_cast<caf::actor_addr>(self->current_sender()),
-                               messages, bytes);
+      self->state.credit.grant_from_sender(self, messages, bytes);
     },
     [=](bind_atom, binding_entry& b) -> op_result {
       auto& st = self->state;

@@ -33,14 +33,26 @@ inline void install_defaults(caf::scheduled_actor* self, const char* kind) {
 // Fault injection (debug.fault_injection): the actor takes no message for `ms` milliseconds,
 // as if it were stuck behind a slow disk, without holding a worker. What arrives meanwhile
 // waits in its mailbox (skipped), and is taken in order once the stall ends.
+// Until release_mailbox(), the actor takes only what `handlers` match; everything else waits
+// in its mailbox (skipped) and is taken in order afterwards.
+template <class Self, class... Handlers>
+void hold_mailbox(Self* self, Handlers... handlers) {
+  self->set_default_handler(caf::skip);
+  self->become(caf::keep_behavior, std::move(handlers)...);
+}
+
+template <class Self>
+void release_mailbox(Self* self, const char* kind) {
+  self->unbecome();
+  install_defaults(self, kind);
+}
+
 template <class Self>
 void inject_stall(Self* self, const char* kind, const std::string& what, uint32_t ms) {
   spdlog::warn("fault injection: {} stalls for {} ms", what, ms);
-  self->set_default_handler(caf::skip);
-  self->become(caf::keep_behavior, [self, kind, what](stall_atom) {
+  hold_mailbox(self, [self, kind, what](stall_atom) {
     spdlog::warn("fault injection: {} goes on", what);
-    self->unbecome();
-    install_defaults(self, kind);
+    release_mailbox(self, kind);
   });
   self->delayed_send(self, std::chrono::milliseconds(ms), stall_atom::value);
 }

@@ -114,6 +114,7 @@ struct publish_batch {
   uint64_t channel = 0;  // the publishing channel's incarnation id within its connection
   uint8_t hops = 0;  // exchange-to-exchange / alternate-exchange hops so far (cycle guard)
   bool credited = false;  // the publisher counts it against its credit (publish_credit.hpp)
+  uint64_t credited_bytes = 0;  // the body bytes it counted, so the receiver need not add them
   std::vector<publish_item> items;
 };
 

@@ -40,13 +40,8 @@ struct publish_credit {
     bool exhausted() const { return messages >= window_messages || bytes >= window_bytes; }
   };
 
-  static amount of(const publish_batch& b) {
-    amount a;
-    a.messages = b.items.size();
-    for (auto& item : b.items)
-      a.bytes += item.msg->body().size();
-    return a;
-  }
+  // What a credited batch counts (its bytes added up once, by the sender: credit_account).
+  static amount of(const publish_batch& b) { return amount{b.items.size(), b.credited_bytes}; }
 };
 
 // What a connection has batched since it last sent its batches: it sends them (and spends the
@@ -73,6 +68,9 @@ public:
   // Before sending `b` to `target`: counts it and marks it for a grant.
   void spend(const caf::actor& target, publish_batch& b) {
     b.credited = true;
+    b.credited_bytes = 0;
+    for (auto& item : b.items)
+      b.credited_bytes += item.msg->body().size();
     auto& out = outstanding_[target.address()];
     bool was = out.exhausted();
     auto a = publish_credit::of(b);
@@ -103,6 +101,12 @@ public:
     return false;
   }
 
+  // A grant from the current message's sender (grant_atom).
+  template <class Self>
+  bool grant_from_sender(Self* self, uint64_t messages, uint64_t bytes) {
+    return grant(caf::actor_cast<caf::actor_addr>(self->current_sender()), messages, bytes);
+  }
+
   // The receiver went away: what it owed will not come.
   void forget(const caf::actor_addr& gone) {
     if (!gone)
@@ -126,6 +130,14 @@ private:
 // The receiver's side: what it took from each sender and has not handed back.
 class credit_grants {
 public:
+  // After taking batch `b` (publish_atom): counts it for its sender (a connection, or an
+  // exchange) when the sender counted it.
+  template <class Self>
+  void took(Self* self, const publish_batch& b) {
+    if (b.credited)
+      took(self, caf::actor_cast<caf::actor>(self->current_sender()), publish_credit::of(b));
+  }
+
   // After taking a credited batch of `a` from `publisher` (the batch's sender).
   template <class Self>
   void took(Self* self, const caf::actor& publisher, publish_credit::amount a) {

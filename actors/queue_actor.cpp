@@ -526,9 +526,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
   return {
     [=](publish_atom, publish_batch& b) {
       auto& st = self->state;
-      if (b.credited)  // by its sender: a connection, or an exchange
-        st.grants.took(self, caf::actor_cast<caf::actor>(self->current_sender()),
-                       publish_credit::of(b));
+      st.grants.took(self, b);
       confirm_report report;
       report.channel = b.channel;
       st.published += b.items.size();
