@@ -168,7 +168,8 @@ void on_handshake(actor* self, amqp::command& cmd) {
                                   " < " + std::to_string(amqp::frame_min_size) + " min size");
       st.frame_max = fmax;
       st.heartbeat = m->heartbeat;
-      st.session->set_limits(st.frame_max, st.heartbeat);
+      if (st.session)  // gone when the client hung up right after its tune-ok
+        st.session->set_limits(st.frame_max, st.heartbeat);
       st.ph = phase::open;
       return;
     }
@@ -492,8 +493,9 @@ bool can_run(const state& st) {
 // run: a command that cannot (an answer awaited, a flow stop, no credit, one queued again by
 // retry_current) leaves the rest of the frames held as bytes until process() is called again.
 // Frames held this way cost nothing per command, where commands queued in `pending` would each
-// be moved there and back. A protocol fault (the session's framing fault, or one the
-// assembler finds) ends the list and drops what follows. Returns the number of commands.
+// be moved there and back. A framing fault from the session ends the list and drops what
+// follows; a fault the assembler finds is queued as a connection error, and the frames after it
+// are still read for the client's close-ok. Returns the number of commands.
 size_t assemble_held(actor* self) {
   auto& st = self->state;
   amqp::command cmd;
@@ -511,6 +513,18 @@ size_t assemble_held(actor* self) {
         break;
       }
       st.held_at += consumed;
+      // After connection.close only methods on channel 0 matter (close / close-ok), decoded
+      // on their own as RabbitMQ does: the assembler may still wait for content after the
+      // fault that closed the connection. A client that answers close-ok is let go at once.
+      if (st.ph == phase::closing) {
+        uint16_t cls = 0, mth = 0;
+        if (f.channel == 0 && f.type == amqp::frame_type::method &&
+            amqp::decode_method(f.payload, cmd.m, cls, mth) == amqp::decode_status::ok) {
+          cmd.channel = 0;
+          handle(self, cmd);
+        }
+        continue;
+      }
       switch (st.assembler.feed(f, cmd)) {
         case amqp::assemble_status::command:
           ++commands;
@@ -520,7 +534,7 @@ size_t assemble_held(actor* self) {
           st.current_bytes = 0;
           break;
         case amqp::assemble_status::error:
-          st.assembly_failed = true;
+          // The frames are still delimited: reading goes on after the error, for close-ok.
           st.pending.push_back(pending_cmd{{}, 0, st.assembler.error_code(),
                                            st.assembler.error_text(),
                                            st.assembler.error_class_id(),

@@ -124,7 +124,7 @@ struct state {
 
   std::string out;  // encoded frames waiting for the next write
   amqp::assembler assembler;  // frames from the session -> commands
-  bool assembly_failed = false;  // a protocol fault was found: later frames are dropped
+  bool assembly_failed = false;  // a framing fault was found: later frames are dropped
   std::deque<pending_cmd> pending;
   // Frames read while commands could not run (an answer awaited, a flow stop, no credit):
   // kept as they came and assembled once they can run, `held_at` bytes into the first.

@@ -69,7 +69,8 @@ void on_connect(actor* self, stomp::frame& f) {
     send_frame(self, err);
     st.closing = true;
     flush_out(self);
-    st.session->close();
+    if (st.session)  // frames read before a hang-up still run after it
+      st.session->close();
     return;
   }
   st.version = *v;
@@ -363,7 +364,8 @@ void handle(actor* self, stomp::frame& f) {
     send_receipt(self, f);
     st.closing = true;
     flush_out(self);
-    st.session->close();
+    if (st.session)
+      st.session->close();
     return;
   }
   if (f.command == "CONNECT" || f.command == "STOMP")

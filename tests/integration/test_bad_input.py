@@ -52,6 +52,22 @@ class BadInputTest(BrokerTestCase):
         self.assertEqual(c.read_until_eof(timeout=5), raw.PROTOCOL_HEADER)
         self.assert_broker_usable()
 
+    def test_pipelined_handshake_then_hang_up(self):
+        # start-ok, tune-ok and open in one write, then the socket closed at once: tune-ok
+        # waits for the login check and then runs with the socket already gone.
+        start_ok = raw.empty_table() + raw.shortstr("PLAIN") + raw.longstr(
+            b"\x00guest\x00guest") + raw.shortstr("en_US")
+        for _ in range(20):
+            c = raw.RawConnection(self.host, self.port)
+            c.send(raw.PROTOCOL_HEADER
+                   + raw.method_frame(0, raw.CONNECTION_START_OK, start_ok)
+                   + raw.method_frame(0, raw.CONNECTION_TUNE_OK, struct.pack("!HIH", 0, 131072, 0))
+                   + raw.method_frame(0, raw.CONNECTION_OPEN, raw.shortstr("/")
+                                      + raw.shortstr("") + b"\x00"))
+            c.close()
+        self.assert_broker_usable()
+        self.broker.check_alive()
+
     def test_handshake_by_hand_works(self):
         # Guards the raw client itself: a well-formed session is accepted.
         c = self.raw_connect()
@@ -168,6 +184,26 @@ class BadInputTest(BrokerTestCase):
         self.assertEqual(close.reply_text,
                          "UNEXPECTED_FRAME - expected content header for class 60, "
                          "got non content header frame instead")
+        self.assert_broker_usable()
+
+    def test_close_ok_after_unexpected_frame_is_read(self):
+        # The frames are still delimited after a 505: the broker reads on, skips what other
+        # channels send, and lets the client go on its close-ok (RabbitMQ does the same)
+        # rather than after its own wait for one (3 s).
+        c = self.raw_connect()
+        c.open_channel(1)
+        c.open_channel(2)
+        c.send_method(1, raw.BASIC_PUBLISH, PUBLISH_ARGS)
+        c.send_method(1, raw.BASIC_QOS, QOS_ARGS)   # 505: a content header was due
+        c.send_method(2, raw.BASIC_QOS, QOS_ARGS)   # in flight when the broker closed
+        c.send(raw.frame(raw.FRAME_BODY, 2, b"stray"))
+        close = c.expect_connection_close(timeout=5)
+        self.assertEqual(close.reply_code, 505, close)
+        c.send(raw.method_frame(0, raw.CONNECTION_CLOSE_OK))
+        started = time.monotonic()
+        self.assertEqual(c.read_until_eof(timeout=8), b"")
+        self.assertLess(time.monotonic() - started, 2.0,
+                        "the socket stayed open after close-ok until the broker's own timeout")
         self.assert_broker_usable()
 
     # -- heartbeats ------------------------------------------------------------------

@@ -249,6 +249,29 @@ class MessagingTest(StompTestCase):
                     break
         self.assertEqual(lost, [], "SENDs lost when the client closed right after them")
 
+    def test_pipelined_frames_then_hang_up(self):
+        # A client that writes CONNECT, a SUBSCRIBE (which waits for its queue) and DISCONNECT
+        # in one go and closes the socket at once: the frames still run after the socket is
+        # gone, and DISCONNECT has no socket left to close. The SEND before it still arrives.
+        dest = "/queue/" + self.queue_name("hangup")
+        watcher = self.raw("1.2")
+        watcher.receipt("SUBSCRIBE", {"destination": dest, "id": "w"})
+        for i in range(10):
+            conn = RawStomp(self.stomp_host, self.stomp_port)
+            try:
+                conn.send_raw(
+                    encode_frame("CONNECT", {"accept-version": "1.2", "host": "/",
+                                             "login": "guest", "passcode": "guest"})
+                    + encode_frame("SUBSCRIBE", {"destination": "/queue/" + self.queue_name(
+                        "hangup-sub"), "id": "s"})
+                    + encode_frame("SEND", {"destination": dest}, b"before hang-up %d" % i)
+                    + encode_frame("DISCONNECT", {"receipt": "bye"})
+                    + encode_frame("DISCONNECT", {}))
+            finally:
+                conn.close()
+            self.assertEqual(watcher.expect("MESSAGE").body, b"before hang-up %d" % i)
+        self.broker.check_alive()
+
     def test_messages_after_disconnect_receipt_are_kept(self):
         # Once DISCONNECT's RECEIPT is in, the subscription is over: what is sent
         # next waits in the queue for the next subscriber.
