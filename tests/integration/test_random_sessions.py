@@ -11,27 +11,32 @@ session, and the frames it sent are in the assertion message).
 
 import os
 import random
+import shutil
 import socket
 import struct
+import tempfile
 import time
 import unittest
 import xml.etree.ElementTree as ET
 
 import amqp_raw as raw
-from harness import BrokerTestCase
+from harness import Broker, BrokerTestCase
+from mgmt_support import Api
 from stomp_support import StompTestCase
 
 SEED = int(os.environ.get("WARREN_RANDOM_SEED", "20261130"))
 SESSIONS = int(os.environ.get("WARREN_RANDOM_SESSIONS", "120"))
 SPEC_XML = os.environ.get("WARREN_AMQP_SPEC",
                           "/usr/share/amqp/specs/0-9-1-rabbit/amqp0-9-1.stripped.extended.xml")
+RESTART_SESSIONS = 40    # before each restart in test_restarts_after_random_sessions
 SESSION_TIME_S = 3.0     # reading the broker's answers, per session
 PROBE_EVERY = 20         # sessions between checks that a plain client is still served
 
 
 # -- AMQP: methods from the spec, arguments from pools ---------------------------------------
 def load_methods(path):
-    """[(class_id, method_id, name, [(field_name, type)])] for every method in the spec."""
+    """[(class_id, method_id, name, [(field_name, type)], to_server)] for every method in the
+    spec; to_server: the server implements it (a client's to send)."""
     root = ET.parse(path).getroot()
     domains = {d.get("name"): d.get("type") for d in root.iter("domain")}
     methods = []
@@ -39,8 +44,9 @@ def load_methods(path):
         for m in c.findall("method"):
             fields = [(f.get("name"), f.get("type") or domains[f.get("domain")])
                       for f in m.findall("field")]
+            to_server = any(ch.get("name") == "server" for ch in m.findall("chassis"))
             methods.append((int(c.get("index")), int(m.get("index")),
-                            "%s.%s" % (c.get("name"), m.get("name")), fields))
+                            "%s.%s" % (c.get("name"), m.get("name")), fields, to_server))
     return methods
 
 
@@ -105,7 +111,7 @@ def table_bytes(t):
 
 
 def odd_table(rnd):
-    t = dict(rnd.choice(TABLES))
+    t = {} if rnd.random() < 0.5 else dict(rnd.choice(TABLES))
     if rnd.random() < 0.3:  # every field type once
         t.update({"b": True, "i": -5, "l": 2 ** 40, "f": 1.5, "s": "s", "x": b"\x00\xff",
                   "n": None, "a": [1, "two", [3.0]], "t": {"k": "v"}})
@@ -125,6 +131,8 @@ def field_bytes(rnd, name, ftype):
         return longstr_bytes(rnd.choice([b"", b"\x00guest\x00guest", b"z" * 1000, b"\xff"]))
     if ftype == "table":
         return table_bytes(odd_table(rnd))
+    if name == "prefetch-size" and rnd.random() < 0.9:
+        return struct.pack("!I", 0)  # anything else is 540, as in RabbitMQ
     fmt = {"octet": "!B", "short": "!H", "long": "!I", "longlong": "!Q", "timestamp": "!Q"}
     limit = 2 ** (8 * struct.calcsize(fmt[ftype]))
     v = rnd.choice(EDGE_INTS[ftype]) if rnd.random() < 0.8 else rnd.randrange(limit)
@@ -135,7 +143,9 @@ def method_args(rnd, fields):
     out, bits, nbits = b"", 0, 0
     for name, ftype in fields:
         if ftype == "bit":
-            bits |= (rnd.random() < 0.5) << nbits
+            # Mostly clear (passive, no-wait, exclusive, if-unused ... set in a quarter), so
+            # that sessions build state; durable mostly set, so that there is some to reload.
+            bits |= (rnd.random() < (0.6 if name == "durable" else 0.25)) << nbits
             nbits += 1
             continue
         if nbits:
@@ -174,60 +184,120 @@ class AmqpRandomSessionsTest(BrokerTestCase):
         by_class = {}
         for m in cls.methods:
             by_class.setdefault(m[0], []).append(m)
-        # Mostly channel-level work; connection methods end a session early, so they are rare.
+        # Mostly channel-level work a client sends; connection methods and the server's own
+        # (deliver, the -ok answers) end a session early, so they are rare.
         cls.weighted = []
         for class_id, ms in by_class.items():
             weight = {10: 1, 20: 4, 40: 8, 50: 10, 60: 16, 85: 3, 90: 3}.get(class_id, 2)
             for m in ms:
-                cls.weighted += [m] * weight
+                cls.weighted += [m] * (weight if m[4] else 1)
 
-    def frames(self, rnd):
-        out, names = [], []
+    def steps(self, rnd):
+        """[(bytes, name)]: a method (with its content, if any) per step."""
+        steps = []
+        opened = rnd.random() < 0.8
+        if opened:  # channels open as a real client's would be
+            for channel in (1, 2, 3):
+                steps.append((raw.method_frame(channel, raw.CHANNEL_OPEN, raw.shortstr("")),
+                              "%d:channel.open" % channel))
         for _ in range(rnd.randint(5, 40)):
-            channel = rnd.choice([1, 1, 1, 2, 2, 3, 0, 65535]) if rnd.random() < 0.95 else 7
-            class_id, method_id, name, fields = rnd.choice(self.weighted)
-            if rnd.random() < 0.15:  # open it first, as a real client would
-                out.append(raw.method_frame(channel, raw.CHANNEL_OPEN, raw.shortstr("")))
-                names.append("%d:channel.open" % channel)
-            out.append(raw.method_frame(channel, (class_id, method_id),
-                                        method_args(rnd, fields)))
-            names.append("%d:%s" % (channel, name))
+            channel = rnd.choice([1, 1, 1, 2, 2, 3]) if rnd.random() < 0.95 else rnd.choice(
+                [0, 7, 65535])
+            class_id, method_id, name, fields, _ = rnd.choice(self.weighted)
+            if not opened and rnd.random() < 0.15:  # open it first, as a real client would
+                steps.append((raw.method_frame(channel, raw.CHANNEL_OPEN, raw.shortstr("")),
+                              "%d:channel.open" % channel))
+            data = raw.method_frame(channel, (class_id, method_id), method_args(rnd, fields))
+            label = "%d:%s" % (channel, name)
             if name == "basic.publish" or rnd.random() < 0.03:
                 size = rnd.choice([0, 1, 16, 5000])
                 header = struct.pack("!HHQ", 60, 0, size if rnd.random() < 0.9 else size + 1)
-                out.append(raw.frame(raw.FRAME_HEADER, channel, header + properties_bytes(rnd)))
+                data += raw.frame(raw.FRAME_HEADER, channel, header + properties_bytes(rnd))
                 sent = 0
                 while sent < size:
                     n = min(size - sent, rnd.choice([1, 100, 4000]))
-                    out.append(raw.frame(raw.FRAME_BODY, channel, b"b" * n))
+                    data += raw.frame(raw.FRAME_BODY, channel, b"b" * n)
                     sent += n
-                names.append("%d:content(%d)" % (channel, size))
-        return out, names
+                label += "+content(%d)" % size
+            steps.append((data, label))
+        return steps
+
+    @staticmethod
+    def answer(c, rnd, tags):
+        """Reads what the broker sent so far and answers it as a client would: close-ok for a
+        closed channel (then opens it again), close-ok for connection.close (returns False),
+        and now and then an ack of a delivery tag it really sent."""
+        c.sock.settimeout(0.002)
+        try:
+            chunk = c.sock.recv(65536)
+        except (socket.timeout, BlockingIOError):
+            chunk = None
+        if chunk == b"":
+            return False
+        if chunk:
+            c.buf += chunk
+        while len(c.buf) >= 7:
+            ftype, channel, size = struct.unpack("!BHI", c.buf[:7])
+            if len(c.buf) < size + 8:
+                break
+            f = raw.Frame(ftype, channel, c.buf[7:7 + size])
+            c.buf = c.buf[size + 8:]
+            cm = f.class_method
+            if cm == raw.CONNECTION_CLOSE:
+                c.send(raw.method_frame(0, raw.CONNECTION_CLOSE_OK))
+                return False
+            if cm == raw.CHANNEL_CLOSE:
+                c.send(raw.method_frame(channel, raw.CHANNEL_CLOSE_OK)
+                       + raw.method_frame(channel, raw.CHANNEL_OPEN, raw.shortstr("")))
+            elif cm in ((60, 60), (60, 71)):  # basic.deliver, basic.get-ok
+                r = f.args()
+                if cm == (60, 60):
+                    r.shortstr()
+                tags.append((channel, struct.unpack("!Q", r.take(8))[0]))
+        if tags and rnd.random() < 0.3:
+            channel, tag = tags.pop(rnd.randrange(len(tags)))
+            method = rnd.choice([(60, 80), (60, 120), (60, 90)])  # ack, nack, reject
+            args = struct.pack("!Q", tag) + bytes([rnd.getrandbits(2) if method != (60, 90)
+                                                   else 1])
+            c.send(raw.method_frame(channel, method, args))
+        return True
 
     def run_session(self, rnd):
         c = raw.RawConnection(self.host, self.port)
         try:
-            frames, names = self.frames(rnd)
+            steps = self.steps(rnd)
+            interactive = False
             if rnd.random() < 0.15:
                 # The whole handshake in the same write as the methods, not waiting for the
                 # broker's start and tune: what comes after runs once the login is checked.
                 start_ok = raw.empty_table() + raw.shortstr("PLAIN") + raw.longstr(
                     b"\x00guest\x00guest") + raw.shortstr("en_US")
-                frames[:0] = [raw.PROTOCOL_HEADER,
-                              raw.method_frame(0, raw.CONNECTION_START_OK, start_ok),
-                              raw.method_frame(0, raw.CONNECTION_TUNE_OK,
-                                               struct.pack("!HIH", 0, 131072, 0)),
-                              raw.method_frame(0, raw.CONNECTION_OPEN, raw.shortstr("/")
-                                               + raw.shortstr("") + b"\x00")]
-                names[:0] = ["pipelined handshake"]
+                steps[:0] = [(raw.PROTOCOL_HEADER
+                              + raw.method_frame(0, raw.CONNECTION_START_OK, start_ok)
+                              + raw.method_frame(0, raw.CONNECTION_TUNE_OK,
+                                                 struct.pack("!HIH", 0, 131072, 0))
+                              + raw.method_frame(0, raw.CONNECTION_OPEN, raw.shortstr("/")
+                                                 + raw.shortstr("") + b"\x00"),
+                              "pipelined handshake")]
             else:
                 c.handshake(frame_max=rnd.choice([4096, 131072]))
-            data = b"".join(frames)
+                # Half the sessions read as they go and answer like a client (so that they
+                # get further: consumers with deliveries to ack, channels opened again).
+                interactive = rnd.random() < 0.5
+            names = [name for _, name in steps]
             try:
-                while data:  # in pieces, as a socket would carry them
-                    n = rnd.choice([1, 7, 100, 4096, len(data)])
-                    c.send(data[:n])
-                    data = data[n:]
+                if interactive:
+                    tags = []
+                    for data, _ in steps:
+                        c.send(data)
+                        if not self.answer(c, rnd, tags):
+                            break
+                else:
+                    data = b"".join(d for d, _ in steps)
+                    while data:  # in pieces, as a socket would carry them
+                        n = rnd.choice([1, 7, 100, 4096, len(data)])
+                        c.send(data[:n])
+                        data = data[n:]
                 ending = rnd.random()
                 if ending < 0.3:
                     pass  # hang up with work in flight
@@ -267,6 +337,51 @@ class AmqpRandomSessionsTest(BrokerTestCase):
                                 % (i, SEED, names, self.broker.log_tail()))
             if i % PROBE_EVERY == PROBE_EVERY - 1 or i == SESSIONS - 1:
                 self.assert_broker_usable()
+
+
+    def durable_queues(self, broker):
+        """{(vhost, name)} of the durable queues, from the HTTP API."""
+        api = Api(*broker.wait_listener("http"))
+        status, queues, _, _ = api.call("GET", "/api/queues")
+        self.assertEqual(status, 200)
+        return {(q["vhost"], q["name"]) for q in queues if q["durable"]}
+
+    def test_restarts_after_random_sessions(self):
+        # What random sessions leave on disk (durable queues and exchanges with odd arguments,
+        # bindings, persistent messages, some acked or requeued) must load again: after a clean
+        # stop with every durable queue back, and after kill -9.
+        if self.broker.proc is None:
+            self.skipTest("restarts need a warrend of the test's own")
+        data = tempfile.mkdtemp(prefix="warren-random-")
+        self.addCleanup(shutil.rmtree, data, True)
+        rnd = random.Random(SEED + 2)
+        shared = self.host, self.port
+        self.addCleanup(setattr, self, "port", shared[1])
+        self.addCleanup(setattr, self, "host", shared[0])
+        for ending in ("stop", "kill -9"):
+            broker = Broker(binary=self.broker.binary, data_dir=data).start()
+            self.addCleanup(broker.stop_quietly)
+            self.host, self.port = broker.host, broker.port
+            for i in range(RESTART_SESSIONS):
+                names = self.run_session(rnd)
+                self.assertTrue(broker.running(), "warrend died in session %d before %s: %s\n%s"
+                                % (i, ending, names, broker.log_tail()))
+            durable = self.durable_queues(broker)
+            if ending == "stop":
+                broker.stop()  # exit code 0 required
+            else:
+                broker._kill()
+                broker.proc = None
+            again = Broker(binary=self.broker.binary, data_dir=data).start()
+            self.addCleanup(again.stop_quietly)
+            self.host, self.port = again.host, again.port
+            self.assert_broker_usable()
+            if ending == "stop":
+                self.assertEqual(self.durable_queues(again), durable)
+            errors = [l for l in again.log_text().splitlines()
+                      if "[error]" in l or "[critical]" in l]
+            self.assertEqual(errors, [], "after %s:\n%s" % (ending, again.log_tail()))
+            again.stop()
 
 
 # -- STOMP ------------------------------------------------------------------------------------
