@@ -22,6 +22,7 @@ import xml.etree.ElementTree as ET
 import amqp_raw as raw
 from harness import Broker, BrokerTestCase
 from mgmt_support import Api
+from stomp_raw import RawStomp, StompClosed, encode_frame
 from stomp_support import StompTestCase
 
 SEED = int(os.environ.get("WARREN_RANDOM_SEED", "20261130"))
@@ -419,6 +420,7 @@ def stomp_value(rnd, name):
         "accept-version": ["1.0", "1.1", "1.2", "1.0,1.1,1.2", "9.9", ""],
         "heart-beat": ["0,0", "10,10", "x", "1"], "login": ["guest", "nobody"],
         "passcode": ["guest", "wrong"], "host": ["/", "nope"],
+        "transaction": ["t0", "t0", "t1", "", "\u2603"],
     }
     pool = pools.get(name, ["0", "1", "2", "t0", "t1", "s0", "", "a:b", "a\\nb", "\u2603"])
     return rnd.choice(pool)
@@ -426,13 +428,22 @@ def stomp_value(rnd, name):
 
 def stomp_frame(rnd, command):
     lines = [command]
+    tx_command = command in ("BEGIN", "COMMIT", "ABORT")
     for name in STOMP_HEADERS[command]:
-        if rnd.random() < (0.9 if name in ("destination", "id", "transaction") else 0.3):
+        if name in ("destination", "id") or (name == "transaction" and tx_command):
+            p = 0.9
+        elif name in ("transaction", "content-length"):
+            p = 0.1  # mostly wrong, and the end of the session
+        else:
+            p = 0.3
+        if rnd.random() < p:
             lines.append("%s:%s" % (name, stomp_value(rnd, name)))
     if rnd.random() < 0.1:
         lines.append("repeated:1")
         lines.append("repeated:2")
-    body = rnd.choice([b"", b"x", b"body\x00with nul" if command == "SEND" else b"", b"b" * 3000])
+    body = rnd.choice([b"", b"", b"x", b"b" * 3000])
+    if command == "SEND" and rnd.random() < 0.05:
+        body = b"body\x00with nul"  # ends the frame early unless content-length covers it
     eol = b"\r\n" if rnd.random() < 0.2 else b"\n"
     return eol.join(l.encode("utf-8") for l in lines) + eol + eol + body + b"\x00" + (
         b"\n" if rnd.random() < 0.3 else b"")
@@ -442,34 +453,60 @@ class StompRandomSessionsTest(StompTestCase):
     """Random frame sequences on a STOMP connection that first said CONNECT."""
 
     def run_session(self, rnd):
-        s = socket.create_connection((self.stomp_host, self.stomp_port), timeout=5)
+        conn = RawStomp(self.stomp_host, self.stomp_port)
         try:
             connect = "CONNECT\naccept-version:%s\nlogin:guest\npasscode:guest\nhost:/\n\n\x00" % (
                 rnd.choice(["1.0", "1.1", "1.2", "1.0,1.1,1.2"]))
             frames = [connect.encode()] if rnd.random() < 0.95 else []
             names = ["CONNECT"] if frames else []
             commands = [c for c in STOMP_HEADERS if c != "CONNECT"]
-            weights = [6 if c in ("SEND", "SUBSCRIBE", "ACK") else 2 for c in commands]
+            # Mostly what a client sends; the commands that end a session (unknown ones, a
+            # second CONNECT) are rare, so that sessions subscribe, send and acknowledge.
+            common = {"SEND": 8, "SUBSCRIBE": 5, "ACK": 2, "UNSUBSCRIBE": 2, "NACK": 1,
+                      "BEGIN": 2, "COMMIT": 2, "ABORT": 1, "DISCONNECT": 1}
+            weights = [common.get(c, 0.3) for c in commands]
             for _ in range(rnd.randint(3, 30)):
                 command = rnd.choices(commands, weights)[0]
                 frames.append(stomp_frame(rnd, command))
                 names.append(command)
-            data = b"".join(frames)
             try:
-                while data:
-                    n = rnd.choice([1, 13, 512, len(data)])
-                    s.sendall(data[:n])
-                    data = data[n:]
+                if frames and rnd.random() < 0.5:
+                    self.interact(conn, rnd, frames)
+                else:
+                    data = b"".join(frames)
+                    while data:
+                        n = rnd.choice([1, 13, 512, len(data)])
+                        conn.send_raw(data[:n])
+                        data = data[n:]
                 if rnd.random() < 0.6:
-                    s.settimeout(0.2)
-                    deadline = time.monotonic() + SESSION_TIME_S
-                    while time.monotonic() < deadline and s.recv(65536):
-                        pass
-            except OSError:
-                pass
+                    conn.wait_closed(0.2)
+            except (OSError, StompClosed, AssertionError, ValueError):
+                pass  # closed on us, or a frame the raw client does not parse
             return names
         finally:
-            s.close()
+            conn.close()
+
+    @staticmethod
+    def interact(conn, rnd, frames):
+        """Sends frame by frame, reading as it goes, and now and then acknowledges (ACK or
+        NACK, all the headers any version names it by) a MESSAGE it really got."""
+        got = []
+        for data in frames:
+            conn.send_raw(data)
+            while True:
+                f = conn.poll_frame(0.002)
+                if f is None:
+                    break
+                if f.command == "ERROR":
+                    return
+                if f.command == "MESSAGE":
+                    got.append(f)
+            if got and rnd.random() < 0.4:
+                m = got.pop(rnd.randrange(len(got)))
+                headers = {"id": m.header("ack") or m.header("message-id") or "",
+                           "message-id": m.header("message-id") or "",
+                           "subscription": m.header("subscription") or ""}
+                conn.send_raw(encode_frame(rnd.choice(["ACK", "ACK", "NACK"]), headers))
 
     def test_random_frame_sequences(self):
         rnd = random.Random(SEED + 1)
