@@ -369,7 +369,19 @@ void encode_to(std::string& out, const frame& f, version v) {
       if (!wrote_length) write_length();
       continue;
     }
+    const size_t line = out.size();
     append_header_text(out, name, v, escaping);
+    // A name that cannot be written as it is, once the octets STOMP cannot carry are dropped,
+    // is left out: an empty one (the frame would not parse), one with a ':' where nothing is
+    // escaped (it would split elsewhere), and one that comes out as content-length ("content-
+    // length\0" from an AMQP headers table): the receiver takes the first occurrence, so it
+    // would set the body's length and let the body forge frames.
+    const std::string_view written{out.data() + line, out.size() - line};
+    if (written.empty() || written == content_length_name ||
+        (!escaping && written.find(':') != std::string_view::npos)) {
+      out.resize(line);
+      continue;
+    }
     out += ':';
     append_header_text(out, value, v, escaping);
     out += '\n';

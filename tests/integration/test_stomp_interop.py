@@ -75,6 +75,31 @@ class AmqpInteropTest(StompTestCase):
         self.assertEqual(msg.body, b"transient")
         self.assertNotEqual(msg.header("persistent"), "true")
 
+    def test_amqp_header_names_cannot_forge_stomp_framing(self):
+        # AMQP header names may hold any octet. Once NUL (and, where nothing is escaped, LF)
+        # is dropped, "content-length\0" would read as content-length, ahead of the real one:
+        # the subscriber takes the first, so the publisher would set where the body ends and
+        # the rest of the body would read as frames of the broker's. Such names are left out,
+        # as are names that come out empty.
+        forged = b"XY\x00MESSAGE\ndestination:/queue/forged\nmessage-id:0\n\nforged"
+        for version in ("1.0", "1.1", "1.2"):
+            with self.subTest(version=version):
+                name = self.queue_name("forge")
+                st = self.raw(version)
+                st.receipt("SUBSCRIBE", {"destination": "/queue/" + name, "id": "f"})
+                ch = self.connect().channel()
+                ch.confirm_delivery()
+                ch.basic_publish("", name, forged, pika.BasicProperties(headers={
+                    "content-length\x00": "2", "content-length\n": "2", "": "empty",
+                    "\x00": "nul", "kept": "yes"}))
+                ch.basic_publish("", name, b"second")
+                msg = st.expect("MESSAGE")
+                self.assertEqual(msg.body, forged)
+                self.assertEqual(msg.all("content-length"), [str(len(forged))], msg)
+                self.assertNotIn("", msg.names(), msg)
+                self.assertEqual(msg.header("kept"), "yes")
+                self.assertEqual(st.expect("MESSAGE").body, b"second")
+
     def test_pika_topic_publish_reaches_stomp_topics(self):
         base = unique("tp")
         st = self.raw("1.1")
