@@ -1,0 +1,122 @@
+// libFuzzer target: messages crossing between the protocols (actors/stomp_mapping). The first
+// byte picks the STOMP version, the next two the length of the rest's first part.
+//  - AMQP to STOMP: the first part as a publisher's raw property bytes; when they decode, the
+//    MESSAGE frame a subscriber gets must parse back as one frame with the body intact and,
+//    for 1.1 and 1.2, every header unchanged but for the octets STOMP cannot carry (for 1.0,
+//    which has no escapes, no header may smuggle in a line of its own).
+//  - STOMP to AMQP: the second part as a SEND frame; the property bytes made from its headers
+//    must decode, and the destination parse must not fail silently.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "actors/messages.hpp"
+#include "actors/stomp_mapping.hpp"
+#include "protocol/amqp091/properties.hpp"
+#include "protocol/stomp/frame.hpp"
+
+using namespace warren;
+
+namespace {
+
+// A failed invariant names its line before the abort that libFuzzer reports.
+#define check(ok)                                                       \
+  do {                                                                  \
+    if (!(ok)) {                                                        \
+      std::fprintf(stderr, "fuzz_bridge.cpp:%d: %s\n", __LINE__, #ok); \
+      std::abort();                                                     \
+    }                                                                   \
+  } while (false)
+
+// What a header keeps on the wire: STOMP cannot carry NUL, nor CR before 1.2 (the encoder
+// drops them).
+std::string representable(std::string_view s, stomp::version v) {
+  std::string out;
+  for (char c : s)
+    if (c != '\0' && (c != '\r' || v == stomp::version::v1_2))
+      out += c;
+  return out;
+}
+
+void amqp_to_stomp(std::string_view properties, std::string_view body, stomp::version v) {
+  amqp::basic_properties p;
+  if (!amqp::decode_properties(properties, p))
+    return;
+  message::fields f;
+  f.exchange = "amq.topic";
+  f.routing_key = "a.b";
+  f.properties = properties;
+  auto m = message::make(f, body);
+  stomp::frame out;
+  out.command = "MESSAGE";
+  out.headers.emplace_back("subscription", "s");
+  out.headers.emplace_back("destination", stomp_map::destination_of(*m));
+  out.headers.emplace_back("message-id", "T_s@@1");
+  stomp_map::add_message_headers(*m, out);
+  out.body = std::string{body};
+  const std::string wire = stomp::encode(out, v);
+  stomp::parser parser;
+  parser.set_version(v);
+  stomp::frame back;
+  size_t used = 0;
+  const auto st = parser.parse(wire, used, back);
+  if (st != stomp::parse_status::frame)
+    std::fprintf(stderr, "unparsable MESSAGE (%s): %s\n", parser.error().c_str(), wire.c_str());
+  check(st == stomp::parse_status::frame);
+  check(used == wire.size());
+  check(back.command == "MESSAGE" && back.body == body);
+  size_t expected = 0;
+  for (auto& h : out.headers)
+    expected += h.first != "content-length";
+  size_t got = 0;
+  for (auto& h : back.headers)
+    got += h.first != "content-length";
+  check(got == expected);  // no header split in two, none lost
+  if (v != stomp::version::v1_0)
+    for (size_t i = 0, j = 0; i < out.headers.size(); ++i) {
+      if (out.headers[i].first == "content-length")
+        continue;
+      while (back.headers[j].first == "content-length")
+        ++j;
+      check(representable(out.headers[i].first, v) == back.headers[j].first);
+      check(representable(out.headers[i].second, v) == back.headers[j].second);
+      ++j;
+    }
+}
+
+void stomp_to_amqp(std::string_view in, stomp::version v) {
+  stomp::parser parser;
+  parser.set_version(v);
+  stomp::frame send;
+  size_t used = 0;
+  if (parser.parse(in, used, send) != stomp::parse_status::frame)
+    return;
+  uint8_t delivery_mode = 0;
+  const std::string raw = stomp_map::properties_from_send(send, delivery_mode);
+  amqp::basic_properties p;
+  check(amqp::decode_properties(raw, p));
+  check(delivery_mode == p.delivery_mode.value_or(0));
+  if (auto d = send.header("destination")) {
+    std::string error;
+    auto dest = stomp_map::parse_destination(*d, error);
+    check(dest.has_value() != !error.empty());
+    if (dest)
+      stomp_map::publish_target(*dest);
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 3)
+    return 0;
+  const auto v = static_cast<stomp::version>(data[0] % 3);
+  const size_t first = (size_t{data[1]} << 8 | data[2]) % (size - 2);
+  std::string_view rest(reinterpret_cast<const char*>(data) + 3, size - 3);
+  std::string_view a = rest.substr(0, first), b = rest.substr(first);
+  amqp_to_stomp(a, b.substr(0, 64), v);
+  stomp_to_amqp(b, v);
+  return 0;
+}
