@@ -19,6 +19,8 @@ import time
 import unittest
 import xml.etree.ElementTree as ET
 
+import pika
+
 import amqp_raw as raw
 from harness import Broker, BrokerTestCase
 from mgmt_support import Api
@@ -30,6 +32,8 @@ SESSIONS = int(os.environ.get("WARREN_RANDOM_SESSIONS", "120"))
 SPEC_XML = os.environ.get("WARREN_AMQP_SPEC",
                           "/usr/share/amqp/specs/0-9-1-rabbit/amqp0-9-1.stripped.extended.xml")
 RESTART_SESSIONS = 40    # before each restart in test_restarts_after_random_sessions
+KEEP_QUEUE = "random.keep"  # a durable queue no random session names
+KEEP_MESSAGES = 50       # confirmed persistent messages put in it before each restart
 SESSION_TIME_S = 3.0     # reading the broker's answers, per session
 PROBE_EVERY = 20         # sessions between checks that a plain client is still served
 
@@ -347,10 +351,33 @@ class AmqpRandomSessionsTest(BrokerTestCase):
         self.assertEqual(status, 200)
         return {(q["vhost"], q["name"]) for q in queues if q["durable"]}
 
+    def setup_durable_state(self, round_):
+        """Durable queues, a durable exchange and bindings under the names the random sessions
+        use (they may delete, purge, rebind or consume from them), persistent messages in
+        them, and KEEP_QUEUE, which no session names, with KEEP_MESSAGES confirmed ones."""
+        conn = self.connect()
+        ch = conn.channel()
+        ch.confirm_delivery()
+        ch.exchange_declare("e0", "topic", durable=True)
+        for q in ("q0", "q1", "q2"):
+            ch.queue_declare(q, durable=True)
+            ch.queue_bind(q, "e0", "a.#")
+        ch.queue_declare(KEEP_QUEUE, durable=True)
+        persistent = pika.BasicProperties(delivery_mode=2, headers={"round": round_})
+        for i in range(KEEP_MESSAGES):
+            ch.basic_publish("e0", "a.b.c", b"durable %d" % i, persistent)
+            ch.basic_publish("", KEEP_QUEUE, b"keep %d" % i, persistent)
+        conn.close()
+
+    def kept_messages(self):
+        ch = self.connect().channel()
+        return ch.queue_declare(KEEP_QUEUE, durable=True, passive=True).method.message_count
+
     def test_restarts_after_random_sessions(self):
         # What random sessions leave on disk (durable queues and exchanges with odd arguments,
         # bindings, persistent messages, some acked or requeued) must load again: after a clean
-        # stop with every durable queue back, and after kill -9.
+        # stop with every durable queue back, and after kill -9; confirmed messages in a queue
+        # no session touches are all there both times.
         if self.broker.proc is None:
             self.skipTest("restarts need a warrend of the test's own")
         data = tempfile.mkdtemp(prefix="warren-random-")
@@ -363,6 +390,7 @@ class AmqpRandomSessionsTest(BrokerTestCase):
             broker = Broker(binary=self.broker.binary, data_dir=data).start()
             self.addCleanup(broker.stop_quietly)
             self.host, self.port = broker.host, broker.port
+            self.setup_durable_state(ending)
             for i in range(RESTART_SESSIONS):
                 names = self.run_session(rnd)
                 self.assertTrue(broker.running(), "warrend died in session %d before %s: %s\n%s"
@@ -379,6 +407,8 @@ class AmqpRandomSessionsTest(BrokerTestCase):
             self.assert_broker_usable()
             if ending == "stop":
                 self.assertEqual(self.durable_queues(again), durable)
+            rounds = 1 if ending == "stop" else 2
+            self.assertEqual(self.kept_messages(), rounds * KEEP_MESSAGES)
             errors = [l for l in again.log_text().splitlines()
                       if "[error]" in l or "[critical]" in l]
             self.assertEqual(errors, [], "after %s:\n%s" % (ending, again.log_tail()))
