@@ -184,29 +184,62 @@ std::optional<amqp::basic_properties> properties_from_json(const json& j, std::s
   return p;
 }
 
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    size_t n;
-    if (c < 0x80)
-      n = 0;
-    else if ((c >> 5) == 0x6)
-      n = 1;
-    else if ((c >> 4) == 0xe)
-      n = 2;
-    else if ((c >> 3) == 0x1e)
-      n = 3;
-    else
-      return false;
-    if (i + n >= s.size())
-      return false;
-    for (size_t k = 1; k <= n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2)
-        return false;
-    i += n + 1;
+namespace {
+
+// The length of the well-formed UTF-8 sequence at s[i] (Unicode 3.9 Table 3-7: no overlong
+// forms, no surrogates, nothing past U+10FFFF, as Prometheus and JSON parsers check), or 0.
+size_t utf8_sequence(std::string_view s, size_t i) {
+  const auto at = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char c = at(0);
+  if (c < 0x80)
+    return 1;
+  size_t n;
+  unsigned char lo = 0x80, hi = 0xbf;  // the second byte's range
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    lo = c == 0xe0 ? 0xa0 : 0x80;
+    hi = c == 0xed ? 0x9f : 0xbf;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    lo = c == 0xf0 ? 0x90 : 0x80;
+    hi = c == 0xf4 ? 0x8f : 0xbf;
+  } else {
+    return 0;
   }
+  if (i + n > s.size() || at(1) < lo || at(1) > hi)
+    return 0;
+  for (size_t k = 2; k < n; ++k)
+    if ((at(k) >> 6) != 0x2)
+      return 0;
+  return n;
+}
+
+}  // namespace
+
+bool valid_utf8(std::string_view s) {
+  for (size_t i = 0, n; i < s.size(); i += n)
+    if ((n = utf8_sequence(s, i)) == 0)
+      return false;
   return true;
+}
+
+std::string utf8_or_replaced(std::string_view s) {
+  if (valid_utf8(s))
+    return std::string{s};
+  std::string out;
+  out.reserve(s.size() + 8);
+  for (size_t i = 0; i < s.size();) {
+    if (size_t n = utf8_sequence(s, i)) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      out += "\xef\xbf\xbd";  // U+FFFD for each octet that starts no valid sequence
+      ++i;
+    }
+  }
+  return out;
 }
 
 std::string dump(const json& j) {

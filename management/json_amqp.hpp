@@ -23,7 +23,11 @@ json to_json(const amqp::basic_properties& p);
 std::optional<amqp::field_table> table_from_json(const json& j, std::string& error);
 std::optional<amqp::basic_properties> properties_from_json(const json& j, std::string& error);
 
+// Well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
 bool valid_utf8(std::string_view s);
+// `s` with U+FFFD for each octet that starts no well-formed sequence (for output that must be
+// UTF-8: the Prometheus text format, whose label values come from AMQP names of any octets).
+std::string utf8_or_replaced(std::string_view s);
 
 // The JSON text, with invalid UTF-8 in strings replaced instead of throwing.
 std::string dump(const json& j);

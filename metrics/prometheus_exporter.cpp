@@ -9,6 +9,7 @@
 
 #include <map>
 
+#include "management/json_amqp.hpp"
 #include "metrics/process_stats.hpp"
 #include "metrics/restarts.hpp"
 
@@ -121,7 +122,10 @@ private:
     if (!per_object_)
       return fixed;
     labels all = fixed;
-    all.insert(object.begin(), object.end());
+    // Object names are AMQP short strings, any octets; Prometheus refuses a whole scrape
+    // with one label value that is not UTF-8.
+    for (auto& [k, v] : object)
+      all.emplace(k, mgmt::utf8_or_replaced(v));
     return all;
   }
 

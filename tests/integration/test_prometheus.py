@@ -6,12 +6,14 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import unittest
 import urllib.parse
 import urllib.request
 
+import amqp_raw as raw
 from harness import BrokerTestCase, unique, wait_until, write_config
 
 PROMETHEUS = "/usr/bin/prometheus"
@@ -114,6 +116,35 @@ class PrometheusScrapeTest(BrokerTestCase):
         self.assertEqual(up[0]["value"][1], "1")
         published = self.query('rabbitmq_queue_messages_published_total{queue="%s"}' % q)
         self.assertEqual(published[0]["value"][1], "7")
+
+    def test_scrapes_go_on_with_a_queue_named_in_bytes_that_are_not_utf8(self):
+        # AMQP names are any octets; Prometheus drops a whole scrape with one label value
+        # that is not UTF-8, so such octets reach it as U+FFFD.
+        c = raw.RawConnection(self.host, self.port)
+        self.addCleanup(c.close)
+        c.handshake()
+        c.open_channel(1)
+        odd = b"odd\xff\xfe" + unique("q").encode()
+        c.send_method(1, raw.QUEUE_DECLARE, struct.pack("!H", 0) + bytes([len(odd)]) + odd
+                      + b"\x00" + raw.empty_table())
+        c.expect_method(raw.QUEUE_DECLARE_OK, 1)
+        ch = self.channel()
+        ch.confirm_delivery()
+        q = ch.queue_declare(queue=unique("prom-utf8")).method.queue
+        for i in range(3):
+            ch.basic_publish("", q, b"message %d" % i)
+        last = {}
+
+        def three():
+            last["r"] = self.query('rabbitmq_queue_messages_ready{queue="%s"}' % q)
+            return last["r"] and last["r"][0]["value"][1] == "3"
+        self.assertTrue(wait_until(three, 30, 0.5),
+                        "PromQL gave %r\n--- prometheus log ---\n%s"
+                        % (last.get("r"), self.prometheus_log()))
+        self.assertEqual(self.query('up{job="warren"}')[0]["value"][1], "1")
+        series = self.query('rabbitmq_queue_consumers{queue=~"odd.*"}')
+        self.assertEqual([r["metric"]["queue"] for r in series],
+                         ["odd\ufffd\ufffd" + odd[5:].decode()])
 
 
 if __name__ == "__main__":

@@ -50,6 +50,15 @@ TEST_CASE("UTF-8 validation") {
   CHECK_FALSE(mgmt::valid_utf8("cut \xe2\x82"));
   CHECK_FALSE(mgmt::valid_utf8("\xc3("));
   CHECK(mgmt::dump(json{std::string{"\xff"}}) != "");  // no throw on bad UTF-8
+  // Well-formed only, as Prometheus checks: no overlong forms, surrogates or past U+10FFFF.
+  CHECK_FALSE(mgmt::valid_utf8("\xc0\x80"));
+  CHECK_FALSE(mgmt::valid_utf8("\xe0\x80\x80"));
+  CHECK_FALSE(mgmt::valid_utf8("\xed\xa0\x80"));
+  CHECK_FALSE(mgmt::valid_utf8("\xf4\x90\x80\x80"));
+  CHECK(mgmt::valid_utf8("\xed\x9f\xbf \xf4\x8f\xbf\xbf"));
+  CHECK(mgmt::utf8_or_replaced("ok \xc3\xa9") == "ok \xc3\xa9");
+  CHECK(mgmt::utf8_or_replaced("a\xff" "b\xe2\x82") ==
+        "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd");
 }
 
 namespace {
@@ -105,6 +114,19 @@ TEST_CASE("/metrics per object has a series per queue and channel") {
                   "127.0.0.1:5672 (1)\",vhost=\"/\"} 4") != std::string::npos);
   CHECK(text.find("rabbitmq_connections 1") != std::string::npos);
   CHECK(text.find("warren_actor_restarts_total{actor=\"queue\"} 0") != std::string::npos);
+}
+
+TEST_CASE("/metrics labels are UTF-8 whatever the names") {
+  // A queue may be named with any octets; one label value that is not UTF-8 makes
+  // Prometheus drop the whole scrape.
+  auto snap = make_snapshot();
+  auto q = std::make_shared<metrics::sample<metrics::queue_stats>>(*snap.queues.at(1));
+  q->cur.name = "bad\xff\xfe" "name";
+  snap.queues[1] = q;
+  auto text = metrics::render_metrics(snap, {true, "/nonexistent", "warren@test"});
+  CHECK(mgmt::valid_utf8(text));
+  CHECK(text.find("rabbitmq_queue_messages_ready{queue=\"bad\xef\xbf\xbd\xef\xbf\xbd" "name\","
+                  "vhost=\"/\"} 7") != std::string::npos);
 }
 
 TEST_CASE("/metrics aggregated sums objects and keeps what stopped") {
