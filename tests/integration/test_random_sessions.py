@@ -351,6 +351,18 @@ class AmqpRandomSessionsTest(BrokerTestCase):
         self.assertEqual(status, 200)
         return {(q["vhost"], q["name"]) for q in queues if q["durable"]}
 
+    def settled_durable_queues(self, broker):
+        """The durable queues once no change is seen for a second: a session that hung up
+        may still have a declare or delete on its way when the client side is done."""
+        last, since = self.durable_queues(broker), time.monotonic()
+        deadline = since + 15
+        while time.monotonic() - since < 1.0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            now = self.durable_queues(broker)
+            if now != last:
+                last, since = now, time.monotonic()
+        return last
+
     def setup_durable_state(self, round_):
         """Durable queues, a durable exchange and bindings under the names the random sessions
         use (they may delete, purge, rebind or consume from them), persistent messages in
@@ -395,7 +407,7 @@ class AmqpRandomSessionsTest(BrokerTestCase):
                 names = self.run_session(rnd)
                 self.assertTrue(broker.running(), "warrend died in session %d before %s: %s\n%s"
                                 % (i, ending, names, broker.log_tail()))
-            durable = self.durable_queues(broker)
+            durable = self.settled_durable_queues(broker)
             if ending == "stop":
                 broker.stop()  # exit code 0 required
             else:
