@@ -1,8 +1,10 @@
 """Randomised client sessions: well-formed AMQP and STOMP frames in random order, with
 arguments drawn from pools of odd but legal values (empty and 255-byte names, reserved
 prefixes, unknown exchange types, tables nested and of every field type, wrong argument types,
-delivery tags never issued, content sizes that do not match). Whatever the broker answers,
-it must stay up and keep serving a plain client.
+delivery tags never issued, content sizes that do not match). Half the sessions read as they
+go and answer like a client (close-ok, acks of what they were sent). Whatever the broker
+answers, it must stay up and keep serving a plain client; and what such sessions leave on
+disk must load again after a clean stop and after kill -9.
 
 Bounded: SESSIONS sessions per protocol from a fixed seed, each with a time limit.
 WARREN_RANDOM_SEED and WARREN_RANDOM_SESSIONS change them (a failure names the seed and the
