@@ -3,7 +3,6 @@
 // content header that decodes is checked to survive a round trip: encode(decode(x)) decodes
 // again to the same bytes, and scan_properties (the hot path) agrees with decode_properties.
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -11,15 +10,11 @@
 #include "protocol/amqp091/assembler.hpp"
 #include "protocol/amqp091/frame.hpp"
 #include "protocol/amqp091/properties.hpp"
+#include "tests/fuzz/fuzz_check.hpp"
 
 using namespace warren::amqp;
 
 namespace {
-
-void check(bool ok) {
-  if (!ok)
-    std::abort();
-}
 
 std::string encode_any(const method& m) {
   std::string out;

@@ -9,7 +9,6 @@
 //    must decode, and the destination parse must not fail silently.
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 
@@ -17,19 +16,11 @@
 #include "actors/stomp_mapping.hpp"
 #include "protocol/amqp091/properties.hpp"
 #include "protocol/stomp/frame.hpp"
+#include "tests/fuzz/fuzz_check.hpp"
 
 using namespace warren;
 
 namespace {
-
-// A failed invariant names its line before the abort that libFuzzer reports.
-#define check(ok)                                                       \
-  do {                                                                  \
-    if (!(ok)) {                                                        \
-      std::fprintf(stderr, "fuzz_bridge.cpp:%d: %s\n", __LINE__, #ok); \
-      std::abort();                                                     \
-    }                                                                   \
-  } while (false)
 
 // What a header keeps on the wire: STOMP cannot carry NUL, nor CR before 1.2 (the encoder
 // drops them).

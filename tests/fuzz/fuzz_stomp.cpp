@@ -3,21 +3,16 @@
 // in pieces as a socket would deliver it, and both must give the same frames and the same
 // error. Each STOMP 1.2 frame must survive encode and parse unchanged.
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "protocol/stomp/frame.hpp"
+#include "tests/fuzz/fuzz_check.hpp"
 
 using namespace warren::stomp;
 
 namespace {
-
-void check(bool ok) {
-  if (!ok)
-    std::abort();
-}
 
 struct outcome {
   std::vector<frame> frames;
