@@ -75,6 +75,25 @@ def content_header_frame(channel, class_id, body_size, flags=0):
     return frame(FRAME_HEADER, channel, struct.pack("!HHQH", class_id, 0, body_size, flags))
 
 
+def start_ok_args(user="guest", password="guest"):
+    """connection.start-ok arguments: PLAIN with these credentials."""
+    response = b"\x00" + user.encode() + b"\x00" + password.encode()
+    return empty_table() + shortstr("PLAIN") + longstr(response) + shortstr("en_US")
+
+
+def open_args(vhost="/"):
+    return shortstr(vhost) + shortstr("") + b"\x00"
+
+
+def pipelined_handshake(user="guest", password="guest", vhost="/", frame_max=131072):
+    """The protocol header, start-ok, tune-ok and open in one piece, not waiting for the
+    broker's start and tune (what a client that hangs up at once, or a hasty one, sends)."""
+    return (PROTOCOL_HEADER
+            + method_frame(0, CONNECTION_START_OK, start_ok_args(user, password))
+            + method_frame(0, CONNECTION_TUNE_OK, struct.pack("!HIH", 0, frame_max, 0))
+            + method_frame(0, CONNECTION_OPEN, open_args(vhost)))
+
+
 def negotiate(ours, theirs):
     """The lower of two limits, where 0 means 'no limit'."""
     if ours and theirs:
@@ -234,10 +253,7 @@ class RawConnection:
             raise ProtocolError("connection.start version %r" % (version,))
         self.server_properties = r.longstr()  # raw table, not needed here
         self.mechanisms = r.longstr().split()
-        response = b"\x00" + user.encode() + b"\x00" + password.encode()
-        self.send_method(0, CONNECTION_START_OK,
-                         empty_table() + shortstr("PLAIN") + longstr(response)
-                         + shortstr("en_US"))
+        self.send_method(0, CONNECTION_START_OK, start_ok_args(user, password))
         tune = self.expect_method(CONNECTION_TUNE)
         r = tune.args()
         server_channel_max, server_frame_max = r.short(), r.long()
@@ -247,7 +263,7 @@ class RawConnection:
         self.heartbeat = heartbeat
         self.send_method(0, CONNECTION_TUNE_OK,
                          struct.pack("!HIH", self.channel_max, self.frame_max, heartbeat))
-        self.send_method(0, CONNECTION_OPEN, shortstr(vhost) + shortstr("") + b"\x00")
+        self.send_method(0, CONNECTION_OPEN, open_args(vhost))
         self.expect_method(CONNECTION_OPEN_OK)
         return self
 

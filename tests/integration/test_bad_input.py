@@ -55,15 +55,9 @@ class BadInputTest(BrokerTestCase):
     def test_pipelined_handshake_then_hang_up(self):
         # start-ok, tune-ok and open in one write, then the socket closed at once: tune-ok
         # waits for the login check and then runs with the socket already gone.
-        start_ok = raw.empty_table() + raw.shortstr("PLAIN") + raw.longstr(
-            b"\x00guest\x00guest") + raw.shortstr("en_US")
         for _ in range(20):
             c = raw.RawConnection(self.host, self.port)
-            c.send(raw.PROTOCOL_HEADER
-                   + raw.method_frame(0, raw.CONNECTION_START_OK, start_ok)
-                   + raw.method_frame(0, raw.CONNECTION_TUNE_OK, struct.pack("!HIH", 0, 131072, 0))
-                   + raw.method_frame(0, raw.CONNECTION_OPEN, raw.shortstr("/")
-                                      + raw.shortstr("") + b"\x00"))
+            c.send(raw.pipelined_handshake())
             c.close()
         self.assert_broker_usable()
         self.broker.check_alive()

@@ -277,15 +277,7 @@ class AmqpRandomSessionsTest(BrokerTestCase):
             if rnd.random() < 0.15:
                 # The whole handshake in the same write as the methods, not waiting for the
                 # broker's start and tune: what comes after runs once the login is checked.
-                start_ok = raw.empty_table() + raw.shortstr("PLAIN") + raw.longstr(
-                    b"\x00guest\x00guest") + raw.shortstr("en_US")
-                steps[:0] = [(raw.PROTOCOL_HEADER
-                              + raw.method_frame(0, raw.CONNECTION_START_OK, start_ok)
-                              + raw.method_frame(0, raw.CONNECTION_TUNE_OK,
-                                                 struct.pack("!HIH", 0, 131072, 0))
-                              + raw.method_frame(0, raw.CONNECTION_OPEN, raw.shortstr("/")
-                                                 + raw.shortstr("") + b"\x00"),
-                              "pipelined handshake")]
+                steps[:0] = [(raw.pipelined_handshake(), "pipelined handshake")]
             else:
                 c.handshake(frame_max=rnd.choice([4096, 131072]))
                 # Half the sessions read as they go and answer like a client (so that they
