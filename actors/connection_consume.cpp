@@ -28,7 +28,8 @@ std::deque<unacked_delivery>::iterator find_unacked(channel_rec& ch, uint64_t ta
   return it;
 }
 
-void settle_one(actor* self, channel_rec& ch, unacked_delivery& u, bool requeue) {
+void settle_one(actor* self, channel_rec& ch, unacked_delivery& u, bool requeue,
+                bool discard = false) {
   auto& st = self->state;
   auto addr = u.queue.address();
   if (requeue) {
@@ -36,7 +37,7 @@ void settle_one(actor* self, channel_rec& ch, unacked_delivery& u, bool requeue)
     r.first = u.queue;
     r.second.push_back(u.msg_id);
   } else {
-    st.acks_out[addr].push_back(u.msg_id);
+    (discard ? st.rejects_out : st.acks_out)[addr].push_back(u.msg_id);
     st.ack_targets[addr] = u.queue;
   }
   if (u.consumer_id) {
@@ -329,7 +330,7 @@ void on_ack(actor* self, channel_rec& ch, uint64_t tag, bool multiple, bool requ
                            "PRECONDITION_FAILED - unknown delivery tag " + std::to_string(tag),
                            cls, mth);
     for (auto it = ch.unacked.begin(); it != end; ++it)
-      settle_one(self, ch, *it, requeue);
+      settle_one(self, ch, *it, requeue, discard);
     if (mth == 80)
       ch.counters.acked += static_cast<uint64_t>(end - ch.unacked.begin());
     ch.unacked.erase(ch.unacked.begin(), end);
@@ -340,10 +341,9 @@ void on_ack(actor* self, channel_rec& ch, uint64_t tag, bool multiple, bool requ
     return channel_error(self, ch, amqp::precondition_failed,
                          "PRECONDITION_FAILED - unknown delivery tag " + std::to_string(tag), cls,
                          mth);
-  settle_one(self, ch, *it, requeue);
+  settle_one(self, ch, *it, requeue, discard);
   ch.counters.acked += mth == 80 ? 1 : 0;
   ch.unacked.erase(it);
-  (void) discard;  // dead-lettering of discarded messages comes with x-dead-letter-exchange
 }
 
 void on_recover(actor* self, channel_rec& ch, bool requeue, bool reply) {
@@ -461,7 +461,11 @@ void flush_acks(actor* self) {
       continue;
     self->send(st.ack_targets[addr], ack_atom::value, std::move(ids));
   }
+  for (auto& [addr, ids] : st.rejects_out)
+    if (!ids.empty())  // dead-lettered where the queue has a dead-letter exchange
+      self->send(st.ack_targets[addr], reject_atom::value, std::move(ids));
   st.acks_out.clear();
+  st.rejects_out.clear();
   st.ack_targets.clear();
   for (auto& [addr, r] : st.requeue_out)
     if (!r.second.empty())

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/connection_state.hpp"
+#include "actors/queue_arguments.hpp"
 #include "protocol/amqp091/properties.hpp"
 
 namespace warren::conn {
@@ -113,7 +114,7 @@ void settle(actor* self, channel_rec& ch) {
 message_ptr make_message(amqp::command& cmd, const amqp::basic_publish& m,
                          amqp::property_scan& scan) {
   return message::make({m.exchange, m.routing_key, cmd.properties, scan.delivery_mode,
-                        scan.has_headers},
+                        scan.has_headers, scan.expiration.has_value()},
                        std::move(cmd.body));
 }
 
@@ -187,6 +188,14 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
   if (!amqp::scan_properties(cmd.properties, scan))
     return connection_error(self, amqp::syntax_error,
                             "SYNTAX_ERROR - malformed content header properties", 60, 40);
+  if (scan.expiration) {  // per-message TTL: milliseconds, as RabbitMQ checks them
+    std::string why;
+    if (!parse_expiration(*scan.expiration, why))
+      return channel_error(self, ch, amqp::precondition_failed,
+                           "PRECONDITION_FAILED - invalid expiration '" +
+                             std::string{*scan.expiration} + "': " + why,
+                           60, 40);
+  }
   // RabbitMQ validates user_id against the authenticated user (flag bit 4 of the first word).
   if (cmd.properties.size() >= 2 && (static_cast<uint8_t>(cmd.properties[1]) & 0x10)) {
     amqp::basic_properties props;

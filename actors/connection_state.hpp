@@ -149,6 +149,7 @@ struct state {
   std::unordered_map<uint64_t, consumer_rec> consumers;
   uint64_t next_consumer_id = 1;
   std::unordered_map<caf::actor_addr, std::vector<uint64_t>> acks_out;
+  std::unordered_map<caf::actor_addr, std::vector<uint64_t>> rejects_out;  // nack/reject, no requeue
   std::unordered_map<caf::actor_addr, std::pair<caf::actor, std::vector<uint64_t>>> requeue_out;
   std::unordered_map<caf::actor_addr, caf::actor> ack_targets;
   bool drain_requested = false;

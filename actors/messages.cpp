@@ -36,6 +36,8 @@ message_ptr message::build(const fields& f, std::string_view inline_body,
   m->inline_body_len_ = static_cast<uint32_t>(inline_body.size());  // at most inline_body_max
   m->delivery_mode_ = f.delivery_mode;
   m->has_headers_ = f.has_headers;
+  m->has_expiration_ = f.has_expiration;
+  m->dead_lettered_ = f.dead_lettered;
   m->adopted_body_ = std::move(adopted);
   auto* out = append(m->bytes(), f.exchange);
   out = append(out, f.routing_key);

@@ -49,6 +49,8 @@ class message {
     std::string_view properties;  // raw AMQP basic-class property bytes (flags + list), resent as is
     uint8_t delivery_mode = 0;
     bool has_headers = false;  // properties carry a headers table (headers exchange needs it)
+    bool has_expiration = false;  // properties carry a per-message TTL (`expiration`)
+    bool dead_lettered = false;   // made by dead-lettering: queues check it for cycles
   };
 
   static message_ptr make(const fields& f, std::string&& body);
@@ -71,6 +73,8 @@ class message {
   }
   uint8_t delivery_mode() const noexcept { return delivery_mode_; }
   bool has_headers() const noexcept { return has_headers_; }
+  bool has_expiration() const noexcept { return has_expiration_; }
+  bool dead_lettered() const noexcept { return dead_lettered_; }
 
   friend void intrusive_ptr_add_ref(const message* m) noexcept {
     m->refs_.fetch_add(1, std::memory_order_relaxed);
@@ -96,6 +100,8 @@ class message {
   uint32_t inline_body_len_ = 0;
   uint8_t delivery_mode_ = 0;
   bool has_headers_ = false;
+  bool has_expiration_ = false;
+  bool dead_lettered_ = false;
   // Null unless the body is larger than inline_body_max (a pointer: 8 bytes per message, not 32).
   std::unique_ptr<std::string> adopted_body_;
 };
@@ -260,6 +266,8 @@ using cancelled_atom = caf::atom_constant<caf::atom("cancelled")>;
 using credit_atom = caf::atom_constant<caf::atom("credit")>;
 using ack_atom = caf::atom_constant<caf::atom("ack")>;
 using requeue_atom = caf::atom_constant<caf::atom("requeue")>;
+using reject_atom = caf::atom_constant<caf::atom("reject")>;  // settled without requeue
+using expire_atom = caf::atom_constant<caf::atom("expire")>;
 using unsent_atom = caf::atom_constant<caf::atom("unsent")>;
 using get_atom = caf::atom_constant<caf::atom("get")>;
 using purge_atom = caf::atom_constant<caf::atom("purge")>;

@@ -11,6 +11,14 @@
 // queue drains. Beyond `memory_limit` bytes of ready bodies, a persistent message keeps only
 // its id in memory (paged out); bodies are read back from the store, a page at a time, when
 // they reach the head of the queue.
+// Queue arguments (queue_arguments.hpp): a message expires x-message-ttl (or its own
+// `expiration`, if shorter) after it entered the queue, at the head of the queue, as in
+// RabbitMQ, by a timer set for the head's deadline; x-max-length / x-max-length-bytes count
+// ready messages and drop the oldest (drop-head) or refuse the newest (reject-publish, a nack
+// with confirms); x-expires deletes the queue after that long without consumers, basic.get
+// or redeclare. With x-dead-letter-exchange, what is rejected without requeue, expires or
+// is dropped for length goes there (dead_letter.hpp), through the vhost, which finds the
+// exchange by name; a copy that went round a cycle without a rejection is dropped on arrival.
 // Reports its depth, consumers and counters to the stats collector when asked (report_atom),
 // counting in its own state only.
 // Invariants: a message is either ready or unacked, never both; deliveries for a consumer are
@@ -19,6 +27,7 @@
 #include "actors/queue_actor.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <limits>
 #include <unordered_map>
@@ -26,6 +35,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/dead_letter.hpp"
 #include "actors/hardening.hpp"
 #include "actors/mailbox_flow.hpp"
 #include "actors/publish_credit.hpp"
@@ -43,6 +53,8 @@ struct ready_entry {
   uint64_t id;
   message_ptr msg;  // null while paged out (persistent messages of durable queues only)
   bool redelivered;
+  uint32_t bytes = 0;   // body size, known while paged out too (x-max-length-bytes)
+  int64_t expires = 0;  // deadline on the now_ms() clock; 0 = never
 };
 
 struct pending_get {
@@ -55,6 +67,7 @@ struct unacked_entry {
   message_ptr msg;
   caf::actor_id conn;
   bool redelivered;
+  int64_t expires = 0;  // kept for a requeue: the message does not get a new lease of life
 };
 
 struct consumer {
@@ -89,6 +102,11 @@ struct queue_state {
   bool removed_since_reclaim = false;
   bool reclaim_scheduled = false;
   size_t resident_bytes = 0;  // bodies of ready messages held in memory
+  size_t ready_bytes = 0;     // bodies of ready messages, paged out or not
+  int64_t expiry_armed = 0;   // the deadline the expiry timer is set for; 0 = none
+  int64_t last_use = 0;       // now_ms() of the last consume, cancel, get or declare (x-expires)
+  bool idle_armed = false;    // the x-expires timer is set
+  publish_batch dead_letters;  // for the dead-letter exchange, sent at the end of the turn
   bool paging_in = false;
   std::vector<pending_get> pending_gets;  // basic.get waiting for a page-in
   // Statistics (metrics/stats.hpp).
@@ -107,15 +125,139 @@ bool persistent(const queue_state& st, const message& m) {
   return !st.cfg.store_path.empty() && m.delivery_mode() == 2;
 }
 
+// Milliseconds on the monotonic clock, never 0 (0 marks "no deadline").
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count() + 1;
+}
+
+// The clock read at most once per turn, and only when a deadline is looked at.
+struct turn_clock {
+  int64_t at = 0;
+  int64_t operator()() { return at ? at : (at = now_ms()); }
+};
+
+bool expired(const ready_entry& e, turn_clock& now) { return e.expires && e.expires <= now(); }
+
+// The deadline of a message entering the queue now: x-message-ttl or its own expiration,
+// whichever is shorter; 0 when it has neither.
+int64_t deadline_of(const queue_state& st, const message& m, turn_clock& now) {
+  auto ttl = st.cfg.options.message_ttl;
+  if (m.has_expiration()) {
+    amqp::property_scan scan;
+    std::string why;
+    if (amqp::scan_properties(m.properties(), scan) && scan.expiration)
+      if (auto own = parse_expiration(*scan.expiration, why))
+        ttl = ttl ? std::min(*ttl, *own) : *own;
+  }
+  if (!ttl)
+    return 0;
+  return *ttl > std::numeric_limits<int64_t>::max() - now() ? std::numeric_limits<int64_t>::max()
+                                                             : now() + *ttl;
+}
+
+// Timers are set for at most a day; one that fires early looks again and sets the next.
+std::chrono::milliseconds timer_delay(int64_t ms) {
+  constexpr int64_t day = 24 * 3600 * 1000;
+  return std::chrono::milliseconds(std::clamp<int64_t>(ms, 0, day));
+}
+
+bool dead_lettering(const queue_state& st) {
+  return st.cfg.options.dead_letter_exchange.has_value();
+}
+
+// Queues m's copy for the dead-letter exchange, if the queue has one.
+void dead_letter_one(queue_state& st, const message& m, death_reason why) {
+  if (!dead_lettering(st))
+    return;
+  auto seconds = std::chrono::duration_cast<std::chrono::seconds>(
+    std::chrono::system_clock::now().time_since_epoch());
+  auto copy = dead_letter(m, why, st.cfg.name, *st.cfg.options.dead_letter_exchange,
+                          st.cfg.options.dead_letter_routing_key,
+                          static_cast<uint64_t>(seconds.count()));
+  if (copy)
+    st.dead_letters.items.push_back(publish_item{std::move(copy), 0, 0});
+}
+
 // Takes the head of the ready list (which must be in memory), keeping the accounting right.
 ready_entry pop_ready(queue_state& st) {
   auto e = std::move(st.ready.front());
   st.ready.pop_front();
   st.resident_bytes -= std::min(st.resident_bytes, e.msg->body().size());
+  st.ready_bytes -= std::min<size_t>(st.ready_bytes, e.bytes);
   return e;
 }
 
+void note_gone(queue_state& st, uint64_t id, const message& m);
+
+// Takes a ready message out for good, dead-lettered if the queue says so (then it must be in
+// memory). Returns the next position.
+std::deque<ready_entry>::iterator discard(queue_state& st, std::deque<ready_entry>::iterator it,
+                                          death_reason why) {
+  st.ready_bytes -= std::min<size_t>(st.ready_bytes, it->bytes);
+  if (!it->msg) {  // paged out: a persistent message, on disk only
+    st.to_remove.push_back(it->id);
+  } else {
+    st.resident_bytes -= std::min(st.resident_bytes, it->msg->body().size());
+    dead_letter_one(st, *it->msg, why);
+    note_gone(st, it->id, *it->msg);
+  }
+  return st.ready.erase(it);
+}
+
 void page_in(queue_actor_t* self);
+
+// Messages with an id from `fresh_from` on arrived in this turn: while the turn first tries to
+// hand them out they do not expire yet, so that a message with a TTL of 0 still reaches a
+// consumer that can take it at once (RabbitMQ's rule).
+constexpr uint64_t none_fresh = std::numeric_limits<uint64_t>::max();
+
+// Expires the messages at the head whose deadline has passed. False when the head must first
+// be read from the store (its body goes to the dead-letter exchange).
+bool expire_head(queue_actor_t* self, turn_clock& now, uint64_t fresh_from = none_fresh) {
+  auto& st = self->state;
+  while (!st.ready.empty() && st.ready.front().id < fresh_from && expired(st.ready.front(), now)) {
+    if (!st.ready.front().msg && dead_lettering(st)) {
+      page_in(self);
+      return false;
+    }
+    discard(st, st.ready.begin(), death_reason::expired);
+  }
+  return true;
+}
+
+bool over_length(const queue_state& st, size_t extra_messages, size_t extra_bytes) {
+  auto& o = st.cfg.options;
+  return (o.max_length && st.ready.size() + extra_messages > static_cast<size_t>(*o.max_length)) ||
+         (o.max_length_bytes &&
+          st.ready_bytes + extra_bytes > static_cast<size_t>(*o.max_length_bytes));
+}
+
+// drop-head: the oldest ready messages go until the queue is within its length limits.
+void enforce_length(queue_actor_t* self) {
+  auto& st = self->state;
+  if (!st.cfg.options.limited() || st.cfg.options.overflow != overflow_mode::drop_head)
+    return;
+  while (!st.ready.empty() && over_length(st, 0, 0)) {
+    if (!st.ready.front().msg && dead_lettering(st)) {
+      page_in(self);
+      return;
+    }
+    discard(st, st.ready.begin(), death_reason::maxlen);
+  }
+}
+
+// Sets the timer for the head's deadline, unless one is set for that time or earlier.
+void arm_expiry(queue_actor_t* self) {
+  auto& st = self->state;
+  if (st.ready.empty())
+    return;
+  auto at = st.ready.front().expires;
+  if (!at || (st.expiry_armed && st.expiry_armed <= at))
+    return;
+  st.expiry_armed = at;
+  self->delayed_send(self, timer_delay(at - now_ms()), expire_atom::value);
+}
 
 // The message left the queue for good (acked, consumed without ack, purged).
 void note_gone(queue_state& st, uint64_t id, const message& m) {
@@ -128,10 +270,14 @@ void note_delivered(queue_state& st, uint64_t id, const message& m) {
     st.to_mark_delivered.push_back(id);
 }
 
-// Sends the store what this turn removed or delivered; once the queue is empty, asks the store
-// to give the file's free pages back (at most once a second).
+// Sends the dead-letter exchange and the store what this turn dead-lettered, removed or
+// delivered; once the queue is empty, asks the store to give the file's free pages back (at
+// most once a second).
 void flush_store(queue_actor_t* self) {
   auto& st = self->state;
+  if (!st.dead_letters.items.empty())
+    self->send(st.cfg.vhost, route_atom::value, *st.cfg.options.dead_letter_exchange,
+               std::exchange(st.dead_letters, {}));
   if (st.cfg.store_path.empty())
     return;
   if (!st.to_mark_delivered.empty())
@@ -183,13 +329,18 @@ void send_batches(queue_actor_t* self, std::vector<delivery_batch>& batches) {
 // Dispatch when some consumer filters with a selector: each ready message goes to the first
 // consumer (priority, then round-robin) that has credit and accepts it; messages nobody accepts
 // stay where they are. Scans at most `max_scan` messages per round to stay bounded.
-void dispatch_selective(queue_actor_t* self) {
+void dispatch_selective(queue_actor_t* self, uint64_t fresh_from) {
   constexpr size_t max_scan = 10000;
   auto& st = self->state;
   std::vector<delivery_batch> batches(st.consumers.size());
   size_t n = st.consumers.size();
   size_t scanned = 0;
+  turn_clock now;
   for (auto it = st.ready.begin(); it != st.ready.end() && scanned < max_scan; ++scanned) {
+    if (it->id < fresh_from && expired(*it, now) && (it->msg || !dead_lettering(st))) {
+      it = discard(st, it, death_reason::expired);  // never delivered, wherever it stands
+      continue;
+    }
     if (!it->msg) {  // paged out: selectors need the message, read the page first
       page_in(self);
       break;
@@ -221,12 +372,14 @@ void dispatch_selective(queue_actor_t* self) {
     ++st.delivered;
     st.redelivered += it->redelivered ? 1 : 0;
     if (!c.spec.no_ack) {
-      st.unacked.emplace(it->id, unacked_entry{it->msg, c.spec.conn.id(), it->redelivered});
+      st.unacked.emplace(it->id, unacked_entry{it->msg, c.spec.conn.id(), it->redelivered,
+                                               it->expires});
       note_delivered(st, it->id, *it->msg);
     } else {
       note_gone(st, it->id, *it->msg);
     }
     st.resident_bytes -= std::min(st.resident_bytes, it->msg->body().size());
+    st.ready_bytes -= std::min<size_t>(st.ready_bytes, it->bytes);
     batches[best].items.push_back(delivery{std::move(it->msg), it->id, it->redelivered});
     it = st.ready.erase(it);
   }
@@ -234,16 +387,19 @@ void dispatch_selective(queue_actor_t* self) {
   flush_store(self);
 }
 
-void dispatch(queue_actor_t* self) {
+void dispatch_in_order(queue_actor_t* self, uint64_t fresh_from) {
   auto& st = self->state;
   st.dispatch_scheduled = false;
   if (st.consumers.empty() || st.ready.empty())
     return;
   if (std::any_of(st.consumers.begin(), st.consumers.end(),
                   [](const consumer& c) { return c.spec.selector != nullptr; }))
-    return dispatch_selective(self);
+    return dispatch_selective(self, fresh_from);
   std::vector<delivery_batch> batches(st.consumers.size());
+  turn_clock now;
   while (!st.ready.empty()) {
+    if (!expire_head(self, now, fresh_from) || st.ready.empty())
+      break;
     if (!st.ready.front().msg) {  // the next message is on disk only
       page_in(self);
       break;
@@ -258,7 +414,7 @@ void dispatch(queue_actor_t* self) {
     ++st.delivered;
     st.redelivered += e.redelivered ? 1 : 0;
     if (!c.spec.no_ack) {
-      st.unacked.emplace(e.id, unacked_entry{e.msg, c.spec.conn.id(), e.redelivered});
+      st.unacked.emplace(e.id, unacked_entry{e.msg, c.spec.conn.id(), e.redelivered, e.expires});
       note_delivered(st, e.id, *e.msg);
     } else {
       note_gone(st, e.id, *e.msg);
@@ -266,6 +422,17 @@ void dispatch(queue_actor_t* self) {
     batches[i].items.push_back(delivery{std::move(e.msg), e.id, e.redelivered});
   }
   send_batches(self, batches);
+}
+
+// Hands ready messages to consumers, then applies drop-head, expires what is due at the head
+// (a TTL of 0: what no consumer took), sets the expiry timer for the new head and sends what
+// the turn produced.
+void dispatch(queue_actor_t* self, uint64_t fresh_from = none_fresh) {
+  dispatch_in_order(self, fresh_from);
+  enforce_length(self);
+  turn_clock now;
+  expire_head(self, now);
+  arm_expiry(self);
   flush_store(self);
 }
 
@@ -279,12 +446,46 @@ void schedule_dispatch(queue_actor_t* self) {
 }
 
 void requeue(queue_state& st, uint64_t id, unacked_entry&& u, bool mark_redelivered) {
-  st.resident_bytes += u.msg->body().size();
-  ready_entry e{id, std::move(u.msg), u.redelivered || mark_redelivered};
+  auto bytes = u.msg->body().size();
+  st.resident_bytes += bytes;
+  st.ready_bytes += bytes;
+  ready_entry e{id, std::move(u.msg), u.redelivered || mark_redelivered,
+                static_cast<uint32_t>(bytes), u.expires};
   // Requeued messages go back to their original place: ready is ordered by id.
   auto pos = std::lower_bound(st.ready.begin(), st.ready.end(), id,
                               [](const ready_entry& r, uint64_t v) { return r.id < v; });
   st.ready.insert(pos, std::move(e));
+}
+
+// x-expires: the timer runs while the queue has no consumers; when it fires, the queue deletes
+// itself if nothing used it for x-expires ms, or sets it again for the time that is left.
+void arm_idle(queue_actor_t* self, int64_t delay) {
+  auto& st = self->state;
+  if (!st.cfg.options.expires || st.idle_armed || !st.consumers.empty())
+    return;
+  st.idle_armed = true;
+  self->delayed_send(self, timer_delay(delay), expire_atom::value, true);
+}
+
+void note_use(queue_actor_t* self) {
+  auto& st = self->state;
+  if (!st.cfg.options.expires)
+    return;
+  st.last_use = now_ms();
+  arm_idle(self, *st.cfg.options.expires);
+}
+
+void idle_timeout(queue_actor_t* self) {
+  auto& st = self->state;
+  st.idle_armed = false;
+  if (!st.consumers.empty())
+    return;  // armed again when the last one goes
+  auto left = *st.cfg.options.expires - (now_ms() - st.last_use);
+  if (left > 0)
+    return arm_idle(self, left);
+  spdlog::info("{}: unused for {} ms (x-expires), deleting it", queue_desc(st),
+               *st.cfg.options.expires);
+  self->send(st.cfg.vhost, autodel_atom::value, st.cfg.name, caf::actor_cast<caf::actor>(self));
 }
 
 void remove_consumer(queue_actor_t* self, size_t i) {
@@ -292,6 +493,8 @@ void remove_consumer(queue_actor_t* self, size_t i) {
   st.consumers.erase(st.consumers.begin() + static_cast<std::ptrdiff_t>(i));
   if (st.rr >= st.consumers.size())
     st.rr = 0;
+  if (st.consumers.empty())
+    note_use(self);
   if (st.consumers.empty() && st.had_consumer && st.cfg.auto_delete)
     self->send(st.cfg.vhost, autodel_atom::value, st.cfg.name, caf::actor_cast<caf::actor>(self));
 }
@@ -307,11 +510,13 @@ get_result serve_get(queue_actor_t* self, const caf::actor& conn, bool no_ack) {
   st.redelivered += e.redelivered ? 1 : 0;
   if (!no_ack) {
     watch(self, conn);
-    st.unacked.emplace(e.id, unacked_entry{e.msg, conn.id(), e.redelivered});
+    st.unacked.emplace(e.id, unacked_entry{e.msg, conn.id(), e.redelivered, e.expires});
     note_delivered(st, e.id, *e.msg);
   } else {
     note_gone(st, e.id, *e.msg);
   }
+  turn_clock now;
+  expire_head(self, now);  // the count leaves out what expired behind the message taken
   flush_store(self);
   r.empty = false;
   r.d = delivery{std::move(e.msg), e.id, e.redelivered};
@@ -344,6 +549,10 @@ void page_in(queue_actor_t* self) {
           if (!it->msg) {
             st.resident_bytes += rows[r].body.size();
             it->msg = from_stored(rows[r]);
+            if (!it->expires && it->msg->has_expiration()) {  // recovered while paged out
+              turn_clock now;
+              it->expires = deadline_of(st, *it->msg, now);
+            }
           }
           ++r;
         }
@@ -352,8 +561,11 @@ void page_in(queue_actor_t* self) {
                (rows.empty() || st.ready.front().id < rows.front().id)) {
           spdlog::error("queue '{}': message {} is missing from its store", st.cfg.name,
                         st.ready.front().id);
+          st.ready_bytes -= std::min<size_t>(st.ready_bytes, st.ready.front().bytes);
           st.ready.pop_front();
         }
+        turn_clock now;
+        expire_head(self, now);
         auto gets = std::move(st.pending_gets);
         st.pending_gets.clear();
         for (auto& g : gets) {
@@ -452,6 +664,18 @@ void release_confirms(queue_actor_t* self, uint64_t max_id, bool committed,
     self->send(pub, confirm_atom::value, std::move(r));
 }
 
+// A message read back from the store joins the ready list. Its TTL counts from now: the store
+// does not keep when a message arrived.
+void add_recovered(queue_state& st, recovered_message&& r, turn_clock& now) {
+  int64_t expires = 0;
+  if (r.msg)
+    expires = deadline_of(st, *r.msg, now);
+  else if (st.cfg.options.message_ttl)
+    expires = now() + *st.cfg.options.message_ttl;
+  st.ready_bytes += r.bytes;
+  st.ready.push_back(ready_entry{r.id, std::move(r.msg), r.redelivered, r.bytes, expires});
+}
+
 // A restarted durable queue reads its file back, a page at a time, before it serves anyone
 // (awaited requests hold every other message in the mailbox meanwhile). Bodies beyond the
 // memory limit stay on disk, as at start-up.
@@ -462,11 +686,13 @@ void reload(queue_actor_t* self, uint64_t after) {
     .await(
       [=](std::vector<persistence::stored_message>& rows) {
         auto& st = self->state;
+        turn_clock now;
         for (auto& m : rows) {
           auto id = m.id;
           bool redelivered = m.delivered;
+          auto bytes = static_cast<uint32_t>(m.body.size());
           auto msg = keep_resident(m, st.cfg.memory_limit, st.resident_bytes);
-          st.ready.push_back(ready_entry{id, std::move(msg), redelivered});
+          add_recovered(st, recovered_message{id, std::move(msg), redelivered, bytes}, now);
           st.next_id = std::max(st.next_id, id + 1);
         }
         if (rows.size() == page)
@@ -486,10 +712,11 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
   self->state.cfg = std::move(cfg);
   {
     auto& st = self->state;
+    turn_clock now;
     for (auto& r : st.cfg.recovered) {
       if (r.msg)
         st.resident_bytes += r.msg->body().size();
-      st.ready.push_back(ready_entry{r.id, std::move(r.msg), r.redelivered});
+      add_recovered(st, std::move(r), now);
     }
     st.cfg.recovered.clear();
     st.cfg.recovered.shrink_to_fit();
@@ -498,6 +725,8 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
     report(self, st.collector, false);
     if (st.cfg.reload && !st.cfg.store_path.empty())
       reload(self, 0);
+    note_use(self);
+    arm_expiry(self);
   }
   on_crash(self, [self](const std::string& what) {
     // Confirms waiting for the store will not come from this incarnation: nack them. (What
@@ -531,8 +760,26 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       report.channel = b.channel;
       st.published += b.items.size();
       std::vector<persistence::stored_message> to_store;
+      auto& opts = st.cfg.options;
+      bool refusing = opts.limited() && opts.overflow != overflow_mode::drop_head;
+      auto fresh_from = st.next_id;
+      turn_clock now;
       for (auto& item : b.items) {
+        if (item.msg->dead_lettered() && dead_letter_cycle(*item.msg, st.cfg.name))
+          continue;  // came round a cycle of dead-lettering without a rejection: dropped
+        auto bytes = item.msg->body().size();
+        if (refusing && over_length(st, 1, bytes)) {  // reject-publish(-dlx): a nack
+          if (opts.overflow == overflow_mode::reject_publish_dlx)
+            dead_letter_one(st, *item.msg, death_reason::maxlen);
+          if (item.weight)
+            report.returns.push_back(weight_return{item.seq, item.weight, true, true});
+          continue;
+        }
         auto id = st.next_id++;
+        int64_t expires = opts.message_ttl || item.msg->has_expiration()
+                            ? deadline_of(st, *item.msg, now)
+                            : 0;
+        st.ready_bytes += bytes;
         weight_return ret{item.seq, item.weight, true, false};
         if (persistent(st, *item.msg)) {
           auto& m = *item.msg;
@@ -546,11 +793,12 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
         }
         bool page_out = persistent(st, *item.msg) && st.cfg.memory_limit &&
                         st.resident_bytes + item.msg->body().size() > st.cfg.memory_limit;
+        auto size = static_cast<uint32_t>(bytes);
         if (page_out) {
-          st.ready.push_back(ready_entry{id, nullptr, false});
+          st.ready.push_back(ready_entry{id, nullptr, false, size, expires});
         } else {
-          st.resident_bytes += item.msg->body().size();
-          st.ready.push_back(ready_entry{id, std::move(item.msg), false});
+          st.resident_bytes += bytes;
+          st.ready.push_back(ready_entry{id, std::move(item.msg), false, size, expires});
         }
       }
       if (!to_store.empty())
@@ -558,7 +806,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       if (!report.returns.empty() && b.publisher)
         self->send(b.publisher, confirm_atom::value, std::move(report));
       pace_publisher(self, b.publisher);
-      dispatch(self);
+      dispatch(self, fresh_from);
       relax_flow(self);
     },
     [=](stored_atom, uint64_t max_id, bool committed, std::vector<uint64_t>& failed) {
@@ -582,6 +830,14 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       dispatch(self);
       relax_flow(self);
     },
+    [=](expire_atom) {  // the head's deadline
+      self->state.expiry_armed = 0;
+      turn_clock now;
+      expire_head(self, now);
+      dispatch(self);
+      relax_flow(self);
+    },
+    [=](expire_atom, bool) { idle_timeout(self); },
     [=](tick_atom, uint64_t delivered_then) {
       // Publishers have been waiting for stall_check: if consumers took nothing meanwhile,
       // waiting does not help them; let the publishers go.
@@ -608,6 +864,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
         return op_result{amqp::access_refused,
                          "ACCESS_REFUSED - " + queue_desc(st) + " in exclusive use", 0};
       watch(self, spec.conn);
+      note_use(self);
       auto credit = spec.credit;
       st.consumers.push_back(consumer{std::move(spec), credit});
       st.had_consumer = true;
@@ -649,6 +906,20 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       flush_store(self);
       relax_flow(self);
     },
+    [=](reject_atom, std::vector<uint64_t>& ids) {
+      // nack / reject without requeue: gone, or to the dead-letter exchange.
+      auto& st = self->state;
+      for (auto id : ids) {
+        auto it = st.unacked.find(id);
+        if (it == st.unacked.end())
+          continue;
+        dead_letter_one(st, *it->second.msg, death_reason::rejected);
+        note_gone(st, id, *it->second.msg);
+        st.unacked.erase(it);
+      }
+      flush_store(self);
+      relax_flow(self);
+    },
     [=](requeue_atom, std::vector<uint64_t>& ids, bool mark_redelivered) {
       auto& st = self->state;
       for (auto id : ids) {
@@ -662,6 +933,9 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
     },
     [=](get_atom, caf::actor& conn, bool no_ack) -> caf::result<get_result> {
       auto& st = self->state;
+      note_use(self);
+      turn_clock now;
+      expire_head(self, now);
       if (!st.ready.empty() && !st.ready.front().msg) {
         auto rp = self->make_response_promise<get_result>();
         st.pending_gets.push_back(pending_get{rp, conn, no_ack});
@@ -679,12 +953,17 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
           ids.push_back(e.id);
       st.ready.clear();
       st.resident_bytes = 0;
+      st.ready_bytes = 0;
       if (!ids.empty())  // removes them and gives the disk back at once
         self->send(st.cfg.store, purge_atom::value, st.cfg.store_path, std::move(ids));
       return op_result{0, {}, n};
     },
-    [=](stats_atom) -> queue_declared {
+    [=](stats_atom) -> queue_declared {  // a declare: counts as a use (x-expires)
       auto& st = self->state;
+      note_use(self);
+      turn_clock now;
+      expire_head(self, now);
+      flush_store(self);
       return queue_declared{0, {}, st.cfg.name, static_cast<uint32_t>(st.ready.size()),
                             static_cast<uint32_t>(st.consumers.size()),
                             caf::actor_cast<caf::actor>(self)};
@@ -723,6 +1002,7 @@ message_ptr from_stored(persistence::stored_message& m) {
   if (amqp::scan_properties(m.properties, scan)) {
     f.delivery_mode = scan.delivery_mode;
     f.has_headers = scan.has_headers;
+    f.has_expiration = scan.expiration.has_value();
   }
   return message::make(f, std::move(m.body));
 }

@@ -4,6 +4,7 @@
 #include <caf/all.hpp>
 
 #include "actors/messages.hpp"
+#include "actors/queue_arguments.hpp"
 #include "persistence/queue_store.hpp"
 
 namespace warren {
@@ -13,12 +14,14 @@ struct recovered_message {
   uint64_t id = 0;
   message_ptr msg;
   bool redelivered = false;
+  uint32_t bytes = 0;  // body size (known while msg is null too)
 };
 
 struct queue_config {
   std::string vhost_name;
   std::string name;
   bool auto_delete = false;
+  queue_options options;  // TTL, expiry, length limit, dead-lettering (queue_arguments.hpp)
   caf::actor vhost;
   // Durable queues: persistent messages (delivery_mode 2) go to `store`, in the file at
   // `store_path`; empty for transient queues.

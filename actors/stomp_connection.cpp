@@ -153,7 +153,8 @@ void publish_message(actor* self, const stomp::frame& f, const caf::actor& targe
   uint8_t delivery_mode = 0;
   auto properties = stomp_map::properties_from_send(f, delivery_mode);
   auto msg =
-    message::make({exchange, key, properties, delivery_mode, true}, std::string_view{f.body});
+    message::make({exchange, key, properties, delivery_mode, true, f.header("expiration") != nullptr},
+                  std::string_view{f.body});
   ++st.counters.published;
   publish_item item{std::move(msg), 0, 0};
   if (auto r = f.header("receipt")) {
@@ -497,7 +498,8 @@ void with_queue(actor* self, const stomp_map::destination& d, bool for_subscribe
         return v ? *v == "true" : dflt;
       };
       queue_spec spec{name, false, flag("durable", true), flag("exclusive", false),
-                      flag("auto-delete", false), {}, caf::actor_cast<caf::actor>(self)};
+                      flag("auto-delete", false), stomp_map::queue_arguments(request),
+                      caf::actor_cast<caf::actor>(self)};
       ask<queue_declared>(
         self, st.vhost,
         [self, then](queue_declared& q) {

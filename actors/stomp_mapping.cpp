@@ -121,6 +121,25 @@ std::string properties_from_send(const stomp::frame& send, uint8_t& delivery_mod
   return raw;
 }
 
+amqp::field_table queue_arguments(const stomp::frame& f) {
+  static const char* numbers[] = {"x-message-ttl", "x-expires", "x-max-length",
+                                  "x-max-length-bytes", "x-max-priority"};
+  static const char* strings[] = {"x-overflow", "x-dead-letter-exchange",
+                                  "x-dead-letter-routing-key", "x-queue-type"};
+  amqp::field_table args;
+  for (auto key : numbers)
+    if (auto v = f.header(key)) {
+      if (auto n = to_int(*v))
+        args.emplace_back(key, *n);
+      else
+        args.emplace_back(key, *v);
+    }
+  for (auto key : strings)
+    if (auto v = f.header(key))
+      args.emplace_back(key, *v);
+  return args;
+}
+
 std::string destination_of(const message& m) {
   std::string_view exchange = m.exchange();
   std::string_view key = m.routing_key();

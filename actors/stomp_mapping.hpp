@@ -37,6 +37,13 @@ std::pair<std::string, std::string> publish_target(const destination& d);
 // Headers that are not properties and not STOMP's own go into the headers table.
 std::string properties_from_send(const stomp::frame& send, uint8_t& delivery_mode);
 
+// The queue arguments a frame that declares a /queue/ destination gives in its headers, as
+// RabbitMQ's STOMP adapter takes them (x-message-ttl, x-expires, x-max-length(-bytes) and
+// x-max-priority as integers; x-overflow, x-dead-letter-exchange, x-dead-letter-routing-key
+// and x-queue-type as strings). A number that does not parse stays a string, so that the
+// declare refuses it.
+amqp::field_table queue_arguments(const stomp::frame& f);
+
 // The destination a message reached, in STOMP form (/queue/x, /topic/k, /exchange/e/k).
 std::string destination_of(const message& m);
 

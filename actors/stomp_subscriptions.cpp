@@ -90,10 +90,12 @@ void start_consumer(actor* self, subscription sub, caf::actor queue, std::string
     consume_atom::value, std::move(spec));
 }
 
-void settle(actor* self, const unacked_message& u, bool requeue) {
+void settle(actor* self, const unacked_message& u, bool requeue, bool discard = false) {
   auto& st = self->state;
   if (requeue) {
     self->send(u.queue, requeue_atom::value, std::vector<uint64_t>{u.msg_id}, true);
+  } else if (discard) {  // NACK with requeue:false: dead-lettered where the queue says so
+    self->send(u.queue, reject_atom::value, std::vector<uint64_t>{u.msg_id});
   } else {
     self->send(u.queue, ack_atom::value, std::vector<uint64_t>{u.msg_id});
     ++st.counters.acked;
@@ -277,7 +279,7 @@ void on_ack(actor* self, const stomp::frame& f, bool nack) {
     cumulative = s != st.subs.end() && s->second.mode == ack_mode::client;
   }
   if (!cumulative) {
-    settle(self, *pos, requeue);
+    settle(self, *pos, requeue, nack);
     st.unacked.erase(pos);
     return;
   }
@@ -286,7 +288,7 @@ void on_ack(actor* self, const stomp::frame& f, bool nack) {
   auto end = std::next(pos);
   for (auto it = st.unacked.begin(); it != end;) {
     if (it->consumer_id == consumer) {
-      settle(self, *it, requeue);
+      settle(self, *it, requeue, nack);
       it = st.unacked.erase(it);
       end = std::find_if(it, st.unacked.end(),
                          [&](const unacked_message& u) { return u.seq > *seq; });

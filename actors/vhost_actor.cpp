@@ -130,6 +130,9 @@ caf::actor start_queue(vhost_actor_t* self, const queue_record& r,
   qc.vhost_name = st.vhost;
   qc.name = r.spec.name;
   qc.auto_delete = r.spec.auto_delete;
+  argument_error ignored;  // checked when declared
+  if (auto o = parse_queue_options(r.spec.arguments, ignored))
+    qc.options = std::move(*o);
   qc.vhost = caf::actor_cast<caf::actor>(self);
   if (r.persisted) {
     qc.store_path = st.persist.data_dir + "/" + r.file;
@@ -372,6 +375,15 @@ caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec)
     if (auto bad = unsupported_queue_argument(spec.arguments); !bad.empty())
       return fail(op_result{amqp::not_implemented,
                             "NOT_IMPLEMENTED - queue argument '" + bad + "' is not supported", 0});
+    argument_error bad;
+    if (!parse_queue_options(spec.arguments, bad))
+      return fail(op_result{amqp::precondition_failed,
+                            "PRECONDITION_FAILED - " +
+                              (bad.text.empty() ? "invalid arg '" + bad.argument + "' for queue '" +
+                                                    spec.name + "'" + where(st) + ": " + bad.reason
+                                                : bad.text + " in queue '" + spec.name + "'" +
+                                                    where(st)),
+                            0});
     queue_record r;
     r.spec = spec;
     r.spec.owner = nullptr;
@@ -423,6 +435,13 @@ caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec)
     if (cur.spec.auto_delete != spec.auto_delete)
       return fail(inequivalent(st, "queue", spec.name, "auto_delete",
                                bool_text(spec.auto_delete), bool_text(cur.spec.auto_delete)));
+    std::string detail;
+    if (auto arg = inequivalent_queue_argument(cur.spec.arguments, spec.arguments, detail);
+        !arg.empty())
+      return fail(op_result{amqp::precondition_failed,
+                            "PRECONDITION_FAILED - inequivalent arg '" + arg + "' for queue '" +
+                              spec.name + "'" + where(st) + ": " + detail,
+                            0});
   }
   auto rp = self->make_response_promise<queue_declared>();
   rp.delegate(cur.actor, stats_atom::value);
@@ -628,11 +647,7 @@ void add_catalog_rows(const persistence::catalog_snapshot& snap, const std::stri
 }
 
 std::string unsupported_queue_argument(const amqp::field_table& args) {
-  static const char* later[] = {"x-message-ttl",          "x-expires",
-                                "x-max-length",           "x-max-length-bytes",
-                                "x-overflow",             "x-dead-letter-exchange",
-                                "x-dead-letter-routing-key", "x-max-priority",
-                                "x-single-active-consumer"};
+  static const char* later[] = {"x-max-priority", "x-single-active-consumer"};
   for (auto& [k, v] : args) {
     for (auto name : later)
       if (k == name)
@@ -771,6 +786,23 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
       },
       [=](route_atom, std::string& exchange_name, publish_batch& b) {
         auto& st = self->state;
+        if (exchange_name.empty()) {
+          // Dead letters for the default exchange: to the queue their routing key names.
+          std::map<std::string_view, publish_batch> to;
+          for (auto& item : b.items) {
+            auto key = item.msg->routing_key();
+            auto q = st.queues.find(std::string{key});
+            if (q == st.queues.end())
+              continue;
+            auto& out = to[key];
+            out.hops = b.hops + 1;
+            out.items.push_back(std::move(item));
+          }
+          for (auto& [key, out] : to)
+            self->send(st.queues.find(std::string{key})->second.actor, publish_atom::value,
+                       std::move(out));
+          return;
+        }
         auto it = st.exchanges.find(exchange_name);
         if (it != st.exchanges.end()) {
           self->send(it->second.actor, publish_atom::value, std::move(b));

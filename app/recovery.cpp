@@ -110,8 +110,9 @@ recovery_result recover_store(const std::string& data_dir, const std::string& on
         for (auto& m : batch.messages) {
           bool redelivered = m.delivered || !clean;
           auto id = m.id;
+          auto bytes = static_cast<uint32_t>(m.body.size());
           auto msg = keep_resident(m, memory_limit, resident);
-          rq.messages.push_back(recovered_message{id, std::move(msg), redelivered});
+          rq.messages.push_back(recovered_message{id, std::move(msg), redelivered, bytes});
         }
       }
       rq.next_id = std::max(store.max_id(), after) + 1;

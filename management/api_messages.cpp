@@ -60,7 +60,7 @@ reply publish(call& c, const caf::actor& vhost, const std::string& exchange) {
   std::string properties;
   amqp::encode_properties(*props, properties);
   auto msg = message::make({exchange, key, properties, props->delivery_mode.value_or(uint8_t{0}),
-                            props->headers.has_value()},
+                            props->headers.has_value(), props->expiration.has_value()},
                            std::move(payload));
 
   caf::actor target;

@@ -1,0 +1,173 @@
+// Queue arguments: RabbitMQ 3.10's checks (rabbit_amqqueue declare_args) and its equivalence
+// rule for redeclares (rabbit_misc assert_args_equivalence), with its error terms.
+#include "actors/queue_arguments.hpp"
+
+#include <array>
+#include <charconv>
+#include <limits>
+
+namespace warren {
+namespace {
+
+// Erlang's names for the field types, as RabbitMQ prints them in errors.
+const char* type_name(const amqp::field_value& v) {
+  static constexpr std::array<const char*, 17> names = {
+    "void",   "bool",   "byte",    "unsignedbyte", "short",  "unsignedshort",
+    "signedint", "unsignedint", "long", "float",   "double", "decimal",
+    "longstr", "binary", "timestamp", "table",     "array"};
+  return names[v.v.index()];
+}
+
+std::string value_text(const amqp::field_value& v) {
+  if (auto n = v.as_int())
+    return std::to_string(*n);
+  if (auto s = v.as_string())
+    return *s;
+  if (auto b = std::get_if<bool>(&v.v))
+    return *b ? "true" : "false";
+  return type_name(v);
+}
+
+std::string term(const char* what, int64_t n) {
+  return "{" + std::string{what} + "," + std::to_string(n) + "}";
+}
+
+// The integer checks: a type of integer, then the range.
+std::optional<int64_t> int_arg(const amqp::field_value& v, bool zero_allowed,
+                               std::string& reason) {
+  auto n = v.as_int();
+  if (!n) {
+    reason = "\"expected integer, got " + std::string{type_name(v)} + "\"";
+    return std::nullopt;
+  }
+  if (!zero_allowed && *n == 0) {
+    reason = term("value_zero", *n);
+    return std::nullopt;
+  }
+  if (*n < 0) {
+    reason = term("value_negative", *n);
+    return std::nullopt;
+  }
+  return n;
+}
+
+// The string arguments; RabbitMQ words a wrong type for these differently.
+const std::string* string_arg(const amqp::field_value& v, std::string_view key,
+                              argument_error& error) {
+  auto s = std::get_if<std::string>(&v.v);
+  if (!s)
+    error = argument_error{std::string{key}, {},
+                           "invalid type '" + std::string{type_name(v)} + "' for arg '" +
+                             std::string{key} + "'"};
+  return s;
+}
+
+constexpr std::array<const char*, 7> option_keys = {
+  "x-message-ttl",  "x-expires",         "x-max-length",           "x-max-length-bytes",
+  "x-overflow",     "x-dead-letter-exchange", "x-dead-letter-routing-key"};
+
+}  // namespace
+
+std::optional<queue_options> parse_queue_options(const amqp::field_table& args,
+                                                 argument_error& error) {
+  queue_options o;
+  auto fail = [&](const std::string& key, std::string reason) {
+    error = argument_error{key, std::move(reason), {}};
+    return std::nullopt;
+  };
+  for (auto& [key, value] : args) {
+    std::string reason;
+    if (key == "x-message-ttl") {
+      if (!(o.message_ttl = int_arg(value, true, reason)))
+        return fail(key, reason);
+    } else if (key == "x-expires") {
+      if (!(o.expires = int_arg(value, false, reason)))
+        return fail(key, reason);
+    } else if (key == "x-max-length") {
+      if (!(o.max_length = int_arg(value, true, reason)))
+        return fail(key, reason);
+    } else if (key == "x-max-length-bytes") {
+      if (!(o.max_length_bytes = int_arg(value, true, reason)))
+        return fail(key, reason);
+    } else if (key == "x-overflow") {
+      auto s = string_arg(value, key, error);
+      if (!s)
+        return std::nullopt;
+      if (*s == "drop-head")
+        o.overflow = overflow_mode::drop_head;
+      else if (*s == "reject-publish")
+        o.overflow = overflow_mode::reject_publish;
+      else if (*s == "reject-publish-dlx")
+        o.overflow = overflow_mode::reject_publish_dlx;
+      else
+        return fail(key, "invalid_overflow");
+    } else if (key == "x-dead-letter-exchange") {
+      auto s = string_arg(value, key, error);
+      if (!s)
+        return std::nullopt;
+      o.dead_letter_exchange = *s;
+    } else if (key == "x-dead-letter-routing-key") {
+      auto s = string_arg(value, key, error);
+      if (!s)
+        return std::nullopt;
+      if (!amqp::find_field(args, "x-dead-letter-exchange"))
+        return fail(key, "routing_key_but_no_dlx_defined");
+      o.dead_letter_routing_key = *s;
+    }
+  }
+  return o;
+}
+
+std::string inequivalent_queue_argument(const amqp::field_table& current,
+                                        const amqp::field_table& received, std::string& detail) {
+  auto describe = [](const amqp::field_value* v) {
+    if (!v)
+      return std::string{"none"};
+    return "the value '" + value_text(*v) + "' of type '" + type_name(*v) + "'";
+  };
+  for (auto key : option_keys) {
+    auto a = amqp::find_field(current, key);
+    auto b = amqp::find_field(received, key);
+    if (!a && !b)
+      continue;
+    if (a && b) {
+      auto x = a->as_int(), y = b->as_int();
+      if (x && y ? *x == *y : *a == *b)
+        continue;
+      detail = "received '" + value_text(*b) + "' but current is '" + value_text(*a) + "'";
+      return key;
+    }
+    detail = "received " + describe(b) + " but current is " + describe(a);
+    return key;
+  }
+  return {};
+}
+
+std::optional<int64_t> parse_expiration(std::string_view text, std::string& reason) {
+  // Erlang's string:to_integer: an optional sign, then digits; anything after is left over.
+  size_t digits_at = !text.empty() && (text[0] == '-' || text[0] == '+') ? 1 : 0;
+  size_t end = digits_at;
+  while (end < text.size() && text[end] >= '0' && text[end] <= '9')
+    ++end;
+  if (end == digits_at) {
+    reason = "no_integer";
+    return std::nullopt;
+  }
+  if (end != text.size()) {
+    reason = "{leftover_string,\"" + std::string{text.substr(end)} + "\"}";
+    return std::nullopt;
+  }
+  int64_t n = 0;
+  auto first = text.data() + digits_at;
+  auto [ptr, ec] = std::from_chars(first, text.data() + end, n);
+  bool negative = digits_at == 1 && text[0] == '-';
+  if (negative && (n != 0 || ec != std::errc{})) {
+    reason = "{value_negative," + std::string{text} + "}";
+    return std::nullopt;
+  }
+  if (ec != std::errc{})  // beyond int64: Erlang takes it; it is "never" here as well
+    n = std::numeric_limits<int64_t>::max();
+  return n;
+}
+
+}  // namespace warren

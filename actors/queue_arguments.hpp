@@ -1,0 +1,50 @@
+// The queue arguments that change what a queue does (x-message-ttl, x-expires, x-max-length,
+// x-max-length-bytes, x-overflow, x-dead-letter-exchange, x-dead-letter-routing-key): checked
+// on declare the way RabbitMQ 3.10 checks them, and compared on redeclare.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "protocol/amqp091/field_table.hpp"
+
+namespace warren {
+
+enum class overflow_mode : uint8_t { drop_head, reject_publish, reject_publish_dlx };
+
+struct queue_options {
+  std::optional<int64_t> message_ttl;  // ms a message may wait in the queue
+  std::optional<int64_t> expires;      // ms unused before the queue deletes itself
+  std::optional<int64_t> max_length;   // ready messages
+  std::optional<int64_t> max_length_bytes;  // body bytes of ready messages
+  overflow_mode overflow = overflow_mode::drop_head;
+  std::optional<std::string> dead_letter_exchange;
+  std::optional<std::string> dead_letter_routing_key;
+
+  bool limited() const { return max_length || max_length_bytes; }
+};
+
+struct argument_error {
+  std::string argument;  // the offending key
+  std::string reason;    // RabbitMQ's error term, e.g. "{value_negative,-1}"
+  std::string text;      // or, for a string argument of another type, RabbitMQ's whole text
+};
+
+// Reads the arguments above from a declare's table. Unknown keys are left alone (RabbitMQ
+// keeps them without meaning). nullopt and `error` set when one of them is not acceptable.
+std::optional<queue_options> parse_queue_options(const amqp::field_table& args,
+                                                 argument_error& error);
+
+// The first of the arguments above that two declarations of one queue disagree on, with the
+// end of RabbitMQ's 406 text ("received '2000' but current is '1000'", or "received the value
+// '2000' of type 'signedint' but current is none" when one side lacks it). Empty when they
+// agree. Integer types are compatible with each other.
+std::string inequivalent_queue_argument(const amqp::field_table& current,
+                                        const amqp::field_table& received, std::string& detail);
+
+// A per-message `expiration` property: a decimal count of milliseconds, at least 0 (a count past
+// INT64_MAX is taken as that). nullopt and `reason` set (RabbitMQ's term) when it is not one.
+std::optional<int64_t> parse_expiration(std::string_view text, std::string& reason);
+
+}  // namespace warren
