@@ -426,6 +426,9 @@ void release_channel(actor* self, channel_rec& ch) {
   for (auto& u : ch.unacked)
     settle_one(self, ch, u, true);
   ch.unacked.clear();
+  // The requeues go before the cancels: a queue with a single active consumer hands its
+  // messages to the next consumer once the cancel is in, and they must be back by then.
+  flush_acks(self);
   for (auto id : ch.consumers) {
     auto it = st.consumers.find(id);
     if (it == st.consumers.end())

@@ -268,6 +268,7 @@ using ack_atom = caf::atom_constant<caf::atom("ack")>;
 using requeue_atom = caf::atom_constant<caf::atom("requeue")>;
 using reject_atom = caf::atom_constant<caf::atom("reject")>;  // settled without requeue
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
+using unused_atom = caf::atom_constant<caf::atom("unused")>;  // x-expires
 using unsent_atom = caf::atom_constant<caf::atom("unsent")>;
 using get_atom = caf::atom_constant<caf::atom("get")>;
 using purge_atom = caf::atom_constant<caf::atom("purge")>;

@@ -53,9 +53,16 @@ struct ready_entry {
   uint64_t id;
   message_ptr msg;  // null while paged out (persistent messages of durable queues only)
   bool redelivered;
-  uint32_t bytes = 0;   // body size, known while paged out too (x-max-length-bytes)
-  int64_t expires = 0;  // deadline on the now_ms() clock; 0 = never
+  uint8_t priority = 0;  // in a priority queue (x-max-priority); 0 elsewhere
+  uint32_t bytes = 0;    // body size, known while paged out too (x-max-length-bytes)
+  int64_t expires = 0;   // deadline on the now_ms() clock; 0 = never
 };
+
+// The order of the ready list: by priority, highest first (all 0 outside priority queues), then
+// by id, that is in order of arrival.
+bool goes_before(const ready_entry& a, const ready_entry& b) {
+  return a.priority != b.priority ? a.priority > b.priority : a.id < b.id;
+}
 
 struct pending_get {
   caf::response_promise rp;
@@ -139,6 +146,12 @@ struct turn_clock {
 
 bool expired(const ready_entry& e, turn_clock& now) { return e.expires && e.expires <= now(); }
 
+// now + ttl, saturating (a TTL of 2^63 ms is "never", not a deadline in the past).
+int64_t deadline_after(turn_clock& now, int64_t ttl) {
+  return ttl > std::numeric_limits<int64_t>::max() - now() ? std::numeric_limits<int64_t>::max()
+                                                            : now() + ttl;
+}
+
 // The deadline of a message entering the queue now: x-message-ttl or its own expiration,
 // whichever is shorter; 0 when it has neither.
 int64_t deadline_of(const queue_state& st, const message& m, turn_clock& now) {
@@ -150,16 +163,33 @@ int64_t deadline_of(const queue_state& st, const message& m, turn_clock& now) {
       if (auto own = parse_expiration(*scan.expiration, why))
         ttl = ttl ? std::min(*ttl, *own) : *own;
   }
-  if (!ttl)
-    return 0;
-  return *ttl > std::numeric_limits<int64_t>::max() - now() ? std::numeric_limits<int64_t>::max()
-                                                             : now() + *ttl;
+  return ttl ? deadline_after(now, *ttl) : 0;
 }
 
 // Timers are set for at most a day; one that fires early looks again and sets the next.
 std::chrono::milliseconds timer_delay(int64_t ms) {
   constexpr int64_t day = 24 * 3600 * 1000;
   return std::chrono::milliseconds(std::clamp<int64_t>(ms, 0, day));
+}
+
+// A message's place in a priority queue: its priority property, at most x-max-priority.
+uint8_t priority_of(const queue_state& st, const message& m) {
+  if (!st.cfg.options.max_priority)
+    return 0;
+  amqp::property_scan scan;
+  if (!amqp::scan_properties(m.properties(), scan) || !scan.priority)
+    return 0;
+  return std::min(*scan.priority, *st.cfg.options.max_priority);
+}
+
+// A new message joins the ready list: at the back, or in a priority queue at the back of its
+// priority's band.
+void enqueue(queue_state& st, ready_entry&& e) {
+  if (st.ready.empty() || !goes_before(e, st.ready.back()))
+    st.ready.push_back(std::move(e));
+  else
+    st.ready.insert(std::upper_bound(st.ready.begin(), st.ready.end(), e, goes_before),
+                    std::move(e));
 }
 
 bool dead_lettering(const queue_state& st) {
@@ -247,16 +277,19 @@ void enforce_length(queue_actor_t* self) {
   }
 }
 
-// Sets the timer for the head's deadline, unless one is set for that time or earlier.
+// Sets the timer for the head's deadline, unless one is set for that time or earlier. The timer
+// carries its deadline: one that an earlier deadline replaced finds it is no longer the one
+// armed and does nothing, so timers never pile up. A paged-out head that expired is being read
+// (expire_head started the page-in), and the page-in's answer looks again.
 void arm_expiry(queue_actor_t* self) {
   auto& st = self->state;
-  if (st.ready.empty())
+  if (st.ready.empty() || (st.paging_in && !st.ready.front().msg))
     return;
   auto at = st.ready.front().expires;
   if (!at || (st.expiry_armed && st.expiry_armed <= at))
     return;
   st.expiry_armed = at;
-  self->delayed_send(self, timer_delay(at - now_ms()), expire_atom::value);
+  self->delayed_send(self, timer_delay(at - now_ms()), expire_atom::value, at);
 }
 
 // The message left the queue for good (acked, consumed without ack, purged).
@@ -302,6 +335,8 @@ void watch(queue_actor_t* self, const caf::actor& conn) {
 // round-robin within it. Returns consumers.size() when nobody can take a message.
 size_t pick_consumer(queue_state& st) {
   size_t n = st.consumers.size();
+  if (st.cfg.options.single_active_consumer)  // only the first one registered is active
+    return n && st.consumers[0].credit ? 0 : n;
   size_t best = n;
   for (size_t k = 0; k < n; ++k) {
     size_t i = (st.rr + k) % n;
@@ -333,7 +368,9 @@ void dispatch_selective(queue_actor_t* self, uint64_t fresh_from) {
   constexpr size_t max_scan = 10000;
   auto& st = self->state;
   std::vector<delivery_batch> batches(st.consumers.size());
-  size_t n = st.consumers.size();
+  // With a single active consumer only the first one registered takes messages.
+  size_t n = st.cfg.options.single_active_consumer ? std::min<size_t>(1, st.consumers.size())
+                                                   : st.consumers.size();
   size_t scanned = 0;
   turn_clock now;
   for (auto it = st.ready.begin(); it != st.ready.end() && scanned < max_scan; ++scanned) {
@@ -449,12 +486,12 @@ void requeue(queue_state& st, uint64_t id, unacked_entry&& u, bool mark_redelive
   auto bytes = u.msg->body().size();
   st.resident_bytes += bytes;
   st.ready_bytes += bytes;
-  ready_entry e{id, std::move(u.msg), u.redelivered || mark_redelivered,
+  auto priority = priority_of(st, *u.msg);
+  ready_entry e{id, std::move(u.msg), u.redelivered || mark_redelivered, priority,
                 static_cast<uint32_t>(bytes), u.expires};
-  // Requeued messages go back to their original place: ready is ordered by id.
-  auto pos = std::lower_bound(st.ready.begin(), st.ready.end(), id,
-                              [](const ready_entry& r, uint64_t v) { return r.id < v; });
-  st.ready.insert(pos, std::move(e));
+  // Requeued messages go back to their original place (goes_before).
+  st.ready.insert(std::lower_bound(st.ready.begin(), st.ready.end(), e, goes_before),
+                  std::move(e));
 }
 
 // x-expires: the timer runs while the queue has no consumers; when it fires, the queue deletes
@@ -464,7 +501,7 @@ void arm_idle(queue_actor_t* self, int64_t delay) {
   if (!st.cfg.options.expires || st.idle_armed || !st.consumers.empty())
     return;
   st.idle_armed = true;
-  self->delayed_send(self, timer_delay(delay), expire_atom::value, true);
+  self->delayed_send(self, timer_delay(delay), unused_atom::value, true);
 }
 
 void note_use(queue_actor_t* self) {
@@ -475,17 +512,20 @@ void note_use(queue_actor_t* self) {
   arm_idle(self, *st.cfg.options.expires);
 }
 
+int64_t idle_left(const queue_state& st) {
+  return *st.cfg.options.expires - (now_ms() - st.last_use);
+}
+
+// The vhost deletes the queue only after asking it again (unused_atom): a declare it passed on
+// before it got this request counts as a use.
 void idle_timeout(queue_actor_t* self) {
   auto& st = self->state;
   st.idle_armed = false;
   if (!st.consumers.empty())
     return;  // armed again when the last one goes
-  auto left = *st.cfg.options.expires - (now_ms() - st.last_use);
-  if (left > 0)
+  if (auto left = idle_left(st); left > 0)
     return arm_idle(self, left);
-  spdlog::info("{}: unused for {} ms (x-expires), deleting it", queue_desc(st),
-               *st.cfg.options.expires);
-  self->send(st.cfg.vhost, autodel_atom::value, st.cfg.name, caf::actor_cast<caf::actor>(self));
+  self->send(st.cfg.vhost, unused_atom::value, st.cfg.name, caf::actor_cast<caf::actor>(self));
 }
 
 void remove_consumer(queue_actor_t* self, size_t i) {
@@ -517,6 +557,7 @@ get_result serve_get(queue_actor_t* self, const caf::actor& conn, bool no_ack) {
   }
   turn_clock now;
   expire_head(self, now);  // the count leaves out what expired behind the message taken
+  arm_expiry(self);
   flush_store(self);
   r.empty = false;
   r.d = delivery{std::move(e.msg), e.id, e.redelivered};
@@ -597,10 +638,11 @@ void report(queue_actor_t* self, const caf::actor& to, bool final) {
   s.unacked = st.unacked.size();
   s.mailbox = self->mailbox().size();
   s.consumers.reserve(st.consumers.size());
+  bool single = st.cfg.options.single_active_consumer;
   for (auto& c : st.consumers)
-    s.consumers.push_back(metrics::consumer_stats{c.spec.tag, c.spec.conn.id(), c.spec.channel,
-                                                  !c.spec.no_ack, c.spec.exclusive,
-                                                  c.spec.priority});
+    s.consumers.push_back(metrics::consumer_stats{
+      c.spec.tag, c.spec.conn.id(), c.spec.channel, !c.spec.no_ack, c.spec.exclusive,
+      c.spec.priority, !single ? "up" : &c == &st.consumers.front() ? "single_active" : "waiting"});
   s.published = st.published;
   s.delivered = st.delivered;
   s.acked = st.acked;
@@ -671,9 +713,16 @@ void add_recovered(queue_state& st, recovered_message&& r, turn_clock& now) {
   if (r.msg)
     expires = deadline_of(st, *r.msg, now);
   else if (st.cfg.options.message_ttl)
-    expires = now() + *st.cfg.options.message_ttl;
+    expires = deadline_after(now, *st.cfg.options.message_ttl);
   st.ready_bytes += r.bytes;
-  st.ready.push_back(ready_entry{r.id, std::move(r.msg), r.redelivered, r.bytes, expires});
+  auto priority = r.msg ? priority_of(st, *r.msg) : uint8_t{0};  // (priority queues: all in memory)
+  st.ready.push_back(ready_entry{r.id, std::move(r.msg), r.redelivered, priority, r.bytes, expires});
+}
+
+// Recovered messages come in arrival order; a priority queue sorts them into its bands.
+void order_recovered(queue_state& st) {
+  if (st.cfg.options.max_priority)
+    std::stable_sort(st.ready.begin(), st.ready.end(), goes_before);
 }
 
 // A restarted durable queue reads its file back, a page at a time, before it serves anyone
@@ -697,9 +746,11 @@ void reload(queue_actor_t* self, uint64_t after) {
         }
         if (rows.size() == page)
           return reload(self, rows.back().id);
+        order_recovered(st);
         spdlog::info("{}: reloaded {} message(s) from its store", queue_desc(st),
                      st.ready.size());
         report(self, st.collector, false);
+        arm_expiry(self);
       },
       [=](caf::error& err) {
         spdlog::error("{}: reading its store back failed: {}", queue_desc(self->state),
@@ -720,6 +771,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
     }
     st.cfg.recovered.clear();
     st.cfg.recovered.shrink_to_fit();
+    order_recovered(st);
     st.next_id = st.cfg.next_id;
     st.collector = metrics::find_collector(self->home_system());
     report(self, st.collector, false);
@@ -795,10 +847,11 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
                         st.resident_bytes + item.msg->body().size() > st.cfg.memory_limit;
         auto size = static_cast<uint32_t>(bytes);
         if (page_out) {
-          st.ready.push_back(ready_entry{id, nullptr, false, size, expires});
+          st.ready.push_back(ready_entry{id, nullptr, false, 0, size, expires});
         } else {
           st.resident_bytes += bytes;
-          st.ready.push_back(ready_entry{id, std::move(item.msg), false, size, expires});
+          auto priority = priority_of(st, *item.msg);
+          enqueue(st, ready_entry{id, std::move(item.msg), false, priority, size, expires});
         }
       }
       if (!to_store.empty())
@@ -830,14 +883,24 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       dispatch(self);
       relax_flow(self);
     },
-    [=](expire_atom) {  // the head's deadline
+    [=](expire_atom, int64_t at) {  // the head's deadline
+      if (at != self->state.expiry_armed)
+        return;  // replaced by an earlier one
       self->state.expiry_armed = 0;
       turn_clock now;
       expire_head(self, now);
       dispatch(self);
       relax_flow(self);
     },
-    [=](expire_atom, bool) { idle_timeout(self); },
+    [=](unused_atom, bool) { idle_timeout(self); },
+    [=](unused_atom) -> bool {  // the vhost asks before it deletes the queue for x-expires
+      auto& st = self->state;
+      bool unused = st.cfg.options.expires && st.consumers.empty() && idle_left(st) <= 0;
+      if (unused)
+        spdlog::info("{}: unused for {} ms (x-expires), deleting it", queue_desc(st),
+                     *st.cfg.options.expires);
+      return unused;
+    },
     [=](tick_atom, uint64_t delivered_then) {
       // Publishers have been waiting for stall_check: if consumers took nothing meanwhile,
       // waiting does not help them; let the publishers go.
@@ -876,6 +939,8 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       for (size_t i = 0; i < st.consumers.size(); ++i) {
         if (st.consumers[i].spec.conn.id() == conn && st.consumers[i].spec.consumer_id == consumer_id) {
           remove_consumer(self, i);
+          if (i == 0 && st.cfg.options.single_active_consumer)
+            schedule_dispatch(self);  // the next one registered is active now
           break;
         }
       }

@@ -62,9 +62,13 @@ const std::string* string_arg(const amqp::field_value& v, std::string_view key,
   return s;
 }
 
-constexpr std::array<const char*, 7> option_keys = {
-  "x-message-ttl",  "x-expires",         "x-max-length",           "x-max-length-bytes",
-  "x-overflow",     "x-dead-letter-exchange", "x-dead-letter-routing-key"};
+constexpr std::array<const char*, 9> option_keys = {
+  "x-message-ttl",          "x-expires",      "x-max-length",
+  "x-max-length-bytes",     "x-overflow",     "x-dead-letter-exchange",
+  "x-dead-letter-routing-key", "x-max-priority", "x-single-active-consumer"};
+
+// RabbitMQ's limit for x-max-priority.
+constexpr int64_t max_supported_priority = 255;
 
 }  // namespace
 
@@ -113,6 +117,18 @@ std::optional<queue_options> parse_queue_options(const amqp::field_table& args,
       if (!amqp::find_field(args, "x-dead-letter-exchange"))
         return fail(key, "routing_key_but_no_dlx_defined");
       o.dead_letter_routing_key = *s;
+    } else if (key == "x-max-priority") {
+      auto n = int_arg(value, true, reason);
+      if (!n)
+        return fail(key, reason);
+      if (*n > max_supported_priority)
+        return fail(key, term("max_value_exceeded", *n));
+      o.max_priority = static_cast<uint8_t>(*n);
+    } else if (key == "x-single-active-consumer") {
+      auto b = std::get_if<bool>(&value.v);
+      if (!b)
+        return fail(key, "{unacceptable_type," + std::string{type_name(value)} + "}");
+      o.single_active_consumer = *b;
     }
   }
   return o;

@@ -1,6 +1,7 @@
 // The queue arguments that change what a queue does (x-message-ttl, x-expires, x-max-length,
-// x-max-length-bytes, x-overflow, x-dead-letter-exchange, x-dead-letter-routing-key): checked
-// on declare the way RabbitMQ 3.10 checks them, and compared on redeclare.
+// x-max-length-bytes, x-overflow, x-dead-letter-exchange, x-dead-letter-routing-key,
+// x-max-priority, x-single-active-consumer): checked on declare the way RabbitMQ 3.10 checks
+// them, and compared on redeclare.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +22,8 @@ struct queue_options {
   overflow_mode overflow = overflow_mode::drop_head;
   std::optional<std::string> dead_letter_exchange;
   std::optional<std::string> dead_letter_routing_key;
+  std::optional<uint8_t> max_priority;  // a priority queue: 0..max_priority
+  bool single_active_consumer = false;
 
   bool limited() const { return max_length || max_length_bytes; }
 };

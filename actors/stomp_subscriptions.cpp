@@ -355,13 +355,15 @@ void on_server_cancel(actor* self, uint64_t consumer_id) {
 
 void release_subscriptions(actor* self) {
   auto& st = self->state;
+  // Requeues before cancels: a queue with a single active consumer hands its messages to the
+  // next consumer once the cancel is in, and they must be back in the queue by then.
+  for (auto& u : st.unacked)
+    self->send(u.queue, requeue_atom::value, std::vector<uint64_t>{u.msg_id}, true);
+  st.unacked.clear();
   for (auto& [id, sub] : st.subs)
     self->send(sub.queue, cancel_atom::value, self->id(), sub.consumer_id);
   st.subs.clear();
   st.sub_by_consumer.clear();
-  for (auto& u : st.unacked)
-    self->send(u.queue, requeue_atom::value, std::vector<uint64_t>{u.msg_id}, true);
-  st.unacked.clear();
 }
 
 void refill_credit(actor* self) {

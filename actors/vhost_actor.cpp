@@ -136,7 +136,8 @@ caf::actor start_queue(vhost_actor_t* self, const queue_record& r,
   qc.vhost = caf::actor_cast<caf::actor>(self);
   if (r.persisted) {
     qc.store_path = st.persist.data_dir + "/" + r.file;
-    qc.memory_limit = st.persist.queue_memory_limit;
+    // A priority queue keeps its bodies in memory: paging in works in arrival order.
+    qc.memory_limit = qc.options.max_priority ? 0 : st.persist.queue_memory_limit;
     qc.store = st.persist.stores[std::hash<std::string>{}(r.file) % st.persist.stores.size()];
     qc.recovered = std::move(recovered);
     qc.next_id = next_id;
@@ -647,11 +648,7 @@ void add_catalog_rows(const persistence::catalog_snapshot& snap, const std::stri
 }
 
 std::string unsupported_queue_argument(const amqp::field_table& args) {
-  static const char* later[] = {"x-max-priority", "x-single-active-consumer"};
   for (auto& [k, v] : args) {
-    for (auto name : later)
-      if (k == name)
-        return k;
     if (k == "x-queue-type") {
       auto s = v.as_string();
       if (!s || *s != "classic")
@@ -885,6 +882,21 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
         auto it = self->state.queues.find(name);
         if (it != self->state.queues.end() && it->second.actor == queue)
           delete_queue(self, name);
+      },
+      [=](unused_atom, std::string& name, caf::actor& queue) {
+        // x-expires: the queue found itself unused. Asked again while this actor takes nothing
+        // else, so that no declare can slip in between the answer and the delete.
+        auto it = self->state.queues.find(name);
+        if (it == self->state.queues.end() || it->second.actor != queue)
+          return;
+        self->request(queue, std::chrono::seconds(5), unused_atom::value)
+          .await(
+            [=](bool unused) {
+              auto it = self->state.queues.find(name);
+              if (unused && it != self->state.queues.end() && it->second.actor == queue)
+                delete_queue(self, name);
+            },
+            [](caf::error&) {});
       },
     };
   };

@@ -86,8 +86,9 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
 std::string encode_arguments(const amqp::field_table& t);
 amqp::field_table decode_arguments(const std::string& bytes);
 
-// Queue arguments this build does not implement yet; declaring one is refused with 540
-// NOT_IMPLEMENTED rather than silently ignored. Returns the offending argument or "".
+// Queue arguments this build does not implement (x-queue-type other than classic); declaring
+// one is refused with 540 NOT_IMPLEMENTED rather than silently ignored. Returns the offending
+// argument or "".
 std::string unsupported_queue_argument(const amqp::field_table& args);
 
 }  // namespace warren

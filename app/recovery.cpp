@@ -98,6 +98,8 @@ recovery_result recover_store(const std::string& data_dir, const std::string& on
       }
       uint64_t after = 0;
       size_t resident = 0;
+      // A priority queue keeps its bodies in memory (see start_queue).
+      bool priority_queue = amqp::find_field(rq.spec.arguments, "x-max-priority") != nullptr;
       for (;;) {
         auto batch = store.load(after, 10000);
         if (!batch.ok) {
@@ -111,7 +113,7 @@ recovery_result recover_store(const std::string& data_dir, const std::string& on
           bool redelivered = m.delivered || !clean;
           auto id = m.id;
           auto bytes = static_cast<uint32_t>(m.body.size());
-          auto msg = keep_resident(m, memory_limit, resident);
+          auto msg = keep_resident(m, priority_queue ? 0 : memory_limit, resident);
           rq.messages.push_back(recovered_message{id, std::move(msg), redelivered, bytes});
         }
       }

@@ -181,8 +181,8 @@ reply consumers(call& c) {
                          {"prefetch_count", prefetch},
                          {"priority", k.priority},
                          {"arguments", json::object()},
-                         {"active", true},
-                         {"activity_status", "up"}});
+                         {"active", k.activity != "waiting"},
+                         {"activity_status", k.activity}});
     }
   }
   return ok(out);

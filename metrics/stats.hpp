@@ -20,6 +20,9 @@ struct consumer_stats {
   bool ack_required = true;
   bool exclusive = false;
   int32_t priority = 0;
+  // RabbitMQ's activity_status: "up", or with x-single-active-consumer "single_active" for the
+  // consumer that gets the messages and "waiting" for the others.
+  std::string activity = "up";
 };
 
 struct queue_stats {
