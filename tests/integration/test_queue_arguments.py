@@ -2,12 +2,15 @@
 and the per-message expiration property), queue expiry (x-expires), length limits
 (x-max-length, x-max-length-bytes) with each x-overflow mode, dead-lettering
 (x-dead-letter-exchange, x-dead-letter-routing-key) with the x-death header it adds, dead-letter
-cycles, the validation of the arguments on declare and the message counts that expiry changes.
+cycles, priority queues (x-max-priority), single active consumer (x-single-active-consumer),
+the validation of the arguments on declare and the message counts that expiry changes.
 
 RabbitMQ 3.10 is the reference: every expectation here holds against it (run with
-WARREN_TEST_BROKER=host:port). The restart tests need warrend processes of their own and are
-skipped against an external broker; the STOMP test needs the broker's STOMP port
-(WARREN_TEST_STOMP with an external broker).
+WARREN_TEST_BROKER=host:port). The restart tests need warrend processes of their own, the crash
+test warrend's fault injection, and the tests of TTLs above RabbitMQ's 10-year limit warrend
+itself: these are skipped against an external broker. The STOMP test needs the broker's STOMP
+port (WARREN_TEST_STOMP with an external broker) and the management API test its HTTP port
+(WARREN_TEST_HTTP, RabbitMQ's management plugin).
 
 The TTLs waited for are short (100-600 ms, 1 s across a restart), so waits are short too: a
 wait_until poll where something can be polled, a fixed wait only where the check is that
@@ -26,6 +29,7 @@ import pika
 import pika.exceptions as pex
 
 from harness import Broker, BrokerTestCase, close_quietly, unique, wait_until
+from mgmt_support import Api, quote
 from stomp_support import StompTestCase
 
 EXTERNAL = os.environ.get("WARREN_TEST_BROKER")
@@ -90,6 +94,16 @@ class QueueArgsTestCase(BrokerTestCase):
             if time.monotonic() >= deadline:
                 return None
             conn.process_data_events(time_limit=0.02)
+
+    def delete_quietly(self, name):
+        """Deletes a shared (non-exclusive) queue, if it is still there."""
+        conn = pika.BlockingConnection(self.params())
+        try:
+            conn.channel().queue_delete(name)
+        except pex.ChannelClosedByBroker:
+            pass
+        finally:
+            close_quietly(conn)
 
     def dead_letter_target(self, ch, exchange_type="fanout", binding_key=""):
         """(exchange, queue): a fresh exchange with a fresh queue bound to it."""
@@ -240,6 +254,37 @@ class PerMessageExpirationTest(QueueArgsTestCase):
         self.assertEqual(got, [b"long", b"plain"])
         self.assertEqual(self.count(ch, for_consume), 0)
 
+    def test_basic_get_arms_the_timer_of_the_new_head(self):
+        # Only the head's deadline has a timer. m1 has none, so nothing is armed while it leads;
+        # taking it with basic.get makes m2 the head, and m2's timer must be set then. Without
+        # that, m2 would sit past its expiration until some later, unrelated event on the queue
+        # (a publish, a get, a passive declare): nothing here touches the queue again.
+        conn, ch = self.publisher()
+        dlx, dlq = self.dead_letter_target(ch)
+        q = self.declare(ch, "exp-get", {"x-dead-letter-exchange": dlx})
+        ch.basic_publish("", q, b"m1")
+        ch.basic_publish("", q, b"m2", pika.BasicProperties(expiration="300"))
+        self.assertEqual(ch.basic_get(q, auto_ack=True)[2], b"m1")
+        got = self.wait_get(conn, ch, dlq, timeout=2.0)
+        self.assertIsNotNone(got, "m2 was not dead-lettered once it became the head")
+        _, props, body = got
+        self.assertEqual(body, b"m2")
+        self.assert_x_death(props, [{"count": 1, "reason": "expired", "queue": q,
+                                     "original-expiration": "300"}])
+
+    @unittest.skipIf(EXTERNAL, "RabbitMQ 3.10 refuses expirations above 10 years "
+                               "({value_too_large,N})")
+    def test_huge_expiration_does_not_wrap_into_the_past(self):
+        # now + 2^63-1 ms overflows a signed 64-bit deadline: unsaturated, it wraps to a
+        # negative deadline, one long past, and the message expires as soon as it arrives.
+        conn, ch = self.publisher()
+        q = self.declare(ch, "exp-huge")
+        ch.basic_publish("", q, b"forever",
+                         pika.BasicProperties(expiration="9223372036854775807"))
+        self.idle(conn, 0.5)
+        self.assertEqual(self.count(ch, q), 1)
+        self.assertEqual(self.get_all(ch, q), [b"forever"])
+
     def test_invalid_expiration_closes_the_channel_with_406(self):
         # RabbitMQ: "PRECONDITION_FAILED - invalid expiration 'abc': no_integer" and
         # "... invalid expiration '-5': {value_negative,-5}".
@@ -269,15 +314,6 @@ class QueueExpiryTest(QueueArgsTestCase):
         name = self.declare(ch, "xexp", {"x-expires": expires}, exclusive=False)
         self.addCleanup(self.delete_quietly, name)
         return name
-
-    def delete_quietly(self, name):
-        conn = pika.BlockingConnection(self.params())
-        try:
-            conn.channel().queue_delete(name)
-        except pex.ChannelClosedByBroker:
-            pass
-        finally:
-            close_quietly(conn)
 
     def exists(self, conn, name):
         ch = conn.channel()
@@ -707,6 +743,401 @@ class ExpiryCountsTest(QueueArgsTestCase):
         self.assertEqual((body, method.message_count), (b"lasting 1", 0))
 
 
+class PriorityQueueTest(QueueArgsTestCase):
+    """x-max-priority: ready messages leave highest priority first, in order of arrival within
+    one priority. A priority above the maximum counts as the maximum, a message without one
+    as 0; the property itself is delivered as published."""
+
+    def priority_queue(self, ch, max_priority=5, **more):
+        return self.declare(ch, "prio", dict(more, **{"x-max-priority": max_priority}))
+
+    def publish(self, ch, queue, messages):
+        """Publishes (body, priority) pairs in order; priority None leaves the property out."""
+        for body, priority in messages:
+            ch.basic_publish("", queue, body, pika.BasicProperties(priority=priority))
+
+    def test_basic_get_takes_the_highest_priority_first(self):
+        _, ch = self.publisher()
+        q = self.priority_queue(ch, 5)
+        self.publish(ch, q, [(b"a0", None), (b"b1", 1), (b"c5", 5), (b"d9", 9), (b"e1", 1),
+                             (b"f0", 0), (b"g5", 5), (b"h3", 3)])
+        self.assertEqual(self.count(ch, q), 8)
+        got = []
+        for _ in range(9):
+            method, props, body = ch.basic_get(q, auto_ack=True)
+            if method is None:
+                break
+            got.append((body, props.priority, method.message_count))
+        # d9 queues as a 5, behind c5; a0 (no property) and f0 share the band of 0.
+        self.assertEqual(got, [(b"c5", 5, 7), (b"d9", 9, 6), (b"g5", 5, 5), (b"h3", 3, 4),
+                               (b"b1", 1, 3), (b"e1", 1, 2), (b"a0", None, 1), (b"f0", 0, 0)])
+
+    def test_consumer_with_prefetch_one_gets_the_highest_ready_each_time(self):
+        conn, ch = self.publisher()
+        q = self.priority_queue(ch, 9)
+        self.publish(ch, q, [(b"a1", 1), (b"b5", 5), (b"c1", 1), (b"d5", 5), (b"e", None)])
+        ch.basic_qos(prefetch_count=1)
+        got = []
+        ch.basic_consume(q, lambda c, m, p, b: got.append((m.delivery_tag, b)))
+        self.assertTrue(self.pump(conn, lambda: got), "the consumer got nothing")
+        # Published while b5 is unacked: it overtakes everything still waiting.
+        self.publish(ch, q, [(b"z9", 9)])
+        for n in range(2, 7):
+            ch.basic_ack(got[-1][0])
+            self.assertTrue(self.pump(conn, lambda: len(got) >= n),
+                            "delivery %d did not come: %r" % (n, got))
+        ch.basic_ack(got[-1][0])
+        self.idle(conn, 0.2)
+        self.assertEqual([b for _, b in got], [b"b5", b"z9", b"d5", b"a1", b"c1", b"e"])
+        self.assertEqual(self.count(ch, q), 0)
+
+    def test_requeued_message_goes_back_to_its_place(self):
+        # Back in its own priority, ahead of what arrived after it there, and still behind
+        # every higher priority; basic.reject and basic.nack alike.
+        _, ch = self.publisher()
+        q = self.priority_queue(ch, 5)
+        self.publish(ch, q, [(b"hi1", 5), (b"hi2", 5), (b"lo1", 1), (b"lo2", 1)])
+        tags = {}
+        for _ in range(3):
+            method, _, body = ch.basic_get(q)
+            tags[body] = method.delivery_tag
+        self.assertEqual(sorted(tags), [b"hi1", b"hi2", b"lo1"])
+        self.publish(ch, q, [(b"hi3", 5)])
+        ch.basic_reject(tags[b"lo1"], requeue=True)
+        ch.basic_reject(tags[b"hi2"], requeue=True)
+        ch.basic_nack(tags[b"hi1"], multiple=False, requeue=True)
+        got = []
+        for _ in range(6):
+            method, _, body = ch.basic_get(q, auto_ack=True)
+            if method is None:
+                break
+            got.append((body, method.redelivered))
+        self.assertEqual(got, [(b"hi1", True), (b"hi2", True), (b"hi3", False),
+                               (b"lo1", True), (b"lo2", False)])
+
+    def test_drop_head_drops_the_highest_priority(self):
+        # RabbitMQ 3.10 drops the head, the message that would be delivered next: in a
+        # priority queue the highest priority one, so a newcomer above all the others is
+        # dropped at once. Dead-lettering shows what was dropped, in order.
+        conn, ch = self.publisher()
+        dlx, dlq = self.dead_letter_target(ch)
+        q = self.priority_queue(ch, 5, **{"x-max-length": 3, "x-dead-letter-exchange": dlx})
+        self.publish(ch, q, [(b"a1", 1), (b"b1", 1), (b"c5", 5), (b"d5", 5), (b"e0", None),
+                             (b"f3", 3), (b"g9", 9)])
+        self.assertEqual(self.wait_count(ch, dlq, 4), 4)
+        self.assertEqual(self.count(ch, q), 3)
+        self.assertEqual(self.get_all(ch, q), [b"a1", b"b1", b"e0"])
+        dropped = []
+        for _ in range(4):
+            _, props, body = ch.basic_get(dlq, auto_ack=True)
+            dropped.append(body)
+            self.assert_x_death(props, [{"count": 1, "reason": "maxlen", "queue": q}])
+        self.assertEqual(dropped, [b"c5", b"d5", b"f3", b"g9"])
+
+    def test_messages_expire_in_every_priority(self):
+        _, ch = self.publisher()
+        q = self.priority_queue(ch, 5, **{"x-message-ttl": 200})
+        self.publish(ch, q, [(b"low", None), (b"high", 5), (b"mid", 3)])
+        ch.basic_publish("", q, b"brief", pika.BasicProperties(priority=1, expiration="100"))
+        self.assertEqual(self.count(ch, q), 4)
+        self.assertEqual(self.wait_count(ch, q, 0), 0)
+        self.assertIsNone(ch.basic_get(q, auto_ack=True)[0])
+
+    def test_invalid_max_priority_is_refused_with_406(self):
+        # RabbitMQ: "PRECONDITION_FAILED - invalid arg 'x-max-priority' for queue 'q' in vhost
+        # '/': {value_negative,-1}", "... {max_value_exceeded,256}" and "... \"expected
+        # integer, got longstr\"" (a bool: "got bool"). 0 and 255 are accepted.
+        conn = self.connect()
+        for value in (-1, 256, "5", True):
+            with self.subTest(value=value):
+                q = unique("prio-bad")
+                with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+                    conn.channel().queue_declare(queue=q, arguments={"x-max-priority": value})
+                self.assert_refused(ctx, 406, "x-max-priority")
+                with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+                    conn.channel().queue_declare(queue=q, passive=True)
+                self.assert_refused(ctx, 404)   # nothing was created
+        ch = conn.channel()
+        for value in (0, 255):
+            self.declare(ch, "prio-edge", {"x-max-priority": value})
+
+    def test_redeclare_with_another_max_priority_is_refused(self):
+        # RabbitMQ: "PRECONDITION_FAILED - inequivalent arg 'x-max-priority' for queue 'q' in
+        # vhost '/': received '6' but current is '5'" ("received none but current is the value
+        # '5' of type 'signedint'" without it; "received the value '5' of type 'signedint' but
+        # current is none" on a plain queue).
+        conn = self.connect()
+        ch = conn.channel()
+        q = self.priority_queue(ch, 5)
+        for arguments in ({"x-max-priority": 6}, None):
+            with self.subTest(arguments=arguments):
+                with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+                    conn.channel().queue_declare(queue=q, exclusive=True, arguments=arguments)
+                self.assert_refused(ctx, 406, "inequivalent arg", "x-max-priority")
+        ch.queue_declare(queue=q, exclusive=True, arguments={"x-max-priority": 5})
+        plain = self.declare(ch, "plain")
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            conn.channel().queue_declare(queue=plain, exclusive=True,
+                                         arguments={"x-max-priority": 5})
+        self.assert_refused(ctx, 406, "inequivalent arg", "x-max-priority")
+
+
+class SingleActiveConsumerTest(QueueArgsTestCase):
+    """x-single-active-consumer: of a queue's consumers only the first registered gets
+    messages; when it cancels or its connection goes, the next registered takes over. Each
+    consumer has a connection of its own; the queue is shared, so not exclusive."""
+
+    def sac_queue(self, ch, prefix="sac"):
+        q = self.declare(ch, prefix, {"x-single-active-consumer": True}, exclusive=False)
+        self.addCleanup(self.delete_quietly, q)
+        return q
+
+    def consumers(self, queue, n, prefetch=2):
+        """n consumers of queue, registered one after the other (basic_consume waits for
+        consume-ok): a list of dicts with conn, ch, tag and got, the (method, body) pairs
+        delivered to it."""
+        out = []
+        for _ in range(n):
+            conn = self.connect()
+            ch = conn.channel()
+            ch.basic_qos(prefetch_count=prefetch)
+            got = []
+            tag = ch.basic_consume(queue, lambda c, m, p, b, got=got: got.append((m, b)))
+            out.append({"conn": conn, "ch": ch, "tag": tag, "got": got})
+        return out
+
+    def pump_all(self, consumers, until, timeout=5.0):
+        """Processes events on every open consumer connection until until() or timeout."""
+        deadline = time.monotonic() + timeout
+        while not until():
+            if time.monotonic() >= deadline:
+                return until()
+            for c in consumers:
+                if c["conn"].is_open:
+                    c["conn"].process_data_events(time_limit=0.01)
+        return True
+
+    def bodies(self, consumer):
+        return [b for _, b in consumer["got"]]
+
+    def test_only_the_first_registered_consumer_gets_messages(self):
+        _, ch = self.publisher()
+        q = self.sac_queue(ch)
+        first, second, third = cs = self.consumers(q, 3)
+        for i in range(5):
+            ch.basic_publish("", q, b"m%d" % i)
+        self.assertTrue(self.pump_all(cs, lambda: len(first["got"]) >= 2))
+        # The others have credit, yet the rest waits in the queue for the active one.
+        self.pump_all(cs, lambda: False, timeout=0.3)
+        self.assertEqual(self.bodies(first), [b"m0", b"m1"])
+        self.assertEqual((second["got"], third["got"]), ([], []))
+        self.assertEqual(self.count(ch, q), 3)
+        first["ch"].basic_ack(first["got"][-1][0].delivery_tag, multiple=True)
+        self.assertTrue(self.pump_all(cs, lambda: len(first["got"]) >= 4))
+        self.pump_all(cs, lambda: False, timeout=0.2)
+        self.assertEqual(self.bodies(first), [b"m0", b"m1", b"m2", b"m3"])
+        self.assertEqual((second["got"], third["got"]), ([], []))
+        self.assertEqual(self.count(ch, q), 1)
+
+    def test_next_consumer_takes_over_when_the_active_one_cancels(self):
+        # The next registered becomes active at basic.cancel, while the cancelled one still
+        # holds unacked messages; those stay with it (its channel can still ack or reject
+        # them), and one it rejects goes back to its place, ahead of later messages, for the
+        # new active consumer. The queue is empty at the cancel: RabbitMQ 3.10.8 does not
+        # hand messages already waiting to the new active consumer until something else
+        # (a requeue, an ack that frees its prefetch, a new consumer) makes the queue deliver
+        # again; later versions deliver at once.
+        _, ch = self.publisher()
+        q = self.sac_queue(ch)
+        first, second, third = cs = self.consumers(q, 3)
+        for i in range(2):
+            ch.basic_publish("", q, b"m%d" % i)
+        # The first has no credit left when it cancels, so nothing is on the way to it.
+        self.assertTrue(self.pump_all(cs, lambda: len(first["got"]) >= 2))
+        first["ch"].basic_cancel(first["tag"])
+        for i in range(2, 5):
+            ch.basic_publish("", q, b"m%d" % i)
+        self.assertTrue(self.pump_all(cs, lambda: len(second["got"]) >= 2),
+                        "the second consumer did not take over")
+        self.assertEqual(self.bodies(second), [b"m2", b"m3"])
+        self.assertEqual(self.count(ch, q), 1)
+        first["ch"].basic_ack(first["got"][0][0].delivery_tag)
+        first["ch"].basic_reject(first["got"][1][0].delivery_tag, requeue=True)
+        second["ch"].basic_ack(second["got"][-1][0].delivery_tag, multiple=True)
+        self.assertTrue(self.pump_all(cs, lambda: len(second["got"]) >= 4))
+        self.pump_all(cs, lambda: False, timeout=0.2)
+        self.assertEqual([(b, m.redelivered) for m, b in second["got"][2:]],
+                         [(b"m1", True), (b"m4", False)])
+        self.assertEqual(self.bodies(first), [b"m0", b"m1"])
+        self.assertEqual(third["got"], [])
+        self.assertEqual(self.count(ch, q), 0)
+
+    def test_unacked_messages_of_a_closed_connection_go_to_the_next_consumer(self):
+        _, ch = self.publisher()
+        q = self.sac_queue(ch)
+        first, second, third = cs = self.consumers(q, 3)
+        for i in range(3):
+            ch.basic_publish("", q, b"m%d" % i)
+        self.assertTrue(self.pump_all(cs, lambda: len(first["got"]) >= 2))
+        first["conn"].close()
+        # pika cancels its consumers before it closes their channel. RabbitMQ 3.10.8 then
+        # leaves the waiting m2 in the queue until the channel's unacked m0 and m1 come back
+        # (see the cancel test above), so the second consumer sees m0, m1, m2; warrend hands
+        # m2 on at the cancel, as later RabbitMQ versions do, and m0, m1 follow. Either way
+        # the second consumer gets all three, the requeued ones marked redelivered.
+        self.assertTrue(self.pump_all(cs, lambda: len(second["got"]) >= 2),
+                        "the second consumer did not take over")
+        second["ch"].basic_ack(second["got"][-1][0].delivery_tag, multiple=True)
+        self.assertTrue(self.pump_all(cs, lambda: len(second["got"]) >= 3))
+        self.pump_all(cs, lambda: False, timeout=0.2)
+        self.assertEqual(sorted((b, m.redelivered) for m, b in second["got"]),
+                         [(b"m0", True), (b"m1", True), (b"m2", False)])
+        self.assertEqual(third["got"], [])
+
+    @unittest.skipIf(EXTERNAL, "RabbitMQ 3.10.8 does not deliver waiting messages at a cancel")
+    def test_waiting_messages_go_to_the_next_consumer_at_the_cancel(self):
+        _, ch = self.publisher()
+        q = self.sac_queue(ch)
+        first, second, third = cs = self.consumers(q, 3)
+        for i in range(4):
+            ch.basic_publish("", q, b"m%d" % i)
+        self.assertTrue(self.pump_all(cs, lambda: len(first["got"]) >= 2))
+        first["ch"].basic_cancel(first["tag"])
+        # Nothing else happens to the queue: the cancel alone makes the second active and
+        # hands it what waits.
+        self.assertTrue(self.pump_all(cs, lambda: len(second["got"]) >= 2),
+                        "the waiting messages stayed in the queue")
+        self.assertEqual(self.bodies(second), [b"m2", b"m3"])
+        self.assertEqual(third["got"], [])
+
+    def test_non_bool_value_is_refused_with_406(self):
+        # RabbitMQ: "PRECONDITION_FAILED - invalid arg 'x-single-active-consumer' for queue
+        # 'q' in vhost '/': {unacceptable_type,longstr}" ("{unacceptable_type,signedint}" for
+        # a number).
+        conn = self.connect()
+        for value in ("true", 1):
+            with self.subTest(value=value):
+                q = unique("sac-bad")
+                with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+                    conn.channel().queue_declare(
+                        queue=q, arguments={"x-single-active-consumer": value})
+                self.assert_refused(ctx, 406, "x-single-active-consumer")
+                with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+                    conn.channel().queue_declare(queue=q, passive=True)
+                self.assert_refused(ctx, 404)
+
+    def test_redeclare_with_the_flag_different_is_refused(self):
+        # RabbitMQ: "PRECONDITION_FAILED - inequivalent arg 'x-single-active-consumer' for
+        # queue 'q' in vhost '/': received 'false' but current is 'true'"; false is not the
+        # same as leaving the argument out ("received the value 'false' of type 'bool' but
+        # current is none").
+        conn = self.connect()
+        ch = conn.channel()
+        q = self.declare(ch, "sac-re", {"x-single-active-consumer": True})
+        for arguments in ({"x-single-active-consumer": False}, None):
+            with self.subTest(arguments=arguments):
+                with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+                    conn.channel().queue_declare(queue=q, exclusive=True, arguments=arguments)
+                self.assert_refused(ctx, 406, "inequivalent arg", "x-single-active-consumer")
+        ch.queue_declare(queue=q, exclusive=True, arguments={"x-single-active-consumer": True})
+        plain = self.declare(ch, "plain")
+        for value in (False, True):
+            with self.subTest(plain=value):
+                with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+                    conn.channel().queue_declare(queue=plain, exclusive=True,
+                                                 arguments={"x-single-active-consumer": value})
+                self.assert_refused(ctx, 406, "inequivalent arg", "x-single-active-consumer")
+
+
+@unittest.skipIf(EXTERNAL and not os.environ.get("WARREN_TEST_HTTP"),
+                 "needs the external broker's management API (WARREN_TEST_HTTP)")
+class SingleActiveConsumerApiTest(QueueArgsTestCase):
+    """/api/consumers shows which consumer of a single-active-consumer queue is active:
+    "active" true with activity_status "single_active", the others false and "waiting"; a
+    plain queue's consumer is "up". RabbitMQ's management plugin refreshes this every few
+    seconds (5 s by default), hence the long polls."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.api = Api(*cls.broker.wait_listener("http"))
+
+    def activity(self, *queues):
+        """{consumer tag: (active, activity_status)} for the consumers of the queues."""
+        return {c["consumer_tag"]: (c["active"], c["activity_status"])
+                for c in self.api.get("/api/consumers/" + quote("/"))
+                if c["queue"]["name"] in queues}
+
+    def wait_activity(self, want, *queues):
+        """Polls until the queues' consumers are exactly `want`; returns the last view."""
+        last = [None]
+
+        def check():
+            last[0] = self.activity(*queues)
+            return last[0] == want
+        wait_until(check, timeout=15, interval=0.25)
+        return last[0]
+
+    def test_activity_status_follows_the_active_consumer(self):
+        ch = self.channel()
+        q = self.declare(ch, "sac-api", {"x-single-active-consumer": True}, exclusive=False)
+        self.addCleanup(self.delete_quietly, q)
+        plain = self.declare(ch, "plain-api")
+        ch.basic_consume(plain, lambda c, m, p, b: None, consumer_tag="plain")
+        chans = {}
+        for tag in ("first", "second", "third"):
+            chans[tag] = self.channel()
+            chans[tag].basic_consume(q, lambda c, m, p, b: None, consumer_tag=tag)
+        waiting = (False, "waiting")
+        want = {"plain": (True, "up"), "first": (True, "single_active"),
+                "second": waiting, "third": waiting}
+        self.assertEqual(self.wait_activity(want, q, plain), want)
+        chans["first"].basic_cancel("first")
+        want = {"second": (True, "single_active"), "third": waiting}
+        self.assertEqual(self.wait_activity(want, q), want)
+
+
+@unittest.skipIf(EXTERNAL, "needs warrend's fault injection")
+class CrashRestartTest(QueueArgsTestCase):
+    """A durable queue restarted by its supervisor after a crash (README "Supervision") reads
+    its messages back with their TTL in force."""
+
+    broker_args = ("--fault-injection",)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.api = Api(*cls.broker.wait_listener("http"))
+
+    def test_reloaded_messages_expire_without_anyone_touching_the_queue(self):
+        # The restarted queue must set the timer for the reloaded head. Without it the message
+        # stays in the queue, never dead-lettered, until something (a publish, a get, a
+        # declare) makes the queue look at its head: nothing here touches it after the crash.
+        conn, ch = self.publisher()
+        dlx, dlq, q = unique("dlx-crash"), unique("dlq-crash"), unique("ttl-crash")
+        ch.exchange_declare(exchange=dlx, exchange_type="fanout", durable=True)
+        self.addCleanup(lambda: self.channel().exchange_delete(dlx))
+        for name, arguments in ((dlq, None),
+                                (q, {"x-message-ttl": 500, "x-dead-letter-exchange": dlx})):
+            ch.queue_declare(queue=name, durable=True, arguments=arguments)
+            self.addCleanup(self.delete_quietly, name)
+        ch.queue_bind(queue=dlq, exchange=dlx)
+        ch.basic_publish("", q, b"outlives its queue", pika.BasicProperties(delivery_mode=2))
+        status, _, raw, _ = self.api.call(
+            "POST", "/api/debug/crash/queue/%s/%s" % (quote("/"), quote(q)))
+        self.assertEqual(status, 204, raw)
+        # The log says the message was still there when the queue read its file back (had it
+        # expired before the crash, this test would prove nothing).
+        reloaded = "queue '%s' in vhost '/': reloaded 1 message(s)" % q
+        self.assertTrue(wait_until(lambda: reloaded in self.broker.log_text()),
+                        "no %r in the log\n%s" % (reloaded, self.broker.log_tail(3000)))
+        got = self.wait_get(conn, ch, dlq, timeout=5.0)
+        self.assertIsNotNone(got, "the reloaded message was not dead-lettered after its TTL")
+        _, props, body = got
+        self.assertEqual(body, b"outlives its queue")
+        self.assert_x_death(props, [{"count": 1, "reason": "expired", "queue": q}])
+
+
 @unittest.skipIf(EXTERNAL and not os.environ.get("WARREN_TEST_STOMP"),
                  "needs the external broker's STOMP port (WARREN_TEST_STOMP)")
 class StompDeadLetterTest(StompTestCase):
@@ -748,8 +1179,9 @@ class RestartTest(unittest.TestCase):
         if self.running is not None:
             self.running.stop_quietly()
 
-    def start(self):
-        self.running = Broker(binary=os.environ.get("WARREND"), data_dir=self.data).start()
+    def start(self, *extra_args):
+        self.running = Broker(binary=os.environ.get("WARREND"), data_dir=self.data,
+                              extra_args=extra_args).start()
         return self.running
 
     def stop(self):
@@ -842,6 +1274,74 @@ class RestartTest(unittest.TestCase):
         self.assertEqual(text(props.headers["x-first-death-reason"]), "expired")
         self.stop()
 
+    def test_durable_priority_queue_keeps_its_order_across_a_restart(self):
+        # The order is the priority order, not the order of arrival; the message held unacked
+        # at shutdown was requeued to its place (the head) and stays marked redelivered.
+        # (RabbitMQ 3.10.8 across rabbitmqctl stop_app/start_app does the same.)
+        args = {"x-max-priority": 5}
+        conn = self.connect(self.start())
+        ch = conn.channel()
+        ch.confirm_delivery()
+        ch.queue_declare("ranked", durable=True, arguments=args)
+        for body, priority in [(b"a1", 1), (b"b5", 5), (b"c0", None), (b"d9", 9), (b"e1", 1)]:
+            ch.basic_publish("", "ranked", body,
+                             pika.BasicProperties(delivery_mode=2, priority=priority))
+        self.assertEqual(ch.basic_get("ranked")[2], b"b5")   # not acked
+        self.stop()
+
+        conn = self.connect(self.start())
+        ch = conn.channel()
+        ch.confirm_delivery()
+        self.assertEqual(self.count(ch, "ranked"), 5)
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            conn.channel().queue_declare("ranked", durable=True, arguments={"x-max-priority": 9})
+        self.assertEqual(ctx.exception.reply_code, 406)
+        self.assertIn("x-max-priority", ctx.exception.reply_text)
+        ch.queue_declare("ranked", durable=True, arguments=args)
+        # Still a priority queue: a new 5 goes behind the old ones, ahead of the rest.
+        ch.basic_publish("", "ranked", b"f5", pika.BasicProperties(delivery_mode=2, priority=5))
+        got = []
+        for _ in range(7):
+            method, _, body = ch.basic_get("ranked", auto_ack=True)
+            if method is None:
+                break
+            got.append((body, method.redelivered))
+        self.assertEqual(got, [(b"b5", True), (b"d9", False), (b"f5", False), (b"a1", False),
+                               (b"e1", False), (b"c0", False)])
+        self.stop()
+
+    def test_huge_ttl_of_paged_out_messages_does_not_wrap_at_recovery(self):
+        # With 1 MB of bodies in memory per queue, the 2nd and 3rd message are paged out to the
+        # queue's file, at publish and again when it is read back at start-up. A recovered
+        # message's deadline is now + x-message-ttl; unsaturated, now + (2^63 - 1) wraps to a
+        # negative deadline, long past, so the paged-out messages expired at once and were
+        # deleted from the store. (RabbitMQ 3.10 refuses TTLs above 10 years, so this is
+        # warrend's own.)
+        conf = os.path.join(self.data, "small-memory.conf")
+        with open(conf, "w") as f:
+            f.write("persistence.queue_memory_mb = 1\n")
+        args = {"x-message-ttl": 9223372036854775807}
+        bodies = [b"%d" % i + b"p" * 600 * 1024 for i in range(3)]
+        ch = self.connect(self.start("--config", conf)).channel()
+        ch.confirm_delivery()
+        ch.queue_declare("forever", durable=True, arguments=args)
+        for body in bodies:
+            ch.basic_publish("", "forever", body, pika.BasicProperties(delivery_mode=2))
+        self.assertEqual(self.count(ch, "forever"), 3)
+        self.stop()
+
+        ch = self.connect(self.start("--config", conf)).channel()
+        ch.queue_declare("forever", durable=True, arguments=args)   # equivalent: accepted
+        self.assertEqual(self.count(ch, "forever"), 3)
+        got = []
+        for _ in range(4):
+            method, _, body = ch.basic_get("forever", auto_ack=True)
+            if method is None:
+                break
+            got.append(body)
+        self.assertEqual([b[:1] for b in got], [b"0", b"1", b"2"])
+        self.assertEqual(got, bodies)
+        self.stop()
 
 if __name__ == "__main__":
     unittest.main()
