@@ -32,9 +32,10 @@ std::string term(const char* what, int64_t n) {
   return "{" + std::string{what} + "," + std::to_string(n) + "}";
 }
 
-// The integer checks: a type of integer, then the range.
+// The integer checks: a type of integer, then the range (`limit`: the largest allowed).
 std::optional<int64_t> int_arg(const amqp::field_value& v, bool zero_allowed,
-                               std::string& reason) {
+                               std::string& reason,
+                               int64_t limit = std::numeric_limits<int64_t>::max()) {
   auto n = v.as_int();
   if (!n) {
     reason = "\"expected integer, got " + std::string{type_name(v)} + "\"";
@@ -46,6 +47,10 @@ std::optional<int64_t> int_arg(const amqp::field_value& v, bool zero_allowed,
   }
   if (*n < 0) {
     reason = term("value_negative", *n);
+    return std::nullopt;
+  }
+  if (*n > limit) {
+    reason = term("value_too_large", *n);
     return std::nullopt;
   }
   return n;
@@ -82,10 +87,10 @@ std::optional<queue_options> parse_queue_options(const amqp::field_table& args,
   for (auto& [key, value] : args) {
     std::string reason;
     if (key == "x-message-ttl") {
-      if (!(o.message_ttl = int_arg(value, true, reason)))
+      if (!(o.message_ttl = int_arg(value, true, reason, max_expiry_ms)))
         return fail(key, reason);
     } else if (key == "x-expires") {
-      if (!(o.expires = int_arg(value, false, reason)))
+      if (!(o.expires = int_arg(value, false, reason, max_expiry_ms)))
         return fail(key, reason);
     } else if (key == "x-max-length") {
       if (!(o.max_length = int_arg(value, true, reason)))
@@ -181,8 +186,10 @@ std::optional<int64_t> parse_expiration(std::string_view text, std::string& reas
     reason = "{value_negative," + std::string{text} + "}";
     return std::nullopt;
   }
-  if (ec != std::errc{})  // beyond int64: Erlang takes it; it is "never" here as well
-    n = std::numeric_limits<int64_t>::max();
+  if (ec != std::errc{} || n > max_expiry_ms) {
+    reason = "{value_too_large," + std::string{text.substr(digits_at)} + "}";
+    return std::nullopt;
+  }
   return n;
 }
 

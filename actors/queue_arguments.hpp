@@ -28,6 +28,9 @@ struct queue_options {
   bool limited() const { return max_length || max_length_bytes; }
 };
 
+// The largest TTL, expiry or expiration RabbitMQ takes: ten years in milliseconds.
+inline constexpr int64_t max_expiry_ms = 315360000000;
+
 struct argument_error {
   std::string argument;  // the offending key
   std::string reason;    // RabbitMQ's error term, e.g. "{value_negative,-1}"
@@ -46,8 +49,8 @@ std::optional<queue_options> parse_queue_options(const amqp::field_table& args,
 std::string inequivalent_queue_argument(const amqp::field_table& current,
                                         const amqp::field_table& received, std::string& detail);
 
-// A per-message `expiration` property: a decimal count of milliseconds, at least 0 (a count past
-// INT64_MAX is taken as that). nullopt and `reason` set (RabbitMQ's term) when it is not one.
+// A per-message `expiration` property: a decimal count of milliseconds, 0..max_expiry_ms.
+// nullopt and `reason` set (RabbitMQ's term) when it is not one.
 std::optional<int64_t> parse_expiration(std::string_view text, std::string& reason);
 
 }  // namespace warren

@@ -272,15 +272,13 @@ class PerMessageExpirationTest(QueueArgsTestCase):
         self.assert_x_death(props, [{"count": 1, "reason": "expired", "queue": q,
                                      "original-expiration": "300"}])
 
-    @unittest.skipIf(EXTERNAL, "RabbitMQ 3.10 refuses expirations above 10 years "
-                               "({value_too_large,N})")
-    def test_huge_expiration_does_not_wrap_into_the_past(self):
-        # now + 2^63-1 ms overflows a signed 64-bit deadline: unsaturated, it wraps to a
-        # negative deadline, one long past, and the message expires as soon as it arrives.
+    def test_expiration_at_the_limit_does_not_expire_early(self):
+        # 315360000000 ms (ten years) is the largest expiration RabbitMQ takes; a deadline
+        # that far out must not come out in the past.
         conn, ch = self.publisher()
         q = self.declare(ch, "exp-huge")
         ch.basic_publish("", q, b"forever",
-                         pika.BasicProperties(expiration="9223372036854775807"))
+                         pika.BasicProperties(expiration="315360000000"))
         self.idle(conn, 0.5)
         self.assertEqual(self.count(ch, q), 1)
         self.assertEqual(self.get_all(ch, q), [b"forever"])
@@ -289,7 +287,8 @@ class PerMessageExpirationTest(QueueArgsTestCase):
         # RabbitMQ: "PRECONDITION_FAILED - invalid expiration 'abc': no_integer" and
         # "... invalid expiration '-5': {value_negative,-5}".
         conn = self.connect()
-        for value in ("abc", "-5"):
+        # Above ten years: "... invalid expiration '315360000001': {value_too_large,...}".
+        for value in ("abc", "-5", "315360000001"):
             with self.subTest(expiration=value):
                 ch = conn.channel()
                 ch.confirm_delivery()
@@ -683,6 +682,8 @@ class ArgumentValidationTest(QueueArgsTestCase):
         cases = [
             ("x-message-ttl", {"x-message-ttl": -1}),
             ("x-message-ttl", {"x-message-ttl": "1000"}),
+            ("x-message-ttl", {"x-message-ttl": 315360000001}),   # {value_too_large,N}
+            ("x-expires", {"x-expires": 315360000001}),
             ("x-expires", {"x-expires": 0}),
             ("x-expires", {"x-expires": -1}),
             ("x-max-length", {"x-max-length": -1}),
@@ -1310,17 +1311,16 @@ class RestartTest(unittest.TestCase):
                                (b"e1", False), (b"c0", False)])
         self.stop()
 
-    def test_huge_ttl_of_paged_out_messages_does_not_wrap_at_recovery(self):
+    def test_paged_out_messages_of_a_ttl_queue_survive_a_restart(self):
         # With 1 MB of bodies in memory per queue, the 2nd and 3rd message are paged out to the
         # queue's file, at publish and again when it is read back at start-up. A recovered
-        # message's deadline is now + x-message-ttl; unsaturated, now + (2^63 - 1) wraps to a
-        # negative deadline, long past, so the paged-out messages expired at once and were
-        # deleted from the store. (RabbitMQ 3.10 refuses TTLs above 10 years, so this is
-        # warrend's own.)
+        # message's deadline is now + x-message-ttl, here RabbitMQ's largest (ten years): a
+        # deadline computed wrongly for paged-out messages would expire them at once and
+        # delete them from the store.
         conf = os.path.join(self.data, "small-memory.conf")
         with open(conf, "w") as f:
             f.write("persistence.queue_memory_mb = 1\n")
-        args = {"x-message-ttl": 9223372036854775807}
+        args = {"x-message-ttl": 315360000000}
         bodies = [b"%d" % i + b"p" * 600 * 1024 for i in range(3)]
         ch = self.connect(self.start("--config", conf)).channel()
         ch.confirm_delivery()

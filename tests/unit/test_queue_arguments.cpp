@@ -2,7 +2,6 @@
 // the dead-lettered copy of a message with its x-death bookkeeping and cycle check.
 #include <catch2/catch.hpp>
 
-#include <limits>
 #include <string>
 
 #include "actors/dead_letter.hpp"
@@ -77,6 +76,10 @@ TEST_CASE("queue arguments: refused with RabbitMQ's error terms", "[queue-args]"
   CHECK(arg == "x-message-ttl");
   CHECK(reason_for({{"x-message-ttl", "1000"}}) == "\"expected integer, got longstr\"");
   CHECK(reason_for({{"x-message-ttl", int64_t{8589934592}}}) == "ok");  // as RabbitMQ 3.10
+  CHECK(reason_for({{"x-message-ttl", int64_t{315360000000}}}) == "ok");  // ten years
+  CHECK(reason_for({{"x-message-ttl", int64_t{315360000001}}}) == "{value_too_large,315360000001}");
+  CHECK(reason_for({{"x-expires", int64_t{315360000001}}}) == "{value_too_large,315360000001}");
+  CHECK(reason_for({{"x-max-length", int64_t{315360000001}}}) == "ok");
   CHECK(reason_for({{"x-expires", int32_t{0}}}) == "{value_zero,0}");
   CHECK(reason_for({{"x-expires", 1.5}}) == "\"expected integer, got double\"");
   CHECK(reason_for({{"x-max-length", int32_t{-2}}}) == "{value_negative,-2}");
@@ -125,8 +128,11 @@ TEST_CASE("per-message expiration as RabbitMQ parses it", "[queue-args]") {
   CHECK(why == "{value_negative,-5}");
   CHECK(parse_expiration("-0", why) == 0);
   CHECK(parse_expiration("8589934592", why) == 8589934592);
-  // Past INT64_MAX: "never", where Erlang would keep the big number.
-  CHECK(parse_expiration("99999999999999999999999", why) == std::numeric_limits<int64_t>::max());
+  CHECK(parse_expiration("315360000000", why) == 315360000000);
+  CHECK_FALSE(parse_expiration("315360000001", why));
+  CHECK(why == "{value_too_large,315360000001}");
+  CHECK_FALSE(parse_expiration("99999999999999999999999", why));
+  CHECK(why == "{value_too_large,99999999999999999999999}");
   CHECK_FALSE(parse_expiration("-99999999999999999999999", why));
 }
 
