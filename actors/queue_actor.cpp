@@ -138,6 +138,12 @@ int64_t now_ms() {
   return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count() + 1;
 }
 
+// Milliseconds since the Unix epoch: deadlines as the store keeps them, valid across restarts.
+int64_t wall_now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
 // The clock read at most once per turn, and only when a deadline is looked at.
 struct turn_clock {
   int64_t at = 0;
@@ -706,11 +712,14 @@ void release_confirms(queue_actor_t* self, uint64_t max_id, bool committed,
     self->send(pub, confirm_atom::value, std::move(r));
 }
 
-// A message read back from the store joins the ready list. Its TTL counts from now: the store
-// does not keep when a message arrived.
+// A message read back from the store joins the ready list, with the deadline the store kept
+// (on the wall clock: the time the broker was down counts). A message stored before deadlines
+// were kept gets its TTL from now.
 void add_recovered(queue_state& st, recovered_message&& r, turn_clock& now) {
   int64_t expires = 0;
-  if (r.msg)
+  if (r.expires)
+    expires = std::max<int64_t>(1, now() + (r.expires - wall_now_ms()));
+  else if (r.msg)
     expires = deadline_of(st, *r.msg, now);
   else if (st.cfg.options.message_ttl)
     expires = deadline_after(now, *st.cfg.options.message_ttl);
@@ -740,8 +749,10 @@ void reload(queue_actor_t* self, uint64_t after) {
           auto id = m.id;
           bool redelivered = m.delivered;
           auto bytes = static_cast<uint32_t>(m.body.size());
+          auto expires = m.expires;
           auto msg = keep_resident(m, st.cfg.memory_limit, st.resident_bytes);
-          add_recovered(st, recovered_message{id, std::move(msg), redelivered, bytes}, now);
+          add_recovered(st, recovered_message{id, std::move(msg), redelivered, bytes, expires},
+                        now);
           st.next_id = std::max(st.next_id, id + 1);
         }
         if (rows.size() == page)
@@ -835,9 +846,10 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
         weight_return ret{item.seq, item.weight, true, false};
         if (persistent(st, *item.msg)) {
           auto& m = *item.msg;
-          to_store.push_back(
-            persistence::stored_message{id, std::string{m.exchange()}, std::string{m.routing_key()},
-                                        std::string{m.properties()}, std::string{m.body()}, false});
+          to_store.push_back(persistence::stored_message{
+            id, std::string{m.exchange()}, std::string{m.routing_key()},
+            std::string{m.properties()}, std::string{m.body()}, false,
+            expires ? wall_now_ms() + (expires - now()) : 0});
           if (item.weight && b.publisher)  // confirmed once on disk
             st.unconfirmed.push_back(queue_state::pending_confirm{id, b.publisher, b.channel, ret});
         } else if (item.weight) {

@@ -15,6 +15,7 @@ struct recovered_message {
   message_ptr msg;
   bool redelivered = false;
   uint32_t bytes = 0;  // body size (known while msg is null too)
+  int64_t expires = 0;  // its deadline as stored (ms since the Unix epoch); 0 = none
 };
 
 struct queue_config {

@@ -113,8 +113,9 @@ recovery_result recover_store(const std::string& data_dir, const std::string& on
           bool redelivered = m.delivered || !clean;
           auto id = m.id;
           auto bytes = static_cast<uint32_t>(m.body.size());
+          auto expires = m.expires;
           auto msg = keep_resident(m, priority_queue ? 0 : memory_limit, resident);
-          rq.messages.push_back(recovered_message{id, std::move(msg), redelivered, bytes});
+          rq.messages.push_back(recovered_message{id, std::move(msg), redelivered, bytes, expires});
         }
       }
       rq.next_id = std::max(store.max_id(), after) + 1;

@@ -1,6 +1,7 @@
-// Implementation of a queue's message file (see queue_store.hpp). Schema version 1:
+// Implementation of a queue's message file (see queue_store.hpp). Schema version 2:
 //   messages(id INTEGER PRIMARY KEY, properties BLOB, body BLOB, exchange TEXT,
-//            routing_key TEXT, delivered INTEGER, checksum INTEGER)
+//            routing_key TEXT, delivered INTEGER, checksum INTEGER, expires INTEGER)
+// Version 1 files (without `expires`) get the column when opened.
 // identified by PRAGMA application_id = queue_application_id. All statements used on the
 // write and read paths are prepared once in open() and reused.
 #include "persistence/queue_store.hpp"
@@ -21,12 +22,13 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int64_t queue_application_id = 0x5772514D;  // "WrQM"
-constexpr int64_t queue_schema_version = 1;
+constexpr int64_t queue_schema_version = 2;
 
 constexpr const char* schema_sql =
     "CREATE TABLE IF NOT EXISTS messages("
     " id INTEGER PRIMARY KEY, properties BLOB, body BLOB, exchange TEXT,"
-    " routing_key TEXT, delivered INTEGER NOT NULL, checksum INTEGER NOT NULL);";
+    " routing_key TEXT, delivered INTEGER NOT NULL, checksum INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL DEFAULT 0);";
 
 uint32_t update_length(uint32_t crc, uint64_t value) {
   unsigned char bytes[8];
@@ -39,12 +41,15 @@ uint32_t update_field(uint32_t crc, std::string_view field) {
 }
 
 uint32_t checksum_of(uint64_t id, std::string_view exchange, std::string_view routing_key,
-                     std::string_view properties, std::string_view body, unsigned char delivered) {
+                     std::string_view properties, std::string_view body, int64_t expires,
+                     unsigned char delivered) {
   uint32_t crc = update_length(0, id);
   crc = update_field(crc, exchange);
   crc = update_field(crc, routing_key);
   crc = update_field(crc, properties);
   crc = update_field(crc, body);
+  if (expires != 0)
+    crc = update_length(crc, static_cast<uint64_t>(expires));
   return crc32_update(crc, &delivered, 1);
 }
 
@@ -61,7 +66,8 @@ int64_t to_key(uint64_t id) { return static_cast<int64_t>(id > max_id_value ? ma
 }  // namespace
 
 uint32_t message_checksum(const stored_message& m) {
-  return checksum_of(m.id, m.exchange, m.routing_key, m.properties, m.body, m.delivered ? 1 : 0);
+  return checksum_of(m.id, m.exchange, m.routing_key, m.properties, m.body, m.expires,
+                     m.delivered ? 1 : 0);
 }
 
 bool queue_store::fail(std::string message) {
@@ -101,17 +107,23 @@ bool queue_store::open(const std::string& path, std::string& error) {
                 " PRAGMA journal_size_limit=4194304; PRAGMA cache_size=-1024;"
                 " PRAGMA secure_delete=OFF;",
                 error);
+  std::string version_sql = "PRAGMA user_version=" + std::to_string(queue_schema_version) + ";";
   if (ok && tables == 0) {
-    std::string ids = "PRAGMA application_id=" + std::to_string(queue_application_id) +
-                      "; PRAGMA user_version=" + std::to_string(queue_schema_version) + ";";
+    std::string ids = "PRAGMA application_id=" + std::to_string(queue_application_id) + "; " +
+                      version_sql;
     ok = db_.exec("BEGIN IMMEDIATE", error) && db_.exec(schema_sql, error) &&
          db_.exec(ids.c_str(), error) && db_.exec("COMMIT", error);
+  } else if (ok && version < 2) {  // a file from before deadlines were kept
+    ok = db_.exec("BEGIN IMMEDIATE", error) &&
+         db_.exec("ALTER TABLE messages ADD COLUMN expires INTEGER NOT NULL DEFAULT 0", error) &&
+         db_.exec(version_sql.c_str(), error) && db_.exec("COMMIT", error);
+    if (!ok && db_.in_transaction()) rollback();
   }
   ok = ok && begin_.prepare(db_, "BEGIN IMMEDIATE", error) &&
        commit_.prepare(db_, "COMMIT", error) && rollback_.prepare(db_, "ROLLBACK", error) &&
        insert_.prepare(db_,
                        "INSERT INTO messages(id, properties, body, exchange, routing_key,"
-                       " delivered, checksum) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                       " delivered, checksum, expires) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                        error) &&
        mark_delivered_.prepare(db_,
                                "UPDATE messages SET delivered = 1,"
@@ -120,8 +132,8 @@ bool queue_store::open(const std::string& path, std::string& error) {
                                error) &&
        remove_.prepare(db_, "DELETE FROM messages WHERE id = ?1", error) &&
        load_.prepare(db_,
-                     "SELECT id, properties, body, exchange, routing_key, delivered, checksum"
-                     " FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2",
+                     "SELECT id, properties, body, exchange, routing_key, delivered, checksum,"
+                     " expires FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2",
                      error) &&
        count_.prepare(db_, "SELECT count(*) FROM messages", error) &&
        max_id_.prepare(db_, "SELECT coalesce(max(id), 0) FROM messages", error);
@@ -178,6 +190,7 @@ bool queue_store::append(const stored_message& m) {
   insert_.bind_text(5, m.routing_key);
   insert_.bind_int(6, m.delivered ? 1 : 0);
   insert_.bind_int(7, message_checksum(m));
+  insert_.bind_int(8, m.expires);
   std::string error;
   if (!insert_.run(error)) return after_write_failure("append");
   return true;
@@ -296,8 +309,9 @@ queue_store::load_result queue_store::load(uint64_t after_id, size_t limit) {
     bool well_formed = load_.column_type(6) == SQLITE_INTEGER && (delivered == 0 || delivered == 1);
     std::string_view properties = load_.column_view(1), body = load_.column_view(2);
     std::string_view exchange = load_.column_view(3), routing_key = load_.column_view(4);
+    int64_t expires = load_.column_int(7);
     if (!well_formed ||
-        checksum_of(id, exchange, routing_key, properties, body,
+        checksum_of(id, exchange, routing_key, properties, body, expires,
                     static_cast<unsigned char>(delivered)) != load_.column_int(6)) {
       result.corrupt_ids.push_back(id);
       continue;
@@ -309,6 +323,7 @@ queue_store::load_result queue_store::load(uint64_t after_id, size_t limit) {
     m.exchange = exchange;
     m.routing_key = routing_key;
     m.delivered = delivered == 1;
+    m.expires = expires;
   }
   if (rc != SQLITE_DONE) {
     result.ok = false;

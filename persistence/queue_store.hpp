@@ -29,11 +29,13 @@ struct stored_message {
   std::string properties;  // encoded content header properties (opaque here)
   std::string body;
   bool delivered = false;
+  int64_t expires = 0;  // deadline (ms since the Unix epoch) from the queue's TTL; 0 = none
 };
 
-// CRC-32 over id, exchange, routing key, properties, body (each length-prefixed) and, last,
-// the delivered flag. Flipping the flag changes the CRC by a constant (CRC is affine in its
-// input), which lets mark_delivered() update the checksum without reading the row.
+// CRC-32 over id, exchange, routing key, properties, body (each length-prefixed), the deadline
+// when there is one (so rows written before deadlines were kept keep their checksums) and,
+// last, the delivered flag. Flipping the flag changes the CRC by a constant (CRC is affine in
+// its input), which lets mark_delivered() update the checksum without reading the row.
 uint32_t message_checksum(const stored_message& m);
 
 class queue_store {

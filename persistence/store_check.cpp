@@ -213,13 +213,21 @@ uint64_t salvage(const std::string& damaged, queue_store& fresh, std::string& er
   std::set<uint64_t> copied;
   uint64_t committed = 0;
   bool complete = false;
-  for (const char* sql : {"SELECT id, properties, body, exchange, routing_key, delivered,"
-                          " checksum FROM messages ORDER BY id ASC",
-                          "SELECT id, properties, body, exchange, routing_key, delivered,"
-                          " checksum FROM messages ORDER BY id DESC"}) {
+  // Files of schema version 1 have no expires column.
+  std::string columns = "id, properties, body, exchange, routing_key, delivered, checksum";
+  bool with_expires = false;
+  {
+    sqlite_stmt probe;
+    std::string ignored;
+    with_expires = probe.prepare(db, "SELECT expires FROM messages LIMIT 0", ignored);
+  }
+  if (with_expires)
+    columns += ", expires";
+  for (const char* order : {"ASC", "DESC"}) {
     if (complete) break;
     sqlite_stmt s;
-    if (!s.prepare(db, sql, error)) continue;
+    std::string sql = "SELECT " + columns + " FROM messages ORDER BY id " + order;
+    if (!s.prepare(db, sql.c_str(), error)) continue;
     int rc;
     while ((rc = s.step()) == SQLITE_ROW) {
       stored_message m;
@@ -231,6 +239,7 @@ uint64_t salvage(const std::string& damaged, queue_store& fresh, std::string& er
       m.routing_key = s.column_string(4);
       int64_t delivered = s.column_int(5);
       m.delivered = delivered == 1;
+      m.expires = with_expires ? s.column_int(7) : 0;
       if (s.column_type(6) != SQLITE_INTEGER || (delivered != 0 && delivered != 1) ||
           message_checksum(m) != s.column_int(6))
         continue;

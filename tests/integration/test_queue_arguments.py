@@ -1275,6 +1275,29 @@ class RestartTest(unittest.TestCase):
         self.assertEqual(text(props.headers["x-first-death-reason"]), "expired")
         self.stop()
 
+    def test_the_time_the_broker_was_down_counts_against_the_ttl(self):
+        # The store keeps each persistent message's deadline, as RabbitMQ does: a message whose
+        # TTL ran out while warrend was stopped is expired as the queue comes back, not given
+        # a new TTL from the restart.
+        ch = self.connect(self.start()).channel()
+        ch.confirm_delivery()
+        ch.queue_declare("dead-letters", durable=True)
+        ch.queue_declare("timed", durable=True, arguments={
+            "x-message-ttl": 1500, "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": "dead-letters"})
+        ch.basic_publish("", "timed", b"stale", pika.BasicProperties(delivery_mode=2))
+        confirmed = time.monotonic()
+        self.stop()
+        time.sleep(max(0.0, confirmed + 2.0 - time.monotonic()))
+
+        ch = self.connect(self.start()).channel()
+        self.assertEqual(self.count(ch, "timed"), 0, "the TTL started again at the restart")
+        self.assertTrue(wait_until(lambda: self.count(ch, "dead-letters") == 1))
+        _, props, body = ch.basic_get("dead-letters", auto_ack=True)
+        self.assertEqual(body, b"stale")
+        self.assertEqual(text(props.headers["x-first-death-reason"]), "expired")
+        self.stop()
+
     def test_durable_priority_queue_keeps_its_order_across_a_restart(self):
         # The order is the priority order, not the order of arrival; the message held unacked
         # at shutdown was requeued to its place (the head) and stays marked redelivered.

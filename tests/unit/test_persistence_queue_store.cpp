@@ -378,3 +378,70 @@ TEST_CASE("queue store append throughput (sanity, not timed)", "[persistence]") 
               static_cast<unsigned long long>(n), n / seconds);
   CHECK(s.count() == n);
 }
+
+TEST_CASE("queue store keeps each message's deadline under its checksum", "[persistence]") {
+  temp_dir dir;
+  std::string path = dir / "q.db";
+  std::string error;
+  queue_store s;
+  REQUIRE(s.open(path, error));
+  auto timed = message(1);
+  timed.expires = 1796022483123;
+  REQUIRE(s.append(timed));
+  REQUIRE(s.append(message(2)));
+  REQUIRE(s.mark_delivered(1));
+  REQUIRE(s.commit(error));
+  auto r = s.load(0, 10);
+  REQUIRE(r.corrupt_ids.empty());
+  REQUIRE(r.messages.size() == 2);
+  CHECK(r.messages[0].expires == 1796022483123);
+  CHECK(r.messages[0].delivered);
+  CHECK(r.messages[1].expires == 0);
+  s.close();
+  raw_exec(path, "UPDATE messages SET expires = expires + 1 WHERE id = 1;");
+  REQUIRE(s.open(path, error));
+  CHECK(s.load(0, 10).corrupt_ids == std::vector<uint64_t>{1});
+}
+
+TEST_CASE("queue store opens a file written before deadlines were kept", "[persistence]") {
+  temp_dir dir;
+  std::string path = dir / "q.db";
+  std::string error;
+  // A schema version 1 file with one row, as the earlier build wrote it: its checksum has no
+  // deadline in it.
+  auto old = message(7);
+  std::string sql =
+    "PRAGMA application_id=1467109709; PRAGMA user_version=1;"
+    "CREATE TABLE messages(id INTEGER PRIMARY KEY, properties BLOB, body BLOB, exchange TEXT,"
+    " routing_key TEXT, delivered INTEGER NOT NULL, checksum INTEGER NOT NULL);"
+    "INSERT INTO messages VALUES(7, x'" +
+    [&] {
+      std::string hex;
+      for (unsigned char c : old.properties) {
+        char b[3];
+        std::snprintf(b, sizeof b, "%02x", c);
+        hex += b;
+      }
+      return hex;
+    }() +
+    "', '" + old.body + "', '" + old.exchange + "', '" + old.routing_key + "', 0, " +
+    std::to_string(message_checksum(old)) + ");";
+  raw_exec(path, sql.c_str());
+  queue_store s;
+  REQUIRE(s.open(path, error));
+  auto r = s.load(0, 10);
+  REQUIRE(r.corrupt_ids.empty());
+  REQUIRE(r.messages.size() == 1);
+  CHECK(r.messages[0].body == old.body);
+  CHECK(r.messages[0].expires == 0);
+  auto timed = message(8);
+  timed.expires = 42;
+  REQUIRE(s.append(timed));
+  REQUIRE(s.commit(error));
+  CHECK(s.load(7, 10).messages.at(0).expires == 42);
+  sqlite_db db;
+  int64_t version = 0;
+  REQUIRE(db.open(path, SQLITE_OPEN_READWRITE, error));
+  REQUIRE(db.query_int("PRAGMA user_version", version, error));
+  CHECK(version == 2);
+}
