@@ -2,6 +2,7 @@
 #include "actors/dead_letter.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "protocol/amqp091/properties.hpp"
 #include "protocol/amqp091/wire.hpp"
@@ -63,7 +64,8 @@ message_ptr dead_letter(const message& m, death_reason reason, std::string_view 
     amqp::field_table entry = *same->as_table();
     auto count = amqp::find_field(entry, "count");
     int64_t n = count && count->as_int() ? *count->as_int() : 0;
-    set_field(entry, "count", int64_t{n + 1});
+    // A client may have put any count there.
+    set_field(entry, "count", n == std::numeric_limits<int64_t>::max() ? n : n + 1);
     deaths.erase(same);
     deaths.insert(deaths.begin(), amqp::field_value{std::move(entry)});
   } else {

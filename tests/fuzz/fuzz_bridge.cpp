@@ -7,11 +7,18 @@
 //    headers than were sent).
 //  - STOMP to AMQP: the second part as a SEND frame; the property bytes made from its headers
 //    must decode, and the destination parse must not fail silently.
+//  - Dead-lettering (actors/dead_letter): the first part's properties, whatever headers a
+//    publisher put there (x-death included), give a copy whose properties decode, without an
+//    expiration, with an x-death entry for the queue first; a second death there counts one
+//    more, and the cycle check reads any of them.
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <string>
 #include <string_view>
+#include <variant>
 
+#include "actors/dead_letter.hpp"
 #include "actors/messages.hpp"
 #include "actors/stomp_mapping.hpp"
 #include "protocol/amqp091/properties.hpp"
@@ -30,6 +37,38 @@ std::string representable(std::string_view s, stomp::version v) {
     if (c != '\0' && (c != '\r' || v == stomp::version::v1_2))
       out += c;
   return out;
+}
+
+// The first x-death entry of a dead-lettered copy: its queue, reason and count.
+const amqp::field_table& first_death(const message& m, amqp::basic_properties& p) {
+  check(amqp::decode_properties(m.properties(), p));
+  check(!p.expiration && p.headers);
+  auto deaths = amqp::find_field(*p.headers, "x-death");
+  check(deaths && std::holds_alternative<amqp::field_array>(deaths->v));
+  auto& list = std::get<amqp::field_array>(deaths->v);
+  check(!list.empty() && list.front().as_table());
+  return *list.front().as_table();
+}
+
+void dead_lettering(std::string_view properties, std::string_view body) {
+  amqp::basic_properties p;
+  if (!amqp::decode_properties(properties, p))
+    return;
+  message::fields f{"ex", "rk", properties, 2, p.headers.has_value(), p.expiration.has_value()};
+  auto m = message::make(f, body);
+  (void) dead_letter_cycle(*m, "q");
+  auto once = dead_letter(*m, death_reason::expired, "q", "dlx", std::nullopt, 1);
+  check(once && once->body() == body && once->exchange() == "dlx" && once->routing_key() == "rk");
+  amqp::basic_properties a, b;
+  auto& first = first_death(*once, a);
+  check(*amqp::find_field(first, "queue")->as_string() == "q");
+  auto n = amqp::find_field(first, "count")->as_int();
+  check(n.has_value());
+  (void) dead_letter_cycle(*once, "q");
+  auto twice = dead_letter(*once, death_reason::expired, "q", "dlx", std::string{"k"}, 2);
+  check(twice && twice->routing_key() == "k");
+  auto m2 = amqp::find_field(first_death(*twice, b), "count")->as_int();
+  check(m2 && *m2 == (*n == std::numeric_limits<int64_t>::max() ? *n : *n + 1));
 }
 
 void amqp_to_stomp(std::string_view properties, std::string_view body, stomp::version v) {
@@ -119,6 +158,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view rest(reinterpret_cast<const char*>(data) + 3, size - 3);
   std::string_view a = rest.substr(0, first), b = rest.substr(first);
   amqp_to_stomp(a, b.substr(0, 64), v);
+  dead_lettering(a, b.substr(0, 64));
   stomp_to_amqp(b, v);
   return 0;
 }

@@ -2,6 +2,7 @@
 // the dead-lettered copy of a message with its x-death bookkeeping and cycle check.
 #include <catch2/catch.hpp>
 
+#include <limits>
 #include <string>
 
 #include "actors/dead_letter.hpp"
@@ -206,4 +207,30 @@ TEST_CASE("dead-letter cycles: dropped unless a client rejected on the way", "[d
   CHECK_FALSE(dead_letter_cycle(*rejected_at_b, "a"));
   CHECK_FALSE(dead_letter_cycle(*dead_letter(*m, death_reason::rejected, "a", "", {}, 1), "a"));
   CHECK_FALSE(dead_letter_cycle(*m, "a"));
+}
+
+TEST_CASE("dead-lettered copy: x-death a client forged", "[dead-letter]") {
+  // Whatever a publisher put in x-death: entries that are not tables stay as they are, a count
+  // at its largest stays there, and a value that is not an array is replaced.
+  amqp::basic_properties p;
+  field_table forged{{"count", std::numeric_limits<int64_t>::max()},
+                     {"reason", "expired"},
+                     {"queue", "work"}};
+  p.headers = field_table{{"x-death", amqp::field_array{"junk", forged}}};
+  auto d = dead_letter(*published(p, "", "k", "x"), death_reason::expired, "work", "", {}, 1);
+  REQUIRE(d);
+  auto q = props_of(*d);
+  auto& deaths = std::get<amqp::field_array>(amqp::find_field(*q.headers, "x-death")->v);
+  REQUIRE(deaths.size() == 2);
+  CHECK(amqp::find_field(*deaths[0].as_table(), "count")->as_int() ==
+        std::numeric_limits<int64_t>::max());
+  CHECK(deaths[1] == field_value{"junk"});
+  amqp::basic_properties s;
+  s.headers = field_table{{"x-death", "not an array"}};
+  auto e = dead_letter(*published(s, "", "k", "x"), death_reason::maxlen, "work", "", {}, 1);
+  REQUIRE(e);
+  auto ep = props_of(*e);
+  auto& fresh = first_death(ep);
+  CHECK(amqp::find_field(fresh, "count")->as_int() == 1);
+  CHECK(*amqp::find_field(fresh, "reason")->as_string() == "maxlen");
 }
