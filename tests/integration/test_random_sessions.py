@@ -71,6 +71,14 @@ TABLES = [
     {"x-expires": "soon"}, {"x-max-length": 5}, {"x-message-ttl": -1},
     {"x-single-active-consumer": True}, {"x-priority": 2 ** 40}, {"x-dead-letter-exchange": 1},
     {"x-cancel-on-ha-failover": True}, {"": ""},
+    # Queue arguments that act: dead-lettering that loops back, length limits of 0, priorities.
+    {"x-message-ttl": 0, "x-dead-letter-exchange": ""},
+    {"x-message-ttl": 20, "x-dead-letter-exchange": "amq.fanout"},
+    {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "q0"},
+    {"x-max-length": 0, "x-overflow": "reject-publish-dlx", "x-dead-letter-exchange": "e0"},
+    {"x-max-length-bytes": 10, "x-dead-letter-exchange": "amq.topic"},
+    {"x-max-priority": 255, "x-single-active-consumer": True, "x-message-ttl": 5},
+    {"x-expires": 60000}, {"x-overflow": "reject-publish", "x-max-length": 1},
     {"deep": {"a": {"b": {"c": {"d": [1, [2, [3, {"e": None}]]]}}}}},
 ]
 EDGE_INTS = {"octet": [0, 1, 2, 255], "short": [0, 1, 2, 200, 406, 32767, 65535],
