@@ -277,6 +277,30 @@ def wait_until(predicate, timeout=5.0, interval=0.05):
         time.sleep(interval)
 
 
+def get_all(ch, queue, limit=100):
+    """Bodies of the ready messages in queue (basic.get with auto-ack), at most limit."""
+    bodies = []
+    for _ in range(limit):
+        method, _props, body = ch.basic_get(queue, auto_ack=True)
+        if method is None:
+            break
+        bodies.append(body)
+    return bodies
+
+
+def get_one(conn, ch, queue, timeout=5.0, auto_ack=True, step=0.02):
+    """basic.get retried until a message comes: (method, properties, body), or None after
+    timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        method, props, body = ch.basic_get(queue, auto_ack=auto_ack)
+        if method is not None:
+            return method, props, body
+        if time.monotonic() >= deadline:
+            return None
+        conn.process_data_events(time_limit=step)
+
+
 def close_quietly(conn):
     try:
         if conn.is_open:

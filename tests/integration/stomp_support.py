@@ -16,6 +16,7 @@ import time
 import pika
 import stomp
 
+import harness
 from harness import BrokerTestCase, unique
 from stomp_raw import RawStomp
 
@@ -231,12 +232,4 @@ class StompTestCase(BrokerTestCase):
         ch.queue_declare(queue=name, durable=True)
 
     def get_one(self, conn, ch, queue, timeout=5.0):
-        """basic_get with bounded retry: (method, properties, body) or None."""
-        deadline = time.monotonic() + timeout
-        while True:
-            method, props, body = ch.basic_get(queue, auto_ack=True)
-            if method is not None:
-                return method, props, body
-            if time.monotonic() >= deadline:
-                return None
-            conn.process_data_events(time_limit=0.05)
+        return harness.get_one(conn, ch, queue, timeout, step=0.05)

@@ -6,6 +6,7 @@ import unittest
 import pika
 import pika.exceptions as pex
 
+import harness
 from harness import BrokerTestCase, unique, wait_until
 
 
@@ -20,14 +21,7 @@ class PikaTestCase(BrokerTestCase):
         return conn, ch
 
     def get_all(self, ch, queue, limit=100):
-        """Bodies of all ready messages in queue (auto-ack), bounded by limit."""
-        bodies = []
-        for _ in range(limit):
-            method, _props, body = ch.basic_get(queue, auto_ack=True)
-            if method is None:
-                break
-            bodies.append(body)
-        return bodies
+        return harness.get_all(ch, queue, limit)
 
     def assert_closed_by_broker(self, ctx, code, text=None, text_prefix=None):
         exc = ctx.exception

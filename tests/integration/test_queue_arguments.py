@@ -28,6 +28,7 @@ import unittest
 import pika
 import pika.exceptions as pex
 
+import harness
 from harness import Broker, BrokerTestCase, close_quietly, unique, wait_until
 from mgmt_support import Api, quote
 from stomp_support import StompTestCase
@@ -75,25 +76,10 @@ class QueueArgsTestCase(BrokerTestCase):
         return last[0]
 
     def get_all(self, ch, queue, limit=100):
-        """Bodies of all ready messages (auto-ack), bounded by limit."""
-        bodies = []
-        for _ in range(limit):
-            method, _props, body = ch.basic_get(queue, auto_ack=True)
-            if method is None:
-                break
-            bodies.append(body)
-        return bodies
+        return harness.get_all(ch, queue, limit)
 
     def wait_get(self, conn, ch, queue, timeout=5.0, auto_ack=True):
-        """basic_get retried until a message comes: (method, properties, body) or None."""
-        deadline = time.monotonic() + timeout
-        while True:
-            method, props, body = ch.basic_get(queue, auto_ack=auto_ack)
-            if method is not None:
-                return method, props, body
-            if time.monotonic() >= deadline:
-                return None
-            conn.process_data_events(time_limit=0.02)
+        return harness.get_one(conn, ch, queue, timeout, auto_ack)
 
     def delete_quietly(self, name):
         """Deletes a shared (non-exclusive) queue, if it is still there."""
