@@ -12,7 +12,8 @@
 
 namespace warren {
 
-enum class death_reason : uint8_t { rejected, expired, maxlen };
+// In the order of metrics::queue_stats::dead_lettered.
+enum class death_reason : uint8_t { expired, rejected, maxlen };
 
 const char* reason_name(death_reason r);
 

@@ -119,6 +119,7 @@ struct queue_state {
   // Statistics (metrics/stats.hpp).
   caf::actor collector;
   uint64_t published = 0, delivered = 0, acked = 0, redelivered = 0;
+  uint64_t dead_lettered[metrics::death_reasons] = {};  // by death_reason, DLX or not
   static inline const char* name = "queue";
 };
 
@@ -202,8 +203,9 @@ bool dead_lettering(const queue_state& st) {
   return st.cfg.options.dead_letter_exchange.has_value();
 }
 
-// Queues m's copy for the dead-letter exchange, if the queue has one.
+// Queues m's copy for the dead-letter exchange, if the queue has one; counts it either way.
 void dead_letter_one(queue_state& st, const message& m, death_reason why) {
+  ++st.dead_lettered[static_cast<size_t>(why)];
   if (!dead_lettering(st))
     return;
   auto seconds = std::chrono::duration_cast<std::chrono::seconds>(
@@ -231,7 +233,8 @@ void note_gone(queue_state& st, uint64_t id, const message& m);
 std::deque<ready_entry>::iterator discard(queue_state& st, std::deque<ready_entry>::iterator it,
                                           death_reason why) {
   st.ready_bytes -= std::min<size_t>(st.ready_bytes, it->bytes);
-  if (!it->msg) {  // paged out: a persistent message, on disk only
+  if (!it->msg) {  // paged out: a persistent message, on disk only (and no dead-lettering)
+    ++st.dead_lettered[static_cast<size_t>(why)];
     st.to_remove.push_back(it->id);
   } else {
     st.resident_bytes -= std::min(st.resident_bytes, it->msg->body().size());
@@ -653,6 +656,8 @@ void report(queue_actor_t* self, const caf::actor& to, bool final) {
   s.delivered = st.delivered;
   s.acked = st.acked;
   s.redelivered = st.redelivered;
+  std::copy(std::begin(st.dead_lettered), std::end(st.dead_lettered), s.dead_lettered);
+  s.dead_letter_exchange = dead_lettering(st);
   s.final = final;
   metrics::send_stats(self, to, std::move(s));
 }

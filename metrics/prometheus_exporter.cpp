@@ -7,6 +7,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <map>
 
 #include "management/json_amqp.hpp"
@@ -46,6 +47,12 @@ const std::map<std::string, std::string> help_texts = {
    "Consumers currently connected"},
   {"rabbitmq_disk_space_available_bytes",
    "Disk space available in bytes"},
+  {"rabbitmq_global_messages_dead_lettered_expired_total",
+   "Total number of messages dead-lettered due to message TTL exceeded"},
+  {"rabbitmq_global_messages_dead_lettered_maxlen_total",
+   "Total number of messages dead-lettered due to overflow drop-head or reject-publish-dlx"},
+  {"rabbitmq_global_messages_dead_lettered_rejected_total",
+   "Total number of messages dead-lettered due to basic.reject or basic.nack"},
   {"rabbitmq_identity_info",
    "Node and cluster identity"},
   {"rabbitmq_process_max_fds",
@@ -171,6 +178,23 @@ void queues(exposition& x, const snapshot& snap) {
               double(q.redelivered));
     x.gauge("warren_actor_mailbox_length", {{"actor", "queue"}}, obj, double(q.mailbox));
   }
+  // RabbitMQ's global dead-letter counters: never per object, and all of them always there.
+  // dead_letter_strategy "disabled" counts what queues without a dead-letter exchange dropped.
+  uint64_t dead[2][death_reasons];
+  std::copy(&r.dead_lettered[0][0], &r.dead_lettered[0][0] + 2 * death_reasons, &dead[0][0]);
+  for (auto& [id, s] : snap.queues)
+    for (size_t i = 0; i < death_reasons; ++i)
+      dead[s->cur.dead_letter_exchange][i] += s->cur.dead_lettered[i];
+  static const char* names[death_reasons] = {
+    "rabbitmq_global_messages_dead_lettered_expired_total",
+    "rabbitmq_global_messages_dead_lettered_rejected_total",
+    "rabbitmq_global_messages_dead_lettered_maxlen_total"};
+  for (int dlx = 0; dlx < 2; ++dlx)
+    for (size_t i = 0; i < death_reasons; ++i)
+      x.counter(names[i],
+                {{"queue_type", "rabbit_classic_queue"},
+                 {"dead_letter_strategy", dlx ? "at_most_once" : "disabled"}},
+                {}, double(dead[dlx][i]));
 }
 
 void exchanges(exposition& x, const snapshot& snap) {

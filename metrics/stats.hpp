@@ -25,6 +25,10 @@ struct consumer_stats {
   std::string activity = "up";
 };
 
+// Why messages left a queue without being consumed (RabbitMQ's global dead-letter counters):
+// expired, rejected (nack / reject without requeue) and maxlen (dropped or refused for length).
+inline constexpr size_t death_reasons = 3;
+
 struct queue_stats {
   caf::actor_id id = 0;
   std::string vhost, name;
@@ -37,6 +41,8 @@ struct queue_stats {
   uint64_t delivered = 0;    // handed to consumers or basic.get
   uint64_t acked = 0;
   uint64_t redelivered = 0;  // deliveries with the redelivered flag
+  uint64_t dead_lettered[death_reasons] = {};  // by reason, as counted with or without a DLX
+  bool dead_letter_exchange = false;  // RabbitMQ's dead_letter_strategy: at_most_once, or disabled
   bool final = false;        // the queue stopped: its last report
 };
 

@@ -30,7 +30,7 @@ import pika.exceptions as pex
 
 import harness
 from harness import Broker, BrokerTestCase, close_quietly, unique, wait_until
-from mgmt_support import Api, quote
+from mgmt_support import Api, quote, sample
 from stomp_support import StompTestCase
 
 EXTERNAL = os.environ.get("WARREN_TEST_BROKER")
@@ -1038,6 +1038,63 @@ class SingleActiveConsumerTest(QueueArgsTestCase):
 
 @unittest.skipIf(EXTERNAL and not os.environ.get("WARREN_TEST_HTTP"),
                  "needs the external broker's management API (WARREN_TEST_HTTP)")
+@unittest.skipIf(EXTERNAL, "warrend's /metrics (RabbitMQ serves it from a plugin's own port)")
+class DeadLetterMetricsTest(QueueArgsTestCase):
+    """/metrics has RabbitMQ's global dead-letter counters,
+    rabbitmq_global_messages_dead_lettered_{expired,rejected,maxlen}_total, labelled with
+    queue_type and dead_letter_strategy: at_most_once for queues with a dead-letter exchange,
+    disabled for what queues without one dropped."""
+
+    REASONS = ("expired", "rejected", "maxlen")
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.api = Api(*cls.broker.wait_listener("http"))
+
+    def counters(self):
+        samples = self.api.metrics()
+        return {(reason, strategy): sample(
+                    samples, "rabbitmq_global_messages_dead_lettered_%s_total" % reason,
+                    queue_type="rabbit_classic_queue", dead_letter_strategy=strategy)
+                for reason in self.REASONS for strategy in ("at_most_once", "disabled")}
+
+    def test_counters_by_reason_and_strategy(self):
+        before = self.counters()
+        self.assertNotIn(None, before.values(), "a series is missing: %r" % before)
+        conn, ch = self.publisher()
+        dlx, _ = self.dead_letter_target(ch)
+        with_dlx = {"x-dead-letter-exchange": dlx}
+        expiring = self.declare(ch, "m-ttl", dict(with_dlx, **{"x-message-ttl": 50}))
+        for _ in range(2):
+            ch.basic_publish("", expiring, b"x")
+        short = self.declare(ch, "m-len", {"x-max-length": 1})
+        for _ in range(3):
+            ch.basic_publish("", short, b"x")
+        refusing = self.declare(ch, "m-refuse", dict(
+            with_dlx, **{"x-max-length": 0, "x-overflow": "reject-publish-dlx"}))
+        with self.assertRaises(pika.exceptions.NackError):
+            ch.basic_publish("", refusing, b"x")
+        for queue, settle in ((self.declare(ch, "m-rej", with_dlx), "reject"),
+                              (self.declare(ch, "m-nack"), "nack")):
+            ch.basic_publish("", queue, b"x")
+            method, _, _ = self.wait_get(conn, ch, queue, auto_ack=False)
+            if settle == "reject":
+                ch.basic_reject(method.delivery_tag, requeue=False)
+            else:
+                ch.basic_nack(method.delivery_tag, requeue=False)
+        want = {("expired", "at_most_once"): 2, ("expired", "disabled"): 0,
+                ("rejected", "at_most_once"): 1, ("rejected", "disabled"): 1,
+                ("maxlen", "at_most_once"): 1, ("maxlen", "disabled"): 2}
+        last = [None]
+
+        def check():
+            now = self.counters()
+            last[0] = {k: now[k] - before[k] for k in want}
+            return last[0] == want
+        self.assertTrue(wait_until(check, timeout=10, interval=0.2), last[0])
+
+
 class SingleActiveConsumerApiTest(QueueArgsTestCase):
     """/api/consumers shows which consumer of a single-active-consumer queue is active:
     "active" true with activity_status "single_active", the others false and "waiting"; a
