@@ -56,12 +56,23 @@ function fill(tableId, items, columns) {
   body.replaceChildren(...rows);
 }
 
+// The abbreviations RabbitMQ's management page uses for a queue's or exchange's features.
+const argumentFeatures = [
+  ["x-message-ttl", "TTL"], ["x-expires", "Exp"], ["x-max-length", "Lim"],
+  ["x-max-length-bytes", "Lim B"], ["x-dead-letter-exchange", "DLX"],
+  ["x-dead-letter-routing-key", "DLK"], ["x-max-priority", "Pri"],
+  ["x-single-active-consumer", "SAC"],
+];
+
 function features(x) {
   const f = [];
   if (x.durable) f.push("D");
   if (x.auto_delete) f.push("AD");
   if (x.exclusive) f.push("Excl");
   if (x.internal) f.push("I");
+  const args = x.arguments || {};
+  for (const [key, label] of argumentFeatures)
+    if (key in args) f.push(label);
   return f.join(" ");
 }
 

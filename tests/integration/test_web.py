@@ -45,6 +45,9 @@ class WebPageTest(BrokerTestCase):
         ch = self.channel()
         ch.queue_declare(queue=q)
         ch.basic_publish("", q, b"shown on the page")
+        timed = unique("webq-args")
+        ch.queue_declare(queue=timed, arguments={
+            "x-message-ttl": 60000, "x-dead-letter-exchange": "amq.fanout", "x-max-priority": 3})
         profile = tempfile.mkdtemp(prefix="warren-chromium-")
         self.addCleanup(shutil.rmtree, profile, True)
         cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
@@ -57,6 +60,9 @@ class WebPageTest(BrokerTestCase):
         dom = r.stdout
         self.assertIn(q, dom, "the rendered page does not name the queue:\n" + dom[-3000:])
         self.assertIn("amq.topic", dom)        # the exchanges table
+        # Queue arguments in the features column, as RabbitMQ's page abbreviates them.
+        row = dom[dom.index(timed):]
+        self.assertIn("TTL DLX Pri", row[:row.index("</tr>")])
         self.assertIn("updated", dom)          # the status line after a successful fetch
         self.assertNotIn("login failed", dom)
 
