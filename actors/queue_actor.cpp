@@ -552,8 +552,10 @@ void remove_consumer(queue_actor_t* self, size_t i) {
 get_result serve_get(queue_actor_t* self, const caf::actor& conn, bool no_ack) {
   auto& st = self->state;
   get_result r;
-  if (st.ready.empty())
+  if (st.ready.empty()) {
+    flush_store(self);  // what the get's expiry of the head dead-lettered or removed
     return r;
+  }
   auto e = pop_ready(st);
   ++st.delivered;
   st.redelivered += e.redelivered ? 1 : 0;
@@ -944,9 +946,9 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
         return op_result{amqp::access_refused,
                          "ACCESS_REFUSED - " + queue_desc(st) + " in exclusive use", 0};
       watch(self, spec.conn);
-      note_use(self);
       auto credit = spec.credit;
       st.consumers.push_back(consumer{std::move(spec), credit});
+      note_use(self);  // (with a consumer, the x-expires timer waits for the last to go)
       st.had_consumer = true;
       schedule_dispatch(self);
       return op_result{};
