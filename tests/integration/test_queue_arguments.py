@@ -1036,8 +1036,6 @@ class SingleActiveConsumerTest(QueueArgsTestCase):
                 self.assert_refused(ctx, 406, "inequivalent arg", "x-single-active-consumer")
 
 
-@unittest.skipIf(EXTERNAL and not os.environ.get("WARREN_TEST_HTTP"),
-                 "needs the external broker's management API (WARREN_TEST_HTTP)")
 @unittest.skipIf(EXTERNAL, "warrend's /metrics (RabbitMQ serves it from a plugin's own port)")
 class DeadLetterMetricsTest(QueueArgsTestCase):
     """/metrics has RabbitMQ's global dead-letter counters,
@@ -1095,6 +1093,8 @@ class DeadLetterMetricsTest(QueueArgsTestCase):
         self.assertTrue(wait_until(check, timeout=10, interval=0.2), last[0])
 
 
+@unittest.skipIf(EXTERNAL and not os.environ.get("WARREN_TEST_HTTP"),
+                 "needs the external broker's management API (WARREN_TEST_HTTP)")
 class SingleActiveConsumerApiTest(QueueArgsTestCase):
     """/api/consumers shows which consumer of a single-active-consumer queue is active:
     "active" true with activity_status "single_active", the others false and "waiting"; a
