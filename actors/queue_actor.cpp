@@ -735,6 +735,23 @@ void add_recovered(queue_state& st, recovered_message&& r, turn_clock& now) {
   st.ready.push_back(ready_entry{r.id, std::move(r.msg), r.redelivered, priority, r.bytes, expires});
 }
 
+// Unacked messages leave for good (acked, or settled without requeue): `each` sees each one that
+// is still unacked before it goes.
+template <class F>
+void settle_unacked(queue_actor_t* self, const std::vector<uint64_t>& ids, F&& each) {
+  auto& st = self->state;
+  for (auto id : ids) {
+    auto it = st.unacked.find(id);
+    if (it == st.unacked.end())
+      continue;
+    each(*it->second.msg);
+    note_gone(st, id, *it->second.msg);
+    st.unacked.erase(it);
+  }
+  flush_store(self);
+  relax_flow(self);
+}
+
 // Recovered messages come in arrival order; a priority queue sorts them into its bands.
 void order_recovered(queue_state& st) {
   if (st.cfg.options.max_priority)
@@ -979,30 +996,14 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
     },
     [=](ack_atom, std::vector<uint64_t>& ids) {
       auto& st = self->state;
-      for (auto id : ids) {
-        auto it = st.unacked.find(id);
-        if (it == st.unacked.end())
-          continue;
-        ++st.acked;
-        note_gone(st, id, *it->second.msg);
-        st.unacked.erase(it);
-      }
-      flush_store(self);
-      relax_flow(self);
+      settle_unacked(self, ids, [&](const message&) { ++st.acked; });
     },
     [=](reject_atom, std::vector<uint64_t>& ids) {
       // nack / reject without requeue: gone, or to the dead-letter exchange.
       auto& st = self->state;
-      for (auto id : ids) {
-        auto it = st.unacked.find(id);
-        if (it == st.unacked.end())
-          continue;
-        dead_letter_one(st, *it->second.msg, death_reason::rejected);
-        note_gone(st, id, *it->second.msg);
-        st.unacked.erase(it);
-      }
-      flush_store(self);
-      relax_flow(self);
+      settle_unacked(self, ids, [&](const message& m) {
+        dead_letter_one(st, m, death_reason::rejected);
+      });
     },
     [=](requeue_atom, std::vector<uint64_t>& ids, bool mark_redelivered) {
       auto& st = self->state;
