@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/hardening.hpp"
+#include "actors/queue_arguments.hpp"
 #include "actors/registry_actor.hpp"
 #include "actors/stomp_state.hpp"
 
@@ -335,6 +336,11 @@ void handle(actor* self, stomp::frame& f) {
   }
   if (f.command == "RECEIPT-ONLY")
     return send_receipt(self, f);
+  if (auto e = f.header("expiration"); e && f.command == "SEND") {
+    std::string why;  // a per-message TTL, checked as AMQP publishes are (in or out of a transaction)
+    if (!parse_expiration(*e, why))
+      return fatal(self, "Bad header", "invalid expiration '" + *e + "': " + why);
+  }
   if ((f.command == "SEND" || f.command == "ACK" || f.command == "NACK") &&
       f.header("transaction")) {
     auto it = st.transactions.find(*f.header("transaction"));

@@ -2,6 +2,7 @@
 // for testing as in RabbitMQ. The HTTP request's scoped actor stands in for a connection:
 // it publishes a tracked message and waits until all of its weight came back (messages.hpp),
 // or fetches with basic.get semantics and acks or requeues what it fetched before answering.
+#include "actors/queue_arguments.hpp"
 #include "management/api.hpp"
 #include "management/json_amqp.hpp"
 #include "persistence/password_hash.hpp"
@@ -57,6 +58,9 @@ reply publish(call& c, const caf::actor& vhost, const std::string& exchange) {
   auto props = properties_from_json(body.value("properties", json::object()), error);
   if (!props)
     return bad_request(error);
+  std::string why;
+  if (props->expiration && !parse_expiration(*props->expiration, why))
+    return bad_request("invalid expiration '" + *props->expiration + "': " + why);
   std::string properties;
   amqp::encode_properties(*props, properties);
   auto msg = message::make({exchange, key, properties, props->delivery_mode.value_or(uint8_t{0}),

@@ -950,6 +950,9 @@ class SingleActiveConsumerTest(QueueArgsTestCase):
         self.assertEqual(self.count(ch, q), 1)
         first["ch"].basic_ack(first["got"][0][0].delivery_tag)
         first["ch"].basic_reject(first["got"][1][0].delivery_tag, requeue=True)
+        # m1 back in the queue (beside m4) before the second consumer's ack makes room: the
+        # two connections' frames would otherwise race.
+        self.assertTrue(wait_until(lambda: self.count(ch, q) == 2))
         second["ch"].basic_ack(second["got"][-1][0].delivery_tag, multiple=True)
         self.assertTrue(self.pump_all(cs, lambda: len(second["got"]) >= 4))
         self.pump_all(cs, lambda: False, timeout=0.2)
@@ -1095,11 +1098,12 @@ class DeadLetterMetricsTest(QueueArgsTestCase):
 
 @unittest.skipIf(EXTERNAL and not os.environ.get("WARREN_TEST_HTTP"),
                  "needs the external broker's management API (WARREN_TEST_HTTP)")
-class SingleActiveConsumerApiTest(QueueArgsTestCase):
-    """/api/consumers shows which consumer of a single-active-consumer queue is active:
-    "active" true with activity_status "single_active", the others false and "waiting"; a
-    plain queue's consumer is "up". RabbitMQ's management plugin refreshes this every few
-    seconds (5 s by default), hence the long polls."""
+class ManagementApiTest(QueueArgsTestCase):
+    """The management API and these arguments. /api/consumers shows which consumer of a
+    single-active-consumer queue is active: "active" true with activity_status
+    "single_active", the others false and "waiting"; a plain queue's consumer is "up".
+    RabbitMQ's management plugin refreshes this every few seconds (5 s by default), hence the
+    long polls. The test publish refuses an invalid expiration as basic.publish does."""
 
     @classmethod
     def setUpClass(cls):
@@ -1121,6 +1125,18 @@ class SingleActiveConsumerApiTest(QueueArgsTestCase):
             return last[0] == want
         wait_until(check, timeout=15, interval=0.25)
         return last[0]
+
+    def test_publish_with_an_invalid_expiration_is_a_400(self):
+        # The API's test publish checks the expiration property as basic.publish does.
+        q = self.declare(self.channel(), "api-exp")
+        path = "/api/exchanges/%s/amq.default/publish" % quote("/")
+        body = {"routing_key": q, "payload": "x", "payload_encoding": "string",
+                "properties": {"expiration": "soon"}}
+        status, parsed, raw, _ = self.api.call("POST", path, body=body)
+        self.assertEqual(status, 400, raw)
+        body["properties"]["expiration"] = "60000"
+        status, parsed, raw, _ = self.api.call("POST", path, body=body)
+        self.assertEqual((status, parsed), (200, {"routed": True}), raw)
 
     def test_activity_status_follows_the_active_consumer(self):
         ch = self.channel()
@@ -1206,6 +1222,38 @@ class StompDeadLetterTest(StompTestCase):
         self.assertEqual(msg.header("subscription"), "dl")
         self.assertEqual(msg.header("x-first-death-reason"), "expired", msg)
         self.assertEqual(msg.header("x-first-death-queue"), src, msg)
+
+
+class StompExpirationTest(StompTestCase):
+    """A STOMP SEND's expiration header is the message's TTL, checked as an AMQP publish's
+    expiration is: a value that is not one is an ERROR, also inside a transaction."""
+
+    def test_expiration_header_expires_the_message(self):
+        q = self.queue_name("stomp-exp")
+        conn = self.connect()
+        ch = conn.channel()
+        self.declare_stomp_queue(ch, q)
+        st = self.raw("1.2")
+        st.receipt("SEND", {"destination": "/amq/queue/" + q, "expiration": "100"}, b"brief")
+        st.receipt("SEND", {"destination": "/amq/queue/" + q}, b"kept")
+        self.assertTrue(wait_until(
+            lambda: ch.queue_declare(queue=q, passive=True).method.message_count == 1))
+        self.assertEqual(harness.get_all(ch, q), [b"kept"])
+
+    @unittest.skipIf(EXTERNAL, "warrend's ERROR for a bad expiration header")
+    def test_invalid_expiration_header_is_an_error(self):
+        for transaction in (False, True):
+            with self.subTest(transaction=transaction):
+                st = self.raw("1.2")
+                headers = {"destination": "/queue/" + unique("stomp-bad-exp"),
+                           "expiration": "soon"}
+                if transaction:
+                    st.receipt("BEGIN", {"transaction": "t"})
+                    headers["transaction"] = "t"
+                st.send("SEND", headers, b"x")
+                frame = st.expect("ERROR")
+                self.assertIn("invalid expiration 'soon'", frame.body.decode(), frame)
+                self.assertTrue(st.wait_closed(15), "connection not closed after the ERROR")
 
 
 @unittest.skipIf(EXTERNAL, "needs its own warrend processes (restarts)")
