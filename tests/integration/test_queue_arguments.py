@@ -904,16 +904,24 @@ class SingleActiveConsumerTest(QueueArgsTestCase):
                     c["conn"].process_data_events(time_limit=0.01)
         return True
 
+    def first_has_two(self, messages):
+        """A single-active-consumer queue with three consumers (prefetch 2), `messages`
+        published to it (m0, m1, ...), once the first consumer got two: (channel, queue,
+        consumers)."""
+        _, ch = self.publisher()
+        q = self.sac_queue(ch)
+        cs = self.consumers(q, 3)
+        for i in range(messages):
+            ch.basic_publish("", q, b"m%d" % i)
+        self.assertTrue(self.pump_all(cs, lambda: len(cs[0]["got"]) >= 2))
+        return ch, q, cs
+
     def bodies(self, consumer):
         return [b for _, b in consumer["got"]]
 
     def test_only_the_first_registered_consumer_gets_messages(self):
-        _, ch = self.publisher()
-        q = self.sac_queue(ch)
-        first, second, third = cs = self.consumers(q, 3)
-        for i in range(5):
-            ch.basic_publish("", q, b"m%d" % i)
-        self.assertTrue(self.pump_all(cs, lambda: len(first["got"]) >= 2))
+        ch, q, cs = self.first_has_two(5)
+        first, second, third = cs
         # The others have credit, yet the rest waits in the queue for the active one.
         self.pump_all(cs, lambda: False, timeout=0.3)
         self.assertEqual(self.bodies(first), [b"m0", b"m1"])
@@ -933,14 +941,10 @@ class SingleActiveConsumerTest(QueueArgsTestCase):
         # new active consumer. The queue is empty at the cancel: RabbitMQ 3.10.8 does not
         # hand messages already waiting to the new active consumer until something else
         # (a requeue, an ack that frees its prefetch, a new consumer) makes the queue deliver
-        # again; later versions deliver at once.
-        _, ch = self.publisher()
-        q = self.sac_queue(ch)
-        first, second, third = cs = self.consumers(q, 3)
-        for i in range(2):
-            ch.basic_publish("", q, b"m%d" % i)
-        # The first has no credit left when it cancels, so nothing is on the way to it.
-        self.assertTrue(self.pump_all(cs, lambda: len(first["got"]) >= 2))
+        # again; later versions deliver at once. The first has no credit left when it
+        # cancels, so nothing is on the way to it.
+        ch, q, cs = self.first_has_two(2)
+        first, second, third = cs
         first["ch"].basic_cancel(first["tag"])
         for i in range(2, 5):
             ch.basic_publish("", q, b"m%d" % i)
@@ -963,12 +967,8 @@ class SingleActiveConsumerTest(QueueArgsTestCase):
         self.assertEqual(self.count(ch, q), 0)
 
     def test_unacked_messages_of_a_closed_connection_go_to_the_next_consumer(self):
-        _, ch = self.publisher()
-        q = self.sac_queue(ch)
-        first, second, third = cs = self.consumers(q, 3)
-        for i in range(3):
-            ch.basic_publish("", q, b"m%d" % i)
-        self.assertTrue(self.pump_all(cs, lambda: len(first["got"]) >= 2))
+        ch, q, cs = self.first_has_two(3)
+        first, second, third = cs
         first["conn"].close()
         # pika cancels its consumers before it closes their channel. RabbitMQ 3.10.8 then
         # leaves the waiting m2 in the queue until the channel's unacked m0 and m1 come back
@@ -986,12 +986,8 @@ class SingleActiveConsumerTest(QueueArgsTestCase):
 
     @unittest.skipIf(EXTERNAL, "RabbitMQ 3.10.8 does not deliver waiting messages at a cancel")
     def test_waiting_messages_go_to_the_next_consumer_at_the_cancel(self):
-        _, ch = self.publisher()
-        q = self.sac_queue(ch)
-        first, second, third = cs = self.consumers(q, 3)
-        for i in range(4):
-            ch.basic_publish("", q, b"m%d" % i)
-        self.assertTrue(self.pump_all(cs, lambda: len(first["got"]) >= 2))
+        ch, q, cs = self.first_has_two(4)
+        first, second, third = cs
         first["ch"].basic_cancel(first["tag"])
         # Nothing else happens to the queue: the cancel alone makes the second active and
         # hands it what waits.
@@ -1347,46 +1343,45 @@ class RestartTest(unittest.TestCase):
             self.assertEqual(text(props.headers["x-first-death-queue"]), "work")
         self.stop()
 
-    def test_persisted_messages_in_a_ttl_queue_still_expire_after_a_restart(self):
+    def publish_stale(self, ttl):
+        """A started warrend with a durable queue "timed" (x-message-ttl `ttl`, dead-lettering
+        to the durable queue "dead-letters") holding one confirmed persistent message."""
         ch = self.connect(self.start()).channel()
         ch.confirm_delivery()
         ch.queue_declare("dead-letters", durable=True)
         ch.queue_declare("timed", durable=True, arguments={
-            "x-message-ttl": 1000, "x-dead-letter-exchange": "",
+            "x-message-ttl": ttl, "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": "dead-letters"})
         ch.basic_publish("", "timed", b"stale", pika.BasicProperties(delivery_mode=2))
+
+    def assert_stale_dead_lettered(self, ch):
+        self.assertTrue(wait_until(lambda: self.count(ch, "dead-letters") == 1))
+        _, props, body = ch.basic_get("dead-letters", auto_ack=True)
+        self.assertEqual(body, b"stale")
+        self.assertEqual(text(props.headers["x-first-death-reason"]), "expired")
+
+    def test_persisted_messages_in_a_ttl_queue_still_expire_after_a_restart(self):
+        self.publish_stale(1000)
         self.stop()
 
         ch = self.connect(self.start()).channel()
         self.assertTrue(wait_until(lambda: self.count(ch, "timed") == 0, timeout=10),
                         "the message outlived its TTL across the restart")
-        self.assertTrue(wait_until(lambda: self.count(ch, "dead-letters") == 1))
-        _, props, body = ch.basic_get("dead-letters", auto_ack=True)
-        self.assertEqual(body, b"stale")
-        self.assertEqual(text(props.headers["x-first-death-reason"]), "expired")
+        self.assert_stale_dead_lettered(ch)
         self.stop()
 
     def test_the_time_the_broker_was_down_counts_against_the_ttl(self):
         # The store keeps each persistent message's deadline, as RabbitMQ does: a message whose
         # TTL ran out while warrend was stopped is expired as the queue comes back, not given
         # a new TTL from the restart.
-        ch = self.connect(self.start()).channel()
-        ch.confirm_delivery()
-        ch.queue_declare("dead-letters", durable=True)
-        ch.queue_declare("timed", durable=True, arguments={
-            "x-message-ttl": 1500, "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": "dead-letters"})
-        ch.basic_publish("", "timed", b"stale", pika.BasicProperties(delivery_mode=2))
+        self.publish_stale(1500)
         confirmed = time.monotonic()
         self.stop()
         time.sleep(max(0.0, confirmed + 2.0 - time.monotonic()))
 
         ch = self.connect(self.start()).channel()
         self.assertEqual(self.count(ch, "timed"), 0, "the TTL started again at the restart")
-        self.assertTrue(wait_until(lambda: self.count(ch, "dead-letters") == 1))
-        _, props, body = ch.basic_get("dead-letters", auto_ack=True)
-        self.assertEqual(body, b"stale")
-        self.assertEqual(text(props.headers["x-first-death-reason"]), "expired")
+        self.assert_stale_dead_lettered(ch)
         self.stop()
 
     def test_durable_priority_queue_keeps_its_order_across_a_restart(self):
