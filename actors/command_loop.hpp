@@ -10,8 +10,10 @@
 #include <string>
 #include <unordered_set>
 
+#include "actors/access.hpp"
 #include "actors/hardening.hpp"
 #include "actors/publish_credit.hpp"
+#include "actors/registry_actor.hpp"
 #include "metrics/probe.hpp"
 
 namespace warren {
@@ -26,8 +28,20 @@ void init_connection(Self* self, std::shared_ptr<Session> session,
   st.settings = std::move(settings);
   st.peer = session->peer();
   st.local = session->local();
+  st.local_loopback = session->local_loopback();
   st.stats.connected_at = metrics::now_ms();
   install_defaults(self, kind);
+}
+
+// (permission_atom, permission_info, granted) from the registry, through the vhost's group:
+// the connections of that user take the new permissions for what they do next.
+template <class Self>
+void on_permissions(Self* self, const permission_info& p, bool granted) {
+  auto& st = self->state;
+  if (p.user != st.user || p.vhost != st.vhost_name)
+    return;
+  st.perms = granted ? access::vhost_permissions{p.configure, p.write, p.read}
+                     : access::vhost_permissions{};
 }
 
 // The last statistics report, once, when the socket closes (`report` is the actor's own, found

@@ -139,6 +139,14 @@ void on_handshake(actor* self, amqp::command& cmd) {
         self, current_registry(self->home_system()),
         [=](login_result& r) {
           auto& st = self->state;
+          if (r.loopback_only) {
+            spdlog::warn("AMQP connection {}: login refused for user '{}': it may only connect "
+                         "through a loopback address (loopback_users)",
+                         st.peer, user);
+            return connection_error(self, amqp::access_refused,
+                                    "ACCESS_REFUSED - " + mechanism + " login refused: user '" +
+                                      user + "' can only connect via localhost");
+          }
           if (!r.ok)
             return refuse_login(self, user, mechanism);
           st.user = user;
@@ -149,7 +157,7 @@ void on_handshake(actor* self, amqp::command& cmd) {
           tune.heartbeat = st.settings->heartbeat;
           send_method(self, 0, tune);
         },
-        login_atom::value, user, password);
+        login_atom::value, user, password, st.local_loopback);
       return;
     }
     case phase::tune_ok: {
@@ -180,13 +188,20 @@ void on_handshake(actor* self, amqp::command& cmd) {
                                 "COMMAND_INVALID - expected connection.open",
                                 amqp::method_class_id(cmd.m), amqp::method_method_id(cmd.m));
       auto name = m->virtual_host;
-      ask<lookup_result>(
+      ask<vhost_access>(
         self, current_registry(self->home_system()),
-        [=](lookup_result& r) {
+        [=](vhost_access& r) {
           auto& st = self->state;
           if (r.code != 0)
+            return connection_error(self, r.code, std::move(r.text));
+          if (!r.granted) {
+            spdlog::warn("AMQP connection {}: user '{}' has no permissions in vhost '{}'",
+                         st.peer, st.user, name);
             return connection_error(self, amqp::not_allowed,
-                                    "NOT_ALLOWED - vhost " + name + " not found");
+                                    access::vhost_refused_text(name, st.user));
+          }
+          auto& p = r.permissions;
+          st.perms = access::vhost_permissions{p.configure, p.write, p.read};
           st.vhost_name = name;
           st.vhost = r.target;
           self->monitor(st.vhost);  // a deleted (or restarting) vhost closes its connections
@@ -199,7 +214,7 @@ void on_handshake(actor* self, amqp::command& cmd) {
           spdlog::info("accepted AMQP connection {} (user '{}', vhost '{}')", st.peer, st.user,
                        st.vhost_name);
         },
-        lookup_atom::value, vhost_atom::value, name);
+        lookup_atom::value, vhost_atom::value, name, st.user);
       return;
     }
     default:
@@ -394,6 +409,16 @@ void handle(actor* self, amqp::command& cmd) {
 }
 
 }  // namespace
+
+bool permitted(actor* self, channel_rec& ch, access::perm p, access::kind k,
+               const std::string& name, uint16_t cls, uint16_t mth) {
+  auto& st = self->state;
+  if (st.perms.allows(p, k, name))
+    return true;
+  channel_error(self, ch, amqp::access_refused,
+                access::refused_text(k, name, st.vhost_name, st.user), cls, mth);
+  return false;
+}
 
 std::string random_token(size_t n) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -736,6 +761,9 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
         fail_tracked_via_exchanges(self);
         flush_out(self);
         process(self);
+      },
+      [=](permission_atom, permission_info& p, bool granted) {
+        on_permissions(self, p, granted);
       },
       [=](report_atom) {
         auto& st = self->state;

@@ -142,6 +142,8 @@ void on_consume(actor* self, channel_rec& ch, amqp::basic_consume& m) {
                            60, 20);
     m.queue = ch.last_queue;
   }
+  if (!permitted(self, ch, access::perm::read, access::kind::queue, m.queue, 60, 20))
+    return;
   int32_t priority = 0;
   if (auto p = amqp::find_field(m.arguments, "x-priority")) {
     if (auto v = p->as_int())
@@ -249,6 +251,8 @@ void on_get(actor* self, channel_rec& ch, amqp::basic_get& m) {
                            60, 70);
     m.queue = ch.last_queue;
   }
+  if (!permitted(self, ch, access::perm::read, access::kind::queue, m.queue, 60, 70))
+    return;
   auto n = ch.number;
   auto name = m.queue;
   bool no_ack = m.no_ack;

@@ -47,6 +47,32 @@ void drop_cached_queue(actor* self, const std::string& name) {
   self->state.queue_cache.erase(name);
 }
 
+using access::kind;
+using access::perm;
+
+// An argument naming an exchange (alternate-exchange, x-dead-letter-exchange), when it is a
+// string: creating an entity with one needs read on the entity and write on that exchange.
+const std::string* exchange_argument(const amqp::field_table& args, const char* key) {
+  auto f = amqp::find_field(args, key);
+  return f ? f->as_string() : nullptr;
+}
+
+struct check {
+  perm p;
+  kind k;
+  const std::string& name;
+};
+
+// The refusal of the first check that fails, "" when both pass. RabbitMQ makes them only
+// when the declare creates the entity, so the vhost applies the answer then.
+std::string refused_unless_both(actor* self, const check& a, const check& b) {
+  auto& st = self->state;
+  for (auto* c : {&a, &b})
+    if (!st.perms.allows(c->p, c->k, c->name))
+      return access::refused_text(c->k, c->name, st.vhost_name, st.user);
+  return {};
+}
+
 }  // namespace
 
 void forget_target(actor* self, const caf::actor_addr& addr) {
@@ -66,8 +92,17 @@ void forget_target(actor* self, const caf::actor_addr& addr) {
 }
 
 void on_exchange_declare(actor* self, channel_rec& ch, amqp::exchange_declare& m) {
+  // The default exchange is refused by the vhost, before any permission (as RabbitMQ does).
+  if (!m.passive && !m.exchange.empty() &&
+      !permitted(self, ch, perm::configure, kind::exchange, m.exchange, 40, 10))
+    return;
+  std::string refused_if_new;
+  if (!m.passive)
+    if (auto ae = exchange_argument(m.arguments, "alternate-exchange"))
+      refused_if_new = refused_unless_both(self, {perm::read, kind::exchange, m.exchange},
+                                           {perm::write, kind::exchange, *ae});
   exchange_spec spec{m.exchange, m.type, m.passive, m.durable, m.auto_delete, m.internal,
-                     std::move(m.arguments)};
+                     std::move(m.arguments), std::move(refused_if_new)};
   auto n = ch.number;
   bool no_wait = m.no_wait;
   ask<op_result>(
@@ -79,6 +114,9 @@ void on_exchange_declare(actor* self, channel_rec& ch, amqp::exchange_declare& m
 }
 
 void on_exchange_delete(actor* self, channel_rec& ch, amqp::exchange_delete& m) {
+  if (!m.exchange.empty() &&
+      !permitted(self, ch, perm::configure, kind::exchange, m.exchange, 40, 20))
+    return;
   auto n = ch.number;
   bool no_wait = m.no_wait;
   auto name = m.exchange;
@@ -97,6 +135,11 @@ namespace {
 template <class Ok>
 void binding_op(actor* self, channel_rec& ch, bool add, binding_spec spec, uint16_t cls,
                 uint16_t mth, bool no_wait) {
+  // rabbit_channel's binding_action: write on the destination, then read on the source.
+  if (!permitted(self, ch, perm::write, spec.to_exchange ? kind::exchange : kind::queue,
+                 spec.destination, cls, mth) ||
+      !permitted(self, ch, perm::read, kind::exchange, spec.source, cls, mth))
+    return;
   auto n = ch.number;
   spec.conn = caf::actor_cast<caf::actor>(self);
   auto op = [=](op_result& r) { reply(self, n, r.code, std::move(r.text), cls, mth, no_wait, Ok{}); };
@@ -143,8 +186,30 @@ void on_queue_unbind(actor* self, channel_rec& ch, amqp::queue_unbind& m) {
 void on_queue_declare(actor* self, channel_rec& ch, amqp::queue_declare& m) {
   auto n = ch.number;
   bool no_wait = m.no_wait;
-  queue_spec spec{m.queue,       m.passive, m.durable, m.exclusive, m.auto_delete,
-                  std::move(m.arguments), caf::actor_cast<caf::actor>(self)};
+  bool server_named = false;
+  if (!m.passive) {
+    // A server-named queue is named here, so that its name is what the permission sees.
+    if (m.queue.empty()) {
+      m.queue = "amq.gen-" + random_token(22);
+      server_named = true;
+    }
+    if (!permitted(self, ch, perm::configure, kind::queue, m.queue, 50, 10))
+      return;
+  }
+  std::string refused_if_new;
+  if (!m.passive)
+    if (auto dlx = exchange_argument(m.arguments, "x-dead-letter-exchange"))
+      refused_if_new = refused_unless_both(self, {perm::read, kind::queue, m.queue},
+                                           {perm::write, kind::exchange, *dlx});
+  queue_spec spec{m.queue,
+                  m.passive,
+                  m.durable,
+                  m.exclusive,
+                  m.auto_delete,
+                  std::move(m.arguments),
+                  caf::actor_cast<caf::actor>(self),
+                  server_named,
+                  std::move(refused_if_new)};
   when_routed(self, [=]() mutable {
     ask<queue_declared>(
       self, self->state.vhost,
@@ -168,7 +233,8 @@ void on_queue_declare(actor* self, channel_rec& ch, amqp::queue_declare& m) {
 }
 
 void on_queue_purge(actor* self, channel_rec& ch, amqp::queue_purge& m) {
-  if (!resolve_queue_name(self, ch, m.queue, 50, 30))
+  if (!resolve_queue_name(self, ch, m.queue, 50, 30) ||
+      !permitted(self, ch, perm::read, kind::queue, m.queue, 50, 30))
     return;
   auto n = ch.number;
   bool no_wait = m.no_wait;
@@ -186,7 +252,8 @@ void on_queue_purge(actor* self, channel_rec& ch, amqp::queue_purge& m) {
 }
 
 void on_queue_delete(actor* self, channel_rec& ch, amqp::queue_delete& m) {
-  if (!resolve_queue_name(self, ch, m.queue, 50, 40))
+  if (!resolve_queue_name(self, ch, m.queue, 50, 40) ||
+      !permitted(self, ch, perm::configure, kind::queue, m.queue, 50, 40))
     return;
   auto n = ch.number;
   bool no_wait = m.no_wait;

@@ -184,6 +184,8 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
   if (m.immediate)
     return connection_error(self, amqp::not_implemented, "NOT_IMPLEMENTED - immediate=true", 60,
                             40);
+  if (!permitted(self, ch, access::perm::write, access::kind::exchange, m.exchange, 60, 40))
+    return;
   amqp::property_scan scan;
   if (!amqp::scan_properties(cmd.properties, scan))
     return connection_error(self, amqp::syntax_error,

@@ -110,6 +110,8 @@ struct state {
   std::shared_ptr<const broker_settings> settings;
   std::string peer;
   std::string local;
+  bool local_loopback = false;  // reached through a loopback address (loopback_users)
+  access::vhost_permissions perms;  // the user's in this vhost, from connection.open / CONNECT
   std::string user;
   std::string vhost_name;
   caf::actor vhost;
@@ -171,6 +173,10 @@ void connection_error(actor* self, uint16_t code, std::string text, uint16_t cls
                       uint16_t mth = 0);
 channel_rec* channel_by_id(actor* self, uint64_t id);
 void retry_current(actor* self, amqp::command&& cmd);
+// Whether the user may do `p` on the exchange or queue `name` (actors/access.hpp); when not, a
+// 403 ACCESS_REFUSED channel error.
+bool permitted(actor* self, channel_rec& ch, access::perm p, access::kind k,
+               const std::string& name, uint16_t cls, uint16_t mth);
 std::string random_token(size_t n);
 
 template <class M>

@@ -4,9 +4,11 @@
 #include "actors/registry_actor.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
+#include "actors/access.hpp"
 #include "actors/hardening.hpp"
 #include "metrics/restarts.hpp"
 #include "persistence/actors/catalog_actor.hpp"
@@ -22,6 +24,7 @@ struct registry_state {
   std::map<std::string, caf::actor> vhosts;
   std::map<std::string, user_info> users;
   std::map<std::pair<std::string, std::string>, permission_info> permissions;  // (user, vhost)
+  std::set<std::string> loopback_users;
   sup::restart_budget budget;  // restarts of vhosts
   static inline const char* name = "registry";
 };
@@ -140,6 +143,7 @@ void boot(registry_actor_t* self, registry_config& cfg) {
   auto& st = self->state;
   st.persistence = std::move(cfg.persistence);
   st.budget = sup::restart_budget{st.persistence.limits};
+  st.loopback_users.insert(cfg.loopback_users.begin(), cfg.loopback_users.end());
   if (cfg.reload)
     return reload(self);
   auto catalog = st.persistence.catalog;
@@ -169,13 +173,35 @@ void boot(registry_actor_t* self, registry_config& cfg) {
   }
 }
 
-login_result login(registry_actor_t* self, const std::string& user, const std::string* password) {
+login_result login(registry_actor_t* self, const std::string& user, const std::string* password,
+                   bool loopback) {
   auto it = self->state.users.find(user);
   if (it == self->state.users.end())
     return {};
   if (password && !persistence::check_password(*password, it->second.password_hash))
     return {};
+  if (!loopback && self->state.loopback_users.count(user))
+    return login_result{false, user, {}, true};
   return login_result{true, user, it->second.tags};
+}
+
+// Tells the connections of `p.user` in `p.vhost` what they may do now.
+void announce(registry_actor_t* self, const permission_info& p, bool granted) {
+  self->send(vhost_group(self->home_system(), p.vhost), permission_atom::value, p, granted);
+}
+
+// Drops the permissions `pred` selects, telling their connections.
+template <class Pred>
+void revoke_where(registry_actor_t* self, Pred pred) {
+  auto& perms = self->state.permissions;
+  for (auto p = perms.begin(); p != perms.end();) {
+    if (pred(p->first)) {
+      announce(self, p->second, false);
+      p = perms.erase(p);
+    } else {
+      ++p;
+    }
+  }
 }
 
 caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
@@ -209,10 +235,23 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       rp.delegate(it->second, stall_atom::value, kind, name, ms);
       return rp;
     },
-    [=](login_atom, std::string& user, std::string& password) {
-      return login(self, user, &password);
+    [=](login_atom, std::string& user, std::string& password, bool loopback) {
+      return login(self, user, &password, loopback);
     },
-    [=](login_atom, std::string& user) { return login(self, user, nullptr); },
+    [=](login_atom, std::string& user, bool loopback) {
+      return login(self, user, nullptr, loopback);
+    },
+    [=](lookup_atom, vhost_atom, std::string& name, std::string& user) -> vhost_access {
+      auto& st = self->state;
+      auto it = st.vhosts.find(name);
+      if (it == st.vhosts.end())
+        return vhost_access{amqp::not_allowed, "NOT_ALLOWED - vhost " + name + " not found", {},
+                            false, {}};
+      auto p = st.permissions.find({user, name});
+      if (p == st.permissions.end())
+        return vhost_access{0, {}, it->second, false, {}};
+      return vhost_access{0, {}, it->second, true, p->second};
+    },
     [=](lookup_atom, vhost_atom, std::string& name) -> lookup_result {
       auto it = self->state.vhosts.find(name);
       if (it == self->state.vhosts.end())
@@ -242,8 +281,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
         return not_found("vhost_not_found");
       auto vhost = it->second;
       st.vhosts.erase(it);
-      for (auto p = st.permissions.begin(); p != st.permissions.end();)
-        p = p->first.second == name ? st.permissions.erase(p) : std::next(p);
+      revoke_where(self, [&](const auto& key) { return key.second == name; });
       spdlog::info("deleting vhost '{}'", name);
       // The catalog forgets the vhost first, so that it never names a message file that the
       // vhost's queues already removed.
@@ -279,8 +317,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       auto& st = self->state;
       if (!st.users.erase(name))
         return not_found("user_not_found");
-      for (auto p = st.permissions.begin(); p != st.permissions.end();)
-        p = p->first.first == name ? st.permissions.erase(p) : std::next(p);
+      revoke_where(self, [&](const auto& key) { return key.first == name; });
       auto rp = self->make_response_promise<op_result>();
       commit(self, rp, op_result{}, delete_atom::value, user_atom::value, name);
       return rp;
@@ -297,8 +334,12 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
         return not_found("vhost_not_found");
       if (!st.users.count(p.user))
         return not_found("user_not_found");
+      for (auto* re : {&p.configure, &p.write, &p.read})
+        if (auto why = access::invalid_pattern(*re))
+          return op_result{amqp::precondition_failed, "PRECONDITION_FAILED - " + *why, 0};
       uint32_t created = st.permissions.count({p.user, p.vhost}) ? 0 : 1;
       st.permissions[{p.user, p.vhost}] = p;
+      announce(self, p, true);
       auto rp = self->make_response_promise<op_result>();
       commit(self, rp, op_result{0, {}, created}, put_atom::value,
              persistence::permission_row{p.user, p.vhost, p.configure, p.write, p.read});
@@ -306,8 +347,12 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
     },
     [=](delete_atom, permission_atom, std::string& user,
         std::string& vhost) -> caf::result<op_result> {
-      if (!self->state.permissions.erase({user, vhost}))
+      auto& perms = self->state.permissions;
+      auto it = perms.find({user, vhost});
+      if (it == perms.end())
         return not_found("permission_not_found");
+      announce(self, it->second, false);
+      perms.erase(it);
       auto rp = self->make_response_promise<op_result>();
       commit(self, rp, op_result{}, delete_atom::value, permission_atom::value, user, vhost);
       return rp;

@@ -5,12 +5,15 @@
 // actors (spawned here, told to delete themselves here).
 // What stays true: a vhost in the map has a running vhost actor and a catalog row; users and
 // permissions in memory equal the catalog's; passwords are only ever held as salted SHA-256
-// hashes (persistence/password_hash.hpp). Permissions are stored but not enforced yet.
+// hashes (persistence/password_hash.hpp). Connections hold their user's permissions for their
+// vhost (actors/access.hpp) and enforce them; a change of a user's permissions is sent to the
+// vhost's group, where the connections of that user take it at once.
 //
-// Requests:
-//   (login_atom, user, password)       -> login_result
-//   (login_atom, user)                 -> login_result   trusted login (STOMP without login)
+// Requests (`loopback`: the client reached a loopback address of this host):
+//   (login_atom, user, password, loopback) -> login_result
+//   (login_atom, user, loopback)       -> login_result   trusted login (STOMP without login)
 //   (lookup_atom, vhost_atom, name)    -> lookup_result  target = the vhost actor
+//   (lookup_atom, vhost_atom, name, user) -> vhost_access   the vhost and the user's permissions
 //   (list_atom, vhost_atom)            -> std::vector<vhost_info>
 //   (put_atom, vhost_atom, name)       -> op_result      count 1 when it was created
 //   (delete_atom, vhost_atom, name)    -> op_result
@@ -18,8 +21,10 @@
 //   (put_atom, user_info)              -> op_result      count 1 when it was created
 //   (delete_atom, user_atom, name)     -> op_result
 //   (list_atom, permission_atom)       -> std::vector<permission_info>
-//   (put_atom, permission_info)        -> op_result
+//   (put_atom, permission_info)        -> op_result      406 for an invalid regular expression
 //   (delete_atom, permission_atom, user, vhost) -> op_result
+// Sent to vhost_group(vhost) when a user's permissions there change (put, delete, the user
+// or vhost deleted): (permission_atom, permission_info, bool granted).
 //   (crash_atom, vhost_atom, name)     -> bool           fault injection: that vhost fails
 //   (crash_atom, exchange_atom | queue_atom, vhost, name) -> bool   that actor fails
 // Supervision: the registry links to its vhosts and restarts one that crashed or gave up
@@ -57,6 +62,18 @@ struct login_result {
   bool ok = false;
   std::string user;
   std::string tags;
+  // The password was right, but the user is one of `loopback_users` and came from elsewhere.
+  bool loopback_only = false;
+};
+
+// connection.open and STOMP CONNECT: the vhost (code 530 when it does not exist) and whether
+// the user may open it, with what.
+struct vhost_access {
+  uint16_t code = 0;
+  std::string text;
+  caf::actor target;
+  bool granted = false;
+  permission_info permissions;
 };
 
 struct registry_config {
@@ -70,6 +87,8 @@ struct registry_config {
   // default vhost "/" is created too, with full permissions for that user.
   std::string default_user = "guest";
   std::string default_pass = "guest";
+  // Users who may log in only through a loopback address (RabbitMQ's loopback_users).
+  std::vector<std::string> loopback_users{"guest"};
   // Restarted by the root supervisor: users, permissions and vhosts come from the catalog
   // (the fields above that recovery fills are then empty).
   bool reload = false;
@@ -92,6 +111,7 @@ caf::actor spawn_registry(caf::actor_system& sys, registry_config cfg);
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::user_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::permission_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::login_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::vhost_access)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::user_info>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::permission_info>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::vhost_info>)

@@ -25,11 +25,11 @@ namespace warren::stomp_conn {
 
 namespace {
 
-std::string random_id() {
+std::string random_id(size_t n = 20) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
   std::string s;
-  for (int i = 0; i < 20; ++i)
+  for (size_t i = 0; i < n; ++i)
     s += alphabet[rng() % 36];
   return s;
 }
@@ -82,8 +82,15 @@ void on_connect(actor* self, stomp::frame& f) {
   std::string vhost = f.header("host") ? *f.header("host") : std::string{"/"};
   auto heart_beat = parse_heart_beat(f.header("heart-beat"));
   std::string client_id = f.header("client-id") ? *f.header("client-id") : std::string{};
-  auto with_vhost = [self, user, heart_beat, client_id](lookup_result& r, std::string vhost) {
+  auto with_vhost = [self, user, heart_beat, client_id](vhost_access& r, std::string vhost) {
     auto& st = self->state;
+    if (!r.granted) {
+      spdlog::warn("STOMP connection {}: user '{}' has no permissions in vhost '{}'", st.peer,
+                   user, vhost);
+      return fatal(self, "Bad CONNECT", "Virtual host '" + vhost + "' access denied");
+    }
+    auto& p = r.permissions;
+    st.perms = access::vhost_permissions{p.configure, p.write, p.read};
     st.user = user;
     st.vhost_name = vhost;
     st.vhost = r.target;
@@ -115,24 +122,30 @@ void on_connect(actor* self, stomp::frame& f) {
                  st.user, st.vhost_name, version_text(st.version));
   };
   // host names the vhost when such a vhost exists; otherwise the default vhost.
-  auto open_vhost = [self, vhost, with_vhost] {
-    ask<lookup_result>(
+  auto open_vhost = [self, vhost, user, with_vhost] {
+    ask<vhost_access>(
       self, current_registry(self->home_system()),
-      [self, vhost, with_vhost](lookup_result& r) {
+      [self, vhost, user, with_vhost](vhost_access& r) {
         if (r.code == 0)
           return with_vhost(r, vhost);
-        ask<lookup_result>(
+        ask<vhost_access>(
           self, current_registry(self->home_system()),
-          [self, with_vhost](lookup_result& r) {
+          [self, with_vhost](vhost_access& r) {
             if (r.code != 0)
               return fatal(self, "Bad CONNECT", "Virtual host '/' access denied");
             with_vhost(r, "/");
           },
-          lookup_atom::value, vhost_atom::value, std::string{"/"});
+          lookup_atom::value, vhost_atom::value, std::string{"/"}, user);
       },
-      lookup_atom::value, vhost_atom::value, vhost);
+      lookup_atom::value, vhost_atom::value, vhost, user);
   };
   auto on_login = [self, user, open_vhost](login_result& r) {
+    if (r.loopback_only) {
+      spdlog::warn("STOMP connection {}: login refused for user '{}': it may only connect "
+                   "through a loopback address (loopback_users)",
+                   self->state.peer, user);
+      return fatal(self, "Bad CONNECT", "non-loopback access denied");
+    }
     if (!r.ok) {
       spdlog::warn("STOMP connection {}: login refused for user '{}'", self->state.peer, user);
       return fatal(self, "Bad CONNECT", "Access refused for user '" + user + "'");
@@ -141,11 +154,10 @@ void on_connect(actor* self, stomp::frame& f) {
   };
   if (login)
     ask<login_result>(self, current_registry(self->home_system()), on_login, login_atom::value,
-                      user,
-                      passcode ? *passcode : std::string{});
+                      user, passcode ? *passcode : std::string{}, st.local_loopback);
   else
     ask<login_result>(self, current_registry(self->home_system()), on_login, login_atom::value,
-                      user);
+                      user, st.local_loopback);
 }
 
 void publish_message(actor* self, const stomp::frame& f, const caf::actor& target,
@@ -206,7 +218,9 @@ bool rewrite_reply_to(actor* self, stomp::frame& f) {
     f.set("reply-to", "/reply-queue/" + it->second);
     return true;
   }
-  queue_spec spec{"", false, false, true, true, {}, caf::actor_cast<caf::actor>(self)};
+  auto spec = server_named_spec(self, true, true);
+  if (!spec)
+    return false;
   ask<queue_declared>(
     self, st.vhost,
     [self, temp](queue_declared& r) {
@@ -215,7 +229,7 @@ bool rewrite_reply_to(actor* self, stomp::frame& f) {
       self->state.temp_queues[temp] = r.name;
       subscribe_temp_queue(self, temp, r.name, r.queue);
     },
-    declare_atom::value, queue_atom::value, std::move(spec));
+    declare_atom::value, queue_atom::value, std::move(*spec));
   retry_current(self, std::move(f));
   return false;
 }
@@ -228,6 +242,16 @@ void on_send(actor* self, stomp::frame& f) {
   if (!d)
     return fatal(self, error, "SEND needs a valid destination header");
   if (!rewrite_reply_to(self, f))
+    return;
+  // RabbitMQ's adapter declares /queue/x before each SEND (configure), then publishes to the
+  // exchange (write): "" for queues.
+  using access::kind;
+  using access::perm;
+  bool to_queue = d->kind != stomp_map::dest_kind::topic &&
+                  d->kind != stomp_map::dest_kind::exchange;
+  if ((d->kind == stomp_map::dest_kind::queue &&
+       !permitted(self, perm::configure, kind::queue, d->name)) ||
+      !permitted(self, perm::write, kind::exchange, to_queue ? std::string{} : d->name))
     return;
   switch (d->kind) {
     case stomp_map::dest_kind::topic:
@@ -454,6 +478,26 @@ void fatal(actor* self, std::string message, std::string detail) {
     st.session->close();
 }
 
+bool permitted(actor* self, access::perm p, access::kind k, const std::string& name) {
+  auto& st = self->state;
+  if (st.perms.allows(p, k, name))
+    return true;
+  fatal(self, "access_refused", access::refused_text(k, name, st.vhost_name, st.user));
+  return false;
+}
+
+std::optional<queue_spec> server_named_spec(actor* self, bool exclusive, bool auto_delete) {
+  queue_spec spec;
+  spec.name = "amq.gen-" + random_id(22);
+  spec.server_named = true;
+  spec.exclusive = exclusive;
+  spec.auto_delete = auto_delete;
+  spec.owner = caf::actor_cast<caf::actor>(self);
+  if (!permitted(self, access::perm::configure, access::kind::queue, spec.name))
+    return std::nullopt;
+  return spec;
+}
+
 void retry_current(actor* self, stomp::frame&& f) {
   auto& st = self->state;
   st.pending.push_front(pending_frame{std::move(f), st.current_bytes});
@@ -465,7 +509,9 @@ void with_queue(actor* self, const stomp_map::destination& d, bool for_subscribe
   auto& st = self->state;
   auto known = queue_name_of(st, d);
   if (!known) {  // a temporary queue not created yet
-    queue_spec spec{"", false, false, true, true, {}, caf::actor_cast<caf::actor>(self)};
+    auto spec = server_named_spec(self, true, true);
+    if (!spec)
+      return;
     auto temp = d.name;
     ask<queue_declared>(
       self, st.vhost,
@@ -478,7 +524,7 @@ void with_queue(actor* self, const stomp_map::destination& d, bool for_subscribe
           subscribe_temp_queue(self, temp, r.name, r.queue);
         then(r.queue, r.name);
       },
-      declare_atom::value, queue_atom::value, std::move(spec));
+      declare_atom::value, queue_atom::value, std::move(*spec));
     return;
   }
   std::string name = *known;
@@ -654,6 +700,9 @@ caf::actor spawn_stomp_connection(caf::actor_system& sys,
           fatal(self, "Message not confirmed",
                 "a queue was restarted before the message with receipt '" +
                   self->state.receipts.begin()->second.second + "' was confirmed");
+      },
+      [=](permission_atom, permission_info& p, bool granted) {
+        on_permissions(self, p, granted);
       },
       [=](report_atom) {
         auto& st = self->state;

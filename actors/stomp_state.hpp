@@ -51,6 +51,8 @@ struct state {
   std::shared_ptr<const broker_settings> settings;
   std::string peer;
   std::string local;
+  bool local_loopback = false;  // reached through a loopback address (loopback_users)
+  access::vhost_permissions perms;  // the user's in this vhost, from connection.open / CONNECT
   std::string user;
   std::string vhost_name;
   caf::actor vhost;
@@ -113,6 +115,13 @@ void flush_publishes(actor* self);
 void send_frame(actor* self, const stomp::frame& f);
 void send_receipt(actor* self, const stomp::frame& request);
 void fatal(actor* self, std::string message, std::string detail = {});
+// Whether the user may do `p` on the exchange or queue `name` (actors/access.hpp); when not,
+// an ERROR frame (message "access_refused") and the connection closes, as RabbitMQ's adapter
+// does for its channel's 403.
+bool permitted(actor* self, access::perm p, access::kind k, const std::string& name);
+// The spec of a server-named queue (a temporary queue, a topic subscription's), named here so
+// that the configure permission sees its name; nullopt (and the ERROR sent) when refused.
+std::optional<queue_spec> server_named_spec(actor* self, bool exclusive, bool auto_delete);
 void retry_current(actor* self, stomp::frame&& f);
 // Resolves a queue for a destination, declaring it when the destination asks for that; calls
 // `then` with the queue actor and name, or sends ERROR. Pauses the frame loop meanwhile.

@@ -182,15 +182,23 @@ void on_subscribe(actor* self, stomp::frame& f) {
       };
       sub.durable = d->kind == stomp_map::dest_kind::topic &&
                     (header_true("durable") || header_true("persistent"));
-      queue_spec spec;
-      spec.owner = caf::actor_cast<caf::actor>(self);
+      // The subscription's queue is declared (configure), bound (write on it, read on the
+      // exchange) and consumed (read), each checked as RabbitMQ's adapter's channel does.
+      std::optional<queue_spec> spec;
       if (sub.durable) {
-        spec.name = durable_queue_name(st, sub.id);
-        spec.durable = true;
-      } else {
-        spec.exclusive = true;
-        spec.auto_delete = true;
+        spec.emplace();
+        spec->owner = caf::actor_cast<caf::actor>(self);
+        spec->name = durable_queue_name(st, sub.id);
+        spec->durable = true;
+        if (!permitted(self, access::perm::configure, access::kind::queue, spec->name))
+          return;
+      } else if (spec = server_named_spec(self, true, true); !spec) {
+        return;
       }
+      if (!permitted(self, access::perm::write, access::kind::queue, spec->name) ||
+          !permitted(self, access::perm::read, access::kind::exchange, d->name) ||
+          !permitted(self, access::perm::read, access::kind::queue, spec->name))
+        return;
       auto exchange = d->name;
       auto key = d->key;
       ask<queue_declared>(
@@ -210,13 +218,18 @@ void on_subscribe(actor* self, stomp::frame& f) {
             },
             bind_atom::value, std::move(b));
         },
-        declare_atom::value, queue_atom::value, std::move(spec));
+        declare_atom::value, queue_atom::value, std::move(*spec));
       return;
     }
     case stomp_map::dest_kind::reply_queue:
       return fatal(self, "Invalid destination", "cannot subscribe to a /reply-queue/");
     default:
+      if (d->kind == stomp_map::dest_kind::queue &&
+          !permitted(self, access::perm::configure, access::kind::queue, d->name))
+        return;
       with_queue(self, *d, true, f, [self, sub, selector, request](caf::actor q, std::string name) {
+        if (!permitted(self, access::perm::read, access::kind::queue, name))
+          return;
         start_consumer(self, sub, q, std::move(name), selector, request);
       });
   }

@@ -299,6 +299,8 @@ caf::result<op_result> declare_exchange(vhost_actor_t* self, exchange_spec& spec
       return op_result{amqp::access_refused, "ACCESS_REFUSED - exchange name '" + spec.name +
                                                "' contains reserved prefix 'amq.*'",
                        0};
+    if (!spec.refused_if_new.empty())
+      return op_result{amqp::access_refused, std::move(spec.refused_if_new), 0};
     st.exchanges.emplace(spec.name, make_exchange(self, spec));
     if (!spec.durable || !persisting(st))
       return op_result{};
@@ -357,13 +359,13 @@ caf::result<op_result> delete_exchange_checked(vhost_actor_t* self, const std::s
 caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec) {
   auto& st = self->state;
   auto fail = [](op_result r) { return queue_declared{r.code, std::move(r.text), {}, 0, 0, {}}; };
-  if (spec.name.empty()) {
+  if (spec.name.empty() || (spec.server_named && st.queues.count(spec.name))) {
     if (spec.passive)
       return fail(not_found(st, "queue", spec.name));
     do
       spec.name = server_named_queue(st);
     while (st.queues.count(spec.name));
-  } else if (!spec.passive && spec.name.rfind("amq.", 0) == 0 &&
+  } else if (!spec.server_named && !spec.passive && spec.name.rfind("amq.", 0) == 0 &&
              !st.queues.count(spec.name)) {
     return fail(op_result{amqp::access_refused, "ACCESS_REFUSED - queue name '" + spec.name +
                                                   "' contains reserved prefix 'amq.*'",
@@ -373,6 +375,8 @@ caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec)
   if (it == st.queues.end()) {
     if (spec.passive)
       return fail(not_found(st, "queue", spec.name));
+    if (!spec.refused_if_new.empty())
+      return fail(op_result{amqp::access_refused, std::move(spec.refused_if_new), 0});
     if (auto bad = unsupported_queue_argument(spec.arguments); !bad.empty())
       return fail(op_result{amqp::not_implemented,
                             "NOT_IMPLEMENTED - queue argument '" + bad + "' is not supported", 0});

@@ -1,5 +1,6 @@
 #include "app/config.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -92,7 +93,7 @@ Options:
 Configuration keys (see etc/warren.conf):
   listeners.tcp.default, stomp.listeners.tcp.1, management.tcp.port, listeners.bind,
   data_dir, scheduler.workers, scheduler.io_threads, scheduler.inline_io, log.console.level,
-  log.file, default_user, default_pass, heartbeat, frame_max, channel_max,
+  log.file, default_user, default_pass, loopback_users, heartbeat, frame_max, channel_max,
   persistence.on_corruption, persistence.commit_interval_ms, persistence.queue_memory_mb,
   memory.trim_interval_ms, collect_statistics_interval, prometheus.return_per_object_metrics,
   supervision.max_restarts, supervision.period_ms, debug.fault_injection
@@ -165,6 +166,31 @@ std::string apply_config_text(const std::string& text, daemon_config& cfg) {
       cfg.default_user = value;
     } else if (key == "default_pass") {
       cfg.default_pass = value;
+    } else if (key == "loopback_users") {
+      // "none" (RabbitMQ's `loopback_users = none`) or names separated by commas.
+      cfg.loopback_users.clear();
+      if (value != "none") {
+        size_t pos = 0;
+        while (pos <= value.size()) {
+          auto comma = value.find(',', pos);
+          auto name = trim(value.substr(pos, comma == std::string::npos ? comma : comma - pos));
+          if (!name.empty())
+            cfg.loopback_users.push_back(name);
+          if (comma == std::string::npos)
+            break;
+          pos = comma + 1;
+        }
+      }
+    } else if (key.rfind("loopback_users.", 0) == 0) {
+      // RabbitMQ's `loopback_users.guest = false`.
+      bool on = false;
+      auto name = key.substr(std::string_view{"loopback_users."}.size());
+      if (name.empty() || !to_bool(value, on))
+        return bad();
+      auto& users = cfg.loopback_users;
+      users.erase(std::remove(users.begin(), users.end(), name), users.end());
+      if (on)
+        users.push_back(name);
     } else if (key == "heartbeat") {
       if (!to_int(value, 0, 65535, n))
         return bad();

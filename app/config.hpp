@@ -28,6 +28,8 @@ struct daemon_config {
   std::string log_file;
   std::string default_user = "guest";
   std::string default_pass = "guest";
+  // Users who may log in only through a loopback address ("loopback_users = none": nobody).
+  std::vector<std::string> loopback_users{"guest"};
   uint16_t heartbeat = 60;
   uint32_t frame_max = 131072;
   uint16_t channel_max = 2047;

@@ -157,9 +157,10 @@ int main(int argc, char** argv) {
     reg_cfg.default_user = cfg.default_user;
     reg_cfg.default_pass = cfg.default_pass;
   }
+  auto loopback_users = cfg.loopback_users;
   root.children.push_back(
-    {"registry", [dir, first_boot, limits, data_dir = cfg.data_dir,
-                  queue_memory](caf::actor_system& s) {
+    {"registry", [dir, first_boot, limits, data_dir = cfg.data_dir, queue_memory,
+                  loopback_users](caf::actor_system& s) {
        warren::registry_config rc;
        if (*first_boot) {
          rc = std::move(**first_boot);
@@ -167,6 +168,7 @@ int main(int argc, char** argv) {
        } else {
          rc.reload = true;
        }
+       rc.loopback_users = loopback_users;
        rc.persistence.data_dir = data_dir;
        rc.persistence.queue_memory_limit = queue_memory;
        rc.persistence.limits = limits;
@@ -280,8 +282,8 @@ int main(int argc, char** argv) {
   try {
     http = std::make_unique<warren::net::http_server>(
       cfg.bind_address, static_cast<uint16_t>(cfg.http_port),
-      [mgmt](const warren::net::http_request& req) {
-        return warren::mgmt::handle_http(*mgmt, req);
+      [mgmt](const warren::net::http_request& req, bool local_loopback) {
+        return warren::mgmt::handle_http(*mgmt, req, local_loopback);
       });
   } catch (const std::exception& e) {
     spdlog::critical("cannot listen for HTTP on {}:{}: {}", cfg.bind_address, cfg.http_port,

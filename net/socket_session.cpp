@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/access.hpp"
 #include "actors/messages.hpp"
 #include "net/inline_unit.hpp"
 
@@ -24,6 +25,7 @@ socket_session::socket_session(asio::ip::tcp::socket socket)
   peer_ = ec ? "unknown" : ep.address().to_string() + ":" + std::to_string(ep.port());
   auto local = socket_.local_endpoint(ec);
   local_ = ec ? "unknown" : local.address().to_string() + ":" + std::to_string(local.port());
+  local_loopback_ = !ec && access::is_loopback_address(local.address().to_string());
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   // Small at first: an idle connection costs one page, a busy one grows its buffer (see
   // on_read), so that 500 idle clients do not hold 32 MiB of read buffers.

@@ -42,6 +42,9 @@ public:
 
   const std::string& peer() const { return peer_; }
   const std::string& local() const { return local_; }  // the listener's address:port
+  // Whether the client reached a loopback address of this host (RabbitMQ's loopback_users
+  // rule looks at the local address of the socket, not the client's).
+  bool local_loopback() const { return local_loopback_; }
 
   static constexpr size_t write_high_water = 1 << 20;
   static constexpr size_t write_low_water = 256 << 10;
@@ -82,6 +85,7 @@ private:
   boost::asio::steady_timer heartbeat_timer_;
   std::string peer_;
   std::string local_;
+  bool local_loopback_ = false;
 
   static constexpr size_t initial_read_buffer = 4096;
   static constexpr size_t busy_read_buffer = 64 * 1024;

@@ -1,0 +1,87 @@
+// Access control as RabbitMQ 3.10's internal backend does it: a user's permissions in a vhost
+// are three regular expressions (configure, write, read), matched unanchored against the name
+// of the exchange or queue an operation touches; the default exchange is checked as
+// "amq.default", and an empty pattern matches only the empty name. A user without a
+// permission entry for a vhost cannot open it.
+//
+// Which operation needs which permission (rabbit_channel):
+//   configure  queue.declare and exchange.declare (not passive), queue.delete, exchange.delete
+//   write      basic.publish (the exchange), queue.bind / exchange.bind (the destination)
+//   read       basic.get, basic.consume, queue.purge (the queue), binds (the source exchange)
+//
+// `loopback_users` (default: guest) may log in only through a loopback address of this host:
+// the local address of the accepted socket, as RabbitMQ decides it.
+//
+// Pure: no actors, no sockets; the connection actors and the management API hold one
+// `vhost_permissions` per user and vhost and ask it.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <regex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace warren::access {
+
+enum class perm { configure = 0, write = 1, read = 2 };
+enum class kind { exchange, queue };
+
+// One compiled pattern. ".*" (the common case) and "" are decided without a regex.
+class pattern {
+public:
+  pattern() = default;  // matches nothing
+  explicit pattern(const std::string& source);
+  bool matches(std::string_view name) const;
+  // Whether matches() is a regex search, worth remembering the answer of.
+  bool costly() const { return mode_ == mode::regex; }
+  const std::string& source() const { return source_; }
+
+private:
+  enum class mode { nothing, everything, only_empty, regex } mode_ = mode::nothing;
+  std::string source_;
+  std::shared_ptr<const std::regex> re_;
+};
+
+// Why a pattern is not a valid regular expression, or nullopt when it is.
+std::optional<std::string> invalid_pattern(const std::string& source);
+
+// A user's permissions in one vhost; default-constructed: no access at all.
+class vhost_permissions {
+public:
+  vhost_permissions() = default;
+  vhost_permissions(const std::string& configure, const std::string& write,
+                    const std::string& read);
+
+  bool granted() const { return granted_; }
+  // The name as it is checked: "" (the default exchange) is "amq.default".
+  bool allows(perm p, kind k, std::string_view name) const;
+
+private:
+  bool granted_ = false;
+  pattern patterns_[3];
+  // Answers for names seen before: a regex match costs microseconds, a publish far less.
+  // Bounded: cleared when it holds cache_limit names.
+  static constexpr size_t cache_limit = 256;
+  struct name_hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  mutable std::unordered_map<std::string, bool, name_hash, std::equal_to<>> cache_[3];
+};
+
+// "ACCESS_REFUSED - access to queue 'q' in vhost '/' refused for user 'bob'"
+std::string refused_text(kind k, std::string_view name, std::string_view vhost,
+                         std::string_view user);
+// The same without the "ACCESS_REFUSED - " prefix.
+std::string refused_reason(kind k, std::string_view name, std::string_view vhost,
+                           std::string_view user);
+
+// connection.open (530) and the STOMP CONNECT refusal for a vhost the user may not open.
+std::string vhost_refused_text(std::string_view vhost, std::string_view user);
+
+// Whether an address ("127.0.0.1", "::1", "::ffff:127.0.0.2", ...) is a loopback address.
+bool is_loopback_address(const std::string& address);
+
+}  // namespace warren::access

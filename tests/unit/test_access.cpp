@@ -1,0 +1,92 @@
+// actors/access: permission patterns as RabbitMQ's internal backend matches them, the refusal
+// texts, and which addresses count as loopback.
+#include <catch2/catch.hpp>
+
+#include "actors/access.hpp"
+
+using namespace warren::access;
+
+TEST_CASE("a pattern matches anywhere in the name, as an unanchored search", "[access]") {
+  pattern p{"c-"};
+  CHECK(p.matches("c-q"));
+  CHECK(p.matches("abc-q"));
+  CHECK_FALSE(p.matches("q"));
+  pattern anchored{"^c-"};
+  CHECK(anchored.matches("c-q"));
+  CHECK_FALSE(anchored.matches("abc-q"));
+}
+
+TEST_CASE("the empty pattern matches only the empty name, .* everything", "[access]") {
+  pattern empty{""};
+  CHECK(empty.matches(""));
+  CHECK_FALSE(empty.matches("q"));
+  pattern all{".*"};
+  CHECK(all.matches(""));
+  CHECK(all.matches("anything at all"));
+  CHECK_FALSE(all.costly());
+  CHECK(pattern{"^(a|b)$"}.costly());
+}
+
+TEST_CASE("an invalid regular expression is reported, and grants nothing", "[access]") {
+  CHECK(invalid_pattern("("));
+  CHECK(invalid_pattern("[a-"));
+  CHECK_FALSE(invalid_pattern("^amq\\.gen-.*$"));
+  CHECK_FALSE(invalid_pattern(""));
+  CHECK_FALSE(pattern{"("}.matches("("));
+}
+
+TEST_CASE("vhost permissions check each kind of access on its own pattern", "[access]") {
+  vhost_permissions p{"^c-", "^w-", "^r-"};
+  CHECK(p.granted());
+  CHECK(p.allows(perm::configure, kind::queue, "c-q"));
+  CHECK_FALSE(p.allows(perm::write, kind::queue, "c-q"));
+  CHECK(p.allows(perm::write, kind::exchange, "w-x"));
+  CHECK(p.allows(perm::read, kind::queue, "r-q"));
+  CHECK_FALSE(p.allows(perm::read, kind::queue, "c-q"));
+  // Asked again: the remembered answer is the same.
+  CHECK(p.allows(perm::configure, kind::queue, "c-q"));
+  CHECK_FALSE(p.allows(perm::read, kind::queue, "c-q"));
+}
+
+TEST_CASE("the default exchange is checked as amq.default", "[access]") {
+  vhost_permissions p{"", "^amq\\.default$", ""};
+  CHECK(p.allows(perm::write, kind::exchange, ""));
+  CHECK_FALSE(p.allows(perm::write, kind::queue, "x"));
+  vhost_permissions none_but_empty{"", "", ""};
+  CHECK_FALSE(none_but_empty.allows(perm::write, kind::exchange, ""));
+}
+
+TEST_CASE("no permission entry allows nothing", "[access]") {
+  vhost_permissions none;
+  CHECK_FALSE(none.granted());
+  CHECK_FALSE(none.allows(perm::read, kind::queue, ""));
+  CHECK_FALSE(none.allows(perm::configure, kind::exchange, "x"));
+}
+
+TEST_CASE("the remembered answers stay right past the cache's bound", "[access]") {
+  vhost_permissions p{"^q[0-9]*7$", ".*", ".*"};
+  for (int round = 0; round < 2; ++round)
+    for (int i = 0; i < 1000; ++i) {
+      auto name = "q" + std::to_string(i);
+      CHECK(p.allows(perm::configure, kind::queue, name) == (i % 10 == 7));
+    }
+}
+
+TEST_CASE("refusal texts are RabbitMQ's", "[access]") {
+  CHECK(refused_text(kind::queue, "x", "/", "bob") ==
+        "ACCESS_REFUSED - access to queue 'x' in vhost '/' refused for user 'bob'");
+  CHECK(refused_text(kind::exchange, "", "v", "bob") ==
+        "ACCESS_REFUSED - access to exchange 'amq.default' in vhost 'v' refused for user 'bob'");
+  CHECK(vhost_refused_text("/", "nop") == "NOT_ALLOWED - access to vhost '/' refused for user 'nop'");
+}
+
+TEST_CASE("loopback addresses", "[access]") {
+  CHECK(is_loopback_address("127.0.0.1"));
+  CHECK(is_loopback_address("127.1.2.3"));
+  CHECK(is_loopback_address("::1"));
+  CHECK(is_loopback_address("::ffff:127.0.0.1"));
+  CHECK_FALSE(is_loopback_address("10.77.0.1"));
+  CHECK_FALSE(is_loopback_address("::ffff:10.0.0.1"));
+  CHECK_FALSE(is_loopback_address("0.0.0.0"));
+  CHECK_FALSE(is_loopback_address("not an address"));
+}
