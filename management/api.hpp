@@ -11,11 +11,13 @@
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "actors/access.hpp"
 #include "actors/registry_actor.hpp"
 #include "actors/vhost_actor.hpp"
 #include "metrics/prometheus_exporter.hpp"
@@ -46,7 +48,11 @@ struct context {
 };
 
 // The HTTP handler for every path warrend serves.
-net::http_response handle_http(const context& ctx, const net::http_request& req);
+// `local_loopback`: the client reached a loopback address (loopback_users may log in).
+net::http_response handle_http(const context& ctx, const net::http_request& req,
+                               bool local_loopback);
+
+struct reply;
 
 // One authenticated API request.
 struct call {
@@ -59,7 +65,21 @@ struct call {
   std::string reason;                 // X-Reason header (closing a connection)
   caf::scoped_actor& self;
   bool administrator = false;         // the user has the administrator tag
+  bool monitor = false;               // administrator or monitoring: sees every connection
+  std::map<std::string, access::vhost_permissions> permissions;  // the user's, by vhost
   json parsed_body() const;           // {} when empty; throws bad_request on malformed JSON
+
+  // RabbitMQ's management rules: an administrator sees every vhost; other users the vhosts
+  // they have permissions in.
+  bool sees_vhost(const std::string& vhost) const;
+  // Whether a connection (or its channels) is shown: all to monitors, else the user's own.
+  bool sees_user(const std::string& user) const { return monitor || user == this->user; }
+  // What the API changes is checked as the same operation over AMQP would be: 401
+  // "Access refused." when the user may not (administrators included).
+  std::optional<reply> refuse_unless(access::perm p, access::kind k, const std::string& vhost,
+                                     const std::string& name) const;
+  bool allows(access::perm p, access::kind k, const std::string& vhost,
+              const std::string& name) const;
 };
 
 // What a handler answers: a status and a JSON body (none for 204).

@@ -149,7 +149,8 @@ reply vhosts(call& c) {
       return method_not_allowed();
     json out = json::array();
     for (auto& v : list_vhosts(c))
-      out.push_back(vhost_json(c.ctx, v.name, *snap));
+      if (c.monitor || c.sees_vhost(v.name))
+        out.push_back(vhost_json(c.ctx, v.name, *snap));
     return ok(out);
   }
   auto& name = c.path[1];
@@ -166,9 +167,14 @@ reply vhosts(call& c) {
   if (c.method == "PUT") {
     if (name.empty())
       return bad_request("a vhost needs a name");
-    return registry_change(
-      c, ask<op_result>(c.self, c.ctx.registry(), error, put_atom::value, vhost_atom::value, name),
-      error);
+    auto r =
+      ask<op_result>(c.self, c.ctx.registry(), error, put_atom::value, vhost_atom::value, name);
+    if (r && r->code == 0 && r->count) {
+      // As RabbitMQ's management API does: whoever creates a vhost may use it.
+      ask<op_result>(c.self, c.ctx.registry(), error, put_atom::value,
+                     permission_info{c.user, name, ".*", ".*", ".*"});
+    }
+    return registry_change(c, std::move(r), error);
   }
   if (c.method == "DELETE") {
     if (!exists)

@@ -139,10 +139,14 @@ std::optional<reply> for_vhosts(call& c, size_t i, F f) {
     f(c.path[i], *v);
   } else {
     for (auto& v : list_vhosts(c))
-      f(v.name, v.actor);
+      if (c.sees_vhost(v.name))
+        f(v.name, v.actor);
   }
   return std::nullopt;
 }
+
+using access::kind;
+using access::perm;
 
 bool body_bool(const json& body, const char* key, bool fallback) {
   auto it = body.find(key);
@@ -194,6 +198,8 @@ reply exchanges(call& c) {
                              : exchange_json(c.ctx, c.path[1], *it, *snap));
     }
     if (c.method == "PUT") {
+      if (auto refused = c.refuse_unless(perm::configure, kind::exchange, c.path[1], name))
+        return *refused;
       auto body = c.parsed_body();
       exchange_spec spec;
       spec.name = name;
@@ -213,6 +219,8 @@ reply exchanges(call& c) {
     if (c.method == "DELETE") {
       if (!exists)
         return not_found();
+      if (auto refused = c.refuse_unless(perm::configure, kind::exchange, c.path[1], name))
+        return *refused;
       auto r = ask<op_result>(c.self, *vhost, error, delete_atom::value, exchange_atom::value,
                               name, query_flag(c.query, "if-unused"));
       if (!r)
@@ -237,6 +245,9 @@ reply exchanges(call& c) {
   if (c.path.size() == 4 && c.path[3] == "publish") {
     if (c.method != "POST")
       return method_not_allowed();
+    // RabbitMQ's API publishes over a channel of its own and reports that channel's 403.
+    if (!c.allows(perm::write, kind::exchange, c.path[1], name))
+      return bad_request("403 " + access::refused_text(kind::exchange, name, c.path[1], c.user));
     return publish(c, *vhost, name);
   }
   return not_found();
@@ -267,6 +278,8 @@ reply queues(call& c) {
     if (c.method == "GET")
       return exists ? ok(queue_json(c.ctx, c.path[1], *it, *snap)) : not_found();
     if (c.method == "PUT") {
+      if (auto refused = c.refuse_unless(perm::configure, kind::queue, c.path[1], name))
+        return *refused;
       auto body = c.parsed_body();
       queue_spec spec;
       spec.name = name;
@@ -285,6 +298,8 @@ reply queues(call& c) {
     if (c.method == "DELETE") {
       if (!exists)
         return not_found();
+      if (auto refused = c.refuse_unless(perm::configure, kind::queue, c.path[1], name))
+        return *refused;
       auto r = ask<op_result>(c.self, *vhost, error, delete_atom::value, queue_atom::value,
                               name, caf::actor{}, query_flag(c.query, "if-unused"),
                               query_flag(c.query, "if-empty"));
@@ -299,6 +314,8 @@ reply queues(call& c) {
   if (c.path.size() == 4 && c.path[3] == "contents") {
     if (c.method != "DELETE")
       return method_not_allowed();
+    if (auto refused = c.refuse_unless(perm::read, kind::queue, c.path[1], name))
+      return *refused;
     auto r = ask<op_result>(c.self, *vhost, error, purge_atom::value, name, caf::actor{});
     if (!r)
       return error_reply(500, "internal_server_error", error);
@@ -317,6 +334,9 @@ reply queues(call& c) {
   if (c.path.size() == 4 && c.path[3] == "get") {
     if (c.method != "POST")
       return method_not_allowed();
+    if (!c.allows(perm::read, kind::queue, c.path[1], name))
+      return error_reply(401, "not_authorised",
+                         access::refused_text(kind::queue, name, c.path[1], c.user));
     return get_messages(c, it->actor);
   }
   return not_found();
@@ -344,6 +364,12 @@ reply bindings(call& c) {
   auto source = exchange_name(c.path[3]);
   bool to_exchange = c.path[4] == "e";
   auto& destination = c.path[5];
+  // Binding and unbinding: write on the destination, read on the source, as over AMQP.
+  auto refused_binding = [&]() {
+    auto r = c.refuse_unless(perm::write, to_exchange ? kind::exchange : kind::queue, c.path[1],
+                             destination);
+    return r ? r : c.refuse_unless(perm::read, kind::exchange, c.path[1], source);
+  };
   std::vector<binding_info> matching;
   for (auto& b : all_bindings(c, *vhost))
     if (b.source == source && b.destination == destination && b.to_exchange == to_exchange)
@@ -358,6 +384,8 @@ reply bindings(call& c) {
     }
     if (c.method != "POST")
       return method_not_allowed();
+    if (auto refused = refused_binding())
+      return *refused;
     auto body = c.parsed_body();
     binding_spec spec;
     spec.source = source;
@@ -387,6 +415,8 @@ reply bindings(call& c) {
     return ok(binding_json(c.path[1], *b));
   if (c.method != "DELETE")
     return method_not_allowed();
+  if (auto refused = refused_binding())
+    return *refused;
   binding_spec spec{b->source, b->destination, b->to_exchange, b->key, b->arguments, {}};
   auto r = ask<op_result>(c.self, *vhost, error, unbind_atom::value, spec);
   if (!r)

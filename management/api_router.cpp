@@ -91,17 +91,65 @@ reply dispatch(call& c) {
   return not_found();
 }
 
+bool has_tag(const std::string& tags, std::string_view tag) {
+  size_t pos = 0;
+  while (pos <= tags.size()) {
+    auto comma = tags.find(',', pos);
+    auto t = std::string_view{tags}.substr(pos, comma == std::string::npos ? comma : comma - pos);
+    while (!t.empty() && t.front() == ' ')
+      t.remove_prefix(1);
+    while (!t.empty() && t.back() == ' ')
+      t.remove_suffix(1);
+    if (t == tag)
+      return true;
+    if (comma == std::string::npos)
+      break;
+    pos = comma + 1;
+  }
+  return false;
+}
+
+reply not_authorised(std::string reason) {
+  return error_reply(401, "not_authorised", std::move(reason));
+}
+
+// RabbitMQ's management rules, before any handler runs: the management tags, the areas only
+// administrators (or monitors) use, and the vhost named in the path.
+std::optional<reply> authorize(const call& c, const std::string& tags) {
+  if (!has_tag(tags, "management") && !has_tag(tags, "policymaker") &&
+      !has_tag(tags, "monitoring") && !c.administrator)
+    return not_authorised("Not management user");
+  if (c.path.empty())
+    return std::nullopt;
+  auto& area = c.path[0];
+  bool admin_only = area == "users" || area == "permissions" || area == "definitions" ||
+                    (area == "vhosts" && (c.method != "GET" || c.path.size() > 2));
+  if (admin_only && !c.administrator)
+    return not_authorised("Not administrator user");
+  if (area == "nodes" && !c.monitor)
+    return not_authorised("Not monitor user");
+  if (area == "vhosts" && c.path.size() == 2 && !c.sees_vhost(c.path[1]))
+    return not_authorised("Not administrator user");
+  bool per_vhost = area == "queues" || area == "exchanges" || area == "bindings" ||
+                   area == "consumers";
+  if (per_vhost && c.path.size() >= 2 && !c.sees_vhost(c.path[1]))
+    return not_authorised("User not authorised to access virtual host");
+  return std::nullopt;
+}
+
 net::http_response api(const context& ctx, const net::http_request& req, std::string_view path,
-                       std::string_view query) {
+                       std::string_view query, bool local_loopback) {
   auto creds = basic_credentials(req);
   caf::scoped_actor self{*ctx.sys};
   std::string error;
   std::optional<login_result> who;
   if (creds)
     who = ask<login_result>(self, ctx.registry(), error, login_atom::value, creds->first,
-                            creds->second);
+                            creds->second, local_loopback);
+  if (who && who->loopback_only)
+    return to_http(req, not_authorised("User can only log in via localhost"));
   if (!who || !who->ok)
-    return to_http(req, error_reply(401, "not_authorised", "Login failed"));
+    return to_http(req, not_authorised("Login failed"));
   std::vector<std::string> segments;
   size_t pos = 0;
   while (pos <= path.size()) {
@@ -124,7 +172,15 @@ net::http_response api(const context& ctx, const net::http_request& req, std::st
   auto method = req.method_string();
   call c{ctx,        std::string(method.data(), method.size()), std::move(segments),
          std::string{query}, req.body(), who->user, std::move(reason), self,
-         who->tags.find("administrator") != std::string::npos};
+         has_tag(who->tags, "administrator")};
+  c.monitor = c.administrator || has_tag(who->tags, "monitoring");
+  if (auto perms = ask<std::vector<permission_info>>(self, ctx.registry(), error,
+                                                     list_atom::value, permission_atom::value))
+    for (auto& p : *perms)
+      if (p.user == c.user)
+        c.permissions.emplace(p.vhost, access::vhost_permissions{p.configure, p.write, p.read});
+  if (auto refused = authorize(c, who->tags))
+    return to_http(req, *refused);
   try {
     return to_http(req, dispatch(c));
   } catch (const bad_request_error& e) {
@@ -135,6 +191,23 @@ net::http_response api(const context& ctx, const net::http_request& req, std::st
 }
 
 }  // namespace
+
+bool call::sees_vhost(const std::string& vhost) const {
+  return administrator || permissions.count(vhost);
+}
+
+bool call::allows(access::perm p, access::kind k, const std::string& vhost,
+                  const std::string& name) const {
+  auto it = permissions.find(vhost);
+  return it != permissions.end() && it->second.allows(p, k, name);
+}
+
+std::optional<reply> call::refuse_unless(access::perm p, access::kind k, const std::string& vhost,
+                                         const std::string& name) const {
+  if (allows(p, k, vhost, name))
+    return std::nullopt;
+  return not_authorised("Access refused.");
+}
 
 json call::parsed_body() const {
   if (body.empty())
@@ -218,14 +291,16 @@ uint16_t port_of(const std::string& host_port) {
   }
 }
 
-net::http_response handle_http(const context& ctx, const net::http_request& req) {
+net::http_response handle_http(const context& ctx, const net::http_request& req,
+                               bool local_loopback) {
   std::string_view target{req.target().data(), req.target().size()};
   auto q = target.find('?');
   auto path = target.substr(0, q);
   auto query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
   bool get = req.method() == http::verb::get;
   if (path == "/api" || path.rfind("/api/", 0) == 0)
-    return api(ctx, req, path.size() > 5 ? path.substr(5) : std::string_view{}, query);
+    return api(ctx, req, path.size() > 5 ? path.substr(5) : std::string_view{}, query,
+               local_loopback);
   if (path == "/metrics") {
     if (!get)
       return to_http(req, method_not_allowed());

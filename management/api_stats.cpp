@@ -106,11 +106,12 @@ reply connections(call& c) {
       return method_not_allowed();
     json out = json::array();
     for (auto& [id, s] : snap->connections)
-      out.push_back(connection_json(c.ctx, *s));
+      if (c.sees_user(s->cur.user))
+        out.push_back(connection_json(c.ctx, *s));
     return ok(out);
   }
   auto* s = find_connection(*snap, c.path[1]);
-  if (!s)
+  if (!s || !c.sees_user(s->cur.user))
     return not_found();
   if (c.path.size() == 3 && c.path[2] == "channels") {
     json out = json::array();
@@ -139,8 +140,9 @@ reply channels(call& c) {
   auto snap = c.ctx.stats->get();
   json out = json::array();
   for (auto& [id, s] : snap->connections)
-    for (auto& ch : s->cur.channels)
-      out.push_back(channel_json(c.ctx, *s, ch));
+    if (c.sees_user(s->cur.user))
+      for (auto& ch : s->cur.channels)
+        out.push_back(channel_json(c.ctx, *s, ch));
   if (c.path.size() == 1)
     return ok(out);
   for (auto& ch : out)
@@ -155,7 +157,7 @@ reply consumers(call& c) {
   auto snap = c.ctx.stats->get();
   json out = json::array();
   for (auto& [id, q] : snap->queues) {
-    if (c.path.size() > 1 && q->cur.vhost != c.path[1])
+    if ((c.path.size() > 1 && q->cur.vhost != c.path[1]) || !c.sees_vhost(q->cur.vhost))
       continue;
     for (auto& k : q->cur.consumers) {
       json details = json::object();

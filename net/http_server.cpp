@@ -6,6 +6,8 @@
 #include <boost/beast/core.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/access.hpp"
+
 namespace warren::net {
 
 namespace asio = boost::asio;
@@ -20,7 +22,11 @@ constexpr size_t body_limit = 64 << 20;
 class http_session : public std::enable_shared_from_this<http_session> {
 public:
   http_session(asio::ip::tcp::socket socket, const http_server::handler& fn)
-    : stream_(std::move(socket)), fn_(fn) {}
+    : stream_(std::move(socket)), fn_(fn) {
+    boost::system::error_code ec;
+    auto local = stream_.socket().local_endpoint(ec);
+    local_loopback_ = !ec && access::is_loopback_address(local.address().to_string());
+  }
 
   void start() { read(); }
 
@@ -53,7 +59,7 @@ private:
     auto req = parser_->release();
     http_response res;
     try {
-      res = fn_(req);
+      res = fn_(req, local_loopback_);
     } catch (const std::exception& e) {
       auto method = req.method_string();
       auto target = req.target();
@@ -91,6 +97,7 @@ private:
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   const http_server::handler& fn_;
+  bool local_loopback_ = false;
 };
 
 }  // namespace

@@ -21,7 +21,8 @@ using http_response = boost::beast::http::response<boost::beast::http::string_bo
 
 class http_server {
 public:
-  using handler = std::function<http_response(const http_request&)>;
+  // `local_loopback`: the client reached a loopback address of this host.
+  using handler = std::function<http_response(const http_request&, bool local_loopback)>;
 
   // Binds immediately (port 0 picks a free port); throws boost::system::system_error.
   http_server(const std::string& address, uint16_t port, handler fn, size_t threads = 2);

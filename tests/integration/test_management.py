@@ -220,9 +220,11 @@ class ApiTest(ManagementCase):
         v = unique("vh")
         self.assertEqual(self.api.call("PUT", "/api/vhosts/" + quote(v))[0], 201)
         self.assertEqual(self.api.call("PUT", "/api/vhosts/" + quote(v))[0], 204)
+        # As RabbitMQ's API does, creating the vhost gave its creator full permissions there.
+        self.assertEqual(self.api.get("/api/permissions/%s/guest" % quote(v))["configure"], ".*")
         self.assertEqual(self.api.call("PUT", "/api/permissions/%s/guest" % quote(v),
                                        body={"configure": ".*", "write": ".*", "read": ".*"})[0],
-                         201)
+                         204)
         conn = self.connect(virtual_host=v)
         ch = conn.channel()
         ch.confirm_delivery()
@@ -249,6 +251,8 @@ class ApiTest(ManagementCase):
         self.assertEqual(self.api.get("/api/users/" + u)["tags"], ["monitoring"])
         self.assertEqual(self.api.call("GET", "/api/whoami", user=u, password="s3cret")[1]["name"],
                          u)
+        self.assertEqual(self.api.call("PUT", "/api/permissions/%s/%s" % (quote("/"), u),
+                                       body={"configure": "", "write": "", "read": ""})[0], 201)
         creds = pika.PlainCredentials(u, "s3cret")
         self.connect(credentials=creds).close()
         self.assertEqual(self.api.call("PUT", "/api/users/" + u,
@@ -309,6 +313,7 @@ class WarrenctlTest(ManagementCase):
     def test_users_vhosts_permissions(self):
         u, v = unique("cu"), unique("cv")
         self.ctl("add_user", u, "pw1")
+        self.ctl("set_user_tags", u, "management")  # RabbitMQ: the API is for tagged users
         self.assertEqual(self.ctl("add_user", u, "pw1", ok=False).returncode, 1)
         self.assertIn(u, [r[0] for r in rows(self.ctl("list_users").stdout)])
         self.ctl("add_vhost", v)
@@ -462,10 +467,11 @@ class DurableAccessTest(unittest.TestCase):
         b = Broker(binary=os.environ.get("WARREND"), data_dir=data).start()
         try:
             api = Api(*b.wait_listener("http"))
-            api.call("PUT", "/api/users/keeper", body={"password": "pw", "tags": "management"})
+            api.call("PUT", "/api/users/keeper",
+                     body={"password": "pw", "tags": "administrator"})
             api.call("PUT", "/api/vhosts/kept")
             api.call("PUT", "/api/permissions/kept/keeper",
-                     body={"configure": "", "write": ".*", "read": ".*"})
+                     body={"configure": ".*", "write": ".*", "read": ""})
             api.call("DELETE", "/api/users/guest")
             self.assertEqual(api.call("PUT", "/api/queues/kept/dq", body={"durable": True},
                                       user="keeper", password="pw")[0], 201)
@@ -478,7 +484,8 @@ class DurableAccessTest(unittest.TestCase):
             self.assertEqual(api.call("GET", "/api/whoami", user="guest",
                                       password="guest")[0], 401)  # not created again
             self.assertIn("kept", [v["name"] for v in api.get("/api/vhosts")])
-            self.assertEqual(api.get("/api/permissions/kept/keeper")["write"], ".*")
+            perms = api.get("/api/permissions/kept/keeper")
+            self.assertEqual((perms["write"], perms["read"]), (".*", ""))
             self.assertEqual(api.get("/api/queues/kept/dq")["name"], "dq")
             conn = pika.BlockingConnection(pika.ConnectionParameters(
                 host=b.host, port=b.port, virtual_host="kept",
