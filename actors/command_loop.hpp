@@ -14,6 +14,7 @@
 #include "actors/hardening.hpp"
 #include "actors/publish_credit.hpp"
 #include "actors/registry_actor.hpp"
+#include "actors/resource_alarms.hpp"
 #include "metrics/probe.hpp"
 
 namespace warren {
@@ -31,7 +32,23 @@ void init_connection(Self* self, std::shared_ptr<Session> session,
   st.local_loopback = session->local_loopback();
   st.stats.connected_at = metrics::now_ms();
   install_defaults(self, kind);
+  // Memory and disk alarms (resource_alarms.hpp): changes through the group, and the state now.
+  auto& sys = self->home_system();
+  self->join(alarm_group(sys));
+  if (auto alarms = current_alarms(sys))
+    self->request(alarms, std::chrono::seconds(60), get_atom::value)
+      .then([self](alarm_status& s) { on_alarm(self, s.memory, s.disk); },
+            [](caf::error&) {});
 }
+
+// Where the connection stands with the alarms: publishing connections stop at their next
+// publish while one is raised (`blocked`), and go on when all are cleared.
+struct alarm_block {
+  bool memory = false;
+  bool disk = false;
+  bool blocked = false;  // a publish is waiting for the alarms to clear
+  bool raised() const { return memory || disk; }
+};
 
 // (permission_atom, permission_info, granted) from the registry, through the vhost's group:
 // the connections of that user take the new permissions for what they do next.

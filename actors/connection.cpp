@@ -129,8 +129,10 @@ void on_handshake(actor* self, amqp::command& cmd) {
                                 amqp::method_class_id(cmd.m), amqp::method_method_id(cmd.m));
       if (auto caps = amqp::find_field(m->client_properties, "capabilities"))
         if (auto t = caps->as_table())
-          if (auto c = amqp::find_field(*t, "consumer_cancel_notify"))
-            st.cancel_notify = std::get_if<bool>(&c->v) && std::get<bool>(c->v);
+          for (auto [cap, flag] : {std::pair{"consumer_cancel_notify", &st.cancel_notify},
+                                   std::pair{"connection.blocked", &st.blocked_notify}})
+            if (auto c = amqp::find_field(*t, cap))
+              *flag = std::get_if<bool>(&c->v) && std::get<bool>(c->v);
       std::string user, password;
       auto mechanism = m->mechanism;
       if (!parse_credentials(mechanism, m->response, user, password))
@@ -420,6 +422,21 @@ bool permitted(actor* self, channel_rec& ch, access::perm p, access::kind k,
   return false;
 }
 
+void on_alarm(actor* self, bool memory, bool disk) {
+  auto& st = self->state;
+  st.alarms.memory = memory;
+  st.alarms.disk = disk;
+  if (st.alarms.raised() || !st.alarms.blocked)
+    return;
+  st.alarms.blocked = false;
+  if (st.blocked_notify && st.ph != phase::closed)
+    send_method(self, 0, amqp::connection_unblocked{});
+  spdlog::info("AMQP connection {} (user '{}'): unblocked, the resource alarms cleared", st.peer,
+               st.user);
+  flush_out(self);
+  process(self);
+}
+
 std::string random_token(size_t n) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   static const char alphabet[] =
@@ -511,7 +528,7 @@ void connection_error(actor* self, uint16_t code, std::string text, uint16_t cls
 namespace {
 
 bool can_run(const state& st) {
-  return !st.awaiting && !st.flow.blocked() && st.ph != phase::closed;
+  return !st.awaiting && !st.flow.blocked() && !st.alarms.blocked && st.ph != phase::closed;
 }
 
 // Turns the frames held from the session into commands and runs them, as long as they can
@@ -762,6 +779,7 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
         flush_out(self);
         process(self);
       },
+      [=](alarm_atom, bool memory, bool disk) { on_alarm(self, memory, disk); },
       [=](permission_atom, permission_info& p, bool granted) {
         on_permissions(self, p, granted);
       },

@@ -186,6 +186,18 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
                             40);
   if (!permitted(self, ch, access::perm::write, access::kind::exchange, m.exchange, 60, 40))
     return;
+  if (st.alarms.raised()) {
+    // A memory or disk alarm: the publish waits, and so does everything read after it, until
+    // the alarms clear (RabbitMQ's "blocked" state; the client is told once).
+    st.alarms.blocked = true;
+    if (st.blocked_notify)
+      send_method(self, 0, amqp::connection_blocked{alarm_reason(st.alarms.memory)});
+    spdlog::info("AMQP connection {} (user '{}'): blocked, {}", st.peer, st.user,
+                 alarm_reason(st.alarms.memory));
+    flush_out(self);
+    retry_current(self, std::move(cmd));
+    return;
+  }
   amqp::property_scan scan;
   if (!amqp::scan_properties(cmd.properties, scan))
     return connection_error(self, amqp::syntax_error,

@@ -112,6 +112,7 @@ struct state {
   std::string local;
   bool local_loopback = false;  // reached through a loopback address (loopback_users)
   access::vhost_permissions perms;  // the user's in this vhost, from connection.open / CONNECT
+  alarm_block alarms;  // memory and disk alarms (resource_alarms.hpp)
   std::string user;
   std::string vhost_name;
   caf::actor vhost;
@@ -123,6 +124,7 @@ struct state {
   uint32_t frame_max = 131072;
   uint16_t heartbeat = 0;
   bool cancel_notify = false;  // client capability consumer_cancel_notify
+  bool blocked_notify = false;  // client capability connection.blocked
 
   std::string out;  // encoded frames waiting for the next write
   amqp::assembler assembler;  // frames from the session -> commands
@@ -173,6 +175,9 @@ void connection_error(actor* self, uint16_t code, std::string text, uint16_t cls
                       uint16_t mth = 0);
 channel_rec* channel_by_id(actor* self, uint64_t id);
 void retry_current(actor* self, amqp::command&& cmd);
+// (alarm_atom, memory, disk): a blocked connection goes on (connection.unblocked) once both
+// alarms are clear.
+void on_alarm(actor* self, bool memory, bool disk);
 // Whether the user may do `p` on the exchange or queue `name` (actors/access.hpp); when not, a
 // 403 ACCESS_REFUSED channel error.
 bool permitted(actor* self, channel_rec& ch, access::perm p, access::kind k,

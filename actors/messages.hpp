@@ -278,6 +278,7 @@ using expire_atom = caf::atom_constant<caf::atom("expire")>;
 using unused_atom = caf::atom_constant<caf::atom("unused")>;  // x-expires
 using unsent_atom = caf::atom_constant<caf::atom("unsent")>;
 using get_atom = caf::atom_constant<caf::atom("get")>;
+using alarm_atom = caf::atom_constant<caf::atom("alarm")>;  // memory / disk alarm changed
 using purge_atom = caf::atom_constant<caf::atom("purge")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using delete_atom = caf::atom_constant<caf::atom("delete")>;

@@ -236,6 +236,14 @@ bool rewrite_reply_to(actor* self, stomp::frame& f) {
 
 void on_send(actor* self, stomp::frame& f) {
   auto& st = self->state;
+  if (st.alarms.raised()) {
+    // A memory or disk alarm: this SEND, and every frame after it, waits until it clears.
+    st.alarms.blocked = true;
+    spdlog::info("STOMP connection {} (user '{}'): blocked, {}", st.peer, st.user,
+                 alarm_reason(st.alarms.memory));
+    retry_current(self, std::move(f));
+    return;
+  }
   auto dtext = f.header("destination");
   std::string error;
   auto d = stomp_map::parse_destination(dtext ? *dtext : std::string{}, error);
@@ -478,6 +486,18 @@ void fatal(actor* self, std::string message, std::string detail) {
     st.session->close();
 }
 
+void on_alarm(actor* self, bool memory, bool disk) {
+  auto& st = self->state;
+  st.alarms.memory = memory;
+  st.alarms.disk = disk;
+  if (st.alarms.raised() || !st.alarms.blocked)
+    return;
+  st.alarms.blocked = false;
+  spdlog::info("STOMP connection {} (user '{}'): unblocked, the resource alarms cleared", st.peer,
+               st.user);
+  process(self);
+}
+
 bool permitted(actor* self, access::perm p, access::kind k, const std::string& name) {
   auto& st = self->state;
   if (st.perms.allows(p, k, name))
@@ -568,7 +588,8 @@ void with_queue(actor* self, const stomp_map::destination& d, bool for_subscribe
 
 void process(actor* self) {
   auto& st = self->state;
-  while (!st.awaiting && !st.flow.blocked() && !st.pending.empty() && !st.closing) {
+  while (!st.awaiting && !st.flow.blocked() && !st.alarms.blocked && !st.pending.empty() &&
+         !st.closing) {
     auto item = std::move(st.pending.front());
     st.pending.pop_front();
     st.current_bytes = item.bytes;
@@ -701,6 +722,7 @@ caf::actor spawn_stomp_connection(caf::actor_system& sys,
                 "a queue was restarted before the message with receipt '" +
                   self->state.receipts.begin()->second.second + "' was confirmed");
       },
+      [=](alarm_atom, bool memory, bool disk) { on_alarm(self, memory, disk); },
       [=](permission_atom, permission_info& p, bool granted) {
         on_permissions(self, p, granted);
       },

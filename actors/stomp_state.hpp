@@ -53,6 +53,7 @@ struct state {
   std::string local;
   bool local_loopback = false;  // reached through a loopback address (loopback_users)
   access::vhost_permissions perms;  // the user's in this vhost, from connection.open / CONNECT
+  alarm_block alarms;  // memory and disk alarms (resource_alarms.hpp)
   std::string user;
   std::string vhost_name;
   caf::actor vhost;
@@ -115,6 +116,8 @@ void flush_publishes(actor* self);
 void send_frame(actor* self, const stomp::frame& f);
 void send_receipt(actor* self, const stomp::frame& request);
 void fatal(actor* self, std::string message, std::string detail = {});
+// (alarm_atom, memory, disk): a SEND waiting for the alarms goes on once both are clear.
+void on_alarm(actor* self, bool memory, bool disk);
 // Whether the user may do `p` on the exchange or queue `name` (actors/access.hpp); when not,
 // an ERROR frame (message "access_refused") and the connection closes, as RabbitMQ's adapter
 // does for its channel's 403.

@@ -1,9 +1,13 @@
 #include "app/config.hpp"
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+
+#include "actors/resource_alarms.hpp"
 
 namespace warren {
 
@@ -93,7 +97,8 @@ Options:
 Configuration keys (see etc/warren.conf):
   listeners.tcp.default, stomp.listeners.tcp.1, management.tcp.port, listeners.bind,
   data_dir, scheduler.workers, scheduler.io_threads, scheduler.inline_io, log.console.level,
-  log.file, default_user, default_pass, loopback_users, heartbeat, frame_max, channel_max,
+  log.file, default_user, default_pass, loopback_users, vm_memory_high_watermark.relative,
+  vm_memory_high_watermark.absolute, disk_free_limit.absolute, heartbeat, frame_max, channel_max,
   persistence.on_corruption, persistence.commit_interval_ms, persistence.queue_memory_mb,
   memory.trim_interval_ms, collect_statistics_interval, prometheus.return_per_object_metrics,
   supervision.max_restarts, supervision.period_ms, debug.fault_injection
@@ -166,6 +171,23 @@ std::string apply_config_text(const std::string& text, daemon_config& cfg) {
       cfg.default_user = value;
     } else if (key == "default_pass") {
       cfg.default_pass = value;
+    } else if (key == "vm_memory_high_watermark.relative" || key == "vm_memory_high_watermark") {
+      char* end = nullptr;
+      double f = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0' || !(f > 0) || f > 1000)
+        return bad();
+      cfg.memory_relative = f;
+      cfg.memory_absolute = 0;
+    } else if (key == "vm_memory_high_watermark.absolute") {
+      auto n = parse_byte_size(value);
+      if (!n || *n == 0)
+        return bad();
+      cfg.memory_absolute = *n;
+    } else if (key == "disk_free_limit.absolute" || key == "disk_free_limit") {
+      auto n = parse_byte_size(value);
+      if (!n)
+        return bad();
+      cfg.disk_free_absolute = *n;
     } else if (key == "loopback_users") {
       // "none" (RabbitMQ's `loopback_users = none`) or names separated by commas.
       cfg.loopback_users.clear();

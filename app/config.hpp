@@ -30,6 +30,11 @@ struct daemon_config {
   std::string default_pass = "guest";
   // Users who may log in only through a loopback address ("loopback_users = none": nobody).
   std::vector<std::string> loopback_users{"guest"};
+  // Memory and disk alarms (actors/resource_alarms.hpp): the memory high watermark (absolute
+  // bytes when nonzero, else relative to the machine's memory) and the free disk limit.
+  double memory_relative = 0.4;
+  uint64_t memory_absolute = 0;
+  uint64_t disk_free_absolute = 50'000'000;
   uint16_t heartbeat = 60;
   uint32_t frame_max = 131072;
   uint16_t channel_max = 2047;

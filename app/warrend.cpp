@@ -27,6 +27,7 @@
 #include "metrics/memory_trim.hpp"
 #include "metrics/restarts.hpp"
 #include "metrics/stats_collector.hpp"
+#include "actors/resource_alarms.hpp"
 #include "net/http_server.hpp"
 #include "actors/stomp_connection.hpp"
 #include "net/amqp_session.hpp"
@@ -114,6 +115,13 @@ int main(int argc, char** argv) {
   warren::metrics::trim_policy trim;
   trim.interval = std::chrono::milliseconds(cfg.memory_trim_interval_ms);
   auto trimmer = warren::metrics::spawn_memory_trimmer(sys, trim);
+  // Memory and disk alarms: before any connection, which asks it where things stand.
+  warren::alarm_limits alarm_cfg;
+  alarm_cfg.memory_relative = cfg.memory_relative;
+  alarm_cfg.memory_absolute = cfg.memory_absolute;
+  alarm_cfg.disk_free_absolute = cfg.disk_free_absolute;
+  alarm_cfg.data_dir = cfg.data_dir;
+  [[maybe_unused]] auto alarms = warren::spawn_resource_alarms(sys, alarm_cfg);
 
   // The supervision tree (README "Supervision"):
   //   root (rest_for_one) -> catalog, store0..storeN, registry, connections

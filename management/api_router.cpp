@@ -4,6 +4,7 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/resource_alarms.hpp"
 #include "management/api.hpp"
 #include "management/json_amqp.hpp"
 #include "management/web_assets.hpp"
@@ -123,7 +124,8 @@ std::optional<reply> authorize(const call& c, const std::string& tags) {
     return std::nullopt;
   auto& area = c.path[0];
   bool admin_only = area == "users" || area == "permissions" || area == "definitions" ||
-                    (area == "vhosts" && (c.method != "GET" || c.path.size() > 2));
+                    (area == "vhosts" && (c.method != "GET" || c.path.size() > 2)) ||
+                    (area == "nodes" && c.method != "GET");
   if (admin_only && !c.administrator)
     return not_authorised("Not administrator user");
   if (area == "nodes" && !c.monitor)
@@ -305,8 +307,15 @@ net::http_response handle_http(const context& ctx, const net::http_request& req,
     if (!get)
       return to_http(req, method_not_allowed());
     auto snap = ctx.stats->get();
+    std::optional<metrics::alarm_gauges> alarms;
+    {
+      caf::scoped_actor self{*ctx.sys};
+      std::string error;
+      if (auto a = ask<alarm_status>(self, current_alarms(*ctx.sys), error, get_atom::value))
+        alarms = metrics::alarm_gauges{a->memory, a->disk, a->memory_limit, a->disk_free_limit};
+    }
     return make_response(req, 200, "text/plain; version=0.0.4; charset=utf-8",
-                         metrics::render_metrics(*snap, ctx.exporter));
+                         metrics::render_metrics(*snap, ctx.exporter, alarms));
   }
   if (get) {
     if (auto asset = find_web_asset(path == "/" ? "/index.html" : path))

@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "actors/resource_alarms.hpp"
 #include "management/api.hpp"
 #include "metrics/process_stats.hpp"
 
@@ -190,8 +191,25 @@ reply consumers(call& c) {
   return ok(out);
 }
 
-json node_json(const context& ctx) {
+std::optional<alarm_status> alarms_now(call& c) {
+  std::string error;
+  return ask<alarm_status>(c.self, current_alarms(*c.ctx.sys), error, get_atom::value);
+}
+
+json node_json(call& c) {
+  auto& ctx = c.ctx;
+  auto alarms = alarms_now(c).value_or(alarm_status{});
+  json alarm_list = json::array();
+  if (alarms.memory)
+    alarm_list.push_back(json{{"resource", "memory"}, {"node", ctx.node}});
+  if (alarms.disk)
+    alarm_list.push_back(json{{"resource", "disk"}, {"node", ctx.node}});
   return json{{"name", ctx.node},
+              {"mem_limit", alarms.memory_limit},
+              {"mem_alarm", alarms.memory},
+              {"disk_free_limit", alarms.disk_free_limit},
+              {"disk_free_alarm", alarms.disk},
+              {"alarms", alarm_list},
               {"type", "disc"},
               {"running", true},
               {"mem_used", metrics::resident_memory_bytes()},
@@ -203,6 +221,44 @@ json node_json(const context& ctx) {
               {"processors", std::thread::hardware_concurrency()},
               {"os_pid", std::to_string(::getpid())},
               {"partitions", json::array()}};
+}
+
+// A size in bytes from the body: a number or a string such as "50MB".
+std::optional<uint64_t> body_bytes(const json& body, const char* key) {
+  auto it = body.find(key);
+  if (it == body.end())
+    return std::nullopt;
+  if (it->is_number_unsigned())
+    return it->get<uint64_t>();
+  if (it->is_string())
+    if (auto n = parse_byte_size(it->get<std::string>()))
+      return n;
+  throw bad_request_error{std::string{key} + " must be a number of bytes or a size such as 50MB"};
+}
+
+// PUT /api/nodes/{node}/limits (warrenctl set_vm_memory_high_watermark, set_disk_free_limit):
+// {"vm_memory_high_watermark": 0.4} or {"vm_memory_high_watermark_absolute": "1GB"},
+// {"disk_free_limit": "50MB"}; answers the node's alarms and limits as they are now.
+reply set_limits(call& c) {
+  auto body = c.parsed_body();
+  alarm_limits_change change;
+  if (auto it = body.find("vm_memory_high_watermark"); it != body.end()) {
+    if (!it->is_number() || !(it->get<double>() > 0) || it->get<double>() > 1000)
+      throw bad_request_error{"vm_memory_high_watermark must be a fraction above 0"};
+    change.memory_relative = it->get<double>();
+  }
+  change.memory_absolute = body_bytes(body, "vm_memory_high_watermark_absolute");
+  if (change.memory_absolute && *change.memory_absolute == 0)
+    throw bad_request_error{"vm_memory_high_watermark_absolute must be above 0"};
+  change.disk_free_absolute = body_bytes(body, "disk_free_limit");
+  std::string error;
+  auto r = ask<alarm_status>(c.self, current_alarms(*c.ctx.sys), error, put_atom::value, change);
+  if (!r)
+    return error_reply(500, "internal_server_error", error);
+  return ok(json{{"mem_limit", r->memory_limit},
+                 {"mem_alarm", r->memory},
+                 {"disk_free_limit", r->disk_free_limit},
+                 {"disk_free_alarm", r->disk}});
 }
 
 json overview(call& c) {
@@ -281,6 +337,8 @@ std::optional<reply> route_stats(call& c) {
     return channels(c);
   if (area == "consumers")
     return consumers(c);
+  if (area == "nodes" && c.path.size() == 3 && c.path[1] == c.ctx.node && c.path[2] == "limits")
+    return c.method == "PUT" ? set_limits(c) : method_not_allowed();
   bool known = area == "overview" || area == "nodes" || area == "cluster-name" ||
                area == "healthchecks" || area == "health";
   if (known && c.method != "GET")
@@ -289,9 +347,9 @@ std::optional<reply> route_stats(call& c) {
     return ok(overview(c));
   if (area == "nodes") {
     if (c.path.size() == 1)
-      return ok(json::array({node_json(c.ctx)}));
+      return ok(json::array({node_json(c)}));
     if (c.path.size() == 2 && c.path[1] == c.ctx.node)
-      return ok(node_json(c.ctx));
+      return ok(node_json(c));
     return not_found();
   }
   if (area == "cluster-name" && c.path.size() == 1)

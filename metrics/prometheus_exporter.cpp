@@ -21,6 +21,10 @@ namespace {
 using labels = prometheus::Labels;
 
 const std::map<std::string, std::string> help_texts = {
+  {"rabbitmq_alarms_free_disk_space_watermark",
+   "is set to 1 when the free disk space is below the disk_free_limit"},
+  {"rabbitmq_alarms_memory_used_watermark",
+   "is set to 1 when the memory used reaches the vm_memory_high_watermark"},
   {"rabbitmq_channel_messages_acked_total",
    "Messages acknowledged on a channel"},
   {"rabbitmq_channel_messages_delivered_total",
@@ -47,6 +51,8 @@ const std::map<std::string, std::string> help_texts = {
    "Consumers currently connected"},
   {"rabbitmq_disk_space_available_bytes",
    "Disk space available in bytes"},
+  {"rabbitmq_disk_space_available_limit_bytes",
+   "Free disk space low watermark in bytes"},
   {"rabbitmq_global_messages_dead_lettered_expired_total",
    "Total number of messages dead-lettered due to message TTL exceeded"},
   {"rabbitmq_global_messages_dead_lettered_maxlen_total",
@@ -61,6 +67,8 @@ const std::map<std::string, std::string> help_texts = {
    "Open file descriptors"},
   {"rabbitmq_process_resident_memory_bytes",
    "Memory used in bytes"},
+  {"rabbitmq_resident_memory_limit_bytes",
+   "Memory high watermark in bytes"},
   {"rabbitmq_queue_consumers",
    "Consumers on a queue"},
   {"rabbitmq_queue_messages",
@@ -269,7 +277,8 @@ void connections(exposition& x, const snapshot& snap) {
 
 }  // namespace
 
-std::string render_metrics(const snapshot& snap, const exporter_options& opt) {
+std::string render_metrics(const snapshot& snap, const exporter_options& opt,
+                           const std::optional<alarm_gauges>& alarms) {
   exposition x{opt.per_object};
   queues(x, snap);
   exchanges(x, snap);
@@ -296,6 +305,12 @@ std::string render_metrics(const snapshot& snap, const exporter_options& opt) {
   x.gauge("rabbitmq_process_max_fds", {}, {}, double(max_fds()));
   x.gauge("rabbitmq_disk_space_available_bytes", {}, {},
           double(free_disk_bytes(opt.data_dir)));
+  if (alarms) {
+    x.gauge("rabbitmq_alarms_memory_used_watermark", {}, {}, alarms->memory ? 1 : 0);
+    x.gauge("rabbitmq_alarms_free_disk_space_watermark", {}, {}, alarms->disk ? 1 : 0);
+    x.gauge("rabbitmq_resident_memory_limit_bytes", {}, {}, double(alarms->memory_limit));
+    x.gauge("rabbitmq_disk_space_available_limit_bytes", {}, {}, double(alarms->disk_limit));
+  }
   x.gauge("warren_store_bytes", {}, {}, double(directory_bytes(opt.data_dir)));
   x.gauge("warren_uptime_seconds", {}, {}, uptime_seconds());
   x.gauge("rabbitmq_identity_info", {{"rabbitmq_node", opt.node}, {"rabbitmq_cluster", opt.node}}, {}, 1);

@@ -8,6 +8,8 @@
 // Runs on an HTTP thread; reads only the immutable snapshot and /proc.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "metrics/stats_collector.hpp"
@@ -20,6 +22,15 @@ struct exporter_options {
   std::string node;      // rabbitmq_identity_info
 };
 
-std::string render_metrics(const snapshot& snap, const exporter_options& opt);
+// The memory and disk alarms (actors/resource_alarms.hpp) as rabbitmq_prometheus shows them.
+struct alarm_gauges {
+  bool memory = false;
+  bool disk = false;
+  uint64_t memory_limit = 0;
+  uint64_t disk_limit = 0;
+};
+
+std::string render_metrics(const snapshot& snap, const exporter_options& opt,
+                           const std::optional<alarm_gauges>& alarms = std::nullopt);
 
 }  // namespace warren::metrics

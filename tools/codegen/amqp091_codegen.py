@@ -77,6 +77,19 @@ def load(spec_path):
                 "synchronous": m.get("synchronous") == "1",
                 "fields": fields,
             })
+    # RabbitMQ's connection.blocked / connection.unblocked (its extension of 0-9-1, announced
+    # with the "connection.blocked" capability) are not in every edition of the XML.
+    for name, index, fields in (("blocked", 60, [("reason", "shortstr")]), ("unblocked", 61, [])):
+        if not any(m["name"] == "connection." + name for m in methods):
+            methods.append({
+                "struct": "connection_" + name,
+                "name": "connection." + name,
+                "class_index": 10,
+                "method_index": index,
+                "content": False,
+                "synchronous": False,
+                "fields": fields,
+            })
     keys = [(m["class_index"], m["method_index"]) for m in methods]
     if len(set(keys)) != len(keys):
         raise SystemExit("amqp091_codegen: duplicate class/method index")

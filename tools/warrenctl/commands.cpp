@@ -3,6 +3,7 @@
 #include "tools/warrenctl/commands.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 
@@ -349,8 +350,52 @@ int status(invocation& inv) {
             << "  file_descriptors\t" << text_of(node["fd_used"]) << " / "
             << text_of(node["fd_total"]) << "\n"
             << "  disk_free_bytes\t" << text_of(node["disk_free"]) << "\n"
-            << "  store_bytes\t" << text_of(node["store_bytes"]) << "\n";
+            << "  store_bytes\t" << text_of(node["store_bytes"]) << "\n"
+            << "  memory_high_watermark_bytes\t" << text_of(node["mem_limit"]) << "\n"
+            << "  disk_free_limit_bytes\t" << text_of(node["disk_free_limit"]) << "\n"
+            << "\nAlarms\n";
+  if (node.value("mem_alarm", false))
+    std::cout << "  memory\n";
+  if (node.value("disk_free_alarm", false))
+    std::cout << "  disk\n";
+  if (!node.value("mem_alarm", false) && !node.value("disk_free_alarm", false))
+    std::cout << "  (none)\n";
   return exit_ok;
+}
+
+// PUT /api/nodes/{node}/limits with `body`, for the node warrenctl talks to.
+int set_limits(invocation& inv, const json& body, const std::string& what) {
+  auto n = request(inv.ep, "GET", "/api/nodes");
+  if (n.status != 200)
+    return failed(n, "reading the node");
+  auto nodes = n.json();
+  if (!nodes.is_array() || nodes.empty())
+    return failed(n, "reading the node");
+  auto node = text_of(nodes[0]["name"]);
+  info(inv, "Setting " + what + " on " + node + " ...");
+  return simple(inv, "PUT", "/api/nodes/" + encode(node) + "/limits", &body, "setting " + what);
+}
+
+int set_vm_memory_high_watermark(invocation& inv) {
+  const char* name = "set_vm_memory_high_watermark";
+  if (inv.args.size() == 2 && inv.args[0] == "absolute")
+    return set_limits(inv, json{{"vm_memory_high_watermark_absolute", inv.args[1]}},
+                      "the memory high watermark to " + inv.args[1] + " bytes");
+  if (inv.args.size() != 1)
+    return usage(name, "expected <fraction> or absolute <bytes>");
+  char* end = nullptr;
+  double f = std::strtod(inv.args[0].c_str(), &end);
+  if (inv.args[0].empty() || *end != '\0' || !(f > 0))
+    return usage(name, "the fraction must be a number above 0");
+  return set_limits(inv, json{{"vm_memory_high_watermark", f}},
+                    "the memory high watermark to " + inv.args[0] + " of the memory");
+}
+
+int set_disk_free_limit(invocation& inv) {
+  if (inv.args.size() != 1)
+    return usage("set_disk_free_limit", "expected <bytes>, e.g. 50000000 or 50MB");
+  return set_limits(inv, json{{"disk_free_limit", inv.args[0]}},
+                    "the disk free limit to " + inv.args[0]);
 }
 
 int cluster_status(invocation& inv) {
@@ -415,13 +460,20 @@ const std::vector<command>& commands() {
     {"change_password", "<user> <password>", "Sets a user's password.", change_password},
     {"set_user_tags", "<user> [tag ...]", "Sets a user's tags.", set_user_tags},
     {"set_permissions", "<user> <configure> <write> <read>",
-     "Sets a user's permissions in the vhost (-p); stored, enforced in a later release.",
+     "Sets a user's permissions (regular expressions) in the vhost (-p).",
      set_permissions},
     {"clear_permissions", "<user>", "Removes a user's permissions in the vhost (-p).",
      clear_permissions},
     {"add_vhost", "<vhost>", "Adds a virtual host.", add_vhost},
     {"delete_vhost", "<vhost>",
      "Deletes a virtual host with everything in it; its connections are closed.", delete_vhost},
+    {"set_vm_memory_high_watermark", "<fraction> | absolute <bytes>",
+     "Sets the memory high watermark: a fraction of the machine's memory, or bytes (50MB, "
+     "1GiB); publishers are blocked while the broker uses more.",
+     set_vm_memory_high_watermark},
+    {"set_disk_free_limit", "<bytes>",
+     "Sets the free disk space (50MB, 1GB) under which publishers are blocked.",
+     set_disk_free_limit},
     {"close_connection", "<connection name> [reason]", "Closes a client connection (320).",
      close_connection},
     {"crash", "queue|exchange <name> | vhost <vhost> | connection <connection name>",
