@@ -6,14 +6,102 @@ namespace warren::access {
 
 namespace {
 
-std::shared_ptr<const std::regex> compile(const std::string& source) {
-  // ECMAScript is the closest of std::regex's grammars to the PCRE RabbitMQ uses.
-  return std::make_shared<const std::regex>(source, std::regex::ECMAScript | std::regex::optimize);
+constexpr size_t max_pattern_length = 4096;
+constexpr int max_pattern_depth = 64;
+
+// RabbitMQ's patterns are PCRE; glibc's POSIX extended expressions match in time linear in the
+// name (no backtracking blow-up on patterns such as "^([a-z]+-?)*$") and in heap memory. The
+// PCRE spellings patterns commonly use are rewritten: \d and \D, the escapes in bracket
+// expressions (where POSIX reads a backslash literally) and (?: groups. Matching only asks
+// whether there is a match, so lazy quantifiers mean the same as greedy ones.
+std::optional<std::string> to_posix(const std::string& pcre, std::string& why) {
+  if (pcre.size() > max_pattern_length) {
+    why = "longer than " + std::to_string(max_pattern_length) + " characters";
+    return std::nullopt;
+  }
+  std::string out;
+  int depth = 0;
+  bool in_bracket = false;
+  for (size_t i = 0; i < pcre.size(); ++i) {
+    char c = pcre[i];
+    if (in_bracket) {
+      if (c == ']' && out.back() != '[' && !(out.size() >= 2 && out.back() == '^' &&
+                                             out[out.size() - 2] == '[')) {
+        in_bracket = false;
+        out += c;
+      } else if (c == '\\' && i + 1 < pcre.size()) {
+        char e = pcre[++i];
+        switch (e) {
+          case 'd': out += "0-9"; break;
+          case 'w': out += "[:alnum:]_"; break;
+          case 's': out += "[:space:]"; break;
+          case ']': case '-': case '^': case '[':
+            out += std::string{"[."} + e + ".]";
+            break;
+          default: out += e;
+        }
+      } else {
+        out += c;
+      }
+      continue;
+    }
+    if (c == '[') {
+      in_bracket = true;
+      out += c;
+    } else if (c == '\\' && i + 1 < pcre.size()) {
+      char e = pcre[++i];
+      if (e == 'd')
+        out += "[0-9]";
+      else if (e == 'D')
+        out += "[^0-9]";
+      else
+        out += std::string{'\\'} + e;
+    } else if (c == '(') {
+      if (++depth > max_pattern_depth) {
+        why = "groups nested deeper than " + std::to_string(max_pattern_depth);
+        return std::nullopt;
+      }
+      out += c;
+      if (pcre.compare(i + 1, 2, "?:") == 0)
+        i += 2;
+    } else if (c == ')') {
+      --depth;
+      out += c;
+    } else if ((c == '*' || c == '+' || c == '?' || c == '}') && i + 1 < pcre.size() &&
+               pcre[i + 1] == '?') {
+      out += c;  // a lazy quantifier
+      ++i;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::shared_ptr<const compiled_regex> compile(const std::string& source, std::string& why) {
+  auto posix = to_posix(source, why);
+  if (!posix)
+    return nullptr;
+  auto re = std::make_shared<compiled_regex>();
+  int rc = regcomp(&re->re, posix->c_str(), REG_EXTENDED | REG_NOSUB);
+  if (rc != 0) {
+    char buf[256];
+    regerror(rc, &re->re, buf, sizeof buf);
+    why = buf;
+    re->ok = false;  // regcomp leaves nothing to free on failure
+    return nullptr;
+  }
+  return re;
 }
 
 const char* kind_name(kind k) { return k == kind::queue ? "queue" : "exchange"; }
 
 }  // namespace
+
+compiled_regex::~compiled_regex() {
+  if (ok)
+    regfree(&re);
+}
 
 pattern::pattern(const std::string& source) : source_(source) {
   if (source.empty()) {
@@ -21,12 +109,10 @@ pattern::pattern(const std::string& source) : source_(source) {
   } else if (source == ".*" || source == "^.*" || source == ".*$" || source == "^.*$") {
     mode_ = mode::everything;
   } else {
-    try {
-      re_ = compile(source);
-      mode_ = mode::regex;
-    } catch (const std::regex_error&) {
-      mode_ = mode::nothing;  // refused when it was set; a stored one grants nothing
-    }
+    std::string why;
+    re_ = compile(source, why);
+    // Refused when it was set; one that no longer compiles grants nothing.
+    mode_ = re_ ? mode::regex : mode::nothing;
   }
 }
 
@@ -36,8 +122,12 @@ bool pattern::matches(std::string_view name) const {
       return true;
     case mode::only_empty:
       return name.empty();
-    case mode::regex:
-      return std::regex_search(name.begin(), name.end(), *re_);
+    case mode::regex: {
+      if (name.find('\0') != std::string_view::npos)
+        return false;  // not a name an exchange or queue can have
+      std::string text{name};
+      return regexec(&re_->re, text.c_str(), 0, nullptr, 0) == 0;
+    }
     case mode::nothing:
       break;
   }
@@ -45,12 +135,10 @@ bool pattern::matches(std::string_view name) const {
 }
 
 std::optional<std::string> invalid_pattern(const std::string& source) {
-  try {
-    compile(source);
+  std::string why;
+  if (source.empty() || compile(source, why))
     return std::nullopt;
-  } catch (const std::regex_error& e) {
-    return std::string{"invalid regular expression '"} + source + "': " + e.what();
-  }
+  return "invalid regular expression '" + source + "': " + why;
 }
 
 vhost_permissions::vhost_permissions(const std::string& configure, const std::string& write,
@@ -71,6 +159,8 @@ bool vhost_permissions::allows(perm p, kind k, std::string_view name) const {
   if (auto it = cache.find(name); it != cache.end())
     return it->second;
   bool ok = pat.matches(name);
+  if (name.size() > cached_name_max)
+    return ok;
   if (cache.size() >= cache_limit)
     cache.clear();
   cache.emplace(std::string{name}, ok);

@@ -16,9 +16,10 @@
 // `vhost_permissions` per user and vhost and ask it.
 #pragma once
 
+#include <regex.h>
+
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -27,6 +28,16 @@ namespace warren::access {
 
 enum class perm { configure = 0, write = 1, read = 2 };
 enum class kind { exchange, queue };
+
+// A POSIX regex_t, freed with its owner.
+struct compiled_regex {
+  regex_t re{};
+  bool ok = true;
+  compiled_regex() = default;
+  compiled_regex(const compiled_regex&) = delete;
+  compiled_regex& operator=(const compiled_regex&) = delete;
+  ~compiled_regex();
+};
 
 // One compiled pattern. ".*" (the common case) and "" are decided without a regex.
 class pattern {
@@ -41,10 +52,11 @@ public:
 private:
   enum class mode { nothing, everything, only_empty, regex } mode_ = mode::nothing;
   std::string source_;
-  std::shared_ptr<const std::regex> re_;
+  std::shared_ptr<const compiled_regex> re_;
 };
 
-// Why a pattern is not a valid regular expression, or nullopt when it is.
+// Why a pattern is not a valid regular expression (or is longer than 4096 characters, or nests
+// groups deeper than 64), or nullopt when it is.
 std::optional<std::string> invalid_pattern(const std::string& source);
 
 // A user's permissions in one vhost; default-constructed: no access at all.
@@ -64,6 +76,7 @@ private:
   // Answers for names seen before: a regex match costs microseconds, a publish far less.
   // Bounded: cleared when it holds cache_limit names.
   static constexpr size_t cache_limit = 256;
+  static constexpr size_t cached_name_max = 255;  // AMQP's longest name
   struct name_hash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }

@@ -190,6 +190,9 @@ void on_handshake(actor* self, amqp::command& cmd) {
                                 "COMMAND_INVALID - expected connection.open",
                                 amqp::method_class_id(cmd.m), amqp::method_method_id(cmd.m));
       auto name = m->virtual_host;
+      // In the group before the registry answers: a permission change made after its answer
+      // must reach this connection.
+      self->join(vhost_group(self->home_system(), name));
       ask<vhost_access>(
         self, current_registry(self->home_system()),
         [=](vhost_access& r) {
@@ -207,7 +210,6 @@ void on_handshake(actor* self, amqp::command& cmd) {
           st.vhost_name = name;
           st.vhost = r.target;
           self->monitor(st.vhost);  // a deleted (or restarting) vhost closes its connections
-          self->join(vhost_group(self->home_system(), name));
           st.ph = phase::running;
           send_method(self, 0, amqp::connection_open_ok{});
           st.stats.collector = metrics::find_collector(self->home_system());
@@ -789,6 +791,12 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
           report(self, caf::actor_cast<caf::actor>(self->current_sender()), false);
       },
       [=](force_close_atom, std::string& reason) {
+        connection_error(self, amqp::connection_forced, "CONNECTION_FORCED - " + reason);
+        flush_out(self);
+      },
+      [=](force_close_atom, user_atom, std::string& user, std::string& reason) {
+        if (user != self->state.user)
+          return;
         connection_error(self, amqp::connection_forced, "CONNECTION_FORCED - " + reason);
         flush_out(self);
       },

@@ -191,9 +191,10 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
     // the alarms clear (RabbitMQ's "blocked" state; the client is told once).
     st.alarms.blocked = true;
     if (st.blocked_notify)
-      send_method(self, 0, amqp::connection_blocked{alarm_reason(st.alarms.memory)});
+      send_method(self, 0,
+                  amqp::connection_blocked{alarm_reason(st.alarms.memory, st.alarms.disk)});
     spdlog::info("AMQP connection {} (user '{}'): blocked, {}", st.peer, st.user,
-                 alarm_reason(st.alarms.memory));
+                 alarm_reason(st.alarms.memory, st.alarms.disk));
     flush_out(self);
     retry_current(self, std::move(cmd));
     return;

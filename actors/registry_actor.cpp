@@ -318,6 +318,10 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       if (!st.users.erase(name))
         return not_found("user_not_found");
       revoke_where(self, [&](const auto& key) { return key.first == name; });
+      // As RabbitMQ does, the user's connections are closed (320).
+      for (auto& [vhost, actor] : st.vhosts)
+        self->send(vhost_group(self->home_system(), vhost), force_close_atom::value,
+                   user_atom::value, name, "user '" + name + "' is deleted");
       auto rp = self->make_response_promise<op_result>();
       commit(self, rp, op_result{}, delete_atom::value, user_atom::value, name);
       return rp;

@@ -25,6 +25,8 @@
 //   (delete_atom, permission_atom, user, vhost) -> op_result
 // Sent to vhost_group(vhost) when a user's permissions there change (put, delete, the user
 // or vhost deleted): (permission_atom, permission_info, bool granted).
+// Sent to every vhost's group when a user is deleted (its connections close with 320):
+// (force_close_atom, user_atom, user, reason).
 //   (crash_atom, vhost_atom, name)     -> bool           fault injection: that vhost fails
 //   (crash_atom, exchange_atom | queue_atom, vhost, name) -> bool   that actor fails
 // Supervision: the registry links to its vhosts and restarts one that crashed or gave up

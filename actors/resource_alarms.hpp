@@ -52,8 +52,12 @@ struct alarm_status {
   uint64_t disk_free_limit = 0;
 };
 
-// RabbitMQ's reason in connection.blocked: "low on memory" or "low on disk".
-inline const char* alarm_reason(bool memory) { return memory ? "low on memory" : "low on disk"; }
+// RabbitMQ's reason in connection.blocked: "low on memory", "low on disk", or both.
+inline const char* alarm_reason(bool memory, bool disk) {
+  if (memory && disk)
+    return "low on disk & memory";
+  return memory ? "low on memory" : "low on disk";
+}
 
 // Sizes as RabbitMQ's config takes them: "52428800", "50MB", "1GB", "512MiB", "2GiB", "100kB".
 std::optional<uint64_t> parse_byte_size(const std::string& text);

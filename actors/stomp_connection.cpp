@@ -95,7 +95,6 @@ void on_connect(actor* self, stomp::frame& f) {
     st.vhost_name = vhost;
     st.vhost = r.target;
     self->monitor(st.vhost);  // a deleted (or restarting) vhost closes its connections
-    self->join(vhost_group(self->home_system(), vhost));
     st.client_id = client_id;
     st.session_id = "session-" + random_id();
     st.connected = true;
@@ -122,12 +121,17 @@ void on_connect(actor* self, stomp::frame& f) {
                  st.user, st.vhost_name, version_text(st.version));
   };
   // host names the vhost when such a vhost exists; otherwise the default vhost.
+  // The connection joins a vhost's group before the registry answers, so that a permission
+  // change made after the answer reaches it.
   auto open_vhost = [self, vhost, user, with_vhost] {
+    self->join(vhost_group(self->home_system(), vhost));
     ask<vhost_access>(
       self, current_registry(self->home_system()),
       [self, vhost, user, with_vhost](vhost_access& r) {
         if (r.code == 0)
           return with_vhost(r, vhost);
+        self->leave(vhost_group(self->home_system(), vhost));
+        self->join(vhost_group(self->home_system(), "/"));
         ask<vhost_access>(
           self, current_registry(self->home_system()),
           [self, with_vhost](vhost_access& r) {
@@ -236,13 +240,12 @@ bool rewrite_reply_to(actor* self, stomp::frame& f) {
 
 void on_send(actor* self, stomp::frame& f) {
   auto& st = self->state;
-  if (st.alarms.raised()) {
-    // A memory or disk alarm: this SEND, and every frame after it, waits until it clears.
+  if (st.alarms.raised() && !st.alarms.blocked) {
+    // A memory or disk alarm: as RabbitMQ's adapter, this SEND still goes, and every frame
+    // after it waits until the alarms clear.
     st.alarms.blocked = true;
     spdlog::info("STOMP connection {} (user '{}'): blocked, {}", st.peer, st.user,
-                 alarm_reason(st.alarms.memory));
-    retry_current(self, std::move(f));
-    return;
+                 alarm_reason(st.alarms.memory, st.alarms.disk));
   }
   auto dtext = f.header("destination");
   std::string error;
@@ -368,6 +371,10 @@ void handle(actor* self, stomp::frame& f) {
   }
   if (f.command == "RECEIPT-ONLY")
     return send_receipt(self, f);
+  if (auto u = f.header("user-id"); u && f.command == "SEND" && *u != st.user)
+    return fatal(self, "precondition_failed",
+                 "PRECONDITION_FAILED - user_id property set to '" + *u +
+                   "' but authenticated user was '" + st.user + "'");
   if (auto e = f.header("expiration"); e && f.command == "SEND") {
     std::string why;  // a per-message TTL, checked as AMQP publishes are (in or out of a transaction)
     if (!parse_expiration(*e, why))
@@ -506,9 +513,10 @@ bool permitted(actor* self, access::perm p, access::kind k, const std::string& n
   return false;
 }
 
-std::optional<queue_spec> server_named_spec(actor* self, bool exclusive, bool auto_delete) {
+std::optional<queue_spec> server_named_spec(actor* self, bool exclusive, bool auto_delete,
+                                            const char* prefix) {
   queue_spec spec;
-  spec.name = "amq.gen-" + random_id(22);
+  spec.name = prefix + random_id(22);
   spec.server_named = true;
   spec.exclusive = exclusive;
   spec.auto_delete = auto_delete;
@@ -733,6 +741,10 @@ caf::actor spawn_stomp_connection(caf::actor_system& sys,
       },
       [=](force_close_atom, std::string& reason) {
         fatal(self, "Connection closed", reason);
+      },
+      [=](force_close_atom, user_atom, std::string& user, std::string& reason) {
+        if (user == self->state.user)
+          fatal(self, "Connection closed", reason);
       },
       [=](closed_atom, std::string& reason) {
         on_socket_closed(self, self->state.connected, "STOMP", reason);

@@ -124,7 +124,10 @@ void on_alarm(actor* self, bool memory, bool disk);
 bool permitted(actor* self, access::perm p, access::kind k, const std::string& name);
 // The spec of a server-named queue (a temporary queue, a topic subscription's), named here so
 // that the configure permission sees its name; nullopt (and the ERROR sent) when refused.
-std::optional<queue_spec> server_named_spec(actor* self, bool exclusive, bool auto_delete);
+// `prefix`: "amq.gen-" for temporary queues; RabbitMQ names a topic subscription's queue
+// "stomp-subscription-<random>".
+std::optional<queue_spec> server_named_spec(actor* self, bool exclusive, bool auto_delete,
+                                            const char* prefix = "amq.gen-");
 void retry_current(actor* self, stomp::frame&& f);
 // Resolves a queue for a destination, declaring it when the destination asks for that; calls
 // `then` with the queue actor and name, or sends ERROR. Pauses the frame loop meanwhile.

@@ -192,7 +192,7 @@ void on_subscribe(actor* self, stomp::frame& f) {
         spec->durable = true;
         if (!permitted(self, access::perm::configure, access::kind::queue, spec->name))
           return;
-      } else if (spec = server_named_spec(self, true, true); !spec) {
+      } else if (spec = server_named_spec(self, true, true, "stomp-subscription-"); !spec) {
         return;
       }
       if (!permitted(self, access::perm::write, access::kind::queue, spec->name) ||
@@ -256,6 +256,9 @@ void on_unsubscribe(actor* self, stomp::frame& f) {
     self, sub.queue,
     [self, request, sub, drop_durable](op_result&) {
       if (drop_durable) {
+        // Deleting the durable subscription's queue is a queue.delete: configure.
+        if (!permitted(self, access::perm::configure, access::kind::queue, sub.queue_name))
+          return;
         ask<op_result>(
           self, self->state.vhost, [self, request](op_result&) { send_receipt(self, request); },
           delete_atom::value, queue_atom::value, sub.queue_name,

@@ -148,6 +148,19 @@ std::optional<reply> for_vhosts(call& c, size_t i, F f) {
 using access::kind;
 using access::perm;
 
+// Creating an exchange with an alternate exchange, or a queue with a dead-letter exchange,
+// needs read on it and write on that exchange, as the AMQP declare does.
+std::optional<reply> refused_on_creation(const call& c, bool exists, const amqp::field_table& args,
+                                         const char* key, kind k, const std::string& name) {
+  auto f = amqp::find_field(args, key);
+  auto target = f ? f->as_string() : nullptr;
+  if (exists || !target)
+    return std::nullopt;
+  if (auto refused = c.refuse_unless(perm::read, k, c.path[1], name))
+    return refused;
+  return c.refuse_unless(perm::write, kind::exchange, c.path[1], *target);
+}
+
 bool body_bool(const json& body, const char* key, bool fallback) {
   auto it = body.find(key);
   if (it == body.end() || it->is_null())
@@ -208,6 +221,9 @@ reply exchanges(call& c) {
       spec.auto_delete = body_bool(body, "auto_delete", false);
       spec.internal = body_bool(body, "internal", false);
       spec.arguments = body_arguments(body);
+      if (auto refused = refused_on_creation(c, exists, spec.arguments, "alternate-exchange",
+                                             kind::exchange, name))
+        return *refused;
       auto r = ask<op_result>(c.self, *vhost, error, declare_atom::value, exchange_atom::value,
                               std::move(spec));
       if (!r)
@@ -286,6 +302,9 @@ reply queues(call& c) {
       spec.durable = body_bool(body, "durable", false);
       spec.auto_delete = body_bool(body, "auto_delete", false);
       spec.arguments = body_arguments(body);
+      if (auto refused = refused_on_creation(c, exists, spec.arguments, "x-dead-letter-exchange",
+                                             kind::queue, name))
+        return *refused;
       auto r = ask<queue_declared>(c.self, *vhost, error, declare_atom::value, queue_atom::value,
                                    std::move(spec));
       if (!r)

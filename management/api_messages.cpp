@@ -61,6 +61,9 @@ reply publish(call& c, const caf::actor& vhost, const std::string& exchange) {
   std::string why;
   if (props->expiration && !parse_expiration(*props->expiration, why))
     return bad_request("invalid expiration '" + *props->expiration + "': " + why);
+  if (props->user_id && *props->user_id != c.user)  // as basic.publish checks it
+    return bad_request("406 PRECONDITION_FAILED - user_id property set to '" + *props->user_id +
+                       "' but authenticated user was '" + c.user + "'");
   std::string properties;
   amqp::encode_properties(*props, properties);
   auto msg = message::make({exchange, key, properties, props->delivery_mode.value_or(uint8_t{0}),

@@ -354,6 +354,20 @@ std::optional<reply> route_stats(call& c) {
   }
   if (area == "cluster-name" && c.path.size() == 1)
     return ok(json{{"name", c.ctx.node}});
+  if (area == "health" && c.path.size() == 3 && c.path[1] == "checks" &&
+      (c.path[2] == "alarms" || c.path[2] == "local-alarms")) {
+    // As RabbitMQ: 503 while a memory or disk alarm is raised.
+    auto node = node_json(c);
+    if (node["alarms"].empty())
+      return ok(json{{"status", "ok"}});
+    return reply{503,
+                 json{{"status", "failed"},
+                      {"reason", c.path[2] == "alarms"
+                                   ? "There are alarms in effect in the cluster"
+                                   : "There are alarms in effect on the node"},
+                      {"alarms", node["alarms"]}},
+                 {}};
+  }
   if ((area == "healthchecks" && c.path.size() == 2 && c.path[1] == "node") ||
       (area == "health" && c.path.size() == 3 && c.path[1] == "checks"))
     return ok(json{{"status", "ok"}});

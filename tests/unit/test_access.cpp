@@ -30,6 +30,10 @@ TEST_CASE("the empty pattern matches only the empty name, .* everything", "[acce
 TEST_CASE("an invalid regular expression is reported, and grants nothing", "[access]") {
   CHECK(invalid_pattern("("));
   CHECK(invalid_pattern("[a-"));
+  CHECK(invalid_pattern(std::string(100000, '(') + "a" + std::string(100000, ')')));
+  CHECK(invalid_pattern(std::string(65, '(') + "a" + std::string(65, ')')));
+  CHECK_FALSE(invalid_pattern(std::string(64, '(') + "a" + std::string(64, ')')));
+  CHECK(invalid_pattern(std::string(5000, 'a')));
   CHECK_FALSE(invalid_pattern("^amq\\.gen-.*$"));
   CHECK_FALSE(invalid_pattern(""));
   CHECK_FALSE(pattern{"("}.matches("("));
@@ -89,4 +93,32 @@ TEST_CASE("loopback addresses", "[access]") {
   CHECK_FALSE(is_loopback_address("::ffff:10.0.0.1"));
   CHECK_FALSE(is_loopback_address("0.0.0.0"));
   CHECK_FALSE(is_loopback_address("not an address"));
+}
+
+TEST_CASE("PCRE spellings mean what they mean in RabbitMQ", "[access]") {
+  CHECK(pattern{"^q\\d+$"}.matches("q42"));
+  CHECK_FALSE(pattern{"^q\\d+$"}.matches("qx"));
+  CHECK(pattern{"^\\D"}.matches("x1"));
+  CHECK(pattern{"^[\\w.-]+$"}.matches("a.b-c_d"));
+  CHECK_FALSE(pattern{"^[\\w.-]+$"}.matches("a b"));
+  CHECK_FALSE(pattern{"^[\\w.-]+$"}.matches("a\\b"));
+  CHECK(pattern{"^[\\]x]$"}.matches("]"));
+  CHECK(pattern{"^(?:amq|app)\\."}.matches("app.q"));
+  CHECK_FALSE(pattern{"^(?:amq|app)\\."}.matches("appxq"));
+  CHECK(pattern{"^a.*?b$"}.matches("axxb"));
+  CHECK(pattern{"^[[:alpha:]]+$"}.matches("abc"));
+  CHECK_FALSE(pattern{"^[[:alpha:]]+$"}.matches("ab1"));
+}
+
+TEST_CASE("matching takes no time and no stack to speak of, whatever the name", "[access]") {
+  // Patterns that make a backtracking matcher take exponential time or recurse per character.
+  pattern nested{"^([a-z0-9]+-?)*$"};
+  CHECK_FALSE(nested.matches(std::string(200, 'a') + "!"));
+  CHECK(nested.matches(std::string(200, 'a')));
+  pattern prefix{"^app\\..*"};
+  CHECK(prefix.matches("app." + std::string(100000, 'a')));
+  pattern alternation{"^((a)|(b)|(c)|.)*$"};
+  CHECK(alternation.matches(std::string(100000, 'b')));
+  vhost_permissions p{"^app\\.", ".*", ".*"};
+  CHECK(p.allows(perm::configure, kind::queue, "app." + std::string(70000, 'x')));
 }
