@@ -47,6 +47,7 @@ public:
   bool matches(std::string_view name) const;
   // Whether matches() is a regex search, worth remembering the answer of.
   bool costly() const { return mode_ == mode::regex; }
+  bool everything() const { return mode_ == mode::everything; }
   const std::string& source() const { return source_; }
 
 private:
@@ -67,11 +68,17 @@ public:
                     const std::string& read);
 
   bool granted() const { return granted_; }
-  // The name as it is checked: "" (the default exchange) is "amq.default".
-  bool allows(perm p, kind k, std::string_view name) const;
+  // The name as it is checked: "" (the default exchange) is "amq.default". Inline for the
+  // common ".*", which every publish asks about.
+  bool allows(perm p, kind k, std::string_view name) const {
+    return everything_[static_cast<size_t>(p)] || allows_slow(p, k, name);
+  }
 
 private:
+  bool allows_slow(perm p, kind k, std::string_view name) const;
+
   bool granted_ = false;
+  bool everything_[3] = {false, false, false};
   pattern patterns_[3];
   // Answers for names seen before: a regex match costs microseconds, a publish far less.
   // Bounded: cleared when it holds cache_limit names.

@@ -414,11 +414,9 @@ void handle(actor* self, amqp::command& cmd) {
 
 }  // namespace
 
-bool permitted(actor* self, channel_rec& ch, access::perm p, access::kind k,
-               const std::string& name, uint16_t cls, uint16_t mth) {
+bool refuse(actor* self, channel_rec& ch, access::kind k, const std::string& name, uint16_t cls,
+            uint16_t mth) {
   auto& st = self->state;
-  if (st.perms.allows(p, k, name))
-    return true;
   channel_error(self, ch, amqp::access_refused,
                 access::refused_text(k, name, st.vhost_name, st.user), cls, mth);
   return false;

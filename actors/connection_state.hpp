@@ -180,8 +180,12 @@ void retry_current(actor* self, amqp::command&& cmd);
 void on_alarm(actor* self, bool memory, bool disk);
 // Whether the user may do `p` on the exchange or queue `name` (actors/access.hpp); when not, a
 // 403 ACCESS_REFUSED channel error.
-bool permitted(actor* self, channel_rec& ch, access::perm p, access::kind k,
-               const std::string& name, uint16_t cls, uint16_t mth);
+bool refuse(actor* self, channel_rec& ch, access::kind k, const std::string& name, uint16_t cls,
+            uint16_t mth);
+inline bool permitted(actor* self, channel_rec& ch, access::perm p, access::kind k,
+                      const std::string& name, uint16_t cls, uint16_t mth) {
+  return self->state.perms.allows(p, k, name) || refuse(self, ch, k, name, cls, mth);
+}
 std::string random_token(size_t n);
 
 template <class M>

@@ -252,17 +252,18 @@ void on_send(actor* self, stomp::frame& f) {
   auto d = stomp_map::parse_destination(dtext ? *dtext : std::string{}, error);
   if (!d)
     return fatal(self, error, "SEND needs a valid destination header");
-  if (!rewrite_reply_to(self, f))
-    return;
   // RabbitMQ's adapter declares /queue/x before each SEND (configure), then publishes to the
-  // exchange (write): "" for queues.
+  // exchange (write): "" for queues. Checked before a reply-to queue is made for it.
   using access::kind;
   using access::perm;
+  static const std::string default_exchange;
   bool to_queue = d->kind != stomp_map::dest_kind::topic &&
                   d->kind != stomp_map::dest_kind::exchange;
   if ((d->kind == stomp_map::dest_kind::queue &&
        !permitted(self, perm::configure, kind::queue, d->name)) ||
-      !permitted(self, perm::write, kind::exchange, to_queue ? std::string{} : d->name))
+      !permitted(self, perm::write, kind::exchange, to_queue ? default_exchange : d->name))
+    return;
+  if (!rewrite_reply_to(self, f))
     return;
   switch (d->kind) {
     case stomp_map::dest_kind::topic:

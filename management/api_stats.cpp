@@ -203,7 +203,7 @@ json node_json(call& c) {
   if (alarms.memory)
     alarm_list.push_back(json{{"resource", "memory"}, {"node", ctx.node}});
   if (alarms.disk)
-    alarm_list.push_back(json{{"resource", "disk"}, {"node", ctx.node}});
+    alarm_list.push_back(json{{"resource", "disk space"}, {"node", ctx.node}});
   return json{{"name", ctx.node},
               {"mem_limit", alarms.memory_limit},
               {"mem_alarm", alarms.memory},

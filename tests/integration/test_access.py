@@ -17,6 +17,10 @@ RabbitMQ 3.10 does:
   it refuses everything (the default exchange is "amq.default", not "").
 - A permission change reaches connections that are already open: RabbitMQ remembers the checks
   that passed per channel, so these tests look at new channels only.
+- Deleting a user closes that user's connections (320 CONNECTION_FORCED).
+- A pattern is matched whatever it is and however long the name: a pattern that makes a
+  backtracking matcher explode, or a name of 60000 characters, gets its answer and leaves the
+  broker working; a pattern too complicated to compile is a 400.
 
 The loopback rule needs a local address that is not a loopback one; the test makes one in a
 network namespace of its own and starts warrend there, so it runs against warrend only.
@@ -33,6 +37,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import unittest
 
 import pika
@@ -60,6 +66,34 @@ STATS_TIMEOUT_S = 15.0
 def refused_text(kind, name, user, vhost="/"):
     return ("ACCESS_REFUSED - access to %s '%s' in vhost '%s' refused for user '%s'"
             % (kind, name, vhost, user))
+
+
+# The most a test waits for the broker to answer an operation that must not stall it.
+ANSWER_TIMEOUT_S = 30.0
+
+# How long a broker may take to close the connections of a deleted user.
+CLOSE_TIMEOUT_S = 5.0
+
+
+def bounded(work, timeout=ANSWER_TIMEOUT_S):
+    """work() on a thread of its own, so that a broker that never answers fails the test
+    instead of hanging it: its result, or the exception it raised. work must open (and close)
+    the connections it uses itself."""
+    box = {}
+
+    def run():
+        try:
+            box["result"] = work()
+        except BaseException as exc:  # re-raised on the test's thread
+            box["error"] = exc
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise AssertionError("the broker gave no answer within %.0f s" % timeout)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 class Users:
@@ -220,6 +254,23 @@ class VhostAccessTest(AccessTestCase):
                 self.assertEqual(status, 400, raw)
                 status, _, raw, _ = self.api.call("GET", path)
                 self.assertEqual(status, 404, raw)
+
+    def test_a_huge_nested_pattern_is_a_400_and_the_broker_stays_up(self):
+        # RabbitMQ 3.10 refuses both with 400 bad_request: its reason is
+        # ["invalid_regexp", <the pattern>, ["regular expression is too complicated", 799]].
+        # Only the status and the error are compared.
+        user = self.make_user()
+        path = "/api/permissions/%s/%s" % (quote("/"), quote(user))
+        for depth in (100000, 2000):
+            pattern = "(" * depth + "a" + ")" * depth
+            with self.subTest(depth=depth):
+                status, parsed, raw, _ = self.api.call(
+                    "PUT", path, body={"configure": pattern, "write": ".*", "read": ".*"})
+                self.assertEqual(status, 400, raw[:300])
+                self.assertEqual((parsed or {}).get("error"), "bad_request", raw[:300])
+                status, _, raw, _ = self.api.call("GET", path)
+                self.assertEqual(status, 404, raw[:300])
+        self.assert_broker_usable()
 
 
 @unittest.skipIf(NEEDS_HTTP, "needs the broker's management API (WARREN_TEST_HTTP)")
@@ -462,6 +513,38 @@ class AmqpPatternTest(AccessTestCase):
                      "queue", queue, user)
         self.allowed(conn, lambda ch: ch.basic_get(queue, auto_ack=True))
 
+    def test_a_pattern_that_backtracks_badly_is_answered_and_the_broker_stays_usable(self):
+        # A backtracking matcher takes time exponential in the name for this pattern and a
+        # name that almost matches; RabbitMQ 3.10 refuses the declare at once, with 403.
+        pattern = "^([a-z0-9]+-?)*$"
+        user = self.make_user(permissions=(pattern, ".*", ".*"))
+        refused, allowed = "a" * 200 + "!", unique("ok-name").replace(".", "-")
+        for name in (refused, allowed):
+            self.delete_queue_later(name)
+
+        def declare(name):
+            def work():
+                conn = pika.BlockingConnection(self.params(
+                    credentials=pika.PlainCredentials(user, PASSWORD)))
+                try:
+                    try:
+                        conn.channel().queue_declare(queue=name)
+                    except pex.ChannelClosedByBroker as exc:
+                        return exc.reply_code, exc.reply_text, conn.is_open
+                    return "declared", None, conn.is_open
+                finally:
+                    close_quietly(conn)
+            return bounded(work)
+
+        # The text is longer than a reply-text's 255 bytes, so it is cut (RabbitMQ ends what it
+        # keeps with "..."); it is compared up to the name.
+        code, text, still_open = declare(refused)
+        self.assertEqual((code, still_open), (403, True), text)
+        self.assertTrue(text.startswith("ACCESS_REFUSED - access to queue '%s' in" % refused),
+                        text)
+        self.assertEqual(declare(allowed), ("declared", None, True))
+        self.assert_broker_usable()
+
 
 @unittest.skipIf(NEEDS_HTTP, "needs the broker's management API (WARREN_TEST_HTTP)")
 class PermissionChangeTest(AccessTestCase):
@@ -500,6 +583,56 @@ class PermissionChangeTest(AccessTestCase):
         self.refused(conn, lambda ch: ch.queue_declare(queue=name), "queue", name, user)
         self.refused(conn, self.publish("", name), "exchange", "amq.default", user)
         self.refused(conn, lambda ch: ch.basic_get(name), "queue", name, user)
+
+
+@unittest.skipIf(NEEDS_HTTP, "needs the broker's management API (WARREN_TEST_HTTP)")
+class UserDeletionTest(AccessTestCase):
+    """Deleting a user (DELETE /api/users/{name}) closes that user's open AMQP connections, as
+    RabbitMQ 3.10 does: connection.close 320 "CONNECTION_FORCED - user 'bob' is deleted". The
+    connections of other users stay open, and a connection of the deleted user does not come
+    back to life when a user of that name is made again."""
+
+    def wait_closed_by_broker(self, conn):
+        """Processes conn's events until the broker closes it; the close."""
+        deadline = time.monotonic() + CLOSE_TIMEOUT_S
+        with self.assertRaises(pex.ConnectionClosedByBroker,
+                               msg="the connection is open %.0f s after the user was deleted"
+                               % CLOSE_TIMEOUT_S) as ctx:
+            while time.monotonic() < deadline:
+                conn.process_data_events(time_limit=0.1)
+        return ctx.exception
+
+    def test_deleting_a_user_closes_its_connections(self):
+        user = self.make_user(permissions=(".*", ".*", ".*"))
+        other = self.make_user(permissions=(".*", ".*", ".*"))
+        conns = [self.connect_as(user), self.connect_as(user)]
+        other_conn = self.connect_as(other)
+        self.api_ok("DELETE", "/api/users/" + quote(user))
+        for conn in conns:
+            exc = self.wait_closed_by_broker(conn)
+            self.assertEqual((exc.reply_code, exc.reply_text),
+                             (320, "CONNECTION_FORCED - user '%s' is deleted" % user))
+            self.assertFalse(conn.is_open)
+        # Only that user's connections.
+        name = unique("acc-other")
+        self.delete_queue_later(name)
+        self.allowed(other_conn, lambda ch: ch.queue_declare(queue=name))
+
+    def test_a_user_made_again_does_not_reopen_old_connections(self):
+        user = self.make_user(permissions=(".*", ".*", ".*"))
+        conn = self.connect_as(user)
+        self.api_ok("DELETE", "/api/users/" + quote(user))
+        self.api_ok("PUT", "/api/users/" + quote(user), {"password": PASSWORD + "-new",
+                                                         "tags": ""})
+        self.grant(user, ".*", ".*", ".*")
+        exc = self.wait_closed_by_broker(conn)
+        self.assertEqual((exc.reply_code, exc.reply_text),
+                         (320, "CONNECTION_FORCED - user '%s' is deleted" % user))
+        # The user made again logs in with the new password.
+        fresh = self.connect(credentials=pika.PlainCredentials(user, PASSWORD + "-new"))
+        name = unique("acc-again")
+        self.delete_queue_later(name)
+        self.allowed(fresh, lambda ch: ch.queue_declare(queue=name))
 
 
 @unittest.skipIf(NEEDS_STOMP, "needs the broker's STOMP port (WARREN_TEST_STOMP) and "
@@ -611,6 +744,86 @@ class StompPermissionTest(Users, StompTestCase):
         conn.receipt("SEND", [("destination", "/queue/" + queue)], b"matched")
         frame = conn.expect("MESSAGE")
         self.assertEqual(frame.body, b"matched")
+
+    def test_a_topic_subscription_queue_is_named_stomp_subscription(self):
+        # RabbitMQ names the queue of a /topic/ subscription 'stomp-subscription-' and a random
+        # part, and checks configure, write and read on that name.
+        user = self.make_user(permissions=("^stomp-subscription-", ".*", ".*"))
+        conn = self.connect_as(user)
+        topic = unique("acc-t")
+        conn.receipt("SUBSCRIBE", [("destination", "/topic/" + topic), ("id", "t")])
+        conn.receipt("SEND", [("destination", "/topic/" + topic)], b"to the subscription")
+        frame = conn.expect("MESSAGE")
+        self.assertEqual((frame.header("subscription"), frame.body), ("t", b"to the subscription"))
+
+    def test_a_topic_subscription_is_refused_under_its_queue_name(self):
+        user = self.make_user(permissions=(r"^amq\.gen", ".*", ".*"))
+        conn = self.connect_as(user)
+        conn.send("SUBSCRIBE", [("destination", "/topic/" + unique("a")), ("id", "s1"),
+                                ("receipt", "r1")])
+        frame = conn.recv_frame()
+        self.assertEqual((frame.command, frame.header("message")), ("ERROR", "access_refused"),
+                         frame)
+        self.assertRegex(frame.body.decode(),
+                         r"^ACCESS_REFUSED - access to queue 'stomp-subscription-[^']+' in vhost "
+                         r"'/' refused for user '%s'$" % re.escape(user))
+        self.assertTrue(conn.wait_closed(STOMP_CLOSE_TIMEOUT_S),
+                        "connection open after the ERROR")
+
+    def test_send_with_another_user_id_is_refused(self):
+        # As basic.publish: a user-id header must name the logged-in user. RabbitMQ answers
+        # ERROR "precondition_failed" with the AMQP text, routes nothing and closes the
+        # connection; with the user's own name the message goes, with that user_id.
+        user = self.make_user(permissions=(".*", ".*", ".*"))
+        pconn = self.connect()
+        ch = pconn.channel()
+        queue = self.queue_name("acc-uid")
+        self.declare_stomp_queue(ch, queue)
+        someone = unique("someone")
+        conn = self.connect_as(user)
+        conn.send("SEND", [("destination", "/queue/" + queue), ("user-id", someone),
+                           ("receipt", "r1")], b"not mine")
+        self.assert_error(conn, "precondition_failed",
+                          "PRECONDITION_FAILED - user_id property set to '%s' but authenticated "
+                          "user was '%s'" % (someone, user))
+        self.assertTrue(conn.wait_closed(STOMP_CLOSE_TIMEOUT_S),
+                        "connection open after the ERROR")
+        self.assertIsNone(ch.basic_get(queue, auto_ack=True)[0], "the refused SEND was routed")
+        conn = self.connect_as(user)
+        conn.receipt("SEND", [("destination", "/queue/" + queue), ("user-id", user)], b"mine")
+        got = self.get_one(pconn, ch, queue)
+        self.assertIsNotNone(got, "the SEND with the user's own user-id was not routed")
+        self.assertEqual((got[2], got[1].user_id), (b"mine", user))
+
+    def test_deleting_the_user_closes_its_stomp_connection(self):
+        # RabbitMQ's adapter sends an ERROR when the user's connection is closed and then closes
+        # the socket; it words it "AMQP channel died" with the Erlang reason in the body
+        # (which names the user: "user 'bob' is deleted"). The header is not compared.
+        user = self.make_user(permissions=(".*", ".*", ".*"))
+        conn = self.connect_as(user)
+        self.api_ok("DELETE", "/api/users/" + quote(user))
+        frame = conn.recv_frame()
+        self.assertEqual(frame.command, "ERROR", frame)
+        self.assertIn("user '%s' is deleted" % user, frame.body.decode(), frame)
+        self.assertTrue(conn.wait_closed(STOMP_CLOSE_TIMEOUT_S),
+                        "connection open after the ERROR")
+
+    def test_send_to_a_very_long_queue_name(self):
+        # A destination of 60000 characters: RabbitMQ checks configure on the whole name,
+        # declares the queue and routes to it (its adapter has no 255-byte limit on the name).
+        # Each queue lives in a vhost of the test's own, removed with it.
+        destination = "/queue/app." + "a" * 60000
+        for configure in (r"^app\.", r"^app\..*"):
+            with self.subTest(configure=configure):
+                vhost = self.make_vhost()
+                user = self.make_user(permissions=(configure, ".*", ".*"), vhost=vhost)
+                conn = self.raw(login=user, passcode=PASSWORD, host=vhost)
+                conn.receipt("SEND", [("destination", destination)], b"long")
+                conn.receipt("SUBSCRIBE", [("destination", destination), ("id", "long")])
+                frame = conn.expect("MESSAGE")
+                self.assertEqual((frame.header("destination"), frame.body),
+                                 (destination, b"long"))
+        self.assert_broker_usable()
 
 
 @unittest.skipIf(NEEDS_HTTP, "needs the broker's management API (WARREN_TEST_HTTP)")
@@ -761,6 +974,92 @@ class ManagementAccessTest(AccessTestCase):
         status, listing = self.as_user(user, "GET", "/api/connections")
         self.assertEqual(status, 200)
         self.assertEqual(users(listing), [user])
+
+    def test_consumers_of_a_vhost_without_permissions_is_an_empty_list(self):
+        # RabbitMQ lists the consumers of the vhosts the user may access: for a "management"
+        # user without a permission entry for "/", GET /api/consumers/%2F is 200 [] (not 401).
+        user = self.make_user(tags="management")
+        queue = self.queue("acc-cq")
+        conn = self.connect()
+        ch = conn.channel()
+        ch.basic_consume(queue, lambda *a: None, consumer_tag="acc-consumer")
+
+        def listed():
+            status, listing, _, _ = self.api.call("GET", "/api/consumers/" + quote("/"))
+            return status == 200 and any(c.get("consumer_tag") == "acc-consumer"
+                                         and (c.get("queue") or {}).get("name") == queue
+                                         for c in listing or [])
+        self.assertTrue(wait_until(listed, timeout=STATS_TIMEOUT_S, interval=0.25),
+                        "guest does not see the consumer in /api/consumers/%2F")
+        for path in ("/api/consumers/" + quote("/"), "/api/consumers"):
+            with self.subTest(path=path):
+                self.assertEqual(self.as_user(user, "GET", path), (200, []))
+
+    def test_api_publish_with_another_user_id_is_a_400(self):
+        # The test publish checks user_id as basic.publish does; RabbitMQ answers 400 with
+        # "406 " and the AMQP text, and routes nothing.
+        queue = self.queue("acc-uid")
+        someone = unique("someone")
+        path = "/api/exchanges/%s/amq.default/publish" % quote("/")
+        body = {"routing_key": queue, "payload": "x", "payload_encoding": "string",
+                "properties": {"user_id": someone}}
+        status, parsed, raw, _ = self.api.call("POST", path, body=body)
+        self.assertEqual((status, parsed),
+                         (400, {"error": "bad_request",
+                                "reason": "406 PRECONDITION_FAILED - user_id property set to "
+                                          "'%s' but authenticated user was 'guest'" % someone}),
+                         raw)
+        ch = self.guest_channel()
+        self.assertIsNone(ch.basic_get(queue, auto_ack=True)[0], "the refused publish was routed")
+        body["properties"] = {"user_id": "guest"}
+        status, parsed, raw, _ = self.api.call("POST", path, body=body)
+        self.assertEqual((status, parsed), (200, {"routed": True}), raw)
+        method, props, payload = ch.basic_get(queue, auto_ack=True)
+        self.assertEqual((payload, props.user_id if method else None), (b"x", "guest"))
+
+    def test_api_queue_declare_checks_the_dead_letter_exchange(self):
+        # As queue.declare: a new queue with x-dead-letter-exchange needs write on that
+        # exchange (RabbitMQ: 401 "Access refused.", nothing made); declaring a queue that
+        # exists with the same arguments checks nothing more (204).
+        user = self.make_user(tags="management", permissions=(".*", "^q", ".*"))
+        forbidden = unique("forbidden")
+        args = {"arguments": {"x-dead-letter-exchange": forbidden}}
+        new, existing, allowed = unique("q-new"), unique("q-existing"), unique("q-allowed")
+        for name in (new, existing, allowed):
+            self.delete_queue_later(name)
+
+        def path(name):
+            return "/api/queues/%s/%s" % (quote("/"), quote(name))
+        self.assert_not_authorised(user, "PUT", path(new), "Access refused.", body=args)
+        status, _, raw, _ = self.api.call("GET", path(new))
+        self.assertEqual(status, 404, raw)
+        self.api_ok("PUT", path(existing), args)
+        self.assertEqual(self.as_user(user, "PUT", path(existing), args)[0], 204)
+        status, _ = self.as_user(user, "PUT", path(allowed),
+                                 {"arguments": {"x-dead-letter-exchange": unique("q-dlx")}})
+        self.assertEqual(status, 201)
+
+    def test_api_exchange_declare_checks_the_alternate_exchange(self):
+        # As exchange.declare: a new exchange with alternate-exchange needs write on it
+        # (RabbitMQ: 401 "Access refused.", nothing made); an existing one is 204.
+        user = self.make_user(tags="management", permissions=(".*", "^q", ".*"))
+        forbidden = unique("forbidden")
+        args = {"type": "fanout", "arguments": {"alternate-exchange": forbidden}}
+        new, existing, allowed = unique("q-x-new"), unique("q-x-existing"), unique("q-x-allowed")
+        for name in (new, existing, allowed):
+            self.delete_exchange_later(name)
+
+        def path(name):
+            return "/api/exchanges/%s/%s" % (quote("/"), quote(name))
+        self.assert_not_authorised(user, "PUT", path(new), "Access refused.", body=args)
+        status, _, raw, _ = self.api.call("GET", path(new))
+        self.assertEqual(status, 404, raw)
+        self.api_ok("PUT", path(existing), args)
+        self.assertEqual(self.as_user(user, "PUT", path(existing), args)[0], 204)
+        status, _ = self.as_user(user, "PUT", path(allowed),
+                                 {"type": "fanout",
+                                  "arguments": {"alternate-exchange": unique("q-ae")}})
+        self.assertEqual(status, 201)
 
 
 # -- the loopback rule -----------------------------------------------------------------------

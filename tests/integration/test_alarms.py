@@ -12,7 +12,8 @@ waits the same way, with its RECEIPT and every frame after it.
 
 The limits change at runtime through PUT /api/nodes/{node}/limits (administrators only), which
 warrenctl set_vm_memory_high_watermark and set_disk_free_limit use; /api/nodes, /metrics and
-warrenctl status show the alarms and the limits.
+warrenctl status show the alarms and the limits, and /api/health/checks/alarms (and
+local-alarms) answer 503 while an alarm is raised.
 
 Almost everything here needs warrend itself (its config file, its limits endpoint, warrenctl),
 so those classes are skipped against an external broker (WARREN_TEST_BROKER). Each class has a
@@ -354,7 +355,7 @@ class DiskAlarmTest(AlarmCase):
         node = self.wait_node(lambda n: n["disk_free_alarm"] is True, "disk alarm not raised")
         self.assertEqual(node["disk_free_limit"], 10 ** 15)
         self.assertIs(node["mem_alarm"], False, node)
-        self.assertEqual(node["alarms"], [{"resource": "disk", "node": self.node_name}])
+        self.assertEqual(node["alarms"], [{"resource": "disk space", "node": self.node_name}])
         m = self.metrics_where("rabbitmq_alarms_free_disk_space_watermark", 1)
         self.assertEqual(sample(m, "rabbitmq_alarms_memory_used_watermark"), 0)
         self.assertEqual(sample(m, "rabbitmq_disk_space_available_limit_bytes"), 1e15)
@@ -402,7 +403,7 @@ class DiskAlarmTest(AlarmCase):
         answer = self.set_limits({"vm_memory_high_watermark_absolute": 1})
         self.assertEqual((answer["mem_alarm"], answer["disk_free_alarm"]), (True, True))
         node = self.node()
-        self.assertEqual(sorted(a["resource"] for a in node["alarms"]), ["disk", "memory"])
+        self.assertEqual(sorted(a["resource"] for a in node["alarms"]), ["disk space", "memory"])
         self.assertEqual(sorted(status_alarms(self.ctl("status").stdout)), ["disk", "memory"])
         # One alarm cleared, the other still raised: still blocked.
         answer = self.set_limits({"disk_free_limit": 1})
@@ -574,6 +575,40 @@ class LimitsApiTest(AlarmCase):
         self.assertIn("memory_high_watermark_bytes\t%d" % int(0.4 * memory), status)
         self.assertIn("disk_free_limit_bytes\t1000000", status)
         self.assertEqual(status_alarms(status), ["(none)"])
+
+
+@unittest.skipIf(EXTERNAL, "warrend's limits endpoint")
+class HealthCheckAlarmsTest(AlarmCase):
+    """GET /api/health/checks/alarms and /api/health/checks/local-alarms, as RabbitMQ 3.10.8
+    answers them: 200 {"status": "ok"} without alarms; while an alarm is raised, 503 with
+    {"status": "failed", "reason": ..., "alarms": [{"node": <node>, "resource": "memory"}]},
+    the reason "There are alarms in effect in the cluster" for `alarms` and "There are alarms
+    in effect on the node" for `local-alarms`. Both answer "ok" again once the alarm clears."""
+
+    CHECKS = {"/api/health/checks/alarms": "There are alarms in effect in the cluster",
+              "/api/health/checks/local-alarms": "There are alarms in effect on the node"}
+
+    def check(self, path):
+        status, body, raw, _ = self.api.call("GET", path)
+        return status, body if body is not None else raw
+
+    def test_memory_alarm_fails_the_checks(self):
+        for path in self.CHECKS:
+            with self.subTest(path=path, alarm=None):
+                self.assertEqual(self.check(path), (200, {"status": "ok"}))
+        answer = self.set_limits({"vm_memory_high_watermark_absolute": 1})
+        self.assertIs(answer["mem_alarm"], True, answer)
+        for path, reason in self.CHECKS.items():
+            with self.subTest(path=path, alarm="memory"):
+                self.assertEqual(self.check(path),
+                                 (503, {"status": "failed", "reason": reason,
+                                        "alarms": [{"node": self.node_name,
+                                                    "resource": "memory"}]}))
+        answer = self.set_limits({"vm_memory_high_watermark": 0.4})
+        self.assertIs(answer["mem_alarm"], False, answer)
+        for path in self.CHECKS:
+            with self.subTest(path=path, alarm="cleared"):
+                self.assertEqual(self.check(path), (200, {"status": "ok"}))
 
 
 @unittest.skipIf(EXTERNAL, "warrend's config file")
