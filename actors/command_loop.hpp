@@ -48,6 +48,15 @@ struct alarm_block {
   bool disk = false;
   bool blocked = false;  // a publish is waiting for the alarms to clear
   bool raised() const { return memory || disk; }
+  // Takes (alarm_atom, memory, disk); true when a blocked connection may go on now.
+  bool update(bool now_memory, bool now_disk) {
+    memory = now_memory;
+    disk = now_disk;
+    if (raised() || !blocked)
+      return false;
+    blocked = false;
+    return true;
+  }
 };
 
 // (permission_atom, permission_info, granted) from the registry, through the vhost's group:

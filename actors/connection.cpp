@@ -424,11 +424,8 @@ bool refuse(actor* self, channel_rec& ch, access::kind k, const std::string& nam
 
 void on_alarm(actor* self, bool memory, bool disk) {
   auto& st = self->state;
-  st.alarms.memory = memory;
-  st.alarms.disk = disk;
-  if (st.alarms.raised() || !st.alarms.blocked)
+  if (!st.alarms.update(memory, disk))
     return;
-  st.alarms.blocked = false;
   if (st.blocked_notify && st.ph != phase::closed)
     send_method(self, 0, amqp::connection_unblocked{});
   spdlog::info("AMQP connection {} (user '{}'): unblocked, the resource alarms cleared", st.peer,

@@ -46,24 +46,16 @@ void sample(alarms_actor* self) {
   s.disk_free_limit = st.limits.disk_free_absolute;
   s.memory = s.memory_used >= s.memory_limit;
   s.disk = s.disk_free < s.disk_free_limit;
-  if (s.memory != was_memory) {
-    if (s.memory)
-      spdlog::warn("memory resource limit alarm set: memory used {} bytes, limit {} bytes; "
-                   "publishers are blocked until it clears",
-                   s.memory_used, s.memory_limit);
-    else
-      spdlog::warn("memory resource limit alarm cleared: memory used {} bytes, limit {} bytes",
-                   s.memory_used, s.memory_limit);
-  }
-  if (s.disk != was_disk) {
-    if (s.disk)
-      spdlog::warn("disk resource limit alarm set: free disk {} bytes, limit {} bytes; "
-                   "publishers are blocked until it clears",
-                   s.disk_free, s.disk_free_limit);
-    else
-      spdlog::warn("disk resource limit alarm cleared: free disk {} bytes, limit {} bytes",
-                   s.disk_free, s.disk_free_limit);
-  }
+  auto log_change = [](const char* resource, bool raised, const char* what, uint64_t amount,
+                       uint64_t limit) {
+    spdlog::warn("{} resource limit alarm {}: {} {} bytes, limit {} bytes{}", resource,
+                 raised ? "set" : "cleared", what, amount, limit,
+                 raised ? "; publishers are blocked until it clears" : "");
+  };
+  if (s.memory != was_memory)
+    log_change("memory", s.memory, "memory used", s.memory_used, s.memory_limit);
+  if (s.disk != was_disk)
+    log_change("disk", s.disk, "free disk", s.disk_free, s.disk_free_limit);
   if (s.memory != was_memory || s.disk != was_disk)
     self->send(alarm_group(self->home_system()), alarm_atom::value, s.memory, s.disk);
 }

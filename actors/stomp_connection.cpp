@@ -496,11 +496,8 @@ void fatal(actor* self, std::string message, std::string detail) {
 
 void on_alarm(actor* self, bool memory, bool disk) {
   auto& st = self->state;
-  st.alarms.memory = memory;
-  st.alarms.disk = disk;
-  if (st.alarms.raised() || !st.alarms.blocked)
+  if (!st.alarms.update(memory, disk))
     return;
-  st.alarms.blocked = false;
   spdlog::info("STOMP connection {} (user '{}'): unblocked, the resource alarms cleared", st.peer,
                st.user);
   process(self);

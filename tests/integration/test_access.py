@@ -1017,49 +1017,38 @@ class ManagementAccessTest(AccessTestCase):
         method, props, payload = ch.basic_get(queue, auto_ack=True)
         self.assertEqual((payload, props.user_id if method else None), (b"x", "guest"))
 
-    def test_api_queue_declare_checks_the_dead_letter_exchange(self):
-        # As queue.declare: a new queue with x-dead-letter-exchange needs write on that
-        # exchange (RabbitMQ: 401 "Access refused.", nothing made); declaring a queue that
-        # exists with the same arguments checks nothing more (204).
+    def check_creation_needs_write(self, collection, prefix, body, key):
+        """A new queue or exchange whose body names an exchange under `key` needs write on
+        it (RabbitMQ: 401 "Access refused.", nothing made); declaring one that exists with
+        the same arguments checks nothing more (204)."""
         user = self.make_user(tags="management", permissions=(".*", "^q", ".*"))
-        forbidden = unique("forbidden")
-        args = {"arguments": {"x-dead-letter-exchange": forbidden}}
-        new, existing, allowed = unique("q-new"), unique("q-existing"), unique("q-allowed")
+        args = dict(body, arguments={key: unique("forbidden")})
+        new, existing, allowed = (unique(prefix + s) for s in ("-new", "-existing", "-allowed"))
         for name in (new, existing, allowed):
-            self.delete_queue_later(name)
+            if collection == "queues":
+                self.delete_queue_later(name)
+            else:
+                self.delete_exchange_later(name)
 
         def path(name):
-            return "/api/queues/%s/%s" % (quote("/"), quote(name))
+            return "/api/%s/%s/%s" % (collection, quote("/"), quote(name))
         self.assert_not_authorised(user, "PUT", path(new), "Access refused.", body=args)
         status, _, raw, _ = self.api.call("GET", path(new))
         self.assertEqual(status, 404, raw)
         self.api_ok("PUT", path(existing), args)
         self.assertEqual(self.as_user(user, "PUT", path(existing), args)[0], 204)
         status, _ = self.as_user(user, "PUT", path(allowed),
-                                 {"arguments": {"x-dead-letter-exchange": unique("q-dlx")}})
+                                 dict(body, arguments={key: unique("q-target")}))
         self.assertEqual(status, 201)
+
+    def test_api_queue_declare_checks_the_dead_letter_exchange(self):
+        # As queue.declare with x-dead-letter-exchange.
+        self.check_creation_needs_write("queues", "q", {}, "x-dead-letter-exchange")
 
     def test_api_exchange_declare_checks_the_alternate_exchange(self):
-        # As exchange.declare: a new exchange with alternate-exchange needs write on it
-        # (RabbitMQ: 401 "Access refused.", nothing made); an existing one is 204.
-        user = self.make_user(tags="management", permissions=(".*", "^q", ".*"))
-        forbidden = unique("forbidden")
-        args = {"type": "fanout", "arguments": {"alternate-exchange": forbidden}}
-        new, existing, allowed = unique("q-x-new"), unique("q-x-existing"), unique("q-x-allowed")
-        for name in (new, existing, allowed):
-            self.delete_exchange_later(name)
-
-        def path(name):
-            return "/api/exchanges/%s/%s" % (quote("/"), quote(name))
-        self.assert_not_authorised(user, "PUT", path(new), "Access refused.", body=args)
-        status, _, raw, _ = self.api.call("GET", path(new))
-        self.assertEqual(status, 404, raw)
-        self.api_ok("PUT", path(existing), args)
-        self.assertEqual(self.as_user(user, "PUT", path(existing), args)[0], 204)
-        status, _ = self.as_user(user, "PUT", path(allowed),
-                                 {"type": "fanout",
-                                  "arguments": {"alternate-exchange": unique("q-ae")}})
-        self.assertEqual(status, 201)
+        # As exchange.declare with alternate-exchange.
+        self.check_creation_needs_write("exchanges", "q-x", {"type": "fanout"},
+                                        "alternate-exchange")
 
 
 # -- the loopback rule -----------------------------------------------------------------------
