@@ -102,6 +102,15 @@ class Users:
 
     api = None
 
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()  # the broker test case's: a broker for the class
+        try:
+            cls.api = Api(*cls.broker.wait_listener("http"))
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
     def api_ok(self, method, path, body=None, want=(200, 201, 204)):
         status, parsed, raw, _ = self.api.call(method, path, body=body)
         self.assertIn(status, want, "%s %s: %s %r" % (method, path, status, raw))
@@ -146,15 +155,6 @@ class Users:
 
 class AccessTestCase(Users, BrokerTestCase):
     """A broker with its management API; AMQP helpers for the users made here."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        try:
-            cls.api = Api(*cls.broker.wait_listener("http"))
-        except BaseException:
-            cls.tearDownClass()
-            raise
 
     def connect_as(self, user, vhost="/", **kw):
         return self.connect(credentials=pika.PlainCredentials(user, PASSWORD),
@@ -645,15 +645,6 @@ class StompPermissionTest(Users, StompTestCase):
     A refusal is an ERROR frame with message "access_refused" and the AMQP text as its body,
     and the connection is closed. A CONNECT by a user without access to the vhost is an ERROR
     "Bad CONNECT" with body "Virtual host '/' access denied"."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        try:
-            cls.api = Api(*cls.broker.wait_listener("http"))
-        except BaseException:
-            cls.tearDownClass()
-            raise
 
     def connect_as(self, user):
         return self.raw(login=user, passcode=PASSWORD)
