@@ -112,7 +112,10 @@ void settle(actor* self, const unacked_message& u, bool requeue, bool discard = 
 
 void subscribe_temp_queue(actor* self, const std::string& temp, const std::string& queue_name,
                           caf::actor queue) {
-  // Replies to /temp-queue/x arrive without an explicit SUBSCRIBE (RabbitMQ semantics).
+  // Replies to /temp-queue/x arrive without an explicit SUBSCRIBE (RabbitMQ semantics), through
+  // a consumer that needs read on the queue as any other.
+  if (!permitted(self, access::perm::read, access::kind::queue, queue_name))
+    return;
   subscription sub;
   sub.id = "/temp-queue/" + temp;
   sub.destination = sub.id;

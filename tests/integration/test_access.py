@@ -712,6 +712,22 @@ class StompPermissionTest(Users, StompTestCase):
         self.assertTrue(conn.wait_closed(STOMP_CLOSE_TIMEOUT_S),
                         "connection open after the ERROR")
 
+    def test_a_temporary_reply_queue_needs_read_on_it(self):
+        # reply-to: /temp-queue/x makes a server-named queue (configure) and consumes from it
+        # (read); a user who may read only "r-" names is refused on the amq.gen- queue.
+        user = self.make_user(permissions=(".*", ".*", "^r-"))
+        conn = self.connect_as(user)
+        conn.send("SEND", [("destination", "/queue/" + self.queue_name("r-req")),
+                           ("reply-to", "/temp-queue/answers"), ("receipt", "r1")], b"ask")
+        frame = conn.recv_frame()
+        self.assertEqual(frame.command, "ERROR", frame)
+        self.assertEqual(frame.header("message"), "access_refused", frame)
+        self.assertRegex(frame.body.decode(),
+                         r"^ACCESS_REFUSED - access to queue 'amq\.gen-[^']+' in vhost '/' "
+                         r"refused for user '%s'$" % re.escape(user))
+        self.assertTrue(conn.wait_closed(STOMP_CLOSE_TIMEOUT_S),
+                        "connection open after the ERROR")
+
     def test_full_permissions_send_and_subscribe(self):
         user = self.make_user(permissions=(".*", ".*", ".*"))
         conn = self.connect_as(user)
