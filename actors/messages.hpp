@@ -208,7 +208,7 @@ struct exchange_spec {
   amqp::field_table arguments;
   // When the exchange does not exist yet: the 403 text to refuse its creation with (the
   // declaring user may not use its alternate exchange), "" when nothing stands in the way.
-  std::string refused_if_new;
+  std::string refused_if_new{};
 };
 
 struct queue_spec {
@@ -222,7 +222,7 @@ struct queue_spec {
   bool server_named = false;  // `name` was made by the connection for a declare of ""
   // As for exchanges: the 403 text for a new queue whose dead-letter exchange the user may
   // not use, "" when nothing stands in the way.
-  std::string refused_if_new;
+  std::string refused_if_new{};
 };
 
 struct binding_spec {

@@ -172,10 +172,18 @@ net::http_response api(const context& ctx, const net::http_request& req, std::st
   if (auto it = req.find("X-Reason"); it != req.end())
     reason.assign(it->value().data(), it->value().size());
   auto method = req.method_string();
-  call c{ctx,        std::string(method.data(), method.size()), std::move(segments),
-         std::string{query}, req.body(), who->user, std::move(reason), self,
-         has_tag(who->tags, "administrator")};
-  c.monitor = c.administrator || has_tag(who->tags, "monitoring");
+  bool administrator = has_tag(who->tags, "administrator");
+  call c{ctx,
+         std::string(method.data(), method.size()),
+         std::move(segments),
+         std::string{query},
+         req.body(),
+         who->user,
+         std::move(reason),
+         self,
+         administrator,
+         administrator || has_tag(who->tags, "monitoring"),
+         {}};
   if (auto perms = ask<std::vector<permission_info>>(self, ctx.registry(), error,
                                                      list_atom::value, permission_atom::value))
     for (auto& p : *perms)
