@@ -481,6 +481,19 @@ void when_routed(actor* self, std::function<void()> fn) {
   st.after_routes = std::move(fn);
 }
 
+namespace {
+
+// A reply-text is a shortstr: RabbitMQ keeps 252 bytes of a longer one and ends it with "...".
+std::string reply_text(std::string text) {
+  if (text.size() > 255) {
+    text.resize(252);
+    text += "...";
+  }
+  return text;
+}
+
+}  // namespace
+
 void channel_error(actor* self, channel_rec& ch, uint16_t code, std::string text, uint16_t cls,
                    uint16_t mth) {
   auto& st = self->state;
@@ -488,7 +501,7 @@ void channel_error(actor* self, channel_rec& ch, uint16_t code, std::string text
                st.user, st.vhost_name, ch.number, code, text);
   amqp::channel_close m;
   m.reply_code = code;
-  m.reply_text = std::move(text);
+  m.reply_text = reply_text(std::move(text));
   m.class_id = cls;
   m.method_id = mth;
   send_method(self, ch.number, m);
@@ -504,7 +517,7 @@ void connection_error(actor* self, uint16_t code, std::string text, uint16_t cls
                st.vhost_name, code, text);
   amqp::connection_close m;
   m.reply_code = code;
-  m.reply_text = std::move(text);
+  m.reply_text = reply_text(std::move(text));
   m.class_id = cls;
   m.method_id = mth;
   send_method(self, 0, m);
