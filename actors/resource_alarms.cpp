@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <filesystem>
+#include <system_error>
 
 #include <spdlog/spdlog.h>
 
@@ -42,10 +44,15 @@ void sample(alarms_actor* self) {
   bool was_memory = s.memory, was_disk = s.disk;
   s.memory_used = metrics::resident_memory_bytes();
   s.memory_limit = memory_limit(st.limits);
-  s.disk_free = metrics::free_disk_bytes(st.limits.data_dir);
   s.disk_free_limit = st.limits.disk_free_absolute;
   s.memory = s.memory_used >= s.memory_limit;
-  s.disk = s.disk_free < s.disk_free_limit;
+  // A disk that cannot be asked (the data directory gone) keeps the alarm as it was.
+  std::error_code ec;
+  auto space = std::filesystem::space(st.limits.data_dir, ec);
+  if (!ec) {
+    s.disk_free = space.available;
+    s.disk = s.disk_free < s.disk_free_limit;
+  }
   auto log_change = [](const char* resource, bool raised, const char* what, uint64_t amount,
                        uint64_t limit) {
     spdlog::warn("{} resource limit alarm {}: {} {} bytes, limit {} bytes{}", resource,
