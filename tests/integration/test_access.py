@@ -666,6 +666,20 @@ class StompPermissionTest(Users, StompTestCase):
         self.assertTrue(conn.wait_closed(STOMP_CLOSE_TIMEOUT_S),
                         "connection open after the ERROR")
 
+    def refused_on_made_queue(self, user, command, headers, body, queue_pattern):
+        """command on a new connection: ERROR access_refused naming a queue the broker named
+        (matching the regular expression queue_pattern), then close."""
+        conn = self.connect_as(user)
+        conn.send(command, headers, body)
+        frame = conn.recv_frame()
+        self.assertEqual((frame.command, frame.header("message")), ("ERROR", "access_refused"),
+                         frame)
+        self.assertRegex(frame.body.decode(),
+                         r"^ACCESS_REFUSED - access to queue '%s' in vhost '/' refused for "
+                         r"user '%s'$" % (queue_pattern, re.escape(user)))
+        self.assertTrue(conn.wait_closed(STOMP_CLOSE_TIMEOUT_S),
+                        "connection open after the ERROR")
+
     def test_connect_without_access_to_the_vhost_is_refused(self):
         user = self.make_user()
         conn = self.raw_unconnected()
@@ -699,33 +713,18 @@ class StompPermissionTest(Users, StompTestCase):
         # RabbitMQ names the subscription's queue 'stomp-subscription-...'; only the rest of
         # the text is compared.
         user = self.make_user(permissions=("^c-", "^w-", "^r-"))
-        conn = self.connect_as(user)
-        conn.send("SUBSCRIBE", [("destination", "/topic/" + unique("a")), ("id", "s1"),
-                                ("receipt", "r1")])
-        frame = conn.recv_frame()
-        self.assertEqual(frame.command, "ERROR", frame)
-        self.assertEqual(frame.header("message"), "access_refused", frame)
-        self.assertRegex(frame.body.decode(),
-                         r"^ACCESS_REFUSED - access to queue '[^']+' in vhost '/' refused for "
-                         r"user '%s'$" % re.escape(user))
-        self.assertTrue(conn.wait_closed(STOMP_CLOSE_TIMEOUT_S),
-                        "connection open after the ERROR")
+        self.refused_on_made_queue(user, "SUBSCRIBE",
+                                   [("destination", "/topic/" + unique("a")), ("id", "s1"),
+                                    ("receipt", "r1")], b"", "[^']+")
 
     def test_a_temporary_reply_queue_needs_read_on_it(self):
         # reply-to: /temp-queue/x makes a server-named queue (configure) and consumes from it
         # (read); a user who may read only "r-" names is refused on the amq.gen- queue.
         user = self.make_user(permissions=(".*", ".*", "^r-"))
-        conn = self.connect_as(user)
-        conn.send("SEND", [("destination", "/queue/" + self.queue_name("r-req")),
-                           ("reply-to", "/temp-queue/answers"), ("receipt", "r1")], b"ask")
-        frame = conn.recv_frame()
-        self.assertEqual(frame.command, "ERROR", frame)
-        self.assertEqual(frame.header("message"), "access_refused", frame)
-        self.assertRegex(frame.body.decode(),
-                         r"^ACCESS_REFUSED - access to queue 'amq\.gen-[^']+' in vhost '/' "
-                         r"refused for user '%s'$" % re.escape(user))
-        self.assertTrue(conn.wait_closed(STOMP_CLOSE_TIMEOUT_S),
-                        "connection open after the ERROR")
+        self.refused_on_made_queue(user, "SEND",
+                                   [("destination", "/queue/" + self.queue_name("r-req")),
+                                    ("reply-to", "/temp-queue/answers"), ("receipt", "r1")],
+                                   b"ask", r"amq\.gen-[^']+")
 
     def test_full_permissions_send_and_subscribe(self):
         user = self.make_user(permissions=(".*", ".*", ".*"))
@@ -764,17 +763,9 @@ class StompPermissionTest(Users, StompTestCase):
 
     def test_a_topic_subscription_is_refused_under_its_queue_name(self):
         user = self.make_user(permissions=(r"^amq\.gen", ".*", ".*"))
-        conn = self.connect_as(user)
-        conn.send("SUBSCRIBE", [("destination", "/topic/" + unique("a")), ("id", "s1"),
-                                ("receipt", "r1")])
-        frame = conn.recv_frame()
-        self.assertEqual((frame.command, frame.header("message")), ("ERROR", "access_refused"),
-                         frame)
-        self.assertRegex(frame.body.decode(),
-                         r"^ACCESS_REFUSED - access to queue 'stomp-subscription-[^']+' in vhost "
-                         r"'/' refused for user '%s'$" % re.escape(user))
-        self.assertTrue(conn.wait_closed(STOMP_CLOSE_TIMEOUT_S),
-                        "connection open after the ERROR")
+        self.refused_on_made_queue(user, "SUBSCRIBE",
+                                   [("destination", "/topic/" + unique("a")), ("id", "s1"),
+                                    ("receipt", "r1")], b"", r"stomp-subscription-[^']+")
 
     def test_send_with_another_user_id_is_refused(self):
         # As basic.publish: a user-id header must name the logged-in user. RabbitMQ answers
