@@ -170,6 +170,21 @@ bool vhost_permissions::allows_slow(perm p, kind k, std::string_view name) const
   return ok;
 }
 
+std::optional<resource> creation_refused(const vhost_permissions& p, kind k,
+                                         const std::string& name,
+                                         const amqp::field_table& args) {
+  auto f = amqp::find_field(args, k == kind::queue ? "x-dead-letter-exchange"
+                                                   : "alternate-exchange");
+  auto target = f ? f->as_string() : nullptr;
+  if (!target)
+    return std::nullopt;
+  if (!p.allows(perm::read, k, name))
+    return resource{k, name};
+  if (!p.allows(perm::write, kind::exchange, *target))
+    return resource{kind::exchange, *target};
+  return std::nullopt;
+}
+
 std::string refused_reason(kind k, std::string_view name, std::string_view vhost,
                            std::string_view user) {
   std::string n{name.empty() && k == kind::exchange ? std::string_view{"amq.default"} : name};

@@ -24,6 +24,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "protocol/amqp091/field_table.hpp"
+
 namespace warren::access {
 
 enum class perm { configure = 0, write = 1, read = 2 };
@@ -90,6 +92,19 @@ private:
   };
   mutable std::unordered_map<std::string, bool, name_hash, std::equal_to<>> cache_[3];
 };
+
+struct resource {
+  kind k;
+  std::string name;
+};
+
+// Creating a queue with x-dead-letter-exchange, or an exchange with alternate-exchange, needs
+// read on the new entity and write on the exchange it names (rabbit_channel checks both only
+// when the declare creates the entity): the resource refused first, nullopt when both are
+// allowed or `args` names no such exchange.
+std::optional<resource> creation_refused(const vhost_permissions& p, kind k,
+                                         const std::string& name,
+                                         const amqp::field_table& args);
 
 // "ACCESS_REFUSED - access to queue 'q' in vhost '/' refused for user 'bob'"
 std::string refused_text(kind k, std::string_view name, std::string_view vhost,

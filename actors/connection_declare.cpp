@@ -50,27 +50,14 @@ void drop_cached_queue(actor* self, const std::string& name) {
 using access::kind;
 using access::perm;
 
-// An argument naming an exchange (alternate-exchange, x-dead-letter-exchange), when it is a
-// string: creating an entity with one needs read on the entity and write on that exchange.
-const std::string* exchange_argument(const amqp::field_table& args, const char* key) {
-  auto f = amqp::find_field(args, key);
-  return f ? f->as_string() : nullptr;
-}
-
-struct check {
-  perm p;
-  kind k;
-  const std::string& name;
-};
-
-// The refusal of the first check that fails, "" when both pass. RabbitMQ makes them only
-// when the declare creates the entity, so the vhost applies the answer then.
-std::string refused_unless_both(actor* self, const check& a, const check& b) {
+// What the vhost answers a declare that would create the entity with, when the user may not
+// use the dead-letter or alternate exchange its arguments name (actors/access.hpp).
+std::string refused_if_new(actor* self, kind k, const std::string& name,
+                           const amqp::field_table& args) {
   auto& st = self->state;
-  for (auto* c : {&a, &b})
-    if (!st.perms.allows(c->p, c->k, c->name))
-      return access::refused_text(c->k, c->name, st.vhost_name, st.user);
-  return {};
+  auto refused = access::creation_refused(st.perms, k, name, args);
+  return refused ? access::refused_text(refused->k, refused->name, st.vhost_name, st.user)
+                 : std::string{};
 }
 
 }  // namespace
@@ -96,13 +83,10 @@ void on_exchange_declare(actor* self, channel_rec& ch, amqp::exchange_declare& m
   if (!m.passive && !m.exchange.empty() &&
       !permitted(self, ch, perm::configure, kind::exchange, m.exchange, 40, 10))
     return;
-  std::string refused_if_new;
-  if (!m.passive)
-    if (auto ae = exchange_argument(m.arguments, "alternate-exchange"))
-      refused_if_new = refused_unless_both(self, {perm::read, kind::exchange, m.exchange},
-                                           {perm::write, kind::exchange, *ae});
+  auto refused = m.passive ? std::string{}
+                           : refused_if_new(self, kind::exchange, m.exchange, m.arguments);
   exchange_spec spec{m.exchange, m.type, m.passive, m.durable, m.auto_delete, m.internal,
-                     std::move(m.arguments), std::move(refused_if_new)};
+                     std::move(m.arguments), std::move(refused)};
   auto n = ch.number;
   bool no_wait = m.no_wait;
   ask<op_result>(
@@ -196,11 +180,8 @@ void on_queue_declare(actor* self, channel_rec& ch, amqp::queue_declare& m) {
     if (!permitted(self, ch, perm::configure, kind::queue, m.queue, 50, 10))
       return;
   }
-  std::string refused_if_new;
-  if (!m.passive)
-    if (auto dlx = exchange_argument(m.arguments, "x-dead-letter-exchange"))
-      refused_if_new = refused_unless_both(self, {perm::read, kind::queue, m.queue},
-                                           {perm::write, kind::exchange, *dlx});
+  auto refused =
+    m.passive ? std::string{} : refused_if_new(self, kind::queue, m.queue, m.arguments);
   queue_spec spec{m.queue,
                   m.passive,
                   m.durable,
@@ -209,7 +190,7 @@ void on_queue_declare(actor* self, channel_rec& ch, amqp::queue_declare& m) {
                   std::move(m.arguments),
                   caf::actor_cast<caf::actor>(self),
                   server_named,
-                  std::move(refused_if_new)};
+                  std::move(refused)};
   when_routed(self, [=]() mutable {
     ask<queue_declared>(
       self, self->state.vhost,

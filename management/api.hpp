@@ -66,7 +66,7 @@ struct call {
   caf::scoped_actor& self;
   bool administrator = false;         // the user has the administrator tag
   bool monitor = false;               // administrator or monitoring: sees every connection
-  std::map<std::string, access::vhost_permissions> permissions;  // the user's, by vhost
+  std::map<std::string, permission_info> permissions;  // the user's, by vhost
   json parsed_body() const;           // {} when empty; throws bad_request on malformed JSON
 
   // RabbitMQ's management rules: an administrator sees every vhost; other users the vhosts
@@ -80,6 +80,8 @@ struct call {
                                      const std::string& name) const;
   bool allows(access::perm p, access::kind k, const std::string& vhost,
               const std::string& name) const;
+  // The user's patterns in a vhost, compiled when a handler asks (most requests never do).
+  access::vhost_permissions permissions_in(const std::string& vhost) const;
 };
 
 // What a handler answers: a status and a JSON body (none for 204).
@@ -93,6 +95,9 @@ reply ok(json body);
 reply no_content();
 reply created();
 reply error_reply(unsigned status, std::string error, std::string reason);
+reply not_authorised(std::string reason);  // 401 {"error": "not_authorised", ...}
+// A user's tags as stored ("administrator, monitoring"): one entry per tag, spaces trimmed.
+std::vector<std::string> split_tags(const std::string& tags);
 reply not_found(std::string reason = "Not Found");
 reply bad_request(std::string reason);
 reply method_not_allowed();

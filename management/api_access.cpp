@@ -41,10 +41,8 @@ std::vector<binding_info> list_bindings(call& c, const caf::actor& vhost) {
   return r ? std::move(*r) : std::vector<binding_info>{};
 }
 
-namespace {
-
-json tags_json(const std::string& tags) {
-  json out = json::array();
+std::vector<std::string> split_tags(const std::string& tags) {
+  std::vector<std::string> out;
   size_t pos = 0;
   while (pos < tags.size()) {
     auto comma = tags.find(',', pos);
@@ -54,11 +52,20 @@ json tags_json(const std::string& tags) {
     while (!t.empty() && t.back() == ' ')
       t.pop_back();
     if (!t.empty())
-      out.push_back(t);
+      out.push_back(std::move(t));
     if (comma == std::string::npos)
       break;
     pos = comma + 1;
   }
+  return out;
+}
+
+namespace {
+
+json tags_json(const std::string& tags) {
+  json out = json::array();
+  for (auto& t : split_tags(tags))
+    out.push_back(t);
   return out;
 }
 

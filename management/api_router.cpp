@@ -1,6 +1,8 @@
 // The HTTP entry point: serves the web page and /metrics, authenticates /api requests with
 // HTTP basic auth against the registry's users, splits and percent-decodes the path (so that
 // the vhost "/" arrives as %2F), and hands the call to the area that owns the path.
+#include <algorithm>
+
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
@@ -93,25 +95,8 @@ reply dispatch(call& c) {
 }
 
 bool has_tag(const std::string& tags, std::string_view tag) {
-  size_t pos = 0;
-  while (pos <= tags.size()) {
-    auto comma = tags.find(',', pos);
-    auto t = std::string_view{tags}.substr(pos, comma == std::string::npos ? comma : comma - pos);
-    while (!t.empty() && t.front() == ' ')
-      t.remove_prefix(1);
-    while (!t.empty() && t.back() == ' ')
-      t.remove_suffix(1);
-    if (t == tag)
-      return true;
-    if (comma == std::string::npos)
-      break;
-    pos = comma + 1;
-  }
-  return false;
-}
-
-reply not_authorised(std::string reason) {
-  return error_reply(401, "not_authorised", std::move(reason));
+  auto all = split_tags(tags);
+  return std::find(all.begin(), all.end(), tag) != all.end();
 }
 
 // RabbitMQ's management rules, before any handler runs: the management tags, the areas only
@@ -188,7 +173,7 @@ net::http_response api(const context& ctx, const net::http_request& req, std::st
                                                      list_atom::value, permission_atom::value))
     for (auto& p : *perms)
       if (p.user == c.user)
-        c.permissions.emplace(p.vhost, access::vhost_permissions{p.configure, p.write, p.read});
+        c.permissions.emplace(p.vhost, p);
   if (auto refused = authorize(c, who->tags))
     return to_http(req, *refused);
   try {
@@ -206,10 +191,17 @@ bool call::sees_vhost(const std::string& vhost) const {
   return administrator || permissions.count(vhost);
 }
 
+access::vhost_permissions call::permissions_in(const std::string& vhost) const {
+  auto it = permissions.find(vhost);
+  if (it == permissions.end())
+    return {};
+  auto& p = it->second;
+  return access::vhost_permissions{p.configure, p.write, p.read};
+}
+
 bool call::allows(access::perm p, access::kind k, const std::string& vhost,
                   const std::string& name) const {
-  auto it = permissions.find(vhost);
-  return it != permissions.end() && it->second.allows(p, k, name);
+  return permissions_in(vhost).allows(p, k, name);
 }
 
 std::optional<reply> call::refuse_unless(access::perm p, access::kind k, const std::string& vhost,
@@ -231,6 +223,10 @@ json call::parsed_body() const {
 reply ok(json body) { return reply{200, std::move(body), {}}; }
 reply no_content() { return reply{204, std::nullopt, {}}; }
 reply created() { return reply{201, std::nullopt, {}}; }
+
+reply not_authorised(std::string reason) {
+  return error_reply(401, "not_authorised", std::move(reason));
+}
 
 reply error_reply(unsigned status, std::string error, std::string reason) {
   return reply{status, json{{"error", std::move(error)}, {"reason", std::move(reason)}}, {}};
