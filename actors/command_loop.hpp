@@ -16,6 +16,7 @@
 #include "actors/registry_actor.hpp"
 #include "actors/resource_alarms.hpp"
 #include "metrics/probe.hpp"
+#include "net/tls.hpp"
 
 namespace warren {
 
@@ -39,6 +40,12 @@ void init_connection(Self* self, std::shared_ptr<Session> session,
     self->request(alarms, std::chrono::seconds(60), get_atom::value)
       .then([self](alarm_status& s) { on_alarm(self, s.memory, s.disk); },
             [](caf::error&) {});
+}
+
+// The user a TLS client's certificate names (RabbitMQ's ssl_cert_login_from): its subject as
+// an RFC 4514 string, or its common name; empty without a certificate.
+inline std::string certificate_user(const net::tls_details& tls, bool common_name) {
+  return common_name ? tls.peer_common_name : tls.peer_subject;
 }
 
 // Where the connection stands with the alarms: publishing connections stop at their next

@@ -80,6 +80,16 @@ bool parse_credentials(const std::string& mechanism, const std::string& response
   return false;
 }
 
+// The mechanisms this connection offers, in the configured order: EXTERNAL only to a client
+// that showed a certificate.
+std::vector<std::string> offered_mechanisms(const state& st) {
+  std::vector<std::string> out;
+  for (auto& m : st.settings->auth_mechanisms)
+    if (m != "EXTERNAL" || st.tls.has_peer_cert())
+      out.push_back(m);
+  return out;
+}
+
 void refuse_login(actor* self, const std::string& user, const std::string& mechanism) {
   spdlog::warn("AMQP connection {}: login refused for user '{}' (mechanism {})",
                self->state.peer, user, mechanism);
@@ -135,31 +145,49 @@ void on_handshake(actor* self, amqp::command& cmd) {
               *flag = std::get_if<bool>(&c->v) && std::get<bool>(c->v);
       std::string user, password;
       auto mechanism = m->mechanism;
-      if (!parse_credentials(mechanism, m->response, user, password))
+      // RabbitMQ's answers (rabbit_reader): a name it has no mechanism for, and one it has but
+      // did not offer here.
+      if (mechanism != "PLAIN" && mechanism != "AMQPLAIN" && mechanism != "EXTERNAL")
+        return connection_error(self, amqp::command_invalid,
+                                "COMMAND_INVALID - unknown authentication mechanism '" +
+                                  mechanism + "'");
+      auto offered = offered_mechanisms(st);
+      if (std::find(offered.begin(), offered.end(), mechanism) == offered.end())
+        return connection_error(self, amqp::command_invalid,
+                                "COMMAND_INVALID - invalid authentication mechanism '" +
+                                  mechanism + "'");
+      bool external = mechanism == "EXTERNAL";
+      if (external)
+        user = certificate_user(st.tls, st.settings->cert_login_common_name);
+      else if (!parse_credentials(mechanism, m->response, user, password))
         return refuse_login(self, user, mechanism);
-      ask<login_result>(
-        self, current_registry(self->home_system()),
-        [=](login_result& r) {
-          auto& st = self->state;
-          if (r.loopback_only) {
-            spdlog::warn("AMQP connection {}: login refused for user '{}': it may only connect "
-                         "through a loopback address (loopback_users)",
-                         st.peer, user);
-            return connection_error(self, amqp::access_refused,
-                                    "ACCESS_REFUSED - " + mechanism + " login refused: user '" +
-                                      user + "' can only connect via localhost");
-          }
-          if (!r.ok)
-            return refuse_login(self, user, mechanism);
-          st.user = user;
-          st.ph = phase::tune_ok;
-          amqp::connection_tune tune;
-          tune.channel_max = st.settings->channel_max;
-          tune.frame_max = st.settings->frame_max;
-          tune.heartbeat = st.settings->heartbeat;
-          send_method(self, 0, tune);
-        },
-        login_atom::value, user, password, st.local_loopback);
+      auto on_login = [=](login_result& r) {
+        auto& st = self->state;
+        if (r.loopback_only) {
+          spdlog::warn("AMQP connection {}: login refused for user '{}': it may only connect "
+                       "through a loopback address (loopback_users)",
+                       st.peer, user);
+          return connection_error(self, amqp::access_refused,
+                                  "ACCESS_REFUSED - " + mechanism + " login refused: user '" +
+                                    user + "' can only connect via localhost");
+        }
+        if (!r.ok)
+          return refuse_login(self, user, mechanism);
+        st.user = user;
+        st.ph = phase::tune_ok;
+        amqp::connection_tune tune;
+        tune.channel_max = st.settings->channel_max;
+        tune.frame_max = st.settings->frame_max;
+        tune.heartbeat = st.settings->heartbeat;
+        send_method(self, 0, tune);
+      };
+      // EXTERNAL: the certificate stands for the password; the user must exist.
+      if (external)
+        ask<login_result>(self, current_registry(self->home_system()), on_login,
+                          login_atom::value, user, st.local_loopback);
+      else
+        ask<login_result>(self, current_registry(self->home_system()), on_login,
+                          login_atom::value, user, password, st.local_loopback);
       return;
     }
     case phase::tune_ok: {
@@ -711,11 +739,14 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
       [=](start_atom) {
         auto& st = self->state;
         st.ph = phase::start_ok;
+        if (st.session)  // the handshake is over once the protocol header is read
+          st.tls = st.session->tls_info();
         amqp::connection_start m;
         m.version_major = 0;
         m.version_minor = 9;
         m.server_properties = server_properties();
-        m.mechanisms = "PLAIN AMQPLAIN";
+        for (auto& name : offered_mechanisms(st))
+          m.mechanisms += (m.mechanisms.empty() ? "" : " ") + name;
         m.locales = "en_US";
         send_method(self, 0, m);
         flush_out(self);

@@ -21,6 +21,11 @@ metrics::connection_stats common_stats(Self* self, const char* protocol) {
   s.local = st.local;
   s.user = st.user;
   s.vhost = st.vhost_name;
+  s.ssl = st.tls.on;
+  s.ssl_protocol = st.tls.protocol;
+  s.ssl_cipher = st.tls.cipher;
+  s.peer_cert_subject = st.tls.peer_subject;
+  s.peer_cert_issuer = st.tls.peer_issuer;
   s.connected_at = st.stats.connected_at;
   s.mailbox = self->mailbox().size();
   s.recv_oct = st.stats.recv_oct;

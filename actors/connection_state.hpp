@@ -111,6 +111,7 @@ struct state {
   std::string peer;
   std::string local;
   bool local_loopback = false;  // reached through a loopback address (loopback_users)
+  net::tls_details tls;  // the TLS session, once the handshake is done (`on` false: plain)
   access::vhost_permissions perms;  // the user's in this vhost, from connection.open / CONNECT
   alarm_block alarms;  // memory and disk alarms (resource_alarms.hpp)
   std::string user;

@@ -75,10 +75,16 @@ void on_connect(actor* self, stomp::frame& f) {
     return;
   }
   st.version = *v;
-  // Without `login` the default user connects (RabbitMQ's implicit connect).
+  if (st.session)  // the TLS handshake, if any, is over: CONNECT came through it
+    st.tls = st.session->tls_info();
+  // Without `login` the default user connects (RabbitMQ's implicit connect), or, with
+  // stomp.ssl_cert_login, the user the client's certificate names.
   auto login = f.header("login");
   auto passcode = f.header("passcode");
   std::string user = login ? *login : std::string{"guest"};
+  bool cert_login = !login && st.settings->stomp_cert_login && st.tls.has_peer_cert();
+  if (cert_login)
+    user = certificate_user(st.tls, st.settings->cert_login_common_name);
   std::string vhost = f.header("host") ? *f.header("host") : std::string{"/"};
   auto heart_beat = parse_heart_beat(f.header("heart-beat"));
   std::string client_id = f.header("client-id") ? *f.header("client-id") : std::string{};
@@ -156,7 +162,7 @@ void on_connect(actor* self, stomp::frame& f) {
     }
     open_vhost();
   };
-  if (login)
+  if (login && !cert_login)
     ask<login_result>(self, current_registry(self->home_system()), on_login, login_atom::value,
                       user, passcode ? *passcode : std::string{}, st.local_loopback);
   else

@@ -55,6 +55,45 @@ bool parse_listener(const std::string& v, std::string& address, int& port) {
   return true;
 }
 
+// One `ssl_options.<rest>` (or `management.ssl.<rest>`) setting; false when `rest` names none
+// or `value` does not fit it.
+bool apply_tls_key(const std::string& rest, const std::string& value, net::tls_options& t,
+                   bool& known) {
+  known = true;
+  long n;
+  if (rest == "certfile")
+    t.certfile = value;
+  else if (rest == "keyfile")
+    t.keyfile = value;
+  else if (rest == "cacertfile")
+    t.cacertfile = value;
+  else if (rest == "password")
+    t.password = value;
+  else if (rest == "verify") {
+    if (value != "verify_peer" && value != "verify_none")
+      return false;
+    t.verify_peer = value == "verify_peer";
+  } else if (rest == "fail_if_no_peer_cert")
+    return to_bool(value, t.fail_if_no_peer_cert);
+  else if (rest == "depth") {
+    if (!to_int(value, 0, 100, n))
+      return false;
+    t.depth = static_cast<int>(n);
+  } else if (rest.rfind("versions.", 0) == 0) {
+    if (value != "tlsv1" && value != "tlsv1.1" && value != "tlsv1.2" && value != "tlsv1.3")
+      return false;
+    t.versions.push_back(value);
+  } else if (rest.rfind("ciphers.", 0) == 0) {
+    if (value.empty())
+      return false;
+    t.ciphers.push_back(value);
+  } else {
+    known = false;
+    return false;
+  }
+  return true;
+}
+
 const char* levels[] = {"trace", "debug", "info", "warning", "warn", "error", "critical", "none"};
 
 bool valid_level(const std::string& l) {
@@ -75,6 +114,11 @@ Options:
   --amqp-port N       AMQP listener port (default 5672; 0 picks a free port)
   --stomp-port N      STOMP listener port (default 61613; 0 picks a free port)
   --http-port N       HTTP management / metrics port (default 15672; 0 picks a free port)
+  --amqps-port N      AMQP over TLS listener port (default none; RabbitMQ's is 5671)
+  --stomps-port N     STOMP over TLS listener port (default none; RabbitMQ's is 61614)
+  --https-port N      HTTPS management / metrics port (default none; RabbitMQ's is 15671)
+                      The TLS listeners need a certificate and key: ssl_options.certfile and
+                      ssl_options.keyfile (management.ssl.* for HTTPS) in the config file.
   --bind ADDRESS      address the listeners bind to (default 127.0.0.1)
   --data-dir DIR      directory for the broker's data (default ./data)
   --config FILE       configuration file in RabbitMQ's `key = value` format
@@ -96,6 +140,11 @@ Options:
 
 Configuration keys (see etc/warren.conf):
   listeners.tcp.default, stomp.listeners.tcp.1, management.tcp.port, listeners.bind,
+  listeners.ssl.default, stomp.listeners.ssl.1, management.ssl.port, ssl_options.certfile,
+  ssl_options.keyfile, ssl_options.cacertfile, ssl_options.password, ssl_options.verify,
+  ssl_options.fail_if_no_peer_cert, ssl_options.depth, ssl_options.versions.N,
+  ssl_options.ciphers.N, management.ssl.* (the same keys for HTTPS), ssl_handshake_timeout,
+  auth_mechanisms.N, ssl_cert_login_from, stomp.ssl_cert_login,
   data_dir, scheduler.workers, scheduler.io_threads, scheduler.inline_io, log.console.level,
   log.file, default_user, default_pass, loopback_users, vm_memory_high_watermark.relative,
   vm_memory_high_watermark.absolute, disk_free_limit.absolute, heartbeat, frame_max, channel_max,
@@ -118,6 +167,7 @@ std::string apply_config_text(const std::string& text, daemon_config& cfg) {
   std::istringstream in{text};
   std::string line;
   int lineno = 0;
+  bool mechanisms_given = false;
   while (std::getline(in, line)) {
     ++lineno;
     auto hash = line.find('#');
@@ -141,6 +191,48 @@ std::string apply_config_text(const std::string& text, daemon_config& cfg) {
     } else if (key == "stomp.listeners.tcp.1" || key == "stomp.listeners.tcp.default") {
       std::string ignored;
       if (!parse_listener(value, ignored, cfg.stomp_port))
+        return bad();
+    } else if (key == "listeners.ssl.default" || key == "stomp.listeners.ssl.1" ||
+               key == "stomp.listeners.ssl.default") {
+      std::string ignored;
+      auto& port = key == "listeners.ssl.default" ? cfg.amqps_port : cfg.stomps_port;
+      if (!parse_listener(value, ignored, port))
+        return bad();
+    } else if (key == "listeners.ssl" || key == "stomp.listeners.ssl") {  // `= none`
+      if (value != "none")
+        return bad();
+      (key == "listeners.ssl" ? cfg.amqps_port : cfg.stomps_port) = -1;
+    } else if (key == "management.ssl.port") {
+      if (!to_int(value, 0, 65535, n))
+        return bad();
+      cfg.https_port = static_cast<int>(n);
+    } else if (key.rfind("ssl_options.", 0) == 0 || key.rfind("management.ssl.", 0) == 0) {
+      bool mgmt = key.rfind("management.ssl.", 0) == 0;
+      auto rest = key.substr(mgmt ? std::string_view{"management.ssl."}.size()
+                                  : std::string_view{"ssl_options."}.size());
+      bool known = false;
+      if (!apply_tls_key(rest, value, mgmt ? cfg.management_tls : cfg.tls, known))
+        return known ? bad() : "line " + std::to_string(lineno) + ": unknown key '" + key + "'";
+    } else if (key == "ssl_handshake_timeout") {
+      if (!to_int(value, 100, 600000, n))
+        return bad();
+      cfg.tls.handshake_timeout_ms = cfg.management_tls.handshake_timeout_ms =
+        static_cast<int>(n);
+    } else if (key.rfind("auth_mechanisms.", 0) == 0) {
+      if (value != "PLAIN" && value != "AMQPLAIN" && value != "EXTERNAL")
+        return bad();
+      if (!mechanisms_given)
+        cfg.auth_mechanisms.clear();
+      mechanisms_given = true;
+      if (std::find(cfg.auth_mechanisms.begin(), cfg.auth_mechanisms.end(), value) ==
+          cfg.auth_mechanisms.end())
+        cfg.auth_mechanisms.push_back(value);
+    } else if (key == "ssl_cert_login_from") {
+      if (value != "distinguished_name" && value != "common_name")
+        return bad();
+      cfg.cert_login_common_name = value == "common_name";
+    } else if (key == "stomp.ssl_cert_login") {
+      if (!to_bool(value, cfg.stomp_cert_login))
         return bad();
     } else if (key == "management.tcp.port") {
       if (!to_int(value, 0, 65535, n))
@@ -331,6 +423,12 @@ std::optional<daemon_config> parse_command_line(int argc, char** argv, int& exit
       ok = port(cfg.stomp_port);
     else if (k == "--http-port")
       ok = port(cfg.http_port);
+    else if (k == "--amqps-port")
+      ok = port(cfg.amqps_port);
+    else if (k == "--stomps-port")
+      ok = port(cfg.stomps_port);
+    else if (k == "--https-port")
+      ok = port(cfg.https_port);
     else if (k == "--bind")
       cfg.bind_address = v;
     else if (k == "--data-dir")

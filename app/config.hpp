@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "net/tls.hpp"
+
 namespace warren {
 
 struct daemon_config {
@@ -15,6 +17,18 @@ struct daemon_config {
   int amqp_port = 5672;
   int stomp_port = 61613;
   int http_port = 15672;
+  // TLS listeners: -1 = none (RabbitMQ starts them only when configured), 0 = a free port.
+  // AMQPS and STOMP over TLS use `tls` (ssl_options.*), HTTPS its own (management.ssl.*).
+  int amqps_port = -1;
+  int stomps_port = -1;
+  int https_port = -1;
+  net::tls_options tls;
+  net::tls_options management_tls;
+  // SASL mechanisms offered to AMQP clients, in order (auth_mechanisms.N); EXTERNAL takes the
+  // user name from the client's TLS certificate: its subject (RFC 4514) or its common name.
+  std::vector<std::string> auth_mechanisms{"PLAIN", "AMQPLAIN"};
+  bool cert_login_common_name = false;  // ssl_cert_login_from = common_name
+  bool stomp_cert_login = false;  // stomp.ssl_cert_login: a CONNECT without login uses it too
   std::string data_dir = "./data";
   std::string config_file;
   int workers = 0;  // 0 = number of cores

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
@@ -107,6 +108,9 @@ int main(int argc, char** argv) {
   settings->heartbeat = cfg.heartbeat;
   settings->frame_max = cfg.frame_max;
   settings->channel_max = cfg.channel_max;
+  settings->auth_mechanisms = cfg.auth_mechanisms;
+  settings->cert_login_common_name = cfg.cert_login_common_name;
+  settings->stomp_cert_login = cfg.stomp_cert_login;
   // The stats collector first: every actor spawned from here on finds it and reports to it.
   auto stats = std::make_shared<warren::metrics::snapshot_store>();
   auto collector = warren::metrics::spawn_stats_collector(
@@ -235,40 +239,68 @@ int main(int argc, char** argv) {
   // SIGINT and SIGTERM are ours before the first "listening" line: one that arrives before
   // the handler below is set waits in the signal_set instead of killing the process.
   asio::signal_set signals{io.main(), SIGINT, SIGTERM};
-  std::unique_ptr<warren::net::listener> amqp;
-  try {
-    amqp = std::make_unique<warren::net::listener>(
-      io, cfg.bind_address, static_cast<uint16_t>(cfg.amqp_port),
-      [&sys, shared_settings, conn_sup](asio::ip::tcp::socket s) {
-        auto session = std::make_shared<warren::net::amqp_session>(std::move(s));
-        spdlog::info("accepting AMQP connection {}", session->peer());
-        auto conn = warren::spawn_connection(sys, session, shared_settings);
-        caf::anon_send(conn_sup(), warren::start_atom::value, conn);
-        session->start(conn);
-      });
-  } catch (const std::exception& e) {
-    spdlog::critical("cannot listen for AMQP on {}:{}: {}", cfg.bind_address, cfg.amqp_port,
-                     e.what());
-    return exit_now(1);
-  }
-  spdlog::info("listening amqp {}:{}", amqp->address(), amqp->port());
-  std::unique_ptr<warren::net::listener> stomp;
-  try {
-    stomp = std::make_unique<warren::net::listener>(
-      io, cfg.bind_address, static_cast<uint16_t>(cfg.stomp_port),
-      [&sys, shared_settings, conn_sup](asio::ip::tcp::socket s) {
-        auto session = std::make_shared<warren::net::stomp_session>(std::move(s));
-        spdlog::info("accepting STOMP connection {}", session->peer());
-        auto conn = warren::spawn_stomp_connection(sys, session, shared_settings);
-        caf::anon_send(conn_sup(), warren::start_atom::value, conn);
-        session->start(conn);
-      });
-  } catch (const std::exception& e) {
-    spdlog::critical("cannot listen for STOMP on {}:{}: {}", cfg.bind_address, cfg.stomp_port,
-                     e.what());
-    return exit_now(1);
-  }
-  spdlog::info("listening stomp {}:{}", stomp->address(), stomp->port());
+  // The TLS context of AMQPS and STOMP over TLS (ssl_options.*), if either listens.
+  auto tls_context = [&](const warren::net::tls_options& opt, const char* keys) {
+    std::string err;
+    auto ctx = warren::net::make_server_context(opt, err);
+    if (!ctx) {
+      spdlog::critical("cannot start the TLS listeners ({}): {}", keys, err);
+      exit_now(1);
+    }
+    return ctx;
+  };
+  std::shared_ptr<asio::ssl::context> tls;
+  if (cfg.amqps_port >= 0 || cfg.stomps_port >= 0)
+    tls = tls_context(cfg.tls, "ssl_options.*");
+  auto handshake_timeout = std::chrono::milliseconds(cfg.tls.handshake_timeout_ms);
+  // A listener whose sessions are of type Session, each with its connection actor.
+  auto listen = [&](const char* proto, int port, std::shared_ptr<asio::ssl::context> ctx,
+                    auto session_type, auto spawn) {
+    using session_t = typename decltype(session_type)::type;
+    std::unique_ptr<warren::net::listener> l;
+    try {
+      l = std::make_unique<warren::net::listener>(
+        io, cfg.bind_address, static_cast<uint16_t>(port),
+        [&sys, shared_settings, conn_sup, ctx, handshake_timeout, proto,
+         spawn](asio::ip::tcp::socket s) {
+          auto session = ctx ? std::make_shared<session_t>(std::move(s), ctx, handshake_timeout)
+                             : std::make_shared<session_t>(std::move(s));
+          spdlog::info("accepting {} connection {}", proto, session->peer());
+          auto conn = spawn(sys, session, shared_settings);
+          caf::anon_send(conn_sup(), warren::start_atom::value, conn);
+          session->start(conn);
+        });
+    } catch (const std::exception& e) {
+      spdlog::critical("cannot listen for {} on {}:{}: {}", proto, cfg.bind_address, port,
+                       e.what());
+      exit_now(1);
+    }
+    spdlog::info("listening {} {}:{}", proto, l->address(), l->port());
+    return l;
+  };
+  auto amqp_session = std::type_identity<warren::net::amqp_session>{};
+  auto stomp_session = std::type_identity<warren::net::stomp_session>{};
+  auto spawn_amqp = [](caf::actor_system& s, std::shared_ptr<warren::net::amqp_session> session,
+                       std::shared_ptr<const warren::broker_settings> settings) {
+    return warren::spawn_connection(s, std::move(session), std::move(settings));
+  };
+  auto spawn_stomp = [](caf::actor_system& s,
+                        std::shared_ptr<warren::net::stomp_session> session,
+                        std::shared_ptr<const warren::broker_settings> settings) {
+    return warren::spawn_stomp_connection(s, std::move(session), std::move(settings));
+  };
+  // Listener name (the log line's) and the management API's protocol name, as RabbitMQ's.
+  std::vector<std::pair<std::unique_ptr<warren::net::listener>, const char*>> listeners;
+  listeners.emplace_back(listen("amqp", cfg.amqp_port, nullptr, amqp_session, spawn_amqp),
+                         "amqp");
+  listeners.emplace_back(listen("stomp", cfg.stomp_port, nullptr, stomp_session, spawn_stomp),
+                         "stomp");
+  if (cfg.amqps_port >= 0)
+    listeners.emplace_back(listen("amqps", cfg.amqps_port, tls, amqp_session, spawn_amqp),
+                           "amqp/ssl");
+  if (cfg.stomps_port >= 0)
+    listeners.emplace_back(listen("stomps", cfg.stomps_port, tls, stomp_session, spawn_stomp),
+                           "stomp/ssl");
 
   // HTTP: management API, /metrics and the web page, on threads of their own.
   auto mgmt = std::make_shared<warren::mgmt::context>();
@@ -284,33 +316,43 @@ int main(int argc, char** argv) {
   }
   mgmt->exporter = warren::metrics::exporter_options{cfg.per_object_metrics, cfg.data_dir,
                                                      mgmt->node};
-  mgmt->listeners = {{"amqp", amqp->address(), amqp->port()},
-                     {"stomp", stomp->address(), stomp->port()}};
-  std::unique_ptr<warren::net::http_server> http;
-  try {
-    http = std::make_unique<warren::net::http_server>(
-      cfg.bind_address, static_cast<uint16_t>(cfg.http_port),
-      [mgmt](const warren::net::http_request& req, bool local_loopback) {
-        return warren::mgmt::handle_http(*mgmt, req, local_loopback);
-      });
-  } catch (const std::exception& e) {
-    spdlog::critical("cannot listen for HTTP on {}:{}: {}", cfg.bind_address, cfg.http_port,
-                     e.what());
-    return exit_now(1);
-  }
-  mgmt->listeners.push_back({"http", http->address(), http->port()});
-  http->start();
-  spdlog::info("listening http {}:{}", http->address(), http->port());
+  for (auto& [l, protocol] : listeners)
+    mgmt->listeners.push_back({protocol, l->address(), l->port()});
+  auto serve_http = [&](const char* proto, int port, std::shared_ptr<asio::ssl::context> ctx) {
+    std::unique_ptr<warren::net::http_server> server;
+    try {
+      server = std::make_unique<warren::net::http_server>(
+        cfg.bind_address, static_cast<uint16_t>(port),
+        [mgmt](const warren::net::http_request& req, bool local_loopback) {
+          return warren::mgmt::handle_http(*mgmt, req, local_loopback);
+        },
+        std::move(ctx));
+    } catch (const std::exception& e) {
+      spdlog::critical("cannot listen for {} on {}:{}: {}", proto, cfg.bind_address, port,
+                       e.what());
+      exit_now(1);
+    }
+    mgmt->listeners.push_back({proto, server->address(), server->port()});
+    server->start();
+    spdlog::info("listening {} {}:{}", proto, server->address(), server->port());
+    return server;
+  };
+  std::vector<std::unique_ptr<warren::net::http_server>> http_servers;
+  http_servers.push_back(serve_http("http", cfg.http_port, nullptr));
+  if (cfg.https_port >= 0)
+    http_servers.push_back(
+      serve_http("https", cfg.https_port, tls_context(cfg.management_tls, "management.ssl.*")));
 
   std::thread stopper;
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec)
       return;
     spdlog::info("received signal {}, stopping: closing connections", sig);
-    amqp->stop();
-    stomp->stop();
+    for (auto& l : listeners)
+      l.first->stop();
     stopper = std::thread([&] {
-      http->stop();
+      for (auto& h : http_servers)
+        h->stop();
       caf::scoped_actor self{sys};
       self->request(conn_sup(), std::chrono::seconds(10), warren::shutdown_atom::value)
         .receive([](bool) {}, [](caf::error&) {});

@@ -44,6 +44,8 @@ json channel_message_stats(const metrics::channel_counters& n, const metrics::ch
 
 json connection_json(const context& ctx, const conn_sample& s) {
   auto& c = s.cur;
+  // RabbitMQ shows null for what a connection does not have (no TLS, no client certificate).
+  auto text_or_null = [](const std::string& v) { return v.empty() ? json(nullptr) : json(v); };
   return json{{"name", connection_name(c)},
               {"node", ctx.node},
               {"type", "network"},
@@ -55,7 +57,11 @@ json connection_json(const context& ctx, const conn_sample& s) {
               {"port", port_of(c.local)},
               {"peer_host", host_of(c.peer)},
               {"peer_port", port_of(c.peer)},
-              {"ssl", false},
+              {"ssl", c.ssl},
+              {"ssl_protocol", text_or_null(c.ssl_protocol)},
+              {"ssl_cipher", text_or_null(c.ssl_cipher)},
+              {"peer_cert_subject", text_or_null(c.peer_cert_subject)},
+              {"peer_cert_issuer", text_or_null(c.peer_cert_issuer)},
               {"channels", c.channels.size()},
               {"channel_max", c.channel_max},
               {"frame_max", c.frame_max},

@@ -90,6 +90,9 @@ struct connection_stats {
   std::string peer;      // host:port of the client
   std::string local;     // host:port of the listener
   std::string user, vhost;
+  // TLS: protocol ("tlsv1.3") and cipher, and the client's certificate (RFC 4514 names).
+  bool ssl = false;
+  std::string ssl_protocol, ssl_cipher, peer_cert_subject, peer_cert_issuer;
   int64_t connected_at = 0;  // ms since the Unix epoch
   uint64_t mailbox = 0;
   uint64_t recv_oct = 0, send_oct = 0, recv_cnt = 0, send_cnt = 0;

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/access.hpp"
@@ -19,31 +20,51 @@ namespace {
 constexpr auto idle_timeout = std::chrono::seconds(60);
 constexpr size_t body_limit = 64 << 20;
 
-class http_session : public std::enable_shared_from_this<http_session> {
+// Stream is beast::tcp_stream (HTTP) or beast::ssl_stream<beast::tcp_stream> (HTTPS).
+template <class Stream>
+class http_session : public std::enable_shared_from_this<http_session<Stream>> {
 public:
-  http_session(asio::ip::tcp::socket socket, const http_server::handler& fn)
-    : stream_(std::move(socket)), fn_(fn) {
+  template <class... TlsContext>
+  http_session(asio::ip::tcp::socket socket, const http_server::handler& fn,
+               TlsContext&... ctx)
+    : stream_(std::move(socket), ctx...), fn_(fn) {
     boost::system::error_code ec;
-    auto local = stream_.socket().local_endpoint(ec);
+    auto local = beast::get_lowest_layer(stream_).socket().local_endpoint(ec);
     local_loopback_ = !ec && access::is_loopback_address(local.address().to_string());
   }
 
-  void start() { read(); }
+  void start() {
+    if constexpr (tls) {
+      beast::get_lowest_layer(stream_).expires_after(handshake_timeout);
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec)
+                                  return self->close();
+                                self->read();
+                              });
+    } else {
+      read();
+    }
+  }
 
 private:
+  static constexpr bool tls = !std::is_same_v<Stream, beast::tcp_stream>;
+  static constexpr auto handshake_timeout = std::chrono::seconds(10);
+
   void read() {
     parser_.emplace();
     parser_->body_limit(body_limit);
-    stream_.expires_after(idle_timeout);
+    beast::get_lowest_layer(stream_).expires_after(idle_timeout);
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
                        self->on_read(ec);
                      });
   }
 
   void on_read(beast::error_code ec) {
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+        ec == asio::ssl::error::stream_truncated) {
       close();
       return;
     }
@@ -78,9 +99,9 @@ private:
 
   void write(http_response res) {
     auto msg = std::make_shared<http_response>(std::move(res));
-    stream_.expires_after(idle_timeout);
+    beast::get_lowest_layer(stream_).expires_after(idle_timeout);
     http::async_write(stream_, *msg,
-                      [self = shared_from_this(), msg](beast::error_code ec, size_t) {
+                      [self = this->shared_from_this(), msg](beast::error_code ec, size_t) {
                         if (ec || !msg->keep_alive())
                           return self->close();
                         self->read();
@@ -88,12 +109,23 @@ private:
   }
 
   void close() {
+    if constexpr (tls) {
+      if (!closing_) {  // a close_notify first, as long as the peer takes it
+        closing_ = true;
+        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(1));
+        stream_.async_shutdown(
+          [self = this->shared_from_this()](beast::error_code) { self->close(); });
+        return;
+      }
+    }
+    auto& lowest = beast::get_lowest_layer(stream_);
     beast::error_code ec;
-    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
-    stream_.close();
+    lowest.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    lowest.close();
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
+  bool closing_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   const http_server::handler& fn_;
@@ -103,8 +135,12 @@ private:
 }  // namespace
 
 http_server::http_server(const std::string& address, uint16_t port, handler fn,
-                         size_t threads)
-  : acceptor_(io_), fn_(std::move(fn)), address_(address), thread_count_(threads) {
+                         std::shared_ptr<asio::ssl::context> tls, size_t threads)
+  : acceptor_(io_),
+    fn_(std::move(fn)),
+    tls_(std::move(tls)),
+    address_(address),
+    thread_count_(threads) {
   asio::ip::tcp::endpoint ep{asio::ip::make_address(address), port};
   acceptor_.open(ep.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
@@ -126,8 +162,11 @@ void http_server::accept() {
                                                          asio::ip::tcp::socket s) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open())
       return;
-    if (!ec)
-      std::make_shared<http_session>(std::move(s), fn_)->start();
+    using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+    if (!ec && tls_)
+      std::make_shared<http_session<tls_stream>>(std::move(s), fn_, *tls_)->start();
+    else if (!ec)
+      std::make_shared<http_session<beast::tcp_stream>>(std::move(s), fn_)->start();
     accept();
   });
 }

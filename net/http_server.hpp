@@ -2,7 +2,7 @@
 // It runs on an io_context and threads of its own, apart from the AMQP and STOMP I/O, so a
 // handler may block (it asks actors and waits for their answers) without stalling a socket
 // that carries messages. One request at a time per connection, keep-alive honoured; idle
-// connections time out.
+// connections time out. With a TLS context it serves HTTPS only.
 #pragma once
 
 #include <functional>
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/http.hpp>
 
 namespace warren::net {
@@ -25,7 +26,8 @@ public:
   using handler = std::function<http_response(const http_request&, bool local_loopback)>;
 
   // Binds immediately (port 0 picks a free port); throws boost::system::system_error.
-  http_server(const std::string& address, uint16_t port, handler fn, size_t threads = 2);
+  http_server(const std::string& address, uint16_t port, handler fn,
+              std::shared_ptr<boost::asio::ssl::context> tls = nullptr, size_t threads = 2);
   ~http_server();
 
   void start();
@@ -40,6 +42,7 @@ private:
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   handler fn_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;
   std::string address_;
   uint16_t port_ = 0;
   size_t thread_count_;

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <system_error>
 
+#include <boost/asio/ssl.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/access.hpp"
@@ -15,6 +16,42 @@ namespace warren::net {
 
 namespace asio = boost::asio;
 using clock = std::chrono::steady_clock;
+
+struct socket_session::tls_state {
+  tls_state(asio::ip::tcp::socket& s, std::shared_ptr<asio::ssl::context> c,
+            std::chrono::milliseconds timeout)
+    : ctx(std::move(c)), stream(s, *ctx), handshake_timeout(timeout) {}
+
+  std::shared_ptr<asio::ssl::context> ctx;
+  asio::ssl::stream<asio::ip::tcp::socket&> stream;
+  std::chrono::milliseconds handshake_timeout;
+  bool closing = false;  // close_notify under way (strand only)
+  mutable std::mutex mutex;
+  tls_details details;  // guarded by mutex
+};
+
+socket_session::socket_session(asio::ip::tcp::socket socket,
+                               std::shared_ptr<asio::ssl::context> tls,
+                               std::chrono::milliseconds handshake_timeout)
+  : socket_session(std::move(socket)) {
+  tls_ = std::make_unique<tls_state>(socket_, std::move(tls), handshake_timeout);
+}
+
+tls_details socket_session::tls_info() const {
+  if (!tls_)
+    return {};
+  std::lock_guard lock{tls_->mutex};
+  return tls_->details;
+}
+
+template <class Handler>
+void socket_session::async_read_into(asio::mutable_buffer buf, Handler&& h) {
+  auto bound = asio::bind_executor(strand_, std::forward<Handler>(h));
+  if (tls_)
+    tls_->stream.async_read_some(buf, std::move(bound));
+  else
+    socket_.async_read_some(buf, std::move(bound));
+}
 
 socket_session::socket_session(asio::ip::tcp::socket socket)
   : socket_(std::move(socket)),
@@ -43,8 +80,45 @@ void socket_session::start(caf::actor conn) {
     self->conn_ = std::move(conn);
     self->last_read_ = clock::now();
     self->last_write_ns_.store(self->last_read_.time_since_epoch().count());
-    self->do_read();
+    if (!self->tls_) {
+      self->do_read();
+      return;
+    }
+    // The handshake first, bounded in time (RabbitMQ's ssl_handshake_timeout); the timer is
+    // the heartbeat's, which the protocol sets only after the first read.
+    self->heartbeat_timer_.expires_after(self->tls_->handshake_timeout);
+    self->heartbeat_timer_.async_wait([self](const boost::system::error_code& ec) {
+      if (!ec && !self->closed_) {
+        spdlog::warn("TLS handshake with {} timed out", self->peer_);
+        self->shutdown("TLS handshake timed out");
+      }
+    });
+    self->tls_->stream.async_handshake(
+      asio::ssl::stream_base::server,
+      asio::bind_executor(self->strand_, [self](const boost::system::error_code& ec) {
+        self->on_handshake(ec);
+      }));
   });
+}
+
+void socket_session::on_handshake(const boost::system::error_code& ec) {
+  if (closed_)
+    return;
+  heartbeat_timer_.cancel();
+  if (ec) {
+    spdlog::warn("TLS handshake with {} failed: {}", peer_, ec.message());
+    shutdown("TLS handshake failed: " + ec.message());
+    return;
+  }
+  auto details = read_tls_details(tls_->stream.native_handle());
+  spdlog::info("TLS connection {}: {} {}{}", peer_, details.protocol, details.cipher,
+               details.has_peer_cert() ? ", client certificate " + details.peer_subject : "");
+  {
+    std::lock_guard lock{tls_->mutex};
+    tls_->details = std::move(details);
+  }
+  last_read_ = clock::now();
+  do_read();
 }
 
 void socket_session::do_read() {
@@ -61,14 +135,18 @@ void socket_session::do_read() {
   if (rbuf_.size() - rlen_ < min_free_read)  // a large frame in progress
     rbuf_.resize(std::max(rbuf_.size() * 2, rlen_ + busy_read_buffer));
   reading_ = true;
-  socket_.async_read_some(
-    asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
-    asio::bind_executor(strand_, [self = shared_from_this()](const boost::system::error_code& ec,
-                                                             size_t n) { self->on_read(ec, n); }));
+  async_read_into(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
+                  [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+                    self->on_read(ec, n);
+                  });
 }
 
 void socket_session::on_read(const boost::system::error_code& ec, size_t n) {
   reading_ = false;
+  if (tls_ && tls_->closing) {  // the read was cancelled for the close_notify
+    close_tls();
+    return;
+  }
   if (ec) {
     shutdown(ec == asio::error::eof ? "client closed the socket" : ec.message());
     return;
@@ -130,6 +208,13 @@ void socket_session::write(std::string bytes) {
   unwritten_.fetch_add(bytes.size(), std::memory_order_relaxed);
   if (write_in_progress_) {  // on_written() takes it from there
     append_pending(std::move(bytes));
+    return;
+  }
+  if (tls_) {  // a TLS stream is written on the strand only
+    write_in_progress_ = true;
+    append_pending(std::move(bytes));
+    lock.unlock();
+    asio::post(strand_, [self = shared_from_this()] { self->flush(); });
     return;
   }
   size_t sent = 0;
@@ -204,18 +289,21 @@ void socket_session::flush() {
     bool close_now = closing_;
     lock.unlock();
     if (close_now)
-      shutdown("closed by broker");
+      shutdown("closed by broker", true);
     return;
   }
   write_in_progress_ = true;
   writing_.swap(pending_);
   pending_.clear();
   last_write_ns_.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
-  asio::async_write(socket_, asio::buffer(writing_),
-                    asio::bind_executor(strand_, [self = shared_from_this()](
-                                                   const boost::system::error_code& ec, size_t n) {
-                      self->on_written(ec, n);
-                    }));
+  auto done = asio::bind_executor(
+    strand_, [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+      self->on_written(ec, n);
+    });
+  if (tls_)
+    asio::async_write(tls_->stream, asio::buffer(writing_), std::move(done));
+  else
+    asio::async_write(socket_, asio::buffer(writing_), std::move(done));
 }
 
 void socket_session::on_written(const boost::system::error_code& ec, size_t) {
@@ -317,18 +405,20 @@ void socket_session::close_on_strand() {
   flush();
 }
 
-void socket_session::shutdown(const std::string& reason) {
+// `graceful`: everything written, the broker closes. A TLS session then ends with a
+// close_notify (close_tls) before the socket closes, as RabbitMQ's does.
+void socket_session::shutdown(const std::string& reason, bool graceful) {
   if (closed_)
     return;
   closed_ = true;
   read_stopped_ = true;
-  boost::system::error_code ec;
   heartbeat_timer_.cancel();
+  bool notify_tls = graceful && tls_ && tls_info().on;
   {
     std::lock_guard lock{wmutex_};  // no direct write is under way, nor can one start
     wclosed_ = true;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-    socket_.close(ec);
+    if (!notify_tls)
+      close_socket();
     unwritten_.store(0, std::memory_order_relaxed);
     pending_.clear();
     conn_actor_ = nullptr;
@@ -336,6 +426,39 @@ void socket_session::shutdown(const std::string& reason) {
   if (conn_)
     caf::anon_send(conn_, closed_atom::value, reason);
   conn_ = nullptr;  // breaks the session <-> actor cycle from this side
+  if (notify_tls) {
+    tls_->closing = true;
+    // The socket closes when the peer answers, or after a second at most.
+    heartbeat_timer_.expires_after(std::chrono::seconds(1));
+    heartbeat_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec)
+        self->close_socket();
+    });
+    close_tls();
+  }
+}
+
+// On the strand: sends the close_notify once no read is pending (a pending one is cancelled,
+// and its handler comes back here).
+void socket_session::close_tls() {
+  if (reading_) {
+    boost::system::error_code ec;
+    socket_.cancel(ec);
+    return;
+  }
+  tls_->stream.async_shutdown(asio::bind_executor(
+    strand_, [self = shared_from_this()](const boost::system::error_code&) {
+      self->heartbeat_timer_.cancel();
+      self->close_socket();
+    }));
+}
+
+void socket_session::close_socket() {
+  boost::system::error_code ec;
+  if (!socket_.is_open())
+    return;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
 }
 
 }  // namespace warren::net

@@ -4,6 +4,8 @@
 // silent for too long; pauses reading while the actor has too many unprocessed bytes (CAF
 // mailboxes are unbounded). Everything socket-related runs on the session's strand; the
 // methods marked thread-safe may be called from the connection actor on any CAF worker.
+// On a TLS listener the session first completes the TLS handshake (within the handshake
+// timeout), then reads and writes through the TLS stream, on the strand only.
 #pragma once
 
 #include <atomic>
@@ -16,6 +18,8 @@
 #include <boost/asio.hpp>
 #include <caf/all.hpp>
 
+#include "net/tls.hpp"
+
 namespace warren::net {
 
 class socket_session : public std::enable_shared_from_this<socket_session> {
@@ -23,6 +27,10 @@ class socket_session : public std::enable_shared_from_this<socket_session> {
 
 public:
   explicit socket_session(boost::asio::ip::tcp::socket socket);
+  // A session on a TLS listener: `tls` is the listener's context.
+  socket_session(boost::asio::ip::tcp::socket socket,
+                 std::shared_ptr<boost::asio::ssl::context> tls,
+                 std::chrono::milliseconds handshake_timeout);
   virtual ~socket_session();
 
   // Starts reading; `conn` receives what parse() sends, (closed_atom, std::string reason) and
@@ -45,6 +53,10 @@ public:
   // Whether the client reached a loopback address of this host (RabbitMQ's loopback_users
   // rule looks at the local address of the socket, not the client's).
   bool local_loopback() const { return local_loopback_; }
+  bool tls() const { return tls_ != nullptr; }
+  // Thread-safe: the TLS session's details once the handshake is done (`on` false before, and
+  // on a plain socket).
+  tls_details tls_info() const;
 
   static constexpr size_t write_high_water = 1 << 20;
   static constexpr size_t write_low_water = 256 << 10;
@@ -78,7 +90,15 @@ private:
   void append_pending(std::string bytes);  // with wmutex_ held
   void on_written(const boost::system::error_code& ec, size_t n);
   void arm_heartbeat();
-  void shutdown(const std::string& reason);
+  void shutdown(const std::string& reason, bool graceful = false);
+  void on_handshake(const boost::system::error_code& ec);
+  void close_tls();
+  void close_socket();
+  template <class Handler>
+  void async_read_into(boost::asio::mutable_buffer buf, Handler&& h);
+
+  struct tls_state;
+  std::unique_ptr<tls_state> tls_;  // null on a plain socket
 
   boost::asio::ip::tcp::socket socket_;
   boost::asio::strand<boost::asio::any_io_executor> strand_;

@@ -163,8 +163,10 @@ class Close:
 
 
 class RawConnection:
-    def __init__(self, host, port, timeout=5.0):
+    def __init__(self, host, port, timeout=5.0, ssl_context=None, server_hostname=None):
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if ssl_context is not None:  # AMQPS: TLS first (ssl.SSLError when it fails)
+            self.sock = ssl_context.wrap_socket(self.sock, server_hostname=server_hostname)
         self.timeout = timeout
         self.buf = b""
         self.frame_max = None

@@ -23,9 +23,12 @@ def quote(segment):
 
 
 class Api:
-    def __init__(self, host, port, user="guest", password="guest"):
-        self.base = "http://%s:%d" % (host, port)
+    def __init__(self, host, port, user="guest", password="guest", ssl_context=None):
+        """With ssl_context: HTTPS, `host` being the name the certificate must show."""
+        scheme = "https" if ssl_context is not None else "http"
+        self.base = "%s://%s:%d" % (scheme, host, port)
         self.user, self.password = user, password
+        self.ssl_context = ssl_context
 
     def call(self, method, path, body=None, auth=True, user=None, password=None,
              headers=None, timeout=20):
@@ -42,7 +45,8 @@ class Api:
             data = json.dumps(body).encode()
             req.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(req, data=data, timeout=timeout) as res:
+            with urllib.request.urlopen(req, data=data, timeout=timeout,
+                                        context=self.ssl_context) as res:
                 raw = res.read()
                 status, hdrs = res.status, dict(res.headers)
         except urllib.error.HTTPError as e:
