@@ -80,24 +80,6 @@ bool parse_credentials(const std::string& mechanism, const std::string& response
   return false;
 }
 
-// The mechanisms this connection offers, in the configured order: EXTERNAL only to a client
-// that showed a certificate.
-std::vector<std::string> offered_mechanisms(const state& st) {
-  std::vector<std::string> out;
-  for (auto& m : st.settings->auth_mechanisms)
-    if (m != "EXTERNAL" || st.tls.has_peer_cert())
-      out.push_back(m);
-  return out;
-}
-
-void refuse_login(actor* self, const std::string& user, const std::string& mechanism) {
-  spdlog::warn("AMQP connection {}: login refused for user '{}' (mechanism {})",
-               self->state.peer, user, mechanism);
-  connection_error(self, amqp::access_refused,
-                   "ACCESS_REFUSED - Login was refused using authentication mechanism " +
-                     mechanism + ". For details see the broker logfile.");
-}
-
 void close_socket(actor* self) {
   auto& st = self->state;
   flush_out(self);
@@ -107,6 +89,26 @@ void close_socket(actor* self) {
   st.pending.clear();
   st.held.clear();
   st.held_at = 0;
+}
+
+// A connection that fails at connection.start-ok: RabbitMQ (rabbit_reader) says why with a
+// connection.close only for a refused login, and only to a client that announced the
+// authentication_failure_close capability; otherwise it closes the socket without a word.
+void fail_start(actor* self, uint16_t code, std::string text) {
+  auto& st = self->state;
+  if (code == amqp::access_refused && st.auth_failure_close)
+    return connection_error(self, code, std::move(text));
+  spdlog::warn("AMQP connection {}: error {} in the handshake, closing the socket: {}", st.peer,
+               code, text);
+  close_socket(self);
+}
+
+void refuse_login(actor* self, const std::string& user, const std::string& mechanism) {
+  spdlog::warn("AMQP connection {}: login refused for user '{}' (mechanism {})",
+               self->state.peer, user, mechanism);
+  fail_start(self, amqp::access_refused,
+             "ACCESS_REFUSED - Login was refused using authentication mechanism " + mechanism +
+               ". For details see the broker logfile.");
 }
 
 void on_connection_method(actor* self, amqp::command& cmd) {
@@ -139,37 +141,48 @@ void on_handshake(actor* self, amqp::command& cmd) {
                                 amqp::method_class_id(cmd.m), amqp::method_method_id(cmd.m));
       if (auto caps = amqp::find_field(m->client_properties, "capabilities"))
         if (auto t = caps->as_table())
-          for (auto [cap, flag] : {std::pair{"consumer_cancel_notify", &st.cancel_notify},
-                                   std::pair{"connection.blocked", &st.blocked_notify}})
+          for (auto [cap, flag] :
+               {std::pair{"consumer_cancel_notify", &st.cancel_notify},
+                std::pair{"connection.blocked", &st.blocked_notify},
+                std::pair{"authentication_failure_close", &st.auth_failure_close}})
             if (auto c = amqp::find_field(*t, cap))
               *flag = std::get_if<bool>(&c->v) && std::get<bool>(c->v);
       std::string user, password;
       auto mechanism = m->mechanism;
-      // RabbitMQ's answers (rabbit_reader): a name it has no mechanism for, and one it has but
-      // did not offer here.
+      // RabbitMQ's two refusals (rabbit_reader): a name it has no mechanism for, and one it
+      // has but does not offer.
+      auto& offered = st.settings->auth_mechanisms;
       if (mechanism != "PLAIN" && mechanism != "AMQPLAIN" && mechanism != "EXTERNAL")
-        return connection_error(self, amqp::command_invalid,
-                                "COMMAND_INVALID - unknown authentication mechanism '" +
-                                  mechanism + "'");
-      auto offered = offered_mechanisms(st);
+        return fail_start(self, amqp::command_invalid,
+                          "COMMAND_INVALID - unknown authentication mechanism '" + mechanism +
+                            "'");
       if (std::find(offered.begin(), offered.end(), mechanism) == offered.end())
-        return connection_error(self, amqp::command_invalid,
-                                "COMMAND_INVALID - invalid authentication mechanism '" +
-                                  mechanism + "'");
+        return fail_start(self, amqp::command_invalid,
+                          "COMMAND_INVALID - invalid authentication mechanism '" + mechanism +
+                            "'");
+      // EXTERNAL (rabbitmq_auth_mechanism_ssl) is offered to everyone, and refuses a client
+      // without a certificate.
       bool external = mechanism == "EXTERNAL";
-      if (external)
+      if (external) {
         user = certificate_user(st.tls, st.settings->cert_login_common_name);
-      else if (!parse_credentials(mechanism, m->response, user, password))
+        if (user.empty()) {
+          spdlog::warn("AMQP connection {}: EXTERNAL login refused: the client presented no "
+                       "TLS certificate",
+                       st.peer);
+          return refuse_login(self, user, mechanism);
+        }
+      } else if (!parse_credentials(mechanism, m->response, user, password)) {
         return refuse_login(self, user, mechanism);
+      }
       auto on_login = [=](login_result& r) {
         auto& st = self->state;
         if (r.loopback_only) {
           spdlog::warn("AMQP connection {}: login refused for user '{}': it may only connect "
                        "through a loopback address (loopback_users)",
                        st.peer, user);
-          return connection_error(self, amqp::access_refused,
-                                  "ACCESS_REFUSED - " + mechanism + " login refused: user '" +
-                                    user + "' can only connect via localhost");
+          return fail_start(self, amqp::access_refused,
+                            "ACCESS_REFUSED - " + mechanism + " login refused: user '" + user +
+                              "' can only connect via localhost");
         }
         if (!r.ok)
           return refuse_login(self, user, mechanism);
@@ -745,7 +758,7 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
         m.version_major = 0;
         m.version_minor = 9;
         m.server_properties = server_properties();
-        for (auto& name : offered_mechanisms(st))
+        for (auto& name : st.settings->auth_mechanisms)
           m.mechanisms += (m.mechanisms.empty() ? "" : " ") + name;
         m.locales = "en_US";
         send_method(self, 0, m);

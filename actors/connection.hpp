@@ -20,9 +20,9 @@ struct broker_settings {
   uint32_t frame_max = 131072;
   uint16_t heartbeat = 60;
   uint32_t default_credit = 1000;  // window for consumers without a prefetch limit
-  // SASL mechanisms offered, in order; EXTERNAL only on a TLS connection whose client sent a
-  // certificate (RabbitMQ's rabbitmq_auth_mechanism_ssl), the user named by its subject or,
-  // with cert_login_common_name, its common name.
+  // SASL mechanisms offered, in order. EXTERNAL (RabbitMQ's rabbitmq_auth_mechanism_ssl)
+  // logs in the user a TLS client's certificate names: its subject or, with
+  // cert_login_common_name, its common name.
   std::vector<std::string> auth_mechanisms{"PLAIN", "AMQPLAIN"};
   bool cert_login_common_name = false;
   bool stomp_cert_login = false;  // a STOMP CONNECT without login uses the certificate's name

@@ -126,6 +126,7 @@ struct state {
   uint16_t heartbeat = 0;
   bool cancel_notify = false;  // client capability consumer_cancel_notify
   bool blocked_notify = false;  // client capability connection.blocked
+  bool auth_failure_close = false;  // client capability authentication_failure_close
 
   std::string out;  // encoded frames waiting for the next write
   amqp::assembler assembler;  // frames from the session -> commands

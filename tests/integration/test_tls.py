@@ -17,6 +17,7 @@ import os
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
@@ -27,8 +28,8 @@ import amqp
 import pika
 import stomp
 
-from amqp_raw import (CONNECTION_START, CONNECTION_START_OK, PROTOCOL_HEADER, RawConnection,
-                      empty_table, longstr, shortstr)
+from amqp_raw import (CONNECTION_START, CONNECTION_START_OK, PROTOCOL_HEADER, PeerClosed,
+                      RawConnection, empty_table, longstr, shortstr)
 from harness import (BrokerTestCase, close_quietly, get_one, unique, wait_until,
                      write_config)
 from mgmt_support import Api, quote
@@ -214,8 +215,10 @@ class TlsListenersTest(TlsCase):
         self.assertFalse(listed["peer_cert_subject"])  # no client certificate
 
     def test_amqp_library_over_tls(self):
+        # login_method: py-amqp would pick EXTERNAL, which the broker offers too.
         conn = amqp.Connection("%s:%d" % (self.amqps_host, self.amqps_port),
-                               userid="guest", password="guest", connect_timeout=10,
+                               userid="guest", password="guest", login_method="PLAIN",
+                               connect_timeout=10,
                                ssl={"cert_reqs": ssl.CERT_REQUIRED,
                                     "ca_certs": os.path.join(self.certs, "ca.pem"),
                                     "server_hostname": "localhost"})
@@ -242,14 +245,32 @@ class TlsListenersTest(TlsCase):
         self.assertEqual(listed["peer_cert_subject"], "CN=%s,O=Warren Tests" % CERT_USER)
         self.assertEqual(listed["peer_cert_issuer"], "CN=Warren Test CA")
 
-    def test_external_login_with_a_client_certificate(self):
-        self.cert_user()
-        raw = self.raw(cert="client")
+    def start_ok(self, raw, mechanism, response=b"", failure_close=True):
+        """Sends the header and a start-ok choosing `mechanism`; returns the mechanisms the
+        broker offered. With failure_close the client announces the
+        authentication_failure_close capability, which a refused login answers."""
         raw.send(PROTOCOL_HEADER)
         start = raw.expect_method(CONNECTION_START).args()
         start.octet(), start.octet(), start.longstr()
-        self.assertEqual(start.longstr().split(), [b"PLAIN", b"AMQPLAIN", b"EXTERNAL"])
-        raw.close()
+        offered = start.longstr().split()
+        props = empty_table()
+        if failure_close:
+            caps = shortstr("authentication_failure_close") + b"t\x01"
+            entry = shortstr("capabilities") + b"F" + struct.pack("!I", len(caps)) + caps
+            props = struct.pack("!I", len(entry)) + entry
+        raw.send_method(0, CONNECTION_START_OK, props + shortstr(mechanism) +
+                        longstr(response) + shortstr("en_US"))
+        return offered
+
+    def assert_closed_silently(self, raw):
+        """The broker closes the socket with no connection.close (RabbitMQ's answer to a
+        handshake it gives up on)."""
+        with self.assertRaises(PeerClosed) as caught:
+            raw.read_frame(timeout=10)
+        self.assertIn("unread bytes b''", str(caught.exception))
+
+    def test_external_login_with_a_client_certificate(self):
+        self.cert_user()
         conn = self.connect(cert="client", credentials=pika.credentials.ExternalCredentials())
         ch = conn.channel()
         q = ch.queue_declare("", exclusive=True).method.queue
@@ -258,42 +279,35 @@ class TlsListenersTest(TlsCase):
         listed = self.listed_connection(lambda c: c["user"] == CERT_USER)
         self.assertTrue(listed["ssl"])
 
-    def test_external_is_not_offered_without_a_client_certificate(self):
+    def test_external_without_a_client_certificate_is_refused(self):
+        # Offered to every client, as RabbitMQ does; refused to one without a certificate.
         raw = self.raw()
-        raw.send(PROTOCOL_HEADER)
-        start = raw.expect_method(CONNECTION_START).args()
-        start.octet(), start.octet(), start.longstr()
-        self.assertEqual(start.longstr().split(), [b"PLAIN", b"AMQPLAIN"])
-        # Asked for anyway: RabbitMQ's 503 for a mechanism it did not offer.
-        raw.send_method(0, CONNECTION_START_OK, empty_table() + shortstr("EXTERNAL") +
-                        longstr(b"") + shortstr("en_US"))
-        close = raw.expect_connection_close()
-        self.assertEqual(close.reply_code, 503)
-        self.assertEqual(close.reply_text,
-                         "COMMAND_INVALID - invalid authentication mechanism 'EXTERNAL'")
-
-    def test_unknown_mechanism_is_refused(self):
-        raw = self.raw()
-        raw.send(PROTOCOL_HEADER)
-        raw.expect_method(CONNECTION_START)
-        raw.send_method(0, CONNECTION_START_OK, empty_table() + shortstr("CRAM-MD5") +
-                        longstr(b"x") + shortstr("en_US"))
-        close = raw.expect_connection_close()
-        self.assertEqual(close.reply_code, 503)
-        self.assertEqual(close.reply_text,
-                         "COMMAND_INVALID - unknown authentication mechanism 'CRAM-MD5'")
-
-    def test_external_login_of_an_unknown_user_is_refused(self):
-        raw = self.raw(cert="nobody")
-        raw.send(PROTOCOL_HEADER)
-        raw.expect_method(CONNECTION_START)
-        raw.send_method(0, CONNECTION_START_OK, empty_table() + shortstr("EXTERNAL") +
-                        longstr(b"") + shortstr("en_US"))
+        offered = self.start_ok(raw, "EXTERNAL")
+        self.assertEqual(offered, [b"PLAIN", b"AMQPLAIN", b"EXTERNAL"])
         close = raw.expect_connection_close()
         self.assertEqual(close.reply_code, 403)
         self.assertEqual(close.reply_text,
                          "ACCESS_REFUSED - Login was refused using authentication mechanism "
                          "EXTERNAL. For details see the broker logfile.")
+
+    def test_external_login_of_an_unknown_user_is_refused(self):
+        raw = self.raw(cert="nobody")
+        self.start_ok(raw, "EXTERNAL")
+        close = raw.expect_connection_close()
+        self.assertEqual(close.reply_code, 403)
+        self.assertEqual(close.reply_text,
+                         "ACCESS_REFUSED - Login was refused using authentication mechanism "
+                         "EXTERNAL. For details see the broker logfile.")
+        # A client without the authentication_failure_close capability is told nothing.
+        raw = self.raw(cert="nobody")
+        self.start_ok(raw, "EXTERNAL", failure_close=False)
+        self.assert_closed_silently(raw)
+        self.assert_alive()
+
+    def test_unknown_mechanism_is_refused(self):
+        raw = self.raw()
+        self.start_ok(raw, "CRAM-MD5", b"x")
+        self.assert_closed_silently(raw)
         self.assert_alive()
 
     def test_certificate_from_an_untrusted_ca_is_refused(self):
@@ -450,6 +464,14 @@ class StrictTlsTest(TlsCase):
         with self.assertRaises((pika.exceptions.AMQPConnectionError, ssl.SSLError)) as caught:
             self.connect(cert="client", minimum=ssl.TLSVersion.TLSv1_3)
         self.assertIn("PROTOCOL_VERSION", str(caught.exception))
+
+    def test_external_is_not_offered_by_default(self):
+        raw = RawConnection(self.amqps_host, self.amqps_port, timeout=10,
+                            ssl_context=self.context("client"), server_hostname="localhost")
+        self.addCleanup(raw.close)
+        offered = TlsListenersTest.start_ok(self, raw, "EXTERNAL")
+        self.assertEqual(offered, [b"PLAIN", b"AMQPLAIN"])
+        TlsListenersTest.assert_closed_silently(self, raw)
 
     def test_https_has_settings_of_its_own(self):
         # management.ssl.* asks for no client certificate, whatever ssl_options.* say.
