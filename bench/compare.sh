@@ -47,6 +47,8 @@ SCENARIOS=(
   "S9|STOMP 1 -> 1, 16 B, auto ack (each broker's STOMP port)|--stomp -x 1 -y 1 -s 16|received>=5|"
   "S10|{COUNT} x 16 B published to a queue with no consumer (phase 1), then drained (phase 2); fresh brokers|-x 1 -y 0 -s 16 -C {COUNT} --keep-queues -z 600 ;; -x 0 -y 1 --no-declare -C {COUNT} -z 600|sent@1>=2~publish msg/s,received@2>=2~drain msg/s,hwm_mib<=0.5~peak RSS MiB|fresh"
   "S11|S6 on warrend --workers 2 against --workers 1 (warrend only)|-x 10 -y 10 --queues 10 -s 16|received>=1.7~received msg/s (w2 / w1)|scaling"
+  "S12|S1 over TLS: AMQPS (TLS 1.3, no client certificate), 1 -> 1, 16 B (no target: not in the issue)|--tls -x 1 -y 1 -s 16|received~received msg/s|"
+  "S13|AMQPS 1 -> 1 with 4 KB bodies, where the encryption is most of the work (no target)|--tls -x 1 -y 1 -s 4096|received~received msg/s|"
 )
 
 while [ $# -gt 0 ]; do
@@ -96,12 +98,27 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 listener_pid() { ss -ltnpH "sport = :$1" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2; }
 
 TMP=$(mktemp -d /tmp/warren-compare.XXXXXX)
+# Certificates for both brokers' TLS listeners (S12, S13): a CA and a server certificate for
+# 127.0.0.1, made with Debian's openssl.
+mkdir -p "$TMP/certs"
+(cd "$TMP/certs" &&
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key \
+    -out ca.pem -days 2 -subj "/CN=warren-compare CA" &&
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key \
+    -out server.csr -subj "/CN=localhost" &&
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > san.ext &&
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+    -extfile san.ext -out server.pem && chmod 644 server.key) > /dev/null 2>&1 ||
+  { echo "compare.sh: openssl could not make the TLS certificates" >&2; exit 1; }
+printf 'ssl_options.certfile = %s\nssl_options.keyfile = %s\n' "$TMP/certs/server.pem" \
+  "$TMP/certs/server.key" > "$TMP/warren-tls.conf"
 WARREN_PID="" RMQ_PID=""
 WARREN_WORKERS=$WORKERS
 RMQ_NODE=perf@localhost
 RMQ_PORT=$(free_port)
 RMQ_STOMP_PORT=$(free_port)
 RMQ_DIST_PORT=$(free_port)
+RMQ_TLS_PORT=$(free_port)
 EPMD_WAS_RUNNING=0
 pgrep -x epmd >/dev/null && EPMD_WAS_RUNNING=1
 
@@ -120,10 +137,15 @@ start_rabbit() {
   echo "[rabbitmq_stomp]." > "$TMP/rabbit/enabled_plugins"
   printf 'loopback_users = none\nstomp.listeners.tcp.1 = 127.0.0.1:%s\n' "$RMQ_STOMP_PORT" \
     > "$TMP/rabbit/rabbitmq.conf"
+  printf 'listeners.ssl.default = 127.0.0.1:%s\nssl_options.certfile = %s\nssl_options.keyfile = %s\n' \
+    "$RMQ_TLS_PORT" "$TMP/certs/server.pem" "$TMP/certs/server.key" >> "$TMP/rabbit/rabbitmq.conf"
   rmq_env setsid ${LAUNCH[@]+"${LAUNCH[@]}"} "$RMQ_BIN/rabbitmq-server" > "$TMP/rabbit/server.out" \
     2>&1 < /dev/null &
   local _
-  for _ in $(seq 180); do port_open "$RMQ_PORT" && port_open "$RMQ_STOMP_PORT" && break; sleep 0.5; done
+  for _ in $(seq 180); do
+    port_open "$RMQ_PORT" && port_open "$RMQ_STOMP_PORT" && port_open "$RMQ_TLS_PORT" && break
+    sleep 0.5
+  done
   RMQ_PID=$(listener_pid "$RMQ_PORT")
   port_open "$RMQ_STOMP_PORT" && [ -n "$RMQ_PID" ] ||
     { log "rabbitmq-server did not start:"; tail -20 "$TMP/rabbit/server.out" >&2; exit 1; }
@@ -142,9 +164,12 @@ stop_rabbit() {
 # Starts warrend with empty data and `--workers N`.
 start_warren() {
   rm -rf "$TMP/warren"
-  start_warrend "$WARREND" "$TMP/warren" "$TMP/warren.log" --workers "$1" || exit 1
+  start_warrend "$WARREND" "$TMP/warren" "$TMP/warren.log" --workers "$1" --amqps-port 0 \
+    --config "$TMP/warren-tls.conf" || exit 1
   WARREN_WORKERS=$1
-  log "warrend pid $WARREN_PID on port $WARREN_PORT, STOMP $WARREN_STOMP_PORT (--workers $1)"
+  WARREN_TLS_PORT=$(sed -n 's/.*listening amqps [0-9.]*:\([0-9]*\).*/\1/p' "$TMP/warren.log" | head -1)
+  log "warrend pid $WARREN_PID on port $WARREN_PORT, STOMP $WARREN_STOMP_PORT," \
+    "AMQPS $WARREN_TLS_PORT (--workers $1)"
 }
 
 cleanup() {
@@ -166,11 +191,11 @@ RUNS=$TMP/runs.tsv
 : > "$RUNS"
 run_one() {  # scenario-id broker round phases
   local id=$1 broker=$2 round=$3 phases=$4
-  local port stomp_port pid
+  local port stomp_port tls_port pid
   if [ "$broker" = rabbitmq ]; then
-    port=$RMQ_PORT stomp_port=$RMQ_STOMP_PORT pid=$RMQ_PID
+    port=$RMQ_PORT stomp_port=$RMQ_STOMP_PORT tls_port=$RMQ_TLS_PORT pid=$RMQ_PID
   else
-    port=$WARREN_PORT stomp_port=$WARREN_STOMP_PORT pid=$WARREN_PID
+    port=$WARREN_PORT stomp_port=$WARREN_STOMP_PORT tls_port=$WARREN_TLS_PORT pid=$WARREN_PID
   fi
   kill -0 "$pid" 2>/dev/null || { log "$broker is gone"; exit 1; }
   local phase=0 args
@@ -186,6 +211,8 @@ run_one() {  # scenario-id broker round phases
     local target=(-h "127.0.0.1:$port")
     [[ " ${a[*]} " == *" --stomp "* ]] &&
       target=(-h "127.0.0.1:$stomp_port" --amqp-uri "127.0.0.1:$port")
+    [[ " ${a[*]} " == *" --tls "* ]] &&
+      target=(-h "127.0.0.1:$tls_port" --tls-ca "$TMP/certs/ca.pem")
     local before t0 t1 out rc=0 summary
     before=$(rss_kb "$pid")
     reset_hwm "$pid"

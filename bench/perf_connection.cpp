@@ -22,7 +22,7 @@ std::string describe_close(uint16_t code, const std::string& text, uint16_t cls,
 connection::connection(std::string name) : tcp_stream(std::move(name)) {}
 
 bool connection::open(const options& o, bool open_channel) {
-  if (!connect_to(o.host, o.port, o.frame_max)) return false;
+  if (!connect_to(o.host, o.port, o.frame_max, o.tls)) return false;
   frame_max_ = o.frame_max;
 
   out().append(amqp::protocol_header);

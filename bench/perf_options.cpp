@@ -1,6 +1,7 @@
 // Command-line parsing for warren-perf: PerfTest-style short letters plus long names,
 // `--name value` and `--name=value`, with range checks and the usage text.
 #include "bench/perf_options.hpp"
+#include "bench/perf_socket.hpp"
 
 #include <charconv>
 #include <cstdio>
@@ -16,8 +17,12 @@ const char* usage_text = R"(Usage: warren-perf [options]
 AMQP 0-9-1 (or STOMP 1.2) load generator: producers publish timestamped messages, consumers
 measure the end-to-end latency. Works against any AMQP 0-9-1 or STOMP 1.2 broker.
 
-  -h, --uri URI             HOST:PORT or amqp://USER:PASS@HOST:PORT/VHOST (default 127.0.0.1:5672,
-                            or 127.0.0.1:61613 with --stomp)
+  -h, --uri URI             HOST:PORT or amqp://USER:PASS@HOST:PORT/VHOST, amqps://... for TLS
+                            (default 127.0.0.1:5672, or 127.0.0.1:61613 with --stomp; 5671 and
+                            61614 with TLS)
+      --tls                 connect over TLS (AMQPS, or STOMP over TLS with --stomp)
+      --tls-ca FILE         verify the broker's certificate against these CAs (default: no
+                            verification, as PerfTest does for amqps://)
   -x, --producers N         producer connections (default 1)
   -y, --consumers N         consumer connections (default 1)
   -s, --size BYTES          message body size, at least 12 (default 12)
@@ -122,8 +127,12 @@ bool split_host_port(std::string_view hp, options& out, std::string& error) {
 
 bool parse_uri(const std::string& uri, options& out, std::string& error) {
   std::string_view s(uri);
-  const size_t scheme = s.substr(0, 7) == "amqp://" ? 7 : s.substr(0, 8) == "stomp://" ? 8 : 0;
+  const size_t scheme = s.substr(0, 7) == "amqp://"    ? 7
+                        : s.substr(0, 8) == "amqps://" ? 8
+                        : s.substr(0, 8) == "stomp://" ? 8
+                                                       : 0;
   if (scheme == 0) return split_host_port(s, out, error);
+  if (s.substr(0, 8) == "amqps://") out.tls = true;
   s.remove_prefix(scheme);
   const auto slash = s.find('/');
   std::string_view authority = s.substr(0, slash);
@@ -207,6 +216,10 @@ int parse_options(int argc, char** argv, options& o) {
       if (!number(o.extra_bindings) || o.extra_bindings < 0) return bad("bad count");
     } else if (arg == "--stomp") {
       o.stomp = true;
+    } else if (arg == "--tls") {
+      o.tls = true;
+    } else if (arg == "--tls-ca") {
+      if (!need(o.tls_ca) || o.tls_ca.empty()) return bad("missing file");
     } else if (arg == "--destination") {
       if (!need(o.destination) || o.destination.empty()) return bad("missing destination");
     } else if (arg == "--amqp-uri") {
@@ -265,7 +278,7 @@ int parse_options(int argc, char** argv, options& o) {
                  o.multi_ack_every, o.prefetch, o.prefetch);
     o.multi_ack_every = o.prefetch;
   }
-  if (o.port.empty()) o.port = o.stomp ? "61613" : "5672";
+  if (o.port.empty()) o.port = o.stomp ? (o.tls ? "61614" : "61613") : (o.tls ? "5671" : "5672");
   if (o.stomp && !o.exchange.empty()) {
     std::fprintf(stderr, "warren-perf: -e is AMQP only; with --stomp use --destination "
                          "/exchange/NAME/KEY\n");
@@ -282,6 +295,13 @@ int parse_options(int argc, char** argv, options& o) {
   }
   if (o.duration_s == 0 && o.count == 0 && o.producers > 0)
     std::fprintf(stderr, "warren-perf: no -z or -C given; running until interrupted\n");
+  if (o.tls) {
+    std::string err;
+    if (!init_tls(o.tls_ca, err)) {
+      std::fprintf(stderr, "warren-perf: %s\n", err.c_str());
+      return 1;
+    }
+  }
   return 0;
 }
 

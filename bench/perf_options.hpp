@@ -15,6 +15,8 @@ struct options {
   std::string user = "guest";
   std::string pass = "guest";
   std::string vhost = "/";
+  bool tls = false;                  // amqps:// or --tls: every connection over TLS
+  std::string tls_ca;                // --tls-ca: verify the broker against these CAs
   // Topology
   int producers = 1;                 // -x
   int consumers = 1;                 // -y

@@ -200,6 +200,7 @@ int prepare_run(const options& o, run_state& rs, run_plan& p) {
   if (o.stomp && o.declare && !o.amqp_uri.empty()) {
     std::string err;
     so.port.clear();
+    so.tls = false;  // TLS for this address only with amqps://
     parse_uri(o.amqp_uri, so, err);
     if (so.port.empty()) so.port = "5672";
     amqp_setup = o.destination.empty();

@@ -1,7 +1,8 @@
 // Client TCP stream for warren-perf's AMQP and STOMP connections: connect, a non-blocking
 // socket with an output buffer written in as few syscalls as possible and an input buffer
 // read in big chunks and parsed in place by the protocol layer above. Owned and used by one
-// thread at a time.
+// thread at a time. With TLS (amqps://, --tls) the same buffers go through OpenSSL on the same
+// non-blocking socket.
 #pragma once
 
 #include <chrono>
@@ -17,6 +18,11 @@ using clock = std::chrono::steady_clock;
 // Milliseconds left until `deadline`, clamped to [0, 1000] (one poll() at a time).
 int ms_until(clock::time_point deadline);
 
+// The TLS client settings every TLS connection uses, set once before the first: `ca_file`
+// names the CAs to verify the broker against (empty: no verification, as PerfTest's amqps://
+// trusts any certificate). False with `error` set when the file cannot be used.
+bool init_tls(const std::string& ca_file, std::string& error);
+
 class tcp_stream {
 public:
   explicit tcp_stream(std::string name);
@@ -24,9 +30,11 @@ public:
   tcp_stream(const tcp_stream&) = delete;
   tcp_stream& operator=(const tcp_stream&) = delete;
 
-  // Connects (blocking), then makes the socket non-blocking with TCP_NODELAY. The input
-  // buffer always has room for a frame of `max_frame` bytes after what is buffered.
-  bool connect_to(const std::string& host, const std::string& port, size_t max_frame);
+  // Connects (blocking; with `tls` the TLS handshake too), then makes the socket non-blocking
+  // with TCP_NODELAY. The input buffer always has room for a frame of `max_frame` bytes after
+  // what is buffered.
+  bool connect_to(const std::string& host, const std::string& port, size_t max_frame,
+                  bool tls = false);
 
   std::string& out() { return out_; }
   bool has_pending_output() const { return out_pos_ < out_.size(); }
@@ -58,8 +66,12 @@ protected:
   bool connected() const { return fd_ >= 0; }
 
 private:
+  bool flush_tls();
+  long read_tls();
+
   std::string name_;
   int fd_ = -1;
+  void* ssl_ = nullptr;  // SSL*, with TLS
   std::string out_;
   size_t out_pos_ = 0;
   std::unique_ptr<char[]> in_;

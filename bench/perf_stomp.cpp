@@ -82,7 +82,7 @@ stomp_connection::stomp_connection(std::string name) : tcp_stream(std::move(name
 
 bool stomp_connection::open(const options& o) {
   max_frame_ = static_cast<size_t>(o.body_size) + (64 << 10);
-  if (!connect_to(o.host, o.port, max_frame_)) return false;
+  if (!connect_to(o.host, o.port, max_frame_, o.tls)) return false;
   stomp::frame c;
   c.command = "CONNECT";
   c.headers = {{"accept-version", "1.2"}, {"host", o.vhost},     {"login", o.user},
