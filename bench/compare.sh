@@ -149,7 +149,7 @@ start_rabbit() {
   RMQ_PID=$(listener_pid "$RMQ_PORT")
   port_open "$RMQ_STOMP_PORT" && [ -n "$RMQ_PID" ] ||
     { log "rabbitmq-server did not start:"; tail -20 "$TMP/rabbit/server.out" >&2; exit 1; }
-  log "rabbitmq-server (beam pid $RMQ_PID) on port $RMQ_PORT, STOMP $RMQ_STOMP_PORT"
+  log "rabbitmq-server (beam pid $RMQ_PID) on port $RMQ_PORT, STOMP $RMQ_STOMP_PORT, AMQPS $RMQ_TLS_PORT"
 }
 
 stop_rabbit() {

@@ -110,7 +110,8 @@ def main(runs_path, scen_path, meta_path, out_path):
            f"- warrend: commit {meta.get('commit')}, binary `{meta.get('warrend')}` (Release build "
            f"unless stated), `--workers {meta.get('workers')}` (S11: 1 and 2; S7c: 1, on one CPU)",
            f"- RabbitMQ: Debian rabbitmq-server {meta.get('rabbitmq')}, Erlang {meta.get('erlang')}, "
-           "default settings, plugin rabbitmq_stomp enabled (for S9)",
+           "default settings, plugin rabbitmq_stomp enabled (for S9), an AMQPS listener "
+           "with the same certificate as warrend's (for S12, S13)",
            f"- Method: {rounds} round(s) per scenario, brokers alternating (warrend, RabbitMQ, "
            f"warrend, ...), {duration} s per run unless the arguments give -z or -C, a 3 s warm-up "
            "per broker first; median (min–max) over the rounds, ratio of the medians. Rates are "
