@@ -238,6 +238,9 @@ void on_handshake(actor* self, amqp::command& cmd) {
         self, current_registry(self->home_system()),
         [=](vhost_access& r) {
           auto& st = self->state;
+          if (!r.limit.empty())
+            spdlog::warn("AMQP connection {}: {} limit of user '{}' or vhost '{}' reached",
+                         st.peer, r.limit, st.user, name);
           if (r.code != 0)
             return connection_error(self, r.code, std::move(r.text));
           if (!r.granted) {
@@ -259,7 +262,7 @@ void on_handshake(actor* self, amqp::command& cmd) {
           spdlog::info("accepted AMQP connection {} (user '{}', vhost '{}')", st.peer, st.user,
                        st.vhost_name);
         },
-        lookup_atom::value, vhost_atom::value, name, st.user);
+        admit_atom::value, vhost_atom::value, name, st.user, int32_t{0});
       return;
     }
     default:
@@ -278,12 +281,21 @@ void on_channel_open(actor* self, amqp::command& cmd) {
   if (st.channels.count(n))
     return connection_error(self, amqp::channel_error,
                             "CHANNEL_ERROR - second 'channel.open' seen", 20, 10);
-  channel_rec ch;
-  ch.number = n;
-  ch.id = st.next_channel_id++;
-  st.channel_by_id.emplace(ch.id, n);
-  st.channels.emplace(n, std::move(ch));
-  send_method(self, n, amqp::channel_open_ok{});
+  // The registry counts the user's channels (the user limit max-channels).
+  ask<op_result>(
+    self, current_registry(self->home_system()),
+    [self, n](op_result& r) {
+      auto& st = self->state;
+      if (r.code != 0)
+        return connection_error(self, r.code, std::move(r.text), 20, 10);
+      channel_rec ch;
+      ch.number = n;
+      ch.id = st.next_channel_id++;
+      st.channel_by_id.emplace(ch.id, n);
+      st.channels.emplace(n, std::move(ch));
+      send_method(self, n, amqp::channel_open_ok{});
+    },
+    admit_atom::value, channel_atom::value);
 }
 
 void forget_channel(actor* self, uint16_t n) {
@@ -291,6 +303,8 @@ void forget_channel(actor* self, uint16_t n) {
   auto it = st.channels.find(n);
   if (it == st.channels.end())
     return;
+  if (auto registry = current_registry(self->home_system()))
+    self->send(registry, remove_atom::value, channel_atom::value);
   st.stats.closed_channels += it->second.counters;
   st.channel_by_id.erase(it->second.id);
   st.channels.erase(it);

@@ -325,6 +325,11 @@ using crash_atom = caf::atom_constant<caf::atom("crash")>;
 using stall_atom = caf::atom_constant<caf::atom("stall")>;
 using restarted_atom = caf::atom_constant<caf::atom("restarted")>;
 using rebind_atom = caf::atom_constant<caf::atom("rebind")>;
+// Vhost and user limits (registry_actor.hpp): admission of a connection, the channels it
+// opens and closes.
+using limit_atom = caf::atom_constant<caf::atom("limit")>;
+using admit_atom = caf::atom_constant<caf::atom("admit")>;
+using channel_atom = caf::atom_constant<caf::atom("channel")>;
 
 // Makes the receiving actor fail the way an unhandled exception would (debug.fault_injection).
 [[noreturn]] inline void inject_fault(const std::string& what) {

@@ -25,6 +25,16 @@ struct registry_state {
   std::map<std::string, user_info> users;
   std::map<std::pair<std::string, std::string>, permission_info> permissions;  // (user, vhost)
   std::set<std::string> loopback_users;
+  // Limits: vhost or user name -> limit name -> value (negative: none).
+  std::map<std::string, std::map<std::string, int64_t>> vhost_limits, user_limits;
+  // Connections admitted (connection.open, STOMP CONNECT), monitored until they end, and the
+  // channels they hold: what the connection and channel limits count.
+  struct tracked_connection {
+    std::string vhost, user;
+    int64_t channels = 0;
+  };
+  std::map<caf::actor_addr, tracked_connection> connections;
+  std::map<std::string, int64_t> vhost_connections, user_connections, user_channels;
   sup::restart_budget budget;  // restarts of vhosts
   static inline const char* name = "registry";
 };
@@ -55,6 +65,26 @@ void commit(registry_actor_t* self, caf::response_promise rp, op_result ok, Ts&&
       });
 }
 
+int64_t limit_of(const std::map<std::string, std::map<std::string, int64_t>>& limits,
+                 const std::string& name, const std::string& limit) {
+  auto it = limits.find(name);
+  if (it == limits.end())
+    return -1;
+  auto l = it->second.find(limit);
+  return l == it->second.end() ? -1 : l->second;
+}
+
+int64_t count_of(const std::map<std::string, int64_t>& counts, const std::string& name) {
+  auto it = counts.find(name);
+  return it == counts.end() ? 0 : it->second;
+}
+
+// Adds `delta` to counts[name], dropping the entry at zero.
+void add_count(std::map<std::string, int64_t>& counts, const std::string& name, int64_t delta) {
+  if ((counts[name] += delta) <= 0)
+    counts.erase(name);
+}
+
 caf::actor start_vhost(registry_actor_t* self, const std::string& name, vhost_persistence p) {
   auto& tmpl = self->state.persistence;
   p.data_dir = tmpl.data_dir;
@@ -66,6 +96,8 @@ caf::actor start_vhost(registry_actor_t* self, const std::string& name, vhost_pe
   auto v = spawn_vhost(self->home_system(), name, std::move(p));
   self->link_to(v);  // supervised: see on_vhost_exit
   self->state.vhosts[name] = v;
+  if (auto max = limit_of(self->state.vhost_limits, name, "max-queues"); max >= 0)
+    self->send(v, limit_atom::value, max);
   return v;
 }
 
@@ -125,6 +157,8 @@ void reload(registry_actor_t* self) {
         for (auto& p : snap.permissions)
           st.permissions[{p.user, p.vhost}] =
             permission_info{p.user, p.vhost, p.configure, p.write, p.read};
+        for (auto& l : snap.limits)
+          (l.user ? st.user_limits : st.vhost_limits)[l.name][l.limit] = l.value;
         for (auto& v : snap.vhosts) {
           vhost_persistence vp;
           vp.reload = true;
@@ -151,6 +185,8 @@ void boot(registry_actor_t* self, registry_config& cfg) {
     st.users[u.name] = u;
   for (auto& p : cfg.permissions)
     st.permissions[{p.user, p.vhost}] = p;
+  for (auto& l : cfg.limits)
+    (l.user ? st.user_limits : st.vhost_limits)[l.name][l.limit] = l.value;
   for (auto& [name, p] : cfg.vhosts) {
     start_vhost(self, name, std::move(p));
     if (catalog)  // vhosts that only existed implicitly in older stores get their row
@@ -204,9 +240,75 @@ void revoke_where(registry_actor_t* self, Pred pred) {
   }
 }
 
+vhost_access lookup_vhost(registry_actor_t* self, const std::string& name,
+                          const std::string& user) {
+  auto& st = self->state;
+  auto it = st.vhosts.find(name);
+  if (it == st.vhosts.end())
+    return vhost_access{amqp::not_allowed, "NOT_ALLOWED - vhost " + name + " not found", {},
+                        false, {}, {}};
+  auto p = st.permissions.find({user, name});
+  if (p == st.permissions.end())
+    return vhost_access{0, {}, it->second, false, {}, {}};
+  return vhost_access{0, {}, it->second, true, p->second, {}};
+}
+
+// connection.open / STOMP CONNECT: RabbitMQ (rabbit_reader) checks the vhost's and the user's
+// connection limits before the vhost access, with these texts. `channels`: what the
+// connection holds from the start (a STOMP connection's one channel).
+vhost_access admit(registry_actor_t* self, const std::string& vhost, const std::string& user,
+                   int32_t channels) {
+  auto& st = self->state;
+  auto refused = [](std::string text, const char* limit) {
+    return vhost_access{amqp::not_allowed, std::move(text), {}, false, {}, limit};
+  };
+  auto vmax = limit_of(st.vhost_limits, vhost, "max-connections");
+  if (vmax >= 0 && count_of(st.vhost_connections, vhost) >= vmax)
+    return refused("NOT_ALLOWED - access to vhost '" + vhost + "' refused for user '" + user +
+                     "': connection limit (" + std::to_string(vmax) + ") is reached",
+                   "max-connections");
+  auto umax = limit_of(st.user_limits, user, "max-connections");
+  if (umax >= 0 && count_of(st.user_connections, user) >= umax)
+    return refused("NOT_ALLOWED - connection refused for user '" + user +
+                     "': user connection limit (" + std::to_string(umax) + ") is reached",
+                   "max-connections");
+  auto cmax = limit_of(st.user_limits, user, "max-channels");
+  if (channels > 0 && cmax >= 0 && count_of(st.user_channels, user) + channels > cmax)
+    return refused("NOT_ALLOWED - number of channels opened for user '" + user +
+                     "' has reached the maximum allowed user limit of (" +
+                     std::to_string(cmax) + ")",
+                   "max-channels");
+  auto r = lookup_vhost(self, vhost, user);
+  auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
+  if (r.code != 0 || !r.granted || !sender || st.connections.count(sender))
+    return r;
+  st.connections[sender] = {vhost, user, channels};
+  add_count(st.vhost_connections, vhost, 1);
+  add_count(st.user_connections, user, 1);
+  if (channels > 0)
+    add_count(st.user_channels, user, channels);
+  self->monitor(sender);
+  return r;
+}
+
+// A tracked connection ended: what it held no longer counts.
+void untrack(registry_actor_t* self, const caf::actor_addr& who) {
+  auto& st = self->state;
+  auto it = st.connections.find(who);
+  if (it == st.connections.end())
+    return;
+  auto& c = it->second;
+  add_count(st.vhost_connections, c.vhost, -1);
+  add_count(st.user_connections, c.user, -1);
+  if (c.channels > 0)
+    add_count(st.user_channels, c.user, -c.channels);
+  st.connections.erase(it);
+}
+
 caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
   install_defaults(self, "registry");
   self->set_exit_handler([=](caf::exit_msg& em) { on_vhost_exit(self, em); });
+  self->set_down_handler([=](caf::down_msg& dm) { untrack(self, dm.source); });
   on_crash(self, [](const std::string& what) { spdlog::error("registry crashed: {}", what); });
   boot(self, cfg);
   return {
@@ -241,16 +343,78 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
     [=](login_atom, std::string& user, bool loopback) {
       return login(self, user, nullptr, loopback);
     },
-    [=](lookup_atom, vhost_atom, std::string& name, std::string& user) -> vhost_access {
+    [=](lookup_atom, vhost_atom, std::string& name, std::string& user) {
+      return lookup_vhost(self, name, user);
+    },
+    [=](admit_atom, vhost_atom, std::string& vhost, std::string& user, int32_t channels) {
+      return admit(self, vhost, user, channels);
+    },
+    [=](admit_atom, channel_atom) -> op_result {
       auto& st = self->state;
-      auto it = st.vhosts.find(name);
-      if (it == st.vhosts.end())
-        return vhost_access{amqp::not_allowed, "NOT_ALLOWED - vhost " + name + " not found", {},
-                            false, {}};
-      auto p = st.permissions.find({user, name});
-      if (p == st.permissions.end())
-        return vhost_access{0, {}, it->second, false, {}};
-      return vhost_access{0, {}, it->second, true, p->second};
+      auto it = st.connections.find(caf::actor_cast<caf::actor_addr>(self->current_sender()));
+      if (it == st.connections.end())  // not tracked (admitted before a registry restart)
+        return op_result{};
+      auto& user = it->second.user;
+      auto cmax = limit_of(st.user_limits, user, "max-channels");
+      if (cmax >= 0 && count_of(st.user_channels, user) >= cmax)
+        return op_result{amqp::not_allowed,
+                         "NOT_ALLOWED - number of channels opened for user '" + user +
+                           "' has reached the maximum allowed user limit of (" +
+                           std::to_string(cmax) + ")",
+                         0};
+      ++it->second.channels;
+      add_count(st.user_channels, user, 1);
+      return op_result{};
+    },
+    [=](remove_atom, channel_atom) {
+      auto& st = self->state;
+      auto it = st.connections.find(caf::actor_cast<caf::actor_addr>(self->current_sender()));
+      if (it == st.connections.end() || it->second.channels == 0)
+        return;
+      --it->second.channels;
+      add_count(st.user_channels, it->second.user, -1);
+    },
+    [=](list_atom, limit_atom) {
+      std::vector<limit_info> out;
+      for (bool user : {false, true})
+        for (auto& [name, limits] : user ? self->state.user_limits : self->state.vhost_limits)
+          for (auto& [limit, value] : limits)
+            out.push_back(limit_info{user, name, limit, value});
+      return out;
+    },
+    [=](put_atom, limit_info& l) -> caf::result<op_result> {
+      auto& st = self->state;
+      if (l.user ? !st.users.count(l.name) : !st.vhosts.count(l.name))
+        return not_found(l.user ? "user_not_found" : "vhost_not_found");
+      if (!known_limit(l.user, l.limit))
+        return op_result{amqp::precondition_failed, "unknown limit '" + l.limit + "'", 0};
+      auto& limits = (l.user ? st.user_limits : st.vhost_limits)[l.name];
+      uint32_t created = limits.count(l.limit) ? 0 : 1;
+      limits[l.limit] = l.value;
+      if (!l.user && l.limit == "max-queues")
+        self->send(st.vhosts[l.name], limit_atom::value, l.value);
+      spdlog::info("{} '{}': limit {} set to {}", l.user ? "user" : "vhost", l.name, l.limit,
+                   l.value);
+      auto rp = self->make_response_promise<op_result>();
+      commit(self, rp, op_result{0, {}, created}, put_atom::value,
+             persistence::limit_row{l.user, l.name, l.limit, l.value});
+      return rp;
+    },
+    [=](delete_atom, limit_atom, bool user, std::string& name,
+        std::string& limit) -> caf::result<op_result> {
+      auto& st = self->state;
+      auto& all = user ? st.user_limits : st.vhost_limits;
+      auto it = all.find(name);
+      if (it == all.end() || !it->second.erase(limit))
+        return op_result{};  // nothing to clear (RabbitMQ answers 204 too)
+      if (it->second.empty())
+        all.erase(it);
+      if (!user && limit == "max-queues" && st.vhosts.count(name))
+        self->send(st.vhosts[name], limit_atom::value, int64_t{-1});
+      spdlog::info("{} '{}': limit {} cleared", user ? "user" : "vhost", name, limit);
+      auto rp = self->make_response_promise<op_result>();
+      commit(self, rp, op_result{}, delete_atom::value, limit_atom::value, user, name, limit);
+      return rp;
     },
     [=](lookup_atom, vhost_atom, std::string& name) -> lookup_result {
       auto it = self->state.vhosts.find(name);
@@ -281,6 +445,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
         return not_found("vhost_not_found");
       auto vhost = it->second;
       st.vhosts.erase(it);
+      st.vhost_limits.erase(name);
       revoke_where(self, [&](const auto& key) { return key.second == name; });
       spdlog::info("deleting vhost '{}'", name);
       // The catalog forgets the vhost first, so that it never names a message file that the
@@ -317,6 +482,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       auto& st = self->state;
       if (!st.users.erase(name))
         return not_found("user_not_found");
+      st.user_limits.erase(name);
       revoke_where(self, [&](const auto& key) { return key.first == name; });
       // As RabbitMQ does, the user's connections are closed (320).
       for (auto& [vhost, actor] : st.vhosts)

@@ -1,4 +1,5 @@
-// The registry actor: the broker's users, virtual hosts and permissions. Connections ask it
+// The registry actor: the broker's users, virtual hosts, permissions and limits (with the
+// connections and channels the limits count). Connections ask it
 // at login (AMQP connection.start-ok, STOMP CONNECT) and when they open a vhost
 // (connection.open, STOMP `host`); the management API lists and changes what it holds.
 // Talks to: the catalog actor (every change is committed before it is answered), vhost
@@ -23,6 +24,20 @@
 //   (list_atom, permission_atom)       -> std::vector<permission_info>
 //   (put_atom, permission_info)        -> op_result      406 for an invalid regular expression
 //   (delete_atom, permission_atom, user, vhost) -> op_result
+// Limits (RabbitMQ's vhost limits max-connections and max-queues, user limits max-connections
+// and max-channels; a negative value is no limit):
+//   (list_atom, limit_atom)            -> std::vector<limit_info>
+//   (put_atom, limit_info)             -> op_result      404 no such vhost or user, 406 no such
+//                                                        limit; count 1 when it was set anew
+//   (delete_atom, limit_atom, bool user, name, limit) -> op_result
+//   (admit_atom, vhost_atom, name, user, int32 channels) -> vhost_access   connection.open and
+//       STOMP CONNECT: the vhost and user connection limits (and, for a STOMP connection's one
+//       channel, the user's channel limit), then what the lookup above answers; an admitted
+//       connection is tracked (monitored) until it ends
+//   (admit_atom, channel_atom)         -> op_result      the sender opens a channel: 530 over
+//                                                        its user's max-channels
+//   (remove_atom, channel_atom)        -> (no answer)    the sender closed a channel
+// A vhost actor gets its max-queues when it starts and when it changes: (limit_atom, int64).
 // Sent to vhost_group(vhost) when a user's permissions there change (put, delete, the user
 // or vhost deleted): (permission_atom, permission_info, bool granted).
 // Sent to every vhost's group when a user is deleted (its connections close with 320):
@@ -76,7 +91,21 @@ struct vhost_access {
   caf::actor target;
   bool granted = false;
   permission_info permissions;
+  std::string limit;  // the limit that refused the connection ("max-connections", ...)
 };
+
+// A vhost limit or a user limit, as RabbitMQ names them; a negative value is no limit.
+struct limit_info {
+  bool user = false;  // a user's limit, else a vhost's
+  std::string name;   // the vhost or user
+  std::string limit;  // max-connections, max-queues (vhost), max-channels (user)
+  int64_t value = -1;
+};
+
+// Whether `limit` is one RabbitMQ knows for a vhost (user = false) or a user.
+inline bool known_limit(bool user, const std::string& limit) {
+  return limit == "max-connections" || limit == (user ? "max-channels" : "max-queues");
+}
 
 struct registry_config {
   // What new vhosts need to persist their entities (data_dir, catalog, stores).
@@ -85,6 +114,7 @@ struct registry_config {
   std::map<std::string, vhost_persistence> vhosts;
   std::vector<user_info> users;
   std::vector<permission_info> permissions;
+  std::vector<limit_info> limits;
   // Created when there are no users at all (first start); on a store without vhosts the
   // default vhost "/" is created too, with full permissions for that user.
   std::string default_user = "guest";
@@ -114,6 +144,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::user_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::permission_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::login_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::vhost_access)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::limit_info)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::limit_info>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::user_info>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::permission_info>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::vhost_info>)

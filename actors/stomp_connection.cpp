@@ -129,25 +129,40 @@ void on_connect(actor* self, stomp::frame& f) {
   // host names the vhost when such a vhost exists; otherwise the default vhost.
   // The connection joins a vhost's group before the registry answers, so that a permission
   // change made after the answer reaches it.
-  auto open_vhost = [self, vhost, user, with_vhost] {
+  // A connection or channel limit (registry_actor.hpp) answers as RabbitMQ's adapter does.
+  auto over_limit = [self, user](const vhost_access& r, const std::string& vhost) {
+    if (r.limit.empty())
+      return false;
+    spdlog::warn("STOMP connection {}: {}", self->state.peer, r.text);
+    if (r.limit == "max-channels")
+      fatal(self, "Processing error", "Processing error");
+    else
+      fatal(self, "Bad CONNECT", "Virtual host '" + vhost + "' access denied");
+    return true;
+  };
+  auto open_vhost = [self, vhost, user, with_vhost, over_limit] {
     self->join(vhost_group(self->home_system(), vhost));
     ask<vhost_access>(
       self, current_registry(self->home_system()),
-      [self, vhost, user, with_vhost](vhost_access& r) {
+      [self, vhost, user, with_vhost, over_limit](vhost_access& r) {
+        if (over_limit(r, vhost))
+          return;
         if (r.code == 0)
           return with_vhost(r, vhost);
         self->leave(vhost_group(self->home_system(), vhost));
         self->join(vhost_group(self->home_system(), "/"));
         ask<vhost_access>(
           self, current_registry(self->home_system()),
-          [self, with_vhost](vhost_access& r) {
+          [self, with_vhost, over_limit](vhost_access& r) {
+            if (over_limit(r, "/"))
+              return;
             if (r.code != 0)
               return fatal(self, "Bad CONNECT", "Virtual host '/' access denied");
             with_vhost(r, "/");
           },
-          lookup_atom::value, vhost_atom::value, std::string{"/"}, user);
+          admit_atom::value, vhost_atom::value, std::string{"/"}, user, int32_t{1});
       },
-      lookup_atom::value, vhost_atom::value, vhost, user);
+      admit_atom::value, vhost_atom::value, vhost, user, int32_t{1});
   };
   auto on_login = [self, user, open_vhost](login_result& r) {
     if (r.loopback_only) {

@@ -61,6 +61,7 @@ struct vhost_state {
   std::map<std::string, queue_record> queues;
   std::vector<binding_record> bindings;
   std::map<std::string, caf::actor> reply_to;  // direct reply-to token -> connection
+  int64_t max_queues = -1;  // the vhost limit max-queues (negative: none), from the registry
   vhost_persistence persist;
   sup::restart_budget budget;  // restarts of exchanges and queues
   std::mt19937_64 rng{std::random_device{}()};
@@ -388,6 +389,12 @@ caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec)
                                                     spec.name + "'" + where(st) + ": " + bad.reason
                                                 : bad.text + " in queue '" + spec.name + "'" +
                                                     where(st)),
+                            0});
+    if (st.max_queues >= 0 && static_cast<int64_t>(st.queues.size()) >= st.max_queues)
+      return fail(op_result{amqp::precondition_failed,
+                            "PRECONDITION_FAILED - cannot declare queue '" + spec.name +
+                              "': queue limit in vhost '" + st.vhost + "' (" +
+                              std::to_string(st.max_queues) + ") is reached",
                             0});
     queue_record r;
     r.spec = spec;
@@ -727,6 +734,7 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
         return delete_exchange_checked(self, name, if_unused);
       },
       [=](declare_atom, queue_atom, queue_spec& spec) { return declare_queue(self, spec); },
+      [=](limit_atom, int64_t max_queues) { self->state.max_queues = max_queues; },
       [=](delete_atom, queue_atom, std::string& name, caf::actor& conn, bool if_unused,
           bool if_empty) -> caf::result<op_result> {
         auto& st = self->state;

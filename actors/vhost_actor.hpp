@@ -9,6 +9,8 @@
 //   (crash_atom, exchange_atom | queue_atom, name) -> bool: makes that actor fail (fault
 //                                 injection); false when there is no such actor
 //   (crash_atom)               makes the vhost itself fail
+//   (limit_atom, int64)        from the registry: the vhost limit max-queues (negative: none);
+//                              declaring a new queue past it is a 406
 // Supervision: the vhost links to its exchange and queue actors and restarts one that crashes
 // (one_for_one, within `limits`): a queue under a new handle that its exchanges rebind to, a
 // durable one with the messages of its file; an exchange with all of its bindings.

@@ -78,6 +78,7 @@ recovery_result recover_store(const std::string& data_dir, const std::string& on
     res.vhosts["/"];
   res.users = std::move(snap.users);
   res.permissions = std::move(snap.permissions);
+  res.limits = std::move(snap.limits);
   for (auto& v : snap.vhosts)
     res.vhosts[v.name];
   for (auto& x : snap.exchanges)

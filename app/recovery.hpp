@@ -21,6 +21,7 @@ struct recovery_result {
   std::map<std::string, vhost_persistence> vhosts;  // by vhost name
   std::vector<persistence::user_row> users;
   std::vector<persistence::permission_row> permissions;
+  std::vector<persistence::limit_row> limits;
   size_t problems = 0;
   size_t quarantined = 0;
   size_t messages = 0;

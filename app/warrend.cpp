@@ -62,6 +62,13 @@ struct node_directory {
 
 constexpr int exit_supervision_gave_up = 70;
 
+// "amqps" -> "AMQPS", for the log.
+std::string upper(std::string s) {
+  for (auto& c : s)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -166,6 +173,8 @@ int main(int argc, char** argv) {
     for (auto& p : recovered.permissions)
       reg_cfg.permissions.push_back(
         warren::permission_info{p.user, p.vhost, p.configure, p.write, p.read});
+    for (auto& l : recovered.limits)
+      reg_cfg.limits.push_back(warren::limit_info{l.user, l.name, l.limit, l.value});
     reg_cfg.default_user = cfg.default_user;
     reg_cfg.default_pass = cfg.default_pass;
   }
@@ -271,8 +280,8 @@ int main(int argc, char** argv) {
           session->start(conn);
         });
     } catch (const std::exception& e) {
-      spdlog::critical("cannot listen for {} on {}:{}: {}", proto, cfg.bind_address, port,
-                       e.what());
+      spdlog::critical("cannot listen for {} on {}:{}: {}", upper(proto), cfg.bind_address,
+                       port, e.what());
       exit_now(1);
     }
     spdlog::info("listening {} {}:{}", proto, l->address(), l->port());
@@ -328,8 +337,8 @@ int main(int argc, char** argv) {
         },
         std::move(ctx));
     } catch (const std::exception& e) {
-      spdlog::critical("cannot listen for {} on {}:{}: {}", proto, cfg.bind_address, port,
-                       e.what());
+      spdlog::critical("cannot listen for {} on {}:{}: {}", upper(proto), cfg.bind_address,
+                       port, e.what());
       exit_now(1);
     }
     mgmt->listeners.push_back({proto, server->address(), server->port()});

@@ -2,7 +2,7 @@
 // actors. Shared by the files that implement its parts:
 //   api_router.cpp       URL decoding, basic auth, dispatch, errors, /metrics and the page
 //   api_definitions.cpp  exchanges, queues, bindings: list, declare, delete, purge, publish, get
-//   api_access.cpp       vhosts, users, permissions, whoami
+//   api_access.cpp       vhosts, users, permissions, vhost and user limits, whoami
 //   api_stats.cpp        overview, nodes, connections, channels, consumers
 // Every request runs on an HTTP thread and asks actors through a scoped actor with a timeout
 // (never on an AMQP/STOMP I/O thread); statistics come from the collector's snapshot.

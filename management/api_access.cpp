@@ -1,4 +1,5 @@
-// /api/vhosts, /api/users, /api/permissions and /api/whoami over the registry actor, plus
+// /api/vhosts, /api/users, /api/permissions, /api/vhost-limits, /api/user-limits and
+// /api/whoami over the registry actor, plus
 // the helpers every area uses to reach the registry and the vhosts.
 #include "management/api.hpp"
 #include "persistence/password_hash.hpp"
@@ -81,12 +82,28 @@ std::string tags_from(const json& j) {
   return out;
 }
 
-json user_json(const user_info& u) {
+std::vector<limit_info> limits(call& c) {
+  std::string error;
+  auto r = ask<std::vector<limit_info>>(c.self, c.ctx.registry(), error, list_atom::value,
+                                        limit_atom::value);
+  return r ? std::move(*r) : std::vector<limit_info>{};
+}
+
+// {"max-connections": 10, ...} of one vhost or user.
+json limits_json(const std::vector<limit_info>& all, bool user, const std::string& name) {
+  json out = json::object();
+  for (auto& l : all)
+    if (l.user == user && l.name == name)
+      out[l.limit] = l.value;
+  return out;
+}
+
+json user_json(const user_info& u, const std::vector<limit_info>& all) {
   return json{{"name", u.name},
               {"password_hash", u.password_hash},
               {"hashing_algorithm", "rabbit_password_hashing_sha256"},
               {"tags", tags_json(u.tags)},
-              {"limits", json::object()}};
+              {"limits", limits_json(all, true, u.name)}};
 }
 
 json permission_json(const permission_info& p) {
@@ -200,8 +217,9 @@ reply user_resource(call& c) {
     if (c.method != "GET")
       return method_not_allowed();
     json out = json::array();
+    auto all_limits = limits(c);
     for (auto& u : users(c))
-      out.push_back(user_json(u));
+      out.push_back(user_json(u, all_limits));
     return ok(out);
   }
   auto& name = c.path[1];
@@ -215,7 +233,7 @@ reply user_resource(call& c) {
   if (c.path.size() != 2)
     return not_found();
   if (c.method == "GET")
-    return it == all.end() ? not_found() : ok(user_json(*it));
+    return it == all.end() ? not_found() : ok(user_json(*it, limits(c)));
   if (c.method == "PUT") {
     auto body = c.parsed_body();
     user_info u{name, it == all.end() ? std::string{} : it->password_hash,
@@ -274,6 +292,64 @@ reply permission_resource(call& c) {
   return method_not_allowed();
 }
 
+// /api/vhost-limits and /api/user-limits, as RabbitMQ's: [{"vhost": "/", "value":
+// {"max-connections": 10}}], and PUT / DELETE .../{vhost or user}/{limit} with {"value": N}
+// (a negative value is no limit).
+reply limit_resource(call& c, bool user) {
+  std::string error;
+  const char* owner = user ? "user" : "vhost";
+  auto exists = [&](const std::string& name) {
+    if (!user)
+      return find_vhost(c, name).has_value();
+    auto all = users(c);
+    return std::any_of(all.begin(), all.end(), [&](auto& u) { return u.name == name; });
+  };
+  if (c.path.size() <= 2) {
+    if (c.method != "GET")
+      return method_not_allowed();
+    if (c.path.size() == 2 && !exists(c.path[1]))
+      return not_found(std::string{owner} + "_not_found");
+    auto all = limits(c);
+    std::vector<std::string> names;
+    for (auto& l : all)
+      if (l.user == user && (c.path.size() == 1 || l.name == c.path[1]) &&
+          (user || c.sees_vhost(l.name)) &&
+          std::find(names.begin(), names.end(), l.name) == names.end())
+        names.push_back(l.name);
+    json out = json::array();
+    for (auto& name : names)
+      out.push_back(json{{owner, name}, {"value", limits_json(all, user, name)}});
+    return ok(out);
+  }
+  if (c.path.size() != 3)
+    return not_found();
+  auto& name = c.path[1];
+  auto& limit = c.path[2];
+  if (c.method == "DELETE")
+    return registry_change(c,
+                           ask<op_result>(c.self, c.ctx.registry(), error, delete_atom::value,
+                                          limit_atom::value, user, name, limit),
+                           error);
+  if (c.method != "PUT")
+    return method_not_allowed();
+  if (!exists(name))
+    return user ? bad_request("no_such_user " + name) : not_found("vhost_not_found");
+  auto body = c.parsed_body();
+  auto v = body.find("value");
+  if (v == body.end() || !v->is_number_integer())
+    return bad_request("Validation failed\n\n" + limit + " should be a number, actually was " +
+                       (v == body.end() ? std::string{"nothing"} : v->dump()) + "\n");
+  if (!known_limit(user, limit))
+    return bad_request(std::string{user ? "" : "Validation failed\n\n"} +
+                       "Unrecognised terms [{<<\"" + limit + "\">>," + v->dump() + "}] in " +
+                       (user ? "user-limits" : "limits") + "\n");
+  auto r = ask<op_result>(c.self, c.ctx.registry(), error, put_atom::value,
+                          limit_info{user, name, limit, v->get<int64_t>()});
+  if (r && r->code == 0)
+    return no_content();  // RabbitMQ answers 204 whether or not the limit was set before
+  return registry_change(c, std::move(r), error);
+}
+
 }  // namespace
 
 std::optional<reply> route_access(call& c) {
@@ -286,6 +362,8 @@ std::optional<reply> route_access(call& c) {
     return user_resource(c);
   if (area == "permissions")
     return permission_resource(c);
+  if (area == "vhost-limits" || area == "user-limits")
+    return limit_resource(c, area == "user-limits");
   if (area == "whoami" && c.path.size() == 1) {
     if (c.method != "GET")
       return method_not_allowed();

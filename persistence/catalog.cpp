@@ -26,6 +26,8 @@ CREATE TABLE IF NOT EXISTS users(name TEXT PRIMARY KEY, password_hash TEXT NOT N
   tags TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS permissions(user TEXT NOT NULL, vhost TEXT NOT NULL,
   configure TEXT NOT NULL, write TEXT NOT NULL, read TEXT NOT NULL, PRIMARY KEY(user, vhost));
+CREATE TABLE IF NOT EXISTS limits(scope TEXT NOT NULL, name TEXT NOT NULL, limit_name TEXT NOT NULL,
+  value INTEGER NOT NULL, PRIMARY KEY(scope, name, limit_name));
 CREATE TABLE IF NOT EXISTS exchanges(vhost TEXT NOT NULL, name TEXT NOT NULL,
   type TEXT NOT NULL, durable INTEGER NOT NULL, auto_delete INTEGER NOT NULL,
   internal INTEGER NOT NULL, arguments BLOB NOT NULL, PRIMARY KEY(vhost, name));
@@ -84,6 +86,11 @@ bool catalog::open(const std::string& path, std::string& error) {
                       "; PRAGMA user_version=" + std::to_string(catalog_schema_version) + ";";
     ok = db_.exec("BEGIN IMMEDIATE", error) && db_.exec(schema_sql, error) &&
          db_.exec(ids.c_str(), error) && db_.exec("COMMIT", error);
+  } else if (ok) {
+    // A catalog from an older build gets the tables added since (limits); every statement of
+    // the schema is CREATE TABLE IF NOT EXISTS.
+    ok = db_.exec("BEGIN IMMEDIATE", error) && db_.exec(schema_sql, error) &&
+         db_.exec("COMMIT", error);
   }
   if (!ok) {
     error = path + ": " + error;
@@ -145,6 +152,13 @@ bool catalog::load(catalog_snapshot& out, std::string& error) {
                                s.column_string(3), s.column_string(4)});
   if (!done()) return false;
 
+  if (!query("SELECT scope, name, limit_name, value FROM limits ORDER BY scope, name, limit_name"))
+    return false;
+  while ((rc = s.step()) == SQLITE_ROW)
+    out.limits.push_back({s.column_string(0) == "user", s.column_string(1), s.column_string(2),
+                          s.column_int(3)});
+  if (!done()) return false;
+
   if (!query("SELECT vhost, name, type, durable, auto_delete, internal, arguments FROM exchanges"
              " ORDER BY vhost, name"))
     return false;
@@ -197,6 +211,7 @@ bool catalog::delete_vhost(const std::string& name, std::string& error,
                           "DELETE FROM exchanges WHERE vhost = ?1",
                           "DELETE FROM queues WHERE vhost = ?1",
                           "DELETE FROM permissions WHERE vhost = ?1",
+                          "DELETE FROM limits WHERE scope = 'vhost' AND name = ?1",
                           "DELETE FROM vhosts WHERE name = ?1"})
     ok = ok && run(sql, {name}, error);
   return finish(ok, error);
@@ -212,6 +227,7 @@ bool catalog::put_user(const user_row& row, std::string& error) {
 bool catalog::delete_user(const std::string& name, std::string& error) {
   if (!begin(error)) return false;
   bool ok = run("DELETE FROM permissions WHERE user = ?1", {name}, error) &&
+            run("DELETE FROM limits WHERE scope = 'user' AND name = ?1", {name}, error) &&
             run("DELETE FROM users WHERE name = ?1", {name}, error);
   return finish(ok, error);
 }
@@ -226,6 +242,18 @@ bool catalog::put_permission(const permission_row& row, std::string& error) {
 bool catalog::delete_permission(const std::string& user, const std::string& vhost,
                                 std::string& error) {
   return run("DELETE FROM permissions WHERE user = ?1 AND vhost = ?2", {user, vhost}, error);
+}
+
+bool catalog::put_limit(const limit_row& row, std::string& error) {
+  return run("INSERT INTO limits(scope, name, limit_name, value) VALUES(?1, ?2, ?3, ?4)"
+             " ON CONFLICT(scope, name, limit_name) DO UPDATE SET value = excluded.value",
+             {row.user ? "user" : "vhost", row.name, row.limit, std::to_string(row.value)}, error);
+}
+
+bool catalog::delete_limit(bool user, const std::string& name, const std::string& limit,
+                           std::string& error) {
+  return run("DELETE FROM limits WHERE scope = ?1 AND name = ?2 AND limit_name = ?3",
+             {user ? "user" : "vhost", name, limit}, error);
 }
 
 bool catalog::put_exchange(const exchange_row& row, std::string& error) {

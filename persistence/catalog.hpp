@@ -3,7 +3,7 @@
 // (SQLite, WAL, synchronous=FULL). What stays true:
 //  - every call that changes something is one committed, synced transaction, cascades
 //    included: deleting a queue or exchange deletes its bindings, deleting a vhost deletes
-//    everything in it, deleting a user deletes its permissions;
+//    everything in it, deleting a user deletes its permissions; either deletes its limits;
 //  - no two queues share a message file (the file column is UNIQUE);
 //  - queue_file_name() is a pure function of (vhost, name): the same queue always maps to
 //    the same file.
@@ -31,6 +31,15 @@ struct permission_row {
   std::string user, vhost, configure, write, read;
 };
 
+// A vhost limit (max-connections, max-queues) or a user limit (max-connections,
+// max-channels), as RabbitMQ names them.
+struct limit_row {
+  bool user = false;  // a user's limit, else a vhost's
+  std::string name;   // the vhost's or user's name
+  std::string limit;
+  int64_t value = 0;
+};
+
 struct exchange_row {
   std::string vhost, name, type;
   bool durable = true, auto_delete = false, internal = false;
@@ -55,6 +64,7 @@ struct catalog_snapshot {
   std::vector<vhost_row> vhosts;
   std::vector<user_row> users;
   std::vector<permission_row> permissions;
+  std::vector<limit_row> limits;
   std::vector<exchange_row> exchanges;
   std::vector<queue_row> queues;
   std::vector<binding_row> bindings;
@@ -84,6 +94,9 @@ class catalog {
   bool delete_user(const std::string& name, std::string& error);  // and its permissions
   bool put_permission(const permission_row& row, std::string& error);
   bool delete_permission(const std::string& user, const std::string& vhost, std::string& error);
+  bool put_limit(const limit_row& row, std::string& error);
+  bool delete_limit(bool user, const std::string& name, const std::string& limit,
+                    std::string& error);
 
   bool put_exchange(const exchange_row& row, std::string& error);
   // Also deletes the bindings where the exchange is the source or the destination.

@@ -78,6 +78,15 @@ caf::behavior catalog_behavior(caf::event_based_actor* self, std::shared_ptr<cat
       return logged(db->delete_permission(user, vhost, e),
                     "deleting permissions of " + user + " in " + vhost, e);
     },
+    [=](put_atom, limit_row& r) {
+      std::string e;
+      return logged(db->put_limit(r, e), "storing limit " + r.limit + " of " + r.name, e);
+    },
+    [=](delete_atom, limit_atom, bool user, std::string& name, std::string& limit) {
+      std::string e;
+      return logged(db->delete_limit(user, name, limit, e),
+                    "deleting limit " + limit + " of " + name, e);
+    },
   };
 }
 

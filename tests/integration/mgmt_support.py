@@ -10,6 +10,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from harness import unique
+
 WARRENCTL = os.environ.get("WARRENCTL")
 
 SAMPLE_RE = re.compile(r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?P<labels>.*)\})?\s+'
@@ -103,3 +105,64 @@ def rows(output):
     """Tab-separated rows of a list_* command, without the header row."""
     lines = [l for l in output.splitlines() if l]
     return [l.split("\t") for l in lines[1:]]
+
+
+# The password of the users Users makes.
+PASSWORD = "access-test-secret"
+
+
+class Users:
+    """Users, vhosts and permissions made through the management API as guest (`self.api`),
+    each removed at the end of the test."""
+
+    api = None
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()  # the broker test case's: a broker for the class
+        try:
+            cls.api = Api(*cls.broker.wait_listener("http"))
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    def api_ok(self, method, path, body=None, want=(200, 201, 204)):
+        status, parsed, raw, _ = self.api.call(method, path, body=body)
+        self.assertIn(status, want, "%s %s: %s %r" % (method, path, status, raw))
+        return parsed
+
+    def make_user(self, tags="", permissions=None, vhost="/", prefix="acc-user"):
+        """A new user with password PASSWORD; permissions: (configure, write, read) or None."""
+        name = unique(prefix)
+        self.api_ok("PUT", "/api/users/" + quote(name), {"password": PASSWORD, "tags": tags})
+        self.addCleanup(self.api.call, "DELETE", "/api/users/" + quote(name))
+        if permissions is not None:
+            self.grant(name, *permissions, vhost=vhost)
+        return name
+
+    def grant(self, user, configure, write, read, vhost="/"):
+        self.api_ok("PUT", "/api/permissions/%s/%s" % (quote(vhost), quote(user)),
+                    {"configure": configure, "write": write, "read": read})
+
+    def revoke(self, user, vhost="/"):
+        self.api_ok("DELETE", "/api/permissions/%s/%s" % (quote(vhost), quote(user)))
+
+    def make_vhost(self):
+        name = unique("acc-vhost")
+        self.api_ok("PUT", "/api/vhosts/" + quote(name), {})
+        self.addCleanup(self.api.call, "DELETE", "/api/vhosts/" + quote(name))
+        return name
+
+    def delete_queue_later(self, name, vhost="/"):
+        self.addCleanup(self.api.call, "DELETE", "/api/queues/%s/%s" % (quote(vhost),
+                                                                         quote(name)))
+
+    def delete_exchange_later(self, name, vhost="/"):
+        self.addCleanup(self.api.call, "DELETE", "/api/exchanges/%s/%s" % (quote(vhost),
+                                                                            quote(name)))
+
+    def as_user(self, user, method, path, body=None):
+        """(status, parsed JSON) of an API call made as `user`."""
+        status, parsed, _, _ = self.api.call(method, path, body=body, user=user,
+                                             password=PASSWORD)
+        return status, parsed

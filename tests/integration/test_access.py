@@ -45,7 +45,7 @@ import pika
 import pika.exceptions as pex
 
 from harness import Broker, BrokerError, BrokerTestCase, close_quietly, unique, wait_until
-from mgmt_support import Api, quote
+from mgmt_support import PASSWORD, Api, Users, quote
 from stomp_raw import RawStomp
 from stomp_support import StompTestCase
 
@@ -54,7 +54,6 @@ NEEDS_HTTP = EXTERNAL and not os.environ.get("WARREN_TEST_HTTP")
 NEEDS_STOMP = EXTERNAL and not (os.environ.get("WARREN_TEST_HTTP")
                                 and os.environ.get("WARREN_TEST_STOMP"))
 
-PASSWORD = "access-test-secret"
 
 # RabbitMQ closes a refused STOMP connection some seconds after the ERROR (10 s in 3.10).
 STOMP_CLOSE_TIMEOUT_S = 15.0
@@ -94,63 +93,6 @@ def bounded(work, timeout=ANSWER_TIMEOUT_S):
     if "error" in box:
         raise box["error"]
     return box["result"]
-
-
-class Users:
-    """Users, vhosts and permissions made through the management API as guest (`self.api`),
-    each removed at the end of the test."""
-
-    api = None
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()  # the broker test case's: a broker for the class
-        try:
-            cls.api = Api(*cls.broker.wait_listener("http"))
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    def api_ok(self, method, path, body=None, want=(200, 201, 204)):
-        status, parsed, raw, _ = self.api.call(method, path, body=body)
-        self.assertIn(status, want, "%s %s: %s %r" % (method, path, status, raw))
-        return parsed
-
-    def make_user(self, tags="", permissions=None, vhost="/", prefix="acc-user"):
-        """A new user with password PASSWORD; permissions: (configure, write, read) or None."""
-        name = unique(prefix)
-        self.api_ok("PUT", "/api/users/" + quote(name), {"password": PASSWORD, "tags": tags})
-        self.addCleanup(self.api.call, "DELETE", "/api/users/" + quote(name))
-        if permissions is not None:
-            self.grant(name, *permissions, vhost=vhost)
-        return name
-
-    def grant(self, user, configure, write, read, vhost="/"):
-        self.api_ok("PUT", "/api/permissions/%s/%s" % (quote(vhost), quote(user)),
-                    {"configure": configure, "write": write, "read": read})
-
-    def revoke(self, user, vhost="/"):
-        self.api_ok("DELETE", "/api/permissions/%s/%s" % (quote(vhost), quote(user)))
-
-    def make_vhost(self):
-        name = unique("acc-vhost")
-        self.api_ok("PUT", "/api/vhosts/" + quote(name), {})
-        self.addCleanup(self.api.call, "DELETE", "/api/vhosts/" + quote(name))
-        return name
-
-    def delete_queue_later(self, name, vhost="/"):
-        self.addCleanup(self.api.call, "DELETE", "/api/queues/%s/%s" % (quote(vhost),
-                                                                         quote(name)))
-
-    def delete_exchange_later(self, name, vhost="/"):
-        self.addCleanup(self.api.call, "DELETE", "/api/exchanges/%s/%s" % (quote(vhost),
-                                                                            quote(name)))
-
-    def as_user(self, user, method, path, body=None):
-        """(status, parsed JSON) of an API call made as `user`."""
-        status, parsed, _, _ = self.api.call(method, path, body=body, user=user,
-                                             password=PASSWORD)
-        return status, parsed
 
 
 class AccessTestCase(Users, BrokerTestCase):

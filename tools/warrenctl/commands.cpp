@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <map>
 
 namespace warrenctl {
@@ -281,6 +282,112 @@ int clear_permissions(invocation& inv) {
                 "clearing permissions");
 }
 
+// Limits (rabbitmqctl set_vhost_limits / set_user_limits): a JSON object of limit -> value,
+// one PUT per limit. `base` is /api/vhost-limits/{vhost} or /api/user-limits/{user}.
+int set_limits(invocation& inv, const std::string& name, const std::string& base,
+               const std::string& definition) {
+  auto limits = json::parse(definition, nullptr, false);
+  if (limits.is_discarded() || !limits.is_object() || limits.empty())
+    return usage(name, "the definition must be a JSON object such as '{\"max-connections\": 10}'");
+  for (auto& [limit, value] : limits.items()) {
+    if (!value.is_number_integer())
+      return usage(name, "the value of " + limit + " must be an integer");
+    json body{{"value", value}};
+    if (auto rc = simple(inv, "PUT", base + "/" + encode(limit), &body, "setting " + limit);
+        rc != exit_ok)
+      return rc;
+  }
+  return exit_ok;
+}
+
+// The limits set at `base` ({} when none), or nullopt after reporting a failure in `rc`.
+std::optional<json> current_limits(const invocation& inv, const std::string& base, int& rc) {
+  auto r = request(inv.ep, "GET", base);
+  if (r.status != 200) {
+    rc = failed(r, "listing limits");
+    return std::nullopt;
+  }
+  auto list = r.json();
+  if (list.is_array() && !list.empty() && list[0].contains("value"))
+    return list[0]["value"];
+  return json::object();
+}
+
+int clear_limits(invocation& inv, const std::string& base, const std::string& which) {
+  int rc = exit_ok;
+  auto limits = current_limits(inv, base, rc);
+  if (!limits)
+    return rc;
+  for (auto& [limit, value] : limits->items())
+    if (which == "all" || which == limit)
+      if (rc = simple(inv, "DELETE", base + "/" + encode(limit), nullptr, "clearing " + limit);
+          rc != exit_ok)
+        return rc;
+  return exit_ok;
+}
+
+int set_vhost_limits(invocation& inv) {
+  if (inv.args.size() != 1)
+    return usage("set_vhost_limits", "expected <definition>");
+  info(inv, "Setting vhost limits to \"" + inv.args[0] + "\" for vhost \"" + inv.vhost +
+              "\" ...");
+  return set_limits(inv, "set_vhost_limits", "/api/vhost-limits/" + vhost_path(inv), inv.args[0]);
+}
+
+int clear_vhost_limits(invocation& inv) {
+  if (!inv.args.empty())
+    return usage("clear_vhost_limits", "expected no arguments");
+  info(inv, "Clearing vhost \"" + inv.vhost + "\" limits ...");
+  return clear_limits(inv, "/api/vhost-limits/" + vhost_path(inv), "all");
+}
+
+int list_vhost_limits(invocation& inv) {
+  if (!inv.args.empty())
+    return usage("list_vhost_limits", "expected no arguments");
+  info(inv, "Listing limits for vhost \"" + inv.vhost + "\" ...");
+  int rc = exit_ok;
+  auto limits = current_limits(inv, "/api/vhost-limits/" + vhost_path(inv), rc);
+  if (limits && !limits->empty())
+    std::cout << limits->dump() << "\n";
+  return rc;
+}
+
+int set_user_limits(invocation& inv) {
+  if (inv.args.size() != 2)
+    return usage("set_user_limits", "expected <user> <definition>");
+  info(inv, "Setting user limits to \"" + inv.args[1] + "\" for user \"" + inv.args[0] +
+              "\" ...");
+  return set_limits(inv, "set_user_limits", "/api/user-limits/" + encode(inv.args[0]),
+                    inv.args[1]);
+}
+
+int clear_user_limits(invocation& inv) {
+  if (inv.args.size() != 2)
+    return usage("clear_user_limits", "expected <user> <limit name | all>");
+  info(inv, "Clearing \"" + inv.args[1] + "\" limit for user \"" + inv.args[0] + "\" ...");
+  return clear_limits(inv, "/api/user-limits/" + encode(inv.args[0]), inv.args[1]);
+}
+
+int list_user_limits(invocation& inv) {
+  if (inv.args.size() > 1)
+    return usage("list_user_limits", "expected [user]");
+  if (inv.args.size() == 1) {
+    info(inv, "Listing limits for user \"" + inv.args[0] + "\" ...");
+    int rc = exit_ok;
+    auto limits = current_limits(inv, "/api/user-limits/" + encode(inv.args[0]), rc);
+    if (limits && !limits->empty())
+      std::cout << limits->dump() << "\n";
+    return rc;
+  }
+  info(inv, "Listing limits for all users ...");
+  auto r = request(inv.ep, "GET", "/api/user-limits");
+  if (r.status != 200)
+    return failed(r, "listing limits");
+  for (auto& entry : r.json())
+    std::cout << text_of(entry["user"]) << "\t" << entry["value"].dump() << "\n";
+  return exit_ok;
+}
+
 int add_vhost(invocation& inv) {
   if (inv.args.size() != 1)
     return usage("add_vhost", "expected <vhost>");
@@ -464,6 +571,19 @@ const std::vector<command>& commands() {
      set_permissions},
     {"clear_permissions", "<user>", "Removes a user's permissions in the vhost (-p).",
      clear_permissions},
+    {"set_vhost_limits", "<definition>",
+     "Sets the vhost's (-p) limits: '{\"max-connections\": N, \"max-queues\": N}' (a "
+     "negative value is no limit).",
+     set_vhost_limits},
+    {"clear_vhost_limits", "", "Clears every limit of the vhost (-p).", clear_vhost_limits},
+    {"list_vhost_limits", "", "Shows the vhost's (-p) limits as JSON.", list_vhost_limits},
+    {"set_user_limits", "<user> <definition>",
+     "Sets a user's limits: '{\"max-connections\": N, \"max-channels\": N}'.",
+     set_user_limits},
+    {"clear_user_limits", "<user> <limit name | all>", "Clears a user's limit, or all of them.",
+     clear_user_limits},
+    {"list_user_limits", "[user]", "Shows a user's limits as JSON, or every user's.",
+     list_user_limits},
     {"add_vhost", "<vhost>", "Adds a virtual host.", add_vhost},
     {"delete_vhost", "<vhost>",
      "Deletes a virtual host with everything in it; its connections are closed.", delete_vhost},
