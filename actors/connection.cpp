@@ -281,21 +281,30 @@ void on_channel_open(actor* self, amqp::command& cmd) {
   if (st.channels.count(n))
     return connection_error(self, amqp::channel_error,
                             "CHANNEL_ERROR - second 'channel.open' seen", 20, 10);
-  // The registry counts the user's channels (the user limit max-channels).
-  ask<op_result>(
-    self, current_registry(self->home_system()),
-    [self, n](op_result& r) {
-      auto& st = self->state;
+  auto open = [self, n] {
+    auto& st = self->state;
+    channel_rec ch;
+    ch.number = n;
+    ch.id = st.next_channel_id++;
+    st.channel_by_id.emplace(ch.id, n);
+    st.channels.emplace(n, std::move(ch));
+    send_method(self, n, amqp::channel_open_ok{});
+  };
+  // The registry counts the user's channels (the user limit max-channels). While it is being
+  // restarted (supervision) there is nobody to count with, and the channel opens uncounted.
+  auto registry = current_registry(self->home_system());
+  if (!registry)
+    return open();
+  flush_outgoing(self);
+  request_paused<op_result>(
+    self, registry,
+    [self, open](op_result& r) {
       if (r.code != 0)
         return connection_error(self, r.code, std::move(r.text), 20, 10);
-      channel_rec ch;
-      ch.number = n;
-      ch.id = st.next_channel_id++;
-      st.channel_by_id.emplace(ch.id, n);
-      st.channels.emplace(n, std::move(ch));
-      send_method(self, n, amqp::channel_open_ok{});
+      open();
     },
-    admit_atom::value, channel_atom::value);
+    [open](caf::error&) { open(); }, [](actor* s) { process(s); }, admit_atom::value,
+    channel_atom::value);
 }
 
 void forget_channel(actor* self, uint16_t n) {

@@ -130,7 +130,7 @@ void on_connect(actor* self, stomp::frame& f) {
   // The connection joins a vhost's group before the registry answers, so that a permission
   // change made after the answer reaches it.
   // A connection or channel limit (registry_actor.hpp) answers as RabbitMQ's adapter does.
-  auto over_limit = [self, user](const vhost_access& r, const std::string& vhost) {
+  auto over_limit = [self](const vhost_access& r, const std::string& vhost) {
     if (r.limit.empty())
       return false;
     spdlog::warn("STOMP connection {}: {}", self->state.peer, r.text);
