@@ -55,58 +55,36 @@ struct incoming {
 
 int main(int argc, char** argv) {
   perf::options o;
-  std::string queue, exchange, key = "#", error;
-  bool exchange_given = false, print_key = false;
+  console::target from;
+  from.key = "#";
+  bool print_key = false;
   long long max_messages = -1, timeout_ms = -1, prefetch = 100;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc) {
-        error = "missing value for " + std::string(arg);
-        return nullptr;
-      }
-      return argv[++i];
-    };
+  auto option = [&](std::string_view arg, auto& value, std::string& error) {
     auto count = [&](long long& out) {
       if (auto v = value(); v && !console::to_count(v, out))
         error = "bad number for " + std::string(arg);
     };
-    if (arg == "--help") {
-      std::fputs(usage_text, stdout);
-      return console::exit_ok;
-    } else if (console::broker_option(argc, argv, i, o, error)) {
-    } else if (arg == "-q" || arg == "--queue") {
-      if (auto v = value())
-        queue = v;
-    } else if (arg == "-e" || arg == "--exchange") {
-      if (auto v = value())
-        exchange = v;
-      exchange_given = true;
-    } else if (arg == "-k" || arg == "--routing-key") {
-      if (auto v = value())
-        key = v;
-    } else if (arg == "--max-messages") {
+    if (from.option(arg, value))
+      return true;
+    if (arg == "--max-messages")
       count(max_messages);
-    } else if (arg == "--timeout-ms") {
+    else if (arg == "--timeout-ms")
       count(timeout_ms);
-    } else if (arg == "--prefetch") {
+    else if (arg == "--prefetch")
       count(prefetch);
-      if (error.empty() && (prefetch < 1 || prefetch > 65535))
-        error = "--prefetch must be 1 to 65535";
-    } else if (arg == "--print-key") {
+    else if (arg == "--print-key")
       print_key = true;
-    } else {
-      error = "unknown option " + std::string(arg);
-    }
-    if (!error.empty())
-      break;
-  }
-  if (error.empty() && queue.empty() == !exchange_given)
-    error = "give either --queue or --exchange";
-  if (!error.empty()) {
-    std::fprintf(stderr, "%s: %s (see --help)\n", tool, error.c_str());
-    return console::exit_error;
-  }
+    else
+      return false;
+    return true;
+  };
+  if (int rc = console::parse_command_line(argc, argv, tool, usage_text, o, option); rc >= 0)
+    return rc;
+  if (!from.valid())
+    return console::usage_error(tool, "give either --queue or --exchange");
+  auto& queue = from.queue;
+  if (prefetch < 1 || prefetch > 65535)
+    return console::usage_error(tool, "--prefetch must be 1 to 65535");
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
 
@@ -118,7 +96,7 @@ int main(int argc, char** argv) {
     return r == perf::call_result::channel_closed || c.closed_by_broker() ? console::exit_refused
                                                                           : console::exit_error;
   };
-  if (exchange_given) {
+  if (from.exchange_given) {
     amqp::queue_declare d;
     d.exclusive = true;
     d.auto_delete = true;
@@ -128,8 +106,8 @@ int main(int argc, char** argv) {
     queue = ok.queue;
     amqp::queue_bind b;
     b.queue = queue;
-    b.exchange = exchange;
-    b.routing_key = key;
+    b.exchange = from.exchange;
+    b.routing_key = from.key;
     if (auto r = c.call<amqp::queue_bind_ok>(1, b); r != perf::call_result::ok)
       return refused(r);
   }

@@ -108,50 +108,35 @@ bool drain(perf::connection& c, counts& n, size_t max_pending, int timeout_ms) {
 
 int main(int argc, char** argv) {
   perf::options o;
-  std::string queue, exchange, key, file, content_type = "text/plain", error;
-  bool exchange_given = false, declare = false, persistent = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    auto value = [&](std::string& out) {
-      if (i + 1 >= argc) {
-        error = "missing value for " + std::string(arg);
-        return;
-      }
-      out = argv[++i];
+  console::target to;
+  std::string file, content_type = "text/plain";
+  bool declare = false, persistent = false;
+  auto option = [&](std::string_view arg, auto& value, std::string&) {
+    auto take = [&](std::string& out) {
+      if (auto v = value())
+        out = v;
     };
-    if (arg == "--help") {
-      std::fputs(usage_text, stdout);
-      return console::exit_ok;
-    } else if (console::broker_option(argc, argv, i, o, error)) {
-    } else if (arg == "-q" || arg == "--queue") {
-      value(queue);
-    } else if (arg == "-e" || arg == "--exchange") {
-      value(exchange);
-      exchange_given = true;
-    } else if (arg == "-k" || arg == "--routing-key") {
-      value(key);
-    } else if (arg == "-f" || arg == "--file") {
-      value(file);
-    } else if (arg == "--content-type") {
-      value(content_type);
-    } else if (arg == "--declare") {
+    if (to.option(arg, value))
+      return true;
+    if (arg == "-f" || arg == "--file")
+      take(file);
+    else if (arg == "--content-type")
+      take(content_type);
+    else if (arg == "--declare")
       declare = true;
-    } else if (arg == "--persistent") {
+    else if (arg == "--persistent")
       persistent = true;
-    } else {
-      error = "unknown option " + std::string(arg);
-    }
-    if (!error.empty())
-      break;
-  }
-  if (error.empty() && queue.empty() == !exchange_given)
-    error = "give either --queue or --exchange";
-  if (error.empty() && declare && queue.empty())
-    error = "--declare needs --queue";
-  if (!error.empty()) {
-    std::fprintf(stderr, "%s: %s (see --help)\n", tool, error.c_str());
-    return console::exit_error;
-  }
+    else
+      return false;
+    return true;
+  };
+  if (int rc = console::parse_command_line(argc, argv, tool, usage_text, o, option); rc >= 0)
+    return rc;
+  if (!to.valid())
+    return console::usage_error(tool, "give either --queue or --exchange");
+  auto& queue = to.queue;
+  if (declare && queue.empty())
+    return console::usage_error(tool, "--declare needs --queue");
   std::ifstream in_file;
   if (!file.empty()) {
     in_file.open(file, std::ios::binary);
@@ -186,8 +171,8 @@ int main(int argc, char** argv) {
   std::string raw_props;
   amqp::encode_properties(props, raw_props);
   amqp::basic_publish pub;
-  pub.exchange = queue.empty() ? exchange : std::string{};
-  pub.routing_key = queue.empty() ? key : queue;
+  pub.exchange = queue.empty() ? to.exchange : std::string{};
+  pub.routing_key = queue.empty() ? to.key : queue;
   pub.mandatory = true;
 
   counts n;
