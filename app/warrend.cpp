@@ -335,7 +335,7 @@ int main(int argc, char** argv) {
         [mgmt](const warren::net::http_request& req, bool local_loopback) {
           return warren::mgmt::handle_http(*mgmt, req, local_loopback);
         },
-        std::move(ctx));
+        std::move(ctx), std::chrono::milliseconds(cfg.management_tls.handshake_timeout_ms));
     } catch (const std::exception& e) {
       spdlog::critical("cannot listen for {} on {}:{}: {}", upper(proto), cfg.bind_address,
                        port, e.what());

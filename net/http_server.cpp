@@ -26,8 +26,8 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
 public:
   template <class... TlsContext>
   http_session(asio::ip::tcp::socket socket, const http_server::handler& fn,
-               TlsContext&... ctx)
-    : stream_(std::move(socket), ctx...), fn_(fn) {
+               std::chrono::milliseconds handshake_timeout, TlsContext&... ctx)
+    : stream_(std::move(socket), ctx...), fn_(fn), handshake_timeout_(handshake_timeout) {
     boost::system::error_code ec;
     auto local = beast::get_lowest_layer(stream_).socket().local_endpoint(ec);
     local_loopback_ = !ec && access::is_loopback_address(local.address().to_string());
@@ -35,7 +35,7 @@ public:
 
   void start() {
     if constexpr (tls) {
-      beast::get_lowest_layer(stream_).expires_after(handshake_timeout);
+      beast::get_lowest_layer(stream_).expires_after(handshake_timeout_);
       stream_.async_handshake(asio::ssl::stream_base::server,
                               [self = this->shared_from_this()](beast::error_code ec) {
                                 if (ec)
@@ -49,7 +49,6 @@ public:
 
 private:
   static constexpr bool tls = !std::is_same_v<Stream, beast::tcp_stream>;
-  static constexpr auto handshake_timeout = std::chrono::seconds(10);
 
   void read() {
     parser_.emplace();
@@ -129,16 +128,19 @@ private:
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   const http_server::handler& fn_;
+  std::chrono::milliseconds handshake_timeout_;
   bool local_loopback_ = false;
 };
 
 }  // namespace
 
 http_server::http_server(const std::string& address, uint16_t port, handler fn,
-                         std::shared_ptr<asio::ssl::context> tls, size_t threads)
+                         std::shared_ptr<asio::ssl::context> tls,
+                         std::chrono::milliseconds handshake_timeout, size_t threads)
   : acceptor_(io_),
     fn_(std::move(fn)),
     tls_(std::move(tls)),
+    handshake_timeout_(handshake_timeout),
     address_(address),
     thread_count_(threads) {
   asio::ip::tcp::endpoint ep{asio::ip::make_address(address), port};
@@ -164,9 +166,11 @@ void http_server::accept() {
       return;
     using tls_stream = beast::ssl_stream<beast::tcp_stream>;
     if (!ec && tls_)
-      std::make_shared<http_session<tls_stream>>(std::move(s), fn_, *tls_)->start();
+      std::make_shared<http_session<tls_stream>>(std::move(s), fn_, handshake_timeout_, *tls_)
+        ->start();
     else if (!ec)
-      std::make_shared<http_session<beast::tcp_stream>>(std::move(s), fn_)->start();
+      std::make_shared<http_session<beast::tcp_stream>>(std::move(s), fn_, handshake_timeout_)
+        ->start();
     accept();
   });
 }

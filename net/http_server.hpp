@@ -5,6 +5,7 @@
 // connections time out. With a TLS context it serves HTTPS only.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -26,8 +27,12 @@ public:
   using handler = std::function<http_response(const http_request&, bool local_loopback)>;
 
   // Binds immediately (port 0 picks a free port); throws boost::system::system_error.
+  // With `tls`, HTTPS: a client that has not finished its handshake within
+  // `handshake_timeout` is dropped.
   http_server(const std::string& address, uint16_t port, handler fn,
-              std::shared_ptr<boost::asio::ssl::context> tls = nullptr, size_t threads = 2);
+              std::shared_ptr<boost::asio::ssl::context> tls = nullptr,
+              std::chrono::milliseconds handshake_timeout = std::chrono::seconds(5),
+              size_t threads = 2);
   ~http_server();
 
   void start();
@@ -43,6 +48,7 @@ private:
   boost::asio::ip::tcp::acceptor acceptor_;
   handler fn_;
   std::shared_ptr<boost::asio::ssl::context> tls_;
+  std::chrono::milliseconds handshake_timeout_;
   std::string address_;
   uint16_t port_ = 0;
   size_t thread_count_;

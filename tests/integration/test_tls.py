@@ -425,6 +425,32 @@ class TlsListenersTest(TlsCase):
             Api("localhost", self.https_port, ssl_context=untrusting).call("GET", "/api/overview")
         self.assertIn("CERTIFICATE_VERIFY_FAILED", str(caught.exception))
 
+    def test_warrenctl_over_https(self):
+        warrenctl = os.environ.get("WARRENCTL")
+        if not warrenctl or EXTERNAL_BROKER:
+            self.skipTest("drives warrenctl against warrend")
+        base = [warrenctl, "--host", "localhost", "--http-port", str(self.https_port), "-q"]
+        r = subprocess.run(base + ["--cacert", os.path.join(self.certs, "ca.pem"),
+                                   "list_vhosts"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("/", r.stdout.split())
+        # The system's CAs do not know the test CA: refused, as an unreachable broker is.
+        r = subprocess.run(base + ["--https", "list_vhosts"], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 69, r.stderr)
+        self.assertIn("certificate verify failed", r.stderr)
+
+    def test_https_drops_a_silent_client(self):
+        sock = socket.create_connection(("127.0.0.1", self.https_port), timeout=30)
+        self.addCleanup(sock.close)
+        start = time.monotonic()
+        try:
+            data = sock.recv(4096)
+        except ConnectionResetError:
+            data = b""
+        self.assertEqual(data, b"")
+        self.assertLess(time.monotonic() - start, 20)
+
     # -- amqp-tools (librabbitmq) --------------------------------------------------------
     def test_amqp_tools_over_tls(self):
         if shutil.which("amqp-publish") is None:

@@ -5,6 +5,7 @@
 #include <sys/time.h>
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -38,6 +39,17 @@ void set_timeouts(asio::ip::tcp::socket& s, int seconds) {
   timeval tv{seconds, 0};
   setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(s.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+// Writes `req` and reads the answer on `stream` (a socket, or a TLS stream over one).
+template <class Stream>
+void exchange(Stream& stream, http::request<http::string_body>& req, response& out) {
+  http::write(stream, req);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(stream, buffer, res);
+  out.status = static_cast<int>(res.result_int());
+  out.body = std::move(res.body());
 }
 
 }  // namespace
@@ -98,13 +110,23 @@ response request(const endpoint& ep, const std::string& method, const std::strin
     }
     req.keep_alive(false);
     req.prepare_payload();
-    http::write(socket, req);
-    beast::flat_buffer buffer;
-    http::response<http::string_body> res;
-    http::read(socket, buffer, res);
-    out.status = static_cast<int>(res.result_int());
-    out.body = std::move(res.body());
     boost::system::error_code ec;
+    if (ep.https) {
+      asio::ssl::context ctx{asio::ssl::context::tls_client};
+      if (ep.cacert.empty())
+        ctx.set_default_verify_paths();
+      else
+        ctx.load_verify_file(ep.cacert);
+      ctx.set_verify_mode(asio::ssl::verify_peer);
+      asio::ssl::stream<asio::ip::tcp::socket&> tls{socket, ctx};
+      tls.set_verify_callback(asio::ssl::host_name_verification(ep.host));
+      SSL_set_tlsext_host_name(tls.native_handle(), ep.host.c_str());
+      tls.handshake(asio::ssl::stream_base::client);
+      exchange(tls, req, out);
+      tls.shutdown(ec);
+    } else {
+      exchange(socket, req, out);
+    }
     socket.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   } catch (const std::exception& e) {
     out.error = "cannot reach the broker's HTTP API at " + ep.host + ":" + ep.port + ": " +

@@ -1,5 +1,5 @@
-// warrenctl's HTTP/1.1 client: one synchronous request per call (Boost.Beast), HTTP basic
-// auth, JSON in and out. Socket reads and writes time out, so a hung broker cannot hang the
+// warrenctl's HTTP/1.1 client: one synchronous request per call (Boost.Beast), over TLS with
+// `https` (the broker's certificate and host name verified), HTTP basic auth, JSON in and out. Socket reads and writes time out, so a hung broker cannot hang the
 // command.
 #pragma once
 
@@ -17,6 +17,8 @@ struct endpoint {
   std::string user = "guest";
   std::string password = "guest";
   int timeout_s = 30;
+  bool https = false;  // TLS to the management API (management.ssl.port)
+  std::string cacert;  // the CAs to verify it against; empty: the system's
 };
 
 struct response {

@@ -13,6 +13,8 @@ using namespace warrenctl;
 const char* common_options = R"(Common options (anywhere on the line):
   --host H            broker host (default 127.0.0.1)
   --http-port N       port of warrend's HTTP API (default 15672)
+  --https             HTTPS (management.ssl.port); the broker's certificate is verified
+  --cacert FILE       verify it against these CAs (default: the system's)
   --user U            user name (default guest); also --username
   --password P        password (default guest)
   -p, --vhost V       virtual host for commands that use one (default /)
@@ -69,6 +71,10 @@ int main(int argc, char** argv) {
       ok = value(inv.ep.host);
     else if (is("--http-port") || is("--port"))
       ok = value(inv.ep.port);
+    else if (a == "--https")
+      inv.ep.https = true;
+    else if (is("--cacert"))
+      ok = value(inv.ep.cacert), inv.ep.https = true;
     else if (is("--user") || is("--username") || a == "-u")
       ok = value(inv.ep.user);
     else if (is("--password"))
