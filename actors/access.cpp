@@ -197,6 +197,41 @@ std::string refused_text(kind k, std::string_view name, std::string_view vhost,
   return "ACCESS_REFUSED - " + refused_reason(k, name, vhost, user);
 }
 
+std::string expand_topic_variables(std::string source, std::string_view user,
+                                   std::string_view vhost) {
+  for (auto [var, value] : {std::pair{std::string_view{"{username}"}, user},
+                            std::pair{std::string_view{"{vhost}"}, vhost}})
+    for (auto at = source.find(var); at != std::string::npos;
+         at = source.find(var, at + value.size()))
+      source.replace(at, var.size(), value);
+  return source;
+}
+
+topic_permissions::topic_permissions(const std::vector<topic_entry>& entries,
+                                     std::string_view user, std::string_view vhost) {
+  for (auto& e : entries)
+    rules_[e.exchange] = rule{pattern{expand_topic_variables(e.write, user, vhost)},
+                              pattern{expand_topic_variables(e.read, user, vhost)}};
+}
+
+bool topic_permissions::allows(perm p, std::string_view exchange, std::string_view key) const {
+  auto it = rules_.find(exchange);
+  if (it == rules_.end())
+    return true;
+  return (p == perm::write ? it->second.write : it->second.read).matches(key);
+}
+
+std::string topic_refused_reason(std::string_view key, std::string_view exchange,
+                                 std::string_view vhost, std::string_view user) {
+  return "access to topic '" + std::string{key} + "' in exchange '" + std::string{exchange} +
+         "' in vhost '" + std::string{vhost} + "' refused for user '" + std::string{user} + "'";
+}
+
+std::string topic_refused_text(std::string_view key, std::string_view exchange,
+                               std::string_view vhost, std::string_view user) {
+  return "ACCESS_REFUSED - " + topic_refused_reason(key, exchange, vhost, user);
+}
+
 std::string vhost_refused_text(std::string_view vhost, std::string_view user) {
   return "NOT_ALLOWED - access to vhost '" + std::string{vhost} + "' refused for user '" +
          std::string{user} + "'";

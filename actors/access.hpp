@@ -18,8 +18,10 @@
 
 #include <regex.h>
 
+#include <map>
 #include <memory>
 #include <optional>
+#include <vector>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -92,6 +94,44 @@ private:
   };
   mutable std::unordered_map<std::string, bool, name_hash, std::equal_to<>> cache_[3];
 };
+
+// RabbitMQ's topic permissions: for a user in a vhost, per topic exchange, a write pattern
+// for the routing keys it may publish with and a read pattern for the keys it may bind with
+// (queue.bind, exchange.bind and their unbinds, the exchange being the source). "{username}"
+// and "{vhost}" in a pattern stand for the user's and the vhost's names. An exchange without
+// an entry, and an exchange that is not a topic exchange, is not checked.
+struct topic_entry {
+  std::string exchange, write, read;
+};
+
+class topic_permissions {
+public:
+  topic_permissions() = default;
+  topic_permissions(const std::vector<topic_entry>& entries, std::string_view user,
+                    std::string_view vhost);
+  bool empty() const { return rules_.empty(); }
+  // Whether a rule names `exchange` (then its type decides whether it applies).
+  bool names(std::string_view exchange) const { return rules_.find(exchange) != rules_.end(); }
+  // perm::write (publish) or perm::read (bind); true when no rule names the exchange.
+  bool allows(perm p, std::string_view exchange, std::string_view key) const;
+
+private:
+  struct rule {
+    pattern write, read;
+  };
+  std::map<std::string, rule, std::less<>> rules_;
+};
+
+// A topic permission's pattern with the variables expanded ("{username}", "{vhost}").
+std::string expand_topic_variables(std::string source, std::string_view user,
+                                   std::string_view vhost);
+
+// "ACCESS_REFUSED - access to topic 'a.b' in exchange 'amq.topic' in vhost '/' refused for
+// user 'bob'", and the same without the prefix.
+std::string topic_refused_reason(std::string_view key, std::string_view exchange,
+                                 std::string_view vhost, std::string_view user);
+std::string topic_refused_text(std::string_view key, std::string_view exchange,
+                               std::string_view vhost, std::string_view user);
 
 struct resource {
   kind k;

@@ -77,6 +77,16 @@ void on_permissions(Self* self, const permission_info& p, bool granted) {
                      : access::vhost_permissions{};
 }
 
+// (topic_atom, user, entries) from the registry, through the vhost's group: that user's topic
+// permissions in this vhost now.
+template <class Self>
+void on_topic_permissions(Self* self, const std::string& user,
+                          const std::vector<access::topic_entry>& entries) {
+  auto& st = self->state;
+  if (user == st.user)
+    st.topics = access::topic_permissions{entries, st.user, st.vhost_name};
+}
+
 // The last statistics report, once, when the socket closes (`report` is the actor's own, found
 // by argument-dependent lookup, as is `process` below).
 template <class Self>

@@ -251,6 +251,7 @@ void on_handshake(actor* self, amqp::command& cmd) {
           }
           auto& p = r.permissions;
           st.perms = access::vhost_permissions{p.configure, p.write, p.read};
+          st.topics = access::topic_permissions{r.topics, st.user, name};
           st.vhost_name = name;
           st.vhost = r.target;
           self->monitor(st.vhost);  // a deleted (or restarting) vhost closes its connections
@@ -859,6 +860,9 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
       [=](alarm_atom, bool memory, bool disk) { on_alarm(self, memory, disk); },
       [=](permission_atom, permission_info& p, bool granted) {
         on_permissions(self, p, granted);
+      },
+      [=](topic_atom, std::string& user, std::vector<access::topic_entry>& entries) {
+        on_topic_permissions(self, user, entries);
       },
       [=](report_atom) {
         auto& st = self->state;

@@ -126,6 +126,11 @@ void binding_op(actor* self, channel_rec& ch, bool add, binding_spec spec, uint1
     return;
   auto n = ch.number;
   spec.conn = caf::actor_cast<caf::actor>(self);
+  auto& st = self->state;
+  if (st.topics.names(spec.source) &&
+      !st.topics.allows(perm::read, spec.source, spec.key))  // applied to a topic exchange
+    spec.topic_refused = access::topic_refused_text(spec.key, spec.source, st.vhost_name,
+                                                    st.user);
   auto op = [=](op_result& r) { reply(self, n, r.code, std::move(r.text), cls, mth, no_wait, Ok{}); };
   if (add)
     ask<op_result>(self, self->state.vhost, op, bind_atom::value, std::move(spec));

@@ -313,6 +313,13 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
                              "ACCESS_REFUSED - cannot publish to internal exchange '" +
                                m.exchange + "' in vhost '" + st.vhost_name + "'",
                              60, 40);
+      // Topic permissions (access.hpp): only a connection whose user has some pays for a look.
+      if (!st.topics.empty() && st.topic_exchanges.count(m.exchange) &&
+          !st.topics.allows(access::perm::write, m.exchange, m.routing_key))
+        return channel_error(self, ch, amqp::access_refused,
+                             access::topic_refused_text(m.routing_key, m.exchange,
+                                                        st.vhost_name, st.user),
+                             60, 40);
       target = it->second.first;
       to_exchange = true;
     } else if (st.negative_lookup != m.exchange) {
@@ -324,6 +331,10 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
           auto& st = self->state;
           if (r.code == 0) {
             st.exchange_cache[name] = {r.target, r.internal};
+            if (r.topic)
+              st.topic_exchanges.insert(name);
+            else
+              st.topic_exchanges.erase(name);
             self->monitor(r.target);
           } else {
             st.negative_lookup = name;

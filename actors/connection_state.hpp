@@ -113,6 +113,8 @@ struct state {
   bool local_loopback = false;  // reached through a loopback address (loopback_users)
   net::tls_details tls;  // the TLS session, once the handshake is done (`on` false: plain)
   access::vhost_permissions perms;  // the user's in this vhost, from connection.open / CONNECT
+  access::topic_permissions topics;  // the user's topic permissions in this vhost
+  std::unordered_set<std::string> topic_exchanges;  // cached exchanges that are topic exchanges
   alarm_block alarms;  // memory and disk alarms (resource_alarms.hpp)
   std::string user;
   std::string vhost_name;

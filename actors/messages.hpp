@@ -196,6 +196,7 @@ struct lookup_result {
   std::string text;
   caf::actor target;
   bool internal = false;  // exchanges: internal exchanges refuse client publishes
+  bool topic = false;     // exchanges: a topic exchange (topic permissions apply)
 };
 
 struct exchange_spec {
@@ -232,6 +233,9 @@ struct binding_spec {
   std::string key;
   amqp::field_table arguments;
   caf::actor conn;  // for exclusive-queue checks
+  // The connection's topic permissions refuse this key on `source` (access.hpp): the text of
+  // the 403, given when `source` is a topic exchange.
+  std::string topic_refused;
 };
 
 // A binding as an exchange actor keeps it.
@@ -330,6 +334,8 @@ using rebind_atom = caf::atom_constant<caf::atom("rebind")>;
 using limit_atom = caf::atom_constant<caf::atom("limit")>;
 using admit_atom = caf::atom_constant<caf::atom("admit")>;
 using channel_atom = caf::atom_constant<caf::atom("channel")>;
+// Topic permissions (registry_actor.hpp).
+using topic_atom = caf::atom_constant<caf::atom("topic")>;
 
 // Makes the receiving actor fail the way an unhandled exception would (debug.fault_injection).
 [[noreturn]] inline void inject_fault(const std::string& what) {

@@ -24,6 +24,9 @@ struct registry_state {
   std::map<std::string, caf::actor> vhosts;
   std::map<std::string, user_info> users;
   std::map<std::pair<std::string, std::string>, permission_info> permissions;  // (user, vhost)
+  // (user, vhost) -> exchange -> topic permission
+  std::map<std::pair<std::string, std::string>, std::map<std::string, topic_permission_info>>
+    topic_permissions;
   std::set<std::string> loopback_users;
   // Limits: vhost or user name -> limit name -> value (negative: none).
   std::map<std::string, std::map<std::string, int64_t>> vhost_limits, user_limits;
@@ -159,6 +162,9 @@ void reload(registry_actor_t* self) {
             permission_info{p.user, p.vhost, p.configure, p.write, p.read};
         for (auto& l : snap.limits)
           (l.user ? st.user_limits : st.vhost_limits)[l.name][l.limit] = l.value;
+        for (auto& t : snap.topic_permissions)
+          st.topic_permissions[{t.user, t.vhost}][t.exchange] =
+            topic_permission_info{t.user, t.vhost, t.exchange, t.write, t.read};
         for (auto& v : snap.vhosts) {
           vhost_persistence vp;
           vp.reload = true;
@@ -187,6 +193,8 @@ void boot(registry_actor_t* self, registry_config& cfg) {
     st.permissions[{p.user, p.vhost}] = p;
   for (auto& l : cfg.limits)
     (l.user ? st.user_limits : st.vhost_limits)[l.name][l.limit] = l.value;
+  for (auto& t : cfg.topic_permissions)
+    st.topic_permissions[{t.user, t.vhost}][t.exchange] = t;
   for (auto& [name, p] : cfg.vhosts) {
     start_vhost(self, name, std::move(p));
     if (catalog)  // vhosts that only existed implicitly in older stores get their row
@@ -240,6 +248,22 @@ void revoke_where(registry_actor_t* self, Pred pred) {
   }
 }
 
+// The topic permissions of `user` in `vhost`, as a connection holds them.
+std::vector<access::topic_entry> topic_entries(const registry_state& st, const std::string& user,
+                                               const std::string& vhost) {
+  std::vector<access::topic_entry> out;
+  if (auto it = st.topic_permissions.find({user, vhost}); it != st.topic_permissions.end())
+    for (auto& [exchange, t] : it->second)
+      out.push_back(access::topic_entry{exchange, t.write, t.read});
+  return out;
+}
+
+// Tells the connections of `user` in `vhost` their topic permissions now.
+void announce_topics(registry_actor_t* self, const std::string& user, const std::string& vhost) {
+  self->send(vhost_group(self->home_system(), vhost), topic_atom::value, user,
+             topic_entries(self->state, user, vhost));
+}
+
 vhost_access lookup_vhost(registry_actor_t* self, const std::string& name,
                           const std::string& user) {
   auto& st = self->state;
@@ -250,7 +274,8 @@ vhost_access lookup_vhost(registry_actor_t* self, const std::string& name,
   auto p = st.permissions.find({user, name});
   if (p == st.permissions.end())
     return vhost_access{0, {}, it->second, false, {}, {}};
-  return vhost_access{0, {}, it->second, true, p->second, {}};
+  return vhost_access{0, {}, it->second, true, p->second, {},
+                      topic_entries(st, user, name)};
 }
 
 // connection.open / STOMP CONNECT: RabbitMQ (rabbit_reader) checks the vhost's and the user's
@@ -374,6 +399,41 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       --it->second.channels;
       add_count(st.user_channels, it->second.user, -1);
     },
+    [=](list_atom, topic_atom) {
+      std::vector<topic_permission_info> out;
+      for (auto& [key, by_exchange] : self->state.topic_permissions)
+        for (auto& [exchange, t] : by_exchange)
+          out.push_back(t);
+      return out;
+    },
+    [=](put_atom, topic_permission_info& t) -> caf::result<op_result> {
+      auto& st = self->state;
+      if (!st.vhosts.count(t.vhost) || !st.users.count(t.user))
+        return op_result{amqp::precondition_failed,
+                         "PRECONDITION_FAILED - vhost_or_user_not_found", 0};
+      for (auto* re : {&t.write, &t.read})
+        if (auto why = access::invalid_pattern(access::expand_topic_variables(*re, t.user,
+                                                                               t.vhost)))
+          return op_result{amqp::precondition_failed, "PRECONDITION_FAILED - " + *why, 0};
+      auto& set = st.topic_permissions[{t.user, t.vhost}];
+      uint32_t created = set.empty() ? 1 : 0;
+      set[t.exchange] = t;
+      announce_topics(self, t.user, t.vhost);
+      auto rp = self->make_response_promise<op_result>();
+      commit(self, rp, op_result{0, {}, created}, put_atom::value,
+             persistence::topic_permission_row{t.user, t.vhost, t.exchange, t.write, t.read});
+      return rp;
+    },
+    [=](delete_atom, topic_atom, std::string& user,
+        std::string& vhost) -> caf::result<op_result> {
+      auto& st = self->state;
+      if (!st.topic_permissions.erase({user, vhost}))
+        return not_found("topic_permission_not_found");
+      announce_topics(self, user, vhost);
+      auto rp = self->make_response_promise<op_result>();
+      commit(self, rp, op_result{}, delete_atom::value, topic_atom::value, user, vhost);
+      return rp;
+    },
     [=](list_atom, limit_atom) {
       std::vector<limit_info> out;
       for (bool user : {false, true})
@@ -446,6 +506,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       auto vhost = it->second;
       st.vhosts.erase(it);
       st.vhost_limits.erase(name);
+      std::erase_if(st.topic_permissions, [&](auto& kv) { return kv.first.second == name; });
       revoke_where(self, [&](const auto& key) { return key.second == name; });
       spdlog::info("deleting vhost '{}'", name);
       // The catalog forgets the vhost first, so that it never names a message file that the
@@ -483,6 +544,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       if (!st.users.erase(name))
         return not_found("user_not_found");
       st.user_limits.erase(name);
+      std::erase_if(st.topic_permissions, [&](auto& kv) { return kv.first.first == name; });
       revoke_where(self, [&](const auto& key) { return key.first == name; });
       // As RabbitMQ does, the user's connections are closed (320).
       for (auto& [vhost, actor] : st.vhosts)

@@ -24,6 +24,14 @@
 //   (list_atom, permission_atom)       -> std::vector<permission_info>
 //   (put_atom, permission_info)        -> op_result      406 for an invalid regular expression
 //   (delete_atom, permission_atom, user, vhost) -> op_result
+// Topic permissions (access.hpp):
+//   (list_atom, topic_atom)            -> std::vector<topic_permission_info>
+//   (put_atom, topic_permission_info)  -> op_result      406 no such user or vhost, or an invalid
+//                                                        pattern; count 1 when the user had none
+//                                                        in the vhost
+//   (delete_atom, topic_atom, user, vhost) -> op_result  all of the user's in the vhost; 404 none
+// Sent to vhost_group(vhost) when they change: (topic_atom, user, std::vector<access::topic_entry>),
+// the user's whole set there.
 // Limits (RabbitMQ's vhost limits max-connections and max-queues, user limits max-connections
 // and max-channels; a negative value is no limit):
 //   (list_atom, limit_atom)            -> std::vector<limit_info>
@@ -55,6 +63,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/access.hpp"
 #include "actors/messages.hpp"
 #include "actors/vhost_actor.hpp"
 
@@ -68,6 +77,10 @@ struct user_info {
 
 struct permission_info {
   std::string user, vhost, configure, write, read;
+};
+
+struct topic_permission_info {
+  std::string user, vhost, exchange, write, read;
 };
 
 struct vhost_info {
@@ -92,6 +105,7 @@ struct vhost_access {
   bool granted = false;
   permission_info permissions;
   std::string limit;  // the limit that refused the connection ("max-connections", ...)
+  std::vector<access::topic_entry> topics;  // the user's topic permissions in the vhost
 };
 
 // A vhost limit or a user limit, as RabbitMQ names them; a negative value is no limit.
@@ -115,6 +129,7 @@ struct registry_config {
   std::vector<user_info> users;
   std::vector<permission_info> permissions;
   std::vector<limit_info> limits;
+  std::vector<topic_permission_info> topic_permissions;
   // Created when there are no users at all (first start); on a store without vhosts the
   // default vhost "/" is created too, with full permissions for that user.
   std::string default_user = "guest";
@@ -145,6 +160,9 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::permission_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::login_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::vhost_access)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::limit_info)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::topic_permission_info)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::topic_permission_info>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::access::topic_entry>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::limit_info>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::user_info>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::permission_info>)

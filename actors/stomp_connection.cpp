@@ -97,6 +97,7 @@ void on_connect(actor* self, stomp::frame& f) {
     }
     auto& p = r.permissions;
     st.perms = access::vhost_permissions{p.configure, p.write, p.read};
+    st.topics = access::topic_permissions{r.topics, user, vhost};
     st.user = user;
     st.vhost_name = vhost;
     st.vhost = r.target;
@@ -290,8 +291,13 @@ void on_send(actor* self, stomp::frame& f) {
     case stomp_map::dest_kind::topic:
     case stomp_map::dest_kind::exchange: {
       auto it = st.exchange_cache.find(d->name);
-      if (it != st.exchange_cache.end())
+      if (it != st.exchange_cache.end()) {
+        if (!st.topics.empty() && st.topic_exchanges.count(d->name) &&
+            !st.topics.allows(perm::write, d->name, d->key))
+          return fatal(self, "access_refused",
+                       access::topic_refused_text(d->key, d->name, st.vhost_name, st.user));
         return publish_message(self, f, it->second, true, d->name, d->key);
+      }
       if (st.negative_lookup == d->name) {
         st.negative_lookup.clear();
         return fatal(self, "not_found", "no exchange '" + d->name + "' in vhost '" +
@@ -301,10 +307,16 @@ void on_send(actor* self, stomp::frame& f) {
       ask<lookup_result>(
         self, st.vhost,
         [self, name](lookup_result& r) {
-          if (r.code == 0)
-            self->state.exchange_cache[name] = r.target;
+          auto& st = self->state;
+          if (r.code != 0) {
+            st.negative_lookup = name;
+            return;
+          }
+          st.exchange_cache[name] = r.target;
+          if (r.topic)
+            st.topic_exchanges.insert(name);
           else
-            self->state.negative_lookup = name;
+            st.topic_exchanges.erase(name);
         },
         lookup_atom::value, exchange_atom::value, name);
       retry_current(self, std::move(f));
@@ -752,6 +764,9 @@ caf::actor spawn_stomp_connection(caf::actor_system& sys,
       [=](alarm_atom, bool memory, bool disk) { on_alarm(self, memory, disk); },
       [=](permission_atom, permission_info& p, bool granted) {
         on_permissions(self, p, granted);
+      },
+      [=](topic_atom, std::string& user, std::vector<access::topic_entry>& entries) {
+        on_topic_permissions(self, user, entries);
       },
       [=](report_atom) {
         auto& st = self->state;

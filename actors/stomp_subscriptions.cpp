@@ -210,11 +210,17 @@ void on_subscribe(actor* self, stomp::frame& f) {
           if (q.code != 0)
             return fatal(self, "Cannot declare subscription queue", q.text);
           binding_spec b{exchange, q.name, false, key, {}, caf::actor_cast<caf::actor>(self)};
+          auto& st = self->state;
+          // Topic permissions: RabbitMQ's ERROR says it without the "ACCESS_REFUSED - ".
+          if (st.topics.names(exchange) && !st.topics.allows(access::perm::read, exchange, key))
+            b.topic_refused = access::topic_refused_reason(key, exchange, st.vhost_name, st.user);
           auto queue = q.queue;
           auto name = q.name;
           ask<op_result>(
             self, self->state.vhost,
             [self, sub, selector, request, queue, name](op_result& r) {
+              if (r.code == amqp::access_refused)
+                return fatal(self, "access_refused", r.text);
               if (r.code != 0)
                 return fatal(self, "Cannot subscribe", r.text);
               start_consumer(self, sub, queue, name, selector, request);

@@ -465,6 +465,10 @@ caf::result<op_result> bind(vhost_actor_t* self, binding_spec& spec, bool add) {
   if (spec.source.empty() || (spec.to_exchange && spec.destination.empty()))
     return op_result{amqp::access_refused,
                      "ACCESS_REFUSED - operation not permitted on the default exchange", 0};
+  // Topic permissions, as rabbit_channel checks them: before the binding is looked at.
+  if (auto s = st.exchanges.find(spec.source);
+      !spec.topic_refused.empty() && s != st.exchanges.end() && s->second.spec.type == "topic")
+    return op_result{amqp::access_refused, spec.topic_refused, 0};
   caf::actor dest;
   if (spec.to_exchange) {
     auto d = st.exchanges.find(spec.destination);
@@ -778,7 +782,8 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
           auto r = not_found(st, "exchange", name);
           return lookup_result{r.code, std::move(r.text), {}, false};
         }
-        return lookup_result{0, {}, it->second.actor, it->second.spec.internal};
+        return lookup_result{0, {}, it->second.actor, it->second.spec.internal,
+                             it->second.spec.type == "topic"};
       },
       [=](lookup_atom, queue_atom, std::string& name, caf::actor& conn) -> lookup_result {
         auto& st = self->state;

@@ -79,6 +79,7 @@ recovery_result recover_store(const std::string& data_dir, const std::string& on
   res.users = std::move(snap.users);
   res.permissions = std::move(snap.permissions);
   res.limits = std::move(snap.limits);
+  res.topic_permissions = std::move(snap.topic_permissions);
   for (auto& v : snap.vhosts)
     res.vhosts[v.name];
   for (auto& x : snap.exchanges)

@@ -22,6 +22,7 @@ struct recovery_result {
   std::vector<persistence::user_row> users;
   std::vector<persistence::permission_row> permissions;
   std::vector<persistence::limit_row> limits;
+  std::vector<persistence::topic_permission_row> topic_permissions;
   size_t problems = 0;
   size_t quarantined = 0;
   size_t messages = 0;

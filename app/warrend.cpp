@@ -173,6 +173,9 @@ int main(int argc, char** argv) {
     for (auto& p : recovered.permissions)
       reg_cfg.permissions.push_back(
         warren::permission_info{p.user, p.vhost, p.configure, p.write, p.read});
+    for (auto& t : recovered.topic_permissions)
+      reg_cfg.topic_permissions.push_back(
+        warren::topic_permission_info{t.user, t.vhost, t.exchange, t.write, t.read});
     for (auto& l : recovered.limits)
       reg_cfg.limits.push_back(warren::limit_info{l.user, l.name, l.limit, l.value});
     reg_cfg.default_user = cfg.default_user;

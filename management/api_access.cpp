@@ -165,6 +165,23 @@ json filtered_permissions(call& c, const std::string* user, const std::string* v
   return out;
 }
 
+// /api/topic-permissions entries: {"user", "vhost", "exchange", "write", "read"}.
+json filtered_topic_permissions(call& c, const std::string* user, const std::string* vhost) {
+  std::string error;
+  auto all = ask<std::vector<topic_permission_info>>(c.self, c.ctx.registry(), error,
+                                                     list_atom::value, topic_atom::value);
+  json out = json::array();
+  if (all)
+    for (auto& t : *all)
+      if ((!user || t.user == *user) && (!vhost || t.vhost == *vhost))
+        out.push_back(json{{"user", t.user},
+                           {"vhost", t.vhost},
+                           {"exchange", t.exchange},
+                           {"write", t.write},
+                           {"read", t.read}});
+  return out;
+}
+
 reply vhosts(call& c) {
   auto snap = c.ctx.stats->get();
   std::string error;
@@ -179,10 +196,13 @@ reply vhosts(call& c) {
   }
   auto& name = c.path[1];
   bool exists = find_vhost(c, name).has_value();
-  if (c.path.size() == 3 && c.path[2] == "permissions") {
+  if (c.path.size() == 3 && (c.path[2] == "permissions" || c.path[2] == "topic-permissions")) {
     if (!exists)
       return not_found("vhost_not_found");
-    return c.method == "GET" ? ok(filtered_permissions(c, nullptr, &name)) : method_not_allowed();
+    if (c.method != "GET")
+      return method_not_allowed();
+    return ok(c.path[2] == "permissions" ? filtered_permissions(c, nullptr, &name)
+                                         : filtered_topic_permissions(c, nullptr, &name));
   }
   if (c.path.size() != 2)
     return not_found();
@@ -225,10 +245,13 @@ reply user_resource(call& c) {
   auto& name = c.path[1];
   auto all = users(c);
   auto it = std::find_if(all.begin(), all.end(), [&](auto& u) { return u.name == name; });
-  if (c.path.size() == 3 && c.path[2] == "permissions") {
+  if (c.path.size() == 3 && (c.path[2] == "permissions" || c.path[2] == "topic-permissions")) {
     if (it == all.end())
       return not_found("user_not_found");
-    return c.method == "GET" ? ok(filtered_permissions(c, &name, nullptr)) : method_not_allowed();
+    if (c.method != "GET")
+      return method_not_allowed();
+    return ok(c.path[2] == "permissions" ? filtered_permissions(c, &name, nullptr)
+                                         : filtered_topic_permissions(c, &name, nullptr));
   }
   if (c.path.size() != 2)
     return not_found();
@@ -288,6 +311,39 @@ reply permission_resource(call& c) {
     return registry_change(c,
                            ask<op_result>(c.self, c.ctx.registry(), error, delete_atom::value,
                                           permission_atom::value, user, vhost),
+                           error);
+  return method_not_allowed();
+}
+
+// /api/topic-permissions[/{vhost}/{user}]: GET lists, PUT {"exchange", "write", "read"} sets
+// one exchange's, DELETE removes all of the user's in the vhost (RabbitMQ's API).
+reply topic_permission_resource(call& c) {
+  std::string error;
+  if (c.path.size() == 1)
+    return c.method == "GET" ? ok(filtered_topic_permissions(c, nullptr, nullptr))
+                             : method_not_allowed();
+  if (c.path.size() != 3)
+    return not_found();
+  auto& vhost = c.path[1];
+  auto& user = c.path[2];
+  if (c.method == "GET") {
+    auto list = filtered_topic_permissions(c, &user, &vhost);
+    return list.empty() ? not_found() : ok(list);
+  }
+  if (c.method == "PUT") {
+    auto body = c.parsed_body();
+    auto text = [&](const char* key) {
+      auto v = body.find(key);
+      return v != body.end() && v->is_string() ? v->get<std::string>() : std::string{};
+    };
+    topic_permission_info t{user, vhost, text("exchange"), text("write"), text("read")};
+    return registry_change(c, ask<op_result>(c.self, c.ctx.registry(), error, put_atom::value, t),
+                           error);
+  }
+  if (c.method == "DELETE")
+    return registry_change(c,
+                           ask<op_result>(c.self, c.ctx.registry(), error, delete_atom::value,
+                                          topic_atom::value, user, vhost),
                            error);
   return method_not_allowed();
 }
@@ -362,6 +418,8 @@ std::optional<reply> route_access(call& c) {
     return user_resource(c);
   if (area == "permissions")
     return permission_resource(c);
+  if (area == "topic-permissions")
+    return topic_permission_resource(c);
   if (area == "vhost-limits" || area == "user-limits")
     return limit_resource(c, area == "user-limits");
   if (area == "whoami" && c.path.size() == 1) {

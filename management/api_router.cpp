@@ -109,6 +109,7 @@ std::optional<reply> authorize(const call& c, const std::string& tags) {
     return std::nullopt;
   auto& area = c.path[0];
   bool admin_only = area == "users" || area == "permissions" || area == "definitions" ||
+                    area == "topic-permissions" ||
                     area == "user-limits" || (area == "vhost-limits" && c.method != "GET") ||
                     (area == "vhosts" && (c.method != "GET" || c.path.size() > 2)) ||
                     (area == "nodes" && c.method != "GET");

@@ -26,6 +26,9 @@ CREATE TABLE IF NOT EXISTS users(name TEXT PRIMARY KEY, password_hash TEXT NOT N
   tags TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS permissions(user TEXT NOT NULL, vhost TEXT NOT NULL,
   configure TEXT NOT NULL, write TEXT NOT NULL, read TEXT NOT NULL, PRIMARY KEY(user, vhost));
+CREATE TABLE IF NOT EXISTS topic_permissions(user TEXT NOT NULL, vhost TEXT NOT NULL,
+  exchange TEXT NOT NULL, write TEXT NOT NULL, read TEXT NOT NULL,
+  PRIMARY KEY(user, vhost, exchange));
 CREATE TABLE IF NOT EXISTS limits(scope TEXT NOT NULL, name TEXT NOT NULL, limit_name TEXT NOT NULL,
   value INTEGER NOT NULL, PRIMARY KEY(scope, name, limit_name));
 CREATE TABLE IF NOT EXISTS exchanges(vhost TEXT NOT NULL, name TEXT NOT NULL,
@@ -152,6 +155,14 @@ bool catalog::load(catalog_snapshot& out, std::string& error) {
                                s.column_string(3), s.column_string(4)});
   if (!done()) return false;
 
+  if (!query("SELECT user, vhost, exchange, write, read FROM topic_permissions"
+             " ORDER BY user, vhost, exchange"))
+    return false;
+  while ((rc = s.step()) == SQLITE_ROW)
+    out.topic_permissions.push_back({s.column_string(0), s.column_string(1), s.column_string(2),
+                                     s.column_string(3), s.column_string(4)});
+  if (!done()) return false;
+
   if (!query("SELECT scope, name, limit_name, value FROM limits ORDER BY scope, name, limit_name"))
     return false;
   while ((rc = s.step()) == SQLITE_ROW)
@@ -212,6 +223,7 @@ bool catalog::delete_vhost(const std::string& name, std::string& error,
                           "DELETE FROM queues WHERE vhost = ?1",
                           "DELETE FROM permissions WHERE vhost = ?1",
                           "DELETE FROM limits WHERE scope = 'vhost' AND name = ?1",
+                          "DELETE FROM topic_permissions WHERE vhost = ?1",
                           "DELETE FROM vhosts WHERE name = ?1"})
     ok = ok && run(sql, {name}, error);
   return finish(ok, error);
@@ -228,6 +240,7 @@ bool catalog::delete_user(const std::string& name, std::string& error) {
   if (!begin(error)) return false;
   bool ok = run("DELETE FROM permissions WHERE user = ?1", {name}, error) &&
             run("DELETE FROM limits WHERE scope = 'user' AND name = ?1", {name}, error) &&
+            run("DELETE FROM topic_permissions WHERE user = ?1", {name}, error) &&
             run("DELETE FROM users WHERE name = ?1", {name}, error);
   return finish(ok, error);
 }
@@ -242,6 +255,19 @@ bool catalog::put_permission(const permission_row& row, std::string& error) {
 bool catalog::delete_permission(const std::string& user, const std::string& vhost,
                                 std::string& error) {
   return run("DELETE FROM permissions WHERE user = ?1 AND vhost = ?2", {user, vhost}, error);
+}
+
+bool catalog::put_topic_permission(const topic_permission_row& row, std::string& error) {
+  return run("INSERT INTO topic_permissions(user, vhost, exchange, write, read)"
+             " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(user, vhost, exchange) DO UPDATE SET"
+             " write = excluded.write, read = excluded.read",
+             {row.user, row.vhost, row.exchange, row.write, row.read}, error);
+}
+
+bool catalog::delete_topic_permissions(const std::string& user, const std::string& vhost,
+                                       std::string& error) {
+  return run("DELETE FROM topic_permissions WHERE user = ?1 AND vhost = ?2", {user, vhost},
+             error);
 }
 
 bool catalog::put_limit(const limit_row& row, std::string& error) {

@@ -40,6 +40,11 @@ struct limit_row {
   int64_t value = 0;
 };
 
+// A topic permission: for `user` in `vhost`, on the topic exchange `exchange`.
+struct topic_permission_row {
+  std::string user, vhost, exchange, write, read;
+};
+
 struct exchange_row {
   std::string vhost, name, type;
   bool durable = true, auto_delete = false, internal = false;
@@ -65,6 +70,7 @@ struct catalog_snapshot {
   std::vector<user_row> users;
   std::vector<permission_row> permissions;
   std::vector<limit_row> limits;
+  std::vector<topic_permission_row> topic_permissions;
   std::vector<exchange_row> exchanges;
   std::vector<queue_row> queues;
   std::vector<binding_row> bindings;
@@ -94,6 +100,10 @@ class catalog {
   bool delete_user(const std::string& name, std::string& error);  // and its permissions
   bool put_permission(const permission_row& row, std::string& error);
   bool delete_permission(const std::string& user, const std::string& vhost, std::string& error);
+  bool put_topic_permission(const topic_permission_row& row, std::string& error);
+  // Every topic permission of `user` in `vhost`.
+  bool delete_topic_permissions(const std::string& user, const std::string& vhost,
+                                std::string& error);
   bool put_limit(const limit_row& row, std::string& error);
   bool delete_limit(bool user, const std::string& name, const std::string& limit,
                     std::string& error);

@@ -78,6 +78,16 @@ caf::behavior catalog_behavior(caf::event_based_actor* self, std::shared_ptr<cat
       return logged(db->delete_permission(user, vhost, e),
                     "deleting permissions of " + user + " in " + vhost, e);
     },
+    [=](put_atom, topic_permission_row& r) {
+      std::string e;
+      return logged(db->put_topic_permission(r, e),
+                    "storing topic permissions of " + r.user + " in " + r.vhost, e);
+    },
+    [=](delete_atom, topic_atom, std::string& user, std::string& vhost) {
+      std::string e;
+      return logged(db->delete_topic_permissions(user, vhost, e),
+                    "deleting topic permissions of " + user + " in " + vhost, e);
+    },
     [=](put_atom, limit_row& r) {
       std::string e;
       return logged(db->put_limit(r, e), "storing limit " + r.limit + " of " + r.name, e);

@@ -282,6 +282,27 @@ int clear_permissions(invocation& inv) {
                 "clearing permissions");
 }
 
+int set_topic_permissions(invocation& inv) {
+  if (inv.args.size() != 4)
+    return usage("set_topic_permissions", "expected <user> <exchange> <write> <read>");
+  info(inv, "Setting topic permissions on \"" + inv.args[1] + "\" for user \"" + inv.args[0] +
+              "\" in vhost \"" + inv.vhost + "\" ...");
+  json body{{"exchange", inv.args[1]}, {"write", inv.args[2]}, {"read", inv.args[3]}};
+  return simple(inv, "PUT",
+                "/api/topic-permissions/" + vhost_path(inv) + "/" + encode(inv.args[0]), &body,
+                "setting topic permissions");
+}
+
+int clear_topic_permissions(invocation& inv) {
+  if (inv.args.size() != 1)
+    return usage("clear_topic_permissions", "expected <user>");
+  info(inv, "Clearing topic permissions for user \"" + inv.args[0] + "\" in vhost \"" +
+              inv.vhost + "\" ...");
+  return simple(inv, "DELETE",
+                "/api/topic-permissions/" + vhost_path(inv) + "/" + encode(inv.args[0]),
+                nullptr, "clearing topic permissions");
+}
+
 // Limits (rabbitmqctl set_vhost_limits / set_user_limits): a JSON object of limit -> value,
 // one PUT per limit. `base` is /api/vhost-limits/{vhost} or /api/user-limits/{user}.
 int set_limits(invocation& inv, const std::string& name, const std::string& base,
@@ -571,6 +592,14 @@ const std::vector<command>& commands() {
      set_permissions},
     {"clear_permissions", "<user>", "Removes a user's permissions in the vhost (-p).",
      clear_permissions},
+    {"set_topic_permissions", "<user> <exchange> <write> <read>",
+     "Sets a user's topic permissions (routing-key patterns) on a topic exchange in the vhost "
+     "(-p).",
+     set_topic_permissions},
+    {"clear_topic_permissions", "<user>",
+     "Removes all of a user's topic permissions in the vhost (-p).", clear_topic_permissions},
+    {"list_topic_permissions", "[column ...]",
+     "Lists the vhost's topic permissions (user exchange write read).", list_topic_permissions},
     {"set_vhost_limits", "<definition>",
      "Sets the vhost's (-p) limits: '{\"max-connections\": N, \"max-queues\": N}' (a "
      "negative value is no limit).",

@@ -51,5 +51,6 @@ int list_consumers(invocation& inv);
 int list_users(invocation& inv);
 int list_vhosts(invocation& inv);
 int list_permissions(invocation& inv);
+int list_topic_permissions(invocation& inv);
 
 }  // namespace warrenctl

@@ -136,6 +136,12 @@ int list_vhosts(invocation& inv) {
   return list(inv, "/api/vhosts", {"name"}, {}, "vhosts");
 }
 
+int list_topic_permissions(invocation& inv) {
+  info(inv, "Listing topic permissions for vhost \"" + inv.vhost + "\" ...");
+  return list(inv, "/api/vhosts/" + encode(inv.vhost) + "/topic-permissions",
+              {"user", "exchange", "write", "read"}, {}, "topic permissions");
+}
+
 int list_permissions(invocation& inv) {
   info(inv, "Listing permissions for vhost \"" + inv.vhost + "\" ...");
   return list(inv, "/api/vhosts/" + encode(inv.vhost) + "/permissions",
