@@ -95,7 +95,7 @@ class Collector(stomp.ConnectionListener):
             return [m.body for m in self.messages]
 
 
-def _stop_quietly(conn):
+def stop_quietly(conn):
     # Not conn.disconnect(): with a receipt, stomp.py then waits without limit.
     try:
         conn.transport.disconnect_socket()
@@ -195,7 +195,7 @@ class StompTestCase(BrokerTestCase):
             conn = stomp.Connection12(heartbeats=heartbeats, vhost="/", **common)
         col = Collector()
         conn.set_listener("collector", col)
-        self.addCleanup(_stop_quietly, conn)
+        self.addCleanup(stop_quietly, conn)
         if connect:
             # wait=False plus a bounded wait: stomp.py's own wait has no limit.
             conn.connect(login, passcode, wait=False, headers=headers or {})

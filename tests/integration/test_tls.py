@@ -33,7 +33,7 @@ from amqp_raw import (CONNECTION_START, CONNECTION_START_OK, PROTOCOL_HEADER, Pe
 from harness import (BrokerTestCase, close_quietly, get_one, unique, wait_until,
                      write_config)
 from mgmt_support import Api, quote
-from stomp_support import Collector
+from stomp_support import Collector, stop_quietly
 
 TLS_DIR = os.environ.get("WARREN_TEST_TLS_DIR")
 EXTERNAL_BROKER = bool(os.environ.get("WARREN_TEST_BROKER"))
@@ -382,12 +382,19 @@ class TlsListenersTest(TlsCase):
         conn.set_ssl(for_hosts=[(self.stomps_host, self.stomps_port)], **kwargs)
         listener = Collector()
         conn.set_listener("c", listener)
-        self.addCleanup(lambda: conn.is_connected() and conn.disconnect())
+        self.addCleanup(stop_quietly, conn)  # not disconnect(): it can wait without limit
         return conn, listener
+
+    def stomp_connect(self, conn, listener, *login):
+        """CONNECT, waiting (bounded) for CONNECTED: stomp.py's wait=True has no limit."""
+        conn.connect(*login, wait=False)
+        self.assertTrue(listener.wait(lambda: listener.connected or listener.errors, 15),
+                        "no CONNECTED within 15 s")
+        self.assertIsNotNone(listener.connected, listener.errors)
 
     def test_stomp_over_tls(self):
         conn, listener = self.stomp_connection()
-        conn.connect("guest", "guest", wait=True)
+        self.stomp_connect(conn, listener, "guest", "guest")
         q = unique("tls-stomp")
         conn.subscribe("/queue/" + q, id="1", ack="auto")
         conn.send("/queue/" + q, "over TLS", receipt="r1")
@@ -400,7 +407,7 @@ class TlsListenersTest(TlsCase):
     def test_stomp_login_by_certificate(self):
         self.cert_user()
         conn, listener = self.stomp_connection(cert="client")
-        conn.connect(wait=True)  # no login header: the certificate names the user
+        self.stomp_connect(conn, listener)  # no login header: the certificate names the user
         q = unique("tls-stomp-cert")
         conn.subscribe("/queue/" + q, id="1", ack="auto")
         conn.send("/queue/" + q, "by certificate", receipt="r1")
