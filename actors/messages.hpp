@@ -235,7 +235,7 @@ struct binding_spec {
   caf::actor conn;  // for exclusive-queue checks
   // The connection's topic permissions refuse this key on `source` (access.hpp): the text of
   // the 403, given when `source` is a topic exchange.
-  std::string topic_refused;
+  std::string topic_refused = {};
 };
 
 // A binding as an exchange actor keeps it.

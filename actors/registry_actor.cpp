@@ -4,6 +4,8 @@
 #include "actors/registry_actor.hpp"
 
 #include <algorithm>
+#include <initializer_list>
+#include <optional>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -270,12 +272,30 @@ vhost_access lookup_vhost(registry_actor_t* self, const std::string& name,
   auto it = st.vhosts.find(name);
   if (it == st.vhosts.end())
     return vhost_access{amqp::not_allowed, "NOT_ALLOWED - vhost " + name + " not found", {},
-                        false, {}, {}};
+                        false, {}, {}, {}};
   auto p = st.permissions.find({user, name});
   if (p == st.permissions.end())
-    return vhost_access{0, {}, it->second, false, {}, {}};
+    return vhost_access{0, {}, it->second, false, {}, {}, {}};
   return vhost_access{0, {}, it->second, true, p->second, {},
                       topic_entries(st, user, name)};
+}
+
+// The refusal (RabbitMQ's text) when `more` channels would take `user` past its max-channels.
+std::optional<std::string> channels_refused(const registry_state& st, const std::string& user,
+                                            int64_t more) {
+  auto cmax = limit_of(st.user_limits, user, "max-channels");
+  if (cmax < 0 || count_of(st.user_channels, user) + more <= cmax)
+    return std::nullopt;
+  return "NOT_ALLOWED - number of channels opened for user '" + user +
+         "' has reached the maximum allowed user limit of (" + std::to_string(cmax) + ")";
+}
+
+// The first of `patterns` that is not a valid regular expression, as the 406 that refuses it.
+std::optional<op_result> invalid_patterns(std::initializer_list<std::string> patterns) {
+  for (auto& re : patterns)
+    if (auto why = access::invalid_pattern(re))
+      return op_result{amqp::precondition_failed, "PRECONDITION_FAILED - " + *why, 0};
+  return std::nullopt;
 }
 
 // connection.open / STOMP CONNECT: RabbitMQ (rabbit_reader) checks the vhost's and the user's
@@ -285,7 +305,7 @@ vhost_access admit(registry_actor_t* self, const std::string& vhost, const std::
                    int32_t channels) {
   auto& st = self->state;
   auto refused = [](std::string text, const char* limit) {
-    return vhost_access{amqp::not_allowed, std::move(text), {}, false, {}, limit};
+    return vhost_access{amqp::not_allowed, std::move(text), {}, false, {}, limit, {}};
   };
   auto vmax = limit_of(st.vhost_limits, vhost, "max-connections");
   if (vmax >= 0 && count_of(st.vhost_connections, vhost) >= vmax)
@@ -297,12 +317,8 @@ vhost_access admit(registry_actor_t* self, const std::string& vhost, const std::
     return refused("NOT_ALLOWED - connection refused for user '" + user +
                      "': user connection limit (" + std::to_string(umax) + ") is reached",
                    "max-connections");
-  auto cmax = limit_of(st.user_limits, user, "max-channels");
-  if (channels > 0 && cmax >= 0 && count_of(st.user_channels, user) + channels > cmax)
-    return refused("NOT_ALLOWED - number of channels opened for user '" + user +
-                     "' has reached the maximum allowed user limit of (" +
-                     std::to_string(cmax) + ")",
-                   "max-channels");
+  if (auto text = channels > 0 ? channels_refused(st, user, channels) : std::nullopt)
+    return refused(std::move(*text), "max-channels");
   auto r = lookup_vhost(self, vhost, user);
   auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
   if (r.code != 0 || !r.granted || !sender || st.connections.count(sender))
@@ -380,13 +396,8 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       if (it == st.connections.end())  // not tracked (admitted before a registry restart)
         return op_result{};
       auto& user = it->second.user;
-      auto cmax = limit_of(st.user_limits, user, "max-channels");
-      if (cmax >= 0 && count_of(st.user_channels, user) >= cmax)
-        return op_result{amqp::not_allowed,
-                         "NOT_ALLOWED - number of channels opened for user '" + user +
-                           "' has reached the maximum allowed user limit of (" +
-                           std::to_string(cmax) + ")",
-                         0};
+      if (auto text = channels_refused(st, user, 1))
+        return op_result{amqp::not_allowed, std::move(*text), 0};
       ++it->second.channels;
       add_count(st.user_channels, user, 1);
       return op_result{};
@@ -411,10 +422,9 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       if (!st.vhosts.count(t.vhost) || !st.users.count(t.user))
         return op_result{amqp::precondition_failed,
                          "PRECONDITION_FAILED - vhost_or_user_not_found", 0};
-      for (auto* re : {&t.write, &t.read})
-        if (auto why = access::invalid_pattern(access::expand_topic_variables(*re, t.user,
-                                                                               t.vhost)))
-          return op_result{amqp::precondition_failed, "PRECONDITION_FAILED - " + *why, 0};
+      if (auto bad = invalid_patterns({access::expand_topic_variables(t.write, t.user, t.vhost),
+                                       access::expand_topic_variables(t.read, t.user, t.vhost)}))
+        return *bad;
       auto& set = st.topic_permissions[{t.user, t.vhost}];
       uint32_t created = set.empty() ? 1 : 0;
       set[t.exchange] = t;
@@ -566,9 +576,8 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
         return not_found("vhost_not_found");
       if (!st.users.count(p.user))
         return not_found("user_not_found");
-      for (auto* re : {&p.configure, &p.write, &p.read})
-        if (auto why = access::invalid_pattern(*re))
-          return op_result{amqp::precondition_failed, "PRECONDITION_FAILED - " + *why, 0};
+      if (auto bad = invalid_patterns({p.configure, p.write, p.read}))
+        return *bad;
       uint32_t created = st.permissions.count({p.user, p.vhost}) ? 0 : 1;
       st.permissions[{p.user, p.vhost}] = p;
       announce(self, p, true);

@@ -25,6 +25,7 @@ struct socket_session::tls_state {
   std::shared_ptr<asio::ssl::context> ctx;
   asio::ssl::stream<asio::ip::tcp::socket&> stream;
   std::chrono::milliseconds handshake_timeout;
+  bool established = false;  // the handshake is done (strand only)
   bool closing = false;  // close_notify under way (strand only)
   mutable std::mutex mutex;
   tls_details details;  // guarded by mutex
@@ -117,6 +118,7 @@ void socket_session::on_handshake(const boost::system::error_code& ec) {
     std::lock_guard lock{tls_->mutex};
     tls_->details = std::move(details);
   }
+  tls_->established = true;
   last_read_ = clock::now();
   do_read();
 }
@@ -413,7 +415,7 @@ void socket_session::shutdown(const std::string& reason, bool graceful) {
   closed_ = true;
   read_stopped_ = true;
   heartbeat_timer_.cancel();
-  bool notify_tls = graceful && tls_ && tls_info().on;
+  bool notify_tls = graceful && tls_ && tls_->established;
   {
     std::lock_guard lock{wmutex_};  // no direct write is under way, nor can one start
     wclosed_ = true;
