@@ -19,7 +19,8 @@ std::string describe_close(uint16_t code, const std::string& text, uint16_t cls,
 }
 }  // namespace
 
-connection::connection(std::string name) : tcp_stream(std::move(name)) {}
+connection::connection(std::string name, std::string product)
+  : tcp_stream(std::move(name)), product_(std::move(product)) {}
 
 bool connection::open(const options& o, bool open_channel) {
   if (!connect_to(o.host, o.port, o.frame_max, o.tls)) return false;
@@ -33,7 +34,7 @@ bool connection::open(const options& o, bool open_channel) {
                          {"consumer_cancel_notify", true}, {"connection.blocked", true},
                          {"authentication_failure_close", true}};
   amqp::connection_start_ok ok;
-  ok.client_properties = {{"product", std::string("warren-perf")},
+  ok.client_properties = {{"product", product_},
                           {"platform", std::string("C++20")},
                           {"connection_name", name()},
                           {"capabilities", caps}};
@@ -85,7 +86,7 @@ control connection::handle_control(const amqp::frame_view& f, amqp::method& deco
     blocked_ = mth == 60;
     amqp::reader r(f.payload.substr(4));
     const auto reason = mth == 60 ? r.shortstr() : std::string_view{};
-    std::fprintf(stderr, "warren-perf: %s %s by the broker%s%.*s\n", name().c_str(),
+    std::fprintf(stderr, "%s: %s %s by the broker%s%.*s\n", product_.c_str(), name().c_str(),
                  blocked_ ? "blocked" : "unblocked", reason.empty() ? "" : ": ",
                  static_cast<int>(reason.size()), reason.data());
     return control::handled;

@@ -22,7 +22,8 @@ enum class control { not_mine, handled, fatal };
 
 class connection : public tcp_stream {
 public:
-  explicit connection(std::string name);
+  // `product`: the client_properties product and the prefix of what it prints.
+  explicit connection(std::string name, std::string product = "warren-perf");
 
   // Connects and performs the handshake; opens channel 1 when asked. Blocks (bounded).
   bool open(const options& o, bool open_channel = true);
@@ -57,6 +58,7 @@ public:
 
 private:
   call_result wait_for(uint16_t channel, uint16_t cls, uint16_t mth, amqp::method& got);
+  std::string product_;
   uint32_t frame_max_ = 131072;
   bool blocked_ = false;
   bool closed_by_broker_ = false;

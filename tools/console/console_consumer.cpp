@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
 
-  perf::connection c(tool);
+  perf::connection c(tool, tool);
   if (!console::connect(c, o, tool))
     return console::exit_error;
   auto refused = [&](perf::call_result r) {

@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
   }
   std::istream& in = file.empty() ? std::cin : in_file;
 
-  perf::connection c(tool);
+  perf::connection c(tool, tool);
   if (!console::connect(c, o, tool))
     return console::exit_error;
   if (declare) {
