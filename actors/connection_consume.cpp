@@ -48,6 +48,15 @@ void settle_one(actor* self, channel_rec& ch, unacked_delivery& u, bool requeue,
   ch.credit_dirty = true;
 }
 
+// A refusal from a queue: a channel error, or a connection error for a hard code.
+void fail_method(actor* self, channel_rec& ch, uint16_t code, std::string text, uint16_t cls,
+                 uint16_t mth) {
+  if (amqp::is_hard_error(code))
+    connection_error(self, code, std::move(text), cls, mth);
+  else
+    channel_error(self, ch, code, std::move(text), cls, mth);
+}
+
 uint32_t window_of(const broker_settings& s, const consumer_rec& c) {
   return c.prefetch ? c.prefetch : s.default_credit;
 }
@@ -152,6 +161,8 @@ void on_consume(actor* self, channel_rec& ch, amqp::basic_consume& m) {
   auto n = ch.number;
   auto spec = consumer_spec{caf::actor_cast<caf::actor>(self), n, st.next_consumer_id++,
                             m.consumer_tag, m.no_ack, m.exclusive, priority, 0, nullptr};
+  spec.prefetch = ch.prefetch;  // per consumer (stream queues need one)
+  spec.arguments = std::move(m.arguments);
   auto queue_name = m.queue;
   bool no_wait = m.no_wait;
   when_routed(self, [=]() mutable {
@@ -199,9 +210,11 @@ void on_consume(actor* self, channel_rec& ch, amqp::basic_consume& m) {
             }
             auto& ch = it->second;
             if (res.code != 0)
-              return channel_error(self, ch, res.code, std::move(res.text), 60, 20);
+              return fail_method(self, ch, res.code, std::move(res.text), 60, 20);
             ch.consumers.push_back(c.id);
             st.consumers.emplace(c.id, c);
+            if (res.stream)
+              st.stream_queues.emplace(queue.address(), queue_name);
             self->monitor(queue);  // a crashed queue cancels its consumers (basic.cancel)
             if (!no_wait) {
               amqp::basic_consume_ok ok;
@@ -278,6 +291,8 @@ void on_get(actor* self, channel_rec& ch, amqp::basic_get& m) {
               return;
             }
             auto& ch = it->second;
+            if (g.code != 0)  // a stream
+              return fail_method(self, ch, g.code, std::move(g.text), 60, 70);
             if (g.empty) {
               send_method(self, n, amqp::basic_get_empty{});
               return;
@@ -305,6 +320,25 @@ void on_get(actor* self, channel_rec& ch, amqp::basic_get& m) {
   });
 }
 
+// Streams take acks only (RabbitMQ: a connection error for nack and reject). False when the
+// nack or reject of `tag` (and those before it, with `multiple`) settles a stream's delivery.
+bool stream_settle_allowed(actor* self, channel_rec& ch, uint64_t tag, bool multiple,
+                           uint16_t cls, uint16_t mth) {
+  auto& st = self->state;
+  for (auto& u : ch.unacked) {
+    if (multiple ? (tag != 0 && u.tag > tag) : u.tag != tag)
+      continue;
+    if (auto s = st.stream_queues.find(u.queue.address()); s != st.stream_queues.end()) {
+      connection_error(self, amqp::not_implemented,
+                       "NOT_IMPLEMENTED - basic.nack and basic.reject not supported by stream "
+                       "queues queue '" + s->second + "' in vhost '" + st.vhost_name + "'",
+                       cls, mth);
+      return false;
+    }
+  }
+  return true;
+}
+
 void on_ack(actor* self, channel_rec& ch, uint64_t tag, bool multiple, bool requeue, bool discard,
             uint16_t cls, uint16_t mth) {
   if (ch.tx) {
@@ -322,6 +356,9 @@ void on_ack(actor* self, channel_rec& ch, uint64_t tag, bool multiple, bool requ
     }
     return;
   }
+  if (mth != 80 && !self->state.stream_queues.empty() && !stream_settle_allowed(self, ch, tag,
+                                                                                  multiple, cls, mth))
+    return;
   if (multiple) {
     // tag 0 with multiple means "everything outstanding" (AMQP 0-9-1 §1.8.3.13).
     auto end = tag == 0 ? ch.unacked.end()

@@ -155,6 +155,8 @@ struct state {
   std::function<void()> after_routes;
 
   std::unordered_map<uint64_t, consumer_rec> consumers;
+  // Stream queues this connection consumes from, with their names: they refuse nack/reject.
+  std::unordered_map<caf::actor_addr, std::string> stream_queues;
   uint64_t next_consumer_id = 1;
   std::unordered_map<caf::actor_addr, std::vector<uint64_t>> acks_out;
   std::unordered_map<caf::actor_addr, std::vector<uint64_t>> rejects_out;  // nack/reject, no requeue

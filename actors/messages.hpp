@@ -167,9 +167,13 @@ struct consumer_spec {
   uint32_t credit = 0;  // initial credit
   // STOMP subscriptions may filter (ActiveMQ selectors); messages no consumer wants stay queued.
   std::shared_ptr<const stomp::selector::expression> selector;
+  uint32_t prefetch = 0;  // the consumer's prefetch limit; 0 = none (stream queues need one)
+  amqp::field_table arguments = {};  // basic.consume's arguments (x-stream-offset)
 };
 
 struct get_result {
+  uint16_t code = 0;  // not 0: the queue refuses basic.get (a stream), with `text`
+  std::string text;
   bool empty = true;
   delivery d;
   uint32_t message_count = 0;  // messages left in the queue
@@ -180,6 +184,7 @@ struct op_result {
   uint16_t code = 0;
   std::string text;
   uint32_t count = 0;  // message count (purge, delete) where it applies
+  bool stream = false;  // a consume answered by a stream queue
 };
 
 struct queue_declared {

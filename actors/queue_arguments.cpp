@@ -67,10 +67,17 @@ const std::string* string_arg(const amqp::field_value& v, std::string_view key,
   return s;
 }
 
-constexpr std::array<const char*, 9> option_keys = {
+constexpr std::array<const char*, 12> option_keys = {
   "x-message-ttl",          "x-expires",      "x-max-length",
   "x-max-length-bytes",     "x-overflow",     "x-dead-letter-exchange",
-  "x-dead-letter-routing-key", "x-max-priority", "x-single-active-consumer"};
+  "x-dead-letter-routing-key", "x-max-priority", "x-single-active-consumer",
+  "x-queue-type",           "x-max-age",      "x-stream-max-segment-size-bytes"};
+
+// x-queue-type "classic" is what a queue without one is.
+bool default_type(const amqp::field_value* v) {
+  auto s = v ? v->as_string() : nullptr;
+  return s && *s == "classic";
+}
 
 // RabbitMQ's limit for x-max-priority.
 constexpr int64_t max_supported_priority = 255;
@@ -150,6 +157,9 @@ std::string inequivalent_queue_argument(const amqp::field_table& current,
     auto a = amqp::find_field(current, key);
     auto b = amqp::find_field(received, key);
     if (!a && !b)
+      continue;
+    if (std::string_view{key} == "x-queue-type" && (a ? default_type(a) : default_type(b)) &&
+        (!a || !b))
       continue;
     if (a && b) {
       auto x = a->as_int(), y = b->as_int();

@@ -123,9 +123,10 @@ std::string properties_from_send(const stomp::frame& send, uint8_t& delivery_mod
 
 amqp::field_table queue_arguments(const stomp::frame& f) {
   static const char* numbers[] = {"x-message-ttl", "x-expires", "x-max-length",
-                                  "x-max-length-bytes", "x-max-priority"};
+                                  "x-max-length-bytes", "x-max-priority",
+                                  "x-stream-max-segment-size-bytes"};
   static const char* strings[] = {"x-overflow", "x-dead-letter-exchange",
-                                  "x-dead-letter-routing-key", "x-queue-type"};
+                                  "x-dead-letter-routing-key", "x-queue-type", "x-max-age"};
   amqp::field_table args;
   for (auto key : numbers)
     if (auto v = f.header(key)) {

@@ -76,10 +76,22 @@ void start_consumer(actor* self, subscription sub, caf::actor queue, std::string
   sub.granted = window;
   consumer_spec spec{caf::actor_cast<caf::actor>(self), 0,   sub.consumer_id,
                      sub.id, sub.mode == ack_mode::auto_ack, false, 0, window, selector};
+  spec.prefetch = sub.prefetch;
+  // A stream's starting point, as RabbitMQ's adapter takes it; a number is an offset.
+  if (auto o = request.header("x-stream-offset")) {
+    int64_t n = 0;
+    auto [end, ec] = std::from_chars(o->data(), o->data() + o->size(), n);
+    if (ec == std::errc{} && end == o->data() + o->size())
+      spec.arguments.emplace_back("x-stream-offset", n);
+    else
+      spec.arguments.emplace_back("x-stream-offset", *o);
+  }
   ask<op_result>(
     self, queue,
     [self, sub, request](op_result& r) {
       auto& st = self->state;
+      if (r.code == amqp::precondition_failed)  // RabbitMQ's ERROR for a stream's refusal
+        return fatal(self, "precondition_failed", r.text);
       if (r.code != 0)
         return fatal(self, "Cannot subscribe", r.text);
       st.sub_by_consumer[sub.consumer_id] = sub.id;

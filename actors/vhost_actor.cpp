@@ -23,6 +23,7 @@
 #include "actors/exchange/exchange_type.hpp"
 #include "actors/exchange_actor.hpp"
 #include "actors/queue_actor.hpp"
+#include "actors/stream_actor.hpp"
 #include "persistence/actors/catalog_actor.hpp"
 #include "persistence/actors/message_store_actor.hpp"
 #include "persistence/catalog.hpp"
@@ -132,7 +133,8 @@ caf::actor start_queue(vhost_actor_t* self, const queue_record& r,
   qc.name = r.spec.name;
   qc.auto_delete = r.spec.auto_delete;
   argument_error ignored;  // checked when declared
-  if (auto o = parse_queue_options(r.spec.arguments, ignored))
+  bool stream = is_stream(r.spec.arguments);
+  if (auto o = stream ? std::nullopt : parse_queue_options(r.spec.arguments, ignored))
     qc.options = std::move(*o);
   qc.vhost = caf::actor_cast<caf::actor>(self);
   if (r.persisted) {
@@ -144,7 +146,12 @@ caf::actor start_queue(vhost_actor_t* self, const queue_record& r,
     qc.next_id = next_id;
     qc.reload = reload;
   }
-  auto actor = spawn_queue(self->home_system(), std::move(qc));
+  caf::actor actor;
+  if (stream)
+    actor = spawn_stream(self->home_system(), std::move(qc),
+                         parse_stream_options(r.spec.arguments, ignored).value_or(stream_options{}));
+  else
+    actor = spawn_queue(self->home_system(), std::move(qc));
   self->link_to(actor);  // supervised: see on_child_exit
   return actor;
 }
@@ -357,6 +364,30 @@ caf::result<op_result> delete_exchange_checked(vhost_actor_t* self, const std::s
   return op_result{};
 }
 
+// What RabbitMQ refuses in the declaration of a new stream: its arguments (rabbit_amqqueue),
+// then its properties (rabbit_stream_queue:declare).
+op_result refuse_stream(const vhost_state& st, const queue_spec& spec) {
+  auto desc = "queue '" + spec.name + "'" + where(st);
+  argument_error bad;
+  if (!parse_stream_options(spec.arguments, bad))
+    return op_result{amqp::precondition_failed,
+                     "PRECONDITION_FAILED - " +
+                       (bad.text.empty()
+                          ? "invalid arg '" + bad.argument + "' for " + desc + ": " + bad.reason
+                          : bad.text + " " + desc + " of queue type rabbit_stream_queue"),
+                     0};
+  auto property = spec.auto_delete ? "auto-delete"
+                  : spec.exclusive ? "exclusive-owner"
+                  : !spec.durable  ? "non-durable"
+                                   : nullptr;
+  if (property)
+    return op_result{amqp::precondition_failed,
+                     "PRECONDITION_FAILED - invalid property '" + std::string{property} +
+                       "' for " + desc,
+                     0};
+  return {};
+}
+
 caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec) {
   auto& st = self->state;
   auto fail = [](op_result r) { return queue_declared{r.code, std::move(r.text), {}, 0, 0, {}}; };
@@ -381,8 +412,11 @@ caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec)
     if (auto bad = unsupported_queue_argument(spec.arguments); !bad.empty())
       return fail(op_result{amqp::not_implemented,
                             "NOT_IMPLEMENTED - queue argument '" + bad + "' is not supported", 0});
+    if (is_stream(spec.arguments))
+      if (auto refused = refuse_stream(st, spec); refused.code != 0)
+        return fail(std::move(refused));
     argument_error bad;
-    if (!parse_queue_options(spec.arguments, bad))
+    if (!is_stream(spec.arguments) && !parse_queue_options(spec.arguments, bad))
       return fail(op_result{amqp::precondition_failed,
                             "PRECONDITION_FAILED - " +
                               (bad.text.empty() ? "invalid arg '" + bad.argument + "' for queue '" +
@@ -666,7 +700,7 @@ std::string unsupported_queue_argument(const amqp::field_table& args) {
   for (auto& [k, v] : args) {
     if (k == "x-queue-type") {
       auto s = v.as_string();
-      if (!s || *s != "classic")
+      if (!s || (*s != "classic" && *s != "stream"))
         return k;
     }
   }

@@ -4,6 +4,7 @@
 // HTTP request's scoped actor plays the publishing or consuming connection.
 #include <cstdio>
 
+#include "actors/stream_arguments.hpp"
 #include "management/api.hpp"
 #include "management/json_amqp.hpp"
 #include "persistence/checksum.hpp"
@@ -60,7 +61,7 @@ json queue_json(const context& ctx, const std::string& vhost, const queue_info& 
          {"arguments", to_json(q.arguments)},
          {"node", ctx.node},
          {"state", "running"},
-         {"type", "classic"}};
+         {"type", queue_type(q.arguments)}};
   uint64_t ready = 0, unacked = 0, consumers = 0;
   double depth_rate = 0;
   if (auto it = snap.queues.find(q.actor.id()); it != snap.queues.end()) {

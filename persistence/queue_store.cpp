@@ -131,6 +131,7 @@ bool queue_store::open(const std::string& path, std::string& error) {
                                " WHERE id = ?1 AND delivered = 0",
                                error) &&
        remove_.prepare(db_, "DELETE FROM messages WHERE id = ?1", error) &&
+       remove_through_.prepare(db_, "DELETE FROM messages WHERE id <= ?1", error) &&
        load_.prepare(db_,
                      "SELECT id, properties, body, exchange, routing_key, delivered, checksum,"
                      " expires FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2",
@@ -150,7 +151,7 @@ bool queue_store::open(const std::string& path, std::string& error) {
 void queue_store::close() {
   if (db_.in_transaction()) rollback();
   for (sqlite_stmt* s : {&begin_, &commit_, &rollback_, &insert_, &mark_delivered_, &remove_,
-                         &load_, &count_, &max_id_})
+                         &remove_through_, &load_, &count_, &max_id_})
     s->finalize();
   db_.close();
   path_.clear();
@@ -213,6 +214,15 @@ bool queue_store::remove(uint64_t id) {
   remove_.bind_int(1, to_key(id));
   std::string error;
   if (!remove_.run(error)) return after_write_failure("remove");
+  return true;
+}
+
+bool queue_store::remove_through(uint64_t id) {
+  if (!begin_if_needed()) return false;
+  remove_through_.reset();
+  remove_through_.bind_int(1, to_key(id));
+  std::string error;
+  if (!remove_through_.run(error)) return after_write_failure("remove_through");
   return true;
 }
 

@@ -68,6 +68,8 @@ class queue_store {
   bool append(const stored_message& m);
   bool mark_delivered(uint64_t id);
   bool remove(uint64_t id);
+  // Removes every message with an id up to `id` (a stream's retention).
+  bool remove_through(uint64_t id);
   // Commits and syncs the open transaction; true with nothing to commit.
   bool commit(std::string& error);
   bool in_transaction() const { return db_.in_transaction(); }
@@ -110,6 +112,7 @@ class queue_store {
   sqlite_stmt insert_;
   sqlite_stmt mark_delivered_;
   sqlite_stmt remove_;
+  sqlite_stmt remove_through_;
   sqlite_stmt load_;
   sqlite_stmt count_;
   sqlite_stmt max_id_;

@@ -33,7 +33,14 @@ public:
   virtual bool needs_headers() const { return false; }
 };
 
-// "direct", "fanout", "topic", "headers"; nullptr for an unknown type.
+// The exchange of a partitioned stream (super_stream.cpp): one partition per message, by a
+// hash of its routing key.
+inline constexpr std::string_view super_stream_type = "x-super-stream";
+
+// MurmurHash3 (x86, 32 bits) of `data`.
+uint32_t murmur3_32(std::string_view data, uint32_t seed);
+
+// "direct", "fanout", "topic", "headers", "x-super-stream"; nullptr for an unknown type.
 std::unique_ptr<exchange_type> make_exchange_type(std::string_view type);
 bool is_known_type(std::string_view type);
 

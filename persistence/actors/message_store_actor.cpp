@@ -116,6 +116,13 @@ caf::behavior store_behavior(store_actor* self, store_settings settings) {
       }
       maybe_commit(self);
     },
+    [=](remove_atom, std::string& path, uint64_t through_id) {
+      if (auto os = get(self, path)) {
+        touch(self, *os);
+        os->store->remove_through(through_id);
+      }
+      maybe_commit(self);
+    },
     [=](delivered_atom, std::string& path, std::vector<uint64_t>& ids) {
       if (auto os = get(self, path)) {
         touch(self, *os);

@@ -10,6 +10,7 @@
 // Messages (path = the queue's file):
 //   (append_atom, path, std::vector<stored_message>)       async; answered later by stored_atom
 //   (remove_atom, path, std::vector<uint64_t>)             async (acked or consumed)
+//   (remove_atom, path, uint64_t through_id)               async (a stream's retention)
 //   (delivered_atom, path, std::vector<uint64_t>)          async (flags for redelivery)
 //   (load_atom, path, uint64_t after_id, uint32_t limit) -> std::vector<stored_message>
 //   (purge_atom, path, std::vector<uint64_t> ids)        -> uint32_t removed  (and gives disk back)

@@ -3,6 +3,7 @@
 // published to an exchange from now on, through a queue of its own bound there. A message is
 // acknowledged once it is written, so stopping early (--max-messages, --timeout-ms, Ctrl-C)
 // leaves the rest in the queue.
+#include <optional>
 #include <csignal>
 #include <cstring>
 #include <string>
@@ -31,6 +32,11 @@ Writes each message's body to standard output, followed by a line end.
       --max-messages N   stop after N messages
       --timeout-ms MS    stop when no message came for MS milliseconds
       --prefetch N       unacknowledged messages the broker may send ahead (default 100)
+      --from-beginning   a stream queue: read it from its first message (the consumer
+                         argument x-stream-offset = first; without it a stream is read from
+                         the next message published)
+      --offset SPEC      a stream queue: where to start reading: first, last, next, an
+                         offset (a number) or an age such as 10m, 1h, 7D
       --print-key        write the routing key and a tab before each body
       --help             show this text
 
@@ -59,6 +65,7 @@ int main(int argc, char** argv) {
   from.key = "#";
   bool print_key = false;
   long long max_messages = -1, timeout_ms = -1, prefetch = 100;
+  std::optional<std::string> offset;  // x-stream-offset
   auto option = [&](std::string_view arg, auto& value, std::string& error) {
     auto count = [&](long long& out) {
       if (auto v = value(); v && !console::to_count(v, out))
@@ -72,7 +79,12 @@ int main(int argc, char** argv) {
       count(timeout_ms);
     else if (arg == "--prefetch")
       count(prefetch);
-    else if (arg == "--print-key")
+    else if (arg == "--from-beginning")
+      offset = "first";
+    else if (arg == "--offset") {
+      if (auto v = value())
+        offset = v;
+    } else if (arg == "--print-key")
       print_key = true;
     else
       return false;
@@ -117,6 +129,13 @@ int main(int argc, char** argv) {
     return refused(r);
   amqp::basic_consume consume;
   consume.queue = queue;
+  if (offset) {
+    long long n = 0;
+    if (console::to_count(offset->c_str(), n))
+      consume.arguments.emplace_back("x-stream-offset", amqp::field_value{int64_t{n}});
+    else
+      consume.arguments.emplace_back("x-stream-offset", amqp::field_value{*offset});
+  }
   if (auto r = c.call<amqp::basic_consume_ok>(1, consume); r != perf::call_result::ok)
     return refused(r);
 

@@ -613,6 +613,21 @@ const std::vector<command>& commands() {
      clear_user_limits},
     {"list_user_limits", "[user]", "Shows a user's limits as JSON, or every user's.",
      list_user_limits},
+    {"add_super_stream",
+     "<name> --partitions N [--max-length-bytes B] [--max-age AGE] "
+     "[--stream-max-segment-size-bytes B]",
+     "Adds a partitioned stream to the vhost (-p): the exchange <name> (type x-super-stream: "
+     "a message goes to one partition by a hash of its routing key) and the streams "
+     "<name>-0 .. <name>-(N-1).",
+     add_super_stream},
+    {"alter_super_stream", "<name> --partitions N",
+     "Raises the partition count of a super stream to N (it can only grow); new partitions "
+     "take the first one's arguments.",
+     alter_super_stream},
+    {"delete_super_stream", "<name>", "Deletes a super stream with its partitions.",
+     delete_super_stream},
+    {"list_super_stream_partitions", "<name>", "Lists a super stream's partition streams.",
+     list_super_stream_partitions},
     {"add_vhost", "<vhost>", "Adds a virtual host.", add_vhost},
     {"delete_vhost", "<vhost>",
      "Deletes a virtual host with everything in it; its connections are closed.", delete_vhost},

@@ -53,4 +53,10 @@ int list_vhosts(invocation& inv);
 int list_permissions(invocation& inv);
 int list_topic_permissions(invocation& inv);
 
+// streams.cpp
+int add_super_stream(invocation& inv);
+int alter_super_stream(invocation& inv);
+int delete_super_stream(invocation& inv);
+int list_super_stream_partitions(invocation& inv);
+
 }  // namespace warrenctl
