@@ -357,6 +357,49 @@ class StreamTest(StreamCase):
         self.assertEqual(api.get("/api/queues/%2F/" + q)["messages_unacknowledged"], 0)
 
 
+class StompStreamTest(StreamCase):
+    """RabbitMQ's STOMP adapter reads a stream through /amq/queue/NAME with the headers
+    x-stream-offset and prefetch-count and a client acknowledgement mode."""
+
+    def stomp(self):
+        from stomp_raw import RawStomp
+        c = RawStomp(*self.broker.wait_listener("stomp"))
+        self.addCleanup(c.close)
+        self.assertEqual(c.connect(version="1.2").command, "CONNECTED")
+        return c
+
+    def test_subscribe_from_an_offset_and_send_into_a_stream(self):
+        q = self.stream("stream.stomp")
+        self.publish(q, [b"m%d" % i for i in range(5)])
+        c = self.stomp()
+        c.receipt("SUBSCRIBE", {"id": "s1", "destination": "/amq/queue/" + q,
+                                "ack": "client-individual", "prefetch-count": "10",
+                                "x-stream-offset": "first"})
+        frames = [c.expect("MESSAGE") for _ in range(5)]
+        self.assertEqual([f.body for f in frames], [b"m%d" % i for i in range(5)])
+        self.assertEqual([f.header("x-stream-offset") for f in frames],
+                         [str(i) for i in range(5)])
+        c.receipt("SEND", {"destination": "/amq/queue/" + q, "x-custom": "hello"},
+                  b"stomp-sent")
+        f = c.expect("MESSAGE")  # the subscription is at the end now: it gets it too
+        self.assertEqual((f.body, f.header("x-stream-offset"), f.header("x-custom")),
+                         (b"stomp-sent", "5", "hello"))
+        self.assertEqual(self.read(q, "last", want=1)[0][:2], (b"stomp-sent", 5))
+
+    def test_a_stream_subscription_needs_a_prefetch_count(self):
+        q = self.stream("stream.stomp.noprefetch")
+        c = self.stomp()
+        c.send("SUBSCRIBE", {"id": "s1", "destination": "/amq/queue/" + q, "ack": "client",
+                             "x-stream-offset": "first"}.items())
+        f = c.expect("ERROR")
+        self.assertEqual(f.header("message"), "precondition_failed")
+        self.assertEqual(f.body.decode(),
+                         "PRECONDITION_FAILED - consumer prefetch count is not set for '%s'"
+                         % where(q))
+        c.wait_closed()
+        self.assert_broker_usable()
+
+
 @unittest.skipIf(EXTERNAL, "needs its own warrend processes")
 class StreamRestartTest(unittest.TestCase):
     """What a stream keeps: its messages and offsets across restarts and kill -9, bodies read
@@ -481,6 +524,130 @@ class ConsoleStreamTest(StreamCase):
         r = subprocess.run([CONSUMER, "-h", uri, "-q", q, "--timeout-ms", "1000"],
                            capture_output=True, timeout=60)
         self.assertEqual((r.returncode, r.stdout), (0, b""))
+
+
+def murmur3_32(data, seed):
+    """MurmurHash3 x86 32-bit, written out here to check the broker's partitioning."""
+    c1, c2, mask = 0xcc9e2d51, 0x1b873593, 0xffffffff
+    rotl = lambda x, r: ((x << r) | (x >> (32 - r))) & mask
+    h = seed
+    n = len(data) // 4
+    for i in range(n):
+        k = int.from_bytes(data[4 * i:4 * i + 4], "little")
+        k = rotl((k * c1) & mask, 15) * c2 & mask
+        h = (rotl(h ^ k, 13) * 5 + 0xe6546b64) & mask
+    tail, k = data[4 * n:], 0
+    for i in reversed(range(len(tail))):
+        k = (k << 8) | tail[i]
+    if tail:
+        h ^= rotl((k * c1) & mask, 15) * c2 & mask
+    h ^= len(data)
+    h ^= h >> 16
+    h = (h * 0x85ebca6b) & mask
+    h ^= h >> 13
+    h = (h * 0xc2b2ae35) & mask
+    return h ^ (h >> 16)
+
+
+@unittest.skipIf(EXTERNAL, "super streams are Warren's exchange type x-super-stream")
+@unittest.skipUnless(os.environ.get("WARRENCTL"), "WARRENCTL names warrenctl")
+class SuperStreamTest(StreamCase):
+    """Partitioned streams, the Kafka seed's `kafka-topics.sh --alter --topic T --partitions
+    24`: warrenctl add_super_stream / alter_super_stream / delete_super_stream, routing by a
+    hash of the routing key, and the console tools reading and writing all partitions."""
+
+    def ctl(self, *args):
+        host, port = self.broker.wait_listener("http")
+        return subprocess.run([os.environ["WARRENCTL"], "--host", host, "--http-port",
+                               str(port), *args], capture_output=True, timeout=60)
+
+    def partitions(self, name):
+        r = self.ctl("--no-table-headers", "list_super_stream_partitions", name)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return [line.split("\t")[1] for line in r.stdout.decode().splitlines()]
+
+    def read_all(self, name, parts, want):
+        got = {}
+        for i, p in enumerate(parts):
+            got[i] = [b for b, _, _ in self.read(p, "first", want=want.get(i, 0))]
+        return got
+
+    def test_the_hash_is_murmur3(self):
+        # Reference values of MurmurHash3 x86_32.
+        self.assertEqual(murmur3_32(b"", 0), 0)
+        self.assertEqual(murmur3_32(b"hello", 0), 0x248bfa47)
+        self.assertEqual(murmur3_32(b"The quick brown fox jumps over the lazy dog", 0x9747b28c),
+                         0x2fa826cd)
+
+    def test_keys_stay_in_their_partition_and_partitions_can_only_grow(self):
+        name = unique("invoices")
+        r = self.ctl("add_super_stream", name, "--partitions", "3", "--max-age", "7D")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.addCleanup(self.ctl, "delete_super_stream", name)
+        parts = self.partitions(name)
+        self.assertEqual(parts, ["%s-%d" % (name, i) for i in range(3)])
+        ch = self.channel()
+        ch.confirm_delivery()
+        keys = ["customer-%d" % i for i in range(30)]
+        for k in keys:
+            for j in range(3):
+                ch.basic_publish(name, k, ("%s/%d" % (k, j)).encode())
+        for j in range(6):  # no key: the partitions in turn
+            ch.basic_publish(name, "", b"nokey-%d" % j)
+        expect = {i: [] for i in range(3)}
+        for k in keys:
+            expect[murmur3_32(k.encode(), 104729) % 3] += [("%s/%d" % (k, j)).encode()
+                                                           for j in range(3)]
+        got = self.read_all(name, parts, {i: len(v) + 2 for i, v in expect.items()})
+        for i in range(3):
+            self.assertEqual([b for b in got[i] if not b.startswith(b"nokey")], expect[i])
+            self.assertEqual(len([b for b in got[i] if b.startswith(b"nokey")]), 2)
+        self.assertTrue(all(expect[i] for i in range(3)), "some partition got no key")
+        # The seed's --alter --partitions 24; new partitions take the first one's arguments.
+        r = self.ctl("alter_super_stream", name, "--partitions", "24")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        parts = self.partitions(name)
+        self.assertEqual(parts, ["%s-%d" % (name, i) for i in range(24)])
+        info = self.channel().queue_declare(parts[23], passive=True)
+        self.assertEqual(info.method.message_count, 0)
+        ch.basic_publish(name, "customer-0", b"after")
+        target = murmur3_32(b"customer-0", 104729) % 24
+        self.assertEqual(self.read(parts[target], "last", want=1)[0][0], b"after")
+        r = self.ctl("alter_super_stream", name, "--partitions", "2")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"can only be increased", r.stderr)
+        self.assertEqual(len(self.partitions(name)), 24)
+        r = self.ctl("delete_super_stream", name)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with self.assertRaises(pex.ChannelClosedByBroker):
+            self.channel().queue_declare(parts[0], passive=True)
+        self.assertEqual(self.ctl("list_super_stream_partitions", name).returncode, 1)
+
+    @unittest.skipUnless(CONSUMER and PRODUCER, "WARREN_CONSOLE_CONSUMER / _PRODUCER")
+    def test_console_tools_write_keyed_lines_and_read_every_partition(self):
+        name = unique("k8s_log")
+        r = self.ctl("add_super_stream", name, "--partitions", "4")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.addCleanup(self.ctl, "delete_super_stream", name)
+        uri = "%s:%d" % (self.host, self.port)
+        lines = [b"pod-%d:line %d" % (i % 7, i) for i in range(200)]
+        r = subprocess.run([PRODUCER, "-h", uri, "-e", name, "--key-separator", ":"],
+                           input=b"\n".join(lines) + b"\n", capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = subprocess.run([CONSUMER, "-h", uri, "--super-stream", name, "--from-beginning",
+                            "--print-key", "--timeout-ms", "1500"], capture_output=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout.splitlines()
+        self.assertEqual(sorted(out), sorted(l.replace(b":", b"\t", 1) for l in lines))
+        # Within a key (one partition) the order is kept.
+        for pod in range(7):
+            mine = [l for l in out if l.startswith(b"pod-%d\t" % pod)]
+            self.assertEqual(mine, [l.replace(b":", b"\t", 1) for l in lines
+                                    if l.startswith(b"pod-%d:" % pod)])
+        r = subprocess.run([CONSUMER, "-h", uri, "--super-stream", unique("none"),
+                            "--timeout-ms", "500"], capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 3)
 
 
 if __name__ == "__main__":

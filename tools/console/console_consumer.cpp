@@ -3,10 +3,11 @@
 // published to an exchange from now on, through a queue of its own bound there. A message is
 // acknowledged once it is written, so stopping early (--max-messages, --timeout-ms, Ctrl-C)
 // leaves the rest in the queue.
-#include <optional>
 #include <csignal>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "protocol/amqp091/properties.hpp"
 #include "tools/console/console_common.hpp"
@@ -37,6 +38,8 @@ Writes each message's body to standard output, followed by a line end.
                          the next message published)
       --offset SPEC      a stream queue: where to start reading: first, last, next, an
                          offset (a number) or an age such as 10m, 1h, 7D
+      --super-stream NAME  read every partition of a partitioned stream (warrenctl
+                         add_super_stream): the streams NAME-0, NAME-1, ... as far as they go
       --print-key        write the routing key and a tab before each body
       --help             show this text
 
@@ -66,6 +69,7 @@ int main(int argc, char** argv) {
   bool print_key = false;
   long long max_messages = -1, timeout_ms = -1, prefetch = 100;
   std::optional<std::string> offset;  // x-stream-offset
+  std::string super_stream;
   auto option = [&](std::string_view arg, auto& value, std::string& error) {
     auto count = [&](long long& out) {
       if (auto v = value(); v && !console::to_count(v, out))
@@ -79,7 +83,10 @@ int main(int argc, char** argv) {
       count(timeout_ms);
     else if (arg == "--prefetch")
       count(prefetch);
-    else if (arg == "--from-beginning")
+    else if (arg == "--super-stream") {
+      if (auto v = value())
+        super_stream = v;
+    } else if (arg == "--from-beginning")
       offset = "first";
     else if (arg == "--offset") {
       if (auto v = value())
@@ -92,8 +99,8 @@ int main(int argc, char** argv) {
   };
   if (int rc = console::parse_command_line(argc, argv, tool, usage_text, o, option); rc >= 0)
     return rc;
-  if (!from.valid())
-    return console::usage_error(tool, "give either --queue or --exchange");
+  if (super_stream.empty() ? !from.valid() : !from.queue.empty() || from.exchange_given)
+    return console::usage_error(tool, "give one of --queue, --exchange and --super-stream");
   auto& queue = from.queue;
   if (prefetch < 1 || prefetch > 65535)
     return console::usage_error(tool, "--prefetch must be 1 to 65535");
@@ -127,17 +134,46 @@ int main(int argc, char** argv) {
   qos.prefetch_count = static_cast<uint16_t>(prefetch);
   if (auto r = c.call<amqp::basic_qos_ok>(1, qos); r != perf::call_result::ok)
     return refused(r);
-  amqp::basic_consume consume;
-  consume.queue = queue;
-  if (offset) {
-    long long n = 0;
-    if (console::to_count(offset->c_str(), n))
-      consume.arguments.emplace_back("x-stream-offset", amqp::field_value{int64_t{n}});
-    else
-      consume.arguments.emplace_back("x-stream-offset", amqp::field_value{*offset});
+  // The queues to read: one, or the partitions of a super stream, found by declaring
+  // NAME-0, NAME-1, ... passively (on a channel of their own) until one is missing.
+  std::vector<std::string> queues{queue};
+  if (!super_stream.empty()) {
+    queues.clear();
+    if (auto r = c.open_channel(2); r != perf::call_result::ok)
+      return refused(r);
+    for (;;) {
+      amqp::queue_declare d;
+      d.queue = super_stream + "-" + std::to_string(queues.size());
+      d.passive = true;
+      if (c.call<amqp::queue_declare_ok>(2, d) != perf::call_result::ok)
+        break;
+      queues.push_back(d.queue);
+    }
+    if (queues.empty()) {
+      std::fprintf(stderr, "%s: no super stream '%s' (no stream %s-0)\n", tool,
+                   super_stream.c_str(), super_stream.c_str());
+      return console::exit_refused;
+    }
   }
-  if (auto r = c.call<amqp::basic_consume_ok>(1, consume); r != perf::call_result::ok)
-    return refused(r);
+  // Several consumers: without waiting for each consume-ok, as deliveries for the first one
+  // would arrive (and be skipped) while waiting for the next one's.
+  bool many = queues.size() > 1;
+  for (auto& name : queues) {
+    amqp::basic_consume consume;
+    consume.queue = name;
+    consume.no_wait = many;
+    if (offset) {
+      long long n = 0;
+      if (console::to_count(offset->c_str(), n))
+        consume.arguments.emplace_back("x-stream-offset", amqp::field_value{int64_t{n}});
+      else
+        consume.arguments.emplace_back("x-stream-offset", amqp::field_value{*offset});
+    }
+    if (many)
+      amqp::encode_method(c.out(), 1, consume);
+    else if (auto r = c.call<amqp::basic_consume_ok>(1, consume); r != perf::call_result::ok)
+      return refused(r);
+  }
 
   long long received = 0;
   int status = console::exit_ok;

@@ -30,6 +30,9 @@ broker confirmed them all.
   -q, --queue NAME       publish to this queue (the default exchange, routing key NAME)
   -e, --exchange NAME    publish to this exchange
   -k, --routing-key KEY  routing key with --exchange (default "")
+      --key-separator SEP  each line is KEY SEP BODY: KEY is the routing key of that line's
+                         message (with --exchange; Kafka's parse.key / key.separator), so
+                         that a super stream puts the lines of one key in one partition
       --declare          declare the queue first (durable), as Kafka creates a topic
   -f, --file FILE        read the lines from FILE (default: standard input)
       --persistent       delivery mode 2: the broker keeps the messages on disk
@@ -109,7 +112,7 @@ bool drain(perf::connection& c, counts& n, size_t max_pending, int timeout_ms) {
 int main(int argc, char** argv) {
   perf::options o;
   console::target to;
-  std::string file, content_type = "text/plain";
+  std::string file, content_type = "text/plain", key_separator;
   bool declare = false, persistent = false;
   auto option = [&](std::string_view arg, auto& value, std::string&) {
     auto take = [&](std::string& out) {
@@ -122,6 +125,8 @@ int main(int argc, char** argv) {
       take(file);
     else if (arg == "--content-type")
       take(content_type);
+    else if (arg == "--key-separator")
+      take(key_separator);
     else if (arg == "--declare")
       declare = true;
     else if (arg == "--persistent")
@@ -137,6 +142,8 @@ int main(int argc, char** argv) {
   auto& queue = to.queue;
   if (declare && queue.empty())
     return console::usage_error(tool, "--declare needs --queue");
+  if (!key_separator.empty() && queue.size())
+    return console::usage_error(tool, "--key-separator needs --exchange");
   std::ifstream in_file;
   if (!file.empty()) {
     in_file.open(file, std::ios::binary);
@@ -179,9 +186,16 @@ int main(int argc, char** argv) {
   bool ok = true;
   std::string line;
   while (ok && std::getline(in, line)) {
+    std::string_view body = line;
+    if (!key_separator.empty()) {
+      auto at = line.find(key_separator);  // a line without one has no key
+      pub.routing_key = at == std::string::npos ? std::string{} : line.substr(0, at);
+      if (at != std::string::npos)
+        body.remove_prefix(at + key_separator.size());
+    }
     amqp::encode_method(c.out(), 1, pub);
-    amqp::encode_header_frame(c.out(), 1, line.size(), raw_props);
-    amqp::encode_body_frames(c.out(), 1, line, c.frame_max());
+    amqp::encode_header_frame(c.out(), 1, body.size(), raw_props);
+    amqp::encode_body_frames(c.out(), 1, body, c.frame_max());
     n.pending.insert(++n.published);
     if (c.pending_output() >= write_batch || n.pending.size() >= window)
       ok = drain(c, n, window / 2, 30000);

@@ -196,10 +196,12 @@ int alter_super_stream(invocation& inv) {
   if (o.arguments.empty() && !current->empty()) {
     auto q = request(inv.ep, "GET",
                      "/api/queues/" + encode(inv.vhost) + "/" + encode(current->front()));
-    if (q.status == 200)
-      for (auto& [k, v] : q.json().value("arguments", json::object()).items())
+    if (q.status == 200) {
+      auto first = q.json().value("arguments", json::object());
+      for (auto& [k, v] : first.items())
         if (k != "x-queue-type")
           o.arguments[k] = v;
+    }
   }
   return add_partitions(inv, name, n, o.partitions, o.arguments);
 }
