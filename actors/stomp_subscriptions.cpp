@@ -5,6 +5,7 @@
 // socket drains).
 #include <algorithm>
 #include <charconv>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -65,6 +66,28 @@ std::string durable_queue_name(const state& st, const std::string& id) {
   return name;
 }
 
+// A stream's starting point as RabbitMQ's adapter reads the header: first, last, next,
+// offset=N or timestamp=SECONDS; anything else is left out, which is next.
+std::optional<amqp::field_value> stream_offset_header(const std::string& h) {
+  if (h == "first" || h == "last" || h == "next")
+    return amqp::field_value{h};
+  auto number_after = [&](std::string_view prefix) -> std::optional<int64_t> {
+    if (h.rfind(prefix, 0) != 0)
+      return std::nullopt;
+    int64_t n = 0;
+    auto first = h.data() + prefix.size(), last = h.data() + h.size();
+    auto [end, ec] = std::from_chars(first, last, n);
+    if (ec != std::errc{} || end != last || first == last)
+      return std::nullopt;
+    return n;
+  };
+  if (auto n = number_after("offset="))
+    return amqp::field_value{*n};
+  if (auto s = number_after("timestamp="); s && *s >= 0)
+    return amqp::field_value{amqp::timestamp_value{static_cast<uint64_t>(*s)}};
+  return std::nullopt;
+}
+
 void start_consumer(actor* self, subscription sub, caf::actor queue, std::string queue_name,
                     std::shared_ptr<const stomp::selector::expression> selector,
                     stomp::frame request) {
@@ -77,15 +100,9 @@ void start_consumer(actor* self, subscription sub, caf::actor queue, std::string
   consumer_spec spec{caf::actor_cast<caf::actor>(self), 0,   sub.consumer_id,
                      sub.id, sub.mode == ack_mode::auto_ack, false, 0, window, selector};
   spec.prefetch = sub.prefetch;
-  // A stream's starting point, as RabbitMQ's adapter takes it; a number is an offset.
-  if (auto o = request.header("x-stream-offset")) {
-    int64_t n = 0;
-    auto [end, ec] = std::from_chars(o->data(), o->data() + o->size(), n);
-    if (ec == std::errc{} && end == o->data() + o->size())
-      spec.arguments.emplace_back("x-stream-offset", n);
-    else
-      spec.arguments.emplace_back("x-stream-offset", *o);
-  }
+  if (auto o = request.header("x-stream-offset"))
+    if (auto v = stream_offset_header(*o))
+      spec.arguments.emplace_back("x-stream-offset", std::move(*v));
   ask<op_result>(
     self, queue,
     [self, sub, request](op_result& r) {

@@ -359,7 +359,8 @@ uint64_t start_offset(const stream_state& st, const stream_offset& o) {
     case stream_offset::kind::next:
       return st.end();
     case stream_offset::kind::offset:
-      return std::clamp(static_cast<uint64_t>(std::max<int64_t>(0, o.value)), st.first, st.end());
+      // Past the end, the consumer waits for that offset (as an osiris reader does).
+      return std::max(static_cast<uint64_t>(std::max<int64_t>(0, o.value)), st.first);
     case stream_offset::kind::timestamp: {
       // The first message taken at or after that time.
       auto it = std::partition_point(st.log.begin(), st.log.end(),

@@ -123,7 +123,7 @@ std::optional<stream_options> parse_stream_options(const amqp::field_table& args
       if (!s)
         return fail(key, "{unacceptable_type," + std::string{type_term(value)} + "}");
       if (!(o.max_age_ms = parse_max_age(*s)))
-        return fail(key, "{invalid_max_age,<<\"" + *s + "\">>}");
+        return fail(key, "invalid_max_age");
     } else if (key == "x-initial-cluster-size") {
       if (!positive_int(value, reason))
         return fail(key, reason);
