@@ -119,7 +119,7 @@ class ConsoleToolsTest(BrokerTestCase):
         self.assertIn(b"404 NOT_FOUND - no queue", r.stderr)
         r = self.run_tool(CONSUMER, "--max-messages", "1")
         self.assertEqual(r.returncode, 1)
-        self.assertIn(b"--queue or --exchange", r.stderr)
+        self.assertIn(b"--queue, --exchange", r.stderr)
 
     def test_persistent_messages_and_content_type(self):
         q = self.queue_later(unique("console.props"))

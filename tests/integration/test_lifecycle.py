@@ -128,7 +128,7 @@ class NotImplementedArgumentsTest(BrokerTestCase):
 
     @unittest.skipIf(os.environ.get("WARREN_TEST_BROKER"), "Warren-specific refusal")
     def test_each_unsupported_argument_is_named_in_a_540(self):
-        for arg, value in [("x-queue-type", "quorum"), ("x-queue-type", "stream")]:
+        for arg, value in [("x-queue-type", "quorum"), ("x-queue-type", "bogus")]:
             conn = self.connect()
             ch = conn.channel()
             with self.assertRaises(pex.ConnectionClosedByBroker) as ctx:
