@@ -436,6 +436,36 @@ class StompStreamTest(StreamCase):
         self.assert_broker_usable()
 
 
+@unittest.skipIf(EXTERNAL, "fault injection is Warren's")
+class StreamSupervisionTest(StreamCase):
+    """A stream that crashes is restarted from its file: its consumers get basic.cancel, and
+    the log, offsets and all, is back for the next reader."""
+
+    broker_args = ("--fault-injection", "--max-restarts", "100")
+
+    def test_a_crashed_stream_comes_back_whole(self):
+        from mgmt_support import Api
+        api = Api(*self.broker.wait_listener("http"))
+        q = self.stream("stream.crash")
+        self.publish(q, [b"m%d" % i for i in range(50)])
+        conn = self.connect()
+        ch = conn.channel()
+        ch.basic_qos(prefetch_count=100)
+        cancelled, got = [], []
+        ch.add_on_cancel_callback(lambda frame: cancelled.append(frame))
+        ch.basic_consume(q, lambda c, m, p, b: (got.append(b), c.basic_ack(m.delivery_tag)),
+                         arguments={"x-stream-offset": "first"})
+        self.assertTrue(self.pump(conn, lambda: len(got) == 50))
+        status, _, raw, _ = api.call("POST", "/api/debug/crash/queue/%2F/" + q)
+        self.assertEqual(status, 204, raw)
+        self.assertTrue(self.pump(conn, lambda: cancelled, timeout=10), "no basic.cancel")
+        self.assertTrue(wait_until(lambda: "restarted" in self.broker.log_text(), timeout=10))
+        self.publish(q, [b"after"])
+        again = self.read(q, "first", want=51)
+        self.assertEqual([(b, o) for b, o, _ in again],
+                         [(b"m%d" % i, i) for i in range(50)] + [(b"after", 50)])
+
+
 @unittest.skipIf(EXTERNAL, "needs its own warrend processes")
 class StreamRestartTest(unittest.TestCase):
     """What a stream keeps: its messages and offsets across restarts and kill -9, bodies read
