@@ -39,6 +39,9 @@ measure the end-to-end latency. Works against any AMQP 0-9-1 or STOMP 1.2 broker
                             (default with fanout/topic: one queue per consumer)
       --no-declare          use existing exchange/queues; declare, purge or delete nothing
       --keep-queues         do not delete the queues after the run
+      --queue-type T        declare the queues with x-queue-type T (stream: durable, and
+                            consumers need -q and --manual-ack)
+      --stream-offset S     consumer argument x-stream-offset (first, last, next, a number)
   -f, --flag FLAG           persistent (delivery mode 2, durable queue) or mandatory; repeatable
   -c, --confirm N           publisher confirms, at most N unconfirmed messages per producer
   -q, --qos N               consumer prefetch count
@@ -233,6 +236,10 @@ int parse_options(int argc, char** argv, options& o) {
       o.declare = false;
     } else if (arg == "--keep-queues") {
       o.keep_queues = true;
+    } else if (arg == "--queue-type") {
+      if (!need(o.queue_type) || o.queue_type.empty()) return bad("missing type");
+    } else if (arg == "--stream-offset") {
+      if (!need(o.stream_offset) || o.stream_offset.empty()) return bad("missing offset");
     } else if (arg == "-f" || arg == "--flag") {
       std::string v;
       if (!need(v)) return bad("missing value");

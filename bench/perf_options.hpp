@@ -29,6 +29,8 @@ struct options {
   int extra_bindings = 0;            // --extra-bindings N: never-matching bindings added
   bool declare = true;               // --no-declare turns it off
   bool keep_queues = false;          // --keep-queues: leave the queues after the run
+  std::string queue_type;            // --queue-type: x-queue-type of the declared queues
+  std::string stream_offset;         // --stream-offset: consumer argument x-stream-offset
   // STOMP
   bool stomp = false;                // --stomp: STOMP 1.2 instead of AMQP 0-9-1
   std::string destination;           // --destination; default /queue/<queue>

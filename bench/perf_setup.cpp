@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 #include "bench/perf_stomp.hpp"
 
@@ -55,7 +56,9 @@ bool declare_topology(connection& c, const options& o, const std::vector<std::st
   for (size_t i = 0; i < queues.size(); ++i) {
     amqp::queue_declare qd;
     qd.queue = queues[i];
-    qd.durable = durable;
+    qd.durable = durable || o.queue_type == "stream";
+    if (!o.queue_type.empty())
+      qd.arguments.emplace_back("x-queue-type", amqp::field_value{o.queue_type});
     if (c.call<amqp::queue_declare_ok>(1, qd) != call_result::ok) return false;
     if (o.exchange.empty()) continue;
     const auto& keys = o.binding_keys;
@@ -118,6 +121,14 @@ int prepare_amqp(const options& o, run_state& rs, run_plan& p) {
     bc.queue = p.queues[static_cast<size_t>(j) % nq];
     bc.consumer_tag = "warren-perf-" + std::to_string(j);
     bc.no_ack = o.auto_ack;
+    if (!o.stream_offset.empty()) {
+      char* end = nullptr;
+      long long n = std::strtoll(o.stream_offset.c_str(), &end, 10);
+      if (end != o.stream_offset.c_str() && *end == '\0')
+        bc.arguments.emplace_back("x-stream-offset", amqp::field_value{int64_t{n}});
+      else
+        bc.arguments.emplace_back("x-stream-offset", amqp::field_value{o.stream_offset});
+    }
     if (c->call<amqp::basic_consume_ok>(1, bc) != call_result::ok) return open_failed(*c);
     auto* st = p.cstats.emplace_back(std::make_unique<consumer_stats>()).get();
     auto* conn = c.get();
