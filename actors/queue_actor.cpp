@@ -39,6 +39,7 @@
 #include "actors/hardening.hpp"
 #include "actors/mailbox_flow.hpp"
 #include "actors/publish_credit.hpp"
+#include "actors/store_confirms.hpp"
 #include "actors/message_lookup.hpp"
 #include "metrics/probe.hpp"
 #include "protocol/amqp091/properties.hpp"
@@ -97,13 +98,7 @@ struct queue_state {
   bool stalled = false;           // publishers waited and consumers took nothing meanwhile
   bool stall_check_scheduled = false;
   // Persistence (durable queues only).
-  struct pending_confirm {
-    uint64_t id;
-    caf::actor publisher;
-    uint64_t channel;
-    weight_return ret;
-  };
-  std::deque<pending_confirm> unconfirmed;  // waiting for the store's commit, by id
+  store_confirms unconfirmed;  // waiting for the store's commit
   std::vector<uint64_t> to_remove;
   std::vector<uint64_t> to_mark_delivered;
   bool removed_since_reclaim = false;
@@ -695,30 +690,6 @@ void relax_flow(queue_actor_t* self) {
   self->state.flow.relax(self, backlogged(self->state, 2));
 }
 
-// Everything appended up to max_id is on disk (but the failed ones, or nothing when the commit
-// failed): releases those confirms, acks or nacks, one report per channel.
-void release_confirms(queue_actor_t* self, uint64_t max_id, bool committed,
-                      const std::vector<uint64_t>& failed) {
-  auto& st = self->state;
-  std::vector<std::pair<caf::actor, confirm_report>> reports;
-  while (!st.unconfirmed.empty() && st.unconfirmed.front().id <= max_id) {
-    auto& p = st.unconfirmed.front();
-    if (!committed || std::find(failed.begin(), failed.end(), p.id) != failed.end())
-      p.ret.rejected = true;
-    auto it = std::find_if(reports.begin(), reports.end(), [&](auto& r) {
-      return r.first == p.publisher && r.second.channel == p.channel;
-    });
-    if (it == reports.end()) {
-      reports.emplace_back(p.publisher, confirm_report{p.channel, {}});
-      it = std::prev(reports.end());
-    }
-    it->second.returns.push_back(p.ret);
-    st.unconfirmed.pop_front();
-  }
-  for (auto& [pub, r] : reports)
-    self->send(pub, confirm_atom::value, std::move(r));
-}
-
 // A message read back from the store joins the ready list, with the deadline the store kept
 // (on the wall clock: the time the broker was down counts). A message stored before deadlines
 // were kept gets its TTL from now.
@@ -819,7 +790,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
     // Confirms waiting for the store will not come from this incarnation: nack them. (What
     // is on disk comes back when the vhost restarts the queue.)
     spdlog::error("{} crashed: {}", queue_desc(self->state), what);
-    release_confirms(self, std::numeric_limits<uint64_t>::max(), false, {});
+    self->state.unconfirmed.release(self, std::numeric_limits<uint64_t>::max(), false, {});
   });
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
@@ -875,7 +846,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
             std::string{m.properties()}, std::string{m.body()}, false,
             expires ? wall_now_ms() + (expires - now()) : 0});
           if (item.weight && b.publisher)  // confirmed once on disk
-            st.unconfirmed.push_back(queue_state::pending_confirm{id, b.publisher, b.channel, ret});
+            st.unconfirmed.wait(id, b.publisher, b.channel, ret);
         } else if (item.weight) {
           report.returns.push_back(ret);
         }
@@ -899,7 +870,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       relax_flow(self);
     },
     [=](stored_atom, uint64_t max_id, bool committed, std::vector<uint64_t>& failed) {
-      release_confirms(self, max_id, committed, failed);
+      self->state.unconfirmed.release(self, max_id, committed, failed);
     },
     [=](reclaim_atom) {
       auto& st = self->state;

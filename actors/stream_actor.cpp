@@ -28,6 +28,7 @@
 #include "actors/hardening.hpp"
 #include "actors/mailbox_flow.hpp"
 #include "actors/publish_credit.hpp"
+#include "actors/store_confirms.hpp"
 #include "metrics/probe.hpp"
 #include "persistence/actors/message_store_actor.hpp"
 #include "protocol/amqp091/constants.hpp"
@@ -71,13 +72,7 @@ struct stream_state {
   std::unordered_set<caf::actor_addr> monitored;
   mailbox_flow flow;
   credit_grants grants;
-  struct pending_confirm {
-    uint64_t id;
-    caf::actor publisher;
-    uint64_t channel;
-    weight_return ret;
-  };
-  std::deque<pending_confirm> unconfirmed;
+  store_confirms unconfirmed;  // waiting for the store's commit
   bool dispatch_scheduled = false;
   bool retention_armed = false;
   bool removed_since_reclaim = false;
@@ -327,27 +322,6 @@ void report(stream_actor_t* self, const caf::actor& to, bool final) {
   metrics::send_stats(self, to, std::move(s));
 }
 
-void release_confirms(stream_actor_t* self, uint64_t max_id, bool committed,
-                      const std::vector<uint64_t>& failed) {
-  auto& st = self->state;
-  std::vector<std::pair<caf::actor, confirm_report>> reports;
-  while (!st.unconfirmed.empty() && st.unconfirmed.front().id <= max_id) {
-    auto& p = st.unconfirmed.front();
-    if (!committed || std::find(failed.begin(), failed.end(), p.id) != failed.end())
-      p.ret.rejected = true;
-    auto it = std::find_if(reports.begin(), reports.end(), [&](auto& r) {
-      return r.first == p.publisher && r.second.channel == p.channel;
-    });
-    if (it == reports.end()) {
-      reports.emplace_back(p.publisher, confirm_report{p.channel, {}});
-      it = std::prev(reports.end());
-    }
-    it->second.returns.push_back(p.ret);
-    st.unconfirmed.pop_front();
-  }
-  for (auto& [pub, r] : reports)
-    self->send(pub, confirm_atom::value, std::move(r));
-}
 
 // Where a new consumer starts.
 uint64_t start_offset(const stream_state& st, const stream_offset& o) {
@@ -447,7 +421,7 @@ caf::behavior stream_behavior(stream_actor_t* self, queue_config cfg, stream_opt
   }
   on_crash(self, [self](const std::string& what) {
     spdlog::error("{} crashed: {}", stream_desc(self->state), what);
-    release_confirms(self, std::numeric_limits<uint64_t>::max(), false, {});
+    self->state.unconfirmed.release(self, std::numeric_limits<uint64_t>::max(), false, {});
   });
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
@@ -478,8 +452,7 @@ caf::behavior stream_behavior(stream_actor_t* self, queue_config cfg, stream_opt
             offset + 1, std::string{msg->exchange()}, std::string{msg->routing_key()},
             std::string{msg->properties()}, std::string{msg->body()}, false, ts});
           if (item.weight && b.publisher)  // confirmed once on disk
-            st.unconfirmed.push_back(
-              stream_state::pending_confirm{offset + 1, b.publisher, b.channel, ret});
+            st.unconfirmed.wait(offset + 1, b.publisher, b.channel, ret);
         } else if (item.weight) {
           report.returns.push_back(ret);
         }
@@ -498,7 +471,7 @@ caf::behavior stream_behavior(stream_actor_t* self, queue_config cfg, stream_opt
       st.flow.relax(self);
     },
     [=](stored_atom, uint64_t max_id, bool committed, std::vector<uint64_t>& failed) {
-      release_confirms(self, max_id, committed, failed);
+      self->state.unconfirmed.release(self, max_id, committed, failed);
     },
     [=](expire_atom, int64_t) {  // the x-max-age check
       self->state.retention_armed = false;

@@ -90,8 +90,8 @@ def dir_size(path):
     return total
 
 
-@unittest.skipIf(os.environ.get("WARREN_TEST_BROKER"), "needs its own warrend processes")
-class PersistenceTest(unittest.TestCase):
+class NodeCase(unittest.TestCase):
+    """Tests that start, stop and kill warrend processes on one data directory."""
 
     def setUp(self):
         self.data = tempfile.mkdtemp(prefix="warren-persist-")
@@ -107,6 +107,10 @@ class PersistenceTest(unittest.TestCase):
         n = Node(self.data, *extra)
         self.nodes.append(n)
         return n
+
+
+@unittest.skipIf(os.environ.get("WARREN_TEST_BROKER"), "needs its own warrend processes")
+class PersistenceTest(NodeCase):
 
     def test_restart_keeps_durable_entities_and_persistent_messages_in_order(self):
         n = self.start()

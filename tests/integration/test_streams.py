@@ -22,9 +22,7 @@ As RabbitMQ 3.10.8 answers:
 
 import datetime
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 import unittest
 
@@ -32,6 +30,7 @@ import pika
 import pika.exceptions as pex
 
 from harness import BrokerTestCase, close_quietly, unique, wait_until
+from test_persistence import NodeCase
 
 EXTERNAL = os.environ.get("WARREN_TEST_BROKER")
 CONSUMER = os.environ.get("WARREN_CONSOLE_CONSUMER")
@@ -467,26 +466,9 @@ class StreamSupervisionTest(StreamCase):
 
 
 @unittest.skipIf(EXTERNAL, "needs its own warrend processes")
-class StreamRestartTest(unittest.TestCase):
+class StreamRestartTest(NodeCase):
     """What a stream keeps: its messages and offsets across restarts and kill -9, bodies read
     back from disk beyond the memory limit, and retention by size, a segment at a time."""
-
-    def setUp(self):
-        from test_persistence import Node
-        self.Node = Node
-        self.data = tempfile.mkdtemp(prefix="warren-stream-")
-        self.nodes = []
-
-    def tearDown(self):
-        for n in self.nodes:
-            if n.proc.poll() is None:
-                n.kill()
-        shutil.rmtree(self.data, ignore_errors=True)
-
-    def start(self, *extra):
-        n = self.Node(self.data, *extra)
-        self.nodes.append(n)
-        return n
 
     def read(self, node, q, offset, want, prefetch=200):
         conn = node.connect()
