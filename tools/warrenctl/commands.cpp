@@ -28,6 +28,14 @@ void info(const invocation& inv, const std::string& line) {
     std::cerr << line << "\n";
 }
 
+int simple(const invocation& inv, const std::string& method, const std::string& path,
+           const json* body, const std::string& what) {
+  auto r = request(inv.ep, method, path, body);
+  if (r.status < 200 || r.status >= 300)
+    return failed(r, what);
+  return exit_ok;
+}
+
 namespace {
 
 std::string vhost_path(const invocation& inv) { return encode(inv.vhost); }
@@ -76,13 +84,6 @@ bool arguments_of(const std::map<std::string, std::string>& kv, json& out, std::
   return true;
 }
 
-int simple(const invocation& inv, const std::string& method, const std::string& path,
-           const json* body, const std::string& what) {
-  auto r = request(inv.ep, method, path, body);
-  if (r.status < 200 || r.status >= 300)
-    return failed(r, what);
-  return exit_ok;
-}
 
 int declare(invocation& inv) {
   if (inv.args.empty())

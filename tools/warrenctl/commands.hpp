@@ -39,6 +39,9 @@ const std::vector<command>& commands();
 int failed(const response& r, const std::string& what);
 int usage(const std::string& name, const std::string& why);
 void info(const invocation& inv, const std::string& line);
+// One request whose answer says only success (2xx) or failure (reported as by failed()).
+int simple(const invocation& inv, const std::string& method, const std::string& path,
+           const nlohmann::json* body, const std::string& what);
 
 // lists.cpp
 std::string text_of(const nlohmann::json& v);

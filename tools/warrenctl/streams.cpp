@@ -72,14 +72,6 @@ std::string partition_name(const std::string& stream, long long i) {
   return stream + "-" + std::to_string(i);
 }
 
-int send(const invocation& inv, const std::string& method, const std::string& path,
-         const json* body, const std::string& what) {
-  auto r = request(inv.ep, method, path, body);
-  if (r.status < 200 || r.status >= 300)
-    return failed(r, what);
-  return exit_ok;
-}
-
 // The partition streams bound to the exchange `name`, in partition order; nullopt after
 // reporting a failure in `rc` (exit 1 when there is no such super stream).
 std::optional<std::vector<std::string>> partitions_of(const invocation& inv,
@@ -127,13 +119,13 @@ int add_partitions(const invocation& inv, const std::string& name, long long fro
     json args = arguments;
     args["x-queue-type"] = "stream";
     json q{{"durable", true}, {"auto_delete", false}, {"arguments", args}};
-    if (auto rc = send(inv, "PUT", "/api/queues/" + vhost + "/" + encode(stream), &q,
+    if (auto rc = simple(inv, "PUT", "/api/queues/" + vhost + "/" + encode(stream), &q,
                        "declaring partition " + stream);
         rc != exit_ok)
       return rc;
     json b{{"routing_key", std::to_string(i)},
            {"arguments", {{"x-stream-partition-order", i}}}};
-    if (auto rc = send(inv, "POST",
+    if (auto rc = simple(inv, "POST",
                        "/api/bindings/" + vhost + "/e/" + encode(name) + "/q/" + encode(stream),
                        &b, "binding partition " + stream);
         rc != exit_ok)
@@ -165,7 +157,7 @@ int add_super_stream(invocation& inv) {
          {"durable", true},
          {"auto_delete", false},
          {"arguments", {{"x-super-stream", true}}}};
-  if (auto rc = send(inv, "PUT", "/api/exchanges/" + vhost + "/" + encode(name), &x,
+  if (auto rc = simple(inv, "PUT", "/api/exchanges/" + vhost + "/" + encode(name), &x,
                      "declaring the exchange");
       rc != exit_ok)
     return rc;
@@ -218,11 +210,11 @@ int delete_super_stream(invocation& inv) {
               std::to_string(current->size()) + " partition(s) ...");
   auto vhost = encode(inv.vhost);
   for (auto& stream : *current)
-    if (rc = send(inv, "DELETE", "/api/queues/" + vhost + "/" + encode(stream), nullptr,
+    if (rc = simple(inv, "DELETE", "/api/queues/" + vhost + "/" + encode(stream), nullptr,
                   "deleting partition " + stream);
         rc != exit_ok)
       return rc;
-  return send(inv, "DELETE", "/api/exchanges/" + vhost + "/" + encode(name), nullptr,
+  return simple(inv, "DELETE", "/api/exchanges/" + vhost + "/" + encode(name), nullptr,
               "deleting the exchange");
 }
 
