@@ -66,13 +66,20 @@ struct stream_state {
   uint64_t last_chunk = 0;  // the first offset of the latest publish batch ("last")
   std::deque<segment> segments;
   uint64_t total_bytes = 0;
-  size_t resident_bytes = 0;
+  size_t resident_bytes = 0;  // footprint() of the messages in memory
   uint64_t resident_from = 0;  // bodies before this offset are on disk only
   std::vector<stream_consumer> consumers;
   std::unordered_set<caf::actor_addr> monitored;
   mailbox_flow flow;
   credit_grants grants;
   store_confirms unconfirmed;  // waiting for the store's commit
+  // Appended batches the store has not committed yet, and their sums: publishers wait while
+  // too much is on its way to disk (store_backlogged).
+  struct append_batch {
+    uint64_t last_id, messages, bytes;
+  };
+  std::deque<append_batch> unstored;
+  uint64_t unstored_messages = 0, unstored_bytes = 0;
   bool dispatch_scheduled = false;
   bool retention_armed = false;
   bool removed_since_reclaim = false;
@@ -90,6 +97,26 @@ constexpr uint32_t page_size = 512;  // messages per read from the store
 // A stream keeps at most this much of its newest bodies in memory when no limit is set.
 constexpr size_t default_resident = size_t{64} << 20;
 constexpr auto retention_check = std::chrono::seconds(1);
+// Publishers are paced by the disk: while more than this is appended and not committed yet
+// (it waits in the store actor's mailbox, copies and all), a publish batch blocks its
+// publisher (mailbox_flow) until the store is down to half of it.
+constexpr uint64_t store_backlog_messages = 50000;
+constexpr uint64_t store_backlog_bytes = uint64_t{32} << 20;
+
+bool store_backlogged(const stream_state& st, uint64_t divisor) {
+  return st.unstored_messages > store_backlog_messages / divisor ||
+         st.unstored_bytes > store_backlog_bytes / divisor;
+}
+
+// The store committed everything appended up to max_id.
+void note_stored(stream_state& st, uint64_t max_id) {
+  while (!st.unstored.empty() && st.unstored.front().last_id <= max_id) {
+    auto& b = st.unstored.front();
+    st.unstored_messages -= std::min(st.unstored_messages, b.messages);
+    st.unstored_bytes -= std::min(st.unstored_bytes, b.bytes);
+    st.unstored.pop_front();
+  }
+}
 
 std::string stream_desc(const stream_state& st) {
   return "queue '" + st.cfg.name + "' in vhost '" + st.cfg.vhost_name + "'";
@@ -123,7 +150,14 @@ message_ptr with_offset(const message& m, uint64_t offset) {
   return message::make(f, m.body());
 }
 
-// Bodies beyond the resident limit go, oldest first (they stay in the store).
+// What a message in memory costs, counted against the resident limit: with small bodies the
+// rest of the message is most of it.
+size_t footprint(const message& m) {
+  return sizeof(message) + sizeof(log_entry) + m.exchange().size() + m.routing_key().size() +
+         m.properties().size() + m.body().size();
+}
+
+// Messages beyond the resident limit leave memory, oldest first (they stay in the store).
 void evict(stream_state& st) {
   auto limit = resident_limit(st);
   if (!limit)
@@ -133,7 +167,7 @@ void evict(stream_state& st) {
   while (st.resident_bytes > limit && st.resident_from < st.end()) {
     auto& e = st.log[st.resident_from - st.first];
     if (e.msg) {
-      st.resident_bytes -= std::min(st.resident_bytes, e.msg->body().size());
+      st.resident_bytes -= std::min(st.resident_bytes, footprint(*e.msg));
       e.msg.reset();
     }
     ++st.resident_from;
@@ -151,7 +185,7 @@ void append_entry(stream_state& st, log_entry&& e) {
   seg.last_ts = std::max(seg.last_ts, e.ts);
   st.total_bytes += e.bytes;
   if (e.msg)
-    st.resident_bytes += e.msg->body().size();
+    st.resident_bytes += footprint(*e.msg);
   st.log.push_back(std::move(e));
 }
 
@@ -171,7 +205,7 @@ void apply_retention(stream_actor_t* self) {
     auto n = st.segments[1].first - front.first;
     for (uint64_t i = 0; i < n; ++i) {
       if (auto& m = st.log.front().msg)
-        st.resident_bytes -= std::min(st.resident_bytes, m->body().size());
+        st.resident_bytes -= std::min(st.resident_bytes, footprint(*m));
       st.log.pop_front();
     }
     st.first += n;
@@ -459,19 +493,29 @@ caf::behavior stream_behavior(stream_actor_t* self, queue_config cfg, stream_opt
         auto bytes = static_cast<uint32_t>(msg->body().size());
         append_entry(st, log_entry{std::move(msg), bytes, false, ts});
       }
-      if (!to_store.empty())
+      if (!to_store.empty()) {
+        uint64_t bytes = 0;
+        for (auto& m : to_store)
+          bytes += m.body.size();
+        st.unstored.push_back({to_store.back().id, to_store.size(), bytes});
+        st.unstored_messages += to_store.size();
+        st.unstored_bytes += bytes;
         self->send(st.cfg.store, append_atom::value, st.cfg.store_path, std::move(to_store));
+      }
       if (!report.returns.empty() && b.publisher)
         self->send(b.publisher, confirm_atom::value, std::move(report));
       dispatch(self);
       evict(st);
       apply_retention(self);
       arm_retention(self);
-      st.flow.on_publish(self, b.publisher);
-      st.flow.relax(self);
+      st.flow.on_publish(self, b.publisher, store_backlogged(st, 1));
+      st.flow.relax(self, store_backlogged(st, 2));
     },
     [=](stored_atom, uint64_t max_id, bool committed, std::vector<uint64_t>& failed) {
-      self->state.unconfirmed.release(self, max_id, committed, failed);
+      auto& st = self->state;
+      st.unconfirmed.release(self, max_id, committed, failed);
+      note_stored(st, max_id);
+      st.flow.relax(self, store_backlogged(st, 2));
     },
     [=](expire_atom, int64_t) {  // the x-max-age check
       self->state.retention_armed = false;
@@ -480,7 +524,7 @@ caf::behavior stream_behavior(stream_actor_t* self, queue_config cfg, stream_opt
     },
     [=](tick_atom) {
       dispatch(self);
-      self->state.flow.relax(self);
+      self->state.flow.relax(self, store_backlogged(self->state, 2));
     },
     [](uint32_t) {},  // a store's answer to a message sent without waiting
     [](bool) {},
