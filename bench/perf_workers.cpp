@@ -260,11 +260,12 @@ void run_consumer(connection& c, run_state& rs, consumer_stats& st) {
     if (c.has_pending_output() && !c.flush()) break;
     const long got = c.read_available();
     if (got < 0) break;
-    if (got == 0) {
-      c.wait(c.has_pending_output(), 100);
-      continue;
-    }
+    // Frames may be waiting from before a read: the deliveries that came in the same read as
+    // basic.consume-ok stay in the input, and with a prefetch the broker sends nothing more
+    // until they are acknowledged.
+    bool parsed = false;
     while (c.next_frame(f)) {
+      parsed = true;
       if (f.type == amqp::frame_type::method) {
         uint16_t cls = 0, mth = 0;
         method_ids(f.payload, cls, mth);
@@ -305,6 +306,7 @@ void run_consumer(connection& c, run_state& rs, consumer_stats& st) {
       }
     }
     if (c.failed()) break;
+    if (got == 0 && !parsed) c.wait(c.has_pending_output(), 100);
   }
   st.usage.cpu_s = thread_cpu_seconds() - cpu0;
   st.usage.wall_s = static_cast<double>(now_ns() - wall0) / 1e9;
