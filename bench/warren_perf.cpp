@@ -98,7 +98,9 @@ int main(int argc, char** argv) {
     if (o.count && pstats.empty() && !cstats.empty() && !end) {
       uint64_t last_recv = 0;
       for (auto& c : cstats) last_recv = std::max(last_recv, c->last_receive_ns.load());
-      if (total_received() >= o.count || (last_recv && now - last_recv > 2'000'000'000ull))
+      // (A consumer may have received after `now` was read: no unsigned wrap-around then.)
+      if (total_received() >= o.count ||
+          (last_recv && now > last_recv && now - last_recv > 2'000'000'000ull))
         end = std::max(last_recv, start + 1);
     }
     if (o.progress && now >= next_report && !end) {
