@@ -9,15 +9,6 @@
 namespace warren {
 namespace {
 
-// Erlang's names for the field types, as RabbitMQ prints them in errors.
-const char* type_name(const amqp::field_value& v) {
-  static constexpr std::array<const char*, 17> names = {
-    "void",   "bool",   "byte",    "unsignedbyte", "short",  "unsignedshort",
-    "signedint", "unsignedint", "long", "float",   "double", "decimal",
-    "longstr", "binary", "timestamp", "table",     "array"};
-  return names[v.v.index()];
-}
-
 std::string value_text(const amqp::field_value& v) {
   if (auto n = v.as_int())
     return std::to_string(*n);
@@ -83,6 +74,14 @@ bool default_type(const amqp::field_value* v) {
 constexpr int64_t max_supported_priority = 255;
 
 }  // namespace
+
+const char* type_name(const amqp::field_value& v) {
+  static constexpr std::array<const char*, 17> names = {
+    "void",   "bool",   "byte",    "unsignedbyte", "short",  "unsignedshort",
+    "signedint", "unsignedint", "long", "float",   "double", "decimal",
+    "longstr", "binary", "timestamp", "table",     "array"};
+  return names[v.v.index()];
+}
 
 std::optional<queue_options> parse_queue_options(const amqp::field_table& args,
                                                  argument_error& error) {

@@ -37,6 +37,9 @@ struct argument_error {
   std::string text;      // or, for a string argument of another type, RabbitMQ's whole text
 };
 
+// Erlang's name for a field's type, as RabbitMQ prints it in errors ("signedint", "longstr").
+const char* type_name(const amqp::field_value& v);
+
 // Reads the arguments above from a declare's table. Unknown keys are left alone (RabbitMQ
 // keeps them without meaning). nullopt and `error` set when one of them is not acceptable.
 std::optional<queue_options> parse_queue_options(const amqp::field_table& args,

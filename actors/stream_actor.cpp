@@ -82,7 +82,6 @@ struct stream_state {
   uint64_t unstored_messages = 0, unstored_bytes = 0;
   bool dispatch_scheduled = false;
   bool retention_armed = false;
-  bool removed_since_reclaim = false;
   caf::actor collector;
   uint64_t published = 0, delivered = 0, acked = 0;
   static inline const char* name = "stream";
@@ -526,9 +525,7 @@ caf::behavior stream_behavior(stream_actor_t* self, queue_config cfg, stream_opt
       dispatch(self);
       self->state.flow.relax(self, store_backlogged(self->state, 2));
     },
-    [](uint32_t) {},  // a store's answer to a message sent without waiting
-    [](bool) {},
-    [=](unused_atom, bool) {},
+    [](bool) {},  // the store's answer to the destroy sent without waiting
     [=](unused_atom) -> bool { return false; },  // streams take no x-expires
     [=](report_atom) {
       report(self, caf::actor_cast<caf::actor>(self->current_sender()), false);

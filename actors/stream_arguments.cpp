@@ -30,19 +30,10 @@ bool one_of(const std::array<std::string_view, N>& keys, std::string_view k) {
   return false;
 }
 
-// Erlang's names for the field types, as RabbitMQ prints them in terms.
-const char* type_term(const amqp::field_value& v) {
-  static constexpr std::array<const char*, 17> names = {
-    "void",      "bool",        "byte",    "unsignedbyte", "short",    "unsignedshort",
-    "signedint", "unsignedint", "long",    "float",        "double",   "decimal",
-    "longstr",   "binary",      "timestamp", "table",      "array"};
-  return names[v.v.index()];
-}
-
 std::optional<int64_t> positive_int(const amqp::field_value& v, std::string& reason) {
   auto n = v.as_int();
   if (!n) {
-    reason = "{unacceptable_type," + std::string{type_term(v)} + "}";
+    reason = "{unacceptable_type," + std::string{type_name(v)} + "}";
     return std::nullopt;
   }
   if (*n < 0) {
@@ -121,7 +112,7 @@ std::optional<stream_options> parse_stream_options(const amqp::field_table& args
     } else if (key == "x-max-age") {
       auto s = std::get_if<std::string>(&value.v);
       if (!s)
-        return fail(key, "{unacceptable_type," + std::string{type_term(value)} + "}");
+        return fail(key, "{unacceptable_type," + std::string{type_name(value)} + "}");
       if (!(o.max_age_ms = parse_max_age(*s)))
         return fail(key, "invalid_max_age");
     } else if (key == "x-initial-cluster-size") {
@@ -129,7 +120,7 @@ std::optional<stream_options> parse_stream_options(const amqp::field_table& args
         return fail(key, reason);
     } else if (key == "x-queue-leader-locator") {
       if (!std::get_if<std::string>(&value.v))
-        return fail(key, "{unacceptable_type," + std::string{type_term(value)} + "}");
+        return fail(key, "{unacceptable_type," + std::string{type_name(value)} + "}");
     }
   }
   return o;
@@ -164,7 +155,7 @@ std::optional<stream_offset> parse_stream_offset(const amqp::field_value* v, std
     std::string shown = s                                   ? "<<\"" + *s + "\">>"
                         : std::get_if<bool>(&v->v)          ? (std::get<bool>(v->v) ? "true" : "false")
                                                             : "_";
-    error = "{invalid_stream_offset_arg,{" + std::string{type_term(*v)} + "," + shown + "}}";
+    error = "{invalid_stream_offset_arg,{" + std::string{type_name(*v)} + "," + shown + "}}";
     return std::nullopt;
   }
   return o;

@@ -312,4 +312,12 @@ int parse_options(int argc, char** argv, options& o) {
   return 0;
 }
 
+amqp::field_value stream_offset_argument(const std::string& spec) {
+  int64_t n = 0;
+  auto [end, ec] = std::from_chars(spec.data(), spec.data() + spec.size(), n);
+  if (!spec.empty() && ec == std::errc{} && end == spec.data() + spec.size())
+    return amqp::field_value{n};
+  return amqp::field_value{spec};
+}
+
 }  // namespace warren::perf

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "protocol/amqp091/field_table.hpp"
+
 namespace warren::perf {
 
 struct options {
@@ -61,5 +63,9 @@ int parse_options(int argc, char** argv, options& out);
 
 // Accepts HOST:PORT, HOST, [V6]:PORT, or amqp://USER:PASS@HOST:PORT/VHOST.
 bool parse_uri(const std::string& uri, options& out, std::string& error);
+
+// A consumer's x-stream-offset argument from the command line: a whole number is an offset
+// (a signed 64-bit integer), anything else (first, last, next, 10m) goes as a string.
+amqp::field_value stream_offset_argument(const std::string& spec);
 
 }  // namespace warren::perf

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 
 #include "bench/perf_stomp.hpp"
 
@@ -121,14 +120,8 @@ int prepare_amqp(const options& o, run_state& rs, run_plan& p) {
     bc.queue = p.queues[static_cast<size_t>(j) % nq];
     bc.consumer_tag = "warren-perf-" + std::to_string(j);
     bc.no_ack = o.auto_ack;
-    if (!o.stream_offset.empty()) {
-      char* end = nullptr;
-      long long n = std::strtoll(o.stream_offset.c_str(), &end, 10);
-      if (end != o.stream_offset.c_str() && *end == '\0')
-        bc.arguments.emplace_back("x-stream-offset", amqp::field_value{int64_t{n}});
-      else
-        bc.arguments.emplace_back("x-stream-offset", amqp::field_value{o.stream_offset});
-    }
+    if (!o.stream_offset.empty())
+      bc.arguments.emplace_back("x-stream-offset", stream_offset_argument(o.stream_offset));
     if (c->call<amqp::basic_consume_ok>(1, bc) != call_result::ok) return open_failed(*c);
     auto* st = p.cstats.emplace_back(std::make_unique<consumer_stats>()).get();
     auto* conn = c.get();

@@ -359,6 +359,17 @@ class BrokerTestCase(unittest.TestCase):
     def channel(self, **kw):
         return self.connect(**kw).channel()
 
+    def queue_later(self, name):
+        """Deletes queue `name` (over a connection of its own) when the test ends."""
+        def delete():
+            conn = self.connect()
+            try:
+                conn.channel().queue_delete(name)
+            finally:
+                close_quietly(conn)
+        self.addCleanup(delete)
+        return name
+
     def pump(self, conn, until, timeout=5.0, step=0.05):
         """Process events on conn until until() is truthy or timeout passes."""
         deadline = time.monotonic() + timeout

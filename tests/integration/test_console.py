@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import BrokerTestCase, close_quietly, get_all, unique, wait_until
+from harness import BrokerTestCase, get_all, unique, wait_until
 
 PRODUCER = os.environ.get("WARREN_CONSOLE_PRODUCER")
 CONSUMER = os.environ.get("WARREN_CONSOLE_CONSUMER")
@@ -27,16 +27,6 @@ class ConsoleToolsTest(BrokerTestCase):
         self.dir = tempfile.mkdtemp(prefix="warren-console-")
         self.addCleanup(shutil.rmtree, self.dir, True)
         self.uri = "%s:%d" % (self.host, self.port)
-
-    def queue_later(self, name):
-        def delete():
-            conn = self.connect()
-            try:
-                conn.channel().queue_delete(name)
-            finally:
-                close_quietly(conn)
-        self.addCleanup(delete)
-        return name
 
     def run_tool(self, tool, *args, stdin=None, timeout=60):
         return subprocess.run([tool, "-h", self.uri, *args], input=stdin, capture_output=True,

@@ -51,15 +51,7 @@ class StreamCase(BrokerTestCase):
         name = unique(prefix)
         ch = self.channel()
         ch.queue_declare(name, durable=True, arguments=dict(STREAM, **args))
-
-        def delete():
-            conn = self.connect()
-            try:
-                conn.channel().queue_delete(name)
-            finally:
-                close_quietly(conn)
-        self.addCleanup(delete)
-        return name
+        return self.queue_later(name)
 
     def publish(self, q, bodies, **props):
         """Each body in a publish of its own, confirmed one by one."""

@@ -162,13 +162,8 @@ int main(int argc, char** argv) {
     amqp::basic_consume consume;
     consume.queue = name;
     consume.no_wait = many;
-    if (offset) {
-      long long n = 0;
-      if (console::to_count(offset->c_str(), n))
-        consume.arguments.emplace_back("x-stream-offset", amqp::field_value{int64_t{n}});
-      else
-        consume.arguments.emplace_back("x-stream-offset", amqp::field_value{*offset});
-    }
+    if (offset)
+      consume.arguments.emplace_back("x-stream-offset", perf::stream_offset_argument(*offset));
     if (many)
       amqp::encode_method(c.out(), 1, consume);
     else if (auto r = c.call<amqp::basic_consume_ok>(1, consume); r != perf::call_result::ok)
