@@ -169,6 +169,7 @@ struct consumer_spec {
   std::shared_ptr<const stomp::selector::expression> selector;
   uint32_t prefetch = 0;  // the consumer's prefetch limit; 0 = none (stream queues need one)
   amqp::field_table arguments = {};  // basic.consume's arguments (x-stream-offset)
+  std::string selector_text = {};  // the selector's source, which crosses nodes in its stead
 };
 
 struct get_result {
@@ -254,20 +255,10 @@ struct binding_entry {
 
 }  // namespace warren
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::publish_batch)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::route_report)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::confirm_report)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::delivery_batch)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::consumer_spec)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::get_result)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::op_result)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::queue_declared)
+#include "actors/message_inspect.hpp"
+
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::lookup_result)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::exchange_spec)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::queue_spec)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::binding_spec)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::binding_entry)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<uint64_t>)
 
 namespace warren {
 

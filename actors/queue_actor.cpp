@@ -37,6 +37,7 @@
 
 #include "actors/dead_letter.hpp"
 #include "actors/hardening.hpp"
+#include "actors/conn_keys.hpp"
 #include "actors/mailbox_flow.hpp"
 #include "actors/publish_credit.hpp"
 #include "actors/store_confirms.hpp"
@@ -73,7 +74,7 @@ struct pending_get {
 
 struct unacked_entry {
   message_ptr msg;
-  caf::actor_id conn;
+  uint64_t conn;  // conn_keys
   bool redelivered;
   int64_t expires = 0;  // kept for a requeue: the message does not get a new lease of life
 };
@@ -81,6 +82,7 @@ struct unacked_entry {
 struct consumer {
   consumer_spec spec;
   uint32_t credit;
+  uint64_t conn = 0;  // conn_keys
 };
 
 struct queue_state {
@@ -93,6 +95,7 @@ struct queue_state {
   bool had_consumer = false;
   bool dispatch_scheduled = false;
   std::unordered_set<caf::actor_addr> monitored;
+  conn_keys keys;
   mailbox_flow flow;
   credit_grants grants;  // publish credit owed to connections (publish_credit.hpp)
   bool stalled = false;           // publishers waited and consumers took nothing meanwhile
@@ -413,7 +416,7 @@ void dispatch_selective(queue_actor_t* self, uint64_t fresh_from) {
     ++st.delivered;
     st.redelivered += it->redelivered ? 1 : 0;
     if (!c.spec.no_ack) {
-      st.unacked.emplace(it->id, unacked_entry{it->msg, c.spec.conn.id(), it->redelivered,
+      st.unacked.emplace(it->id, unacked_entry{it->msg, c.conn, it->redelivered,
                                                it->expires});
       note_delivered(st, it->id, *it->msg);
     } else {
@@ -455,7 +458,7 @@ void dispatch_in_order(queue_actor_t* self, uint64_t fresh_from) {
     ++st.delivered;
     st.redelivered += e.redelivered ? 1 : 0;
     if (!c.spec.no_ack) {
-      st.unacked.emplace(e.id, unacked_entry{e.msg, c.spec.conn.id(), e.redelivered, e.expires});
+      st.unacked.emplace(e.id, unacked_entry{e.msg, c.conn, e.redelivered, e.expires});
       note_delivered(st, e.id, *e.msg);
     } else {
       note_gone(st, e.id, *e.msg);
@@ -556,7 +559,7 @@ get_result serve_get(queue_actor_t* self, const caf::actor& conn, bool no_ack) {
   st.redelivered += e.redelivered ? 1 : 0;
   if (!no_ack) {
     watch(self, conn);
-    st.unacked.emplace(e.id, unacked_entry{e.msg, conn.id(), e.redelivered, e.expires});
+    st.unacked.emplace(e.id, unacked_entry{e.msg, st.keys.of(conn), e.redelivered, e.expires});
     note_delivered(st, e.id, *e.msg);
   } else {
     note_gone(st, e.id, *e.msg);
@@ -779,6 +782,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
     st.cfg.recovered.shrink_to_fit();
     order_recovered(st);
     st.next_id = st.cfg.next_id;
+    st.keys.local = self->node();
     st.collector = metrics::find_collector(self->home_system());
     report(self, st.collector, false);
     if (st.cfg.reload && !st.cfg.store_path.empty())
@@ -795,9 +799,9 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     st.monitored.erase(dm.source);
-    auto conn_id = dm.source.id();
+    auto conn_id = st.keys.of(dm.source);
     for (size_t i = st.consumers.size(); i-- > 0;)
-      if (st.consumers[i].spec.conn.id() == conn_id)
+      if (st.consumers[i].conn == conn_id)
         remove_consumer(self, i);
     for (auto it = st.unacked.begin(); it != st.unacked.end();) {
       if (it->second.conn == conn_id) {
@@ -935,16 +939,18 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
                          "ACCESS_REFUSED - " + queue_desc(st) + " in exclusive use", 0};
       watch(self, spec.conn);
       auto credit = spec.credit;
-      st.consumers.push_back(consumer{std::move(spec), credit});
+      auto key = st.keys.of(spec.conn);
+      st.consumers.push_back(consumer{std::move(spec), credit, key});
       note_use(self);  // (with a consumer, the x-expires timer waits for the last to go)
       st.had_consumer = true;
       schedule_dispatch(self);
       return op_result{};
     },
-    [=](cancel_atom, caf::actor_id conn, uint64_t consumer_id) -> op_result {
+    [=](cancel_atom, caf::actor_id conn_id, uint64_t consumer_id) -> op_result {
       auto& st = self->state;
+      auto conn = st.keys.of_sender(self, conn_id);
       for (size_t i = 0; i < st.consumers.size(); ++i) {
-        if (st.consumers[i].spec.conn.id() == conn && st.consumers[i].spec.consumer_id == consumer_id) {
+        if (st.consumers[i].conn == conn && st.consumers[i].spec.consumer_id == consumer_id) {
           remove_consumer(self, i);
           if (i == 0 && st.cfg.options.single_active_consumer)
             schedule_dispatch(self);  // the next one registered is active now
@@ -954,10 +960,11 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       relax_flow(self);
       return op_result{};
     },
-    [=](credit_atom, caf::actor_id conn, uint64_t consumer_id, uint32_t n) {
+    [=](credit_atom, caf::actor_id conn_id, uint64_t consumer_id, uint32_t n) {
       auto& st = self->state;
+      auto conn = st.keys.of_sender(self, conn_id);
       for (auto& c : st.consumers) {
-        if (c.spec.conn.id() == conn && c.spec.consumer_id == consumer_id) {
+        if (c.conn == conn && c.spec.consumer_id == consumer_id) {
           c.credit += n;
           dispatch(self);
           break;

@@ -12,6 +12,7 @@
 
 #include "actors/access.hpp"
 #include "actors/hardening.hpp"
+#include "cluster/definitions.hpp"
 #include "metrics/restarts.hpp"
 #include "persistence/actors/catalog_actor.hpp"
 #include "persistence/password_hash.hpp"
@@ -47,6 +48,60 @@ struct registry_state {
 using registry_actor_t = caf::stateful_actor<registry_state>;
 
 op_result not_found(std::string what) { return op_result{amqp::not_found, std::move(what), 0}; }
+
+// A change made through this node's API goes to the other nodes of the cluster as the very
+// request it was. One that came from the cluster arrives without a sender and stops here.
+void replicate(registry_actor_t* self) {
+  if (!self->current_sender())
+    return;
+  if (auto cluster = current_cluster(self->home_system()))
+    self->send(cluster, replicate_atom::value,
+               self->current_mailbox_element()->copy_content_to_message());
+}
+
+// What this node has, as the requests that would make it (cluster/definitions.hpp).
+std::vector<caf::message> registry_snapshot(registry_actor_t* self) {
+  auto& st = self->state;
+  std::vector<caf::message> out;
+  for (auto& [name, v] : st.vhosts)
+    out.push_back(caf::make_message(put_atom::value, vhost_atom::value, name));
+  for (auto& [name, u] : st.users)
+    out.push_back(caf::make_message(put_atom::value, u));
+  for (auto& [key, p] : st.permissions)
+    out.push_back(caf::make_message(put_atom::value, p));
+  for (auto& [key, by_exchange] : st.topic_permissions)
+    for (auto& [exchange, t] : by_exchange)
+      out.push_back(caf::make_message(put_atom::value, t));
+  for (bool user : {false, true})
+    for (auto& [name, limits] : user ? st.user_limits : st.vhost_limits)
+      for (auto& [limit, value] : limits)
+        out.push_back(caf::make_message(put_atom::value, limit_info{user, name, limit, value}));
+  return out;
+}
+
+// Whether `change` would replace something this node has (a user, permission or limit of
+// the same name), rather than add to it.
+bool replaces(registry_actor_t* self, const caf::message& change) {
+  auto& st = self->state;
+  if (change.match_elements<put_atom, user_info>())
+    return st.users.count(change.get_as<user_info>(1).name) > 0;
+  if (change.match_elements<put_atom, permission_info>()) {
+    auto& p = change.get_as<permission_info>(1);
+    return st.permissions.count({p.user, p.vhost}) > 0;
+  }
+  if (change.match_elements<put_atom, topic_permission_info>()) {
+    auto& t = change.get_as<topic_permission_info>(1);
+    auto it = st.topic_permissions.find({t.user, t.vhost});
+    return it != st.topic_permissions.end() && it->second.count(t.exchange);
+  }
+  if (change.match_elements<put_atom, limit_info>()) {
+    auto& l = change.get_as<limit_info>(1);
+    auto& all = l.user ? st.user_limits : st.vhost_limits;
+    auto it = all.find(l.name);
+    return it != all.end() && it->second.count(l.limit);
+  }
+  return false;
+}
 
 // Sends `xs...` to the catalog and answers `rp` with `ok` once it committed (at once when
 // nothing is persisted).
@@ -429,6 +484,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       uint32_t created = set.empty() ? 1 : 0;
       set[t.exchange] = t;
       announce_topics(self, t.user, t.vhost);
+      replicate(self);
       auto rp = self->make_response_promise<op_result>();
       commit(self, rp, op_result{0, {}, created}, put_atom::value,
              persistence::topic_permission_row{t.user, t.vhost, t.exchange, t.write, t.read});
@@ -440,6 +496,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       if (!st.topic_permissions.erase({user, vhost}))
         return not_found("topic_permission_not_found");
       announce_topics(self, user, vhost);
+      replicate(self);
       auto rp = self->make_response_promise<op_result>();
       commit(self, rp, op_result{}, delete_atom::value, topic_atom::value, user, vhost);
       return rp;
@@ -461,6 +518,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       auto& limits = (l.user ? st.user_limits : st.vhost_limits)[l.name];
       uint32_t created = limits.count(l.limit) ? 0 : 1;
       limits[l.limit] = l.value;
+      replicate(self);
       if (!l.user && l.limit == "max-queues")
         self->send(st.vhosts[l.name], limit_atom::value, l.value);
       spdlog::info("{} '{}': limit {} set to {}", l.user ? "user" : "vhost", l.name, l.limit,
@@ -477,6 +535,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       auto it = all.find(name);
       if (it == all.end() || !it->second.erase(limit))
         return op_result{};  // nothing to clear (RabbitMQ answers 204 too)
+      replicate(self);
       if (it->second.empty())
         all.erase(it);
       if (!user && limit == "max-queues" && st.vhosts.count(name))
@@ -504,6 +563,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
         return op_result{};
       start_vhost(self, name, {});
       spdlog::info("added vhost '{}'", name);
+      replicate(self);
       auto rp = self->make_response_promise<op_result>();
       commit(self, rp, op_result{0, {}, 1}, put_atom::value, persistence::vhost_row{name});
       return rp;
@@ -515,6 +575,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
         return not_found("vhost_not_found");
       auto vhost = it->second;
       st.vhosts.erase(it);
+      replicate(self);
       st.vhost_limits.erase(name);
       std::erase_if(st.topic_permissions, [&](auto& kv) { return kv.first.second == name; });
       revoke_where(self, [&](const auto& key) { return key.second == name; });
@@ -544,6 +605,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       auto& st = self->state;
       uint32_t created = st.users.count(u.name) ? 0 : 1;
       st.users[u.name] = u;
+      replicate(self);
       auto rp = self->make_response_promise<op_result>();
       commit(self, rp, op_result{0, {}, created}, put_atom::value,
              persistence::user_row{u.name, u.password_hash, u.tags});
@@ -553,6 +615,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       auto& st = self->state;
       if (!st.users.erase(name))
         return not_found("user_not_found");
+      replicate(self);
       st.user_limits.erase(name);
       std::erase_if(st.topic_permissions, [&](auto& kv) { return kv.first.first == name; });
       revoke_where(self, [&](const auto& key) { return key.first == name; });
@@ -580,6 +643,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
         return *bad;
       uint32_t created = st.permissions.count({p.user, p.vhost}) ? 0 : 1;
       st.permissions[{p.user, p.vhost}] = p;
+      replicate(self);
       announce(self, p, true);
       auto rp = self->make_response_promise<op_result>();
       commit(self, rp, op_result{0, {}, created}, put_atom::value,
@@ -592,6 +656,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       auto it = perms.find({user, vhost});
       if (it == perms.end())
         return not_found("permission_not_found");
+      replicate(self);
       announce(self, it->second, false);
       perms.erase(it);
       auto rp = self->make_response_promise<op_result>();
@@ -600,6 +665,15 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
     },
     [](bool) {
       // The catalog's answer to a change sent without waiting.
+    },
+    [=](cluster_atom, snapshot_atom) { return registry_snapshot(self); },
+    [=](cluster_atom, std::vector<caf::message>& changes, bool overwrite) {
+      // From another node: made here as if requested here, in order, without a sender (so
+      // that they go no further). Without `overwrite` only what this node lacks is added.
+      for (auto& change : changes)
+        if (overwrite || !replaces(self, change))
+          caf::anon_send(caf::actor_cast<caf::actor>(self), std::move(change));
+      return true;
     },
   };
 }

@@ -116,6 +116,26 @@ struct limit_info {
   int64_t value = -1;
 };
 
+// As they cross to the other nodes of a cluster.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_info& x) {
+  return f(caf::meta::type_name("user_info"), x.name, x.password_hash, x.tags);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, permission_info& x) {
+  return f(caf::meta::type_name("permission_info"), x.user, x.vhost, x.configure, x.write,
+           x.read);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, topic_permission_info& x) {
+  return f(caf::meta::type_name("topic_permission_info"), x.user, x.vhost, x.exchange, x.write,
+           x.read);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, limit_info& x) {
+  return f(caf::meta::type_name("limit_info"), x.user, x.name, x.limit, x.value);
+}
+
 // Whether `limit` is one RabbitMQ knows for a vhost (user = false) or a user.
 inline bool known_limit(bool user, const std::string& limit) {
   return limit == "max-connections" || limit == (user ? "max-channels" : "max-queues");
@@ -155,12 +175,8 @@ caf::actor spawn_registry(caf::actor_system& sys, registry_config cfg);
 
 }  // namespace warren
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::user_info)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::permission_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::login_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::vhost_access)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::limit_info)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::topic_permission_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::topic_permission_info>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::access::topic_entry>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::limit_info>)

@@ -100,6 +100,9 @@ void start_consumer(actor* self, subscription sub, caf::actor queue, std::string
   consumer_spec spec{caf::actor_cast<caf::actor>(self), 0,   sub.consumer_id,
                      sub.id, sub.mode == ack_mode::auto_ack, false, 0, window, selector};
   spec.prefetch = sub.prefetch;
+  if (selector)
+    if (auto text = request.header("selector"))
+      spec.selector_text = std::string{*text};
   if (auto o = request.header("x-stream-offset"))
     if (auto v = stream_offset_header(*o))
       spec.arguments.emplace_back("x-stream-offset", std::move(*v));

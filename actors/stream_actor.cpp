@@ -26,6 +26,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/hardening.hpp"
+#include "actors/conn_keys.hpp"
 #include "actors/mailbox_flow.hpp"
 #include "actors/publish_credit.hpp"
 #include "actors/store_confirms.hpp"
@@ -52,6 +53,7 @@ struct segment {
 
 struct stream_consumer {
   consumer_spec spec;
+  uint64_t conn = 0;  // conn_keys
   uint32_t credit = 0;
   uint64_t next = 0;         // the offset it reads next
   bool reading = false;      // a page from the store is on its way
@@ -70,6 +72,7 @@ struct stream_state {
   uint64_t resident_from = 0;  // bodies before this offset are on disk only
   std::vector<stream_consumer> consumers;
   std::unordered_set<caf::actor_addr> monitored;
+  conn_keys keys;
   mailbox_flow flow;
   credit_grants grants;
   store_confirms unconfirmed;  // waiting for the store's commit
@@ -231,9 +234,9 @@ void arm_retention(stream_actor_t* self) {
   self->delayed_send(self, retention_check, expire_atom::value, int64_t{0});
 }
 
-stream_consumer* find_consumer(stream_state& st, caf::actor_id conn, uint64_t id) {
+stream_consumer* find_consumer(stream_state& st, uint64_t conn, uint64_t id) {
   for (auto& c : st.consumers)
-    if (c.spec.conn.id() == conn && c.spec.consumer_id == id)
+    if (c.conn == conn && c.spec.consumer_id == id)
       return &c;
   return nullptr;
 }
@@ -302,7 +305,7 @@ void read_page(stream_actor_t* self, stream_consumer& c) {
   if (c.reading)
     return;
   c.reading = true;
-  auto conn = c.spec.conn.id();
+  auto conn = c.conn;
   auto id = c.spec.consumer_id;
   auto from = c.next;
   self->request(st.cfg.store, caf::infinite, load_atom::value, st.cfg.store_path, from, page_size)
@@ -432,6 +435,7 @@ op_result refuse(uint16_t code, std::string text) { return op_result{code, std::
 
 caf::behavior stream_behavior(stream_actor_t* self, queue_config cfg, stream_options opts) {
   install_defaults(self, "stream");
+  self->state.keys.local = self->node();
   {
     auto& st = self->state;
     st.cfg = std::move(cfg);
@@ -459,8 +463,8 @@ caf::behavior stream_behavior(stream_actor_t* self, queue_config cfg, stream_opt
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     st.monitored.erase(dm.source);
-    auto conn = dm.source.id();
-    std::erase_if(st.consumers, [&](const stream_consumer& c) { return c.spec.conn.id() == conn; });
+    auto conn = st.keys.of(dm.source);
+    std::erase_if(st.consumers, [&](const stream_consumer& c) { return c.conn == conn; });
     st.flow.blocked.erase(caf::actor_cast<caf::actor>(dm.source));
   });
   return {
@@ -552,6 +556,7 @@ caf::behavior stream_behavior(stream_actor_t* self, queue_config cfg, stream_opt
       stream_consumer c;
       c.next = start_offset(st, *where);
       c.credit = spec.credit;
+      c.conn = st.keys.of(spec.conn);
       c.spec = std::move(spec);
       st.consumers.push_back(std::move(c));
       schedule_dispatch(self);
@@ -559,15 +564,16 @@ caf::behavior stream_behavior(stream_actor_t* self, queue_config cfg, stream_opt
       ok.stream = true;
       return ok;
     },
-    [=](cancel_atom, caf::actor_id conn, uint64_t consumer_id) -> op_result {
+    [=](cancel_atom, caf::actor_id conn_id, uint64_t consumer_id) -> op_result {
+      auto conn = self->state.keys.of_sender(self, conn_id);
       std::erase_if(self->state.consumers, [&](const stream_consumer& c) {
-        return c.spec.conn.id() == conn && c.spec.consumer_id == consumer_id;
+        return c.conn == conn && c.spec.consumer_id == consumer_id;
       });
       return op_result{};
     },
-    [=](credit_atom, caf::actor_id conn, uint64_t consumer_id, uint32_t n) {
+    [=](credit_atom, caf::actor_id conn_id, uint64_t consumer_id, uint32_t n) {
       auto& st = self->state;
-      if (auto c = find_consumer(st, conn, consumer_id)) {
+      if (auto c = find_consumer(st, st.keys.of_sender(self, conn_id), consumer_id)) {
         c->credit += n;
         delivery_batch b;
         serve(self, *c, b);

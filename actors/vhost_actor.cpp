@@ -12,6 +12,7 @@
 #include "actors/vhost_actor.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <random>
 
@@ -24,6 +25,7 @@
 #include "actors/exchange_actor.hpp"
 #include "actors/queue_actor.hpp"
 #include "actors/stream_actor.hpp"
+#include "cluster/definitions.hpp"
 #include "persistence/actors/catalog_actor.hpp"
 #include "persistence/actors/message_store_actor.hpp"
 #include "persistence/catalog.hpp"
@@ -32,6 +34,9 @@
 
 namespace warren {
 namespace {
+
+// How long a queue of another node may take to answer before it counts as out of reach.
+constexpr auto remote_timeout = std::chrono::seconds(10);
 
 struct exchange_record {
   caf::actor actor;
@@ -45,6 +50,10 @@ struct queue_record {
   caf::actor_addr owner;  // exclusive owner, null otherwise
   bool persisted = false;  // in the catalog, with a message file
   std::string file;        // the message file, relative to data_dir (persisted queues)
+  // Cluster: the node the queue lives on ("" = this one; the others keep it in their catalog
+  // and supervise it), and whether that node is out of reach.
+  std::string node;
+  bool down = false;
 };
 
 struct binding_record {
@@ -66,6 +75,7 @@ struct vhost_state {
   vhost_persistence persist;
   sup::restart_budget budget;  // restarts of exchanges and queues
   std::mt19937_64 rng{std::random_device{}()};
+  bool from_cluster = false;  // applying another node's change, which is not sent back
   static inline const char* name = "vhost";
 };
 
@@ -171,7 +181,32 @@ op_result locked(const vhost_state& st, const std::string& name) {
 }
 
 bool accessible(const queue_record& q, const caf::actor& conn) {
+  if (!q.node.empty())  // the owner of an exclusive queue is a connection of its node
+    return !q.spec.exclusive;
   return !q.owner || (conn && q.owner == conn.address());
+}
+
+// What RabbitMQ answers for a durable queue whose node is out of reach.
+op_result node_down(const vhost_state& st, const queue_record& q) {
+  return op_result{amqp::not_found,
+                   "NOT_FOUND - home node '" + q.node + "' of durable queue '" + q.spec.name +
+                     "'" + where(st) + " is down or inaccessible",
+                   0};
+}
+
+// Sends a change made here to the other nodes of the cluster (cluster/definitions.hpp). One
+// that came from them goes no further.
+void replicate(vhost_actor_t* self, vhost_definitions d) {
+  if (self->state.from_cluster)
+    return;
+  if (auto cluster = current_cluster(self->home_system())) {
+    d.vhost = self->state.vhost;
+    self->send(cluster, replicate_atom::value, std::move(d));
+  }
+}
+
+binding_spec to_spec(const binding_record& b) {
+  return binding_spec{b.source, b.destination, b.to_exchange, b.key, b.arguments, {}};
 }
 
 bool persisting(const vhost_state& st) { return st.persist.catalog != nullptr; }
@@ -206,6 +241,9 @@ void delete_exchange(vhost_actor_t* self, const std::string& name) {
     return;
   auto actor = it->second.actor;
   bool durable = it->second.spec.durable;
+  vhost_definitions change;
+  change.deleted_exchanges.push_back(name);
+  replicate(self, std::move(change));
   drop_bindings(self, [&](const binding_record& b) {
     return b.source == name || (b.to_exchange && b.destination == name);
   });
@@ -265,6 +303,10 @@ void delete_queue(vhost_actor_t* self, const std::string& name) {
     return;
   auto actor = it->second.actor;
   bool persisted = it->second.persisted;
+  bool here = it->second.node.empty();  // a queue of another node is stopped there
+  vhost_definitions change;
+  change.deleted_queues.push_back(name);
+  replicate(self, std::move(change));
   // Unbind while the queue actor is still registered, so that exchanges get its handle.
   drop_bindings(self, [&](const binding_record& b) {
     return !b.to_exchange && b.destination == name;
@@ -272,7 +314,8 @@ void delete_queue(vhost_actor_t* self, const std::string& name) {
   st.queues.erase(name);
   if (persisted)
     self->send(st.persist.catalog, delete_atom::value, queue_atom::value, st.vhost, name);
-  self->send(actor, stop_atom::value);  // the queue deletes its message file
+  if (here)
+    self->send(actor, stop_atom::value);  // the queue deletes its message file
 }
 
 void declare_defaults(vhost_actor_t* self) {
@@ -310,6 +353,9 @@ caf::result<op_result> declare_exchange(vhost_actor_t* self, exchange_spec& spec
     if (!spec.refused_if_new.empty())
       return op_result{amqp::access_refused, std::move(spec.refused_if_new), 0};
     st.exchanges.emplace(spec.name, make_exchange(self, spec));
+    vhost_definitions change;
+    change.exchanges.push_back(spec);
+    replicate(self, std::move(change));
     if (!spec.durable || !persisting(st))
       return op_result{};
     // declare-ok once the exchange is in the catalog.
@@ -448,6 +494,9 @@ caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec)
     }
     r.actor = start_queue(self, r);
     auto actor = r.actor;
+    vhost_definitions change;
+    change.queues.push_back(queue_location{r.spec, actor});
+    replicate(self, std::move(change));
     st.queues.emplace(spec.name, std::move(r));
     queue_declared ok{0, {}, spec.name, 0, 0, actor};
     if (!row.file.empty()) {
@@ -470,6 +519,8 @@ caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec)
     return ok;
   }
   auto& cur = it->second;
+  if (cur.down)
+    return fail(node_down(st, cur));
   if (!accessible(cur, spec.owner))
     return fail(locked(st, spec.name));
   if (!spec.passive) {
@@ -490,7 +541,17 @@ caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec)
                             0});
   }
   auto rp = self->make_response_promise<queue_declared>();
-  rp.delegate(cur.actor, stats_atom::value);
+  if (cur.node.empty()) {
+    rp.delegate(cur.actor, stats_atom::value);
+    return rp;
+  }
+  // On another node, which may go away before it answers.
+  auto down = node_down(st, cur);
+  self->request(cur.actor, remote_timeout, stats_atom::value)
+    .then([=](queue_declared& ok) mutable { rp.deliver(std::move(ok)); },
+          [=](caf::error&) mutable {
+            rp.deliver(queue_declared{down.code, down.text, {}, 0, 0, {}});
+          });
   return rp;
 }
 
@@ -527,6 +588,9 @@ caf::result<op_result> bind(vhost_actor_t* self, binding_spec& spec, bool add) {
     if (existing != st.bindings.end())
       return op_result{};
     st.bindings.push_back(rec);
+    vhost_definitions change;
+    change.bindings.push_back(to_spec(rec));
+    replicate(self, std::move(change));
     auto rp = self->make_response_promise<op_result>();
     bool durable = persisting(st) && durable_binding(st, rec);
     auto row = to_row(st, rec);
@@ -548,6 +612,9 @@ caf::result<op_result> bind(vhost_actor_t* self, binding_spec& spec, bool add) {
   }
   if (existing == st.bindings.end())
     return op_result{};
+  vhost_definitions change;
+  change.unbound.push_back(to_spec(rec));
+  replicate(self, std::move(change));
   drop_bindings(self, [&](const binding_record& b) { return b == rec; });
   return op_result{};
 }
@@ -625,6 +692,9 @@ void restart_queue(vhost_actor_t* self, queue_record& q, const caf::error& reaso
     if (auto src = st.exchanges.find(x); src != st.exchanges.end())
       self->send(src->second.actor, rebind_atom::value, old, q.actor);
   self->send(vhost_group(self->home_system(), st.vhost), restarted_atom::value, old);
+  vhost_definitions change;  // the other nodes route to the new handle too
+  change.queues.push_back(queue_location{q.spec, q.actor});
+  replicate(self, std::move(change));
 }
 
 void restart_exchange(vhost_actor_t* self, const std::string& name, const caf::error& reason) {
@@ -670,6 +740,171 @@ void on_child_exit(vhost_actor_t* self, caf::exit_msg& em) {
     if (x.actor.address() == em.source)
       return restart_exchange(self, name, em.reason);
   // A queue or exchange that was already deleted failed on its way out: nothing to restart.
+}
+
+// Cluster (cluster/definitions.hpp): the definitions of other nodes, applied here.
+
+// The exchanges bound to queue `name`, each once.
+std::vector<caf::actor> sources_of(vhost_state& st, const std::string& name) {
+  std::vector<caf::actor> out;
+  for (auto& b : st.bindings)
+    if (!b.to_exchange && b.destination == name)
+      if (auto src = st.exchanges.find(b.source); src != st.exchanges.end() &&
+                                                  std::find(out.begin(), out.end(),
+                                                            src->second.actor) == out.end())
+        out.push_back(src->second.actor);
+  return out;
+}
+
+// Tells the exchanges bound to queue `q` to route to it (bind) or no longer (unbind).
+void route_to(vhost_actor_t* self, const queue_record& q, bool bind) {
+  auto& st = self->state;
+  for (auto& b : st.bindings)
+    if (!b.to_exchange && b.destination == q.spec.name)
+      if (auto src = st.exchanges.find(b.source); src != st.exchanges.end()) {
+        binding_entry e{q.actor, b.destination, false, b.key, b.arguments};
+        if (bind)
+          self->send(src->second.actor, bind_atom::value, std::move(e));
+        else
+          self->send(src->second.actor, unbind_atom::value, std::move(e));
+      }
+}
+
+// A queue that lives on node `from`, as that node announced it (declared, restarted, or all
+// of its queues when the two nodes meet).
+void locate_queue(vhost_actor_t* self, queue_location& q, const std::string& from) {
+  auto& st = self->state;
+  auto it = st.queues.find(q.spec.name);
+  if (it == st.queues.end()) {
+    queue_record r;
+    r.spec = std::move(q.spec);
+    r.actor = std::move(q.actor);
+    r.node = from;
+    st.queues.emplace(r.spec.name, std::move(r));
+    return;
+  }
+  auto& r = it->second;
+  if (r.node.empty()) {
+    spdlog::warn("queue '{}'{} lives on this node and on {}: this node keeps its own",
+                 q.spec.name, where(st), from);
+    return;
+  }
+  auto old = r.actor;
+  bool was_down = r.down;
+  r.spec = std::move(q.spec);
+  r.actor = std::move(q.actor);
+  r.node = from;
+  r.down = false;
+  if (old == r.actor && !was_down)
+    return;
+  if (was_down) {
+    route_to(self, r, true);
+    spdlog::info("queue '{}'{} is back on node {}", r.spec.name, where(st), from);
+    return;
+  }
+  // Restarted there: exchanges route to the new handle; publishers on their way may have lost
+  // messages with the old one.
+  for (auto& src : sources_of(st, r.spec.name))
+    self->send(src, rebind_atom::value, old.address(), r.actor);
+  self->send(vhost_group(self->home_system(), st.vhost), restarted_atom::value, old.address());
+}
+
+// A binding another node made (or has), when both of its ends are known here.
+void add_remote_binding(vhost_actor_t* self, const binding_spec& b) {
+  auto& st = self->state;
+  binding_record rec{b.source, b.destination, b.to_exchange, b.key, b.arguments};
+  if (std::find(st.bindings.begin(), st.bindings.end(), rec) != st.bindings.end())
+    return;
+  auto src = st.exchanges.find(b.source);
+  if (src == st.exchanges.end())
+    return;
+  caf::actor dest;
+  bool routed = true;
+  if (b.to_exchange) {
+    auto d = st.exchanges.find(b.destination);
+    if (d == st.exchanges.end())
+      return;
+    dest = d->second.actor;
+  } else {
+    auto q = st.queues.find(b.destination);
+    if (q == st.queues.end())
+      return;
+    dest = q->second.actor;
+    routed = !q->second.down;  // bound to the exchange once its node is back
+  }
+  st.bindings.push_back(rec);
+  if (routed)
+    self->send(src->second.actor, bind_atom::value,
+               binding_entry{dest, b.destination, b.to_exchange, b.key, b.arguments});
+  if (persisting(st) && durable_binding(st, rec))
+    self->send(st.persist.catalog, put_atom::value, to_row(st, rec));
+}
+
+void apply_remote(vhost_actor_t* self, vhost_definitions& d, const std::string& from) {
+  auto& st = self->state;
+  st.from_cluster = true;
+  for (auto& spec : d.exchanges) {
+    if (st.exchanges.count(spec.name))
+      continue;  // as in a declare: the first definition stays
+    spec.passive = false;
+    spec.refused_if_new.clear();
+    st.exchanges.emplace(spec.name, make_exchange(self, spec));
+    if (spec.durable && persisting(st))
+      self->send(st.persist.catalog, put_atom::value,
+                 persistence::exchange_row{st.vhost, spec.name, spec.type, true,
+                                           spec.auto_delete, spec.internal,
+                                           encode_arguments(spec.arguments)});
+  }
+  for (auto& q : d.queues)
+    locate_queue(self, q, from);
+  for (auto& b : d.bindings)
+    add_remote_binding(self, b);
+  for (auto& b : d.unbound) {
+    binding_record rec{b.source, b.destination, b.to_exchange, b.key, b.arguments};
+    drop_bindings(self, [&](const binding_record& r) { return r == rec; });
+  }
+  for (auto& name : d.deleted_queues)
+    delete_queue(self, name);
+  for (auto& name : d.deleted_exchanges)
+    delete_exchange(self, name);
+  st.from_cluster = false;
+}
+
+// Node `node` is out of reach: its queues take nothing until it is back (RabbitMQ drops what
+// is routed to them meanwhile).
+void on_node_down(vhost_actor_t* self, const std::string& node) {
+  for (auto& [name, q] : self->state.queues)
+    if (q.node == node && !q.down) {
+      q.down = true;
+      route_to(self, q, false);
+    }
+}
+
+// Node `node` left the cluster: its queues are no longer known here.
+void forget_node(vhost_actor_t* self, const std::string& node) {
+  auto& st = self->state;
+  std::vector<std::string> gone;
+  for (auto& [name, q] : st.queues)
+    if (q.node == node)
+      gone.push_back(name);
+  st.from_cluster = true;
+  for (auto& name : gone)
+    delete_queue(self, name);
+  st.from_cluster = false;
+}
+
+// What this node has in this vhost: every exchange and binding, and the queues that live here.
+vhost_definitions snapshot(const vhost_state& st) {
+  vhost_definitions d;
+  d.vhost = st.vhost;
+  for (auto& [name, x] : st.exchanges)
+    d.exchanges.push_back(x.spec);
+  for (auto& [name, q] : st.queues)
+    if (q.node.empty())
+      d.queues.push_back(queue_location{q.spec, q.actor});
+  for (auto& b : st.bindings)
+    d.bindings.push_back(to_spec(b));
+  return d;
 }
 
 }  // namespace
@@ -779,11 +1014,13 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
         auto it = st.queues.find(name);
         if (it == st.queues.end())
           return op_result{};  // idempotent, as in RabbitMQ 3.x
+        if (it->second.down)
+          return node_down(st, it->second);
         if (!accessible(it->second, conn))
           return locked(st, name);
         auto rp = self->make_response_promise<op_result>();
         auto actor = it->second.actor;
-        self->request(actor, caf::infinite, check_atom::value, if_unused, if_empty)
+        self->request(actor, remote_timeout, check_atom::value, if_unused, if_empty)
           .then(
             [=](op_result& r) mutable {
               if (r.code == 0) {
@@ -801,10 +1038,15 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
         auto it = st.queues.find(name);
         if (it == st.queues.end())
           return not_found(st, "queue", name);
+        if (it->second.down)
+          return node_down(st, it->second);
         if (!accessible(it->second, conn))
           return locked(st, name);
         auto rp = self->make_response_promise<op_result>();
-        rp.delegate(it->second.actor, purge_atom::value);
+        auto down = node_down(st, it->second);
+        self->request(it->second.actor, remote_timeout, purge_atom::value)
+          .then([=](op_result& r) mutable { rp.deliver(std::move(r)); },
+                [=](caf::error&) mutable { rp.deliver(down); });
         return rp;
       },
       [=](bind_atom, binding_spec& spec) { return bind(self, spec, true); },
@@ -824,6 +1066,10 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
         auto it = st.queues.find(name);
         if (it == st.queues.end()) {
           auto r = not_found(st, "queue", name);
+          return lookup_result{r.code, std::move(r.text), {}, false};
+        }
+        if (it->second.down) {
+          auto r = node_down(st, it->second);
           return lookup_result{r.code, std::move(r.text), {}, false};
         }
         if (conn && !accessible(it->second, conn)) {  // publishers pass no connection
@@ -892,7 +1138,7 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
         std::vector<queue_info> out;
         for (auto& [name, q] : self->state.queues)
           out.push_back(queue_info{name, q.spec.durable, q.spec.exclusive, q.spec.auto_delete,
-                                   q.spec.arguments, q.actor, q.owner});
+                                   q.spec.arguments, q.actor, q.owner, q.node, q.down});
         return out;
       },
       [=](list_atom, binding_atom) {
@@ -907,7 +1153,8 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
         spdlog::info("deleting vhost '{}': {} exchange(s), {} queue(s)", st.vhost,
                      st.exchanges.size(), st.queues.size());
         for (auto& [name, q] : st.queues)
-          self->send(q.actor, stop_atom::value);
+          if (q.node.empty())
+            self->send(q.actor, stop_atom::value);
         for (auto& [name, x] : st.exchanges)
           self->send(x.actor, stop_atom::value);
         st.queues.clear();
@@ -929,6 +1176,10 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
         return target != nullptr;
       },
       [=](crash_atom) { inject_fault("vhost '" + self->state.vhost + "'"); },
+      [=](cluster_atom, vhost_definitions& d, std::string& from) { apply_remote(self, d, from); },
+      [=](cluster_atom, node_down_atom, std::string& node) { on_node_down(self, node); },
+      [=](cluster_atom, forget_atom, std::string& node) { forget_node(self, node); },
+      [=](cluster_atom, snapshot_atom) { return snapshot(self->state); },
       [=](autodel_atom, std::string& name, caf::actor& queue) {
         auto it = self->state.queues.find(name);
         if (it != self->state.queues.end() && it->second.actor == queue)

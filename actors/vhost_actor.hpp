@@ -72,6 +72,8 @@ struct queue_info {
   amqp::field_table arguments;
   caf::actor actor;
   caf::actor_addr owner;  // the exclusive owner's connection, null otherwise
+  std::string node;       // cluster: the node it lives on, "" = this one
+  bool down = false;      // that node is out of reach
 };
 
 struct binding_info {
@@ -83,10 +85,6 @@ struct binding_info {
 };
 
 caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persistence persist = {});
-
-// Field tables as stored in the catalog (the AMQP wire encoding).
-std::string encode_arguments(const amqp::field_table& t);
-amqp::field_table decode_arguments(const std::string& bytes);
 
 // Queue arguments this build does not implement (x-queue-type other than classic); declaring
 // one is refused with 540 NOT_IMPLEMENTED rather than silently ignored. Returns the offending

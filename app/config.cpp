@@ -136,6 +136,13 @@ Options:
   --restart-period-ms MS   the period of the restart intensity (default 10000)
   --fault-injection [true|false]  allow POST /api/debug/crash/... and `warrenctl crash`
                       (default false; the flag alone means true)
+  --cluster-port N    port for the other nodes of a cluster, on the --bind address
+                      (default none: the node runs alone; RabbitMQ's is 25672)
+  --cluster-name NAME this node's name in the cluster (default warren@<hostname>)
+  --cluster-join HOST:PORT  at the first start, join the cluster of the node whose cluster
+                      port that is; a node that has joined remembers the others in its data
+                      directory and rejoins them by itself (warrenctl join_cluster does the
+                      same at any time)
   --help              show this text and exit
 
 Configuration keys (see etc/warren.conf):
@@ -150,7 +157,8 @@ Configuration keys (see etc/warren.conf):
   vm_memory_high_watermark.absolute, disk_free_limit.absolute, heartbeat, frame_max, channel_max,
   persistence.on_corruption, persistence.commit_interval_ms, persistence.queue_memory_mb,
   memory.trim_interval_ms, collect_statistics_interval, prometheus.return_per_object_metrics,
-  supervision.max_restarts, supervision.period_ms, debug.fault_injection
+  supervision.max_restarts, supervision.period_ms, debug.fault_injection, cluster.port,
+  cluster.name, cluster.join
 
 HTTP on --http-port: the management API (/api/..., RabbitMQ's paths, basic auth with the
 broker's users), Prometheus metrics (/metrics) and a web page (/). Users, vhosts and
@@ -347,6 +355,14 @@ std::string apply_config_text(const std::string& text, daemon_config& cfg) {
     } else if (key == "debug.fault_injection") {
       if (!to_bool(value, cfg.fault_injection))
         return bad();
+    } else if (key == "cluster.port") {
+      if (!to_int(value, 0, 65535, n))
+        return bad();
+      cfg.cluster_port = static_cast<int>(n);
+    } else if (key == "cluster.name") {
+      cfg.cluster_name = value;
+    } else if (key == "cluster.join") {
+      cfg.cluster_join = value;
     } else if (key == "channel_max") {
       if (!to_int(value, 1, 65535, n))
         return bad();
@@ -457,6 +473,13 @@ std::optional<daemon_config> parse_command_line(int argc, char** argv, int& exit
       cfg.restart_period_ms = static_cast<int>(n);
     } else if (k == "--fault-injection") {
       ok = to_bool(v, cfg.fault_injection);
+    } else if (k == "--cluster-port") {
+      ok = port(cfg.cluster_port);
+    } else if (k == "--cluster-name") {
+      ok = !v.empty();
+      cfg.cluster_name = v;
+    } else if (k == "--cluster-join") {
+      cfg.cluster_join = v;
     } else {
       std::cerr << "warrend: unknown option " << k << "\n" << usage_text();
       exit_code = 2;

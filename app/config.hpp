@@ -69,6 +69,10 @@ struct daemon_config {
   int restart_period_ms = 10000;
   // POST /api/debug/crash/... and `warrenctl crash` make actors fail (tests of supervision).
   bool fault_injection = false;
+  // Cluster (cluster/cluster_actor.hpp): a negative port is none, the node runs alone.
+  int cluster_port = -1;
+  std::string cluster_name;  // "" = warren@<hostname>
+  std::string cluster_join;  // host:port, joined at the first start
 };
 
 // Parses argv; on --help prints usage and sets `exit_code` to 0; on a bad flag or config file

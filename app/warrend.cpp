@@ -15,6 +15,7 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <caf/all.hpp>
+#include <caf/io/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/connection.hpp"
@@ -24,6 +25,7 @@
 #include "app/config.hpp"
 #include "app/logging.hpp"
 #include "app/recovery.hpp"
+#include "cluster/cluster_actor.hpp"
 #include "management/api.hpp"
 #include "metrics/memory_trim.hpp"
 #include "metrics/restarts.hpp"
@@ -105,6 +107,14 @@ int main(int argc, char** argv) {
   // back (mailbox_flow). With --workers 1 that took 3-4 GiB and cut S6 to 100-180k msg/s in
   // most runs; with the limit S6 on one worker ran at 2.3-2.7M msg/s within 450 MB.
   caf_cfg.set("scheduler.max-throughput", static_cast<size_t>(100));
+  if (cfg.cluster_port >= 0) {
+    // Nodes talk over CAF's middleman. Heartbeats let a node notice another that hangs or
+    // whose network went away, not only one whose connection was closed.
+    caf_cfg.load<caf::io::middleman>();
+    caf_cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(500)});
+    caf_cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(3)});
+    warren::add_cluster_types(caf_cfg);
+  }
   caf::actor_system sys{caf_cfg};
   size_t io_threads = cfg.io_threads > 0 ? static_cast<size_t>(cfg.io_threads)
                                          : std::max(1u, workers / 4);
@@ -246,6 +256,31 @@ int main(int argc, char** argv) {
     return code;
   };
 
+  std::string node_name = cfg.cluster_name;
+  if (node_name.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    node_name = std::string{"warren@"} + host;
+  }
+  if (cfg.cluster_port >= 0) {
+    // After the registry, which it asks for what the node has when it meets the others.
+    warren::cluster_config cc;
+    cc.name = node_name;
+    cc.host = cfg.bind_address;
+    cc.data_dir = cfg.data_dir;
+    cc.join = cfg.cluster_join;
+    auto cluster = warren::spawn_cluster(sys, cc);
+    auto bound = sys.middleman().publish(cluster, static_cast<uint16_t>(cfg.cluster_port),
+                                         cfg.bind_address.c_str(), true);
+    if (!bound) {
+      spdlog::critical("cannot listen for the cluster on {}:{}: {}", cfg.bind_address,
+                       cfg.cluster_port, sys.render(bound.error()));
+      exit_now(1);
+    }
+    caf::anon_send(cluster, warren::start_atom::value, *bound);
+    spdlog::info("listening cluster {}:{} as node {}", cfg.bind_address, *bound, node_name);
+  }
+
   // The I/O threads: this one and io_threads - 1 more, each reading its share of the sockets.
   warren::net::io_pool io{sys, io_threads, cfg.inline_io};
   // SIGINT and SIGTERM are ours before the first "listening" line: one that arrives before
@@ -322,9 +357,7 @@ int main(int argc, char** argv) {
   mgmt->stats = stats;
   mgmt->data_dir = cfg.data_dir;
   {
-    char host[256] = {};
-    gethostname(host, sizeof host - 1);
-    mgmt->node = std::string{"warren@"} + host;
+    mgmt->node = node_name;
   }
   mgmt->exporter = warren::metrics::exporter_options{cfg.per_object_metrics, cfg.data_dir,
                                                      mgmt->node};

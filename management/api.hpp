@@ -153,5 +153,12 @@ std::optional<reply> route_definitions(call& c);
 std::optional<reply> route_access(call& c);
 std::optional<reply> route_stats(call& c);
 std::optional<reply> route_debug(call& c);  // api_debug.cpp: fault injection
+std::optional<reply> route_cluster(call& c);  // api_cluster.cpp: join and leave
+// api_cluster.cpp: every node of the cluster (this one first, as node_json shows it), one of
+// them (nullopt: no such node), and the cluster's name.
+json cluster_nodes(call& c);
+std::optional<json> cluster_node(call& c, const std::string& name);
+std::string cluster_name(call& c);
+json node_json(call& c);  // api_stats.cpp: this node
 
 }  // namespace warren::mgmt

@@ -59,12 +59,13 @@ json queue_json(const context& ctx, const std::string& vhost, const queue_info& 
          {"auto_delete", q.auto_delete},
          {"exclusive", q.exclusive},
          {"arguments", to_json(q.arguments)},
-         {"node", ctx.node},
-         {"state", "running"},
+         {"node", q.node.empty() ? ctx.node : q.node},
+         {"state", q.down ? "down" : "running"},
          {"type", queue_type(q.arguments)}};
   uint64_t ready = 0, unacked = 0, consumers = 0;
   double depth_rate = 0;
-  if (auto it = snap.queues.find(q.actor.id()); it != snap.queues.end()) {
+  // The numbers of a queue of another node are that node's (its /api/queues).
+  if (auto it = snap.queues.find(q.actor.id()); q.node.empty() && it != snap.queues.end()) {
     auto& s = *it->second;
     ready = s.cur.ready;
     unacked = s.cur.unacked;

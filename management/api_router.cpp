@@ -91,6 +91,8 @@ reply dispatch(call& c) {
     return *r;
   if (auto r = route_debug(c))
     return *r;
+  if (auto r = route_cluster(c))
+    return *r;
   return not_found();
 }
 

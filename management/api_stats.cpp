@@ -212,6 +212,8 @@ json alarm_list(const call& c, const alarm_status& alarms) {
   return out;
 }
 
+}  // namespace
+
 json node_json(call& c) {
   auto& ctx = c.ctx;
   auto alarms = alarms_now(c).value_or(alarm_status{});
@@ -233,6 +235,8 @@ json node_json(call& c) {
               {"os_pid", std::to_string(::getpid())},
               {"partitions", json::array()}};
 }
+
+namespace {
 
 // A size in bytes from the body: a number or a string such as "50MB".
 std::optional<uint64_t> body_bytes(const json& body, const char* key) {
@@ -309,7 +313,7 @@ json overview(call& c) {
     {"rabbitmq_version", "0.1.0"},
     {"product_name", "Warren"},
     {"product_version", "0.1.0"},
-    {"cluster_name", c.ctx.node},
+    {"cluster_name", cluster_name(c)},
     {"node", c.ctx.node},
     {"statistics_db_event_queue", 0},
     {"message_stats",
@@ -358,13 +362,14 @@ std::optional<reply> route_stats(call& c) {
     return ok(overview(c));
   if (area == "nodes") {
     if (c.path.size() == 1)
-      return ok(json::array({node_json(c)}));
-    if (c.path.size() == 2 && c.path[1] == c.ctx.node)
-      return ok(node_json(c));
+      return ok(cluster_nodes(c));
+    if (c.path.size() == 2)
+      if (auto node = cluster_node(c, c.path[1]))
+        return ok(*node);
     return not_found();
   }
   if (area == "cluster-name" && c.path.size() == 1)
-    return ok(json{{"name", c.ctx.node}});
+    return ok(json{{"name", cluster_name(c)}});
   if (area == "health" && c.path.size() == 3 && c.path[1] == "checks" &&
       (c.path[2] == "alarms" || c.path[2] == "local-alarms")) {
     // As RabbitMQ: 503 while a memory or disk alarm is raised.

@@ -531,10 +531,13 @@ int cluster_status(invocation& inv) {
   auto n = request(inv.ep, "GET", "/api/nodes");
   if (n.status != 200)
     return failed(n, "reading the nodes");
+  auto name = request(inv.ep, "GET", "/api/cluster-name");
+  if (name.status != 200)
+    return failed(name, "reading the cluster name");
   auto nodes = n.json();
   std::string first = nodes.empty() ? "" : text_of(nodes[0]["name"]);
-  std::cout << "Cluster status of node " << first << " ...\nBasics\n\nCluster name: " << first
-            << "\n\nDisk Nodes\n\n";
+  std::cout << "Cluster status of node " << first << " ...\nBasics\n\nCluster name: "
+            << text_of(name.json()["name"]) << "\n\nDisk Nodes\n\n";
   for (auto& node : nodes)
     std::cout << text_of(node["name"]) << "\n";
   std::cout << "\nRunning Nodes\n\n";
@@ -544,12 +547,31 @@ int cluster_status(invocation& inv) {
   return exit_ok;
 }
 
+int join_cluster(invocation& inv) {
+  if (inv.args.size() != 1)
+    return usage("join_cluster", "expected <host:port>, the cluster port of a node");
+  json body{{"address", inv.args[0]}};
+  info(inv, "Clustering this node with " + inv.args[0] + " ...");
+  return simple(inv, "POST", "/api/cluster/join", &body, "joining the cluster at " + inv.args[0]);
+}
+
+int leave_cluster(invocation& inv) {
+  if (!inv.args.empty())
+    return usage("leave_cluster", "expected no arguments");
+  info(inv, "Leaving the cluster ...");
+  return simple(inv, "POST", "/api/cluster/leave", nullptr, "leaving the cluster");
+}
+
 }  // namespace
 
 const std::vector<command>& commands() {
   static const std::vector<command> all = {
     {"status", "", "Shows the node's listeners, totals and resource use.", status},
-    {"cluster_status", "", "Shows the cluster's nodes (one node for now).", cluster_status},
+    {"cluster_status", "", "Shows the cluster's nodes, and which of them run.", cluster_status},
+    {"join_cluster", "<host:port>",
+     "Makes this node join the cluster of the node whose cluster port that is.", join_cluster},
+    {"leave_cluster", "",
+     "Makes this node leave its cluster: the others forget it, it runs alone.", leave_cluster},
     {"list_queues", "[column ...]",
      "Lists the vhost's queues (default columns: name messages consumers).", list_queues},
     {"list_exchanges", "[column ...]", "Lists the vhost's exchanges (name type).",

@@ -1,0 +1,449 @@
+// The cluster actor: see cluster_actor.hpp.
+#include "cluster/cluster_actor.hpp"
+
+#include <caf/io/all.hpp>
+
+#include <charconv>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/hardening.hpp"
+#include "actors/registry_actor.hpp"
+
+namespace warren {
+namespace {
+
+// Every request to another node has a deadline: a node that went away answers nothing.
+constexpr auto call_timeout = std::chrono::seconds(10);
+constexpr auto retry_interval = std::chrono::seconds(1);
+
+struct member {
+  std::string host;
+  uint16_t port = 0;
+  caf::actor actor;  // its cluster actor while it runs and is reachable, else null
+  bool connecting = false;
+};
+
+struct cluster_state {
+  cluster_config cfg;
+  std::map<std::string, member> members;  // the other nodes
+  static inline const char* name = "cluster";
+};
+
+using cluster_actor_t = caf::stateful_actor<cluster_state>;
+
+std::string members_file(const cluster_state& st) { return st.cfg.data_dir + "/cluster-nodes"; }
+
+// One line per other node: "name host:port".
+void save_members(const cluster_state& st) {
+  auto path = members_file(st);
+  auto tmp = path + ".tmp";
+  {
+    std::ofstream out{tmp, std::ios::trunc};
+    for (auto& [name, m] : st.members)
+      out << name << ' ' << m.host << ':' << m.port << '\n';
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    spdlog::error("cluster: cannot write {}", path);
+}
+
+void load_members(cluster_state& st) {
+  std::ifstream in{members_file(st)};
+  std::string name, address;
+  while (in >> name >> address) {
+    member m;
+    if (name != st.cfg.name && parse_node_address(address, m.host, m.port))
+      st.members.emplace(name, std::move(m));
+  }
+}
+
+node_info me(cluster_actor_t* self) {
+  auto& c = self->state.cfg;
+  return node_info{c.name, c.host, c.port, caf::actor_cast<caf::actor>(self)};
+}
+
+std::string address_of(const std::string& host, uint16_t port) {
+  return host + ":" + std::to_string(port);
+}
+
+// Calls f with each vhost actor of this node.
+template <class F>
+void for_each_vhost(cluster_actor_t* self, F f) {
+  auto registry = current_registry(self->home_system());
+  if (!registry)
+    return;
+  self->request(registry, call_timeout, list_atom::value, vhost_atom::value)
+    .then(
+      [=](std::vector<vhost_info>& vhosts) {
+        for (auto& v : vhosts)
+          f(v.actor);
+      },
+      [](caf::error&) {});
+}
+
+// Everything this node has, then done(it).
+void collect(cluster_actor_t* self, std::function<void(cluster_snapshot)> done) {
+  auto registry = current_registry(self->home_system());
+  auto snap = std::make_shared<cluster_snapshot>();
+  auto finish = [=] { done(std::move(*snap)); };
+  self->request(registry, call_timeout, cluster_atom::value, snapshot_atom::value)
+    .then(
+      [=](std::vector<caf::message>& changes) {
+        snap->registry = std::move(changes);
+        self->request(registry, call_timeout, list_atom::value, vhost_atom::value)
+          .then(
+            [=](std::vector<vhost_info>& vhosts) {
+              if (vhosts.empty())
+                return finish();
+              auto left = std::make_shared<size_t>(vhosts.size());
+              auto one_done = [=] {
+                if (--*left == 0)
+                  finish();
+              };
+              for (auto& v : vhosts)
+                self->request(v.actor, call_timeout, cluster_atom::value, snapshot_atom::value)
+                  .then(
+                    [=](vhost_definitions& d) {
+                      snap->vhosts.push_back(std::move(d));
+                      one_done();
+                    },
+                    [=](caf::error&) { one_done(); });
+            },
+            [=](caf::error&) { finish(); });
+      },
+      [=](caf::error&) { finish(); });
+}
+
+// Hands a vhost's definitions from node `from` to this node's actor of that vhost.
+void apply_vhost(cluster_actor_t* self, vhost_definitions d, std::string from) {
+  auto registry = current_registry(self->home_system());
+  if (!registry)
+    return;
+  auto name = d.vhost;
+  self->request(registry, call_timeout, lookup_atom::value, vhost_atom::value, name)
+    .then(
+      [=](lookup_result& r) mutable {
+        if (r.code == 0 && r.target)
+          self->send(r.target, cluster_atom::value, std::move(d), std::move(from));
+      },
+      [](caf::error&) {});
+}
+
+// What node `from` has: users and vhosts first (a vhost must exist before its definitions).
+void apply(cluster_actor_t* self, cluster_snapshot snap, const std::string& from,
+           bool overwrite) {
+  auto registry = current_registry(self->home_system());
+  if (!registry)
+    return;
+  auto vhosts = std::make_shared<std::vector<vhost_definitions>>(std::move(snap.vhosts));
+  self->request(registry, call_timeout, cluster_atom::value, std::move(snap.registry), overwrite)
+    .then(
+      [=](bool) {
+        for (auto& d : *vhosts)
+          apply_vhost(self, std::move(d), from);
+      },
+      [](caf::error&) {});
+}
+
+// Node `name` answered at `actor`: monitored from now on, until it is down.
+void member_up(cluster_actor_t* self, const std::string& name, const std::string& host,
+               uint16_t port, const caf::actor& actor) {
+  auto& st = self->state;
+  auto& m = st.members[name];
+  bool moved = m.host != host || m.port != port;
+  m.host = host;
+  m.port = port;
+  m.connecting = false;
+  if (moved)
+    save_members(st);
+  if (m.actor == actor)
+    return;
+  if (m.actor)
+    self->demonitor(m.actor);
+  m.actor = actor;
+  self->monitor(actor);
+  spdlog::info("cluster: node {} ({}) is up", name, address_of(host, port));
+}
+
+// Two nodes meet: this one sends what it has and takes what the other has (the other's users
+// and permissions win), then calls then().
+void meet(cluster_actor_t* self, const std::string& name, const caf::actor& target,
+          std::function<void(bool)> then) {
+  collect(self, [=](cluster_snapshot mine) {
+    self->request(target, call_timeout, hello_atom::value, me(self), std::move(mine))
+      .then(
+        [=](cluster_snapshot& theirs) {
+          auto it = self->state.members.find(name);
+          if (it != self->state.members.end()) {
+            member_up(self, name, it->second.host, it->second.port, target);
+            apply(self, std::move(theirs), name, true);
+          }
+          then(true);
+        },
+        [=](caf::error& err) {
+          spdlog::warn("cluster: node {} did not answer: {}", name,
+                       self->home_system().render(err));
+          then(false);
+        });
+  });
+}
+
+// Connects to the cluster port at host:port: ok(its cluster actor) or failed(why).
+void connect(cluster_actor_t* self, const std::string& host, uint16_t port,
+             std::function<void(caf::actor)> ok, std::function<void(std::string)> failed) {
+  auto mm = self->home_system().middleman().actor_handle();
+  self->request(mm, call_timeout, caf::connect_atom::value, host, port)
+    .then(
+      [=](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>&) {
+        if (!ptr)
+          return failed("nothing is published there");
+        ok(caf::actor_cast<caf::actor>(ptr));
+      },
+      [=](caf::error& err) { failed(self->home_system().render(err)); });
+}
+
+// Joins the cluster of the node at host:port: it names the members, this node meets each.
+void join(cluster_actor_t* self, const std::string& host, uint16_t port,
+          caf::response_promise rp) {
+  auto where = address_of(host, port);
+  auto fail = [=](const std::string& why) mutable {
+    spdlog::error("cluster: cannot join {}: {}", where, why);
+    rp.deliver(op_result{1, "cannot join the cluster at " + where + ": " + why, 0});
+  };
+  connect(
+    self, host, port,
+    [=](caf::actor seed) mutable {
+      self->request(seed, call_timeout, join_atom::value, me(self))
+        .then(
+          [=](std::vector<node_info>& members) mutable {
+            auto& st = self->state;
+            std::vector<node_info> others;
+            for (auto& m : members)
+              if (m.name != st.cfg.name) {
+                auto& known = st.members[m.name];
+                known.host = m.host;
+                known.port = m.port;
+                if (m.actor)
+                  others.push_back(m);
+              }
+            save_members(st);
+            if (others.empty())
+              return fail("the node there answered with no members");
+            auto left = std::make_shared<size_t>(others.size());
+            auto met = std::make_shared<size_t>(0);
+            for (auto& m : others)
+              meet(self, m.name, m.actor, [=](bool ok) mutable {
+                *met += ok ? 1 : 0;
+                if (--*left > 0)
+                  return;
+                spdlog::info("cluster: joined through {}: {} of {} node(s) met", where, *met,
+                             others.size());
+                rp.deliver(op_result{});
+              });
+          },
+          [=](caf::error& err) mutable { fail(self->home_system().render(err)); });
+    },
+    fail);
+}
+
+// Tries again to reach the members that are down.
+void reconnect(cluster_actor_t* self) {
+  for (auto& [name, m] : self->state.members) {
+    if (m.actor || m.connecting)
+      continue;
+    m.connecting = true;
+    auto node = name;
+    auto give_up = [=](const std::string&) {
+      if (auto it = self->state.members.find(node); it != self->state.members.end())
+        it->second.connecting = false;
+    };
+    connect(
+      self, m.host, m.port,
+      [=](caf::actor a) { meet(self, node, a, [=](bool) { give_up({}); }); }, give_up);
+  }
+}
+
+void forget(cluster_actor_t* self, const std::string& name) {
+  auto& st = self->state;
+  auto it = st.members.find(name);
+  if (it == st.members.end())
+    return;
+  if (it->second.actor)
+    self->demonitor(it->second.actor);
+  st.members.erase(it);
+  save_members(st);
+  spdlog::info("cluster: node {} left the cluster", name);
+  for_each_vhost(self, [=](const caf::actor& v) {
+    self->send(v, cluster_atom::value, forget_atom::value, name);
+  });
+}
+
+caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
+  install_defaults(self, "cluster");
+  self->state.cfg = std::move(cfg);
+  self->set_down_handler([=](caf::down_msg& dm) {
+    for (auto& [name, m] : self->state.members) {
+      if (!m.actor || m.actor.address() != dm.source)
+        continue;
+      m.actor = nullptr;
+      spdlog::warn("cluster: node {} is down ({})", name, self->home_system().render(dm.reason));
+      auto node = name;
+      for_each_vhost(self, [=](const caf::actor& v) {
+        self->send(v, cluster_atom::value, node_down_atom::value, node);
+      });
+    }
+  });
+  return {
+    [=](start_atom, uint16_t port) {  // published on `port`: the others can reach it now
+      auto& st = self->state;
+      st.cfg.port = port;
+      load_members(st);
+      if (!st.cfg.join.empty() && st.members.empty()) {
+        std::string host;
+        uint16_t seed_port = 0;
+        if (parse_node_address(st.cfg.join, host, seed_port))
+          self->send(self, join_atom::value, host, seed_port);
+        else
+          spdlog::error("cluster: cannot join '{}': not host:port", st.cfg.join);
+      }
+      self->send(self, tick_atom::value);
+    },
+    [=](tick_atom) {
+      reconnect(self);
+      self->delayed_send(self, retry_interval, tick_atom::value);
+    },
+    [=](join_atom, std::string& host, uint16_t port) -> caf::result<op_result> {
+      auto& c = self->state.cfg;
+      if ((host == c.host || host == "localhost") && port == c.port)
+        return op_result{1, "cannot join the cluster at " + address_of(host, port) +
+                              ": that is this node",
+                         0};
+      auto rp = self->make_response_promise<op_result>();
+      join(self, host, port, rp);
+      return rp;
+    },
+    [=](op_result& r) {  // the answer to the join of cluster.join at start
+      if (r.code != 0)
+        spdlog::error("cluster: {}", r.text);
+    },
+    [=](join_atom, node_info& who) -> caf::result<std::vector<node_info>> {
+      auto& st = self->state;
+      if (who.name == st.cfg.name)
+        return caf::make_error(caf::sec::runtime_error,
+                               "a node named " + who.name + " is already in the cluster");
+      auto& m = st.members[who.name];
+      m.host = who.host;
+      m.port = who.port;
+      save_members(st);
+      std::vector<node_info> out{me(self)};
+      for (auto& [name, known] : st.members)
+        if (name != who.name)
+          out.push_back(node_info{name, known.host, known.port, known.actor});
+      return out;
+    },
+    [=](hello_atom, node_info& who, cluster_snapshot& theirs) -> caf::result<cluster_snapshot> {
+      if (who.name == self->state.cfg.name)
+        return caf::make_error(caf::sec::runtime_error, "two nodes are named " + who.name);
+      member_up(self, who.name, who.host, who.port, who.actor);
+      apply(self, std::move(theirs), who.name, false);
+      auto rp = self->make_response_promise<cluster_snapshot>();
+      collect(self, [=](cluster_snapshot mine) mutable { rp.deliver(std::move(mine)); });
+      return rp;
+    },
+    [=](replicate_atom, vhost_definitions& d) {  // a change of this node's vhost
+      for (auto& [name, m] : self->state.members)
+        if (m.actor)
+          self->send(m.actor, replicate_atom::value, d, self->state.cfg.name);
+    },
+    [=](replicate_atom, caf::message& change) {  // a change of this node's registry
+      std::vector<caf::message> changes{change};
+      for (auto& [name, m] : self->state.members)
+        if (m.actor)
+          self->send(m.actor, replicate_atom::value, changes, self->state.cfg.name);
+    },
+    [=](replicate_atom, vhost_definitions& d, std::string& from) {
+      apply_vhost(self, std::move(d), std::move(from));
+    },
+    [=](replicate_atom, std::vector<caf::message>& changes, std::string&) {
+      if (auto registry = current_registry(self->home_system()))
+        self->send(registry, cluster_atom::value, std::move(changes), true);
+    },
+    [](bool) {
+      // The registry's answer to changes sent without waiting.
+    },
+    [=](forget_atom, std::string& name) { forget(self, name); },
+    [=](leave_atom) -> op_result {
+      auto& st = self->state;
+      std::vector<std::string> names;
+      for (auto& [name, m] : st.members) {
+        if (m.actor)
+          self->send(m.actor, forget_atom::value, st.cfg.name);
+        names.push_back(name);
+      }
+      for (auto& name : names)
+        forget(self, name);
+      spdlog::info("cluster: this node left the cluster");
+      return op_result{};
+    },
+    [=](list_atom) {
+      auto& st = self->state;
+      std::vector<node_status> out{
+        node_status{st.cfg.name, address_of(st.cfg.host, st.cfg.port), true}};
+      for (auto& [name, m] : st.members)
+        out.push_back(node_status{name, address_of(m.host, m.port), m.actor != nullptr});
+      return out;
+    },
+  };
+}
+
+}  // namespace
+
+bool parse_node_address(const std::string& text, std::string& host, uint16_t& port) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return false;
+  auto digits = std::string_view{text}.substr(colon + 1);
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (ec != std::errc{} || end != digits.data() + digits.size() || port == 0)
+    return false;
+  host = text.substr(0, colon);
+  return true;
+}
+
+caf::actor spawn_cluster(caf::actor_system& sys, cluster_config cfg) {
+  auto a = sys.spawn(cluster_behavior, std::move(cfg));
+  sys.registry().erase(caf::atom("cluster"));
+  sys.registry().put(caf::atom("cluster"), a);
+  return a;
+}
+
+void add_cluster_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<publish_batch>("warren::publish_batch");
+  cfg.add_message_type<route_report>("warren::route_report");
+  cfg.add_message_type<confirm_report>("warren::confirm_report");
+  cfg.add_message_type<delivery_batch>("warren::delivery_batch");
+  cfg.add_message_type<consumer_spec>("warren::consumer_spec");
+  cfg.add_message_type<get_result>("warren::get_result");
+  cfg.add_message_type<op_result>("warren::op_result");
+  cfg.add_message_type<queue_declared>("warren::queue_declared");
+  cfg.add_message_type<exchange_spec>("warren::exchange_spec");
+  cfg.add_message_type<queue_spec>("warren::queue_spec");
+  cfg.add_message_type<binding_spec>("warren::binding_spec");
+  cfg.add_message_type<std::vector<uint64_t>>("std::vector<uint64_t>");
+  cfg.add_message_type<user_info>("warren::user_info");
+  cfg.add_message_type<permission_info>("warren::permission_info");
+  cfg.add_message_type<topic_permission_info>("warren::topic_permission_info");
+  cfg.add_message_type<limit_info>("warren::limit_info");
+  cfg.add_message_type<vhost_definitions>("warren::vhost_definitions");
+  cfg.add_message_type<node_info>("warren::node_info");
+  cfg.add_message_type<std::vector<node_info>>("std::vector<warren::node_info>");
+  cfg.add_message_type<cluster_snapshot>("warren::cluster_snapshot");
+  cfg.add_message_type<std::vector<caf::message>>("std::vector<caf::message>");
+}
+
+}  // namespace warren

@@ -1,0 +1,58 @@
+// The cluster actor (one per node, when the node has a cluster port): which nodes form the
+// cluster, and the traffic of definitions between them. Nodes talk over CAF's middleman
+// (BASP): this actor is published on the cluster port, and every message between nodes is a
+// CAF message to an actor of the other node (types: add_cluster_types).
+//
+// Start: (start_atom, uint16 port) once it is published on the cluster port.
+// Membership:
+//   (join_atom, host, uint16 port)    -> op_result   from the management API: join the cluster
+//       of the node listening there. That node answers with every member; this node then
+//       meets each of them (hello) and remembers them in <data_dir>/cluster-nodes.
+//   (leave_atom)                      -> op_result   this node leaves: the others forget it
+//       (and its queues); it goes on alone with its own definitions.
+//   (list_atom)                       -> std::vector<node_status>   this node first
+// Between nodes:
+//   (join_atom, node_info)            -> std::vector<node_info>   a node joins through this one
+//   (hello_atom, node_info, cluster_snapshot) -> cluster_snapshot  two nodes meet (a join, a
+//       restart, a connection back after a partition): each applies what the other has. The
+//       node that says hello takes the other's users and permissions where both have one.
+//   (replicate_atom, vhost_definitions, from) / (replicate_atom, std::vector<message>, from)
+//       a change made on node `from`, applied here
+//   (forget_atom, name)               node `name` left
+// From this node's vhosts and registry (sent on to every running member):
+//   (replicate_atom, vhost_definitions) / (replicate_atom, caf::message)
+// To this node's vhosts: (cluster_atom, vhost_definitions, from), (cluster_atom,
+// node_down_atom, node), (cluster_atom, forget_atom, node); to its registry (cluster_atom,
+// std::vector<message>, bool overwrite).
+//
+// Failure: members are monitored; a member that dies or becomes unreachable (heartbeats, see
+// warrend's middleman settings) is marked down and its queues take nothing until it is back.
+// Every second this actor tries to reach the members that are down; when one answers, the two
+// meet again. What was deleted on one side while they were apart is not undone on the other.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <string>
+
+#include "cluster/definitions.hpp"
+
+namespace warren {
+
+struct cluster_config {
+  std::string name;      // this node's name (warren@host)
+  std::string host;      // the address of this node's cluster port, as the others reach it
+  uint16_t port = 0;     // the cluster port
+  std::string data_dir;  // where the members are remembered
+  std::string join;      // host:port of a node whose cluster to join at start, or ""
+};
+
+caf::actor spawn_cluster(caf::actor_system& sys, cluster_config cfg);
+
+// The types that cross between nodes, registered before the actor system starts.
+void add_cluster_types(caf::actor_system_config& cfg);
+
+// "host:port" -> host and port; false when it is not one.
+bool parse_node_address(const std::string& text, std::string& host, uint16_t& port);
+
+}  // namespace warren

@@ -1,0 +1,100 @@
+// What nodes of a cluster tell each other about the definitions of a vhost, and the types of
+// the cluster actor's protocol (cluster_actor.hpp).
+//
+// Every node keeps every definition: its own exchange actors (with the same bindings), and
+// for each queue either the queue's actor (the queue lives here) or a handle of the actor on
+// the node where it lives. A `vhost_definitions` is either what one node has (sent when two
+// nodes meet) or one change (sent as it happens); the receiver applies it the same way.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <string>
+#include <vector>
+
+#include "actors/messages.hpp"
+
+namespace warren {
+
+// A queue as the nodes where it does not live know it.
+struct queue_location {
+  queue_spec spec;
+  caf::actor actor;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, queue_location& x) {
+  return f(caf::meta::type_name("queue_location"), x.spec, x.actor);
+}
+
+struct vhost_definitions {
+  std::string vhost;
+  std::vector<exchange_spec> exchanges;
+  std::vector<queue_location> queues;  // queues that live on the sending node
+  std::vector<binding_spec> bindings;
+  std::vector<std::string> deleted_exchanges;
+  std::vector<std::string> deleted_queues;
+  std::vector<binding_spec> unbound;
+
+  bool empty() const {
+    return exchanges.empty() && queues.empty() && bindings.empty() &&
+           deleted_exchanges.empty() && deleted_queues.empty() && unbound.empty();
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, vhost_definitions& x) {
+  return f(caf::meta::type_name("vhost_definitions"), x.vhost, x.exchanges, x.queues,
+           x.bindings, x.deleted_exchanges, x.deleted_queues, x.unbound);
+}
+
+// A node as the others reach it.
+struct node_info {
+  std::string name;
+  std::string host;
+  uint16_t port = 0;
+  caf::actor actor;  // its cluster actor; null when it is not running
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_info& x) {
+  return f(caf::meta::type_name("node_info"), x.name, x.host, x.port, x.actor);
+}
+
+// Everything a node has: the registry's users, vhosts, permissions and limits (as the
+// requests that would create them), then each vhost's definitions.
+struct cluster_snapshot {
+  std::vector<caf::message> registry;
+  std::vector<vhost_definitions> vhosts;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cluster_snapshot& x) {
+  return f(caf::meta::type_name("cluster_snapshot"), x.registry, x.vhosts);
+}
+
+// A node as `cluster_status` shows it.
+struct node_status {
+  std::string name;
+  std::string address;  // host:port of its cluster listener
+  bool running = false;
+};
+
+// The node's cluster actor, null when the node runs alone (no cluster port).
+inline caf::actor current_cluster(caf::actor_system& sys) {
+  return caf::actor_cast<caf::actor>(sys.registry().get(caf::atom("cluster")));
+}
+
+// Atoms of the cluster protocol.
+using join_atom = caf::atom_constant<caf::atom("join")>;
+using hello_atom = caf::atom_constant<caf::atom("hello")>;
+using replicate_atom = caf::atom_constant<caf::atom("replicate")>;
+using forget_atom = caf::atom_constant<caf::atom("forget")>;
+using leave_atom = caf::atom_constant<caf::atom("leave")>;
+using cluster_atom = caf::atom_constant<caf::atom("cluster")>;
+using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
+using node_down_atom = caf::atom_constant<caf::atom("nodedown")>;
+
+}  // namespace warren
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::node_status>)

@@ -1,0 +1,91 @@
+// The cluster in the management API: GET /api/nodes and /api/cluster-name list every member
+// (RabbitMQ's paths); POST /api/cluster/join {"address": "host:port"} and POST
+// /api/cluster/leave are Warren's, for `warrenctl join_cluster` and `leave_cluster`
+// (rabbitmqctl does those through Erlang distribution, which Warren does not have).
+#include <algorithm>
+
+#include "cluster/cluster_actor.hpp"
+#include "management/api.hpp"
+
+namespace warren::mgmt {
+
+namespace {
+
+std::vector<node_status> members(call& c) {
+  std::string error;
+  auto cluster = current_cluster(*c.ctx.sys);
+  if (!cluster)
+    return {};
+  return ask<std::vector<node_status>>(c.self, cluster, error, list_atom::value)
+    .value_or(std::vector<node_status>{});
+}
+
+json other_node_json(const node_status& n) {
+  return json{{"name", n.name},
+              {"type", "disc"},
+              {"running", n.running},
+              {"cluster_address", n.address},
+              {"partitions", json::array()}};
+}
+
+}  // namespace
+
+json cluster_nodes(call& c) {
+  auto all = json::array({node_json(c)});
+  for (auto& n : members(c))
+    if (n.name != c.ctx.node)
+      all.push_back(other_node_json(n));
+  return all;
+}
+
+std::optional<json> cluster_node(call& c, const std::string& name) {
+  if (name == c.ctx.node)
+    return node_json(c);
+  for (auto& n : members(c))
+    if (n.name == name)
+      return other_node_json(n);
+  return std::nullopt;
+}
+
+// As RabbitMQ's default: the name of a node of the cluster, the same on every member (the
+// first of their names).
+std::string cluster_name(call& c) {
+  auto name = c.ctx.node;
+  for (auto& n : members(c))
+    name = std::min(name, n.name);
+  return name;
+}
+
+std::optional<reply> route_cluster(call& c) {
+  if (c.path.size() != 2 || c.path[0] != "cluster")
+    return std::nullopt;
+  if (c.path[1] != "join" && c.path[1] != "leave")
+    return not_found();
+  if (c.method != "POST")
+    return method_not_allowed();
+  if (!c.administrator)
+    return error_reply(403, "access_refused", "changing the cluster needs the administrator tag");
+  auto cluster = current_cluster(*c.ctx.sys);
+  if (!cluster)
+    return bad_request("this node runs without a cluster port (cluster.port)");
+  std::string error;
+  std::optional<op_result> r;
+  if (c.path[1] == "join") {
+    auto body = c.parsed_body();
+    auto address = body.is_object() ? body.value("address", "") : "";
+    std::string host;
+    uint16_t port = 0;
+    if (!parse_node_address(address, host, port))
+      return bad_request("address must be host:port, the cluster port of a node");
+    r = ask<op_result>(c.self, cluster, error, join_atom::value, host, port);
+  } else {
+    r = ask<op_result>(c.self, cluster, error, leave_atom::value);
+  }
+  if (!r)
+    return error_reply(500, "internal_error", error);
+  if (r->code != 0)
+    return error_reply(502, "bad_gateway", r->text);
+  return no_content();
+}
+
+}  // namespace warren::mgmt
