@@ -143,6 +143,8 @@ Options:
                       port that is; a node that has joined remembers the others in its data
                       directory and rejoins them by itself (warrenctl join_cluster does the
                       same at any time)
+  --cluster-cookie SECRET  every node of a cluster must have the same; a node with another
+                      one cannot join (default none, on every node)
   --help              show this text and exit
 
 Configuration keys (see etc/warren.conf):
@@ -158,7 +160,7 @@ Configuration keys (see etc/warren.conf):
   persistence.on_corruption, persistence.commit_interval_ms, persistence.queue_memory_mb,
   memory.trim_interval_ms, collect_statistics_interval, prometheus.return_per_object_metrics,
   supervision.max_restarts, supervision.period_ms, debug.fault_injection, cluster.port,
-  cluster.name, cluster.join
+  cluster.name, cluster.join, cluster.cookie
 
 HTTP on --http-port: the management API (/api/..., RabbitMQ's paths, basic auth with the
 broker's users), Prometheus metrics (/metrics) and a web page (/). Users, vhosts and
@@ -363,6 +365,8 @@ std::string apply_config_text(const std::string& text, daemon_config& cfg) {
       cfg.cluster_name = value;
     } else if (key == "cluster.join") {
       cfg.cluster_join = value;
+    } else if (key == "cluster.cookie") {
+      cfg.cluster_cookie = value;
     } else if (key == "channel_max") {
       if (!to_int(value, 1, 65535, n))
         return bad();
@@ -480,6 +484,8 @@ std::optional<daemon_config> parse_command_line(int argc, char** argv, int& exit
       cfg.cluster_name = v;
     } else if (k == "--cluster-join") {
       cfg.cluster_join = v;
+    } else if (k == "--cluster-cookie") {
+      cfg.cluster_cookie = v;
     } else {
       std::cerr << "warrend: unknown option " << k << "\n" << usage_text();
       exit_code = 2;

@@ -73,6 +73,7 @@ struct daemon_config {
   int cluster_port = -1;
   std::string cluster_name;  // "" = warren@<hostname>
   std::string cluster_join;  // host:port, joined at the first start
+  std::string cluster_cookie;  // the same on every node of a cluster
 };
 
 // Parses argv; on --help prints usage and sets `exit_code` to 0; on a bad flag or config file

@@ -269,6 +269,7 @@ int main(int argc, char** argv) {
     cc.host = cfg.bind_address;
     cc.data_dir = cfg.data_dir;
     cc.join = cfg.cluster_join;
+    cc.cookie = cfg.cluster_cookie;
     auto cluster = warren::spawn_cluster(sys, cc);
     auto bound = sys.middleman().publish(cluster, static_cast<uint16_t>(cfg.cluster_port),
                                          cfg.bind_address.c_str(), true);

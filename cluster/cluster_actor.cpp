@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -60,6 +61,26 @@ void load_members(cluster_state& st) {
     if (name != st.cfg.name && parse_node_address(address, m.host, m.port))
       st.members.emplace(name, std::move(m));
   }
+}
+
+// Whether the current message comes from a member's cluster actor.
+bool from_member(cluster_actor_t* self) {
+  auto& sender = self->current_sender();
+  if (!sender)
+    return false;
+  for (auto& [name, m] : self->state.members)
+    if (m.actor && m.actor.node() == sender->node())
+      return true;
+  return false;
+}
+
+std::optional<caf::error> wrong_cookie(cluster_actor_t* self, const node_info& who,
+                                       const std::string& cookie) {
+  if (cookie == self->state.cfg.cookie)
+    return std::nullopt;
+  spdlog::warn("cluster: refused node {} ({}:{}): its cookie differs", who.name, who.host,
+               who.port);
+  return caf::make_error(caf::sec::runtime_error, "the cluster's cookie differs");
 }
 
 node_info me(cluster_actor_t* self) {
@@ -175,7 +196,8 @@ void member_up(cluster_actor_t* self, const std::string& name, const std::string
 void meet(cluster_actor_t* self, const std::string& name, const caf::actor& target,
           std::function<void(bool)> then) {
   collect(self, [=](cluster_snapshot mine) {
-    self->request(target, call_timeout, hello_atom::value, me(self), std::move(mine))
+    self->request(target, call_timeout, hello_atom::value, me(self), self->state.cfg.cookie,
+                  std::move(mine))
       .then(
         [=](cluster_snapshot& theirs) {
           auto it = self->state.members.find(name);
@@ -218,7 +240,7 @@ void join(cluster_actor_t* self, const std::string& host, uint16_t port,
   connect(
     self, host, port,
     [=](caf::actor seed) mutable {
-      self->request(seed, call_timeout, join_atom::value, me(self))
+      self->request(seed, call_timeout, join_atom::value, me(self), self->state.cfg.cookie)
         .then(
           [=](std::vector<node_info>& members) mutable {
             auto& st = self->state;
@@ -331,8 +353,11 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
       if (r.code != 0)
         spdlog::error("cluster: {}", r.text);
     },
-    [=](join_atom, node_info& who) -> caf::result<std::vector<node_info>> {
+    [=](join_atom, node_info& who,
+        std::string& cookie) -> caf::result<std::vector<node_info>> {
       auto& st = self->state;
+      if (auto refused = wrong_cookie(self, who, cookie))
+        return std::move(*refused);
       if (who.name == st.cfg.name)
         return caf::make_error(caf::sec::runtime_error,
                                "a node named " + who.name + " is already in the cluster");
@@ -346,7 +371,10 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
           out.push_back(node_info{name, known.host, known.port, known.actor});
       return out;
     },
-    [=](hello_atom, node_info& who, cluster_snapshot& theirs) -> caf::result<cluster_snapshot> {
+    [=](hello_atom, node_info& who, std::string& cookie,
+        cluster_snapshot& theirs) -> caf::result<cluster_snapshot> {
+      if (auto refused = wrong_cookie(self, who, cookie))
+        return std::move(*refused);
       if (who.name == self->state.cfg.name)
         return caf::make_error(caf::sec::runtime_error, "two nodes are named " + who.name);
       member_up(self, who.name, who.host, who.port, who.actor);
@@ -367,16 +395,22 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
           self->send(m.actor, replicate_atom::value, changes, self->state.cfg.name);
     },
     [=](replicate_atom, vhost_definitions& d, std::string& from) {
-      apply_vhost(self, std::move(d), std::move(from));
+      if (from_member(self))
+        apply_vhost(self, std::move(d), std::move(from));
     },
     [=](replicate_atom, std::vector<caf::message>& changes, std::string&) {
+      if (!from_member(self))
+        return;
       if (auto registry = current_registry(self->home_system()))
         self->send(registry, cluster_atom::value, std::move(changes), true);
     },
     [](bool) {
       // The registry's answer to changes sent without waiting.
     },
-    [=](forget_atom, std::string& name) { forget(self, name); },
+    [=](forget_atom, std::string& name) {
+      if (from_member(self))
+        forget(self, name);
+    },
     [=](leave_atom) -> op_result {
       auto& st = self->state;
       std::vector<std::string> names;

@@ -12,13 +12,15 @@
 //       (and its queues); it goes on alone with its own definitions.
 //   (list_atom)                       -> std::vector<node_status>   this node first
 // Between nodes:
-//   (join_atom, node_info)            -> std::vector<node_info>   a node joins through this one
-//   (hello_atom, node_info, cluster_snapshot) -> cluster_snapshot  two nodes meet (a join, a
+//   (join_atom, node_info, cookie)    -> std::vector<node_info>   a node joins through this one
+//   (hello_atom, node_info, cookie, cluster_snapshot) -> cluster_snapshot  two nodes meet (a join, a
 //       restart, a connection back after a partition): each applies what the other has. The
 //       node that says hello takes the other's users and permissions where both have one.
 //   (replicate_atom, vhost_definitions, from) / (replicate_atom, std::vector<message>, from)
 //       a change made on node `from`, applied here
 //   (forget_atom, name)               node `name` left
+// A join or hello with another cookie is refused; replicate and forget are taken from the
+// cluster actors of members only.
 // From this node's vhosts and registry (sent on to every running member):
 //   (replicate_atom, vhost_definitions) / (replicate_atom, caf::message)
 // To this node's vhosts: (cluster_atom, vhost_definitions, from), (cluster_atom,
@@ -45,6 +47,7 @@ struct cluster_config {
   uint16_t port = 0;     // the cluster port
   std::string data_dir;  // where the members are remembered
   std::string join;      // host:port of a node whose cluster to join at start, or ""
+  std::string cookie;    // the same on every node of the cluster ("" on all of them: none)
 };
 
 caf::actor spawn_cluster(caf::actor_system& sys, cluster_config cfg);

@@ -2,11 +2,15 @@
 --cluster-port, --cluster-join, POST /api/cluster/join, warrenctl join_cluster), show the same
 definitions on every node, carry messages to and from queues that live on another node, notice
 a killed node and take it back when it restarts on its data directory, and let a node leave.
-Each test starts its own nodes, each with its own data directory and ports."""
+Each test starts its own nodes, each with its own data directory and ports. PartitionTest
+puts two nodes in two network namespaces of its own and takes their link down and up again."""
 
+import json
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -15,7 +19,8 @@ import unittest
 import pika
 import pika.exceptions as pex
 
-from harness import Broker, BrokerError, close_quietly, get_one, wait_until
+from harness import LISTENING_RE, START_TIMEOUT_S, Broker, BrokerError, close_quietly, get_one, \
+    wait_until
 from mgmt_support import WARRENCTL, Api, quote, warrenctl
 from stomp_raw import RawStomp
 from test_prometheus import free_port
@@ -44,6 +49,16 @@ def section(text, header):
     return sorted(names)
 
 
+def nodes_running(api, **kw):
+    """{node name: running} from a node's /api/nodes."""
+    return {n["name"]: n["running"] for n in api.get("/api/nodes", **kw)}
+
+
+def queue_homes(api, vhost="/", **kw):
+    """{queue name: node it lives on} from a node's /api/queues/{vhost}."""
+    return {q["name"]: q.get("node") for q in api.get("/api/queues/" + quote(vhost), **kw)}
+
+
 def pump(conn, until, timeout):
     """Process events on conn until until() is truthy or timeout passes; until()'s value."""
     deadline = time.monotonic() + timeout
@@ -66,10 +81,12 @@ class Member:
     def address(self):
         return "%s:%d" % (HOST, self.cluster_port)
 
-    def start(self, join=None):
+    def start(self, join=None, cookie=None):
         args = []
         if self.cluster:
             args += ["--cluster-name=" + self.name, "--cluster-port=%d" % self.cluster_port]
+        if cookie is not None:
+            args.append("--cluster-cookie=" + cookie)
         if join is not None:
             args.append("--cluster-join=" + join.address)
         self.broker = Broker(binary=WARREND, data_dir=self.data_dir, extra_args=args).start()
@@ -114,14 +131,14 @@ class ClusterTest(unittest.TestCase):
         return out
 
     # -- nodes -----------------------------------------------------------------
-    def node(self, short, join=None, cluster=True):
+    def node(self, short, join=None, cluster=True, cookie=None):
         """Starts node `short` (its name short@localhost), again on its data directory and
         cluster port when it ran before in this test."""
         m = self.members.get(short)
         if m is None:
             name = short + "@localhost" if cluster else "warren@" + socket.gethostname()
             m = self.members[short] = Member(name, os.path.join(self.root, short), cluster)
-        self.runs.append((m.name, m.start(join)))
+        self.runs.append((m.name, m.start(join, cookie)))
         return m
 
     def cluster(self, *shorts):
@@ -149,11 +166,11 @@ class ClusterTest(unittest.TestCase):
     # -- views of one node -----------------------------------------------------
     def members_of(self, m):
         """{node name: running} from m's /api/nodes."""
-        return {n["name"]: n["running"] for n in m.api.get("/api/nodes")}
+        return nodes_running(m.api)
 
     def queues_of(self, m, vhost="/"):
         """{queue name: node it lives on} from m's /api/queues/{vhost}."""
-        return {q["name"]: q.get("node") for q in m.api.get("/api/queues/" + quote(vhost))}
+        return queue_homes(m.api, vhost)
 
     def status_of(self, m, path):
         return m.api.call("GET", path)[0]
@@ -251,6 +268,26 @@ class ClusterTest(unittest.TestCase):
         ch.queue_declare("cl.still")
         ch.basic_publish("", "cl.still", b"alone and well", mandatory=True)
         self.assertEqual(ch.basic_get("cl.still", auto_ack=True)[2], b"alone and well")
+
+    def test_a_node_with_another_cookie_cannot_join(self):
+        a = self.node("a", cookie="first-secret")
+        b = self.node("b", cookie="other-secret")
+        c = self.node("c", cookie="first-secret")
+        status, parsed, raw, _ = b.api.call("POST", "/api/cluster/join", {"address": a.address})
+        self.assertEqual(status, 502, raw)
+        self.assertIn("cookie", parsed["reason"])
+        self.assertEqual(self.members_of(a), {a.name: True})
+        self.assertEqual(self.members_of(b), {b.name: True})
+        # b's queue stays b's alone; a node with the same cookie joins.
+        self.connect(b).channel().queue_declare("cl.outsider", durable=True)
+        status, _, raw, _ = c.api.call("POST", "/api/cluster/join", {"address": a.address})
+        self.assertEqual(status, 204, raw)
+        self.wait_members([a, c], {a.name: True, c.name: True})
+        self.assertNotIn("cl.outsider", self.queues_of(a))
+        # Nor can b join through c.
+        status, _, raw, _ = b.api.call("POST", "/api/cluster/join", {"address": c.address})
+        self.assertEqual(status, 502, raw)
+        self.assertEqual(self.members_of(c), {a.name: True, c.name: True})
 
     # -- definitions -----------------------------------------------------------
     def test_definitions_made_on_any_node_are_seen_on_every_node(self):
@@ -547,5 +584,465 @@ class ClusterTest(unittest.TestCase):
         self.assertNotIn("cl.after", self.queues_of(c))
 
 
+# -- a partition between two network namespaces ----------------------------------------------
+#
+# The test process starts a child (this file with PARTITION_CHILD_FLAG) in a new network
+# namespace A. The child makes a second one, B (held by a sleeping process), joins the two
+# with a veth pair wa (A, ADDRESS_A) - wb (B, ADDRESS_B), and runs node a in A and node b in
+# B (nsenter). Clients run in A; what b sees while the link is down is looked at from inside
+# B (this file with IN_B_FLAG, under nsenter). The child reports its steps as one JSON line.
+
+PARTITION_CHILD_FLAG = "--partition-child"
+IN_B_FLAG = "--partition-in-b"
+PARENT_NETNS_VAR = "WARREN_CLUSTER_PARENT_NETNS"
+PARTITION_DIR_VAR = "WARREN_CLUSTER_PARTITION_DIR"
+ADDRESS_A, ADDRESS_B = "10.77.0.1", "10.77.0.2"
+NAME_A, NAME_B = "a@localhost", "b@localhost"
+# Each node is alone in its namespace: fixed ports are free there.
+AMQP_PORT, HTTP_PORT, CLUSTER_PORT = 5672, 15672, 25672
+PARTITION_CHILD_TIMEOUT_S = 120.0
+PARTITION_S = 20.0  # the nodes see each other down (heartbeats, 3 s connection timeout)
+HEAL_S = 30.0       # after the link is back, both see both running again
+STAY_S = 5.0        # a view that must not change: longer than the connection timeout and a
+                    # retry (every second) of the cluster
+BOTH = {NAME_A: True, NAME_B: True}
+
+
+def netns_id(pid="self"):
+    """The inode of a process's network namespace."""
+    return os.stat("/proc/%s/ns/net" % pid).st_ino
+
+
+def namespace_prefix():
+    """The command prefix that runs a program in a new network namespace (unshare -n as root,
+    else unshare -rn); raises SkipTest when this machine cannot make one inside another."""
+    for command in ("ip", "unshare", "nsenter"):
+        if shutil.which(command) is None:
+            raise unittest.SkipTest("needs %s for network namespaces" % command)
+    prefix = ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-rn"]
+    probe = prefix + ["unshare", "-n", "ip", "link", "set", "lo", "up"]
+    try:
+        r = subprocess.run(probe, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise unittest.SkipTest("cannot make network namespaces: %s" % exc)
+    if r.returncode != 0:
+        raise unittest.SkipTest("cannot make a network namespace in another (%s): %s"
+                                % (" ".join(probe), r.stdout.strip()))
+    return prefix
+
+
+def in_namespace_of(pid):
+    return ["nsenter", "-t", str(pid), "-n"]
+
+
+def run_short(cmd, timeout=10):
+    """None when cmd succeeds, else what it said."""
+    try:
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return "%s: %s" % (" ".join(cmd), exc)
+    return None if r.returncode == 0 else "%s: %s" % (" ".join(cmd), r.stdout.strip())
+
+
+def start_holder():
+    """(a process that holds a new network namespace B, None) or (None, why not)."""
+    holder = subprocess.Popen(["unshare", "-n", "sleep", "600"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def moved():
+        try:
+            return holder.poll() is not None or netns_id(holder.pid) != netns_id()
+        except OSError:
+            return True
+    wait_until(moved, 5.0, 0.02)
+    if holder.poll() is not None:
+        return None, "unshare -n: %s" % holder.stderr.read().decode(errors="replace").strip()
+    if netns_id(holder.pid) == netns_id():
+        stop_process(holder)
+        return None, "unshare -n left its process in this network namespace"
+    return holder, None
+
+
+def make_link(holder_pid):
+    """Joins this namespace (A) and the holder's (B) with the veth pair wa - wb, ADDRESS_A on
+    wa, ADDRESS_B on wb, every link up; None, or the step that failed."""
+    b = in_namespace_of(holder_pid)
+    steps = (["ip", "link", "add", "wa", "type", "veth", "peer", "name", "wb"],
+             ["ip", "link", "set", "wb", "netns", str(holder_pid)],
+             ["ip", "addr", "add", ADDRESS_A + "/24", "dev", "wa"],
+             ["ip", "link", "set", "wa", "up"],
+             b + ["ip", "link", "set", "lo", "up"],
+             b + ["ip", "addr", "add", ADDRESS_B + "/24", "dev", "wb"],
+             b + ["ip", "link", "set", "wb", "up"])
+    for step in steps:
+        problem = run_short(step)
+        if problem:
+            return problem
+    return None
+
+
+def stop_process(proc):
+    if proc.poll() is None:
+        proc.kill()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def log_tail(path, max_chars=3000):
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+    except OSError as exc:
+        return "(no log: %s)" % exc
+    return text if len(text) <= max_chars else "...\n" + text[-max_chars:]
+
+
+def start_partition_node(root, short, name, address, prefix=(), join=None):
+    """warrend on `address` (every listener; fixed ports), its stderr in <root>/<short>.log;
+    returns the process once it listens for AMQP, HTTP and the cluster."""
+    log = os.path.join(root, short + ".log")
+    cmd = [*prefix, os.environ["WARREND"], "--bind", address,
+           "--amqp-port", str(AMQP_PORT), "--stomp-port", "0", "--http-port", str(HTTP_PORT),
+           "--cluster-port", str(CLUSTER_PORT), "--cluster-name=" + name,
+           "--data-dir", os.path.join(root, short), "--log-level", "info",
+           # guest logs in through ADDRESS_A/ADDRESS_B: there is no loopback listener.
+           "--config", os.path.join(root, "warren.conf")]
+    if join:
+        cmd.append("--cluster-join=" + join)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=out)
+
+    def listening():
+        protos = {m.group("proto") for m in LISTENING_RE.finditer(log_tail(log, 10 ** 6))}
+        return proc.poll() is not None or {"amqp", "http", "cluster"} <= protos
+    wait_until(listening, START_TIMEOUT_S, 0.1)
+    if proc.poll() is not None or not listening():
+        stop_process(proc)
+        raise BrokerError("node %s did not start listening (exit code %s)"
+                          % (name, proc.returncode))
+    return proc
+
+
+def amqp(address):
+    return pika.BlockingConnection(pika.ConnectionParameters(
+        host=address, port=AMQP_PORT, credentials=pika.PlainCredentials("guest", "guest"),
+        connection_attempts=1, socket_timeout=5, stack_timeout=10,
+        blocked_connection_timeout=30))
+
+
+def on_channel(address, action):
+    """action(channel) on a new connection to the node at address, closed afterwards."""
+    conn = amqp(address)
+    try:
+        return action(conn.channel())
+    finally:
+        close_quietly(conn)
+
+
+def declare_queue(address, queue):
+    on_channel(address, lambda ch: ch.queue_declare(queue, durable=True))
+    return "done"
+
+
+def passive_declare(address, queue):
+    """[200, ""] when the node at address has the queue, else [reply code, reply text]."""
+    try:
+        on_channel(address, lambda ch: ch.queue_declare(queue, passive=True))
+        return [200, ""]
+    except pex.ChannelClosedByBroker as exc:
+        return [exc.reply_code, exc.reply_text]
+
+
+def publish_confirmed(address, queue, body):
+    """Publishes body to `queue` through the default exchange, mandatory, and waits for the
+    confirm (pika raises on a nack or a return)."""
+    def publish(ch):
+        ch.confirm_delivery()
+        ch.basic_publish("", queue, body.encode(), pika.BasicProperties(delivery_mode=2),
+                         mandatory=True)
+    on_channel(address, publish)
+    return "done"
+
+
+def fetch(address, queue):
+    """The body of the next message of `queue` (basic.get, auto-ack) or None."""
+    method, _, body = on_channel(address, lambda ch: ch.basic_get(queue, auto_ack=True))
+    return None if method is None else body.decode("utf-8", "replace")
+
+
+def node_api(address):
+    return Api(address, HTTP_PORT)
+
+
+def says_down(reply):
+    """Whether a passive declare was answered as for a queue whose node is down."""
+    return isinstance(reply, list) and reply[0] == 404 and "down" in reply[1]
+
+
+# What a client in B can look at (IN_B_FLAG), and the checks other than equality, by name.
+LOOKS_IN_B = {
+    "nodes": lambda arg: nodes_running(node_api(ADDRESS_B), timeout=5),
+    "declare_queue": lambda arg: declare_queue(ADDRESS_B, arg),
+    "passive_declare": lambda arg: passive_declare(ADDRESS_B, arg),
+}
+CHECKS = {"says_down": says_down}
+
+
+def observe(get, ok, timeout, interval=0.2):
+    """Calls get() until ok(its value) or timeout passes (once when timeout is 0): (the last
+    value, the seconds it took). An exception counts as a value: its type and text."""
+    start = time.monotonic()
+    last = []
+
+    def attempt():
+        try:
+            last.append(get())
+        except Exception as exc:  # part of what is seen, the test reports it
+            last.append("%s: %s" % (type(exc).__name__, exc))
+        return ok(last[-1])
+    wait_until(attempt, timeout, interval)
+    return last[-1], round(time.monotonic() - start, 1)
+
+
+class StepFailed(Exception):
+    pass
+
+
+class Steps:
+    """The observations of the partition scenario, in order: {step, want, got, ok, seconds};
+    the first that is not as wanted ends the scenario."""
+
+    def __init__(self, holder_pid):
+        self.records, self.holder_pid = [], holder_pid
+
+    def record(self, what, want, got, seconds, ok):
+        self.records.append({"step": what, "want": want, "got": got, "ok": ok,
+                             "seconds": seconds})
+        sys.stderr.write("%s: %s after %.1f s\n" % (what, "ok" if ok else "NOT OK", seconds))
+        sys.stderr.flush()
+        if not ok:
+            raise StepFailed(what)
+
+    def expect(self, what, get, want, timeout, ok=None):
+        """Polls get() until it gives want (or ok(value), want then saying what is wanted)."""
+        got, seconds = observe(get, ok or (lambda v: v == want), timeout)
+        self.record(what, want, got, seconds, (ok or (lambda v: v == want))(got))
+
+    def hold(self, what, get, want, seconds):
+        """get() gives want every time it is called for `seconds`."""
+        got, took = observe(get, lambda v: v != want, seconds)
+        self.record(what, want, got, took, got == want)
+
+    def do(self, what, action):
+        """Runs action() once; it fails by raising."""
+        self.expect(what, lambda: action() or "done", "done", 0)
+
+    def expect_in_b(self, what, look, want, timeout=0.0, arg=None, check=None):
+        """As expect, with a client inside namespace B (LOOKS_IN_B[look](arg)); check: a name
+        in CHECKS, want then saying what is wanted."""
+        request = json.dumps({"look": look, "arg": arg, "want": want, "timeout": timeout,
+                              "check": check})
+        cmd = in_namespace_of(self.holder_pid) + [sys.executable, os.path.abspath(__file__),
+                                                  IN_B_FLAG, request]
+        start = time.monotonic()
+        try:
+            r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               timeout=timeout + 30,
+                               cwd=os.path.dirname(os.path.abspath(__file__)))
+            lines = r.stdout.strip().splitlines()
+            seen = json.loads(lines[-1]) if lines else {
+                "got": "no answer from inside B (exit code %s): %s" % (r.returncode,
+                                                                       r.stderr[-2000:]),
+                "seconds": round(time.monotonic() - start, 1)}
+        except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+            seen = {"got": "%s: %s" % (type(exc).__name__, exc),
+                    "seconds": round(time.monotonic() - start, 1)}
+        ok = CHECKS[check](seen["got"]) if check else seen["got"] == want
+        self.record(what + " (seen from inside B)", want, seen["got"], seen["seconds"], ok)
+
+
+def partition_scenario(steps):
+    a, b = node_api(ADDRESS_A), node_api(ADDRESS_B)
+    # (1) One cluster across the link.
+    steps.expect("a lists both nodes running", lambda: nodes_running(a, timeout=5), BOTH,
+                 SYNC_S + START_TIMEOUT_S)
+    steps.expect("b lists both nodes running", lambda: nodes_running(b, timeout=5), BOTH, SYNC_S)
+    steps.do("declare durable queue p.on_a on a", lambda: declare_queue(ADDRESS_A, "p.on_a"))
+    steps.do("declare durable queue p.on_b on b", lambda: declare_queue(ADDRESS_B, "p.on_b"))
+    homes = {"p.on_a": NAME_A, "p.on_b": NAME_B}
+    for short, api in (("a", a), ("b", b)):
+        steps.expect("p.on_a and p.on_b with their nodes on " + short,
+                     lambda: {q: n for q, n in queue_homes(api, timeout=5).items() if q in homes},
+                     homes, SYNC_S)
+
+    # (2) The partition.
+    steps.do("ip link set wa down", lambda: run_short(["ip", "link", "set", "wa", "down"]))
+    steps.expect("a lists b as not running", lambda: nodes_running(a, timeout=5),
+                 {NAME_A: True, NAME_B: False}, PARTITION_S)
+    steps.expect_in_b("b lists a as not running", "nodes", {NAME_A: False, NAME_B: True},
+                      PARTITION_S)
+    steps.hold("a keeps listing b as not running while the link is down (its retries fail)",
+               lambda: nodes_running(a, timeout=5), {NAME_A: True, NAME_B: False}, STAY_S)
+    steps.expect_in_b("b still lists a as not running", "nodes", {NAME_A: False, NAME_B: True})
+    down = "[404, '... down ...']"
+    steps.expect("a answers a passive declare of p.on_b with 404 and 'down'",
+                 lambda: passive_declare(ADDRESS_A, "p.on_b"), down, SYNC_S, ok=says_down)
+    steps.expect_in_b("b answers a passive declare of p.on_a with 404 and 'down'",
+                      "passive_declare", down, SYNC_S, arg="p.on_a", check="says_down")
+
+    # (3) Both sides go on alone.
+    def declare_exchange():
+        on_channel(ADDRESS_A, lambda ch: ch.exchange_declare("p.x.a", "topic", durable=True))
+    steps.do("declare durable exchange p.x.a on a", declare_exchange)
+    steps.expect_in_b("declare durable queue p.q.b on b", "declare_queue", "done", arg="p.q.b")
+
+    # (4) The link is back.
+    steps.do("ip link set wa up", lambda: run_short(["ip", "link", "set", "wa", "up"]))
+    steps.expect("a lists both nodes running again", lambda: nodes_running(a, timeout=5), BOTH,
+                 HEAL_S)
+    steps.expect("b lists both nodes running again", lambda: nodes_running(b, timeout=5), BOTH,
+                 HEAL_S)
+    steps.hold("a and b keep listing both nodes running",
+               lambda: {"a": nodes_running(a, timeout=5), "b": nodes_running(b, timeout=5)},
+               {"a": BOTH, "b": BOTH}, STAY_S)
+    steps.expect("a knows p.q.b, made on b during the partition",
+                 lambda: queue_homes(a, timeout=5).get("p.q.b"), NAME_B, SYNC_S)
+    steps.expect("b knows p.x.a, made on a during the partition",
+                 lambda: b.call("GET", "/api/exchanges/%2F/p.x.a", timeout=5)[0], 200, SYNC_S)
+    steps.expect("a answers a passive declare of p.on_b again",
+                 lambda: passive_declare(ADDRESS_A, "p.on_b"), [200, ""], SYNC_S)
+    steps.expect("b answers a passive declare of p.on_a again",
+                 lambda: passive_declare(ADDRESS_B, "p.on_a"), [200, ""], SYNC_S)
+    for (writer, writer_addr), queue, (reader, reader_addr) in (
+            (("a", ADDRESS_A), "p.on_b", ("b", ADDRESS_B)),
+            (("a", ADDRESS_A), "p.q.b", ("b", ADDRESS_B)),
+            (("b", ADDRESS_B), "p.on_a", ("a", ADDRESS_A))):
+        body = "published on %s for %s after the partition" % (writer, queue)
+        steps.do("publish on %s to %s (confirmed, mandatory)" % (writer, queue),
+                 lambda: publish_confirmed(writer_addr, queue, body))
+        steps.expect("basic.get of %s on %s" % (queue, reader),
+                     lambda: fetch(reader_addr, queue), body, DELIVER_S)
+        steps.expect(queue + " is empty after it", lambda: fetch(reader_addr, queue), None, 0)
+
+
+def partition_child():
+    """Runs in network namespace A; prints {"steps": [...], "complete": bool, "error",
+    "exited": {node: code}} or {"no_namespace": why} as one JSON line."""
+    parent, root = os.environ.get(PARENT_NETNS_VAR), os.environ.get(PARTITION_DIR_VAR)
+    if not parent or str(netns_id()) == parent or not root:
+        # Never change the links of a namespace this process did not make.
+        print(json.dumps({"same_namespace": "parent %s, here %s" % (parent, netns_id())}))
+        return 0
+    report = {"steps": [], "complete": False}
+    holder, nodes = None, {}
+    try:
+        problem = run_short(["ip", "link", "set", "lo", "up"])
+        if not problem:
+            holder, problem = start_holder()
+        if not problem:
+            problem = make_link(holder.pid)
+        if problem:
+            report = {"no_namespace": problem}
+            return 0
+        with open(os.path.join(root, "warren.conf"), "w") as f:
+            f.write("loopback_users = none\n")
+        nodes[NAME_A] = start_partition_node(root, "a", NAME_A, ADDRESS_A)
+        nodes[NAME_B] = start_partition_node(root, "b", NAME_B, ADDRESS_B,
+                                             prefix=in_namespace_of(holder.pid),
+                                             join="%s:%d" % (ADDRESS_A, CLUSTER_PORT))
+        steps = Steps(holder.pid)
+        report["steps"] = steps.records
+        partition_scenario(steps)
+        report["complete"] = True
+    except StepFailed:
+        pass
+    except Exception as exc:  # reported with the steps so far; the test fails on it
+        report["error"] = "%s: %s" % (type(exc).__name__, exc)
+    finally:
+        report["exited"] = {name: p.returncode for name, p in nodes.items()
+                            if p.poll() is not None}
+        for proc in list(nodes.values()) + ([holder] if holder else []):
+            stop_process(proc)
+        print(json.dumps(report))
+    return 0
+
+
+def in_b_main(request):
+    """Inside namespace B: one look (LOOKS_IN_B), repeated until it shows what is wanted or
+    the time is up; prints {"got", "seconds"}."""
+    req = json.loads(request)
+    look = LOOKS_IN_B[req["look"]]
+    ok = CHECKS[req["check"]] if req["check"] else (lambda v: v == req["want"])
+    got, seconds = observe(lambda: look(req["arg"]), ok, req["timeout"])
+    print(json.dumps({"got": got, "seconds": seconds}))
+    return 0
+
+
+@unittest.skipIf(os.environ.get("WARREN_TEST_BROKER"), "needs its own warrend processes")
+class PartitionTest(unittest.TestCase):
+    """Two nodes in two network namespaces joined by a veth pair: the link goes down (a
+    partition) and comes back. Each side sees the other down, answers for the other's queues
+    with 404 '... down or inaccessible', goes on with its own definitions, and after the link
+    is back both are one cluster again with what each side made meanwhile, and messages cross
+    again."""
+
+    def test_partition_between_two_namespaces_and_its_healing(self):
+        binary = WARREND
+        if not binary or not os.access(binary, os.X_OK):
+            raise BrokerError("WARREND=%r must name the warrend binary" % binary)
+        prefix = namespace_prefix()
+        root = tempfile.mkdtemp(prefix="warren-partition-")
+        self.addCleanup(shutil.rmtree, root, True)
+        env = dict(os.environ, WARREND=os.path.abspath(binary))
+        env[PARENT_NETNS_VAR] = str(netns_id())
+        env[PARTITION_DIR_VAR] = root
+        child = subprocess.Popen(prefix + [sys.executable, os.path.abspath(__file__),
+                                           PARTITION_CHILD_FLAG],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env=env, start_new_session=True,
+                                 cwd=os.path.dirname(os.path.abspath(__file__)))
+
+        def logs():
+            return "".join("\n--- log of node %s (tail) ---\n%s" % (short, log_tail(
+                os.path.join(root, short + ".log"))) for short in ("a", "b"))
+        try:
+            out, err = child.communicate(timeout=PARTITION_CHILD_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)  # the child, its nodes and the holder of B
+            out, err = child.communicate(timeout=10)
+            self.fail("the scenario did not finish within %.0f s\n--- its progress ---\n%s%s"
+                      % (PARTITION_CHILD_TIMEOUT_S, err[-3000:], logs()))
+        lines = [l for l in out.splitlines() if l.strip()]
+        try:
+            report = json.loads(lines[-1])
+        except (IndexError, ValueError):
+            self.fail("the scenario exited with %s and no report\n--- stdout ---\n%s\n"
+                      "--- stderr ---\n%s%s" % (child.returncode, out[-2000:], err[-3000:],
+                                                logs()))
+        if "same_namespace" in report:
+            self.fail("the scenario did not run in a network namespace of its own (%s)"
+                      % report["same_namespace"])
+        if "no_namespace" in report:
+            raise unittest.SkipTest("cannot make the second namespace and the veth pair: %s"
+                                    % report["no_namespace"])
+        for step in report["steps"]:
+            self.assertTrue(step["ok"], "step %r: wanted %r, got %r (after %.1f s)%s"
+                            % (step["step"], step["want"], step["got"], step["seconds"],
+                               logs()))
+        self.assertNotIn("error", report, "%s%s" % (report.get("error"), logs()))
+        self.assertEqual(report["exited"], {}, "nodes exited on their own" + logs())
+        self.assertTrue(report["complete"], "the scenario stopped early\n%s%s"
+                        % (err[-3000:], logs()))
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == [PARTITION_CHILD_FLAG]:
+        sys.exit(partition_child())
+    if sys.argv[1:2] == [IN_B_FLAG]:
+        sys.exit(in_b_main(sys.argv[2]))
     unittest.main()
