@@ -50,8 +50,8 @@ struct queue_record {
   caf::actor_addr owner;  // exclusive owner, null otherwise
   bool persisted = false;  // in the catalog, with a message file
   std::string file;        // the message file, relative to data_dir (persisted queues)
-  // Cluster: the node the queue lives on ("" = this one; the others keep it in their catalog
-  // and supervise it), and whether that node is out of reach.
+  // Cluster: the node the queue lives on ("" = this one, which alone keeps it in its catalog
+  // and supervises it), and whether that node is out of reach.
   std::string node;
   bool down = false;
 };
