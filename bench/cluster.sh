@@ -39,14 +39,7 @@ log() { bench_log "$@"; }
 [ -n "$BIN_DIR" ] && export WARREN_BIN_DIR=$BIN_DIR
 PERF=$(find_bin warren-perf) && WARREND=$(find_bin warrend) ||
   { log "no warrend and warren-perf: build them (Release) first"; exit 1; }
-RMQ_BIN=/usr/lib/rabbitmq/bin
-if [ ! -x "$RMQ_BIN/rabbitmq-server" ]; then
-  log "installing rabbitmq-server"
-  apt-get install -y rabbitmq-server >&2
-  (systemctl disable --now rabbitmq-server || service rabbitmq-server stop) >/dev/null 2>&1 || true
-fi
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ensure_rabbitmq
 TMP=$(mktemp -d /tmp/warren-cluster-bench.XXXXXX)
 EPMD_WAS_RUNNING=0
 pgrep -x epmd >/dev/null && EPMD_WAS_RUNNING=1

@@ -88,15 +88,7 @@ PERF=$BUILD/bin/warren-perf
 WARREND=${WARREND:-$BUILD/bin/warrend}
 [ -x "$PERF" ] && [ -x "$WARREND" ] || { log "missing $PERF or $WARREND"; exit 1; }
 
-# --- RabbitMQ: install if missing, but never leave Debian's own service running.
-RMQ_BIN=/usr/lib/rabbitmq/bin
-if [ ! -x "$RMQ_BIN/rabbitmq-server" ]; then
-  log "installing rabbitmq-server"
-  apt-get install -y rabbitmq-server >&2
-  (systemctl disable --now rabbitmq-server || service rabbitmq-server stop) >/dev/null 2>&1 || true
-fi
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ensure_rabbitmq
 listener_pid() { ss -ltnpH "sport = :$1" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2; }
 
 TMP=$(mktemp -d /tmp/warren-compare.XXXXXX)
@@ -178,7 +170,7 @@ cleanup() {
   set +e
   stop_warrend
   stop_rabbit
-  [ "$EPMD_WAS_RUNNING" = 1 ] || epmd -kill >/dev/null 2>&1
+  [ "$EPMD_WAS_RUNNING" = 1 ] || pkill -x epmd 2>/dev/null
   rm -rf "$TMP"
 }
 trap cleanup EXIT

@@ -74,3 +74,17 @@ stop_warrend() {
 
 # summary_field LINE KEY: the value of KEY=... in a warren-perf summary line ("" if absent).
 summary_field() { tr ' ' '\n' <<< "$1" | sed -n "s/^$2=//p" | head -1; }
+
+# The comparison scripts' (compare.sh, cluster.sh; they need python3 and, the first time,
+# apt-get too):
+# ensure_rabbitmq: installs Debian's rabbitmq-server if RMQ_BIN lacks it, and never leaves
+# Debian's own service running.
+RMQ_BIN=/usr/lib/rabbitmq/bin
+ensure_rabbitmq() {
+  [ -x "$RMQ_BIN/rabbitmq-server" ] && return 0
+  bench_log "installing rabbitmq-server"
+  apt-get install -y rabbitmq-server >&2
+  (systemctl disable --now rabbitmq-server || service rabbitmq-server stop) >/dev/null 2>&1 || true
+}
+# free_port: a TCP port free on 127.0.0.1 now.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
