@@ -258,15 +258,24 @@ void join(cluster_actor_t* self, const std::string& host, uint16_t port,
               return fail("the node there answered with no members");
             auto left = std::make_shared<size_t>(others.size());
             auto met = std::make_shared<size_t>(0);
+            auto done = [=](bool ok) mutable {
+              *met += ok ? 1 : 0;
+              if (--*left > 0)
+                return;
+              spdlog::info("cluster: joined through {}: {} of {} node(s) met", where, *met,
+                           others.size());
+              rp.deliver(op_result{});
+            };
+            // Each over a connection of its own: a handle that came through the seed would
+            // reach its node through the seed, and its death would go unnoticed here.
             for (auto& m : others)
-              meet(self, m.name, m.actor, [=](bool ok) mutable {
-                *met += ok ? 1 : 0;
-                if (--*left > 0)
-                  return;
-                spdlog::info("cluster: joined through {}: {} of {} node(s) met", where, *met,
-                             others.size());
-                rp.deliver(op_result{});
-              });
+              connect(
+                self, m.host, m.port,
+                [=](caf::actor a) mutable { meet(self, m.name, a, done); },
+                [=](const std::string& why) mutable {
+                  spdlog::warn("cluster: cannot reach node {}: {}", m.name, why);
+                  done(false);
+                });
           },
           [=](caf::error& err) mutable { fail(self->home_system().render(err)); });
     },
@@ -410,6 +419,19 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
     [=](forget_atom, std::string& name) {
       if (from_member(self))
         forget(self, name);
+    },
+    [=](forget_atom, remove_atom, std::string& name) -> op_result {
+      auto& st = self->state;
+      auto it = st.members.find(name);
+      if (it == st.members.end())
+        return op_result{404, "no node " + name + " in the cluster", 0};
+      if (it->second.actor)
+        return op_result{409, "node " + name + " is running: it can leave the cluster itself", 0};
+      for (auto& [other, m] : st.members)
+        if (m.actor)
+          self->send(m.actor, forget_atom::value, name);
+      forget(self, name);
+      return op_result{};
     },
     [=](leave_atom) -> op_result {
       auto& st = self->state;

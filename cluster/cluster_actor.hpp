@@ -10,6 +10,8 @@
 //       meets each of them (hello) and remembers them in <data_dir>/cluster-nodes.
 //   (leave_atom)                      -> op_result   this node leaves: the others forget it
 //       (and its queues); it goes on alone with its own definitions.
+//   (forget_atom, remove_atom, name)  -> op_result   a member that is down for good is
+//       forgotten here and by the running members (404: no such member, 409: it runs).
 //   (list_atom)                       -> std::vector<node_status>   this node first
 // Between nodes:
 //   (join_atom, node_info, cookie)    -> std::vector<node_info>   a node joins through this one

@@ -1,7 +1,8 @@
 // The cluster in the management API: GET /api/nodes and /api/cluster-name list every member
-// (RabbitMQ's paths); POST /api/cluster/join {"address": "host:port"} and POST
-// /api/cluster/leave are Warren's, for `warrenctl join_cluster` and `leave_cluster`
-// (rabbitmqctl does those through Erlang distribution, which Warren does not have).
+// (RabbitMQ's paths); POST /api/cluster/join {"address": "host:port"}, POST
+// /api/cluster/leave and DELETE /api/cluster/nodes/{name} are Warren's, for `warrenctl
+// join_cluster`, `leave_cluster` and `forget_cluster_node` (rabbitmqctl does those through
+// Erlang distribution, which Warren does not have).
 #include <algorithm>
 
 #include "cluster/cluster_actor.hpp"
@@ -57,11 +58,12 @@ std::string cluster_name(call& c) {
 }
 
 std::optional<reply> route_cluster(call& c) {
-  if (c.path.size() != 2 || c.path[0] != "cluster")
+  if (c.path.empty() || c.path[0] != "cluster")
     return std::nullopt;
-  if (c.path[1] != "join" && c.path[1] != "leave")
+  bool forget = c.path.size() == 3 && c.path[1] == "nodes";
+  if (!forget && (c.path.size() != 2 || (c.path[1] != "join" && c.path[1] != "leave")))
     return not_found();
-  if (c.method != "POST")
+  if (c.method != (forget ? "DELETE" : "POST"))
     return method_not_allowed();
   if (!c.administrator)
     return error_reply(403, "access_refused", "changing the cluster needs the administrator tag");
@@ -70,7 +72,12 @@ std::optional<reply> route_cluster(call& c) {
     return bad_request("this node runs without a cluster port (cluster.port)");
   std::string error;
   std::optional<op_result> r;
-  if (c.path[1] == "join") {
+  if (forget) {
+    r = ask<op_result>(c.self, cluster, error, forget_atom::value, remove_atom::value,
+                       c.path[2]);
+    if (r && (r->code == 404 || r->code == 409))
+      return error_reply(r->code, r->code == 404 ? "not_found" : "conflict", r->text);
+  } else if (c.path[1] == "join") {
     auto body = c.parsed_body();
     auto address = body.is_object() ? body.value("address", "") : "";
     std::string host;

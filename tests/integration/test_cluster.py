@@ -584,6 +584,29 @@ class ClusterTest(unittest.TestCase):
         self.assertNotIn("cl.after", self.queues_of(c))
 
 
+    @needs_warrenctl
+    def test_a_node_down_for_good_is_forgotten(self):
+        a, b, c = self.cluster("a", "b", "c")
+        self.connect(c).channel().queue_declare("cl.on_c", durable=True)
+        for m in (a, b):
+            self.settle(lambda: self.queues_of(m).get("cl.on_c"), c.name, "cl.on_c on " + m.name)
+        # A running member is not forgotten: it can leave by itself.
+        r = warrenctl(a.http_port, "forget_cluster_node", c.name)
+        self.assertNotIn(r.returncode, (0, 64), r.stdout + r.stderr)
+        self.assertIn("running", r.stdout + r.stderr)
+        r = warrenctl(a.http_port, "forget_cluster_node", "nobody@localhost")
+        self.assertNotIn(r.returncode, (0, 64), r.stdout + r.stderr)
+        self.kill(c)
+        self.wait_members([a, b], {a.name: True, b.name: True, c.name: False}, DETECT_S)
+        r = warrenctl(a.http_port, "forget_cluster_node", c.name)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.wait_members([a, b], {a.name: True, b.name: True})
+        self.assertEqual(self.cluster_status(b), ([a.name, b.name], [a.name, b.name]))
+        for m in (a, b):
+            self.settle(lambda: "cl.on_c" in self.queues_of(m), False,
+                        "cl.on_c forgotten on " + m.name)
+
+
 # -- a partition between two network namespaces ----------------------------------------------
 #
 # The test process starts a child (this file with PARTITION_CHILD_FLAG) in a new network

@@ -555,6 +555,14 @@ int join_cluster(invocation& inv) {
   return simple(inv, "POST", "/api/cluster/join", &body, "joining the cluster at " + inv.args[0]);
 }
 
+int forget_cluster_node(invocation& inv) {
+  if (inv.args.size() != 1)
+    return usage("forget_cluster_node", "expected <node>, the name of a member that is down");
+  info(inv, "Removing node " + inv.args[0] + " from the cluster ...");
+  return simple(inv, "DELETE", "/api/cluster/nodes/" + encode(inv.args[0]), nullptr,
+                "forgetting node " + inv.args[0]);
+}
+
 int leave_cluster(invocation& inv) {
   if (!inv.args.empty())
     return usage("leave_cluster", "expected no arguments");
@@ -570,6 +578,9 @@ const std::vector<command>& commands() {
     {"cluster_status", "", "Shows the cluster's nodes, and which of them run.", cluster_status},
     {"join_cluster", "<host:port>",
      "Makes this node join the cluster of the node whose cluster port that is.", join_cluster},
+    {"forget_cluster_node", "<node>",
+     "Removes a member that is down for good from the cluster (on every running node).",
+     forget_cluster_node},
     {"leave_cluster", "",
      "Makes this node leave its cluster: the others forget it, it runs alone.", leave_cluster},
     {"list_queues", "[column ...]",
