@@ -871,12 +871,16 @@ void apply_remote(vhost_actor_t* self, vhost_definitions& d, const std::string& 
 }
 
 // Node `node` is out of reach: its queues take nothing until it is back (RabbitMQ drops what
-// is routed to them meanwhile).
+// is routed to them meanwhile). Publishers are told, as when a queue here restarts: what
+// they sent those queues through exchanges may be lost, and its confirms become nacks.
 void on_node_down(vhost_actor_t* self, const std::string& node) {
-  for (auto& [name, q] : self->state.queues)
+  auto& st = self->state;
+  for (auto& [name, q] : st.queues)
     if (q.node == node && !q.down) {
       q.down = true;
       route_to(self, q, false);
+      self->send(vhost_group(self->home_system(), st.vhost), restarted_atom::value,
+                 q.actor.address());
     }
 }
 

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -81,8 +82,8 @@ class Member:
     def address(self):
         return "%s:%d" % (HOST, self.cluster_port)
 
-    def start(self, join=None, cookie=None):
-        args = []
+    def start(self, join=None, cookie=None, extra=()):
+        args = list(extra)
         if self.cluster:
             args += ["--cluster-name=" + self.name, "--cluster-port=%d" % self.cluster_port]
         if cookie is not None:
@@ -131,14 +132,14 @@ class ClusterTest(unittest.TestCase):
         return out
 
     # -- nodes -----------------------------------------------------------------
-    def node(self, short, join=None, cluster=True, cookie=None):
+    def node(self, short, join=None, cluster=True, cookie=None, extra=()):
         """Starts node `short` (its name short@localhost), again on its data directory and
         cluster port when it ran before in this test."""
         m = self.members.get(short)
         if m is None:
             name = short + "@localhost" if cluster else "warren@" + socket.gethostname()
             m = self.members[short] = Member(name, os.path.join(self.root, short), cluster)
-        self.runs.append((m.name, m.start(join, cookie)))
+        self.runs.append((m.name, m.start(join, cookie, extra)))
         return m
 
     def cluster(self, *shorts):
@@ -530,6 +531,48 @@ class ClusterTest(unittest.TestCase):
         cha = self.connect(a).channel()
         self.settle(lambda: cha.queue_declare("cl.kept", passive=True).method.message_count,
                     0, "cl.kept's depth on a after the acks from b")
+
+    def test_confirms_pending_with_a_queue_whose_node_dies_become_nacks(self):
+        a = self.node("a", extra=["--fault-injection"])
+        b = self.node("b", join=a)
+        self.wait_members([a, b], {a.name: True, b.name: True})
+        cha = self.connect(a).channel()
+        cha.queue_declare("cl.stalled", durable=True)
+        cha.queue_bind("cl.stalled", "amq.direct", "stall")
+        self.settle(lambda: any(x["source"] == "amq.direct" and x["destination"] == "cl.stalled"
+                                for x in b.api.get("/api/bindings/%2F")),
+                    True, "amq.direct -> cl.stalled on b")
+        # The queue on a takes nothing for a while: a confirm for a message routed to it on b
+        # is pending when a dies.
+        status, _, raw, _ = a.api.call("POST", "/api/debug/stall/queue/%2F/cl.stalled",
+                                       {"ms": 30000})
+        self.assertEqual(status, 204, raw)
+        outcome = []
+
+        def publish():
+            try:
+                conn = pika.BlockingConnection(pika.ConnectionParameters(
+                    host=HOST, port=b.broker.port, connection_attempts=1, socket_timeout=5))
+                ch = conn.channel()
+                ch.confirm_delivery()
+                try:
+                    ch.basic_publish("amq.direct", "stall", b"in flight")
+                    outcome.append("confirmed")
+                except pex.NackError:
+                    outcome.append("nacked")
+                close_quietly(conn)
+            except Exception as e:  # reported to the test below
+                outcome.append(repr(e))
+
+        publisher = threading.Thread(target=publish, daemon=True)
+        publisher.start()
+        publisher.join(1.5)
+        self.assertTrue(publisher.is_alive(), "the confirm came before the node died: %s"
+                        % outcome)
+        self.kill(a)
+        publisher.join(DETECT_S)
+        self.assertFalse(publisher.is_alive(), "the publisher still waits for its confirm")
+        self.assertEqual(outcome, ["nacked"])
 
     def test_restarted_node_rejoins_by_itself_and_catches_up(self):
         a, b = self.cluster("a", "b")  # a is the one b joined
