@@ -981,6 +981,10 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
           [=](persistence::catalog_snapshot& snap) {
             add_catalog_rows(snap, self->state.vhost, self->state.persist);
             recover(self);
+            // The catalog has this node's queues only, under new handles now: the node meets
+            // the others again, to learn theirs and to tell them these.
+            if (auto cluster = current_cluster(self->home_system()))
+              self->send(cluster, hello_atom::value);
             spdlog::info("vhost '{}' restarted: {} exchange(s), {} queue(s) and {} binding(s) "
                          "from the catalog",
                          self->state.vhost, self->state.exchanges.size(),

@@ -446,6 +446,11 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
       spdlog::info("cluster: this node left the cluster");
       return op_result{};
     },
+    [=](hello_atom) {
+      for (auto& [name, m] : self->state.members)
+        if (m.actor)
+          meet(self, name, m.actor, [](bool) {});
+    },
     [=](list_atom) {
       auto& st = self->state;
       std::vector<node_status> out{

@@ -13,6 +13,8 @@
 //   (forget_atom, remove_atom, name)  -> op_result   a member that is down for good is
 //       forgotten here and by the running members (404: no such member, 409: it runs).
 //   (list_atom)                       -> std::vector<node_status>   this node first
+//   (hello_atom)                      from a vhost restarted here: meet the running members
+//       again (its queues have new handles, and it lost those of the other nodes)
 // Between nodes:
 //   (join_atom, node_info, cookie)    -> std::vector<node_info>   a node joins through this one
 //   (hello_atom, node_info, cookie, cluster_snapshot) -> cluster_snapshot  two nodes meet (a join, a

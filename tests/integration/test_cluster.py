@@ -574,6 +574,37 @@ class ClusterTest(unittest.TestCase):
         self.assertFalse(publisher.is_alive(), "the publisher still waits for its confirm")
         self.assertEqual(outcome, ["nacked"])
 
+    def test_a_restarted_vhost_learns_the_other_nodes_queues_again(self):
+        a = self.node("a")
+        b = self.node("b", join=a, extra=["--fault-injection"])
+        self.wait_members([a, b], {a.name: True, b.name: True})
+        cha = self.connect(a).channel()
+        cha.queue_declare("cl.on_a", durable=True)
+        chb = self.connect(b).channel()
+        chb.queue_declare("cl.on_b", durable=True)
+        chb.queue_bind("cl.on_a", "amq.fanout")
+        chb.queue_bind("cl.on_b", "amq.fanout")
+        self.settle(lambda: self.queues_of(b), {"cl.on_a": a.name, "cl.on_b": b.name},
+                    "queues on b")
+        status, _, raw, _ = b.api.call("POST", "/api/debug/crash/vhost/%2F")
+        self.assertEqual(status, 204, raw)
+        # b's vhost comes back from its catalog with its own queue under a new handle; it
+        # learns a's queue (and the binding to it) again, and a routes to b's new queue.
+        self.settle(lambda: self.queues_of(b), {"cl.on_a": a.name, "cl.on_b": b.name},
+                    "queues on b after its vhost restarted")
+
+        def routed_from(m, body):
+            ch = self.connect(m).channel()
+            ch.confirm_delivery()
+            ch.basic_publish("amq.fanout", "", body, mandatory=True)
+            got_a = cha.basic_get("cl.on_a", auto_ack=True)[2]
+            got_b = self.connect(b).channel().basic_get("cl.on_b", auto_ack=True)[2]
+            return got_a, got_b
+        self.settle(lambda: routed_from(b, b"from b"), (b"from b", b"from b"),
+                    "a publish on b reaches both queues")
+        self.settle(lambda: routed_from(a, b"from a"), (b"from a", b"from a"),
+                    "a publish on a reaches both queues")
+
     def test_restarted_node_rejoins_by_itself_and_catches_up(self):
         a, b = self.cluster("a", "b")  # a is the one b joined
         a.broker.stop()  # SIGTERM, exit code 0
