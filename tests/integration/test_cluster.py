@@ -657,7 +657,6 @@ class ClusterTest(unittest.TestCase):
         self.settle(lambda: self.queues_of(a).get("cl.after"), b.name, "cl.after on a")
         self.assertNotIn("cl.after", self.queues_of(c))
 
-
     @needs_warrenctl
     def test_a_node_down_for_good_is_forgotten(self):
         a, b, c = self.cluster("a", "b", "c")
