@@ -667,6 +667,18 @@ void give_up(vhost_actor_t* self, const std::string& what, const caf::error& rea
                              "vhost '" + st.vhost + "' reached its restart intensity"));
 }
 
+// The exchanges bound to queue `name`, each once.
+std::vector<caf::actor> sources_of(vhost_state& st, const std::string& name) {
+  std::vector<caf::actor> out;
+  for (auto& b : st.bindings)
+    if (!b.to_exchange && b.destination == name)
+      if (auto src = st.exchanges.find(b.source); src != st.exchanges.end() &&
+                                                  std::find(out.begin(), out.end(),
+                                                            src->second.actor) == out.end())
+        out.push_back(src->second.actor);
+  return out;
+}
+
 void restart_queue(vhost_actor_t* self, queue_record& q, const caf::error& reason) {
   auto& st = self->state;
   auto what = "queue '" + q.spec.name + "'" + where(st);
@@ -683,14 +695,8 @@ void restart_queue(vhost_actor_t* self, queue_record& q, const caf::error& reaso
   // Exchanges route to the new handle. Connections that consumed from the old one cancel
   // those consumers (they monitor it); connections that published through exchanges are
   // told, since messages on their way may have been lost.
-  std::vector<std::string> sources;
-  for (auto& b : st.bindings)
-    if (!b.to_exchange && b.destination == q.spec.name &&
-        std::find(sources.begin(), sources.end(), b.source) == sources.end())
-      sources.push_back(b.source);
-  for (auto& x : sources)
-    if (auto src = st.exchanges.find(x); src != st.exchanges.end())
-      self->send(src->second.actor, rebind_atom::value, old, q.actor);
+  for (auto& src : sources_of(st, q.spec.name))
+    self->send(src, rebind_atom::value, old, q.actor);
   self->send(vhost_group(self->home_system(), st.vhost), restarted_atom::value, old);
   vhost_definitions change;  // the other nodes route to the new handle too
   change.queues.push_back(queue_location{q.spec, q.actor});
@@ -743,18 +749,6 @@ void on_child_exit(vhost_actor_t* self, caf::exit_msg& em) {
 }
 
 // Cluster (cluster/definitions.hpp): the definitions of other nodes, applied here.
-
-// The exchanges bound to queue `name`, each once.
-std::vector<caf::actor> sources_of(vhost_state& st, const std::string& name) {
-  std::vector<caf::actor> out;
-  for (auto& b : st.bindings)
-    if (!b.to_exchange && b.destination == name)
-      if (auto src = st.exchanges.find(b.source); src != st.exchanges.end() &&
-                                                  std::find(out.begin(), out.end(),
-                                                            src->second.actor) == out.end())
-        out.push_back(src->second.actor);
-  return out;
-}
 
 // Tells the exchanges bound to queue `q` to route to it (bind) or no longer (unbind).
 void route_to(vhost_actor_t* self, const queue_record& q, bool bind) {
