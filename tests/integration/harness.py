@@ -403,3 +403,28 @@ class BrokerTestCase(unittest.TestCase):
                         "health-check consumer received nothing")
         self.assertEqual(got, [b"still alive"])
         conn.close()
+
+
+def netns_id(pid="self"):
+    """The inode of a process's network namespace."""
+    return os.stat("/proc/%s/ns/net" % pid).st_ino
+
+
+def namespace_prefix(needs=("ip", "unshare"), nested=False):
+    """The command prefix that runs a program in a new network namespace of its own (unshare -n
+    as root, else unshare -rn), checked by bringing its loopback up there (with `nested`, in a
+    further namespace made inside it); raises unittest.SkipTest when this machine cannot."""
+    for command in needs:
+        if shutil.which(command) is None:
+            raise unittest.SkipTest("needs %s for network namespaces" % command)
+    prefix = ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-rn"]
+    probe = prefix + (["unshare", "-n"] if nested else []) + ["ip", "link", "set", "lo", "up"]
+    try:
+        r = subprocess.run(probe, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise unittest.SkipTest("cannot make a network namespace: %s" % exc)
+    if r.returncode != 0:
+        raise unittest.SkipTest("cannot make a network namespace (%s): %s"
+                                % (" ".join(probe), r.stdout.strip()))
+    return prefix

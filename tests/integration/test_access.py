@@ -44,7 +44,8 @@ import unittest
 import pika
 import pika.exceptions as pex
 
-from harness import Broker, BrokerError, BrokerTestCase, close_quietly, unique, wait_until
+from harness import (Broker, BrokerError, BrokerTestCase, close_quietly, namespace_prefix,
+                     netns_id, unique, wait_until)
 from mgmt_support import PASSWORD, Api, Users, quote
 from stomp_raw import RawStomp
 from stomp_support import StompTestCase
@@ -999,11 +1000,6 @@ CHILD_TIMEOUT_S = 120.0
 PARENT_NETNS_VAR = "WARREN_ACCESS_PARENT_NETNS"
 
 
-def _netns_id():
-    """The inode of this process's network namespace."""
-    return os.stat("/proc/self/ns/net").st_ino
-
-
 def _amqp_probe(host, port, user, password):
     """Whether user may open a connection at host:port: {"open": True} or the refusal."""
     params = pika.ConnectionParameters(
@@ -1119,9 +1115,9 @@ def loopback_child():
     with several loopback_users settings and prints what each client saw, as one JSON line."""
     binary = os.environ.get("WARREND")
     parent = os.environ.get(PARENT_NETNS_VAR)
-    if not parent or str(_netns_id()) == parent:
+    if not parent or str(netns_id()) == parent:
         # Never change the addresses of a namespace this process did not make.
-        print(json.dumps({"same_namespace": "parent %s, here %s" % (parent, _netns_id())}))
+        print(json.dumps({"same_namespace": "parent %s, here %s" % (parent, netns_id())}))
         return 0
     problem = _add_other_address()
     if problem:
@@ -1177,24 +1173,10 @@ class LoopbackUsersTest(unittest.TestCase):
             raise BrokerError("WARREND is not set: it must name the warrend binary")
         if not os.access(binary, os.X_OK):
             raise BrokerError("WARREND=%r is not an executable file" % binary)
-        if shutil.which("ip") is None:
-            raise unittest.SkipTest("needs the ip command (iproute2) for a network namespace")
-        unshare = shutil.which("unshare")
-        if unshare is None:
-            raise unittest.SkipTest("needs unshare (util-linux) for a network namespace")
-        prefix = [unshare, "-n"] if os.geteuid() == 0 else [unshare, "-rn"]
-        try:
-            probe = subprocess.run(prefix + ["ip", "link", "set", "lo", "up"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                   timeout=10)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise unittest.SkipTest("cannot make a network namespace: %s" % exc)
-        if probe.returncode != 0:
-            raise unittest.SkipTest("cannot make a network namespace (%s): %s"
-                                    % (" ".join(prefix), probe.stdout.strip()))
+        prefix = namespace_prefix()
         cmd = prefix + [sys.executable, os.path.abspath(__file__), LOOPBACK_CHILD_FLAG]
         env = dict(os.environ, WARREND=os.path.abspath(binary))
-        env[PARENT_NETNS_VAR] = str(_netns_id())
+        env[PARENT_NETNS_VAR] = str(netns_id())
         env.pop("WARREN_TEST_BROKER", None)
         child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                  env=env, start_new_session=True,

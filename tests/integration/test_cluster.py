@@ -21,7 +21,7 @@ import pika
 import pika.exceptions as pex
 
 from harness import LISTENING_RE, START_TIMEOUT_S, Broker, BrokerError, close_quietly, get_one, \
-    wait_until
+    namespace_prefix, netns_id, wait_until
 from mgmt_support import WARRENCTL, Api, quote, warrenctl
 from stomp_raw import RawStomp
 from test_prometheus import free_port
@@ -704,30 +704,6 @@ STAY_S = 5.0        # a view that must not change: longer than the connection ti
 BOTH = {NAME_A: True, NAME_B: True}
 
 
-def netns_id(pid="self"):
-    """The inode of a process's network namespace."""
-    return os.stat("/proc/%s/ns/net" % pid).st_ino
-
-
-def namespace_prefix():
-    """The command prefix that runs a program in a new network namespace (unshare -n as root,
-    else unshare -rn); raises SkipTest when this machine cannot make one inside another."""
-    for command in ("ip", "unshare", "nsenter"):
-        if shutil.which(command) is None:
-            raise unittest.SkipTest("needs %s for network namespaces" % command)
-    prefix = ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-rn"]
-    probe = prefix + ["unshare", "-n", "ip", "link", "set", "lo", "up"]
-    try:
-        r = subprocess.run(probe, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           timeout=10)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise unittest.SkipTest("cannot make network namespaces: %s" % exc)
-    if r.returncode != 0:
-        raise unittest.SkipTest("cannot make a network namespace in another (%s): %s"
-                                % (" ".join(probe), r.stdout.strip()))
-    return prefix
-
-
 def in_namespace_of(pid):
     return ["nsenter", "-t", str(pid), "-n"]
 
@@ -1091,7 +1067,7 @@ class PartitionTest(unittest.TestCase):
         binary = WARREND
         if not binary or not os.access(binary, os.X_OK):
             raise BrokerError("WARREND=%r must name the warrend binary" % binary)
-        prefix = namespace_prefix()
+        prefix = namespace_prefix(needs=("ip", "unshare", "nsenter"), nested=True)
         root = tempfile.mkdtemp(prefix="warren-partition-")
         self.addCleanup(shutil.rmtree, root, True)
         env = dict(os.environ, WARREND=os.path.abspath(binary))
