@@ -229,6 +229,12 @@ persistence::binding_row to_row(const vhost_state& st, const binding_record& b) 
                                   encode_arguments(b.arguments)};
 }
 
+// A durable exchange as the catalog keeps it.
+persistence::exchange_row to_row(const vhost_state& st, const exchange_spec& x) {
+  return persistence::exchange_row{st.vhost, x.name, x.type, true, x.auto_delete, x.internal,
+                                   encode_arguments(x.arguments)};
+}
+
 // Removes bindings matching `pred`, telling each source exchange; then deletes auto-delete
 // exchanges that lost their last binding.
 template <class Pred>
@@ -360,9 +366,7 @@ caf::result<op_result> declare_exchange(vhost_actor_t* self, exchange_spec& spec
       return op_result{};
     // declare-ok once the exchange is in the catalog.
     auto rp = self->make_response_promise<op_result>();
-    persistence::exchange_row row{st.vhost, spec.name, spec.type, true, spec.auto_delete,
-                                  spec.internal, encode_arguments(spec.arguments)};
-    self->request(st.persist.catalog, caf::infinite, put_atom::value, std::move(row))
+    self->request(st.persist.catalog, caf::infinite, put_atom::value, to_row(st, spec))
       .then([=](bool) mutable { rp.deliver(op_result{}); },
             [=](caf::error&) mutable { rp.deliver(op_result{}); });
     return rp;
@@ -844,10 +848,7 @@ void apply_remote(vhost_actor_t* self, vhost_definitions& d, const std::string& 
     spec.refused_if_new.clear();
     st.exchanges.emplace(spec.name, make_exchange(self, spec));
     if (spec.durable && persisting(st))
-      self->send(st.persist.catalog, put_atom::value,
-                 persistence::exchange_row{st.vhost, spec.name, spec.type, true,
-                                           spec.auto_delete, spec.internal,
-                                           encode_arguments(spec.arguments)});
+      self->send(st.persist.catalog, put_atom::value, to_row(st, spec));
   }
   for (auto& q : d.queues)
     locate_queue(self, q, from);
