@@ -170,6 +170,9 @@ struct consumer_spec {
   uint32_t prefetch = 0;  // the consumer's prefetch limit; 0 = none (stream queues need one)
   amqp::field_table arguments = {};  // basic.consume's arguments (x-stream-offset)
   std::string selector_text = {};  // the selector's source, which crosses nodes in its stead
+  // Who consumes, as the management API shows it on any node: "peer -> listener", the user.
+  std::string connection_name = {};
+  std::string user = {};
 };
 
 struct get_result {

@@ -649,9 +649,8 @@ void report(queue_actor_t* self, const caf::actor& to, bool final) {
   s.consumers.reserve(st.consumers.size());
   bool single = st.cfg.options.single_active_consumer;
   for (auto& c : st.consumers)
-    s.consumers.push_back(metrics::consumer_stats{
-      c.spec.tag, c.spec.conn.id(), c.spec.channel, !c.spec.no_ack, c.spec.exclusive,
-      c.spec.priority, !single ? "up" : &c == &st.consumers.front() ? "single_active" : "waiting"});
+    s.consumers.push_back(metrics::consumer_of(
+      c.spec, !single ? "up" : &c == &st.consumers.front() ? "single_active" : "waiting"));
   s.published = st.published;
   s.delivered = st.delivered;
   s.acked = st.acked;

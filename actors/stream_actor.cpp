@@ -348,9 +348,7 @@ void report(stream_actor_t* self, const caf::actor& to, bool final) {
   s.ready = st.log.size();  // as RabbitMQ shows a stream: every message ready, none unacked
   s.mailbox = self->mailbox().size();
   for (auto& c : st.consumers)
-    s.consumers.push_back(metrics::consumer_stats{c.spec.tag, c.spec.conn.id(), c.spec.channel,
-                                                  !c.spec.no_ack, c.spec.exclusive,
-                                                  c.spec.priority, "up"});
+    s.consumers.push_back(metrics::consumer_of(c.spec, "up"));
   s.published = st.published;
   s.delivered = st.delivered;
   s.acked = st.acked;

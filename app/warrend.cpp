@@ -262,6 +262,7 @@ int main(int argc, char** argv) {
     gethostname(host, sizeof host - 1);
     node_name = std::string{"warren@"} + host;
   }
+  auto remote_queues = std::make_shared<warren::metrics::remote_queue_store>();
   if (cfg.cluster_port >= 0) {
     // After the registry, which it asks for what the node has when it meets the others.
     warren::cluster_config cc;
@@ -270,6 +271,8 @@ int main(int argc, char** argv) {
     cc.data_dir = cfg.data_dir;
     cc.join = cfg.cluster_join;
     cc.cookie = cfg.cluster_cookie;
+    cc.stats = stats;
+    cc.remote_queues = remote_queues;
     auto cluster = warren::spawn_cluster(sys, cc);
     auto bound = sys.middleman().publish(cluster, static_cast<uint16_t>(cfg.cluster_port),
                                          cfg.bind_address.c_str(), true);
@@ -356,6 +359,7 @@ int main(int argc, char** argv) {
   mgmt->fault_injection = cfg.fault_injection;
   mgmt->collector = collector;
   mgmt->stats = stats;
+  mgmt->remote_queues = remote_queues;
   mgmt->data_dir = cfg.data_dir;
   {
     mgmt->node = node_name;

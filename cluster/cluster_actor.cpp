@@ -299,11 +299,32 @@ void reconnect(cluster_actor_t* self) {
   }
 }
 
+// The numbers of this node's queues, to every running member.
+void share_queue_numbers(cluster_actor_t* self) {
+  auto& st = self->state;
+  if (!st.cfg.stats)
+    return;
+  std::optional<std::vector<metrics::queue_summary>> mine;
+  for (auto& [name, m] : st.members) {
+    if (!m.actor)
+      continue;
+    if (!mine)
+      mine = metrics::summarize(*st.cfg.stats->get());
+    self->send(m.actor, stats_atom::value, *mine, st.cfg.name);
+  }
+}
+
+void drop_queue_numbers(cluster_actor_t* self, const std::string& node) {
+  if (auto& remote = self->state.cfg.remote_queues)
+    remote->erase(node);
+}
+
 void forget(cluster_actor_t* self, const std::string& name) {
   auto& st = self->state;
   auto it = st.members.find(name);
   if (it == st.members.end())
     return;
+  drop_queue_numbers(self, name);
   if (it->second.actor)
     self->demonitor(it->second.actor);
   st.members.erase(it);
@@ -323,6 +344,7 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
         continue;
       m.actor = nullptr;
       spdlog::warn("cluster: node {} is down ({})", name, self->home_system().render(dm.reason));
+      drop_queue_numbers(self, name);
       auto node = name;
       for_each_vhost(self, [=](const caf::actor& v) {
         self->send(v, cluster_atom::value, node_down_atom::value, node);
@@ -346,6 +368,7 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
     },
     [=](tick_atom) {
       reconnect(self);
+      share_queue_numbers(self);
       self->delayed_send(self, retry_interval, tick_atom::value);
     },
     [=](join_atom, std::string& host, uint16_t port) -> caf::result<op_result> {
@@ -419,6 +442,11 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
     [=](forget_atom, std::string& name) {
       if (from_member(self))
         forget(self, name);
+    },
+    [=](stats_atom, std::vector<metrics::queue_summary>& queues, std::string& from) {
+      auto& remote = self->state.cfg.remote_queues;
+      if (remote && from_member(self) && self->state.members.count(from))
+        remote->set(from, std::move(queues));
     },
     [=](forget_atom, remove_atom, std::string& name) -> op_result {
       auto& st = self->state;
@@ -505,6 +533,8 @@ void add_cluster_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<node_info>>("std::vector<warren::node_info>");
   cfg.add_message_type<cluster_snapshot>("warren::cluster_snapshot");
   cfg.add_message_type<std::vector<caf::message>>("std::vector<caf::message>");
+  cfg.add_message_type<std::vector<metrics::queue_summary>>(
+    "std::vector<warren::metrics::queue_summary>");
 }
 
 }  // namespace warren

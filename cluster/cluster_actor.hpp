@@ -23,6 +23,8 @@
 //   (replicate_atom, vhost_definitions, from) / (replicate_atom, std::vector<message>, from)
 //       a change made on node `from`, applied here
 //   (forget_atom, name)               node `name` left
+//   (stats_atom, std::vector<metrics::queue_summary>, from)   the numbers of node `from`'s
+//       queues, sent each second (queue_summary.hpp)
 // A join or hello with another cookie is refused; replicate and forget are taken from the
 // cluster actors of members only.
 // From this node's vhosts and registry (sent on to every running member):
@@ -42,6 +44,7 @@
 #include <string>
 
 #include "cluster/definitions.hpp"
+#include "cluster/queue_summary.hpp"
 
 namespace warren {
 
@@ -52,6 +55,10 @@ struct cluster_config {
   std::string data_dir;  // where the members are remembered
   std::string join;      // host:port of a node whose cluster to join at start, or ""
   std::string cookie;    // the same on every node of the cluster ("" on all of them: none)
+  // This node's numbers, summarized for the others each second, and theirs (either may be
+  // null: nothing is sent, or what arrives is dropped).
+  std::shared_ptr<metrics::snapshot_store> stats;
+  std::shared_ptr<metrics::remote_queue_store> remote_queues;
 };
 
 caf::actor spawn_cluster(caf::actor_system& sys, cluster_config cfg);

@@ -1,4 +1,5 @@
-// /api/exchanges, /api/queues, /api/bindings: list with statistics from the snapshot;
+// /api/exchanges, /api/queues, /api/bindings: list with statistics from the snapshot (and,
+// for queues of other cluster members, from the summaries their nodes send);
 // declare, delete, purge and bind through the vhost actor's requests (the same ones AMQP
 // connections use, with no owning connection); publish and get for testing, where this
 // HTTP request's scoped actor plays the publishing or consuming connection.
@@ -52,7 +53,7 @@ json default_exchange_json(const std::string& vhost) {
 }
 
 json queue_json(const context& ctx, const std::string& vhost, const queue_info& q,
-                const metrics::snapshot& snap) {
+                const queue_numbers& numbers) {
   json j{{"name", q.name},
          {"vhost", vhost},
          {"durable", q.durable},
@@ -62,36 +63,31 @@ json queue_json(const context& ctx, const std::string& vhost, const queue_info& 
          {"node", q.node.empty() ? ctx.node : q.node},
          {"state", q.down ? "down" : "running"},
          {"type", queue_type(q.arguments)}};
-  uint64_t ready = 0, unacked = 0, consumers = 0;
-  double depth_rate = 0;
-  // The numbers of a queue of another node are that node's (its /api/queues).
-  if (auto it = snap.queues.find(q.actor.id()); q.node.empty() && it != snap.queues.end()) {
-    auto& s = *it->second;
-    ready = s.cur.ready;
-    unacked = s.cur.unacked;
-    consumers = s.cur.consumers.size();
-    if (s.seconds > 0)
-      depth_rate = (double(s.cur.ready + s.cur.unacked) - double(s.prev.ready + s.prev.unacked)) /
-                   s.seconds;
+  auto n = numbers.of(vhost, q);
+  if (n) {
     j["message_stats"] = {
-      {"publish", s.cur.published},
-      {"publish_details", rate(s.rate(&metrics::queue_stats::published))},
-      {"deliver_get", s.cur.delivered},
-      {"deliver_get_details", rate(s.rate(&metrics::queue_stats::delivered))},
-      {"ack", s.cur.acked},
-      {"ack_details", rate(s.rate(&metrics::queue_stats::acked))},
-      {"redeliver", s.cur.redelivered},
-      {"redeliver_details", rate(s.rate(&metrics::queue_stats::redelivered))},
+      {"publish", n->published},
+      {"publish_details", rate(n->publish_rate)},
+      {"deliver_get", n->delivered},
+      {"deliver_get_details", rate(n->deliver_rate)},
+      {"ack", n->acked},
+      {"ack_details", rate(n->ack_rate)},
+      {"redeliver", n->redelivered},
+      {"redeliver_details", rate(n->redeliver_rate)},
     };
-    j["consumer_details"] = json::array();
+    json details = json::array();
+    for (auto& k : n->consumers)
+      details.push_back(consumer_json(vhost, q.name, k));
+    j["consumer_details"] = std::move(details);
   }
-  j["messages"] = ready + unacked;
-  j["messages_details"] = rate(depth_rate);
-  j["messages_ready"] = ready;
-  j["messages_unacknowledged"] = unacked;
-  j["consumers"] = consumers;
+  j["messages"] = n ? n->ready + n->unacked : 0;
+  j["messages_details"] = rate(n ? n->depth_rate : 0);
+  j["messages_ready"] = n ? n->ready : 0;
+  j["messages_unacknowledged"] = n ? n->unacked : 0;
+  j["consumers"] = n ? n->consumers.size() : 0;
   if (q.owner) {
-    if (auto c = snap.connections.find(q.owner.id()); c != snap.connections.end()) {
+    auto& conns = numbers.snap->connections;
+    if (auto c = conns.find(q.owner.id()); q.node.empty() && c != conns.end()) {
       auto& cs = c->second->cur;
       j["owner_pid_details"] = {{"name", connection_name(cs)},
                                 {"peer_host", host_of(cs.peer)},
@@ -267,14 +263,14 @@ reply exchanges(call& c) {
 }
 
 reply queues(call& c) {
-  auto snap = c.ctx.stats->get();
+  queue_numbers numbers{c.ctx};
   if (c.path.size() <= 2) {
     if (c.method != "GET")
       return method_not_allowed();
     json out = json::array();
     if (auto r = for_vhosts(c, 1, [&](const std::string& name, const caf::actor& v) {
           for (auto& q : list_queues(c, v))
-            out.push_back(queue_json(c.ctx, name, q, *snap));
+            out.push_back(queue_json(c.ctx, name, q, numbers));
         }))
       return *r;
     return ok(out);
@@ -289,7 +285,7 @@ reply queues(call& c) {
   std::string error;
   if (c.path.size() == 3) {
     if (c.method == "GET")
-      return exists ? ok(queue_json(c.ctx, c.path[1], *it, *snap)) : not_found();
+      return exists ? ok(queue_json(c.ctx, c.path[1], *it, numbers)) : not_found();
     if (c.method == "PUT") {
       if (auto refused = c.refuse_unless(perm::configure, kind::queue, c.path[1], name))
         return *refused;

@@ -7,6 +7,7 @@
 
 #include "actors/resource_alarms.hpp"
 #include "management/api.hpp"
+#include "management/json_amqp.hpp"
 #include "metrics/process_stats.hpp"
 
 namespace warren::mgmt {
@@ -161,39 +162,14 @@ reply channels(call& c) {
 reply consumers(call& c) {
   if (c.method != "GET")
     return method_not_allowed();
-  auto snap = c.ctx.stats->get();
   json out = json::array();
-  for (auto& [id, q] : snap->queues) {
-    if ((c.path.size() > 1 && q->cur.vhost != c.path[1]) || !c.sees_vhost(q->cur.vhost))
-      continue;
-    for (auto& k : q->cur.consumers) {
-      json details = json::object();
-      uint32_t prefetch = 0;
-      if (auto it = snap->connections.find(k.connection); it != snap->connections.end()) {
-        auto& cs = it->second->cur;
-        auto name = connection_name(cs);
-        details = {{"name", name + " (" + std::to_string(k.channel) + ")"},
-                   {"number", k.channel},
-                   {"connection_name", name},
-                   {"peer_host", host_of(cs.peer)},
-                   {"peer_port", port_of(cs.peer)},
-                   {"user", cs.user}};
-        for (auto& ch : cs.channels)
-          if (ch.number == k.channel)
-            prefetch = ch.prefetch;
-      }
-      out.push_back(json{{"consumer_tag", k.tag},
-                         {"queue", {{"name", q->cur.name}, {"vhost", q->cur.vhost}}},
-                         {"channel_details", details},
-                         {"ack_required", k.ack_required},
-                         {"exclusive", k.exclusive},
-                         {"prefetch_count", prefetch},
-                         {"priority", k.priority},
-                         {"arguments", json::object()},
-                         {"active", k.activity != "waiting"},
-                         {"activity_status", k.activity}});
-    }
-  }
+  queue_numbers numbers{c.ctx};
+  numbers.each([&](const std::string&, const metrics::queue_summary& q) {
+    if ((c.path.size() > 1 && q.vhost != c.path[1]) || !c.sees_vhost(q.vhost))
+      return;
+    for (auto& k : q.consumers)
+      out.push_back(consumer_json(q.vhost, q.name, k));
+  });
   return ok(out);
 }
 
@@ -213,6 +189,50 @@ json alarm_list(const call& c, const alarm_status& alarms) {
 }
 
 }  // namespace
+
+queue_numbers::queue_numbers(const context& ctx)
+    : snap(ctx.stats->get()), remote(ctx.remote_queues->get()), local_node(ctx.node) {}
+
+std::optional<metrics::queue_summary> queue_numbers::of(const std::string& vhost,
+                                                        const queue_info& q) const {
+  if (q.node.empty()) {
+    auto it = snap->queues.find(q.actor.id());
+    if (it == snap->queues.end())
+      return std::nullopt;
+    return metrics::summarize(*it->second);
+  }
+  auto node = remote.find(q.node);
+  if (node == remote.end())
+    return std::nullopt;
+  auto it = node->second->find({vhost, q.name});
+  if (it == node->second->end())
+    return std::nullopt;
+  return it->second;
+}
+
+json consumer_json(const std::string& vhost, const std::string& queue,
+                   const metrics::consumer_stats& k) {
+  json details = json::object();
+  if (!k.connection_name.empty()) {
+    auto peer = k.connection_name.substr(0, k.connection_name.find(" -> "));
+    details = {{"name", k.connection_name + " (" + std::to_string(k.channel) + ")"},
+               {"number", k.channel},
+               {"connection_name", k.connection_name},
+               {"peer_host", host_of(peer)},
+               {"peer_port", port_of(peer)},
+               {"user", k.user}};
+  }
+  return json{{"consumer_tag", k.tag},
+              {"queue", {{"name", queue}, {"vhost", vhost}}},
+              {"channel_details", details},
+              {"ack_required", k.ack_required},
+              {"exclusive", k.exclusive},
+              {"prefetch_count", k.prefetch},
+              {"priority", k.priority},
+              {"arguments", to_json(k.arguments)},
+              {"active", k.activity != "waiting"},
+              {"activity_status", k.activity}};
+}
 
 json node_json(call& c) {
   auto& ctx = c.ctx;
@@ -277,17 +297,18 @@ reply set_limits(call& c) {
 }
 
 json overview(call& c) {
-  auto snap = c.ctx.stats->get();
-  uint64_t ready = 0, unacked = 0, consumers = 0, channels = 0;
+  // Queues of the whole cluster, as RabbitMQ counts them; connections of this node.
+  queue_numbers numbers{c.ctx};
+  auto& snap = numbers.snap;
+  uint64_t ready = 0, unacked = 0, consumers = 0, channels = 0, queues = 0;
   double depth_rate = 0;
-  for (auto& [id, q] : snap->queues) {
-    ready += q->cur.ready;
-    unacked += q->cur.unacked;
-    consumers += q->cur.consumers.size();
-    if (q->seconds > 0)
-      depth_rate += (double(q->cur.ready + q->cur.unacked) -
-                     double(q->prev.ready + q->prev.unacked)) / q->seconds;
-  }
+  numbers.each([&](const std::string&, const metrics::queue_summary& q) {
+    ready += q.ready;
+    unacked += q.unacked;
+    consumers += q.consumers.size();
+    depth_rate += q.depth_rate;
+    ++queues;
+  });
   auto totals = snap->retired.channels;
   double publish = 0, deliver = 0, ack = 0, redeliver = 0;
   for (auto& [id, s] : snap->connections) {
@@ -334,7 +355,7 @@ json overview(call& c) {
      {{"connections", snap->connections.size()},
       {"channels", channels},
       {"exchanges", exchanges},
-      {"queues", snap->queues.size()},
+      {"queues", queues},
       {"consumers", consumers},
       {"vhosts", vhosts.size()}}},
     {"listeners", listeners}};

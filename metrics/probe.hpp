@@ -32,6 +32,22 @@ inline int64_t now_ms() {
     .count();
 }
 
+// A queue's or stream's consumer as it reports it; `activity` is RabbitMQ's activity_status.
+inline consumer_stats consumer_of(const consumer_spec& spec, const char* activity) {
+  consumer_stats c;
+  c.tag = spec.tag;
+  c.connection_name = spec.connection_name;
+  c.user = spec.user;
+  c.channel = spec.channel;
+  c.ack_required = !spec.no_ack;
+  c.exclusive = spec.exclusive;
+  c.priority = spec.priority;
+  c.prefetch = spec.no_ack ? 0 : spec.prefetch;
+  c.arguments = spec.arguments;
+  c.activity = activity;
+  return c;
+}
+
 template <class Self, class Stats>
 void send_stats(Self* self, const caf::actor& collector, Stats&& s) {
   if (collector)

@@ -11,15 +11,20 @@
 #include <string>
 #include <vector>
 
+#include "protocol/amqp091/field_table.hpp"
+
 namespace warren::metrics {
 
 struct consumer_stats {
   std::string tag;
-  caf::actor_id connection = 0;
+  std::string connection_name;  // "peer -> listener", as the connection told the queue
+  std::string user;
   uint16_t channel = 0;
   bool ack_required = true;
   bool exclusive = false;
   int32_t priority = 0;
+  uint32_t prefetch = 0;         // the channel's prefetch when it consumed (0: none)
+  amqp::field_table arguments;   // basic.consume's arguments
   // RabbitMQ's activity_status: "up", or with x-single-active-consumer "single_active" for the
   // consumer that gets the messages and "waiting" for the others.
   std::string activity = "up";

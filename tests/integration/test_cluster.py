@@ -447,6 +447,61 @@ class ClusterTest(unittest.TestCase):
                     0, "cl.stomp's depth on a after the STOMP ACK on b")
         self.assertIsNone(s.poll_frame(0.3))
 
+    def test_queue_numbers_and_consumers_show_on_every_node(self):
+        """As RabbitMQ's management API: any node lists the depth, rates and consumers of
+        every queue of the cluster, and of a queue whose node is down, none."""
+        a, b = self.cluster("a", "b")
+        cha = self.connect(a).channel()
+        cha.queue_declare("cl.numbers", durable=True)
+        cha.confirm_delivery()
+        for i in range(5):
+            cha.basic_publish("", "cl.numbers", b"n-%d" % i, mandatory=True)
+        cons = self.connect(b)
+        chb = cons.channel()
+        chb.basic_qos(prefetch_count=3)
+        got = []
+        tag = chb.basic_consume("cl.numbers", lambda _c, m, p, body: got.append(m),
+                                arguments={"x-priority": 4})
+        pump(cons, lambda: len(got) == 3, DELIVER_S)
+        self.assertEqual(len(got), 3)
+        b_conn = wait_until(lambda: [c["name"] for c in b.api.get("/api/connections")
+                                     if c["name"].endswith(":%d" % b.broker.port)], SYNC_S)
+        self.assertEqual(len(b_conn or []), 1, b.api.get("/api/connections"))
+
+        def numbers(m):
+            status, q, _, _ = m.api.call("GET", "/api/queues/%2F/cl.numbers")
+            if status != 200:
+                return status
+            return (q["node"], q["messages"], q["messages_ready"],
+                    q["messages_unacknowledged"], q["consumers"],
+                    q.get("message_stats", {}).get("publish"))
+
+        def consumers(m):
+            return [(k["queue"]["name"], k["consumer_tag"], k["prefetch_count"], k["priority"],
+                     k["arguments"], k["ack_required"], k["channel_details"].get("connection_name"),
+                     k["channel_details"].get("user"))
+                    for k in m.api.get("/api/consumers/%2F")]
+
+        want = (a.name, 5, 2, 3, 1, 5)
+        consumer = [("cl.numbers", tag, 3, 4, {"x-priority": 4}, True, b_conn[0], "guest")]
+        for m in (a, b):
+            self.settle(lambda: numbers(m), want, "cl.numbers's numbers on " + m.name)
+            self.settle(lambda: consumers(m), consumer, "/api/consumers on " + m.name)
+            totals = m.api.get("/api/overview")
+            self.assertEqual((totals["queue_totals"]["messages"],
+                              totals["object_totals"]["queues"],
+                              totals["object_totals"]["consumers"]), (5, 1, 1), m.name)
+        details = b.api.get("/api/queues/%2F/cl.numbers")["consumer_details"]
+        self.assertEqual([(k["consumer_tag"], k["channel_details"]["connection_name"])
+                          for k in details], [(tag, b_conn[0])])
+
+        # A queue of a node that is down has no numbers, and its consumers are gone.
+        self.kill(a)
+        self.settle(lambda: self.members_of(b)[a.name], False, "a down on b", DETECT_S)
+        self.settle(lambda: numbers(b), (a.name, 0, 0, 0, 0, None), "cl.numbers on b, a down")
+        self.assertEqual(consumers(b), [])
+        self.assertEqual(b.api.get("/api/queues/%2F/cl.numbers")["state"], "down")
+
     def test_exclusive_queue_is_locked_from_another_node(self):
         a, b = self.cluster("a", "b")
         owner = self.connect(a)

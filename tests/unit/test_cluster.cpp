@@ -141,8 +141,12 @@ TEST_CASE("a consumer crosses with its arguments and its selector, compiled agai
   s.arguments = {{"x-stream-offset", field_value{int64_t{1234}}}};
   s.selector_text = "color = 'red' AND n > 5";
   s.selector = stomp::selector::parse(s.selector_text).expr;
+  s.connection_name = "127.0.0.1:40000 -> 127.0.0.1:5672";
+  s.user = "guest";
   auto r = cross(*cs.sys, caf::make_message(consume_atom::value, s)).get_as<consumer_spec>(1);
   CHECK(r.tag == "ctag");
+  CHECK(r.connection_name == s.connection_name);
+  CHECK(r.user == "guest");
   CHECK(r.priority == -3);
   CHECK(r.credit == 100);
   CHECK(r.prefetch == 50);
@@ -161,6 +165,69 @@ TEST_CASE("a consumer crosses with its arguments and its selector, compiled agai
   };
   CHECK(stomp::selector::matches(*r.selector, headers("red", "6")));
   CHECK_FALSE(stomp::selector::matches(*r.selector, headers("red", "5")));
+}
+
+TEST_CASE("the numbers of a node's queues cross with their consumers", "[cluster]") {
+  cluster_system cs;
+  metrics::sample<metrics::queue_stats> q;
+  q.prev.vhost = q.cur.vhost = "/";
+  q.prev.name = q.cur.name = "orders";
+  q.prev.ready = 10;
+  q.cur.ready = 4;
+  q.cur.unacked = 3;
+  q.prev.published = 100;
+  q.cur.published = 300;
+  q.cur.delivered = 250;
+  q.cur.acked = 240;
+  q.cur.redelivered = 2;
+  q.seconds = 2;
+  metrics::consumer_stats k;
+  k.tag = "ctag";
+  k.connection_name = "127.0.0.1:40000 -> 127.0.0.1:5672";
+  k.user = "bob";
+  k.channel = 3;
+  k.prefetch = 10;
+  k.priority = 4;
+  k.arguments = {{"x-priority", field_value{int32_t{4}}}};
+  k.activity = "single_active";
+  q.cur.consumers.push_back(k);
+  auto mine = metrics::summarize(q);
+  CHECK(mine.publish_rate == 100.0);  // (300 - 100) / 2 s
+  CHECK(mine.depth_rate == -1.5);     // 10 ready, then 4 + 3
+  std::vector<metrics::queue_summary> all{mine};
+  auto m = cross(*cs.sys, caf::make_message(stats_atom::value, all, std::string{"a@h"}));
+  auto r = m.get_as<std::vector<metrics::queue_summary>>(1);
+  CHECK(m.get_as<std::string>(2) == "a@h");
+  REQUIRE(r.size() == 1);
+  CHECK(r[0].vhost == "/");
+  CHECK(r[0].name == "orders");
+  CHECK(r[0].ready == 4);
+  CHECK(r[0].unacked == 3);
+  CHECK(r[0].published == 300);
+  CHECK(r[0].delivered == 250);
+  CHECK(r[0].acked == 240);
+  CHECK(r[0].redelivered == 2);
+  CHECK(r[0].publish_rate == 100.0);
+  CHECK(r[0].depth_rate == -1.5);
+  REQUIRE(r[0].consumers.size() == 1);
+  auto& c = r[0].consumers[0];
+  CHECK(c.tag == "ctag");
+  CHECK(c.connection_name == k.connection_name);
+  CHECK(c.user == "bob");
+  CHECK(c.channel == 3);
+  CHECK(c.prefetch == 10);
+  CHECK(c.priority == 4);
+  CHECK(c.activity == "single_active");
+  REQUIRE(c.arguments.size() == 1);
+  CHECK(c.arguments[0].second == field_value{int32_t{4}});
+
+  metrics::remote_queue_store store;
+  store.set("a@h", r);
+  auto nodes = store.get();
+  REQUIRE(nodes.count("a@h") == 1);
+  CHECK(nodes["a@h"]->at({"/", "orders"}).ready == 4);
+  store.erase("a@h");
+  CHECK(store.get().empty());
 }
 
 TEST_CASE("definitions and registry changes cross", "[cluster]") {
