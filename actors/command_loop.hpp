@@ -114,12 +114,15 @@ void on_socket_closed(Self* self, bool log, const char* protocol, const std::str
 
 // Sends a request with the command loop paused; when the answer comes, resumes the loop, calls
 // `f` with it and runs the loop again (`process(self)`). A failed request goes to `on_error`
-// (which runs with the loop resumed as well).
+// (which runs with the loop resumed as well). A request to another cluster node has the
+// shorter deadline `remote_timeout`.
 template <class R, class Self, class F, class OnError, class Process, class... Ts>
 void request_paused(Self* self, const caf::actor& dest, F f, OnError on_error, Process process,
                     Ts&&... xs) {
   self->state.awaiting = true;
-  self->request(dest, std::chrono::seconds(60), std::forward<Ts>(xs)...)
+  auto deadline =
+    dest && dest.node() != self->node() ? remote_timeout : std::chrono::seconds(60);
+  self->request(dest, deadline, std::forward<Ts>(xs)...)
     .then(
       [self, f, process](R& r) mutable {
         self->state.awaiting = false;

@@ -122,6 +122,11 @@ typename Inspector::result_type inspect(Inspector& f, queue_declared& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, lookup_result& x) {
+  return f(caf::meta::type_name("lookup_result"), x.code, x.text, x.target, x.internal, x.topic);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, exchange_spec& x) {
   encoded_table args{x.arguments, {}};
   return f(caf::meta::type_name("exchange_spec"), x.name, x.type, x.passive, x.durable,

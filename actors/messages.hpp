@@ -16,6 +16,7 @@
 #include <caf/all.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -200,6 +201,10 @@ struct queue_declared {
   caf::actor queue;
 };
 
+// How long an actor of another cluster node may take to answer before it counts as out of
+// reach (one that died with the request answers nothing).
+inline constexpr auto remote_timeout = std::chrono::seconds(10);
+
 struct lookup_result {
   uint16_t code = 0;
   std::string text;
@@ -260,7 +265,6 @@ struct binding_entry {
 
 #include "actors/message_inspect.hpp"
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::lookup_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::binding_entry)
 
 namespace warren {

@@ -35,9 +35,6 @@
 namespace warren {
 namespace {
 
-// How long a queue of another node may take to answer before it counts as out of reach.
-constexpr auto remote_timeout = std::chrono::seconds(10);
-
 struct exchange_record {
   caf::actor actor;
   exchange_spec spec;
@@ -1124,7 +1121,20 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
         self->monitor(conn);
         self->state.reply_to[token] = conn;
       },
-      [=](lookup_atom, reply_to_atom, std::string& token) -> lookup_result {
+      [=](lookup_atom, reply_to_atom, std::string& token) -> caf::result<lookup_result> {
+        auto it = self->state.reply_to.find(token);
+        if (it != self->state.reply_to.end())
+          return lookup_result{0, {}, it->second, false};
+        // A reply-to name of a client of another node: that node knows it.
+        if (auto cluster = current_cluster(self->home_system())) {
+          auto rp = self->make_response_promise<lookup_result>();
+          rp.delegate(cluster, lookup_atom::value, reply_to_atom::value, self->state.vhost,
+                      std::move(token));
+          return rp;
+        }
+        return lookup_result{amqp::not_found, "NOT_FOUND", {}, false};
+      },
+      [=](lookup_atom, reply_to_atom, std::string& token, bool /* this node only */) {
         auto it = self->state.reply_to.find(token);
         if (it == self->state.reply_to.end())
           return lookup_result{amqp::not_found, "NOT_FOUND", {}, false};

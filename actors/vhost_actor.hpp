@@ -11,6 +11,10 @@
 //   (crash_atom)               makes the vhost itself fail
 //   (limit_atom, int64)        from the registry: the vhost limit max-queues (negative: none);
 //                              declaring a new queue past it is a 406
+//   (lookup_atom, reply_to_atom, token) -> lookup_result: the connection that consumes from
+//                              amq.rabbitmq.reply-to under `token`; one of another node is
+//                              found by the cluster actor, which asks the other nodes with
+//   (lookup_atom, reply_to_atom, token, bool) -> lookup_result: on this node only
 // Supervision: the vhost links to its exchange and queue actors and restarts one that crashes
 // (one_for_one, within `limits`): a queue under a new handle that its exchanges rebind to, a
 // durable one with the messages of its file; an exchange with all of its bindings.

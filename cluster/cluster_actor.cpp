@@ -15,6 +15,7 @@
 
 #include "actors/hardening.hpp"
 #include "actors/registry_actor.hpp"
+#include "protocol/amqp091/constants.hpp"
 
 namespace warren {
 namespace {
@@ -335,6 +336,56 @@ void forget(cluster_actor_t* self, const std::string& name) {
   });
 }
 
+lookup_result no_reply_consumer() { return lookup_result{amqp::not_found, "NOT_FOUND", {}}; }
+
+// The connection of this node that consumes from amq.rabbitmq.reply-to under `token`.
+void find_reply_to_here(cluster_actor_t* self, const std::string& vhost,
+                        const std::string& token, caf::response_promise rp) {
+  auto registry = current_registry(self->home_system());
+  if (!registry)
+    return rp.deliver(no_reply_consumer());
+  self->request(registry, call_timeout, lookup_atom::value, vhost_atom::value, vhost)
+    .then(
+      [=](lookup_result& v) mutable {
+        if (v.code != 0 || !v.target)
+          return rp.deliver(no_reply_consumer());
+        rp.delegate(v.target, lookup_atom::value, reply_to_atom::value, token, true);
+      },
+      [=](caf::error&) mutable { rp.deliver(no_reply_consumer()); });
+}
+
+// The same on the running members: the first that has it answers.
+void find_reply_to_elsewhere(cluster_actor_t* self, const std::string& vhost,
+                             const std::string& token, caf::response_promise rp) {
+  std::vector<caf::actor> asked;
+  for (auto& [name, m] : self->state.members)
+    if (m.actor)
+      asked.push_back(m.actor);
+  if (asked.empty())
+    return rp.deliver(no_reply_consumer());
+  auto left = std::make_shared<size_t>(asked.size());
+  auto done = std::make_shared<bool>(false);
+  auto miss = [=]() mutable {
+    if (!*done && --*left == 0) {
+      *done = true;
+      rp.deliver(no_reply_consumer());
+    }
+  };
+  for (auto& member : asked)
+    self->request(member, call_timeout, lookup_atom::value, reply_to_atom::value, vhost, token,
+                  true)
+      .then(
+        [=](lookup_result& r) mutable {
+          if (r.code != 0 || !r.target)
+            return miss();
+          if (!*done) {
+            *done = true;
+            rp.deliver(std::move(r));
+          }
+        },
+        [=](caf::error&) mutable { miss(); });
+}
+
 caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
   install_defaults(self, "cluster");
   self->state.cfg = std::move(cfg);
@@ -443,6 +494,20 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
       if (from_member(self))
         forget(self, name);
     },
+    [=](lookup_atom, reply_to_atom, std::string& vhost,
+        std::string& token) -> caf::result<lookup_result> {
+      auto rp = self->make_response_promise<lookup_result>();
+      find_reply_to_elsewhere(self, vhost, token, rp);
+      return rp;
+    },
+    [=](lookup_atom, reply_to_atom, std::string& vhost, std::string& token,
+        bool) -> caf::result<lookup_result> {
+      if (!from_member(self))  // before the promise, which takes the sender
+        return no_reply_consumer();
+      auto rp = self->make_response_promise<lookup_result>();
+      find_reply_to_here(self, vhost, token, rp);
+      return rp;
+    },
     [=](stats_atom, std::vector<metrics::queue_summary>& queues, std::string& from) {
       auto& remote = self->state.cfg.remote_queues;
       if (remote && from_member(self) && self->state.members.count(from))
@@ -519,6 +584,7 @@ void add_cluster_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<consumer_spec>("warren::consumer_spec");
   cfg.add_message_type<get_result>("warren::get_result");
   cfg.add_message_type<op_result>("warren::op_result");
+  cfg.add_message_type<lookup_result>("warren::lookup_result");
   cfg.add_message_type<queue_declared>("warren::queue_declared");
   cfg.add_message_type<exchange_spec>("warren::exchange_spec");
   cfg.add_message_type<queue_spec>("warren::queue_spec");

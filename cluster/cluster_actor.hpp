@@ -13,6 +13,9 @@
 //   (forget_atom, remove_atom, name)  -> op_result   a member that is down for good is
 //       forgotten here and by the running members (404: no such member, 409: it runs).
 //   (list_atom)                       -> std::vector<node_status>   this node first
+//   (lookup_atom, reply_to_atom, vhost, token) -> lookup_result   from a vhost here: the
+//       connection of another node that consumes from amq.rabbitmq.reply-to under `token`;
+//       each running member is asked with the same message and `true` (on that node only)
 //   (hello_atom)                      from a vhost restarted here: meet the running members
 //       again (its queues have new handles, and it lost those of the other nodes)
 // Between nodes:
@@ -25,8 +28,8 @@
 //   (forget_atom, name)               node `name` left
 //   (stats_atom, std::vector<metrics::queue_summary>, from)   the numbers of node `from`'s
 //       queues, sent each second (queue_summary.hpp)
-// A join or hello with another cookie is refused; replicate and forget are taken from the
-// cluster actors of members only.
+// A join or hello with another cookie is refused; replicate, forget, stats and reply-to
+// lookups are taken from the cluster actors of members only.
 // From this node's vhosts and registry (sent on to every running member):
 //   (replicate_atom, vhost_definitions) / (replicate_atom, caf::message)
 // To this node's vhosts: (cluster_atom, vhost_definitions, from), (cluster_atom,

@@ -502,6 +502,40 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(consumers(b), [])
         self.assertEqual(b.api.get("/api/queues/%2F/cl.numbers")["state"], "down")
 
+    def test_direct_reply_to_across_nodes(self):
+        """A client of node a asks through amq.rabbitmq.reply-to; the server that answers is a
+        client of node b, which finds the asking connection on a."""
+        a, b = self.cluster("a", "b")
+        client_conn = self.connect(a)
+        client = client_conn.channel()
+        client.queue_declare("cl.rpc")
+        self.settle(lambda: self.queues_of(b).get("cl.rpc"), a.name, "cl.rpc on b")
+        server_conn = self.connect(b)
+        server = server_conn.channel()
+        server.confirm_delivery()
+        asked = []
+        server.basic_consume("cl.rpc", lambda c, m, p, body: asked.append((m, p, body)))
+        replies = []
+        client.basic_consume("amq.rabbitmq.reply-to",
+                             lambda c, m, p, body: replies.append((p.correlation_id, body)),
+                             auto_ack=True)
+        for i in range(3):
+            client.basic_publish("", "cl.rpc", b"question %d" % i, pika.BasicProperties(
+                reply_to="amq.rabbitmq.reply-to", correlation_id="c-%d" % i))
+        pump(server_conn, lambda: len(asked) == 3, DELIVER_S)
+        self.assertEqual(len(asked), 3)
+        for m, p, body in asked:
+            self.assertTrue(p.reply_to.startswith("amq.rabbitmq.reply-to."), p.reply_to)
+            # Confirmed and not returned: b found the consumer of that name on a.
+            server.basic_publish("", p.reply_to, body.upper(), pika.BasicProperties(
+                correlation_id=p.correlation_id), mandatory=True)
+            server.basic_ack(m.delivery_tag)
+        pump(client_conn, lambda: len(replies) == 3, DELIVER_S)
+        self.assertEqual(replies, [("c-%d" % i, b"QUESTION %d" % i) for i in range(3)])
+        # A name no client of any node consumes from is returned to a mandatory publisher.
+        with self.assertRaises(pex.UnroutableError):
+            server.basic_publish("", "amq.rabbitmq.reply-to.nobody", b"lost", mandatory=True)
+
     def test_exclusive_queue_is_locked_from_another_node(self):
         a, b = self.cluster("a", "b")
         owner = self.connect(a)
@@ -587,7 +621,7 @@ class ClusterTest(unittest.TestCase):
         self.settle(lambda: cha.queue_declare("cl.kept", passive=True).method.message_count,
                     0, "cl.kept's depth on a after the acks from b")
 
-    def test_confirms_pending_with_a_queue_whose_node_dies_become_nacks(self):
+    def test_confirms_pending_with_a_queue_whose_node_dies_become_nacks_and_a_get_ends(self):
         a = self.node("a", extra=["--fault-injection"])
         b = self.node("b", join=a)
         self.wait_members([a, b], {a.name: True, b.name: True})
@@ -619,15 +653,37 @@ class ClusterTest(unittest.TestCase):
             except Exception as e:  # reported to the test below
                 outcome.append(repr(e))
 
+        fetched = []
+
+        def fetch():  # a basic.get on b, waiting for the stalled queue on a
+            try:
+                conn = pika.BlockingConnection(pika.ConnectionParameters(
+                    host=HOST, port=b.broker.port, connection_attempts=1, socket_timeout=5))
+                fetched.append(conn.channel().basic_get("cl.stalled"))
+                close_quietly(conn)
+            except pex.ConnectionClosedByBroker as e:
+                fetched.append(e.reply_code)
+            except Exception as e:  # reported to the test below
+                fetched.append(repr(e))
+
         publisher = threading.Thread(target=publish, daemon=True)
         publisher.start()
+        getter = threading.Thread(target=fetch, daemon=True)
+        getter.start()
         publisher.join(1.5)
         self.assertTrue(publisher.is_alive(), "the confirm came before the node died: %s"
                         % outcome)
+        self.assertTrue(getter.is_alive(), "the get was answered before the node died: %s"
+                        % fetched)
         self.kill(a)
         publisher.join(DETECT_S)
         self.assertFalse(publisher.is_alive(), "the publisher still waits for its confirm")
         self.assertEqual(outcome, ["nacked"])
+        # The get's answer cannot come: b gives up after its deadline for requests to other
+        # nodes (10 s) and closes that connection, instead of waiting a minute.
+        getter.join(DETECT_S)
+        self.assertFalse(getter.is_alive(), "the basic.get still waits for the dead node")
+        self.assertEqual(fetched, [541])
 
     def test_a_restarted_vhost_learns_the_other_nodes_queues_again(self):
         a = self.node("a")
