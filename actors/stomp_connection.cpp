@@ -433,7 +433,9 @@ void handle(actor* self, stomp::frame& f) {
     return on_unsubscribe(self, f);
   if (f.command == "ACK" || f.command == "NACK") {
     on_ack(self, f, f.command == "NACK");
-    return send_receipt(self, f);
+    if (!self->state.closing)
+      send_receipt(self, f);
+    return;
   }
   if (f.command == "BEGIN" || f.command == "COMMIT" || f.command == "ABORT")
     return on_transaction(self, f);

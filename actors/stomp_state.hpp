@@ -32,6 +32,7 @@ struct subscription {
   uint64_t granted = 0;
   uint64_t delivered = 0;
   uint32_t unacked = 0;
+  bool stream = false;  // of a stream queue: acks only
 };
 
 struct unacked_message {

@@ -117,7 +117,8 @@ void start_consumer(actor* self, subscription sub, caf::actor queue, std::string
       if (r.code != 0)
         return fatal(self, "Cannot subscribe", r.text);
       st.sub_by_consumer[sub.consumer_id] = sub.id;
-      st.subs[sub.id] = sub;
+      auto& added = st.subs[sub.id] = sub;
+      added.stream = r.stream;
       self->monitor(sub.queue);  // a crashed queue ends the subscription
       send_receipt(self, request);
     },
@@ -338,6 +339,14 @@ void on_ack(actor* self, const stomp::frame& f, bool nack) {
   if (sid != st.sub_by_consumer.end()) {
     auto s = st.subs.find(sid->second);
     cumulative = s != st.subs.end() && s->second.mode == ack_mode::client;
+    if (nack && s != st.subs.end() && s->second.stream) {
+      // RabbitMQ's adapter: the NACK's RECEIPT, then the channel dies of the stream's 540.
+      send_receipt(self, f);
+      return fatal(self, "AMQP channel died",
+                   "Reason: {shutdown,{connection_closing,{server_initiated_close,540,\""
+                   "basic.nack and basic.reject not supported by stream queues queue '" +
+                     s->second.queue_name + "' in vhost '" + st.vhost_name + "'\"}}}");
+    }
   }
   if (!cumulative) {
     settle(self, *pos, requeue, nack);

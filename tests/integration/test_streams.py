@@ -413,6 +413,29 @@ class StompStreamTest(StreamCase):
                          (b"stomp-sent", "5", "hello"))
         self.assertEqual(self.read(q, "last", want=1)[0][:2], (b"stomp-sent", 5))
 
+    def test_a_nack_kills_the_session_as_basic_nack_kills_a_channel(self):
+        q = self.stream("stream.stomp.nack")
+        self.publish(q, [b"n0", b"n1"])
+        c = self.stomp()
+        c.receipt("SUBSCRIBE", {"id": "s1", "destination": "/amq/queue/" + q,
+                                "ack": "client-individual", "prefetch-count": "10",
+                                "x-stream-offset": "first"})
+        first = c.expect("MESSAGE")
+        c.expect("MESSAGE")
+        c.send("NACK", {"id": first.header("ack"), "receipt": "r-nack"}.items())
+        self.assertEqual(c.expect("RECEIPT").header("receipt-id"), "r-nack")
+        f = c.expect("ERROR")
+        self.assertEqual(f.header("message"), "AMQP channel died")
+        body = f.body.decode()
+        self.assertIn("540", body)
+        self.assertIn("basic.nack and basic.reject not supported by stream queues %s"
+                      % where(q), " ".join(body.split()))
+        c.wait_closed()
+        # The log is untouched: a new reader gets both messages from the start.
+        self.assertEqual([m[:2] for m in self.read(q, "first", want=2)],
+                         [(b"n0", 0), (b"n1", 1)])
+        self.assert_broker_usable()
+
     def test_a_stream_subscription_needs_a_prefetch_count(self):
         q = self.stream("stream.stomp.noprefetch")
         c = self.stomp()
