@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -34,6 +35,9 @@ struct member {
 struct cluster_state {
   cluster_config cfg;
   std::map<std::string, member> members;  // the other nodes
+  // Nodes removed from the cluster here (forget_cluster_node, leave): refused when they come
+  // back with a hello, until they join again.
+  std::set<std::string> removed;
   static inline const char* name = "cluster";
 };
 
@@ -54,6 +58,28 @@ void save_members(const cluster_state& st) {
     spdlog::error("cluster: cannot write {}", path);
 }
 
+std::string removed_file(const cluster_state& st) {
+  return st.cfg.data_dir + "/cluster-removed";
+}
+
+void save_removed(const cluster_state& st) {
+  auto path = removed_file(st);
+  auto tmp = path + ".tmp";
+  {
+    std::ofstream out{tmp, std::ios::trunc};
+    for (auto& name : st.removed)
+      out << name << '\n';
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    spdlog::error("cluster: cannot write {}", path);
+}
+
+// A node that joins (again) is no longer one that was removed.
+void readmit(cluster_state& st, const std::string& name) {
+  if (st.removed.erase(name))
+    save_removed(st);
+}
+
 void load_members(cluster_state& st) {
   std::ifstream in{members_file(st)};
   std::string name, address;
@@ -62,6 +88,9 @@ void load_members(cluster_state& st) {
     if (name != st.cfg.name && parse_node_address(address, m.host, m.port))
       st.members.emplace(name, std::move(m));
   }
+  std::ifstream removed{removed_file(st)};
+  while (removed >> name)
+    st.removed.insert(name);
 }
 
 // Whether the current message comes from a member's cluster actor.
@@ -192,15 +221,28 @@ void member_up(cluster_actor_t* self, const std::string& name, const std::string
   spdlog::info("cluster: node {} ({}) is up", name, address_of(host, port));
 }
 
+void forget(cluster_actor_t* self, const std::string& name, bool remember);
+
 // Two nodes meet: this one sends what it has and takes what the other has (the other's users
-// and permissions win), then calls then().
+// and permissions win), then calls then(). `joining`: this node joins the cluster now (a
+// node that was removed is taken back only so).
 void meet(cluster_actor_t* self, const std::string& name, const caf::actor& target,
-          std::function<void(bool)> then) {
+          bool joining, std::function<void(bool)> then) {
   collect(self, [=](cluster_snapshot mine) {
     self->request(target, call_timeout, hello_atom::value, me(self), self->state.cfg.cookie,
-                  std::move(mine))
+                  std::move(mine), joining)
       .then(
         [=](cluster_snapshot& theirs) {
+          if (theirs.refused) {
+            spdlog::error("cluster: node {} removed this node from the cluster "
+                          "(forget_cluster_node): forgetting it; join the cluster again to "
+                          "be part of it",
+                          name);
+            forget(self, name, false);
+            return then(false);
+          }
+          if (joining)
+            readmit(self->state, name);
           auto it = self->state.members.find(name);
           if (it != self->state.members.end()) {
             member_up(self, name, it->second.host, it->second.port, target);
@@ -272,7 +314,7 @@ void join(cluster_actor_t* self, const std::string& host, uint16_t port,
             for (auto& m : others)
               connect(
                 self, m.host, m.port,
-                [=](caf::actor a) mutable { meet(self, m.name, a, done); },
+                [=](caf::actor a) mutable { meet(self, m.name, a, true, done); },
                 [=](const std::string& why) mutable {
                   spdlog::warn("cluster: cannot reach node {}: {}", m.name, why);
                   done(false);
@@ -296,7 +338,8 @@ void reconnect(cluster_actor_t* self) {
     };
     connect(
       self, m.host, m.port,
-      [=](caf::actor a) { meet(self, node, a, [=](bool) { give_up({}); }); }, give_up);
+      [=](caf::actor a) { meet(self, node, a, false, [=](bool) { give_up({}); }); },
+      give_up);
   }
 }
 
@@ -320,8 +363,11 @@ void drop_queue_numbers(cluster_actor_t* self, const std::string& node) {
     remote->erase(node);
 }
 
-void forget(cluster_actor_t* self, const std::string& name) {
+// `remember`: refuse its hello until it joins again (it was removed, or it left).
+void forget(cluster_actor_t* self, const std::string& name, bool remember) {
   auto& st = self->state;
+  if (remember && st.removed.insert(name).second)
+    save_removed(st);
   auto it = st.members.find(name);
   if (it == st.members.end())
     return;
@@ -444,6 +490,7 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
       if (who.name == st.cfg.name)
         return caf::make_error(caf::sec::runtime_error,
                                "a node named " + who.name + " is already in the cluster");
+      readmit(st, who.name);
       auto& m = st.members[who.name];
       m.host = who.host;
       m.port = who.port;
@@ -454,12 +501,23 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
           out.push_back(node_info{name, known.host, known.port, known.actor});
       return out;
     },
-    [=](hello_atom, node_info& who, std::string& cookie,
-        cluster_snapshot& theirs) -> caf::result<cluster_snapshot> {
+    [=](hello_atom, node_info& who, std::string& cookie, cluster_snapshot& theirs,
+        bool joining) -> caf::result<cluster_snapshot> {
+      auto& st = self->state;
       if (auto refused = wrong_cookie(self, who, cookie))
         return std::move(*refused);
-      if (who.name == self->state.cfg.name)
+      if (who.name == st.cfg.name)
         return caf::make_error(caf::sec::runtime_error, "two nodes are named " + who.name);
+      if (joining) {
+        readmit(st, who.name);
+      } else if (st.removed.count(who.name)) {
+        spdlog::warn("cluster: refused node {} ({}:{}): it was removed from the cluster and "
+                     "must join again",
+                     who.name, who.host, who.port);
+        cluster_snapshot refusal;
+        refusal.refused = true;
+        return refusal;
+      }
       member_up(self, who.name, who.host, who.port, who.actor);
       apply(self, std::move(theirs), who.name, false);
       auto rp = self->make_response_promise<cluster_snapshot>();
@@ -492,7 +550,7 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
     },
     [=](forget_atom, std::string& name) {
       if (from_member(self))
-        forget(self, name);
+        forget(self, name, true);
     },
     [=](lookup_atom, reply_to_atom, std::string& vhost,
         std::string& token) -> caf::result<lookup_result> {
@@ -523,7 +581,7 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
       for (auto& [other, m] : st.members)
         if (m.actor)
           self->send(m.actor, forget_atom::value, name);
-      forget(self, name);
+      forget(self, name, true);
       return op_result{};
     },
     [=](leave_atom) -> op_result {
@@ -535,14 +593,14 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
         names.push_back(name);
       }
       for (auto& name : names)
-        forget(self, name);
+        forget(self, name, false);
       spdlog::info("cluster: this node left the cluster");
       return op_result{};
     },
     [=](hello_atom) {
       for (auto& [name, m] : self->state.members)
         if (m.actor)
-          meet(self, name, m.actor, [](bool) {});
+          meet(self, name, m.actor, false, [](bool) {});
     },
     [=](list_atom) {
       auto& st = self->state;

@@ -20,9 +20,11 @@
 //       again (its queues have new handles, and it lost those of the other nodes)
 // Between nodes:
 //   (join_atom, node_info, cookie)    -> std::vector<node_info>   a node joins through this one
-//   (hello_atom, node_info, cookie, cluster_snapshot) -> cluster_snapshot  two nodes meet (a join, a
-//       restart, a connection back after a partition): each applies what the other has. The
-//       node that says hello takes the other's users and permissions where both have one.
+//   (hello_atom, node_info, cookie, cluster_snapshot, bool joining) -> cluster_snapshot  two
+//       nodes meet (a join, a restart, a connection back after a partition): each applies
+//       what the other has. The node that says hello takes the other's users and permissions
+//       where both have one. A node this one removed (forget_cluster_node, or it left) is
+//       refused (`refused` in the answer) unless it is joining: it then forgets this node.
 //   (replicate_atom, vhost_definitions, from) / (replicate_atom, std::vector<message>, from)
 //       a change made on node `from`, applied here
 //   (forget_atom, name)               node `name` left

@@ -63,14 +63,17 @@ typename Inspector::result_type inspect(Inspector& f, node_info& x) {
 
 // Everything a node has: the registry's users, vhosts, permissions and limits (as the
 // requests that would create them), then each vhost's definitions.
+// `refused`, in the answer to a hello: the node that said hello was removed from the cluster
+// (forget_cluster_node) and must join again; the snapshot is then empty.
 struct cluster_snapshot {
   std::vector<caf::message> registry;
   std::vector<vhost_definitions> vhosts;
+  bool refused = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_snapshot& x) {
-  return f(caf::meta::type_name("cluster_snapshot"), x.registry, x.vhosts);
+  return f(caf::meta::type_name("cluster_snapshot"), x.registry, x.vhosts, x.refused);
 }
 
 // A node as `cluster_status` shows it.

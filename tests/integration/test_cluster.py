@@ -769,7 +769,7 @@ class ClusterTest(unittest.TestCase):
         self.assertNotIn("cl.after", self.queues_of(c))
 
     @needs_warrenctl
-    def test_a_node_down_for_good_is_forgotten(self):
+    def test_a_node_down_for_good_is_forgotten_and_refused_until_it_joins_again(self):
         a, b, c = self.cluster("a", "b", "c")
         self.connect(c).channel().queue_declare("cl.on_c", durable=True)
         for m in (a, b):
@@ -789,6 +789,24 @@ class ClusterTest(unittest.TestCase):
         for m in (a, b):
             self.settle(lambda: "cl.on_c" in self.queues_of(m), False,
                         "cl.on_c forgotten on " + m.name)
+        # c comes back on its data directory, which still names a and b: they refuse it
+        # (RabbitMQ's forgotten node is not taken back either), and it forgets them.
+        c = self.node("c")
+        self.settle(lambda: self.members_of(c), {c.name: True}, "c alone after its restart",
+                    DETECT_S)
+        self.assertIn("removed this node from the cluster", c.broker.log_tail(4000))
+        self.assertEqual(set(self.queues_of(c)), {"cl.on_c"})
+        time.sleep(1.5)  # a and b do not take it back meanwhile (retries are every second)
+        for m in (a, b):
+            self.assertEqual(self.members_of(m), {a.name: True, b.name: True}, m.name)
+            self.assertNotIn("cl.on_c", self.queues_of(m))
+        # Joined again, it is a member like any other, with its queue.
+        r = warrenctl(c.http_port, "join_cluster", a.address)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.wait_members([a, b, c], {a.name: True, b.name: True, c.name: True})
+        for m in (a, b):
+            self.settle(lambda: self.queues_of(m).get("cl.on_c"), c.name,
+                        "cl.on_c back on " + m.name)
 
 
 # -- a partition between two network namespaces ----------------------------------------------

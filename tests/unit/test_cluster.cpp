@@ -273,6 +273,10 @@ TEST_CASE("definitions and registry changes cross", "[cluster]") {
   REQUIRE(rd.bindings.size() == 1);
   CHECK(rd.bindings[0].key == "a.#");
   CHECK(rd.deleted_queues == std::vector<std::string>{"old"});
+  CHECK_FALSE(rs.refused);
+  cluster_snapshot refusal;
+  refusal.refused = true;
+  CHECK(cross(*cs.sys, caf::make_message(refusal)).get_as<cluster_snapshot>(0).refused);
   REQUIRE(rs.registry.size() == 2);
   REQUIRE(rs.registry[0].match_elements<put_atom, user_info>());
   CHECK(rs.registry[0].get_as<user_info>(1).password_hash == "hash");
