@@ -262,7 +262,7 @@ int main(int argc, char** argv) {
     gethostname(host, sizeof host - 1);
     node_name = std::string{"warren@"} + host;
   }
-  auto remote_queues = std::make_shared<warren::metrics::remote_queue_store>();
+  auto remote_stats = std::make_shared<warren::metrics::remote_stats_store>();
   if (cfg.cluster_port >= 0) {
     // After the registry, which it asks for what the node has when it meets the others.
     warren::cluster_config cc;
@@ -272,7 +272,7 @@ int main(int argc, char** argv) {
     cc.join = cfg.cluster_join;
     cc.cookie = cfg.cluster_cookie;
     cc.stats = stats;
-    cc.remote_queues = remote_queues;
+    cc.remote_stats = remote_stats;
     auto cluster = warren::spawn_cluster(sys, cc);
     auto bound = sys.middleman().publish(cluster, static_cast<uint16_t>(cfg.cluster_port),
                                          cfg.bind_address.c_str(), true);
@@ -359,7 +359,7 @@ int main(int argc, char** argv) {
   mgmt->fault_injection = cfg.fault_injection;
   mgmt->collector = collector;
   mgmt->stats = stats;
-  mgmt->remote_queues = remote_queues;
+  mgmt->remote_stats = remote_stats;
   mgmt->data_dir = cfg.data_dir;
   {
     mgmt->node = node_name;

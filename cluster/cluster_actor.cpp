@@ -343,12 +343,12 @@ void reconnect(cluster_actor_t* self) {
   }
 }
 
-// The numbers of this node's queues, to every running member.
-void share_queue_numbers(cluster_actor_t* self) {
+// The numbers of this node's queues and connections, to every running member.
+void share_numbers(cluster_actor_t* self) {
   auto& st = self->state;
   if (!st.cfg.stats)
     return;
-  std::optional<std::vector<metrics::queue_summary>> mine;
+  std::optional<metrics::node_stats> mine;
   for (auto& [name, m] : st.members) {
     if (!m.actor)
       continue;
@@ -358,8 +358,8 @@ void share_queue_numbers(cluster_actor_t* self) {
   }
 }
 
-void drop_queue_numbers(cluster_actor_t* self, const std::string& node) {
-  if (auto& remote = self->state.cfg.remote_queues)
+void drop_numbers(cluster_actor_t* self, const std::string& node) {
+  if (auto& remote = self->state.cfg.remote_stats)
     remote->erase(node);
 }
 
@@ -371,7 +371,7 @@ void forget(cluster_actor_t* self, const std::string& name, bool remember) {
   auto it = st.members.find(name);
   if (it == st.members.end())
     return;
-  drop_queue_numbers(self, name);
+  drop_numbers(self, name);
   if (it->second.actor)
     self->demonitor(it->second.actor);
   st.members.erase(it);
@@ -441,7 +441,7 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
         continue;
       m.actor = nullptr;
       spdlog::warn("cluster: node {} is down ({})", name, self->home_system().render(dm.reason));
-      drop_queue_numbers(self, name);
+      drop_numbers(self, name);
       auto node = name;
       for_each_vhost(self, [=](const caf::actor& v) {
         self->send(v, cluster_atom::value, node_down_atom::value, node);
@@ -465,7 +465,7 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
     },
     [=](tick_atom) {
       reconnect(self);
-      share_queue_numbers(self);
+      share_numbers(self);
       self->delayed_send(self, retry_interval, tick_atom::value);
     },
     [=](join_atom, std::string& host, uint16_t port) -> caf::result<op_result> {
@@ -566,10 +566,10 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
       find_reply_to_here(self, vhost, token, rp);
       return rp;
     },
-    [=](stats_atom, std::vector<metrics::queue_summary>& queues, std::string& from) {
-      auto& remote = self->state.cfg.remote_queues;
+    [=](stats_atom, metrics::node_stats& numbers, std::string& from) {
+      auto& remote = self->state.cfg.remote_stats;
       if (remote && from_member(self) && self->state.members.count(from))
-        remote->set(from, std::move(queues));
+        remote->set(from, std::move(numbers));
     },
     [=](forget_atom, remove_atom, std::string& name) -> op_result {
       auto& st = self->state;
@@ -657,8 +657,7 @@ void add_cluster_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<node_info>>("std::vector<warren::node_info>");
   cfg.add_message_type<cluster_snapshot>("warren::cluster_snapshot");
   cfg.add_message_type<std::vector<caf::message>>("std::vector<caf::message>");
-  cfg.add_message_type<std::vector<metrics::queue_summary>>(
-    "std::vector<warren::metrics::queue_summary>");
+  cfg.add_message_type<metrics::node_stats>("warren::metrics::node_stats");
 }
 
 }  // namespace warren

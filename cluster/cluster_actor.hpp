@@ -28,8 +28,8 @@
 //   (replicate_atom, vhost_definitions, from) / (replicate_atom, std::vector<message>, from)
 //       a change made on node `from`, applied here
 //   (forget_atom, name)               node `name` left
-//   (stats_atom, std::vector<metrics::queue_summary>, from)   the numbers of node `from`'s
-//       queues, sent each second (queue_summary.hpp)
+//   (stats_atom, metrics::node_stats, from)   the numbers of node `from`'s queues and
+//       connections, sent each second (node_stats.hpp)
 // A join or hello with another cookie is refused; replicate, forget, stats and reply-to
 // lookups are taken from the cluster actors of members only.
 // From this node's vhosts and registry (sent on to every running member):
@@ -49,7 +49,7 @@
 #include <string>
 
 #include "cluster/definitions.hpp"
-#include "cluster/queue_summary.hpp"
+#include "cluster/node_stats.hpp"
 
 namespace warren {
 
@@ -63,7 +63,7 @@ struct cluster_config {
   // This node's numbers, summarized for the others each second, and theirs (either may be
   // null: nothing is sent, or what arrives is dropped).
   std::shared_ptr<metrics::snapshot_store> stats;
-  std::shared_ptr<metrics::remote_queue_store> remote_queues;
+  std::shared_ptr<metrics::remote_stats_store> remote_stats;
 };
 
 caf::actor spawn_cluster(caf::actor_system& sys, cluster_config cfg);

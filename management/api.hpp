@@ -20,7 +20,7 @@
 #include "actors/access.hpp"
 #include "actors/registry_actor.hpp"
 #include "actors/vhost_actor.hpp"
-#include "cluster/queue_summary.hpp"
+#include "cluster/node_stats.hpp"
 #include "metrics/prometheus_exporter.hpp"
 #include "metrics/stats_collector.hpp"
 #include "net/http_server.hpp"
@@ -41,9 +41,10 @@ struct context {
   caf::actor registry() const { return current_registry(*sys); }
   caf::actor collector;  // asked to refresh an object's numbers after a change through the API
   std::shared_ptr<metrics::snapshot_store> stats;
-  // The numbers of the other cluster members' queues (never null; empty without a cluster).
-  std::shared_ptr<metrics::remote_queue_store> remote_queues =
-    std::make_shared<metrics::remote_queue_store>();
+  // What the other cluster members sent of their queues and connections (never null; empty
+  // without a cluster).
+  std::shared_ptr<metrics::remote_stats_store> remote_stats =
+    std::make_shared<metrics::remote_stats_store>();
   metrics::exporter_options exporter;  // per-object switch, data dir, node name
   std::string node;                    // "warren@<host>"
   std::vector<listener_info> listeners;
@@ -139,25 +140,37 @@ std::vector<binding_info> list_bindings(call& c, const caf::actor& vhost);
 // made through the API sooner than the next interval.
 void refresh_stats(call& c, const caf::actor& target);
 
-// The numbers of every queue of the cluster, taken once per request: this node's snapshot and
-// the summaries of the other members.
-struct queue_numbers {
-  explicit queue_numbers(const context& ctx);
+using conn_sample = metrics::sample<metrics::connection_stats>;
+
+// The numbers of every queue and connection of the cluster, taken once per request: this
+// node's snapshot and what the other members sent.
+struct cluster_numbers {
+  explicit cluster_numbers(const context& ctx);
   // Those of queue q of `vhost`: from the snapshot for a queue of this node, else from its
   // node's summary; nullopt while none has arrived (or its node is down).
-  std::optional<metrics::queue_summary> of(const std::string& vhost, const queue_info& q) const;
+  std::optional<metrics::queue_summary> queue(const std::string& vhost,
+                                              const queue_info& q) const;
   // f(node, summary) for every queue of the cluster, this node's first.
   template <class F>
-  void each(F f) const {
+  void each_queue(F f) const {
     for (auto& [id, q] : snap->queues)
       f(local_node, metrics::summarize(*q));
-    for (auto& [node, queues] : remote)
-      for (auto& [key, q] : *queues)
-        f(node, q);
+    for (auto& [name, n] : remote)
+      for (auto& [key, q] : n->queues)
+        f(name, q);
+  }
+  // f(node, sample) for every connection of the cluster, this node's first.
+  template <class F>
+  void each_connection(F f) const {
+    for (auto& [id, c] : snap->connections)
+      f(local_node, *c);
+    for (auto& [name, n] : remote)
+      for (auto& c : n->connections)
+        f(name, c);
   }
 
   std::shared_ptr<const metrics::snapshot> snap;
-  std::map<std::string, std::shared_ptr<const metrics::remote_queue_store::queues>> remote;
+  std::map<std::string, std::shared_ptr<const metrics::remote_stats_store::node>> remote;
   std::string local_node;
 };
 

@@ -53,7 +53,7 @@ json default_exchange_json(const std::string& vhost) {
 }
 
 json queue_json(const context& ctx, const std::string& vhost, const queue_info& q,
-                const queue_numbers& numbers) {
+                const cluster_numbers& numbers) {
   json j{{"name", q.name},
          {"vhost", vhost},
          {"durable", q.durable},
@@ -63,7 +63,7 @@ json queue_json(const context& ctx, const std::string& vhost, const queue_info& 
          {"node", q.node.empty() ? ctx.node : q.node},
          {"state", q.down ? "down" : "running"},
          {"type", queue_type(q.arguments)}};
-  auto n = numbers.of(vhost, q);
+  auto n = numbers.queue(vhost, q);
   if (n) {
     j["message_stats"] = {
       {"publish", n->published},
@@ -263,7 +263,7 @@ reply exchanges(call& c) {
 }
 
 reply queues(call& c) {
-  queue_numbers numbers{c.ctx};
+  cluster_numbers numbers{c.ctx};
   if (c.path.size() <= 2) {
     if (c.method != "GET")
       return method_not_allowed();

@@ -1,6 +1,7 @@
 // /api/overview, /api/nodes, /api/connections, /api/channels, /api/consumers and the health
-// checks: built from the stats collector's snapshot (at most one report interval old) and
-// process numbers; closing a connection is a message to its actor.
+// checks: built from the stats collector's snapshot (at most one report interval old), what
+// the other cluster members sent of their queues and connections (cluster/node_stats.hpp),
+// and process numbers; closing a connection is a message to its actor, on whichever node.
 #include <unistd.h>
 
 #include <thread>
@@ -13,8 +14,6 @@
 namespace warren::mgmt {
 
 namespace {
-
-using conn_sample = metrics::sample<metrics::connection_stats>;
 
 double counter_rate(const conn_sample& s, uint64_t metrics::channel_counters::*f) {
   if (s.seconds <= 0 || s.cur.totals.*f < s.prev.totals.*f)
@@ -43,12 +42,12 @@ json channel_message_stats(const metrics::channel_counters& n, const metrics::ch
               {"redeliver_details", r(&metrics::channel_counters::redelivered)}};
 }
 
-json connection_json(const context& ctx, const conn_sample& s) {
+json connection_json(const std::string& node, const conn_sample& s) {
   auto& c = s.cur;
   // RabbitMQ shows null for what a connection does not have (no TLS, no client certificate).
   auto text_or_null = [](const std::string& v) { return v.empty() ? json(nullptr) : json(v); };
   return json{{"name", connection_name(c)},
-              {"node", ctx.node},
+              {"node", node},
               {"type", "network"},
               {"state", "running"},
               {"protocol", c.protocol},
@@ -76,7 +75,8 @@ json connection_json(const context& ctx, const conn_sample& s) {
               {"send_cnt", c.send_cnt}};
 }
 
-json channel_json(const context& ctx, const conn_sample& s, const metrics::channel_stats& ch) {
+json channel_json(const std::string& node, const conn_sample& s,
+                  const metrics::channel_stats& ch) {
   auto& c = s.cur;
   auto name = connection_name(c);
   const metrics::channel_counters* prev = nullptr;
@@ -85,7 +85,7 @@ json channel_json(const context& ctx, const conn_sample& s, const metrics::chann
       prev = &p.counters;
   return json{{"name", name + " (" + std::to_string(ch.number) + ")"},
               {"number", ch.number},
-              {"node", ctx.node},
+              {"node", node},
               {"user", c.user},
               {"vhost", c.vhost},
               {"state", "running"},
@@ -100,38 +100,40 @@ json channel_json(const context& ctx, const conn_sample& s, const metrics::chann
               {"message_stats", channel_message_stats(ch.counters, prev, s.seconds)}};
 }
 
-const conn_sample* find_connection(const metrics::snapshot& snap, const std::string& name) {
-  for (auto& [id, s] : snap.connections)
-    if (connection_name(s->cur) == name)
-      return s.get();
-  return nullptr;
-}
-
 reply connections(call& c) {
-  auto snap = c.ctx.stats->get();
+  cluster_numbers numbers{c.ctx};
   if (c.path.size() == 1) {
     if (c.method != "GET")
       return method_not_allowed();
     json out = json::array();
-    for (auto& [id, s] : snap->connections)
-      if (c.sees_user(s->cur.user))
-        out.push_back(connection_json(c.ctx, *s));
+    numbers.each_connection([&](const std::string& node, const conn_sample& s) {
+      if (c.sees_user(s.cur.user))
+        out.push_back(connection_json(node, s));
+    });
     return ok(out);
   }
-  auto* s = find_connection(*snap, c.path[1]);
+  const conn_sample* s = nullptr;
+  std::string node;
+  numbers.each_connection([&](const std::string& n, const conn_sample& x) {
+    if (!s && connection_name(x.cur) == c.path[1]) {
+      s = &x;
+      node = n;
+    }
+  });
   if (!s || !c.sees_user(s->cur.user))
     return not_found();
   if (c.path.size() == 3 && c.path[2] == "channels") {
     json out = json::array();
     for (auto& ch : s->cur.channels)
-      out.push_back(channel_json(c.ctx, *s, ch));
+      out.push_back(channel_json(node, *s, ch));
     return c.method == "GET" ? ok(out) : method_not_allowed();
   }
   if (c.path.size() != 2)
     return not_found();
   if (c.method == "GET")
-    return ok(connection_json(c.ctx, *s));
+    return ok(connection_json(node, *s));
   if (c.method == "DELETE") {
+    // A connection of another node is closed through CAF's handle of its actor there.
     auto conn = caf::actor_cast<caf::actor>(s->cur.addr);
     if (!conn)
       return not_found();
@@ -145,12 +147,12 @@ reply connections(call& c) {
 reply channels(call& c) {
   if (c.method != "GET")
     return method_not_allowed();
-  auto snap = c.ctx.stats->get();
   json out = json::array();
-  for (auto& [id, s] : snap->connections)
-    if (c.sees_user(s->cur.user))
-      for (auto& ch : s->cur.channels)
-        out.push_back(channel_json(c.ctx, *s, ch));
+  cluster_numbers{c.ctx}.each_connection([&](const std::string& node, const conn_sample& s) {
+    if (c.sees_user(s.cur.user))
+      for (auto& ch : s.cur.channels)
+        out.push_back(channel_json(node, s, ch));
+  });
   if (c.path.size() == 1)
     return ok(out);
   for (auto& ch : out)
@@ -163,8 +165,8 @@ reply consumers(call& c) {
   if (c.method != "GET")
     return method_not_allowed();
   json out = json::array();
-  queue_numbers numbers{c.ctx};
-  numbers.each([&](const std::string&, const metrics::queue_summary& q) {
+  cluster_numbers numbers{c.ctx};
+  numbers.each_queue([&](const std::string&, const metrics::queue_summary& q) {
     if ((c.path.size() > 1 && q.vhost != c.path[1]) || !c.sees_vhost(q.vhost))
       return;
     for (auto& k : q.consumers)
@@ -190,11 +192,11 @@ json alarm_list(const call& c, const alarm_status& alarms) {
 
 }  // namespace
 
-queue_numbers::queue_numbers(const context& ctx)
-    : snap(ctx.stats->get()), remote(ctx.remote_queues->get()), local_node(ctx.node) {}
+cluster_numbers::cluster_numbers(const context& ctx)
+    : snap(ctx.stats->get()), remote(ctx.remote_stats->get()), local_node(ctx.node) {}
 
-std::optional<metrics::queue_summary> queue_numbers::of(const std::string& vhost,
-                                                        const queue_info& q) const {
+std::optional<metrics::queue_summary> cluster_numbers::queue(const std::string& vhost,
+                                                             const queue_info& q) const {
   if (q.node.empty()) {
     auto it = snap->queues.find(q.actor.id());
     if (it == snap->queues.end())
@@ -204,8 +206,8 @@ std::optional<metrics::queue_summary> queue_numbers::of(const std::string& vhost
   auto node = remote.find(q.node);
   if (node == remote.end())
     return std::nullopt;
-  auto it = node->second->find({vhost, q.name});
-  if (it == node->second->end())
+  auto it = node->second->queues.find({vhost, q.name});
+  if (it == node->second->queues.end())
     return std::nullopt;
   return it->second;
 }
@@ -297,28 +299,30 @@ reply set_limits(call& c) {
 }
 
 json overview(call& c) {
-  // Queues of the whole cluster, as RabbitMQ counts them; connections of this node.
-  queue_numbers numbers{c.ctx};
-  auto& snap = numbers.snap;
-  uint64_t ready = 0, unacked = 0, consumers = 0, channels = 0, queues = 0;
+  // The whole cluster's, as RabbitMQ counts them.
+  cluster_numbers numbers{c.ctx};
+  uint64_t ready = 0, unacked = 0, consumers = 0, connections = 0, channels = 0, queues = 0;
   double depth_rate = 0;
-  numbers.each([&](const std::string&, const metrics::queue_summary& q) {
+  numbers.each_queue([&](const std::string&, const metrics::queue_summary& q) {
     ready += q.ready;
     unacked += q.unacked;
     consumers += q.consumers.size();
     depth_rate += q.depth_rate;
     ++queues;
   });
-  auto totals = snap->retired.channels;
+  auto totals = numbers.snap->retired.channels;
+  for (auto& [name, n] : numbers.remote)
+    totals += n->closed;
   double publish = 0, deliver = 0, ack = 0, redeliver = 0;
-  for (auto& [id, s] : snap->connections) {
-    totals += s->cur.totals;
-    channels += s->cur.channels.size();
-    publish += counter_rate(*s, &metrics::channel_counters::published);
-    deliver += counter_rate(*s, &metrics::channel_counters::delivered);
-    ack += counter_rate(*s, &metrics::channel_counters::acked);
-    redeliver += counter_rate(*s, &metrics::channel_counters::redelivered);
-  }
+  numbers.each_connection([&](const std::string&, const conn_sample& s) {
+    totals += s.cur.totals;
+    ++connections;
+    channels += s.cur.channels.size();
+    publish += counter_rate(s, &metrics::channel_counters::published);
+    deliver += counter_rate(s, &metrics::channel_counters::delivered);
+    ack += counter_rate(s, &metrics::channel_counters::acked);
+    redeliver += counter_rate(s, &metrics::channel_counters::redelivered);
+  });
   size_t exchanges = 0;
   auto vhosts = list_vhosts(c);
   for (auto& v : vhosts)
@@ -352,7 +356,7 @@ json overview(call& c) {
       {"messages_ready", ready},
       {"messages_unacknowledged", unacked}}},
     {"object_totals",
-     {{"connections", snap->connections.size()},
+     {{"connections", connections},
       {"channels", channels},
       {"exchanges", exchanges},
       {"queues", queues},

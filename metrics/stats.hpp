@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/messages.hpp"
 #include "protocol/amqp091/field_table.hpp"
 
 namespace warren::metrics {
@@ -107,8 +108,38 @@ struct connection_stats {
   bool final = false;
 };
 
+// How consumers and connections cross to the other nodes of a cluster (cluster/node_stats.hpp),
+// for their management API. Queue and exchange reports stay on their node.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, consumer_stats& x) {
+  encoded_table args{x.arguments, {}};
+  return f(caf::meta::type_name("consumer_stats"), x.tag, x.connection_name, x.user, x.channel,
+           x.ack_required, x.exclusive, x.priority, x.prefetch, args, x.activity);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, channel_counters& x) {
+  return f(caf::meta::type_name("channel_counters"), x.published, x.delivered, x.acked,
+           x.redelivered);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, channel_stats& x) {
+  return f(caf::meta::type_name("channel_stats"), x.number, x.counters, x.unacked, x.consumers,
+           x.prefetch, x.global_prefetch, x.confirm, x.transactional);
+}
+
+// The handle crosses as a handle of the connection's actor on its node (to close it from
+// the API of any node).
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, connection_stats& x) {
+  return f(caf::meta::type_name("connection_stats"), x.id, x.addr, x.protocol, x.peer, x.local,
+           x.user, x.vhost, x.ssl, x.ssl_protocol, x.ssl_cipher, x.peer_cert_subject,
+           x.peer_cert_issuer, x.connected_at, x.mailbox, x.recv_oct, x.send_oct, x.recv_cnt,
+           x.send_cnt, x.frame_max, x.channel_max, x.heartbeat, x.channels, x.totals, x.final);
+}
+
 }  // namespace warren::metrics
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::metrics::queue_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::metrics::exchange_stats)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::metrics::connection_stats)

@@ -502,6 +502,50 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(consumers(b), [])
         self.assertEqual(b.api.get("/api/queues/%2F/cl.numbers")["state"], "down")
 
+    def test_connections_of_every_node_are_listed_and_closed_from_any_node(self):
+        a, b = self.cluster("a", "b")
+        conn_a = self.connect(a)
+        ch = conn_a.channel()
+        ch.basic_qos(prefetch_count=9)
+        conn_b = self.connect(b)
+        conn_b.channel()
+
+        def listed(m):
+            """{connection name: (node, user, channels)} and {channel name: (node, prefetch)}
+            of m's API, for the connections of this test's clients."""
+            ports = (a.broker.port, b.broker.port)
+            conns = {c["name"]: (c["node"], c["user"], c["channels"])
+                     for c in m.api.get("/api/connections")
+                     if int(c["name"].rsplit(":", 1)[1]) in ports}
+            chans = {c["name"]: (c["node"], c["prefetch_count"])
+                     for c in m.api.get("/api/channels")
+                     if c["connection_details"]["name"] in conns}
+            return conns, chans
+
+        seen = wait_until(lambda: (lambda l: l if len(l[0]) == 2 and len(l[1]) == 2 else None)(
+            listed(a)), SYNC_S)
+        self.assertTrue(seen, listed(a))
+        conns, chans = seen
+        name_a = [n for n in conns if n.endswith(":%d" % a.broker.port)][0]
+        name_b = [n for n in conns if n.endswith(":%d" % b.broker.port)][0]
+        self.assertEqual(conns, {name_a: (a.name, "guest", 1), name_b: (b.name, "guest", 1)})
+        self.assertEqual(chans, {name_a + " (1)": (a.name, 9), name_b + " (1)": (b.name, 0)})
+        self.settle(lambda: listed(b), seen, "the same connections and channels on b")
+        for m in (a, b):
+            totals = m.api.get("/api/overview")["object_totals"]
+            self.assertEqual((totals["connections"], totals["channels"]), (2, 2), m.name)
+        self.assertEqual(b.api.get("/api/connections/" + quote(name_a))["node"], a.name)
+        # Closed through b's API, the connection of a's client gets 320 with the reason.
+        status = b.api.call("DELETE", "/api/connections/" + quote(name_a),
+                            headers={"X-Reason": "closed from b"})[0]
+        self.assertEqual(status, 204)
+        with self.assertRaises(pex.ConnectionClosedByBroker) as ctx:
+            pump(conn_a, lambda: False, DELIVER_S)
+        self.assertEqual((ctx.exception.reply_code, ctx.exception.reply_text),
+                         (320, "CONNECTION_FORCED - closed from b"))
+        self.settle(lambda: sorted(listed(b)[0]), [name_b], "b lists only b's connection")
+        self.assertTrue(conn_b.is_open)
+
     def test_direct_reply_to_across_nodes(self):
         """A client of node a asks through amq.rabbitmq.reply-to; the server that answers is a
         client of node b, which finds the asking connection on a."""

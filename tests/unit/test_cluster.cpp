@@ -167,7 +167,7 @@ TEST_CASE("a consumer crosses with its arguments and its selector, compiled agai
   CHECK_FALSE(stomp::selector::matches(*r.selector, headers("red", "5")));
 }
 
-TEST_CASE("the numbers of a node's queues cross with their consumers", "[cluster]") {
+TEST_CASE("the numbers of a node's queues and connections cross", "[cluster]") {
   cluster_system cs;
   metrics::sample<metrics::queue_stats> q;
   q.prev.vhost = q.cur.vhost = "/";
@@ -194,10 +194,30 @@ TEST_CASE("the numbers of a node's queues cross with their consumers", "[cluster
   auto mine = metrics::summarize(q);
   CHECK(mine.publish_rate == 100.0);  // (300 - 100) / 2 s
   CHECK(mine.depth_rate == -1.5);     // 10 ready, then 4 + 3
-  std::vector<metrics::queue_summary> all{mine};
+  metrics::node_stats all;
+  all.queues.push_back(mine);
+  metrics::sample<metrics::connection_stats> conn;
+  conn.cur.id = 42;
+  conn.cur.protocol = "AMQP 0-9-1";
+  conn.cur.peer = "127.0.0.1:40000";
+  conn.cur.local = "127.0.0.1:5672";
+  conn.cur.user = "bob";
+  conn.cur.recv_oct = 1000;
+  conn.prev.recv_oct = 400;
+  conn.seconds = 1.5;
+  metrics::channel_stats ch;
+  ch.number = 2;
+  ch.prefetch = 10;
+  ch.counters.published = 7;
+  ch.confirm = true;
+  conn.cur.channels.push_back(ch);
+  conn.cur.totals.published = 9;
+  all.connections.push_back(conn);
+  all.closed.acked = 5;
   auto m = cross(*cs.sys, caf::make_message(stats_atom::value, all, std::string{"a@h"}));
-  auto r = m.get_as<std::vector<metrics::queue_summary>>(1);
   CHECK(m.get_as<std::string>(2) == "a@h");
+  auto& got = m.get_as<metrics::node_stats>(1);
+  auto& r = got.queues;
   REQUIRE(r.size() == 1);
   CHECK(r[0].vhost == "/");
   CHECK(r[0].name == "orders");
@@ -220,12 +240,27 @@ TEST_CASE("the numbers of a node's queues cross with their consumers", "[cluster
   CHECK(c.activity == "single_active");
   REQUIRE(c.arguments.size() == 1);
   CHECK(c.arguments[0].second == field_value{int32_t{4}});
+  REQUIRE(got.connections.size() == 1);
+  auto& rc = got.connections[0];
+  CHECK(rc.cur.id == 42);
+  CHECK(rc.cur.peer == "127.0.0.1:40000");
+  CHECK(rc.cur.user == "bob");
+  CHECK(rc.rate(&metrics::connection_stats::recv_oct) == 400.0);  // 600 B in 1.5 s
+  REQUIRE(rc.cur.channels.size() == 1);
+  CHECK(rc.cur.channels[0].number == 2);
+  CHECK(rc.cur.channels[0].prefetch == 10);
+  CHECK(rc.cur.channels[0].counters.published == 7);
+  CHECK(rc.cur.channels[0].confirm);
+  CHECK(rc.cur.totals.published == 9);
+  CHECK(got.closed.acked == 5);
 
-  metrics::remote_queue_store store;
-  store.set("a@h", r);
+  metrics::remote_stats_store store;
+  store.set("a@h", got);
   auto nodes = store.get();
   REQUIRE(nodes.count("a@h") == 1);
-  CHECK(nodes["a@h"]->at({"/", "orders"}).ready == 4);
+  CHECK(nodes["a@h"]->queues.at({"/", "orders"}).ready == 4);
+  CHECK(nodes["a@h"]->connections.size() == 1);
+  CHECK(nodes["a@h"]->closed.acked == 5);
   store.erase("a@h");
   CHECK(store.get().empty());
 }

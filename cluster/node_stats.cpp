@@ -1,5 +1,5 @@
-// Queue summaries: see queue_summary.hpp.
-#include "cluster/queue_summary.hpp"
+// What a node shows the others: see node_stats.hpp.
+#include "cluster/node_stats.hpp"
 
 namespace warren::metrics {
 
@@ -25,31 +25,37 @@ queue_summary summarize(const sample<queue_stats>& q) {
   return out;
 }
 
-std::vector<queue_summary> summarize(const snapshot& snap) {
-  std::vector<queue_summary> out;
-  out.reserve(snap.queues.size());
+node_stats summarize(const snapshot& snap) {
+  node_stats out;
+  out.queues.reserve(snap.queues.size());
   for (auto& [id, q] : snap.queues)
-    out.push_back(summarize(*q));
+    out.queues.push_back(summarize(*q));
+  out.connections.reserve(snap.connections.size());
+  for (auto& [id, c] : snap.connections)
+    out.connections.push_back(*c);
+  out.closed = snap.retired.channels;
   return out;
 }
 
-void remote_queue_store::set(const std::string& node, std::vector<queue_summary> summary) {
-  auto table = std::make_shared<queues>();
-  for (auto& q : summary) {
+void remote_stats_store::set(const std::string& name, node_stats stats) {
+  auto entry = std::make_shared<node>();
+  for (auto& q : stats.queues) {
     auto key = std::make_pair(q.vhost, q.name);
-    table->emplace(std::move(key), std::move(q));
+    entry->queues.emplace(std::move(key), std::move(q));
   }
+  entry->connections = std::move(stats.connections);
+  entry->closed = stats.closed;
   std::lock_guard<std::mutex> lock{mutex_};
-  nodes_[node] = std::move(table);
+  nodes_[name] = std::move(entry);
 }
 
-void remote_queue_store::erase(const std::string& node) {
+void remote_stats_store::erase(const std::string& name) {
   std::lock_guard<std::mutex> lock{mutex_};
-  nodes_.erase(node);
+  nodes_.erase(name);
 }
 
-std::map<std::string, std::shared_ptr<const remote_queue_store::queues>>
-remote_queue_store::get() const {
+std::map<std::string, std::shared_ptr<const remote_stats_store::node>>
+remote_stats_store::get() const {
   std::lock_guard<std::mutex> lock{mutex_};
   return nodes_;
 }
