@@ -145,6 +145,9 @@ Options:
                       same at any time)
   --cluster-cookie SECRET  every node of a cluster must have the same; a node with another
                       one cannot join (default none, on every node)
+                      TLS between the nodes, with a certificate each and the CAs that signed
+                      them: cluster.ssl_options.certfile, .keyfile and .cacertfile in the
+                      config file (then every node of the cluster needs them)
   --help              show this text and exit
 
 Configuration keys (see etc/warren.conf):
@@ -160,7 +163,8 @@ Configuration keys (see etc/warren.conf):
   persistence.on_corruption, persistence.commit_interval_ms, persistence.queue_memory_mb,
   memory.trim_interval_ms, collect_statistics_interval, prometheus.return_per_object_metrics,
   supervision.max_restarts, supervision.period_ms, debug.fault_injection, cluster.port,
-  cluster.name, cluster.join, cluster.cookie
+  cluster.name, cluster.join, cluster.cookie, cluster.ssl_options.certfile,
+  cluster.ssl_options.keyfile, cluster.ssl_options.cacertfile, cluster.ssl_options.password
 
 HTTP on --http-port: the management API (/api/..., RabbitMQ's paths, basic auth with the
 broker's users), Prometheus metrics (/metrics) and a web page (/). Users, vhosts and
@@ -367,6 +371,13 @@ std::string apply_config_text(const std::string& text, daemon_config& cfg) {
       cfg.cluster_join = value;
     } else if (key == "cluster.cookie") {
       cfg.cluster_cookie = value;
+    } else if (key.rfind("cluster.ssl_options.", 0) == 0) {
+      // CAF's TLS for the middleman takes a certificate, its key and the CAs; nothing else.
+      auto rest = key.substr(std::string_view{"cluster.ssl_options."}.size());
+      bool known = rest == "certfile" || rest == "keyfile" || rest == "cacertfile" ||
+                   rest == "password";
+      if (!known || !apply_tls_key(rest, value, cfg.cluster_tls, known))
+        return known ? bad() : "line " + std::to_string(lineno) + ": unknown key '" + key + "'";
     } else if (key == "channel_max") {
       if (!to_int(value, 1, 65535, n))
         return bad();

@@ -74,6 +74,8 @@ struct daemon_config {
   std::string cluster_name;  // "" = warren@<hostname>
   std::string cluster_join;  // host:port, joined at the first start
   std::string cluster_cookie;  // the same on every node of a cluster
+  // TLS between the nodes (cluster.ssl_options.*): certfile, keyfile, cacertfile, password.
+  net::tls_options cluster_tls;
 };
 
 // Parses argv; on --help prints usage and sets `exit_code` to 0; on a bad flag or config file

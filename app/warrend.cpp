@@ -16,6 +16,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/connection.hpp"
@@ -88,6 +89,29 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // TLS between cluster nodes: every node shows a certificate the others' CAs signed (CAF's
+  // openssl module asks for one on both sides). Checked here, as OpenSSL will read them.
+  bool cluster_tls = cfg.cluster_tls.configured() || !cfg.cluster_tls.cacertfile.empty();
+  if (cluster_tls) {
+    auto& t = cfg.cluster_tls;
+    std::string err;
+    if (t.certfile.empty() || t.keyfile.empty() || t.cacertfile.empty())
+      err = "cluster.ssl_options needs certfile, keyfile and cacertfile";
+    else if (cfg.cluster_port < 0)
+      err = "cluster.ssl_options is set but the node has no cluster port";
+    else {
+      auto check = t;
+      check.verify_peer = true;  // the CAs are read as well
+      if (!warren::net::make_server_context(check, err) && err.empty())
+        err = "cannot read them";
+    }
+    if (!err.empty()) {
+      spdlog::critical("not starting: TLS between cluster nodes: {}", err);
+      spdlog::shutdown();
+      return 1;
+    }
+  }
+
   size_t queue_memory = static_cast<size_t>(cfg.queue_memory_mb) << 20;
   auto recovered = warren::recover_store(cfg.data_dir, cfg.on_corruption, queue_memory);
   if (!recovered.ok) {
@@ -113,6 +137,13 @@ int main(int argc, char** argv) {
     caf_cfg.load<caf::io::middleman>();
     caf_cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(500)});
     caf_cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(3)});
+    if (cluster_tls) {
+      caf_cfg.load<caf::openssl::manager>();
+      caf_cfg.openssl_certificate = cfg.cluster_tls.certfile;
+      caf_cfg.openssl_key = cfg.cluster_tls.keyfile;
+      caf_cfg.openssl_cafile = cfg.cluster_tls.cacertfile;
+      caf_cfg.openssl_passphrase = cfg.cluster_tls.password;
+    }
     warren::add_cluster_types(caf_cfg);
   }
   caf::actor_system sys{caf_cfg};
@@ -273,16 +304,21 @@ int main(int argc, char** argv) {
     cc.cookie = cfg.cluster_cookie;
     cc.stats = stats;
     cc.remote_stats = remote_stats;
+    cc.tls = cluster_tls;
     auto cluster = warren::spawn_cluster(sys, cc);
-    auto bound = sys.middleman().publish(cluster, static_cast<uint16_t>(cfg.cluster_port),
-                                         cfg.bind_address.c_str(), true);
+    auto cluster_port = static_cast<uint16_t>(cfg.cluster_port);
+    auto bound =
+      cluster_tls
+        ? caf::openssl::publish(cluster, cluster_port, cfg.bind_address.c_str(), true)
+        : sys.middleman().publish(cluster, cluster_port, cfg.bind_address.c_str(), true);
     if (!bound) {
       spdlog::critical("cannot listen for the cluster on {}:{}: {}", cfg.bind_address,
                        cfg.cluster_port, sys.render(bound.error()));
       exit_now(1);
     }
     caf::anon_send(cluster, warren::start_atom::value, *bound);
-    spdlog::info("listening cluster {}:{} as node {}", cfg.bind_address, *bound, node_name);
+    spdlog::info("listening cluster{} {}:{} as node {}", cluster_tls ? " (TLS)" : "",
+                 cfg.bind_address, *bound, node_name);
   }
 
   // The I/O threads: this one and io_threads - 1 more, each reading its share of the sockets.

@@ -2,6 +2,7 @@
 #include "cluster/cluster_actor.hpp"
 
 #include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 
 #include <charconv>
 #include <cstdio>
@@ -261,7 +262,9 @@ void meet(cluster_actor_t* self, const std::string& name, const caf::actor& targ
 // Connects to the cluster port at host:port: ok(its cluster actor) or failed(why).
 void connect(cluster_actor_t* self, const std::string& host, uint16_t port,
              std::function<void(caf::actor)> ok, std::function<void(std::string)> failed) {
-  auto mm = self->home_system().middleman().actor_handle();
+  auto& sys = self->home_system();
+  auto mm = self->state.cfg.tls ? sys.openssl_manager().actor_handle()
+                                 : sys.middleman().actor_handle();
   self->request(mm, call_timeout, caf::connect_atom::value, host, port)
     .then(
       [=](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>&) {

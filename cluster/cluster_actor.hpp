@@ -60,6 +60,7 @@ struct cluster_config {
   std::string data_dir;  // where the members are remembered
   std::string join;      // host:port of a node whose cluster to join at start, or ""
   std::string cookie;    // the same on every node of the cluster ("" on all of them: none)
+  bool tls = false;      // connect through CAF's openssl module (loaded, with certificates)
   // This node's numbers, summarized for the others each second, and theirs (either may be
   // null: nothing is sent, or what arrives is dropped).
   std::shared_ptr<metrics::snapshot_store> stats;

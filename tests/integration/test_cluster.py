@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -289,6 +290,62 @@ class ClusterTest(unittest.TestCase):
         status, _, raw, _ = b.api.call("POST", "/api/cluster/join", {"address": c.address})
         self.assertEqual(status, 502, raw)
         self.assertEqual(self.members_of(c), {a.name: True, c.name: True})
+
+    def tls_config(self, name, cert, certs):
+        """--config for a node whose cluster traffic is TLS with certs/<cert>.pem and .key,
+        trusting certs/ca.pem."""
+        path = os.path.join(self.root, name + ".conf")
+        with open(path, "w") as f:
+            f.write("cluster.ssl_options.certfile = {d}/{c}.pem\n"
+                    "cluster.ssl_options.keyfile = {d}/{c}.key\n"
+                    "cluster.ssl_options.cacertfile = {d}/ca.pem\n".format(d=certs, c=cert))
+        return ["--config", path]
+
+    def test_nodes_speak_tls_to_each_other_and_refuse_other_certificates(self):
+        from test_tls import make_certs
+        certs = make_certs(os.path.join(self.root, "certs"))
+        a = self.node("a", extra=self.tls_config("a", "server", certs))
+        b = self.node("b", join=a, extra=self.tls_config("b", "client", certs))
+        self.wait_members([a, b], {a.name: True, b.name: True})
+        self.assertIn("listening cluster (TLS)", a.broker.log_tail(4000))
+        cha = self.connect(a).channel()
+        cha.queue_declare("cl.tls", durable=True)
+        self.settle(lambda: self.queues_of(b).get("cl.tls"), a.name, "cl.tls on b")
+        chb = self.connect(b).channel()
+        chb.confirm_delivery()
+        chb.basic_publish("", "cl.tls", b"sealed", mandatory=True)
+        self.assertEqual(cha.basic_get("cl.tls", auto_ack=True)[2], b"sealed")
+
+        # The cluster port speaks TLS and shows a's certificate to a client with one of the
+        # same CA.
+        ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
+        ctx.check_hostname = False
+        ctx.load_cert_chain(os.path.join(certs, "client.pem"), os.path.join(certs, "client.key"))
+        with socket.create_connection((HOST, a.cluster_port), timeout=5) as raw:
+            with ctx.wrap_socket(raw) as tls:
+                subject = dict(x[0] for x in tls.getpeercert()["subject"])
+        self.assertEqual(subject["commonName"], "localhost")
+
+        # A node whose certificate another CA signed, and one without TLS, cannot join.
+        rogue = self.node("rogue", extra=self.tls_config("rogue", "rogue", certs))
+        plain = self.node("plain")
+        for m in (rogue, plain):
+            status, _, raw, _ = m.api.call("POST", "/api/cluster/join", {"address": a.address})
+            self.assertTrue(400 <= status < 600, (m.name, status, raw))
+            self.assertEqual(self.members_of(m), {m.name: True})
+        self.assertEqual(self.members_of(a), {a.name: True, b.name: True})
+        # A member that dies is noticed over TLS as well.
+        self.kill(b)
+        self.settle(lambda: self.members_of(a), {a.name: True, b.name: False}, "b down on a",
+                    DETECT_S)
+
+        # Half a setting does not start.
+        path = os.path.join(self.root, "half.conf")
+        with open(path, "w") as f:
+            f.write("cluster.ssl_options.certfile = %s/server.pem\n" % certs)
+        with self.assertRaises(BrokerError) as ctx:
+            self.node("half", extra=["--config", path])
+        self.assertIn("needs certfile, keyfile and cacertfile", str(ctx.exception))
 
     # -- definitions -----------------------------------------------------------
     def test_definitions_made_on_any_node_are_seen_on_every_node(self):
