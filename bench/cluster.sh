@@ -12,8 +12,10 @@
 #
 # The consumer connects first and declares the queue (on its node); the producer runs
 # --duration seconds; the number is what the consumer received in all over that time.
+# --tls: the warrend nodes talk TLS to each other (cluster.ssl_options, certificates made here
+# with openssl); the RabbitMQ nodes stay plain, so the ratio is the cost of TLS against warrend.
 #
-# Usage: bench/cluster.sh [--rounds N] [--duration S] [--out FILE] [--build-dir DIR]
+# Usage: bench/cluster.sh [--rounds N] [--duration S] [--out FILE] [--build-dir DIR] [--tls]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,13 +23,15 @@ ROUNDS=3
 DURATION=8
 OUT=$ROOT/bench/RESULTS-cluster.md
 BIN_DIR=""
+TLS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --build-dir) BIN_DIR=$(cd "$2" && pwd)/bin; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --tls) TLS=1; shift ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "cluster.sh: unknown argument $1" >&2; exit 1 ;;
   esac
 done
@@ -45,13 +49,27 @@ EPMD_WAS_RUNNING=0
 pgrep -x epmd >/dev/null && EPMD_WAS_RUNNING=1
 W_PIDS=() R_NODES=()
 
-# --- warrend: node a, then node b joining it.
+# --- warrend: node a, then node b joining it (with --tls, over TLS: one CA, one certificate).
+WARREN_TLS_ARGS=()
+if [ "$TLS" = 1 ]; then
+  mkdir -p "$TMP/certs"
+  (cd "$TMP/certs" &&
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
+      -subj /CN=bench-ca &&
+    openssl req -newkey rsa:2048 -nodes -keyout node.key -out node.csr -subj /CN=bench-node &&
+    openssl x509 -req -in node.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+      -out node.pem) > "$TMP/certs/openssl.out" 2>&1 ||
+    { log "openssl could not make the certificates"; cat "$TMP/certs/openssl.out" >&2; exit 1; }
+  printf 'cluster.ssl_options.%s = %s\n' certfile "$TMP/certs/node.pem" \
+    keyfile "$TMP/certs/node.key" cacertfile "$TMP/certs/ca.pem" > "$TMP/cluster-tls.conf"
+  WARREN_TLS_ARGS=(--config "$TMP/cluster-tls.conf")
+fi
 declare -A WPORT
 start_warren_node() {  # name [warrend options...]
   local name=$1
   shift
   start_warrend "$WARREND" "$TMP/w-$name" "$TMP/w-$name.log" --cluster-name "$name@localhost" \
-    --cluster-port "${CPORT[$name]}" --cluster-cookie bench "$@"
+    --cluster-port "${CPORT[$name]}" --cluster-cookie bench ${WARREN_TLS_ARGS[@]+"${WARREN_TLS_ARGS[@]}"} "$@"
   W_PIDS+=("$WARREN_PID")
   WPORT[$name]=$WARREN_PORT
 }
@@ -159,7 +177,8 @@ spread() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk 'NR==1 {lo=$1} {hi=$1} END 
 {
   echo "# Two-node clusters: warrend and RabbitMQ"
   echo
-  echo "Made by \`bench/cluster.sh --rounds $ROUNDS --duration $DURATION\` on $(date -u +%Y-%m-%d)."
+  echo "Made by \`bench/cluster.sh --rounds $ROUNDS --duration $DURATION$([ "$TLS" = 1 ] && echo ' --tls')\` on $(date -u +%Y-%m-%d)."
+  [ "$TLS" = 1 ] && echo "The warrend nodes talk TLS to each other (cluster.ssl_options); the RabbitMQ nodes do not."
   echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')."
   echo "warrend $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), rabbitmq-server $(dpkg-query -W -f '${Version}' rabbitmq-server 2>/dev/null || echo '?')."
   echo "Both clusters run on this one machine (two warrend nodes, default workers; two RabbitMQ"

@@ -44,19 +44,30 @@ struct cluster_state {
 
 using cluster_actor_t = caf::stateful_actor<cluster_state>;
 
+std::string address_of(const std::string& host, uint16_t port) {
+  return host + ":" + std::to_string(port);
+}
+
 std::string members_file(const cluster_state& st) { return st.cfg.data_dir + "/cluster-nodes"; }
 
-// One line per other node: "name host:port".
-void save_members(const cluster_state& st) {
-  auto path = members_file(st);
+// Replaces the file at `path` with `text` (through a temporary file: a crash leaves one or
+// the other).
+void write_file(const std::string& path, const std::string& text) {
   auto tmp = path + ".tmp";
   {
     std::ofstream out{tmp, std::ios::trunc};
-    for (auto& [name, m] : st.members)
-      out << name << ' ' << m.host << ':' << m.port << '\n';
+    out << text;
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0)
     spdlog::error("cluster: cannot write {}", path);
+}
+
+// One line per other node: "name host:port".
+void save_members(const cluster_state& st) {
+  std::string text;
+  for (auto& [name, m] : st.members)
+    text += name + ' ' + address_of(m.host, m.port) + '\n';
+  write_file(members_file(st), text);
 }
 
 std::string removed_file(const cluster_state& st) {
@@ -64,15 +75,10 @@ std::string removed_file(const cluster_state& st) {
 }
 
 void save_removed(const cluster_state& st) {
-  auto path = removed_file(st);
-  auto tmp = path + ".tmp";
-  {
-    std::ofstream out{tmp, std::ios::trunc};
-    for (auto& name : st.removed)
-      out << name << '\n';
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    spdlog::error("cluster: cannot write {}", path);
+  std::string text;
+  for (auto& name : st.removed)
+    text += name + '\n';
+  write_file(removed_file(st), text);
 }
 
 // A node that joins (again) is no longer one that was removed.
@@ -117,10 +123,6 @@ std::optional<caf::error> wrong_cookie(cluster_actor_t* self, const node_info& w
 node_info me(cluster_actor_t* self) {
   auto& c = self->state.cfg;
   return node_info{c.name, c.host, c.port, caf::actor_cast<caf::actor>(self)};
-}
-
-std::string address_of(const std::string& host, uint16_t port) {
-  return host + ":" + std::to_string(port);
 }
 
 // Calls f with each vhost actor of this node.
