@@ -325,6 +325,15 @@ class ClusterTest(unittest.TestCase):
             with ctx.wrap_socket(raw) as tls:
                 subject = dict(x[0] for x in tls.getpeercert()["subject"])
         self.assertEqual(subject["commonName"], "localhost")
+        # That client, one that hangs up at once and one that sends junk do not disturb the
+        # link between a and b (OpenSSL errors they leave behind once made a and b see each
+        # other down): nothing goes down for longer than the heartbeats' 3 s timeout.
+        socket.create_connection((HOST, a.cluster_port), timeout=5).close()
+        with socket.create_connection((HOST, a.cluster_port), timeout=5) as raw:
+            raw.sendall(b"GET / HTTP/1.0\r\n\r\n" * 50)
+        time.sleep(4)
+        for m in (a, b):
+            self.assertNotIn("is down", m.broker.log_tail(20000), m.name)
 
         # A node whose certificate another CA signed, and one without TLS, cannot join.
         rogue = self.node("rogue", extra=self.tls_config("rogue", "rogue", certs))
