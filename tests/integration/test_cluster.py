@@ -588,8 +588,12 @@ class ClusterTest(unittest.TestCase):
                      if c["connection_details"]["name"] in conns}
             return conns, chans
 
-        seen = wait_until(lambda: (lambda l: l if len(l[0]) == 2 and len(l[1]) == 2 else None)(
-            listed(a)), SYNC_S)
+        def complete(view):  # both connections, each with its channel reported
+            conns, chans = view
+            return len(conns) == 2 and len(chans) == 2 and all(
+                n == 1 for _, _, n in conns.values())
+        seen = wait_until(lambda: (lambda view: view if complete(view) else None)(listed(a)),
+                          SYNC_S)
         self.assertTrue(seen, listed(a))
         conns, chans = seen
         name_a = [n for n in conns if n.endswith(":%d" % a.broker.port)][0]
