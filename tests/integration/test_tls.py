@@ -604,6 +604,30 @@ class TlsSettingsTest(unittest.TestCase):
             self.assertEqual(r.returncode, 2, (line, r.stderr))
             self.assertIn(b"line 1", r.stderr)
 
+    def cluster_settings(self, key="server.key"):
+        return ("cluster.ssl_options.certfile = {d}/server.pem\n"
+                "cluster.ssl_options.keyfile = {d}/{k}\n"
+                "cluster.ssl_options.cacertfile = {d}/ca.pem\n").format(d=self.certs, k=key)
+
+    def test_cluster_tls_settings(self):
+        # Only what CAF's openssl module takes; anything else is an unknown key.
+        for line in ("cluster.ssl_options.verify = verify_peer",
+                     "cluster.ssl_options.versions.1 = tlsv1.3"):
+            r = self.start(line + "\n", "--cluster-port", "0")
+            self.assertEqual(r.returncode, 2, (line, r.stderr))
+            self.assertIn(b"line 1: unknown key", r.stderr)
+        # All three files, readable and fitting, and a cluster port.
+        r = self.start("cluster.ssl_options.certfile = %s/server.pem\n" % self.certs,
+                       "--cluster-port", "0")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(b"needs certfile, keyfile and cacertfile", r.stderr)
+        r = self.start(self.cluster_settings("client.key"), "--cluster-port", "0")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertRegex(r.stderr, b"key values mismatch|does not match the certificate")
+        r = self.start(self.cluster_settings())
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(b"no cluster port", r.stderr)
+
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--make-certs":
