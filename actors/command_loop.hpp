@@ -112,6 +112,15 @@ void on_socket_closed(Self* self, bool log, const char* protocol, const std::str
   process(self);
 }
 
+// Who consumes, in the spec of a consumer of this connection (AMQP or STOMP): what the
+// management API of any node shows of it.
+template <class State>
+void name_consumer(consumer_spec& spec, const State& st) {
+  spec.connection_name = st.peer + " -> " + st.local;
+  spec.user = st.user;
+  spec.node = st.settings->node;
+}
+
 // Sends a request with the command loop paused; when the answer comes, resumes the loop, calls
 // `f` with it and runs the loop again (`process(self)`). A failed request goes to `on_error`
 // (which runs with the loop resumed as well). A request to another cluster node has the

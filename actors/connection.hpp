@@ -26,6 +26,7 @@ struct broker_settings {
   std::vector<std::string> auth_mechanisms{"PLAIN", "AMQPLAIN"};
   bool cert_login_common_name = false;
   bool stomp_cert_login = false;  // a STOMP CONNECT without login uses the certificate's name
+  std::string node;  // this node's name (cluster.name or warren@<host>), for consumers' details
 };
 
 caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_session> session,

@@ -163,8 +163,7 @@ void on_consume(actor* self, channel_rec& ch, amqp::basic_consume& m) {
                             m.consumer_tag, m.no_ack, m.exclusive, priority, 0, nullptr};
   spec.prefetch = ch.prefetch;  // per consumer (stream queues need one)
   spec.arguments = std::move(m.arguments);
-  spec.connection_name = st.peer + " -> " + st.local;
-  spec.user = st.user;
+  name_consumer(spec, st);
   auto queue_name = m.queue;
   bool no_wait = m.no_wait;
   when_routed(self, [=]() mutable {

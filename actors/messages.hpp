@@ -171,9 +171,11 @@ struct consumer_spec {
   uint32_t prefetch = 0;  // the consumer's prefetch limit; 0 = none (stream queues need one)
   amqp::field_table arguments = {};  // basic.consume's arguments (x-stream-offset)
   std::string selector_text = {};  // the selector's source, which crosses nodes in its stead
-  // Who consumes, as the management API shows it on any node: "peer -> listener", the user.
+  // Who consumes, as the management API shows it on any node: "peer -> listener", the user
+  // and the node of the connection (name_consumer in command_loop.hpp).
   std::string connection_name = {};
   std::string user = {};
+  std::string node = {};
 };
 
 struct get_result {

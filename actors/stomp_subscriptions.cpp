@@ -100,8 +100,7 @@ void start_consumer(actor* self, subscription sub, caf::actor queue, std::string
   consumer_spec spec{caf::actor_cast<caf::actor>(self), 0,   sub.consumer_id,
                      sub.id, sub.mode == ack_mode::auto_ack, false, 0, window, selector};
   spec.prefetch = sub.prefetch;
-  spec.connection_name = st.peer + " -> " + st.local;
-  spec.user = st.user;
+  name_consumer(spec, st);
   if (selector)
     if (auto text = request.header("selector"))
       spec.selector_text = std::string{*text};
@@ -162,8 +161,7 @@ void subscribe_temp_queue(actor* self, const std::string& temp, const std::strin
   sub.granted = st.settings->default_credit;
   consumer_spec spec{caf::actor_cast<caf::actor>(self), 0, sub.consumer_id, sub.id, true, false,
                      0, st.settings->default_credit, nullptr};
-  spec.connection_name = st.peer + " -> " + st.local;
-  spec.user = st.user;
+  name_consumer(spec, st);
   st.sub_by_consumer[sub.consumer_id] = sub.id;
   st.subs[sub.id] = sub;
   self->monitor(queue);

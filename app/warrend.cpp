@@ -152,7 +152,14 @@ int main(int argc, char** argv) {
   spdlog::info("starting Warren 0.1.0 with {} scheduler worker(s), {} I/O thread(s), data in {}",
                workers, io_threads, cfg.data_dir);
 
+  std::string node_name = cfg.cluster_name;
+  if (node_name.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    node_name = std::string{"warren@"} + host;
+  }
   auto settings = std::make_shared<warren::broker_settings>();
+  settings->node = node_name;
   settings->heartbeat = cfg.heartbeat;
   settings->frame_max = cfg.frame_max;
   settings->channel_max = cfg.channel_max;
@@ -287,12 +294,6 @@ int main(int argc, char** argv) {
     return code;
   };
 
-  std::string node_name = cfg.cluster_name;
-  if (node_name.empty()) {
-    char host[256] = {};
-    gethostname(host, sizeof host - 1);
-    node_name = std::string{"warren@"} + host;
-  }
   auto remote_stats = std::make_shared<warren::metrics::remote_stats_store>();
   if (cfg.cluster_port >= 0) {
     // After the registry, which it asks for what the node has when it meets the others.

@@ -222,7 +222,8 @@ json consumer_json(const std::string& vhost, const std::string& queue,
                {"connection_name", k.connection_name},
                {"peer_host", host_of(peer)},
                {"peer_port", port_of(peer)},
-               {"user", k.user}};
+               {"user", k.user},
+               {"node", k.node}};
   }
   return json{{"consumer_tag", k.tag},
               {"queue", {{"name", queue}, {"vhost", vhost}}},

@@ -38,6 +38,7 @@ inline consumer_stats consumer_of(const consumer_spec& spec, const char* activit
   c.tag = spec.tag;
   c.connection_name = spec.connection_name;
   c.user = spec.user;
+  c.node = spec.node;
   c.channel = spec.channel;
   c.ack_required = !spec.no_ack;
   c.exclusive = spec.exclusive;

@@ -20,6 +20,7 @@ struct consumer_stats {
   std::string tag;
   std::string connection_name;  // "peer -> listener", as the connection told the queue
   std::string user;
+  std::string node;             // the connection's
   uint16_t channel = 0;
   bool ack_required = true;
   bool exclusive = false;
@@ -113,8 +114,8 @@ struct connection_stats {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, consumer_stats& x) {
   encoded_table args{x.arguments, {}};
-  return f(caf::meta::type_name("consumer_stats"), x.tag, x.connection_name, x.user, x.channel,
-           x.ack_required, x.exclusive, x.priority, x.prefetch, args, x.activity);
+  return f(caf::meta::type_name("consumer_stats"), x.tag, x.connection_name, x.user, x.node,
+           x.channel, x.ack_required, x.exclusive, x.priority, x.prefetch, args, x.activity);
 }
 
 template <class Inspector>

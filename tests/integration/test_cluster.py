@@ -545,11 +545,12 @@ class ClusterTest(unittest.TestCase):
         def consumers(m):
             return [(k["queue"]["name"], k["consumer_tag"], k["prefetch_count"], k["priority"],
                      k["arguments"], k["ack_required"], k["channel_details"].get("connection_name"),
-                     k["channel_details"].get("user"))
+                     k["channel_details"].get("user"), k["channel_details"].get("node"))
                     for k in m.api.get("/api/consumers/%2F")]
 
         want = (a.name, 5, 2, 3, 1, 5)
-        consumer = [("cl.numbers", tag, 3, 4, {"x-priority": 4}, True, b_conn[0], "guest")]
+        consumer = [("cl.numbers", tag, 3, 4, {"x-priority": 4}, True, b_conn[0], "guest",
+                     b.name)]
         for m in (a, b):
             self.settle(lambda: numbers(m), want, "cl.numbers's numbers on " + m.name)
             self.settle(lambda: consumers(m), consumer, "/api/consumers on " + m.name)

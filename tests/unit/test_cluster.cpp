@@ -143,10 +143,12 @@ TEST_CASE("a consumer crosses with its arguments and its selector, compiled agai
   s.selector = stomp::selector::parse(s.selector_text).expr;
   s.connection_name = "127.0.0.1:40000 -> 127.0.0.1:5672";
   s.user = "guest";
+  s.node = "b@h";
   auto r = cross(*cs.sys, caf::make_message(consume_atom::value, s)).get_as<consumer_spec>(1);
   CHECK(r.tag == "ctag");
   CHECK(r.connection_name == s.connection_name);
   CHECK(r.user == "guest");
+  CHECK(r.node == "b@h");
   CHECK(r.priority == -3);
   CHECK(r.credit == 100);
   CHECK(r.prefetch == 50);
@@ -185,6 +187,7 @@ TEST_CASE("the numbers of a node's queues and connections cross", "[cluster]") {
   k.tag = "ctag";
   k.connection_name = "127.0.0.1:40000 -> 127.0.0.1:5672";
   k.user = "bob";
+  k.node = "b@h";
   k.channel = 3;
   k.prefetch = 10;
   k.priority = 4;
@@ -234,6 +237,7 @@ TEST_CASE("the numbers of a node's queues and connections cross", "[cluster]") {
   CHECK(c.tag == "ctag");
   CHECK(c.connection_name == k.connection_name);
   CHECK(c.user == "bob");
+  CHECK(c.node == "b@h");
   CHECK(c.channel == 3);
   CHECK(c.prefetch == 10);
   CHECK(c.priority == 4);
