@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/connection_state.hpp"
+#include "actors/stream_arguments.hpp"
 #include "protocol/amqp091/properties.hpp"
 #include "protocol/amqp091/wire.hpp"
 
@@ -331,9 +332,7 @@ bool stream_settle_allowed(actor* self, channel_rec& ch, uint64_t tag, bool mult
       continue;
     if (auto s = st.stream_queues.find(u.queue.address()); s != st.stream_queues.end()) {
       connection_error(self, amqp::not_implemented,
-                       "NOT_IMPLEMENTED - basic.nack and basic.reject not supported by stream "
-                       "queues queue '" + s->second + "' in vhost '" + st.vhost_name + "'",
-                       cls, mth);
+                       "NOT_IMPLEMENTED - " + nack_refusal(s->second, st.vhost_name), cls, mth);
       return false;
     }
   }

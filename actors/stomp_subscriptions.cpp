@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/stomp_state.hpp"
+#include "actors/stream_arguments.hpp"
 
 namespace warren::stomp_conn {
 
@@ -341,9 +342,8 @@ void on_ack(actor* self, const stomp::frame& f, bool nack) {
       // RabbitMQ's adapter: the NACK's RECEIPT, then the channel dies of the stream's 540.
       send_receipt(self, f);
       return fatal(self, "AMQP channel died",
-                   "Reason: {shutdown,{connection_closing,{server_initiated_close,540,\""
-                   "basic.nack and basic.reject not supported by stream queues queue '" +
-                     s->second.queue_name + "' in vhost '" + st.vhost_name + "'\"}}}");
+                   "Reason: {shutdown,{connection_closing,{server_initiated_close,540,\"" +
+                     nack_refusal(s->second.queue_name, st.vhost_name) + "\"}}}");
     }
   }
   if (!cumulative) {

@@ -60,6 +60,11 @@ std::string queue_type(const amqp::field_table& args) {
   return is_stream(args) ? "stream" : "classic";
 }
 
+std::string nack_refusal(const std::string& queue, const std::string& vhost) {
+  return "basic.nack and basic.reject not supported by stream queues queue '" + queue +
+         "' in vhost '" + vhost + "'";
+}
+
 std::optional<int64_t> parse_max_age(const std::string& text) {
   if (text.size() < 2)
     return std::nullopt;

@@ -26,6 +26,10 @@ bool is_stream(const amqp::field_table& args);
 // The queue type a declaration asks for, as RabbitMQ names it: "classic" or "stream".
 std::string queue_type(const amqp::field_table& args);
 
+// RabbitMQ's reason (with 540) for a nack or reject of a stream's message, which the AMQP
+// connection closes with and the STOMP ERROR quotes.
+std::string nack_refusal(const std::string& queue, const std::string& vhost);
+
 // A stream's arguments: nullopt with `error` set when one is not acceptable (an argument
 // streams do not take, or a bad value).
 std::optional<stream_options> parse_stream_options(const amqp::field_table& args,
