@@ -63,7 +63,7 @@ typename Inspector::result_type inspect(Inspector& f, publish_item& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, publish_batch& x) {
   return f(caf::meta::type_name("publish_batch"), x.publisher, x.channel, x.hops, x.credited,
-           x.credited_bytes, x.items);
+           x.credited_bytes, x.redelivered, x.items);
 }
 
 template <class Inspector>
@@ -130,21 +130,21 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, exchange_spec& x) {
   encoded_table args{x.arguments, {}};
   return f(caf::meta::type_name("exchange_spec"), x.name, x.type, x.passive, x.durable,
-           x.auto_delete, x.internal, args, x.refused_if_new);
+           x.auto_delete, x.internal, args, x.refused_if_new, x.stamp);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, queue_spec& x) {
   encoded_table args{x.arguments, {}};
   return f(caf::meta::type_name("queue_spec"), x.name, x.passive, x.durable, x.exclusive,
-           x.auto_delete, args, x.owner, x.server_named, x.refused_if_new);
+           x.auto_delete, args, x.owner, x.server_named, x.refused_if_new, x.stamp);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, binding_spec& x) {
   encoded_table args{x.arguments, {}};
   return f(caf::meta::type_name("binding_spec"), x.source, x.destination, x.to_exchange, x.key,
-           args, x.conn, x.topic_refused);
+           args, x.conn, x.topic_refused, x.stamp);
 }
 
 }  // namespace warren

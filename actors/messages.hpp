@@ -122,6 +122,8 @@ struct publish_batch {
   uint8_t hops = 0;  // exchange-to-exchange / alternate-exchange hops so far (cycle guard)
   bool credited = false;  // the publisher counts it against its credit (publish_credit.hpp)
   uint64_t credited_bytes = 0;  // the body bytes it counted, so the receiver need not add them
+  // Delivered before: messages a queue that yielded hands over (queue_actor.hpp).
+  bool redelivered = false;
   std::vector<publish_item> items;
 };
 
@@ -226,6 +228,8 @@ struct exchange_spec {
   // When the exchange does not exist yet: the 403 text to refuse its creation with (the
   // declaring user may not use its alternate exchange), "" when nothing stands in the way.
   std::string refused_if_new{};
+  // Cluster: when it was declared (cluster/definitions.hpp), 0 = not known.
+  uint64_t stamp = 0;
 };
 
 struct queue_spec {
@@ -240,6 +244,7 @@ struct queue_spec {
   // As for exchanges: the 403 text for a new queue whose dead-letter exchange the user may
   // not use, "" when nothing stands in the way.
   std::string refused_if_new{};
+  uint64_t stamp = 0;  // cluster: when it was declared, as for exchanges
 };
 
 struct binding_spec {
@@ -252,6 +257,8 @@ struct binding_spec {
   // The connection's topic permissions refuse this key on `source` (access.hpp): the text of
   // the 403, given when `source` is a topic exchange.
   std::string topic_refused = {};
+  // Cluster: when it was bound (or, in an unbind that crosses, unbound); 0 = not known.
+  uint64_t stamp = 0;
 };
 
 // A binding as an exchange actor keeps it.
@@ -334,6 +341,7 @@ using crash_atom = caf::atom_constant<caf::atom("crash")>;
 using stall_atom = caf::atom_constant<caf::atom("stall")>;
 using restarted_atom = caf::atom_constant<caf::atom("restarted")>;
 using rebind_atom = caf::atom_constant<caf::atom("rebind")>;
+using yield_atom = caf::atom_constant<caf::atom("yield")>;  // cluster: see queue_actor.hpp
 // Vhost and user limits (registry_actor.hpp): admission of a connection, the channels it
 // opens and closes.
 using limit_atom = caf::atom_constant<caf::atom("limit")>;

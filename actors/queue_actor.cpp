@@ -32,6 +32,7 @@
 #include <limits>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -661,6 +662,90 @@ void report(queue_actor_t* self, const caf::actor& to, bool final) {
   metrics::send_stats(self, to, std::move(s));
 }
 
+// Server-sent basic.cancel for every consumer (RabbitMQ consumer_cancel_notify).
+void cancel_consumers(queue_actor_t* self) {
+  auto& st = self->state;
+  for (auto& c : st.consumers)
+    self->send(c.spec.conn, cancelled_atom::value, c.spec.consumer_id);
+  st.consumers.clear();
+}
+
+// The queue's end: its file goes with it (a deleted queue's disk is given back), and the
+// collector gets its last numbers.
+void finish(queue_actor_t* self) {
+  auto& st = self->state;
+  if (!st.cfg.store_path.empty())
+    self->send(st.cfg.store, destroy_atom::value, st.cfg.store_path);
+  report(self, st.collector, true);
+  self->quit();
+}
+
+// Hands every ready message to `winner`, in order, and ends (yield_atom).
+void hand_over(queue_actor_t* self, const caf::actor& winner, const std::string& node) {
+  auto& st = self->state;
+  constexpr size_t batch = 1024;
+  size_t moved = 0;
+  publish_batch b;
+  auto send = [&] {
+    if (!b.items.empty())
+      self->send(winner, publish_atom::value, std::exchange(b, publish_batch{}));
+  };
+  for (auto& e : st.ready) {
+    if (!e.msg)
+      continue;  // missing from the store: reported when it was read
+    if (b.items.size() == batch || (!b.items.empty() && b.redelivered != e.redelivered))
+      send();
+    b.redelivered = e.redelivered;
+    b.items.push_back(publish_item{std::move(e.msg), 0, 0});
+    ++moved;
+  }
+  send();
+  st.ready.clear();
+  st.resident_bytes = st.ready_bytes = 0;
+  for (auto& g : st.pending_gets)
+    g.rp.deliver(get_result{});
+  st.pending_gets.clear();
+  // Publishers waiting for this queue's store: it cannot tell them the messages are safe.
+  st.unconfirmed.release(self, std::numeric_limits<uint64_t>::max(), false, {});
+  spdlog::warn("{} yields to the queue of the same name on node {}, declared earlier: {} "
+               "message(s) moved there",
+               queue_desc(st), node, moved);
+  finish(self);
+}
+
+// Reads back the paged-out bodies first (all of them: the queue ends), then hands over.
+void yield_to(queue_actor_t* self, const caf::actor& winner, const std::string& node) {
+  auto& st = self->state;
+  bool paged_out = std::any_of(st.ready.begin(), st.ready.end(),
+                               [](const ready_entry& e) { return !e.msg; });
+  if (!paged_out || st.cfg.store_path.empty())
+    return hand_over(self, winner, node);
+  self->request(st.cfg.store, caf::infinite, load_atom::value, st.cfg.store_path, uint64_t{0},
+                std::numeric_limits<uint32_t>::max())
+    .await(
+      [=](std::vector<persistence::stored_message>& rows) {
+        std::unordered_map<uint64_t, size_t> at;
+        for (size_t i = 0; i < rows.size(); ++i)
+          at.emplace(rows[i].id, i);
+        for (auto& e : self->state.ready) {
+          if (e.msg)
+            continue;
+          if (auto it = at.find(e.id); it != at.end())
+            e.msg = from_stored(rows[it->second]);
+          else
+            spdlog::error("queue '{}': message {} is missing from its store",
+                          self->state.cfg.name, e.id);
+        }
+        hand_over(self, winner, node);
+      },
+      [=](caf::error& err) {
+        spdlog::error("queue '{}': reading from its store failed: {}; moving what is in "
+                      "memory",
+                      self->state.cfg.name, self->home_system().render(err));
+        hand_over(self, winner, node);
+      });
+}
+
 // Publishers are paced by consumers. While the queue has consumers and more than
 // `backlog_messages` ready messages (or `backlog_bytes` of bodies in memory), a publish batch
 // blocks its publisher (mailbox_flow), until the backlog is down to half of that: the queue
@@ -846,7 +931,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
           auto& m = *item.msg;
           to_store.push_back(persistence::stored_message{
             id, std::string{m.exchange()}, std::string{m.routing_key()},
-            std::string{m.properties()}, std::string{m.body()}, false,
+            std::string{m.properties()}, std::string{m.body()}, b.redelivered,
             expires ? wall_now_ms() + (expires - now()) : 0});
           if (item.weight && b.publisher)  // confirmed once on disk
             st.unconfirmed.wait(id, b.publisher, b.channel, ret);
@@ -857,11 +942,12 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
                         st.resident_bytes + item.msg->body().size() > st.cfg.memory_limit;
         auto size = static_cast<uint32_t>(bytes);
         if (page_out) {
-          st.ready.push_back(ready_entry{id, nullptr, false, 0, size, expires});
+          st.ready.push_back(ready_entry{id, nullptr, b.redelivered, 0, size, expires});
         } else {
           st.resident_bytes += bytes;
           auto priority = priority_of(st, *item.msg);
-          enqueue(st, ready_entry{id, std::move(item.msg), false, priority, size, expires});
+          enqueue(st, ready_entry{id, std::move(item.msg), b.redelivered, priority, size,
+                                  expires});
         }
       }
       if (!to_store.empty())
@@ -1043,15 +1129,17 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
     [=](crash_atom) { inject_fault(queue_desc(self->state)); },
     [=](stall_atom, uint32_t ms) { inject_stall(self, "queue", queue_desc(self->state), ms); },
     [=](stop_atom) {
+      cancel_consumers(self);
+      finish(self);
+    },
+    [=](yield_atom, caf::actor& winner, std::string& node) {
       auto& st = self->state;
-      // Server-sent basic.cancel for every consumer (RabbitMQ consumer_cancel_notify).
-      for (auto& c : st.consumers)
-        self->send(c.spec.conn, cancelled_atom::value, c.spec.consumer_id);
-      st.consumers.clear();
-      if (!st.cfg.store_path.empty())  // a deleted queue's file goes with it
-        self->send(st.cfg.store, destroy_atom::value, st.cfg.store_path);
-      report(self, st.collector, true);
-      self->quit();
+      cancel_consumers(self);
+      // What consumers had not acknowledged goes too, marked redelivered.
+      for (auto& [id, u] : st.unacked)
+        requeue(st, id, std::move(u), true);
+      st.unacked.clear();
+      yield_to(self, winner, node);
     },
   };
 }

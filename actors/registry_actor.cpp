@@ -151,6 +151,7 @@ caf::actor start_vhost(registry_actor_t* self, const std::string& name, vhost_pe
   p.catalog = tmpl.catalog;
   p.stores = tmpl.stores;
   p.queue_memory_limit = tmpl.queue_memory_limit;
+  p.node = tmpl.node;
   p.limits = tmpl.limits;
   p.supervisor = self->address();
   auto v = spawn_vhost(self->home_system(), name, std::move(p));

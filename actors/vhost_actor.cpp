@@ -15,6 +15,7 @@
 #include <chrono>
 #include <map>
 #include <random>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -59,7 +60,11 @@ struct binding_record {
   bool to_exchange = false;
   std::string key;
   amqp::field_table arguments;
-  bool operator==(const binding_record&) const = default;
+  uint64_t stamp = 0;  // cluster: when it was bound (not part of what the binding is)
+  bool operator==(const binding_record& o) const {
+    return source == o.source && destination == o.destination && to_exchange == o.to_exchange &&
+           key == o.key && arguments == o.arguments;
+  }
 };
 
 struct vhost_state {
@@ -73,6 +78,11 @@ struct vhost_state {
   sup::restart_budget budget;  // restarts of exchanges and queues
   std::mt19937_64 rng{std::random_device{}()};
   bool from_cluster = false;  // applying another node's change, which is not sent back
+  // Cluster (cluster/definitions.hpp): the last stamp made or seen here, and the deletions
+  // kept for the nodes that were not there: name (bindings: binding_key) -> stamp.
+  uint64_t last_stamp = 0;
+  std::map<std::string, uint64_t> deleted_exchanges, deleted_queues;
+  std::map<std::string, std::pair<binding_record, uint64_t>> unbound;
   static inline const char* name = "vhost";
 };
 
@@ -203,7 +213,98 @@ void replicate(vhost_actor_t* self, vhost_definitions d) {
 }
 
 binding_spec to_spec(const binding_record& b) {
-  return binding_spec{b.source, b.destination, b.to_exchange, b.key, b.arguments, {}};
+  return binding_spec{b.source, b.destination, b.to_exchange, b.key, b.arguments, {}, {},
+                      b.stamp};
+}
+
+// Stamps and tombstones (cluster/definitions.hpp).
+
+// A stamp for a change made here: the wall clock in microseconds, and later than every stamp
+// made or seen here (a change that follows another one is later everywhere).
+uint64_t next_stamp(vhost_state& st) {
+  auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+               .count();
+  st.last_stamp = std::max(st.last_stamp + 1, static_cast<uint64_t>(now));
+  return st.last_stamp;
+}
+
+void saw_stamp(vhost_state& st, uint64_t stamp) { st.last_stamp = std::max(st.last_stamp, stamp); }
+
+bool in_cluster(vhost_actor_t* self) { return current_cluster(self->home_system()) != nullptr; }
+
+std::string binding_key(const binding_record& b) {
+  std::string k = b.source;
+  k += '\0';
+  k += b.destination;
+  k += '\0';
+  k += b.to_exchange ? 'x' : 'q';
+  k += b.key;
+  k += '\0';
+  k += encode_arguments(b.arguments);
+  return k;
+}
+
+// The stamp of the deletion of `name`, 0 when none is kept.
+uint64_t deleted_at(const std::map<std::string, uint64_t>& tombs, const std::string& name) {
+  auto it = tombs.find(name);
+  return it == tombs.end() ? 0 : it->second;
+}
+
+uint64_t unbound_at(const vhost_state& st, const binding_record& b) {
+  auto it = st.unbound.find(binding_key(b));
+  return it == st.unbound.end() ? 0 : it->second.second;
+}
+
+// Whether a definition stamped `stamp` was deleted after it was made (`deleted`: the stamp of
+// the deletion kept here, 0 for none).
+bool outlived(uint64_t deleted, uint64_t stamp) { return deleted != 0 && deleted >= stamp; }
+
+// Past this many tombstones of one kind (a member down for long, with much churn meanwhile),
+// the older half goes: what they deleted may come back from that member.
+constexpr size_t max_tombstones = 100000;
+
+template <class Map, class StampOf>
+void cap_tombstones(Map& tombs, StampOf stamp_of, const char* kind, const std::string& vhost) {
+  if (tombs.size() <= max_tombstones)
+    return;
+  std::vector<uint64_t> stamps;
+  stamps.reserve(tombs.size());
+  for (auto& kv : tombs)
+    stamps.push_back(stamp_of(kv.second));
+  auto mid = stamps.begin() + static_cast<std::ptrdiff_t>(stamps.size() / 2);
+  std::nth_element(stamps.begin(), mid, stamps.end());
+  auto before = *mid;
+  for (auto it = tombs.begin(); it != tombs.end();)
+    it = stamp_of(it->second) < before ? tombs.erase(it) : std::next(it);
+  spdlog::warn("vhost '{}': more than {} deleted {} kept for members that are not running; "
+               "the older half is dropped",
+               vhost, max_tombstones, kind);
+}
+
+void bury(vhost_state& st, std::map<std::string, uint64_t>& tombs, const char* kind,
+          const std::string& name, uint64_t stamp) {
+  auto& kept = tombs[name];
+  kept = std::max(kept, stamp);
+  cap_tombstones(tombs, [](uint64_t s) { return s; }, kind, st.vhost);
+}
+
+void bury_binding(vhost_state& st, const binding_record& b, uint64_t stamp) {
+  auto& kept = st.unbound[binding_key(b)];
+  kept.first = b;
+  kept.second = std::max(kept.second, stamp);
+  cap_tombstones(st.unbound, [](const auto& v) { return v.second; }, "bindings", st.vhost);
+}
+
+// Tombstones older than `before` go (every member runs: none of them needs them).
+void prune_tombstones(vhost_state& st, uint64_t before) {
+  auto prune = [&](auto& tombs, auto stamp_of) {
+    for (auto it = tombs.begin(); it != tombs.end();)
+      it = stamp_of(it->second) < before ? tombs.erase(it) : std::next(it);
+  };
+  prune(st.deleted_exchanges, [](uint64_t s) { return s; });
+  prune(st.deleted_queues, [](uint64_t s) { return s; });
+  prune(st.unbound, [](const auto& v) { return v.second; });
 }
 
 bool persisting(const vhost_state& st) { return st.persist.catalog != nullptr; }
@@ -237,15 +338,20 @@ persistence::exchange_row to_row(const vhost_state& st, const exchange_spec& x) 
 template <class Pred>
 void drop_bindings(vhost_actor_t* self, Pred pred);
 
-void delete_exchange(vhost_actor_t* self, const std::string& name) {
+// `stamp`: of the deletion, 0 for one made here now.
+void delete_exchange(vhost_actor_t* self, const std::string& name, uint64_t stamp = 0) {
   auto& st = self->state;
   auto it = st.exchanges.find(name);
   if (it == st.exchanges.end())
     return;
   auto actor = it->second.actor;
   bool durable = it->second.spec.durable;
+  if (!stamp)
+    stamp = next_stamp(st);
+  if (in_cluster(self))
+    bury(st, st.deleted_exchanges, "exchanges", name, stamp);
   vhost_definitions change;
-  change.deleted_exchanges.push_back(name);
+  change.deleted_exchanges.push_back(tombstone{name, stamp});
   replicate(self, std::move(change));
   drop_bindings(self, [&](const binding_record& b) {
     return b.source == name || (b.to_exchange && b.destination == name);
@@ -299,7 +405,13 @@ void drop_bindings(vhost_actor_t* self, Pred pred) {
   }
 }
 
-void delete_queue(vhost_actor_t* self, const std::string& name) {
+// Deletes queue `name`. `bury`: a deletion that the other nodes must learn, also if they were
+// apart (`stamp`: of the deletion, 0 for one made here now); not when the queue merely goes
+// from this node's view (its node left, or went down with a transient queue, or no longer
+// has it). Only a queue of another node leaves a tombstone: a node is the authority on its
+// own queues.
+void delete_queue(vhost_actor_t* self, const std::string& name, bool bury_it = true,
+                  uint64_t stamp = 0) {
   auto& st = self->state;
   auto it = st.queues.find(name);
   if (it == st.queues.end())
@@ -307,8 +419,12 @@ void delete_queue(vhost_actor_t* self, const std::string& name) {
   auto actor = it->second.actor;
   bool persisted = it->second.persisted;
   bool here = it->second.node.empty();  // a queue of another node is stopped there
+  if (!stamp)
+    stamp = next_stamp(st);
+  if (bury_it && !here && in_cluster(self))
+    bury(st, st.deleted_queues, "queues", name, stamp);
   vhost_definitions change;
-  change.deleted_queues.push_back(name);
+  change.deleted_queues.push_back(tombstone{name, stamp});
   replicate(self, std::move(change));
   // Unbind while the queue actor is still registered, so that exchanges get its handle.
   drop_bindings(self, [&](const binding_record& b) {
@@ -355,6 +471,8 @@ caf::result<op_result> declare_exchange(vhost_actor_t* self, exchange_spec& spec
                        0};
     if (!spec.refused_if_new.empty())
       return op_result{amqp::access_refused, std::move(spec.refused_if_new), 0};
+    spec.stamp = next_stamp(st);
+    st.deleted_exchanges.erase(spec.name);
     st.exchanges.emplace(spec.name, make_exchange(self, spec));
     vhost_definitions change;
     change.exchanges.push_back(spec);
@@ -388,6 +506,7 @@ caf::result<op_result> declare_exchange(vhost_actor_t* self, exchange_spec& spec
   if (alternate_of(spec.arguments) != it->second.alternate)
     return inequivalent(st, "exchange", spec.name, "alternate-exchange",
                         alternate_of(spec.arguments), it->second.alternate);
+  cur.stamp = next_stamp(st);  // declared again: outlives a deletion made before elsewhere
   return op_result{};
 }
 
@@ -480,6 +599,8 @@ caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec)
     queue_record r;
     r.spec = spec;
     r.spec.owner = nullptr;
+    r.spec.stamp = next_stamp(st);
+    st.deleted_queues.erase(spec.name);
     if (spec.exclusive && spec.owner) {
       r.owner = spec.owner.address();
       self->monitor(spec.owner);
@@ -582,12 +703,16 @@ caf::result<op_result> bind(vhost_actor_t* self, binding_spec& spec, bool add) {
   auto src = st.exchanges.find(spec.source);
   if (src == st.exchanges.end())
     return not_found(st, "exchange", spec.source);
-  binding_record rec{spec.source, spec.destination, spec.to_exchange, spec.key, spec.arguments};
+  binding_record rec{spec.source, spec.destination, spec.to_exchange, spec.key, spec.arguments,
+                     next_stamp(st)};
   binding_entry entry{dest, spec.destination, spec.to_exchange, spec.key, spec.arguments};
   auto existing = std::find(st.bindings.begin(), st.bindings.end(), rec);
   if (add) {
-    if (existing != st.bindings.end())
+    if (existing != st.bindings.end()) {
+      existing->stamp = rec.stamp;  // bound again: outlives an unbind made before elsewhere
       return op_result{};
+    }
+    st.unbound.erase(binding_key(rec));
     st.bindings.push_back(rec);
     vhost_definitions change;
     change.bindings.push_back(to_spec(rec));
@@ -613,8 +738,10 @@ caf::result<op_result> bind(vhost_actor_t* self, binding_spec& spec, bool add) {
   }
   if (existing == st.bindings.end())
     return op_result{};
+  if (in_cluster(self))
+    bury_binding(st, rec, rec.stamp);
   vhost_definitions change;
-  change.unbound.push_back(to_spec(rec));
+  change.unbound.push_back(to_spec(rec));  // with the stamp of the unbind
   replicate(self, std::move(change));
   drop_bindings(self, [&](const binding_record& b) { return b == rec; });
   return op_result{};
@@ -765,12 +892,49 @@ void route_to(vhost_actor_t* self, const queue_record& q, bool bind) {
       }
 }
 
+// Of two queues of one name, whether the one declared at `stamp` on `node` stays: the earlier
+// declaration does (the node's name decides a tie).
+bool stays(uint64_t stamp, const std::string& node, uint64_t other_stamp,
+           const std::string& other_node) {
+  return std::tie(stamp, node) < std::tie(other_stamp, other_node);
+}
+
+// The queue here yields to the one of the same name on node `from` (cluster/definitions.hpp):
+// it sends its messages there and ends, and this node routes to that one from now on.
+void yield_queue(vhost_actor_t* self, queue_record& r, queue_location& q,
+                 const std::string& from) {
+  auto& st = self->state;
+  auto old = r.actor;
+  self->unlink_from(old);  // it ends on purpose
+  self->send(old, yield_atom::value, q.actor, from);
+  if (r.persisted)  // its file goes with the actor
+    self->send(st.persist.catalog, delete_atom::value, queue_atom::value, st.vhost, r.spec.name);
+  spdlog::warn("queue '{}'{} was declared on this node and, earlier, on {}: the queue of {} "
+               "stays and this node's moves its messages there",
+               r.spec.name, where(st), from, from);
+  r.spec = std::move(q.spec);
+  r.actor = std::move(q.actor);
+  r.node = from;
+  r.down = false;
+  r.persisted = false;
+  r.file.clear();
+  r.owner = nullptr;
+  for (auto& src : sources_of(st, r.spec.name))
+    self->send(src, rebind_atom::value, old.address(), r.actor);
+  self->send(vhost_group(self->home_system(), st.vhost), restarted_atom::value, old.address());
+}
+
 // A queue that lives on node `from`, as that node announced it (declared, restarted, or all
 // of its queues when the two nodes meet).
 void locate_queue(vhost_actor_t* self, queue_location& q, const std::string& from) {
   auto& st = self->state;
-  auto it = st.queues.find(q.spec.name);
+  saw_stamp(st, q.spec.stamp);
+  auto& name = q.spec.name;
+  if (outlived(deleted_at(st.deleted_queues, name), q.spec.stamp))
+    return;  // deleted after it was declared (this node tells `from` so)
+  auto it = st.queues.find(name);
   if (it == st.queues.end()) {
+    st.deleted_queues.erase(name);
     queue_record r;
     r.spec = std::move(q.spec);
     r.actor = std::move(q.actor);
@@ -780,10 +944,16 @@ void locate_queue(vhost_actor_t* self, queue_location& q, const std::string& fro
   }
   auto& r = it->second;
   if (r.node.empty()) {
-    spdlog::warn("queue '{}'{} lives on this node and on {}: this node keeps its own",
-                 q.spec.name, where(st), from);
-    return;
+    bool streams = is_stream(r.spec.arguments) || is_stream(q.spec.arguments);
+    if (!streams && !stays(r.spec.stamp, st.persist.node, q.spec.stamp, from))
+      return yield_queue(self, r, q, from);
+    if (streams)
+      spdlog::warn("stream '{}'{} lives on this node and on {}: this node keeps its own",
+                   name, where(st), from);
+    return;  // this one stays: node `from` yields when it learns of it
   }
+  if (r.node != from && stays(r.spec.stamp, r.node, q.spec.stamp, from))
+    return;  // one name on two other nodes: the one that stays is known here already
   auto old = r.actor;
   bool was_down = r.down;
   r.spec = std::move(q.spec);
@@ -804,12 +974,20 @@ void locate_queue(vhost_actor_t* self, queue_location& q, const std::string& fro
   self->send(vhost_group(self->home_system(), st.vhost), restarted_atom::value, old.address());
 }
 
-// A binding another node made (or has), when both of its ends are known here.
+// A binding another node made (or has), when both of its ends are known here and it was not
+// unbound after it was made.
 void add_remote_binding(vhost_actor_t* self, const binding_spec& b) {
   auto& st = self->state;
-  binding_record rec{b.source, b.destination, b.to_exchange, b.key, b.arguments};
-  if (std::find(st.bindings.begin(), st.bindings.end(), rec) != st.bindings.end())
+  saw_stamp(st, b.stamp);
+  binding_record rec{b.source, b.destination, b.to_exchange, b.key, b.arguments, b.stamp};
+  if (outlived(unbound_at(st, rec), b.stamp))
     return;
+  if (auto known = std::find(st.bindings.begin(), st.bindings.end(), rec);
+      known != st.bindings.end()) {
+    known->stamp = std::max(known->stamp, b.stamp);
+    return;
+  }
+  st.unbound.erase(binding_key(rec));
   auto src = st.exchanges.find(b.source);
   if (src == st.exchanges.end())
     return;
@@ -835,45 +1013,101 @@ void add_remote_binding(vhost_actor_t* self, const binding_spec& b) {
     self->send(st.persist.catalog, put_atom::value, to_row(st, rec));
 }
 
+// Queues that live on node `from` but that its full snapshot taken at `taken` lacks: deleted
+// there (while the two were apart, or while it was down). Queues it declared after `taken`
+// are not in that snapshot and stay.
+void drop_queues_gone_from(vhost_actor_t* self, const std::set<std::string>& there,
+                           uint64_t taken, const std::string& from) {
+  auto& st = self->state;
+  std::vector<std::string> gone;
+  for (auto& [name, q] : st.queues)
+    if (q.node == from && q.spec.stamp < taken && !there.count(name))
+      gone.push_back(name);
+  for (auto& name : gone) {
+    spdlog::info("queue '{}'{} is no longer on node {}", name, where(st), from);
+    delete_queue(self, name, false);
+  }
+}
+
 void apply_remote(vhost_actor_t* self, vhost_definitions& d, const std::string& from) {
   auto& st = self->state;
   st.from_cluster = true;
+  saw_stamp(st, d.taken);
   for (auto& spec : d.exchanges) {
-    if (st.exchanges.count(spec.name))
-      continue;  // as in a declare: the first definition stays
+    saw_stamp(st, spec.stamp);
+    if (outlived(deleted_at(st.deleted_exchanges, spec.name), spec.stamp))
+      continue;  // deleted here after it was declared there
+    if (auto known = st.exchanges.find(spec.name); known != st.exchanges.end()) {
+      // As in a declare: the first definition stays, declared as late as either says.
+      known->second.spec.stamp = std::max(known->second.spec.stamp, spec.stamp);
+      continue;
+    }
+    st.deleted_exchanges.erase(spec.name);
     spec.passive = false;
     spec.refused_if_new.clear();
     st.exchanges.emplace(spec.name, make_exchange(self, spec));
     if (spec.durable && persisting(st))
       self->send(st.persist.catalog, put_atom::value, to_row(st, spec));
   }
+  std::set<std::string> there;  // (locate_queue takes the specs)
+  for (auto& q : d.queues)
+    there.insert(q.spec.name);
   for (auto& q : d.queues)
     locate_queue(self, q, from);
+  if (d.taken)
+    drop_queues_gone_from(self, there, d.taken, from);
   for (auto& b : d.bindings)
     add_remote_binding(self, b);
+  // Deletions: what was made here before them goes; what was made after them stays.
   for (auto& b : d.unbound) {
+    saw_stamp(st, b.stamp);
     binding_record rec{b.source, b.destination, b.to_exchange, b.key, b.arguments};
-    drop_bindings(self, [&](const binding_record& r) { return r == rec; });
+    bury_binding(st, rec, b.stamp);
+    drop_bindings(self, [&](const binding_record& r) { return r == rec && r.stamp <= b.stamp; });
   }
-  for (auto& name : d.deleted_queues)
-    delete_queue(self, name);
-  for (auto& name : d.deleted_exchanges)
-    delete_exchange(self, name);
+  for (auto& t : d.deleted_queues) {
+    saw_stamp(st, t.stamp);
+    auto q = st.queues.find(t.name);
+    if (q == st.queues.end())
+      bury(st, st.deleted_queues, "queues", t.name, t.stamp);
+    else if (q->second.spec.stamp <= t.stamp)
+      delete_queue(self, t.name, true, t.stamp);
+  }
+  for (auto& t : d.deleted_exchanges) {
+    saw_stamp(st, t.stamp);
+    auto x = st.exchanges.find(t.name);
+    if (x == st.exchanges.end())
+      bury(st, st.deleted_exchanges, "exchanges", t.name, t.stamp);
+    else if (x->second.spec.stamp <= t.stamp)
+      delete_exchange(self, t.name, t.stamp);
+  }
   st.from_cluster = false;
 }
 
 // Node `node` is out of reach: its queues take nothing until it is back (RabbitMQ drops what
 // is routed to them meanwhile). Publishers are told, as when a queue here restarts: what
 // they sent those queues through exchanges may be lost, and its confirms become nacks.
+// Its transient queues are deleted here, as RabbitMQ does (they come back if the node does
+// and still has them).
 void on_node_down(vhost_actor_t* self, const std::string& node) {
   auto& st = self->state;
-  for (auto& [name, q] : st.queues)
-    if (q.node == node && !q.down) {
+  std::vector<std::string> transient;
+  for (auto& [name, q] : st.queues) {
+    if (q.node != node)
+      continue;
+    if (!q.spec.durable) {
+      transient.push_back(name);
+    } else if (!q.down) {
       q.down = true;
       route_to(self, q, false);
       self->send(vhost_group(self->home_system(), st.vhost), restarted_atom::value,
                  q.actor.address());
     }
+  }
+  st.from_cluster = true;
+  for (auto& name : transient)
+    delete_queue(self, name, false);
+  st.from_cluster = false;
 }
 
 // Node `node` left the cluster: its queues are no longer known here.
@@ -885,14 +1119,24 @@ void forget_node(vhost_actor_t* self, const std::string& node) {
       gone.push_back(name);
   st.from_cluster = true;
   for (auto& name : gone)
-    delete_queue(self, name);
+    delete_queue(self, name, false);
   st.from_cluster = false;
 }
 
-// What this node has in this vhost: every exchange and binding, and the queues that live here.
-vhost_definitions snapshot(const vhost_state& st) {
+// What this node has in this vhost: every exchange and binding, the queues that live here,
+// and the deletions it keeps.
+vhost_definitions snapshot(vhost_state& st) {
   vhost_definitions d;
   d.vhost = st.vhost;
+  d.taken = next_stamp(st);
+  for (auto& [name, stamp] : st.deleted_exchanges)
+    d.deleted_exchanges.push_back(tombstone{name, stamp});
+  for (auto& [name, stamp] : st.deleted_queues)
+    d.deleted_queues.push_back(tombstone{name, stamp});
+  for (auto& [key, b] : st.unbound) {
+    d.unbound.push_back(to_spec(b.first));
+    d.unbound.back().stamp = b.second;
+  }
   for (auto& [name, x] : st.exchanges)
     d.exchanges.push_back(x.spec);
   for (auto& [name, q] : st.queues)
@@ -1193,6 +1437,7 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
       [=](cluster_atom, node_down_atom, std::string& node) { on_node_down(self, node); },
       [=](cluster_atom, forget_atom, std::string& node) { forget_node(self, node); },
       [=](cluster_atom, snapshot_atom) { return snapshot(self->state); },
+      [=](cluster_atom, prune_atom, uint64_t before) { prune_tombstones(self->state, before); },
       [=](autodel_atom, std::string& name, caf::actor& queue) {
         auto it = self->state.queues.find(name);
         if (it != self->state.queues.end() && it->second.actor == queue)

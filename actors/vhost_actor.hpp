@@ -35,6 +35,7 @@ struct vhost_persistence {
   caf::actor catalog;    // persistence/actors/catalog_actor.hpp
   std::vector<caf::actor> stores;  // message store actors; a queue's file picks one by hash
   size_t queue_memory_limit = 0;   // per durable queue: bytes of ready bodies kept in memory
+  std::string node;  // this node's name (a cluster tells its queues of one name apart by it)
   struct recovered_queue {
     queue_spec spec;
     std::string file;  // relative to data_dir

@@ -232,7 +232,7 @@ int main(int argc, char** argv) {
   auto loopback_users = cfg.loopback_users;
   root.children.push_back(
     {"registry", [dir, first_boot, limits, data_dir = cfg.data_dir, queue_memory,
-                  loopback_users](caf::actor_system& s) {
+                  loopback_users, node_name](caf::actor_system& s) {
        warren::registry_config rc;
        if (*first_boot) {
          rc = std::move(**first_boot);
@@ -244,6 +244,7 @@ int main(int argc, char** argv) {
        rc.persistence.data_dir = data_dir;
        rc.persistence.queue_memory_limit = queue_memory;
        rc.persistence.limits = limits;
+       rc.persistence.node = node_name;
        dir->with([&](node_directory& d) {
          rc.persistence.catalog = d.catalog;
          rc.persistence.stores = d.stores;

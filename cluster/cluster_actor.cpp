@@ -4,6 +4,7 @@
 #include <caf/io/all.hpp>
 #include <caf/openssl/all.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <fstream>
@@ -39,6 +40,10 @@ struct cluster_state {
   // Nodes removed from the cluster here (forget_cluster_node, leave): refused when they come
   // back with a hello, until they join again.
   std::set<std::string> removed;
+  // Since when every member runs (null: one does not), and when the vhosts last pruned their
+  // tombstones.
+  std::optional<std::chrono::steady_clock::time_point> all_running_since;
+  std::chrono::steady_clock::time_point pruned;
   static inline const char* name = "cluster";
 };
 
@@ -348,6 +353,32 @@ void reconnect(cluster_actor_t* self) {
   }
 }
 
+// The vhosts keep their tombstones (cluster/definitions.hpp) while a member is not running.
+// Once every member has run for a while (and has met this node), those older than
+// keep_deletions may go.
+void prune_deletions(cluster_actor_t* self) {
+  auto& st = self->state;
+  bool all_running = std::all_of(st.members.begin(), st.members.end(),
+                                 [](auto& kv) { return kv.second.actor != nullptr; });
+  auto now = std::chrono::steady_clock::now();
+  if (!all_running) {
+    st.all_running_since.reset();
+    return;
+  }
+  if (!st.all_running_since)
+    st.all_running_since = now;
+  constexpr auto period = std::chrono::seconds(30);
+  if (now - *st.all_running_since < period || now - st.pruned < period)
+    return;
+  st.pruned = now;
+  auto before = std::chrono::duration_cast<std::chrono::microseconds>(
+                  (std::chrono::system_clock::now() - keep_deletions).time_since_epoch())
+                  .count();
+  for_each_vhost(self, [=](const caf::actor& v) {
+    self->send(v, cluster_atom::value, prune_atom::value, static_cast<uint64_t>(before));
+  });
+}
+
 // The numbers of this node's queues and connections, to every running member.
 void share_numbers(cluster_actor_t* self) {
   auto& st = self->state;
@@ -471,6 +502,7 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
     [=](tick_atom) {
       reconnect(self);
       share_numbers(self);
+      prune_deletions(self);
       self->delayed_send(self, retry_interval, tick_atom::value);
     },
     [=](join_atom, std::string& host, uint16_t port) -> caf::result<op_result> {

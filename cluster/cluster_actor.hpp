@@ -41,7 +41,9 @@
 // Failure: members are monitored; a member that dies or becomes unreachable (heartbeats, see
 // warrend's middleman settings) is marked down and its queues take nothing until it is back.
 // Every second this actor tries to reach the members that are down; when one answers, the two
-// meet again. What was deleted on one side while they were apart is not undone on the other.
+// meet again, and settle what each did meanwhile (cluster/definitions.hpp). Once every member
+// has run for 30 s, it lets this node's vhosts drop their older tombstones:
+// (cluster_atom, prune_atom, uint64 before), every 30 s.
 #pragma once
 
 #include <caf/all.hpp>

@@ -4,11 +4,30 @@
 // Every node keeps every definition: its own exchange actors (with the same bindings), and
 // for each queue either the queue's actor (the queue lives here) or a handle of the actor on
 // the node where it lives. A `vhost_definitions` is either what one node has (sent when two
-// nodes meet) or one change (sent as it happens); the receiver applies it the same way.
+// nodes meet; `taken` is then set) or one change (sent as it happens); the receiver applies
+// it the same way.
+//
+// Nodes that were apart (one was down, or a partition) meet again with what each did
+// meanwhile, and settle it so (last writer wins, by stamps: microseconds of the wall clock
+// of the node that made the change, never below a stamp that node has seen):
+// - Every definition carries the stamp of its declaration; every deletion a tombstone with
+//   the stamp of the deletion. A definition older than a tombstone of its name is deleted
+//   where it is, and is not taken where the tombstone is. Nodes keep tombstones while a
+//   member is not running, and `keep_deletions` beyond that (the cluster actor says when
+//   they may go: prune_atom).
+// - A node is the authority on the queues that live on it: a queue that a full snapshot of
+//   its node lacks, and that is older than the snapshot, is gone there, and goes here.
+// - One name, two queues (declared on two nodes that were apart, or at the same moment):
+//   the earlier declaration stays (stamp, then node name). The other queue's node cancels
+//   its consumers, moves its messages to the one that stays (the queue yields), and routes
+//   to that one from then on.
+// - A transient queue of a node that goes down is deleted here (RabbitMQ does so); it comes
+//   back if the node does and still has it.
 #pragma once
 
 #include <caf/all.hpp>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -27,14 +46,31 @@ typename Inspector::result_type inspect(Inspector& f, queue_location& x) {
   return f(caf::meta::type_name("queue_location"), x.spec, x.actor);
 }
 
+// A deletion: the name, and when it was deleted.
+struct tombstone {
+  std::string name;
+  uint64_t stamp = 0;
+  bool operator==(const tombstone&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tombstone& x) {
+  return f(caf::meta::type_name("tombstone"), x.name, x.stamp);
+}
+
+// How long a tombstone is kept once every member runs: longer than a node takes to see
+// another one down (heartbeats), so that no deletion made meanwhile is forgotten.
+inline constexpr auto keep_deletions = std::chrono::seconds(120);
+
 struct vhost_definitions {
   std::string vhost;
   std::vector<exchange_spec> exchanges;
   std::vector<queue_location> queues;  // queues that live on the sending node
   std::vector<binding_spec> bindings;
-  std::vector<std::string> deleted_exchanges;
-  std::vector<std::string> deleted_queues;
-  std::vector<binding_spec> unbound;
+  std::vector<tombstone> deleted_exchanges;
+  std::vector<tombstone> deleted_queues;
+  std::vector<binding_spec> unbound;  // each with the stamp of its unbind
+  uint64_t taken = 0;  // a full snapshot of the sending node: its stamp when it was taken
 
   bool empty() const {
     return exchanges.empty() && queues.empty() && bindings.empty() &&
@@ -45,7 +81,7 @@ struct vhost_definitions {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, vhost_definitions& x) {
   return f(caf::meta::type_name("vhost_definitions"), x.vhost, x.exchanges, x.queues,
-           x.bindings, x.deleted_exchanges, x.deleted_queues, x.unbound);
+           x.bindings, x.deleted_exchanges, x.deleted_queues, x.unbound, x.taken);
 }
 
 // A node as the others reach it.
@@ -97,6 +133,7 @@ using leave_atom = caf::atom_constant<caf::atom("leave")>;
 using cluster_atom = caf::atom_constant<caf::atom("cluster")>;
 using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
 using node_down_atom = caf::atom_constant<caf::atom("nodedown")>;
+using prune_atom = caf::atom_constant<caf::atom("prune")>;
 
 }  // namespace warren
 

@@ -855,6 +855,120 @@ class ClusterTest(unittest.TestCase):
         cha.basic_publish("cl.late", "", b"through a", mandatory=True)
         self.assertEqual(chb.basic_get("cl.late.q", auto_ack=True)[2], b"through a")
 
+    def test_deletions_made_while_a_node_is_down_hold_when_it_comes_back(self):
+        a, b = self.cluster("a", "b")
+        cha = self.connect(a).channel()
+        cha.exchange_declare("cl.gone", "fanout", durable=True)
+        cha.exchange_declare("cl.kept", "direct", durable=True)
+        cha.queue_declare("cl.on_a", durable=True)
+        chb = self.connect(b).channel()
+        chb.queue_declare("cl.on_b", durable=True)
+        chb.queue_declare("cl.tmp_b", durable=False)
+        chb.queue_bind("cl.on_b", "cl.kept", "k")
+        bindings = "/api/exchanges/%2F/cl.kept/bindings/source"
+
+        def keys(m):
+            return sorted(x["routing_key"] for x in m.api.get(bindings))
+        for m in (a, b):
+            self.settle(lambda: {q: n for q, n in self.queues_of(m).items()
+                                 if q.startswith("cl.")},
+                        {"cl.on_a": a.name, "cl.on_b": b.name, "cl.tmp_b": b.name},
+                        "the queues on " + m.name)
+            self.settle(lambda: self.status_of(m, "/api/exchanges/%2F/cl.gone"), 200,
+                        "cl.gone on " + m.name)
+            self.settle(lambda: keys(m), ["k"], "cl.kept's bindings on " + m.name)
+
+        b.broker.stop()
+        self.settle(lambda: self.members_of(a), {a.name: True, b.name: False},
+                    "/api/nodes of a after b stopped", DETECT_S)
+        # As in RabbitMQ: a transient queue goes with its node, a durable one is down.
+        probe = self.connect(a)
+        for queue, code, text in (("cl.tmp_b", 404, "NOT_FOUND - no queue 'cl.tmp_b'"),
+                                  ("cl.on_b", 404, "down")):
+            with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+                probe.channel().queue_declare(queue, passive=True)
+            self.assertEqual(ctx.exception.reply_code, code, ctx.exception)
+            self.assertIn(text, ctx.exception.reply_text)
+        # Deleted on a while b is down; b still has them in its catalog.
+        cha = self.connect(a).channel()
+        cha.exchange_delete("cl.gone")
+        cha.queue_unbind("cl.on_b", "cl.kept", "k")
+
+        b = self.node("b")
+        self.wait_members([a, b], {a.name: True, b.name: True}, DETECT_S)
+        # Both have met: each knows the other's queues again (b's transient one is gone).
+        for m in (a, b):
+            self.settle(lambda: {q: n for q, n in self.queues_of(m).items()
+                                 if q.startswith("cl.")},
+                        {"cl.on_a": a.name, "cl.on_b": b.name}, "the queues on " + m.name)
+        self.assertEqual(self.connect(a).channel().queue_declare(
+            "cl.on_b", passive=True).method.message_count, 0)
+        for m in (a, b):
+            self.assertEqual(self.status_of(m, "/api/exchanges/%2F/cl.gone"), 404,
+                             "cl.gone came back on " + m.name)
+            self.assertEqual(keys(m), [], "cl.kept's binding came back on " + m.name)
+            self.assertEqual(self.status_of(m, "/api/exchanges/%2F/cl.kept"), 200)
+
+    def test_one_queue_name_on_two_nodes_that_join_becomes_one_queue_with_all_messages(self):
+        a, b = self.node("a"), self.node("b")  # two clusters of one
+        cha = self.connect(a).channel()
+        cha.confirm_delivery()
+        cha.queue_declare("cl.both", durable=True)
+        persistent = pika.BasicProperties(delivery_mode=2)
+        for i in range(3):
+            cha.basic_publish("", "cl.both", b"a-%d" % i, persistent, mandatory=True)
+        chb = self.connect(b).channel()
+        chb.confirm_delivery()
+        chb.queue_declare("cl.both", durable=True)  # later than a's
+        chb.queue_bind("cl.both", "amq.direct", "both")
+        for i in range(2):
+            chb.basic_publish("", "cl.both", b"b-%d" % i, persistent, mandatory=True)
+        # A consumer on b holds b-0 unacknowledged.
+        cons = self.connect(b)
+        cch = cons.channel()
+        cch.basic_qos(prefetch_count=1)
+        cancels, got = [], []
+        cch.add_on_cancel_callback(cancels.append)
+        tag = cch.basic_consume("cl.both", lambda _c, m, p, body: got.append(body))
+        self.assertTrue(pump(cons, lambda: got, DELIVER_S), "the consumer on b got nothing")
+        self.assertEqual(got, [b"b-0"])
+
+        status, _, raw, _ = b.api.call("POST", "/api/cluster/join", {"address": a.address})
+        self.assertEqual(status, 204, raw)
+        self.wait_members([a, b], {a.name: True, b.name: True})
+        # The earlier declaration (a's) stays: b's queue cancels its consumer and moves its
+        # messages there, the unacknowledged one marked redelivered.
+        self.assertTrue(pump(cons, lambda: cancels, DELIVER_S),
+                        "no basic.cancel for the consumer of b's queue")
+        self.assertEqual([f.method.consumer_tag for f in cancels], [tag])
+        for m in (a, b):
+            self.settle(lambda: self.queues_of(m).get("cl.both"), a.name,
+                        "the node of cl.both on " + m.name)
+        probe = self.connect(b).channel()
+        self.settle(lambda: probe.queue_declare("cl.both", passive=True).method.message_count,
+                    5, "cl.both's depth seen from b")
+        seen = []
+        for _ in range(5):
+            method, _, body = probe.basic_get("cl.both", auto_ack=True)
+            seen.append((body, method.redelivered))
+        self.assertEqual(seen, [(b"a-0", False), (b"a-1", False), (b"a-2", False),
+                                (b"b-0", True), (b"b-1", False)])
+        # b's binding holds, to the queue that stays.
+        chb = self.connect(b).channel()
+        chb.confirm_delivery()
+        chb.basic_publish("amq.direct", "both", b"routed on b", persistent, mandatory=True)
+        self.assertEqual(probe.basic_get("cl.both", auto_ack=True)[2], b"routed on b")
+        # b's catalog no longer has its queue: restarted, b knows only a's.
+        b.broker.stop()
+        b = self.node("b")
+        self.wait_members([a, b], {a.name: True, b.name: True}, DETECT_S)
+        self.settle(lambda: self.queues_of(b).get("cl.both"), a.name,
+                    "the node of cl.both on b after b restarted")
+        probe = self.connect(b).channel()
+        self.settle(lambda: probe.queue_declare("cl.both", passive=True).method.message_count,
+                    0, "cl.both's depth after b restarted")
+        self.assertEqual(self.queues_of(a).get("cl.both"), a.name)
+
     @needs_warrenctl
     def test_leave_cluster(self):
         a, b, c = self.cluster("a", "b", "c")
@@ -1074,6 +1188,16 @@ def passive_declare(address, queue):
         return [exc.reply_code, exc.reply_text]
 
 
+def declare_fanout(address, exchange):
+    on_channel(address, lambda ch: ch.exchange_declare(exchange, "fanout", durable=True))
+    return "done"
+
+
+def delete_exchange(address, exchange):
+    on_channel(address, lambda ch: ch.exchange_delete(exchange))
+    return "done"
+
+
 def publish_confirmed(address, queue, body):
     """Publishes body to `queue` through the default exchange, mandatory, and waits for the
     confirm (pika raises on a nack or a return)."""
@@ -1105,6 +1229,7 @@ LOOKS_IN_B = {
     "nodes": lambda arg: nodes_running(node_api(ADDRESS_B), timeout=5),
     "declare_queue": lambda arg: declare_queue(ADDRESS_B, arg),
     "passive_declare": lambda arg: passive_declare(ADDRESS_B, arg),
+    "publish": lambda arg: publish_confirmed(ADDRESS_B, arg[0], arg[1]),
 }
 CHECKS = {"says_down": says_down}
 
@@ -1195,6 +1320,10 @@ def partition_scenario(steps):
         steps.expect("p.on_a and p.on_b with their nodes on " + short,
                      lambda: {q: n for q, n in queue_homes(api, timeout=5).items() if q in homes},
                      homes, SYNC_S)
+    steps.do("declare durable exchange p.x.gone on a",
+             lambda: declare_fanout(ADDRESS_A, "p.x.gone"))
+    steps.expect("b knows p.x.gone",
+                 lambda: b.call("GET", "/api/exchanges/%2F/p.x.gone", timeout=5)[0], 200, SYNC_S)
 
     # (2) The partition.
     steps.do("ip link set wa down", lambda: run_short(["ip", "link", "set", "wa", "down"]))
@@ -1216,6 +1345,13 @@ def partition_scenario(steps):
         on_channel(ADDRESS_A, lambda ch: ch.exchange_declare("p.x.a", "topic", durable=True))
     steps.do("declare durable exchange p.x.a on a", declare_exchange)
     steps.expect_in_b("declare durable queue p.q.b on b", "declare_queue", "done", arg="p.q.b")
+    steps.do("delete exchange p.x.gone on a", lambda: delete_exchange(ADDRESS_A, "p.x.gone"))
+    # One name, a queue on each side: a's is declared first.
+    on_a, on_b = "published on a to its p.both", "published on b to its p.both"
+    steps.do("declare durable queue p.both on a", lambda: declare_queue(ADDRESS_A, "p.both"))
+    steps.do("publish to p.both on a", lambda: publish_confirmed(ADDRESS_A, "p.both", on_a))
+    steps.expect_in_b("declare durable queue p.both on b", "declare_queue", "done", arg="p.both")
+    steps.expect_in_b("publish to p.both on b", "publish", "done", arg=["p.both", on_b])
 
     # (4) The link is back.
     steps.do("ip link set wa up", lambda: run_short(["ip", "link", "set", "wa", "up"]))
@@ -1234,6 +1370,18 @@ def partition_scenario(steps):
                  lambda: passive_declare(ADDRESS_A, "p.on_b"), [200, ""], SYNC_S)
     steps.expect("b answers a passive declare of p.on_a again",
                  lambda: passive_declare(ADDRESS_B, "p.on_a"), [200, ""], SYNC_S)
+    steps.expect("b no longer has p.x.gone, deleted on a during the partition",
+                 lambda: b.call("GET", "/api/exchanges/%2F/p.x.gone", timeout=5)[0], 404, SYNC_S)
+    steps.expect("nor has a", lambda: a.call("GET", "/api/exchanges/%2F/p.x.gone",
+                                             timeout=5)[0], 404, 0)
+    steps.expect("p.both lives on a, seen from both nodes",
+                 lambda: [queue_homes(api, timeout=5).get("p.both") for api in (a, b)],
+                 [NAME_A, NAME_A], SYNC_S)
+    steps.expect("basic.get of p.both on b: a's message", lambda: fetch(ADDRESS_B, "p.both"),
+                 on_a, DELIVER_S)
+    steps.expect("basic.get of p.both on b: b's message, moved to a's queue",
+                 lambda: fetch(ADDRESS_B, "p.both"), on_b, DELIVER_S)
+    steps.expect("p.both is empty after them", lambda: fetch(ADDRESS_B, "p.both"), None, 0)
     for (writer, writer_addr), queue, (reader, reader_addr) in (
             (("a", ADDRESS_A), "p.on_b", ("b", ADDRESS_B)),
             (("a", ADDRESS_A), "p.q.b", ("b", ADDRESS_B)),
@@ -1304,8 +1452,9 @@ class PartitionTest(unittest.TestCase):
     """Two nodes in two network namespaces joined by a veth pair: the link goes down (a
     partition) and comes back. Each side sees the other down, answers for the other's queues
     with 404 '... down or inaccessible', goes on with its own definitions, and after the link
-    is back both are one cluster again with what each side made meanwhile, and messages cross
-    again."""
+    is back both are one cluster again with what each side made meanwhile (an exchange
+    deleted on one side is gone on both; of a queue declared on both sides, the earlier one
+    stays, with the other's messages), and messages cross again."""
 
     def test_partition_between_two_namespaces_and_its_healing(self):
         binary = WARREND
