@@ -910,7 +910,8 @@ class ClusterTest(unittest.TestCase):
             self.assertEqual(self.status_of(m, "/api/exchanges/%2F/cl.kept"), 200)
 
     def test_one_queue_name_on_two_nodes_that_join_becomes_one_queue_with_all_messages(self):
-        a, b = self.node("a"), self.node("b")  # two clusters of one
+        a, c = self.cluster("a", "c")
+        b = self.node("b")  # a cluster of one
         cha = self.connect(a).channel()
         cha.confirm_delivery()
         cha.queue_declare("cl.both", durable=True)
@@ -935,13 +936,13 @@ class ClusterTest(unittest.TestCase):
 
         status, _, raw, _ = b.api.call("POST", "/api/cluster/join", {"address": a.address})
         self.assertEqual(status, 204, raw)
-        self.wait_members([a, b], {a.name: True, b.name: True})
-        # The earlier declaration (a's) stays: b's queue cancels its consumer and moves its
-        # messages there, the unacknowledged one marked redelivered.
+        self.wait_members([a, b, c], {a.name: True, b.name: True, c.name: True})
+        # The earlier declaration (a's) stays, on every node: b's queue cancels its consumer
+        # and moves its messages there, the unacknowledged one marked redelivered.
         self.assertTrue(pump(cons, lambda: cancels, DELIVER_S),
                         "no basic.cancel for the consumer of b's queue")
         self.assertEqual([f.method.consumer_tag for f in cancels], [tag])
-        for m in (a, b):
+        for m in (a, b, c):
             self.settle(lambda: self.queues_of(m).get("cl.both"), a.name,
                         "the node of cl.both on " + m.name)
         probe = self.connect(b).channel()
@@ -961,7 +962,7 @@ class ClusterTest(unittest.TestCase):
         # b's catalog no longer has its queue: restarted, b knows only a's.
         b.broker.stop()
         b = self.node("b")
-        self.wait_members([a, b], {a.name: True, b.name: True}, DETECT_S)
+        self.wait_members([a, b, c], {a.name: True, b.name: True, c.name: True}, DETECT_S)
         self.settle(lambda: self.queues_of(b).get("cl.both"), a.name,
                     "the node of cl.both on b after b restarted")
         probe = self.connect(b).channel()
