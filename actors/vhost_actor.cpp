@@ -1029,6 +1029,21 @@ void drop_queues_gone_from(vhost_actor_t* self, const std::set<std::string>& the
   }
 }
 
+// Deletions of queues or exchanges (`records`) made on another node: one declared here before
+// the deletion goes (`erase`); the tombstone is kept here for the nodes that were not there.
+template <class Records, class Erase>
+void apply_tombstones(vhost_state& st, const std::vector<tombstone>& tombs, Records& records,
+                      std::map<std::string, uint64_t>& kept, const char* kind, Erase erase) {
+  for (auto& t : tombs) {
+    saw_stamp(st, t.stamp);
+    auto it = records.find(t.name);
+    if (it == records.end())
+      bury(st, kept, kind, t.name, t.stamp);
+    else if (it->second.spec.stamp <= t.stamp)
+      erase(t);
+  }
+}
+
 void apply_remote(vhost_actor_t* self, vhost_definitions& d, const std::string& from) {
   auto& st = self->state;
   st.from_cluster = true;
@@ -1065,22 +1080,10 @@ void apply_remote(vhost_actor_t* self, vhost_definitions& d, const std::string& 
     bury_binding(st, rec, b.stamp);
     drop_bindings(self, [&](const binding_record& r) { return r == rec && r.stamp <= b.stamp; });
   }
-  for (auto& t : d.deleted_queues) {
-    saw_stamp(st, t.stamp);
-    auto q = st.queues.find(t.name);
-    if (q == st.queues.end())
-      bury(st, st.deleted_queues, "queues", t.name, t.stamp);
-    else if (q->second.spec.stamp <= t.stamp)
-      delete_queue(self, t.name, true, t.stamp);
-  }
-  for (auto& t : d.deleted_exchanges) {
-    saw_stamp(st, t.stamp);
-    auto x = st.exchanges.find(t.name);
-    if (x == st.exchanges.end())
-      bury(st, st.deleted_exchanges, "exchanges", t.name, t.stamp);
-    else if (x->second.spec.stamp <= t.stamp)
-      delete_exchange(self, t.name, t.stamp);
-  }
+  apply_tombstones(st, d.deleted_queues, st.queues, st.deleted_queues, "queues",
+                   [&](const tombstone& t) { delete_queue(self, t.name, true, t.stamp); });
+  apply_tombstones(st, d.deleted_exchanges, st.exchanges, st.deleted_exchanges, "exchanges",
+                   [&](const tombstone& t) { delete_exchange(self, t.name, t.stamp); });
   st.from_cluster = false;
 }
 
