@@ -4,6 +4,7 @@
 #include "actors/registry_actor.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <initializer_list>
 #include <optional>
 #include <set>
@@ -42,6 +43,11 @@ struct registry_state {
   std::map<caf::actor_addr, tracked_connection> connections;
   std::map<std::string, int64_t> vhost_connections, user_connections, user_channels;
   sup::restart_budget budget;  // restarts of vhosts
+  // Cluster (cluster/definitions.hpp): the last stamp made or seen here, when each definition
+  // was last put (by registry_key), and the deletions kept for members that were not there.
+  uint64_t last_stamp = 0;
+  std::map<std::string, uint64_t> put_stamps;
+  std::map<std::string, registry_change> deletions;
   static inline const char* name = "registry";
 };
 
@@ -49,33 +55,112 @@ using registry_actor_t = caf::stateful_actor<registry_state>;
 
 op_result not_found(std::string what) { return op_result{amqp::not_found, std::move(what), 0}; }
 
+// What a put or delete request is about, the same for both ("" for other requests): a vhost,
+// a user, a permission, the topic permissions of a user in a vhost, or a limit. `deletion`:
+// the request deletes it.
+std::string registry_key(const caf::message& m, bool& deletion) {
+  auto key = [](std::initializer_list<std::string_view> parts) {
+    std::string k;
+    for (auto p : parts) {
+      k += p;
+      k += '\0';
+    }
+    return k;
+  };
+  deletion = m.size() > 0 && m.match_element<delete_atom>(0);
+  if (m.match_elements<put_atom, vhost_atom, std::string>())
+    return key({"vhost", m.get_as<std::string>(2)});
+  if (m.match_elements<delete_atom, vhost_atom, std::string>())
+    return key({"vhost", m.get_as<std::string>(2)});
+  if (m.match_elements<put_atom, user_info>())
+    return key({"user", m.get_as<user_info>(1).name});
+  if (m.match_elements<delete_atom, user_atom, std::string>())
+    return key({"user", m.get_as<std::string>(2)});
+  if (m.match_elements<put_atom, permission_info>()) {
+    auto& p = m.get_as<permission_info>(1);
+    return key({"permission", p.user, p.vhost});
+  }
+  if (m.match_elements<delete_atom, permission_atom, std::string, std::string>())
+    return key({"permission", m.get_as<std::string>(2), m.get_as<std::string>(3)});
+  if (m.match_elements<put_atom, topic_permission_info>()) {
+    auto& t = m.get_as<topic_permission_info>(1);
+    return key({"topic", t.user, t.vhost});
+  }
+  if (m.match_elements<delete_atom, topic_atom, std::string, std::string>())
+    return key({"topic", m.get_as<std::string>(2), m.get_as<std::string>(3)});
+  if (m.match_elements<put_atom, limit_info>()) {
+    auto& l = m.get_as<limit_info>(1);
+    return key({"limit", l.user ? "user" : "vhost", l.name, l.limit});
+  }
+  if (m.match_elements<delete_atom, limit_atom, bool, std::string, std::string>())
+    return key({"limit", m.get_as<bool>(2) ? "user" : "vhost", m.get_as<std::string>(3),
+                m.get_as<std::string>(4)});
+  return {};
+}
+
+uint64_t put_stamp(const registry_state& st, const std::string& key) {
+  auto it = st.put_stamps.find(key);
+  return it == st.put_stamps.end() ? 0 : it->second;
+}
+
+// A change made here now: its stamp, later than every stamp made or seen here. The registry
+// notes when its definition was put, or keeps the deletion.
+uint64_t stamp_change(registry_state& st, const caf::message& change) {
+  auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+               .count();
+  st.last_stamp = std::max(st.last_stamp + 1, static_cast<uint64_t>(now));
+  bool deletion = false;
+  auto key = registry_key(change, deletion);
+  if (key.empty())
+    return st.last_stamp;
+  if (deletion) {
+    st.put_stamps.erase(key);
+    st.deletions[key] = registry_change{change, st.last_stamp};
+  } else {
+    st.put_stamps[key] = st.last_stamp;
+    st.deletions.erase(key);
+  }
+  return st.last_stamp;
+}
+
 // A change made through this node's API goes to the other nodes of the cluster as the very
 // request it was. One that came from the cluster arrives without a sender and stops here.
 void replicate(registry_actor_t* self) {
   if (!self->current_sender())
     return;
-  if (auto cluster = current_cluster(self->home_system()))
-    self->send(cluster, replicate_atom::value,
-               self->current_mailbox_element()->copy_content_to_message());
+  if (auto cluster = current_cluster(self->home_system())) {
+    auto change = self->current_mailbox_element()->copy_content_to_message();
+    auto stamp = stamp_change(self->state, change);
+    self->send(cluster, replicate_atom::value, registry_change{std::move(change), stamp});
+  }
 }
 
-// What this node has, as the requests that would make it (cluster/definitions.hpp).
-std::vector<caf::message> registry_snapshot(registry_actor_t* self) {
+// What this node has, as the requests that would make it, then the deletions it keeps
+// (cluster/definitions.hpp).
+std::vector<registry_change> registry_snapshot(registry_actor_t* self) {
   auto& st = self->state;
-  std::vector<caf::message> out;
+  std::vector<registry_change> out;
+  auto add = [&](caf::message m) {
+    bool deletion = false;
+    auto stamp = put_stamp(st, registry_key(m, deletion));
+    out.push_back(registry_change{std::move(m), stamp});
+  };
   for (auto& [name, v] : st.vhosts)
-    out.push_back(caf::make_message(put_atom::value, vhost_atom::value, name));
+    add(caf::make_message(put_atom::value, vhost_atom::value, name));
   for (auto& [name, u] : st.users)
-    out.push_back(caf::make_message(put_atom::value, u));
+    add(caf::make_message(put_atom::value, u));
   for (auto& [key, p] : st.permissions)
-    out.push_back(caf::make_message(put_atom::value, p));
+    add(caf::make_message(put_atom::value, p));
   for (auto& [key, by_exchange] : st.topic_permissions)
     for (auto& [exchange, t] : by_exchange)
-      out.push_back(caf::make_message(put_atom::value, t));
+      add(caf::make_message(put_atom::value, t));
   for (bool user : {false, true})
     for (auto& [name, limits] : user ? st.user_limits : st.vhost_limits)
       for (auto& [limit, value] : limits)
-        out.push_back(caf::make_message(put_atom::value, limit_info{user, name, limit, value}));
+        add(caf::make_message(put_atom::value, limit_info{user, name, limit, value}));
+  for (auto& [key, d] : st.deletions)
+    out.push_back(d);
   return out;
 }
 
@@ -101,6 +186,39 @@ bool replaces(registry_actor_t* self, const caf::message& change) {
     return it != all.end() && it->second.count(l.limit);
   }
   return false;
+}
+
+// Changes of another node, made here as if requested here, in order, without a sender (so
+// that they go no further). Without `overwrite` a definition this node has stays as it is.
+// A definition deleted here after it was put there is not made; a deletion made there after
+// the definition was put here deletes it.
+void apply_changes(registry_actor_t* self, std::vector<registry_change>& changes,
+                   bool overwrite) {
+  auto& st = self->state;
+  for (auto& c : changes) {
+    st.last_stamp = std::max(st.last_stamp, c.stamp);
+    bool deletion = false;
+    auto key = registry_key(c.change, deletion);
+    if (deletion) {
+      auto& kept = st.deletions[key];
+      if (kept.stamp < c.stamp)
+        kept = c;  // for the members that were not there
+      if (put_stamp(st, key) > c.stamp)
+        continue;  // put here after it was deleted there
+      st.put_stamps.erase(key);
+    } else if (!key.empty()) {
+      if (auto d = st.deletions.find(key); d != st.deletions.end() && d->second.stamp >= c.stamp)
+        continue;  // deleted here after it was put there
+      st.deletions.erase(key);
+      if (!overwrite && replaces(self, c.change))
+        continue;
+      auto& put = st.put_stamps[key];
+      put = std::max(put, c.stamp);
+    } else if (!overwrite && replaces(self, c.change)) {
+      continue;
+    }
+    caf::anon_send(caf::actor_cast<caf::actor>(self), std::move(c.change));
+  }
 }
 
 // Sends `xs...` to the catalog and answers `rp` with `ok` once it committed (at once when
@@ -668,13 +786,13 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       // The catalog's answer to a change sent without waiting.
     },
     [=](cluster_atom, snapshot_atom) { return registry_snapshot(self); },
-    [=](cluster_atom, std::vector<caf::message>& changes, bool overwrite) {
-      // From another node: made here as if requested here, in order, without a sender (so
-      // that they go no further). Without `overwrite` only what this node lacks is added.
-      for (auto& change : changes)
-        if (overwrite || !replaces(self, change))
-          caf::anon_send(caf::actor_cast<caf::actor>(self), std::move(change));
+    [=](cluster_atom, std::vector<registry_change>& changes, bool overwrite) {
+      apply_changes(self, changes, overwrite);
       return true;
+    },
+    [=](cluster_atom, prune_atom, uint64_t before) {
+      std::erase_if(self->state.deletions,
+                    [&](auto& kv) { return kv.second.stamp < before; });
     },
   };
 }

@@ -152,7 +152,7 @@ void collect(cluster_actor_t* self, std::function<void(cluster_snapshot)> done) 
   auto finish = [=] { done(std::move(*snap)); };
   self->request(registry, call_timeout, cluster_atom::value, snapshot_atom::value)
     .then(
-      [=](std::vector<caf::message>& changes) {
+      [=](std::vector<registry_change>& changes) {
         snap->registry = std::move(changes);
         self->request(registry, call_timeout, list_atom::value, vhost_atom::value)
           .then(
@@ -374,8 +374,11 @@ void prune_deletions(cluster_actor_t* self) {
   auto before = std::chrono::duration_cast<std::chrono::microseconds>(
                   (std::chrono::system_clock::now() - keep_deletions).time_since_epoch())
                   .count();
+  auto stamp = static_cast<uint64_t>(before);
+  if (auto registry = current_registry(self->home_system()))
+    self->send(registry, cluster_atom::value, prune_atom::value, stamp);
   for_each_vhost(self, [=](const caf::actor& v) {
-    self->send(v, cluster_atom::value, prune_atom::value, static_cast<uint64_t>(before));
+    self->send(v, cluster_atom::value, prune_atom::value, stamp);
   });
 }
 
@@ -566,8 +569,8 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
         if (m.actor)
           self->send(m.actor, replicate_atom::value, d, self->state.cfg.name);
     },
-    [=](replicate_atom, caf::message& change) {  // a change of this node's registry
-      std::vector<caf::message> changes{change};
+    [=](replicate_atom, registry_change& change) {  // a change of this node's registry
+      std::vector<registry_change> changes{change};
       for (auto& [name, m] : self->state.members)
         if (m.actor)
           self->send(m.actor, replicate_atom::value, changes, self->state.cfg.name);
@@ -576,7 +579,7 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
       if (from_member(self))
         apply_vhost(self, std::move(d), std::move(from));
     },
-    [=](replicate_atom, std::vector<caf::message>& changes, std::string&) {
+    [=](replicate_atom, std::vector<registry_change>& changes, std::string&) {
       if (!from_member(self))
         return;
       if (auto registry = current_registry(self->home_system()))
@@ -693,7 +696,8 @@ void add_cluster_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<node_info>("warren::node_info");
   cfg.add_message_type<std::vector<node_info>>("std::vector<warren::node_info>");
   cfg.add_message_type<cluster_snapshot>("warren::cluster_snapshot");
-  cfg.add_message_type<std::vector<caf::message>>("std::vector<caf::message>");
+  cfg.add_message_type<registry_change>("warren::registry_change");
+  cfg.add_message_type<std::vector<registry_change>>("std::vector<warren::registry_change>");
   cfg.add_message_type<metrics::node_stats>("warren::metrics::node_stats");
 }
 

@@ -25,18 +25,19 @@
 //       what the other has. The node that says hello takes the other's users and permissions
 //       where both have one. A node this one removed (forget_cluster_node, or it left) is
 //       refused (`refused` in the answer) unless it is joining: it then forgets this node.
-//   (replicate_atom, vhost_definitions, from) / (replicate_atom, std::vector<message>, from)
-//       a change made on node `from`, applied here
+//   (replicate_atom, vhost_definitions, from)
+//   (replicate_atom, std::vector<registry_change>, from)   a change made on node `from`,
+//       applied here
 //   (forget_atom, name)               node `name` left
 //   (stats_atom, metrics::node_stats, from)   the numbers of node `from`'s queues and
 //       connections, sent each second (node_stats.hpp)
 // A join or hello with another cookie is refused; replicate, forget, stats and reply-to
 // lookups are taken from the cluster actors of members only.
 // From this node's vhosts and registry (sent on to every running member):
-//   (replicate_atom, vhost_definitions) / (replicate_atom, caf::message)
+//   (replicate_atom, vhost_definitions) / (replicate_atom, registry_change)
 // To this node's vhosts: (cluster_atom, vhost_definitions, from), (cluster_atom,
 // node_down_atom, node), (cluster_atom, forget_atom, node); to its registry (cluster_atom,
-// std::vector<message>, bool overwrite).
+// std::vector<registry_change>, bool overwrite).
 //
 // Failure: members are monitored; a member that dies or becomes unreachable (heartbeats, see
 // warrend's middleman settings) is marked down and its queues take nothing until it is back.

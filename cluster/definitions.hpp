@@ -97,12 +97,28 @@ typename Inspector::result_type inspect(Inspector& f, node_info& x) {
   return f(caf::meta::type_name("node_info"), x.name, x.host, x.port, x.actor);
 }
 
+// A change of the registry (users, vhosts, permissions, topic permissions, limits) as the
+// request that made it, with its stamp. Deletions are settled as those of exchanges are:
+// a registry keeps the requests that deleted something, with their stamps, while a member
+// is not running; a definition put before a deletion kept elsewhere goes, one put after it
+// stays.
+struct registry_change {
+  caf::message change;
+  uint64_t stamp = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, registry_change& x) {
+  return f(caf::meta::type_name("registry_change"), x.change, x.stamp);
+}
+
 // Everything a node has: the registry's users, vhosts, permissions and limits (as the
-// requests that would create them), then each vhost's definitions.
+// requests that would create them, then the deletions it keeps), then each vhost's
+// definitions.
 // `refused`, in the answer to a hello: the node that said hello was removed from the cluster
 // (forget_cluster_node) and must join again; the snapshot is then empty.
 struct cluster_snapshot {
-  std::vector<caf::message> registry;
+  std::vector<registry_change> registry;
   std::vector<vhost_definitions> vhosts;
   bool refused = false;
 };

@@ -866,6 +866,17 @@ class ClusterTest(unittest.TestCase):
         chb.queue_declare("cl.tmp_b", durable=False)
         chb.queue_bind("cl.on_b", "cl.kept", "k")
         bindings = "/api/exchanges/%2F/cl.kept/bindings/source"
+        # Users, vhosts and permissions: cl-gone goes while b is down, cl-kept stays.
+        for user in ("cl-gone", "cl-kept"):
+            for path, body in (("/api/vhosts/" + user, {}),
+                               ("/api/users/" + user, {"password": "pw", "tags": ""}),
+                               ("/api/permissions/%s/%s" % (user, user),
+                                {"configure": ".*", "write": ".*", "read": ".*"})):
+                status, _, raw, _ = a.api.call("PUT", path, body)
+                self.assertIn(status, (201, 204), raw)
+        registry = ("/api/users/cl-gone", "/api/vhosts/cl-gone",
+                    "/api/permissions/cl-gone/cl-gone", "/api/users/cl-kept",
+                    "/api/vhosts/cl-kept", "/api/permissions/cl-kept/cl-kept")
 
         def keys(m):
             return sorted(x["routing_key"] for x in m.api.get(bindings))
@@ -877,6 +888,8 @@ class ClusterTest(unittest.TestCase):
             self.settle(lambda: self.status_of(m, "/api/exchanges/%2F/cl.gone"), 200,
                         "cl.gone on " + m.name)
             self.settle(lambda: keys(m), ["k"], "cl.kept's bindings on " + m.name)
+            self.settle(lambda: [self.status_of(m, p) for p in registry], [200] * 6,
+                        "users, vhosts and permissions on " + m.name)
 
         b.broker.stop()
         self.settle(lambda: self.members_of(a), {a.name: True, b.name: False},
@@ -893,6 +906,10 @@ class ClusterTest(unittest.TestCase):
         cha = self.connect(a).channel()
         cha.exchange_delete("cl.gone")
         cha.queue_unbind("cl.on_b", "cl.kept", "k")
+        for path in ("/api/permissions/cl-kept/cl-kept", "/api/users/cl-gone",
+                     "/api/vhosts/cl-gone"):
+            status, _, raw, _ = a.api.call("DELETE", path)
+            self.assertEqual(status, 204, raw)
 
         b = self.node("b")
         self.wait_members([a, b], {a.name: True, b.name: True}, DETECT_S)
@@ -908,6 +925,10 @@ class ClusterTest(unittest.TestCase):
                              "cl.gone came back on " + m.name)
             self.assertEqual(keys(m), [], "cl.kept's binding came back on " + m.name)
             self.assertEqual(self.status_of(m, "/api/exchanges/%2F/cl.kept"), 200)
+            self.assertEqual([self.status_of(m, p) for p in registry],
+                             [404, 404, 404, 200, 200, 404],
+                             "users, vhosts and permissions on " + m.name + " (%s)"
+                             % ", ".join(registry))
 
     def test_one_queue_name_on_two_nodes_that_join_becomes_one_queue_with_all_messages(self):
         a, c = self.cluster("a", "c")

@@ -295,9 +295,12 @@ TEST_CASE("definitions and registry changes cross", "[cluster]") {
   d.taken = 1'700'000'000'000'007;
   cluster_snapshot snap;
   snap.vhosts.push_back(d);
-  snap.registry.push_back(caf::make_message(put_atom::value, user_info{"u", "hash", "tag"}));
   snap.registry.push_back(
-    caf::make_message(put_atom::value, permission_info{"u", "/", ".*", "w", "r"}));
+    registry_change{caf::make_message(put_atom::value, user_info{"u", "hash", "tag"}), 8});
+  snap.registry.push_back(registry_change{
+    caf::make_message(put_atom::value, permission_info{"u", "/", ".*", "w", "r"}), 9});
+  snap.registry.push_back(registry_change{
+    caf::make_message(delete_atom::value, user_atom::value, std::string{"gone"}), 10});
   auto r = cross(*cs.sys, caf::make_message(hello_atom::value, node_info{"a@h", "127.0.0.1",
                                                                           25672, {}},
                                             snap));
@@ -331,11 +334,16 @@ TEST_CASE("definitions and registry changes cross", "[cluster]") {
   cluster_snapshot refusal;
   refusal.refused = true;
   CHECK(cross(*cs.sys, caf::make_message(refusal)).get_as<cluster_snapshot>(0).refused);
-  REQUIRE(rs.registry.size() == 2);
-  REQUIRE(rs.registry[0].match_elements<put_atom, user_info>());
-  CHECK(rs.registry[0].get_as<user_info>(1).password_hash == "hash");
-  REQUIRE(rs.registry[1].match_elements<put_atom, permission_info>());
-  CHECK(rs.registry[1].get_as<permission_info>(1).write == "w");
+  REQUIRE(rs.registry.size() == 3);
+  REQUIRE(rs.registry[0].change.match_elements<put_atom, user_info>());
+  CHECK(rs.registry[0].change.get_as<user_info>(1).password_hash == "hash");
+  CHECK(rs.registry[0].stamp == 8);
+  REQUIRE(rs.registry[1].change.match_elements<put_atom, permission_info>());
+  CHECK(rs.registry[1].change.get_as<permission_info>(1).write == "w");
+  CHECK(rs.registry[1].stamp == 9);
+  REQUIRE(rs.registry[2].change.match_elements<delete_atom, user_atom, std::string>());
+  CHECK(rs.registry[2].change.get_as<std::string>(2) == "gone");
+  CHECK(rs.registry[2].stamp == 10);
 }
 
 TEST_CASE("connections of different nodes with the same actor id get different keys",
