@@ -680,7 +680,28 @@ void finish(queue_actor_t* self) {
   self->quit();
 }
 
-// Hands every ready message to `winner`, in order, and ends (yield_atom).
+// After a yield, publishes still on their way here (from exchanges, here or on nodes that
+// have not learned of the yield yet) follow the messages for a while; then the actor ends.
+constexpr auto forward_time = std::chrono::seconds(10);
+
+void forward_for_a_while(queue_actor_t* self, const caf::actor& winner) {
+  auto& st = self->state;
+  if (!st.cfg.store_path.empty())
+    self->send(st.cfg.store, destroy_atom::value, st.cfg.store_path);
+  report(self, st.collector, true);
+  self->delayed_send(self, forward_time, stop_atom::value);
+  self->become(
+    [=](publish_atom, publish_batch& b) {
+      // The credit the sender counted with this actor comes back from it, as always.
+      self->state.grants.took(self, b);
+      b.credited = false;
+      b.credited_bytes = 0;
+      self->send(winner, publish_atom::value, std::move(b));
+    },
+    [=](stop_atom) { self->quit(); });
+}
+
+// Hands every ready message to `winner`, in order, and forwards what follows (yield_atom).
 void hand_over(queue_actor_t* self, const caf::actor& winner, const std::string& node) {
   auto& st = self->state;
   constexpr size_t batch = 1024;
@@ -710,7 +731,7 @@ void hand_over(queue_actor_t* self, const caf::actor& winner, const std::string&
   spdlog::warn("{} yields to the queue of the same name on node {}, declared earlier: {} "
                "message(s) moved there",
                queue_desc(st), node, moved);
-  finish(self);
+  forward_for_a_while(self, winner);
 }
 
 // Reads back the paged-out bodies first (all of them: the queue ends), then hands over.
