@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS queues(vhost TEXT NOT NULL, name TEXT NOT NULL,
 CREATE TABLE IF NOT EXISTS bindings(vhost TEXT NOT NULL, source TEXT NOT NULL,
   destination TEXT NOT NULL, to_exchange INTEGER NOT NULL, key TEXT NOT NULL,
   arguments BLOB NOT NULL, PRIMARY KEY(vhost, source, destination, to_exchange, key, arguments));
+CREATE TABLE IF NOT EXISTS deletions(scope TEXT NOT NULL, kind TEXT NOT NULL, key BLOB NOT NULL,
+  stamp INTEGER NOT NULL, PRIMARY KEY(scope, kind, key));
 )sql";
 
 }  // namespace
@@ -90,8 +92,8 @@ bool catalog::open(const std::string& path, std::string& error) {
     ok = db_.exec("BEGIN IMMEDIATE", error) && db_.exec(schema_sql, error) &&
          db_.exec(ids.c_str(), error) && db_.exec("COMMIT", error);
   } else if (ok) {
-    // A catalog from an older build gets the tables added since (limits); every statement of
-    // the schema is CREATE TABLE IF NOT EXISTS.
+    // A catalog from an older build gets the tables added since (limits, deletions); every
+    // statement of the schema is CREATE TABLE IF NOT EXISTS.
     ok = db_.exec("BEGIN IMMEDIATE", error) && db_.exec(schema_sql, error) &&
          db_.exec("COMMIT", error);
   }
@@ -194,6 +196,13 @@ bool catalog::load(catalog_snapshot& out, std::string& error) {
   while ((rc = s.step()) == SQLITE_ROW)
     out.bindings.push_back({s.column_string(0), s.column_string(1), s.column_string(2),
                             s.column_int(3) != 0, s.column_string(4), s.column_string(5)});
+  if (!done()) return false;
+
+  if (!query("SELECT scope, kind, key, stamp FROM deletions ORDER BY scope, kind, key"))
+    return false;
+  while ((rc = s.step()) == SQLITE_ROW)
+    out.deletions.push_back({s.column_string(0), s.column_string(1), s.column_string(2),
+                             static_cast<uint64_t>(s.column_int(3))});
   return done();
 }
 
@@ -224,6 +233,7 @@ bool catalog::delete_vhost(const std::string& name, std::string& error,
                           "DELETE FROM permissions WHERE vhost = ?1",
                           "DELETE FROM limits WHERE scope = 'vhost' AND name = ?1",
                           "DELETE FROM topic_permissions WHERE vhost = ?1",
+                          "DELETE FROM deletions WHERE scope = ?1 AND kind != 'registry'",
                           "DELETE FROM vhosts WHERE name = ?1"})
     ok = ok && run(sql, {name}, error);
   return finish(ok, error);
@@ -385,6 +395,38 @@ bool catalog::delete_binding(const binding_row& row, std::string& error) {
                           "DELETE FROM bindings WHERE vhost = ?1 AND source = ?2 AND"
                           " destination = ?3 AND to_exchange = ?4 AND key = ?5 AND arguments = ?6",
                           row, error);
+}
+
+bool catalog::put_deletion(const deletion_row& row, std::string& error) {
+  sqlite_stmt s;
+  if (!s.prepare(db_,
+                 "INSERT INTO deletions(scope, kind, key, stamp) VALUES(?1, ?2, ?3, ?4)"
+                 " ON CONFLICT(scope, kind, key) DO UPDATE SET stamp = max(stamp, excluded.stamp)",
+                 error))
+    return false;
+  s.bind_text(1, row.scope);
+  s.bind_text(2, row.kind);
+  s.bind_blob(3, row.key);
+  s.bind_int(4, static_cast<int64_t>(row.stamp));
+  return s.run(error);
+}
+
+bool catalog::delete_deletion(const deletion_row& row, std::string& error) {
+  sqlite_stmt s;
+  if (!s.prepare(db_, "DELETE FROM deletions WHERE scope = ?1 AND kind = ?2 AND key = ?3", error))
+    return false;
+  s.bind_text(1, row.scope);
+  s.bind_text(2, row.kind);
+  s.bind_blob(3, row.key);
+  return s.run(error);
+}
+
+bool catalog::prune_deletions(uint64_t before, std::string& error) {
+  sqlite_stmt s;
+  if (!s.prepare(db_, "DELETE FROM deletions WHERE stamp < ?1", error))
+    return false;
+  s.bind_int(1, static_cast<int64_t>(before));
+  return s.run(error);
 }
 
 bool catalog::check(std::string& report) {

@@ -3,7 +3,8 @@
 // (SQLite, WAL, synchronous=FULL). What stays true:
 //  - every call that changes something is one committed, synced transaction, cascades
 //    included: deleting a queue or exchange deletes its bindings, deleting a vhost deletes
-//    everything in it, deleting a user deletes its permissions; either deletes its limits;
+//    everything in it (the deletions it keeps too), deleting a user deletes its
+//    permissions; either deletes its limits;
 //  - no two queues share a message file (the file column is UNIQUE);
 //  - queue_file_name() is a pure function of (vhost, name): the same queue always maps to
 //    the same file.
@@ -65,6 +66,15 @@ struct binding_row {
   std::string key, arguments;
 };
 
+// A deletion that a node of a cluster keeps for the members that were not there
+// (cluster/definitions.hpp), so that it holds across a restart: `scope` is the vhost ("" for
+// the registry's), `kind` what was deleted ("exchange", "queue", "binding", "registry"),
+// `key` which one (as the vhost or the registry names it), `stamp` when.
+struct deletion_row {
+  std::string scope, kind, key;
+  uint64_t stamp = 0;
+};
+
 struct catalog_snapshot {
   std::vector<vhost_row> vhosts;
   std::vector<user_row> users;
@@ -74,6 +84,7 @@ struct catalog_snapshot {
   std::vector<exchange_row> exchanges;
   std::vector<queue_row> queues;
   std::vector<binding_row> bindings;
+  std::vector<deletion_row> deletions;
 };
 
 // "queues/<24 hex digits of SHA-256 over vhost and name>-<name reduced to [A-Za-z0-9._-],
@@ -121,6 +132,13 @@ class catalog {
 
   bool put_binding(const binding_row& row, std::string& error);
   bool delete_binding(const binding_row& row, std::string& error);
+
+  // Inserts, or keeps the later stamp.
+  bool put_deletion(const deletion_row& row, std::string& error);
+  // The deletion of that scope, kind and key (row.stamp is not looked at).
+  bool delete_deletion(const deletion_row& row, std::string& error);
+  // Every deletion older than `before`.
+  bool prune_deletions(uint64_t before, std::string& error);
 
   // PRAGMA quick_check: true when the catalog file is sound; report holds what it found.
   bool check(std::string& report);

@@ -97,6 +97,18 @@ caf::behavior catalog_behavior(caf::event_based_actor* self, std::shared_ptr<cat
       return logged(db->delete_limit(user, name, limit, e),
                     "deleting limit " + limit + " of " + name, e);
     },
+    [=](put_atom, deletion_row& r) {
+      std::string e;
+      return logged(db->put_deletion(r, e), "keeping a deletion of a " + r.kind, e);
+    },
+    [=](delete_atom, deletion_row& r) {
+      std::string e;
+      return logged(db->delete_deletion(r, e), "dropping a deletion of a " + r.kind, e);
+    },
+    [=](prune_atom, uint64_t before) {
+      std::string e;
+      return logged(db->prune_deletions(before, e), "dropping old deletions", e);
+    },
   };
 }
 

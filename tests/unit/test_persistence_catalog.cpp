@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include "persistence/catalog.hpp"
 #include "persistence/checksum.hpp"
@@ -210,6 +211,54 @@ TEST_CASE("catalog deletes cascade", "[persistence]") {
     auto s = load_all(c);
     REQUIRE(s.permissions.size() == 1);
     CHECK(s.permissions[0].vhost == "/");
+  }
+}
+
+TEST_CASE("catalog keeps the deletions of a cluster node, the later stamp of each",
+          "[persistence]") {
+  temp_dir dir;
+  std::string error;
+  std::string binding_key{"x\0q\0qk\0", 7};  // bytes, NULs included
+  {
+    catalog c;
+    REQUIRE(c.open(dir / "catalog.db", error));
+    REQUIRE(c.put_vhost({"/"}, error));
+    REQUIRE(c.put_vhost({"other"}, error));
+    REQUIRE(c.put_deletion({"/", "exchange", "gone", 20}, error));
+    REQUIRE(c.put_deletion({"/", "exchange", "gone", 10}, error));  // older: the 20 stays
+    REQUIRE(c.put_deletion({"/", "queue", "gone", 30}, error));     // same name, other kind
+    REQUIRE(c.put_deletion({"/", "binding", binding_key, 40}, error));
+    REQUIRE(c.put_deletion({"other", "exchange", "gone", 50}, error));
+    REQUIRE(c.put_deletion({"", "registry", std::string{"user\0u\0", 7}, 60}, error));
+  }
+  catalog c;
+  REQUIRE(c.open(dir / "catalog.db", error));  // across a reopen
+  auto stamps = [&] {
+    std::vector<std::tuple<std::string, std::string, std::string, uint64_t>> out;
+    for (auto& d : load_all(c).deletions)
+      out.emplace_back(d.scope, d.kind, d.key, d.stamp);
+    return out;
+  };
+  using row = std::tuple<std::string, std::string, std::string, uint64_t>;
+  CHECK(stamps() == std::vector<row>{{"", "registry", std::string{"user\0u\0", 7}, 60},
+                                     {"/", "binding", binding_key, 40},
+                                     {"/", "exchange", "gone", 20},
+                                     {"/", "queue", "gone", 30},
+                                     {"other", "exchange", "gone", 50}});
+  SECTION("one goes") {
+    REQUIRE(c.delete_deletion({"/", "queue", "gone", 0}, error));
+    CHECK(stamps().size() == 4);
+  }
+  SECTION("the old ones go") {
+    REQUIRE(c.prune_deletions(40, error));
+    CHECK(stamps() == std::vector<row>{{"", "registry", std::string{"user\0u\0", 7}, 60},
+                                       {"/", "binding", binding_key, 40},
+                                       {"other", "exchange", "gone", 50}});
+  }
+  SECTION("a deleted vhost's go with it, the registry's stay") {
+    REQUIRE(c.delete_vhost("/", error));
+    CHECK(stamps() == std::vector<row>{{"", "registry", std::string{"user\0u\0", 7}, 60},
+                                       {"other", "exchange", "gone", 50}});
   }
 }
 
