@@ -98,6 +98,47 @@ std::string registry_key(const caf::message& m, bool& deletion) {
   return {};
 }
 
+// The request that deletes what `key` names (registry_key), empty for no such key.
+caf::message deletion_of(const std::string& key) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (size_t end; (end = key.find('\0', start)) != std::string::npos; start = end + 1)
+    parts.push_back(key.substr(start, end - start));
+  auto is = [&](const char* kind, size_t n) { return parts.size() == n && parts[0] == kind; };
+  if (is("vhost", 2))
+    return caf::make_message(delete_atom::value, vhost_atom::value, parts[1]);
+  if (is("user", 2))
+    return caf::make_message(delete_atom::value, user_atom::value, parts[1]);
+  if (is("permission", 3))
+    return caf::make_message(delete_atom::value, permission_atom::value, parts[1], parts[2]);
+  if (is("topic", 3))
+    return caf::make_message(delete_atom::value, topic_atom::value, parts[1], parts[2]);
+  if (is("limit", 4))
+    return caf::make_message(delete_atom::value, limit_atom::value, parts[1] == "user",
+                             parts[2], parts[3]);
+  return {};
+}
+
+// The catalog keeps the deletions too, so that they hold across a restart.
+void keep_deletion(registry_state& st, const std::string& key, uint64_t stamp) {
+  if (auto catalog = st.persistence.catalog)
+    caf::anon_send(catalog, put_atom::value, persistence::deletion_row{"", "registry", key, stamp});
+}
+
+void drop_deletion(registry_state& st, const std::string& key) {
+  if (!st.deletions.erase(key))
+    return;
+  if (auto catalog = st.persistence.catalog)
+    caf::anon_send(catalog, delete_atom::value, persistence::deletion_row{"", "registry", key, 0});
+}
+
+void load_deletions(registry_state& st, const std::vector<persistence::deletion_row>& rows) {
+  for (auto& r : rows)
+    if (r.kind == "registry")
+      if (auto m = deletion_of(r.key); !m.empty())
+        st.deletions[r.key] = registry_change{std::move(m), r.stamp};
+}
+
 uint64_t put_stamp(const registry_state& st, const std::string& key) {
   auto it = st.put_stamps.find(key);
   return it == st.put_stamps.end() ? 0 : it->second;
@@ -117,9 +158,10 @@ uint64_t stamp_change(registry_state& st, const caf::message& change) {
   if (deletion) {
     st.put_stamps.erase(key);
     st.deletions[key] = registry_change{change, st.last_stamp};
+    keep_deletion(st, key, st.last_stamp);
   } else {
     st.put_stamps[key] = st.last_stamp;
-    st.deletions.erase(key);
+    drop_deletion(st, key);
   }
   return st.last_stamp;
 }
@@ -201,15 +243,17 @@ void apply_changes(registry_actor_t* self, std::vector<registry_change>& changes
     auto key = registry_key(c.change, deletion);
     if (deletion) {
       auto& kept = st.deletions[key];
-      if (kept.stamp < c.stamp)
-        kept = c;  // for the members that were not there
+      if (kept.stamp < c.stamp) {  // for the members that were not there
+        kept = c;
+        keep_deletion(st, key, c.stamp);
+      }
       if (put_stamp(st, key) > c.stamp)
         continue;  // put here after it was deleted there
       st.put_stamps.erase(key);
     } else if (!key.empty()) {
       if (auto d = st.deletions.find(key); d != st.deletions.end() && d->second.stamp >= c.stamp)
         continue;  // deleted here after it was put there
-      st.deletions.erase(key);
+      drop_deletion(st, key);
       if (!overwrite && replaces(self, c.change))
         continue;
       auto& put = st.put_stamps[key];
@@ -341,6 +385,7 @@ void reload(registry_actor_t* self) {
         for (auto& t : snap.topic_permissions)
           st.topic_permissions[{t.user, t.vhost}][t.exchange] =
             topic_permission_info{t.user, t.vhost, t.exchange, t.write, t.read};
+        load_deletions(st, snap.deletions);
         for (auto& v : snap.vhosts) {
           vhost_persistence vp;
           vp.reload = true;
@@ -371,6 +416,7 @@ void boot(registry_actor_t* self, registry_config& cfg) {
     (l.user ? st.user_limits : st.vhost_limits)[l.name][l.limit] = l.value;
   for (auto& t : cfg.topic_permissions)
     st.topic_permissions[{t.user, t.vhost}][t.exchange] = t;
+  load_deletions(st, cfg.deletions);
   for (auto& [name, p] : cfg.vhosts) {
     start_vhost(self, name, std::move(p));
     if (catalog)  // vhosts that only existed implicitly in older stores get their row
@@ -791,8 +837,11 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       return true;
     },
     [=](cluster_atom, prune_atom, uint64_t before) {
-      std::erase_if(self->state.deletions,
-                    [&](auto& kv) { return kv.second.stamp < before; });
+      // The catalog drops every kept deletion that old, the vhosts' too.
+      auto& st = self->state;
+      std::erase_if(st.deletions, [&](auto& kv) { return kv.second.stamp < before; });
+      if (auto catalog = st.persistence.catalog)
+        self->send(catalog, prune_atom::value, before);
     },
   };
 }

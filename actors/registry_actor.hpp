@@ -150,6 +150,8 @@ struct registry_config {
   std::vector<permission_info> permissions;
   std::vector<limit_info> limits;
   std::vector<topic_permission_info> topic_permissions;
+  // Cluster: the deletions the catalog kept (cluster/definitions.hpp).
+  std::vector<persistence::deletion_row> deletions;
   // Created when there are no users at all (first start); on a store without vhosts the
   // default vhost "/" is created too, with full permissions for that user.
   std::string default_user = "guest";

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -264,8 +265,43 @@ bool outlived(uint64_t deleted, uint64_t stamp) { return deleted != 0 && deleted
 // the older half goes: what they deleted may come back from that member.
 constexpr size_t max_tombstones = 100000;
 
+bool persisting(const vhost_state& st) { return st.persist.catalog != nullptr; }
+
+// The binding a binding_key names.
+std::optional<binding_record> binding_of_key(const std::string& k) {
+  auto a = k.find('\0');
+  auto b = a == std::string::npos ? a : k.find('\0', a + 1);
+  auto c = b == std::string::npos || b + 1 >= k.size() ? std::string::npos : k.find('\0', b + 2);
+  if (c == std::string::npos)
+    return std::nullopt;
+  binding_record r;
+  r.source = k.substr(0, a);
+  r.destination = k.substr(a + 1, b - a - 1);
+  r.to_exchange = k[b + 1] == 'x';
+  r.key = k.substr(b + 2, c - b - 2);
+  r.arguments = decode_arguments(k.substr(c + 1));
+  return r;
+}
+
+// The catalog keeps the tombstones too (kind "exchange", "queue" or "binding"), so that they
+// hold across a restart of this node.
+void keep_tombstone(const vhost_state& st, const char* kind, const std::string& key,
+                    uint64_t stamp) {
+  if (persisting(st))
+    caf::anon_send(st.persist.catalog, put_atom::value,
+                   persistence::deletion_row{st.vhost, kind, key, stamp});
+}
+
+// Declared (or bound) again here: the tombstone goes.
+template <class Map>
+void unbury(const vhost_state& st, Map& tombs, const char* kind, const std::string& key) {
+  if (tombs.erase(key) && persisting(st))
+    caf::anon_send(st.persist.catalog, delete_atom::value,
+                   persistence::deletion_row{st.vhost, kind, key, 0});
+}
+
 template <class Map, class StampOf>
-void cap_tombstones(Map& tombs, StampOf stamp_of, const char* kind, const std::string& vhost) {
+void cap_tombstones(const vhost_state& st, Map& tombs, StampOf stamp_of, const char* kind) {
   if (tombs.size() <= max_tombstones)
     return;
   std::vector<uint64_t> stamps;
@@ -277,23 +313,44 @@ void cap_tombstones(Map& tombs, StampOf stamp_of, const char* kind, const std::s
   auto before = *mid;
   for (auto it = tombs.begin(); it != tombs.end();)
     it = stamp_of(it->second) < before ? tombs.erase(it) : std::next(it);
-  spdlog::warn("vhost '{}': more than {} deleted {} kept for members that are not running; "
-               "the older half is dropped",
-               vhost, max_tombstones, kind);
+  if (persisting(st))  // (the catalog's of every kind, as old)
+    caf::anon_send(st.persist.catalog, prune_atom::value, before);
+  spdlog::warn("vhost '{}': more than {} tombstones of a {} kept for members that are not "
+               "running; the older half is dropped",
+               st.vhost, max_tombstones, kind);
 }
 
 void bury(vhost_state& st, std::map<std::string, uint64_t>& tombs, const char* kind,
           const std::string& name, uint64_t stamp) {
   auto& kept = tombs[name];
-  kept = std::max(kept, stamp);
-  cap_tombstones(tombs, [](uint64_t s) { return s; }, kind, st.vhost);
+  if (kept >= stamp)
+    return;
+  kept = stamp;
+  keep_tombstone(st, kind, name, stamp);
+  cap_tombstones(st, tombs, [](uint64_t s) { return s; }, kind);
 }
 
 void bury_binding(vhost_state& st, const binding_record& b, uint64_t stamp) {
-  auto& kept = st.unbound[binding_key(b)];
+  auto key = binding_key(b);
+  auto& kept = st.unbound[key];
+  if (kept.second >= stamp)
+    return;
   kept.first = b;
-  kept.second = std::max(kept.second, stamp);
-  cap_tombstones(st.unbound, [](const auto& v) { return v.second; }, "bindings", st.vhost);
+  kept.second = stamp;
+  keep_tombstone(st, "binding", key, stamp);
+  cap_tombstones(st, st.unbound, [](const auto& v) { return v.second; }, "binding");
+}
+
+// The tombstones the catalog kept (a restart).
+void load_tombstones(vhost_state& st, const std::vector<persistence::deletion_row>& rows) {
+  for (auto& d : rows) {
+    if (d.kind == "exchange")
+      st.deleted_exchanges[d.key] = d.stamp;
+    else if (d.kind == "queue")
+      st.deleted_queues[d.key] = d.stamp;
+    else if (auto b = d.kind == "binding" ? binding_of_key(d.key) : std::nullopt)
+      st.unbound[d.key] = {std::move(*b), d.stamp};
+  }
 }
 
 // Tombstones older than `before` go (every member runs: none of them needs them).
@@ -306,8 +363,6 @@ void prune_tombstones(vhost_state& st, uint64_t before) {
   prune(st.deleted_queues, [](uint64_t s) { return s; });
   prune(st.unbound, [](const auto& v) { return v.second; });
 }
-
-bool persisting(const vhost_state& st) { return st.persist.catalog != nullptr; }
 
 // A binding is durable when both of its ends are (RabbitMQ semantics).
 bool durable_binding(const vhost_state& st, const binding_record& b) {
@@ -349,7 +404,7 @@ void delete_exchange(vhost_actor_t* self, const std::string& name, uint64_t stam
   if (!stamp)
     stamp = next_stamp(st);
   if (in_cluster(self))
-    bury(st, st.deleted_exchanges, "exchanges", name, stamp);
+    bury(st, st.deleted_exchanges, "exchange", name, stamp);
   vhost_definitions change;
   change.deleted_exchanges.push_back(tombstone{name, stamp});
   replicate(self, std::move(change));
@@ -422,7 +477,7 @@ void delete_queue(vhost_actor_t* self, const std::string& name, bool bury_it = t
   if (!stamp)
     stamp = next_stamp(st);
   if (bury_it && !here && in_cluster(self))
-    bury(st, st.deleted_queues, "queues", name, stamp);
+    bury(st, st.deleted_queues, "queue", name, stamp);
   vhost_definitions change;
   change.deleted_queues.push_back(tombstone{name, stamp});
   replicate(self, std::move(change));
@@ -472,7 +527,7 @@ caf::result<op_result> declare_exchange(vhost_actor_t* self, exchange_spec& spec
     if (!spec.refused_if_new.empty())
       return op_result{amqp::access_refused, std::move(spec.refused_if_new), 0};
     spec.stamp = next_stamp(st);
-    st.deleted_exchanges.erase(spec.name);
+    unbury(st, st.deleted_exchanges, "exchange", spec.name);
     st.exchanges.emplace(spec.name, make_exchange(self, spec));
     vhost_definitions change;
     change.exchanges.push_back(spec);
@@ -600,7 +655,7 @@ caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec)
     r.spec = spec;
     r.spec.owner = nullptr;
     r.spec.stamp = next_stamp(st);
-    st.deleted_queues.erase(spec.name);
+    unbury(st, st.deleted_queues, "queue", spec.name);
     if (spec.exclusive && spec.owner) {
       r.owner = spec.owner.address();
       self->monitor(spec.owner);
@@ -712,7 +767,7 @@ caf::result<op_result> bind(vhost_actor_t* self, binding_spec& spec, bool add) {
       existing->stamp = rec.stamp;  // bound again: outlives an unbind made before elsewhere
       return op_result{};
     }
-    st.unbound.erase(binding_key(rec));
+    unbury(st, st.unbound, "binding", binding_key(rec));
     st.bindings.push_back(rec);
     vhost_definitions change;
     change.bindings.push_back(to_spec(rec));
@@ -778,9 +833,11 @@ void recover(vhost_actor_t* self) {
     self->send(src->second.actor, bind_atom::value,
                binding_entry{dest, b.destination, b.to_exchange, b.key, b.arguments});
   }
+  load_tombstones(st, p.deletions);
   p.exchanges.clear();
   p.queues.clear();
   p.bindings.clear();
+  p.deletions.clear();
 }
 
 // Past the restart intensity the vhost stops with an error; its exchanges and queues go with
@@ -934,7 +991,7 @@ void locate_queue(vhost_actor_t* self, queue_location& q, const std::string& fro
     return;  // deleted after it was declared (this node tells `from` so)
   auto it = st.queues.find(name);
   if (it == st.queues.end()) {
-    st.deleted_queues.erase(name);
+    unbury(st, st.deleted_queues, "queue", name);
     queue_record r;
     r.spec = std::move(q.spec);
     r.actor = std::move(q.actor);
@@ -987,7 +1044,7 @@ void add_remote_binding(vhost_actor_t* self, const binding_spec& b) {
     known->stamp = std::max(known->stamp, b.stamp);
     return;
   }
-  st.unbound.erase(binding_key(rec));
+  unbury(st, st.unbound, "binding", binding_key(rec));
   auto src = st.exchanges.find(b.source);
   if (src == st.exchanges.end())
     return;
@@ -1057,7 +1114,7 @@ void apply_remote(vhost_actor_t* self, vhost_definitions& d, const std::string& 
       known->second.spec.stamp = std::max(known->second.spec.stamp, spec.stamp);
       continue;
     }
-    st.deleted_exchanges.erase(spec.name);
+    unbury(st, st.deleted_exchanges, "exchange", spec.name);
     spec.passive = false;
     spec.refused_if_new.clear();
     st.exchanges.emplace(spec.name, make_exchange(self, spec));
@@ -1080,9 +1137,9 @@ void apply_remote(vhost_actor_t* self, vhost_definitions& d, const std::string& 
     bury_binding(st, rec, b.stamp);
     drop_bindings(self, [&](const binding_record& r) { return r == rec && r.stamp <= b.stamp; });
   }
-  apply_tombstones(st, d.deleted_queues, st.queues, st.deleted_queues, "queues",
+  apply_tombstones(st, d.deleted_queues, st.queues, st.deleted_queues, "queue",
                    [&](const tombstone& t) { delete_queue(self, t.name, true, t.stamp); });
-  apply_tombstones(st, d.deleted_exchanges, st.exchanges, st.deleted_exchanges, "exchanges",
+  apply_tombstones(st, d.deleted_exchanges, st.exchanges, st.deleted_exchanges, "exchange",
                    [&](const tombstone& t) { delete_exchange(self, t.name, t.stamp); });
   st.from_cluster = false;
 }
@@ -1172,6 +1229,9 @@ void add_catalog_rows(const persistence::catalog_snapshot& snap, const std::stri
     if (b.vhost == vhost)
       out.bindings.push_back(binding_spec{b.source, b.destination, b.to_exchange, b.key,
                                           decode_arguments(b.arguments), {}});
+  for (auto& d : snap.deletions)
+    if (d.scope == vhost && d.kind != "registry")
+      out.deletions.push_back(d);
 }
 
 std::string unsupported_queue_argument(const amqp::field_table& args) {

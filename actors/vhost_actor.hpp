@@ -46,6 +46,7 @@ struct vhost_persistence {
   std::vector<exchange_spec> exchanges;
   std::vector<recovered_queue> queues;
   std::vector<binding_spec> bindings;
+  std::vector<persistence::deletion_row> deletions;  // cluster: the tombstones kept
   // Supervision: the vhost restarts its crashed exchanges and queues within `limits`; past
   // them it gives up (exits with an error) and its own supervisor, the registry, decides.
   caf::actor_addr supervisor;

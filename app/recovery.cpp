@@ -80,6 +80,9 @@ recovery_result recover_store(const std::string& data_dir, const std::string& on
   res.permissions = std::move(snap.permissions);
   res.limits = std::move(snap.limits);
   res.topic_permissions = std::move(snap.topic_permissions);
+  for (auto& d : snap.deletions)
+    if (d.kind == "registry")
+      res.deletions.push_back(d);
   for (auto& v : snap.vhosts)
     res.vhosts[v.name];
   for (auto& x : snap.exchanges)

@@ -23,6 +23,7 @@ struct recovery_result {
   std::vector<persistence::permission_row> permissions;
   std::vector<persistence::limit_row> limits;
   std::vector<persistence::topic_permission_row> topic_permissions;
+  std::vector<persistence::deletion_row> deletions;  // the registry's (cluster)
   size_t problems = 0;
   size_t quarantined = 0;
   size_t messages = 0;

@@ -226,6 +226,7 @@ int main(int argc, char** argv) {
         warren::topic_permission_info{t.user, t.vhost, t.exchange, t.write, t.read});
     for (auto& l : recovered.limits)
       reg_cfg.limits.push_back(warren::limit_info{l.user, l.name, l.limit, l.value});
+    reg_cfg.deletions = std::move(recovered.deletions);
     reg_cfg.default_user = cfg.default_user;
     reg_cfg.default_pass = cfg.default_pass;
   }

@@ -12,9 +12,9 @@
 // of the node that made the change, never below a stamp that node has seen):
 // - Every definition carries the stamp of its declaration; every deletion a tombstone with
 //   the stamp of the deletion. A definition older than a tombstone of its name is deleted
-//   where it is, and is not taken where the tombstone is. Nodes keep tombstones while a
-//   member is not running, and `keep_deletions` beyond that (the cluster actor says when
-//   they may go: prune_atom).
+//   where it is, and is not taken where the tombstone is. Nodes keep tombstones (in their
+//   catalogs too, across restarts) while a member is not running, and `keep_deletions`
+//   beyond that (the cluster actor says when they may go: prune_atom).
 // - A node is the authority on the queues that live on it: a queue that a full snapshot of
 //   its node lacks, and that is older than the snapshot, is gone there, and goes here.
 // - One name, two queues (declared on two nodes that were apart, or at the same moment):
@@ -149,7 +149,6 @@ using leave_atom = caf::atom_constant<caf::atom("leave")>;
 using cluster_atom = caf::atom_constant<caf::atom("cluster")>;
 using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
 using node_down_atom = caf::atom_constant<caf::atom("nodedown")>;
-using prune_atom = caf::atom_constant<caf::atom("prune")>;
 
 }  // namespace warren
 

@@ -930,6 +930,41 @@ class ClusterTest(unittest.TestCase):
                              "users, vhosts and permissions on " + m.name + " (%s)"
                              % ", ".join(registry))
 
+    def test_deletions_hold_across_a_restart_of_the_node_that_made_them(self):
+        a, b = self.cluster("a", "b")
+        self.connect(a).channel().exchange_declare("cl.gone", "fanout", durable=True)
+        chb = self.connect(b).channel()
+        chb.queue_declare("cl.on_b", durable=True)
+        chb.queue_bind("cl.on_b", "amq.direct", "k")
+        status, _, raw, _ = a.api.call("PUT", "/api/users/cl-gone",
+                                       {"password": "pw", "tags": ""})
+        self.assertEqual(status, 201, raw)
+        gone = ("/api/exchanges/%2F/cl.gone", "/api/users/cl-gone")
+
+        def keys(m):
+            return [x["routing_key"] for x in
+                    m.api.get("/api/exchanges/%2F/amq.direct/bindings/source")]
+        self.settle(lambda: ([self.status_of(b, p) for p in gone], keys(a)), ([200, 200], ["k"]),
+                    "b has a's exchange and user, a has b's binding")
+        b.broker.stop()
+        self.settle(lambda: self.members_of(a), {a.name: True, b.name: False},
+                    "/api/nodes of a after b stopped", DETECT_S)
+        cha = self.connect(a).channel()
+        cha.exchange_delete("cl.gone")
+        cha.queue_unbind("cl.on_b", "amq.direct", "k")
+        self.assertEqual(a.api.call("DELETE", "/api/users/cl-gone")[0], 204)
+        # a restarts before b is back: what it deleted is kept in its catalog.
+        a.broker.stop()
+        a = self.node("a")
+        b = self.node("b")
+        self.wait_members([a, b], {a.name: True, b.name: True}, DETECT_S)
+        for m in (a, b):
+            self.settle(lambda: self.queues_of(m).get("cl.on_b"), b.name, "cl.on_b on " + m.name)
+        for m in (a, b):
+            self.assertEqual([self.status_of(m, p) for p in gone], [404, 404],
+                             "the exchange and the user on " + m.name)
+            self.assertEqual(keys(m), [], "amq.direct's bindings on " + m.name)
+
     def test_one_queue_name_on_two_nodes_that_join_becomes_one_queue_with_all_messages(self):
         a, c = self.cluster("a", "c")
         b = self.node("b")  # a cluster of one
