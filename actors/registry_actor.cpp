@@ -147,23 +147,20 @@ uint64_t put_stamp(const registry_state& st, const std::string& key) {
 // A change made here now: its stamp, later than every stamp made or seen here. The registry
 // notes when its definition was put, or keeps the deletion.
 uint64_t stamp_change(registry_state& st, const caf::message& change) {
-  auto now = std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-               .count();
-  st.last_stamp = std::max(st.last_stamp + 1, static_cast<uint64_t>(now));
+  auto stamp = next_stamp(st.last_stamp);
   bool deletion = false;
   auto key = registry_key(change, deletion);
   if (key.empty())
-    return st.last_stamp;
+    return stamp;
   if (deletion) {
     st.put_stamps.erase(key);
-    st.deletions[key] = registry_change{change, st.last_stamp};
-    keep_deletion(st, key, st.last_stamp);
+    st.deletions[key] = registry_change{change, stamp};
+    keep_deletion(st, key, stamp);
   } else {
-    st.put_stamps[key] = st.last_stamp;
+    st.put_stamps[key] = stamp;
     drop_deletion(st, key);
   }
-  return st.last_stamp;
+  return stamp;
 }
 
 // A change made through this node's API goes to the other nodes of the cluster as the very
@@ -241,7 +238,7 @@ void apply_changes(registry_actor_t* self, std::vector<registry_change>& changes
     st.last_stamp = std::max(st.last_stamp, c.stamp);
     bool deletion = false;
     auto key = registry_key(c.change, deletion);
-    if (deletion) {
+    if (deletion && !key.empty()) {
       auto& kept = st.deletions[key];
       if (kept.stamp < c.stamp) {  // for the members that were not there
         kept = c;

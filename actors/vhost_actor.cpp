@@ -220,15 +220,7 @@ binding_spec to_spec(const binding_record& b) {
 
 // Stamps and tombstones (cluster/definitions.hpp).
 
-// A stamp for a change made here: the wall clock in microseconds, and later than every stamp
-// made or seen here (a change that follows another one is later everywhere).
-uint64_t next_stamp(vhost_state& st) {
-  auto now = std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-               .count();
-  st.last_stamp = std::max(st.last_stamp + 1, static_cast<uint64_t>(now));
-  return st.last_stamp;
-}
+uint64_t next_stamp(vhost_state& st) { return warren::next_stamp(st.last_stamp); }
 
 void saw_stamp(vhost_state& st, uint64_t stamp) { st.last_stamp = std::max(st.last_stamp, stamp); }
 

@@ -27,6 +27,7 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -56,6 +57,17 @@ struct tombstone {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, tombstone& x) {
   return f(caf::meta::type_name("tombstone"), x.name, x.stamp);
+}
+
+// A stamp for a change made now: the wall clock in microseconds, and later than `last` (the
+// last stamp made or seen here), which it becomes: a change that follows another one is
+// later everywhere.
+inline uint64_t next_stamp(uint64_t& last) {
+  auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+               .count();
+  last = std::max(last + 1, static_cast<uint64_t>(now));
+  return last;
 }
 
 // How long a tombstone is kept once every member runs: longer than a node takes to see
