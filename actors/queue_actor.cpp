@@ -670,13 +670,17 @@ void cancel_consumers(queue_actor_t* self) {
   st.consumers.clear();
 }
 
-// The queue's end: its file goes with it (a deleted queue's disk is given back), and the
+// The queue is done with: its file goes (a deleted queue's disk is given back), and the
 // collector gets its last numbers.
-void finish(queue_actor_t* self) {
+void close_out(queue_actor_t* self) {
   auto& st = self->state;
   if (!st.cfg.store_path.empty())
     self->send(st.cfg.store, destroy_atom::value, st.cfg.store_path);
   report(self, st.collector, true);
+}
+
+void finish(queue_actor_t* self) {
+  close_out(self);
   self->quit();
 }
 
@@ -685,10 +689,7 @@ void finish(queue_actor_t* self) {
 constexpr auto forward_time = std::chrono::seconds(10);
 
 void forward_for_a_while(queue_actor_t* self, const caf::actor& winner) {
-  auto& st = self->state;
-  if (!st.cfg.store_path.empty())
-    self->send(st.cfg.store, destroy_atom::value, st.cfg.store_path);
-  report(self, st.collector, true);
+  close_out(self);
   self->delayed_send(self, forward_time, stop_atom::value);
   self->become(
     [=](publish_atom, publish_batch& b) {

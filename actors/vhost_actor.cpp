@@ -17,6 +17,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -1062,6 +1063,16 @@ void add_remote_binding(vhost_actor_t* self, const binding_spec& b) {
     self->send(st.persist.catalog, put_atom::value, to_row(st, rec));
 }
 
+// Queues of another node that go from this node's view only (their node left, or went down
+// with them, or no longer has them): the deletion is not sent on and leaves no tombstone.
+void forget_queues(vhost_actor_t* self, const std::vector<std::string>& names) {
+  auto& st = self->state;
+  auto applying = std::exchange(st.from_cluster, true);
+  for (auto& name : names)
+    delete_queue(self, name, false);
+  st.from_cluster = applying;
+}
+
 // Queues that live on node `from` but that its full snapshot taken at `taken` lacks: deleted
 // there (while the two were apart, or while it was down). Queues it declared after `taken`
 // are not in that snapshot and stay.
@@ -1072,10 +1083,9 @@ void drop_queues_gone_from(vhost_actor_t* self, const std::set<std::string>& the
   for (auto& [name, q] : st.queues)
     if (q.node == from && q.spec.stamp < taken && !there.count(name))
       gone.push_back(name);
-  for (auto& name : gone) {
+  for (auto& name : gone)
     spdlog::info("queue '{}'{} is no longer on node {}", name, where(st), from);
-    delete_queue(self, name, false);
-  }
+  forget_queues(self, gone);
 }
 
 // Deletions of queues or exchanges (`records`) made on another node: one declared here before
@@ -1156,10 +1166,7 @@ void on_node_down(vhost_actor_t* self, const std::string& node) {
                  q.actor.address());
     }
   }
-  st.from_cluster = true;
-  for (auto& name : transient)
-    delete_queue(self, name, false);
-  st.from_cluster = false;
+  forget_queues(self, transient);
 }
 
 // Node `node` left the cluster: its queues are no longer known here.
@@ -1169,10 +1176,7 @@ void forget_node(vhost_actor_t* self, const std::string& node) {
   for (auto& [name, q] : st.queues)
     if (q.node == node)
       gone.push_back(name);
-  st.from_cluster = true;
-  for (auto& name : gone)
-    delete_queue(self, name, false);
-  st.from_cluster = false;
+  forget_queues(self, gone);
 }
 
 // What this node has in this vhost: every exchange and binding, the queues that live here,
