@@ -881,6 +881,27 @@ void restart_queue(vhost_actor_t* self, queue_record& q, const caf::error& reaso
   replicate(self, std::move(change));
 }
 
+// Exchange `x` runs under a new actor (restarted, or redefined by another node) where `old`
+// ran: it gets its own bindings, before any publish can reach it, and the exchanges bound to
+// it route to the new actor. Returns how many bindings it got.
+size_t bind_again(vhost_actor_t* self, const exchange_record& x, const caf::actor_addr& old) {
+  auto& st = self->state;
+  size_t rebound = 0;
+  for (auto& b : st.bindings) {
+    if (b.source == x.spec.name) {
+      if (auto dest = destination_actor(st, b)) {
+        self->send(x.actor, bind_atom::value,
+                   binding_entry{dest, b.destination, b.to_exchange, b.key, b.arguments});
+        ++rebound;
+      }
+    } else if (b.to_exchange && b.destination == x.spec.name) {
+      if (auto src = st.exchanges.find(b.source); src != st.exchanges.end())
+        self->send(src->second.actor, rebind_atom::value, old, x.actor);
+    }
+  }
+  return rebound;
+}
+
 void restart_exchange(vhost_actor_t* self, const std::string& name, const caf::error& reason) {
   auto& st = self->state;
   auto what = "exchange '" + name + "'" + where(st);
@@ -890,19 +911,7 @@ void restart_exchange(vhost_actor_t* self, const std::string& name, const caf::e
   auto old = x.actor.address();
   x.actor = make_exchange(self, x.spec).actor;
   auto n = metrics::count_restart("exchange", st.vhost, name);
-  size_t rebound = 0;
-  for (auto& b : st.bindings) {
-    if (b.source == name) {  // its own bindings, before any publish can reach it
-      if (auto dest = destination_actor(st, b)) {
-        self->send(x.actor, bind_atom::value,
-                   binding_entry{dest, b.destination, b.to_exchange, b.key, b.arguments});
-        ++rebound;
-      }
-    } else if (b.to_exchange && b.destination == name) {  // exchanges bound to it
-      if (auto src = st.exchanges.find(b.source); src != st.exchanges.end())
-        self->send(src->second.actor, rebind_atom::value, old, x.actor);
-    }
-  }
+  auto rebound = bind_again(self, x, old);
   spdlog::warn("{} crashed ({}); restarted with {} binding(s) (restart {} of this exchange)",
                what, self->home_system().render(reason), rebound, n);
 }
@@ -1103,6 +1112,52 @@ void apply_tombstones(vhost_state& st, const std::vector<tombstone>& tombs, Reco
   }
 }
 
+bool same_definition(const exchange_spec& a, const exchange_spec& b) {
+  return a.type == b.type && a.durable == b.durable && a.auto_delete == b.auto_delete &&
+         a.internal == b.internal && a.arguments == b.arguments;
+}
+
+// Of two definitions of one exchange, whether `a` replaces `b`: the later declaration does
+// (last writer wins, as deletions do); a tie goes by the definitions, the same on every node.
+bool replaces(const exchange_spec& a, const exchange_spec& b) {
+  auto order = [](const exchange_spec& x) {
+    return std::make_tuple(x.stamp, x.type, x.durable, x.auto_delete, x.internal,
+                           encode_arguments(x.arguments));
+  };
+  return order(b) < order(a);
+}
+
+// Node `from` has exchange `x` as `spec`, declared later than it is here (two nodes that were
+// apart, or two declarations at the same moment): the exchange here takes that definition,
+// under a new actor, and keeps its bindings. Connections that cached the old actor see it
+// end, and nack what they sent it, as when an exchange restarts.
+void redefine_exchange(vhost_actor_t* self, exchange_record& x, const exchange_spec& spec,
+                       const std::string& from) {
+  auto& st = self->state;
+  spdlog::warn("exchange '{}'{} was declared here as {}{} and, later, on {} as {}{}: it is "
+               "the latter from now on",
+               spec.name, where(st), x.spec.durable ? "durable " : "", x.spec.type, from,
+               spec.durable ? "durable " : "", spec.type);
+  auto old = x.actor;
+  bool was_durable = x.spec.durable;
+  self->unlink_from(old);  // it ends on purpose
+  self->send(old, stop_atom::value);
+  x = make_exchange(self, spec);
+  bind_again(self, x, old.address());
+  if (!persisting(st))
+    return;
+  if (spec.durable) {
+    self->send(st.persist.catalog, put_atom::value, to_row(st, spec));
+    for (auto& b : st.bindings)  // durable now if their other end is
+      if ((b.source == spec.name || (b.to_exchange && b.destination == spec.name)) &&
+          durable_binding(st, b))
+        self->send(st.persist.catalog, put_atom::value, to_row(st, b));
+  } else if (was_durable) {  // the catalog drops its bindings too
+    self->send(st.persist.catalog, delete_atom::value, exchange_atom::value, st.vhost,
+               spec.name);
+  }
+}
+
 void apply_remote(vhost_actor_t* self, vhost_definitions& d, const std::string& from) {
   auto& st = self->state;
   st.from_cluster = true;
@@ -1111,14 +1166,18 @@ void apply_remote(vhost_actor_t* self, vhost_definitions& d, const std::string& 
     saw_stamp(st, spec.stamp);
     if (outlived(deleted_at(st.deleted_exchanges, spec.name), spec.stamp))
       continue;  // deleted here after it was declared there
+    spec.passive = false;
+    spec.refused_if_new.clear();
     if (auto known = st.exchanges.find(spec.name); known != st.exchanges.end()) {
-      // As in a declare: the first definition stays, declared as late as either says.
-      known->second.spec.stamp = std::max(known->second.spec.stamp, spec.stamp);
+      auto& cur = known->second.spec;
+      if (same_definition(cur, spec))  // declared as late as either says
+        cur.stamp = std::max(cur.stamp, spec.stamp);
+      else if (replaces(spec, cur))
+        redefine_exchange(self, known->second, spec, from);
+      // else this node's stays: node `from` takes it when it learns of it
       continue;
     }
     unbury(st, st.deleted_exchanges, "exchange", spec.name);
-    spec.passive = false;
-    spec.refused_if_new.clear();
     st.exchanges.emplace(spec.name, make_exchange(self, spec));
     if (spec.durable && persisting(st))
       self->send(st.persist.catalog, put_atom::value, to_row(st, spec));

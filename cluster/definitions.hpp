@@ -21,6 +21,9 @@
 //   the earlier declaration stays (stamp, then node name). The other queue's node cancels
 //   its consumers, moves its messages to the one that stays (the queue yields), and routes
 //   to that one from then on.
+// - One name, two definitions of an exchange: the later declaration wins (stamp, then the
+//   definitions themselves); where the other one was, the exchange is made anew with the
+//   winning definition and keeps its bindings.
 // - A transient queue of a node that goes down is deleted here (RabbitMQ does so); it comes
 //   back if the node does and still has it.
 #pragma once

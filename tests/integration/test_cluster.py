@@ -1026,6 +1026,68 @@ class ClusterTest(unittest.TestCase):
                     0, "cl.both's depth after b restarted")
         self.assertEqual(self.queues_of(a).get("cl.both"), a.name)
 
+    def exchange_of(self, m, name, vhost="/"):
+        """(type, durable) of exchange `name` from m's /api/exchanges, None if it has none."""
+        status, x, raw, _ = m.api.call("GET", "/api/exchanges/%s/%s" % (quote(vhost), quote(name)))
+        if status == 404:
+            return None
+        self.assertEqual(status, 200, raw)
+        return x["type"], x["durable"]
+
+    def test_one_exchange_name_declared_two_ways_on_two_nodes_takes_the_later_definition(self):
+        a, b = self.node("a"), self.node("b")  # two clusters of one
+        ca = self.connect(a)
+        cha = ca.channel()
+        cha.queue_declare("cl.kind.q", durable=True)
+        cha.exchange_declare("cl.kind", "direct", durable=True)
+        cha.queue_bind("cl.kind.q", "cl.kind", "k")
+        cha.exchange_declare("cl.kind.src", "fanout", durable=True)
+        cha.exchange_bind("cl.kind", "cl.kind.src")
+        cha.exchange_declare("cl.gone", "direct", durable=True)
+        cha.queue_bind("cl.kind.q", "cl.gone", "k")
+        cha.exchange_declare("cl.same", "topic", durable=True)
+        chb = self.connect(b).channel()
+        chb.exchange_declare("cl.kind", "fanout", durable=True)  # later than a's
+        chb.exchange_declare("cl.gone", "direct", durable=False)
+        chb.exchange_declare("cl.same", "topic", durable=True)
+        chb.exchange_declare("cl.late", "topic")
+        cha.exchange_declare("cl.late", "headers")  # later than b's
+
+        status, _, raw, _ = b.api.call("POST", "/api/cluster/join", {"address": a.address})
+        self.assertEqual(status, 204, raw)
+        self.wait_members([a, b], {a.name: True, b.name: True})
+        # The later declaration is the definition on every node.
+        for m in (a, b):
+            for name, definition in (("cl.kind", ("fanout", True)), ("cl.gone", ("direct", False)),
+                                     ("cl.late", ("headers", False)),
+                                     ("cl.same", ("topic", True))):
+                self.settle(lambda: self.exchange_of(m, name), definition,
+                            "%s on %s" % (name, m.name))
+        # a's bindings hold, and route as a fanout exchange does: any key, also through the
+        # exchange bound to it.
+        cha.confirm_delivery()
+        cha.basic_publish("cl.kind", "not-k", b"direct", mandatory=True)
+        cha.basic_publish("cl.kind.src", "other", b"via src", mandatory=True)
+        cha.basic_publish("cl.gone", "k", b"gone", mandatory=True)
+        self.assertEqual([get_one(ca, cha, "cl.kind.q")[2] for _ in range(3)],
+                         [b"direct", b"via src", b"gone"])
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            cha.exchange_declare("cl.kind", "direct", durable=True)
+        self.assertEqual(ctx.exception.reply_code, 406, ctx.exception)
+        self.assertIn("inequivalent arg 'type'", ctx.exception.reply_text)
+        # a's catalog holds the definitions it took: restarted while b is down, a has them
+        # alone, with the bindings of the durable ones.
+        b.broker.stop()
+        a.broker.stop()
+        a = self.node("a")
+        self.assertEqual(self.exchange_of(a, "cl.kind"), ("fanout", True))
+        self.assertEqual(self.exchange_of(a, "cl.gone"), None)
+        self.assertEqual(self.exchange_of(a, "cl.same"), ("topic", True))
+        self.assertEqual(
+            sorted((x["source"], x["destination"], x["routing_key"])
+                   for x in a.api.get("/api/bindings/%2F") if x["source"]),
+            [("cl.kind", "cl.kind.q", "k"), ("cl.kind.src", "cl.kind", "")])
+
     @needs_warrenctl
     def test_leave_cluster(self):
         a, b, c = self.cluster("a", "b", "c")
