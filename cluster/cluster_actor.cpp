@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <sstream>
 
 #include <spdlog/spdlog.h>
 
@@ -32,14 +33,18 @@ struct member {
   uint16_t port = 0;
   caf::actor actor;  // its cluster actor while it runs and is reachable, else null
   bool connecting = false;
+  uint64_t admitted = 0;  // when it last joined, as far as this node knows
 };
 
 struct cluster_state {
   cluster_config cfg;
   std::map<std::string, member> members;  // the other nodes
-  // Nodes removed from the cluster here (forget_cluster_node, leave): refused when they come
-  // back with a hello, until they join again.
-  std::set<std::string> removed;
+  // Nodes removed from the cluster (forget_cluster_node, leave; here or on a member), with
+  // the stamps of their removals: refused when they come back with a hello, until they join
+  // again (cluster_snapshot in cluster/definitions.hpp).
+  std::map<std::string, uint64_t> removed;
+  uint64_t admitted = 0;    // when this node last joined the cluster, 0: never
+  uint64_t last_stamp = 0;  // the last stamp made or seen here
   // Since when every member runs (null: one does not), and when the vhosts last pruned their
   // tombstones.
   std::optional<std::chrono::steady_clock::time_point> all_running_since;
@@ -67,11 +72,15 @@ void write_file(const std::string& path, const std::string& text) {
     spdlog::error("cluster: cannot write {}", path);
 }
 
-// One line per other node: "name host:port".
+// One line per node, "name host:port admitted": this one first, then the others.
 void save_members(const cluster_state& st) {
-  std::string text;
+  auto line = [](const std::string& name, const std::string& host, uint16_t port,
+                 uint64_t admitted) {
+    return name + ' ' + address_of(host, port) + ' ' + std::to_string(admitted) + '\n';
+  };
+  auto text = line(st.cfg.name, st.cfg.host, st.cfg.port, st.admitted);
   for (auto& [name, m] : st.members)
-    text += name + ' ' + address_of(m.host, m.port) + '\n';
+    text += line(name, m.host, m.port, m.admitted);
   write_file(members_file(st), text);
 }
 
@@ -79,10 +88,11 @@ std::string removed_file(const cluster_state& st) {
   return st.cfg.data_dir + "/cluster-removed";
 }
 
+// One line per node: "name stamp".
 void save_removed(const cluster_state& st) {
   std::string text;
-  for (auto& name : st.removed)
-    text += name + '\n';
+  for (auto& [name, stamp] : st.removed)
+    text += name + ' ' + std::to_string(stamp) + '\n';
   write_file(removed_file(st), text);
 }
 
@@ -92,17 +102,52 @@ void readmit(cluster_state& st, const std::string& name) {
     save_removed(st);
 }
 
-void load_members(cluster_state& st) {
-  std::ifstream in{members_file(st)};
-  std::string name, address;
-  while (in >> name >> address) {
-    member m;
-    if (name != st.cfg.name && parse_node_address(address, m.host, m.port))
-      st.members.emplace(name, std::move(m));
+// Lines of words from `path`: each line split at blanks.
+std::vector<std::vector<std::string>> read_lines(const std::string& path) {
+  std::vector<std::vector<std::string>> out;
+  std::ifstream in{path};
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream words{line};
+    std::vector<std::string> v;
+    for (std::string w; words >> w;)
+      v.push_back(std::move(w));
+    if (!v.empty())
+      out.push_back(std::move(v));
   }
-  std::ifstream removed{removed_file(st)};
-  while (removed >> name)
-    st.removed.insert(name);
+  return out;
+}
+
+uint64_t stamp_of(const std::vector<std::string>& words, size_t i) {
+  uint64_t n = 0;
+  if (i < words.size())
+    std::from_chars(words[i].data(), words[i].data() + words[i].size(), n);
+  return n;
+}
+
+uint64_t next_stamp(cluster_state& st) { return warren::next_stamp(st.last_stamp); }
+
+void load_members(cluster_state& st) {
+  for (auto& words : read_lines(members_file(st))) {
+    if (words.size() < 2)
+      continue;
+    auto admitted = stamp_of(words, 2);
+    st.last_stamp = std::max(st.last_stamp, admitted);
+    if (words[0] == st.cfg.name) {
+      st.admitted = admitted;
+      continue;
+    }
+    member m;
+    m.admitted = admitted;
+    if (parse_node_address(words[1], m.host, m.port))
+      st.members.emplace(words[0], std::move(m));
+  }
+  // Files written before removals had stamps: such a removal counts from now.
+  auto now = next_stamp(st);
+  for (auto& words : read_lines(removed_file(st))) {
+    auto stamp = words.size() > 1 ? stamp_of(words, 1) : now;
+    st.removed[words[0]] = stamp;
+    st.last_stamp = std::max(st.last_stamp, stamp);
+  }
 }
 
 // Whether the current message comes from a member's cluster actor.
@@ -127,7 +172,8 @@ std::optional<caf::error> wrong_cookie(cluster_actor_t* self, const node_info& w
 
 node_info me(cluster_actor_t* self) {
   auto& c = self->state.cfg;
-  return node_info{c.name, c.host, c.port, caf::actor_cast<caf::actor>(self)};
+  return node_info{c.name, c.host, c.port, caf::actor_cast<caf::actor>(self),
+                   self->state.admitted};
 }
 
 // Calls f with each vhost actor of this node.
@@ -149,7 +195,13 @@ void for_each_vhost(cluster_actor_t* self, F f) {
 void collect(cluster_actor_t* self, std::function<void(cluster_snapshot)> done) {
   auto registry = current_registry(self->home_system());
   auto snap = std::make_shared<cluster_snapshot>();
-  auto finish = [=] { done(std::move(*snap)); };
+  auto finish = [=] {
+    auto& st = self->state;
+    for (auto& [name, stamp] : st.removed)
+      snap->removed.push_back(tombstone{name, stamp});
+    snap->admitted = st.admitted;
+    done(std::move(*snap));
+  };
   self->request(registry, call_timeout, cluster_atom::value, snapshot_atom::value)
     .then(
       [=](std::vector<registry_change>& changes) {
@@ -187,7 +239,8 @@ void apply_vhost(cluster_actor_t* self, vhost_definitions d, std::string from) {
   self->request(registry, call_timeout, lookup_atom::value, vhost_atom::value, name)
     .then(
       [=](lookup_result& r) mutable {
-        if (r.code == 0 && r.target)
+        // Not from a node forgotten meanwhile: its queues went from the vhost already.
+        if (r.code == 0 && r.target && self->state.members.count(from))
           self->send(r.target, cluster_atom::value, std::move(d), std::move(from));
       },
       [](caf::error&) {});
@@ -209,16 +262,19 @@ void apply(cluster_actor_t* self, cluster_snapshot snap, const std::string& from
       [](caf::error&) {});
 }
 
-// Node `name` answered at `actor`: monitored from now on, until it is down.
+// Node `name` answered at `actor`: monitored from now on, until it is down. `admitted`: when
+// it says it last joined.
 void member_up(cluster_actor_t* self, const std::string& name, const std::string& host,
-               uint16_t port, const caf::actor& actor) {
+               uint16_t port, const caf::actor& actor, uint64_t admitted) {
   auto& st = self->state;
   auto& m = st.members[name];
-  bool moved = m.host != host || m.port != port;
+  bool changed = m.host != host || m.port != port || m.admitted < admitted;
   m.host = host;
   m.port = port;
+  m.admitted = std::max(m.admitted, admitted);
+  st.last_stamp = std::max(st.last_stamp, admitted);
   m.connecting = false;
-  if (moved)
+  if (changed)
     save_members(st);
   if (m.actor == actor)
     return;
@@ -229,7 +285,32 @@ void member_up(cluster_actor_t* self, const std::string& name, const std::string
   spdlog::info("cluster: node {} ({}) is up", name, address_of(host, port));
 }
 
-void forget(cluster_actor_t* self, const std::string& name, bool remember);
+void forget(cluster_actor_t* self, const std::string& name, bool remember,
+            uint64_t stamp = 0);
+
+// The removals that another node knows of (cluster_snapshot): a member here that joined
+// before one is forgotten, and told so if it runs; its hello is refused from then on. A
+// removal of a node that joined again since is an old one.
+void take_removals(cluster_actor_t* self, const std::vector<tombstone>& removals) {
+  auto& st = self->state;
+  for (auto& r : removals) {
+    st.last_stamp = std::max(st.last_stamp, r.stamp);
+    if (r.name == st.cfg.name)
+      continue;
+    auto it = st.members.find(r.name);
+    if (it != st.members.end() && it->second.admitted >= r.stamp)
+      continue;
+    if (auto known = st.removed.find(r.name); known != st.removed.end() &&
+                                              known->second >= r.stamp)
+      continue;
+    if (it != st.members.end()) {
+      spdlog::warn("cluster: node {} was removed from the cluster on another node", r.name);
+      if (it->second.actor)
+        self->send(it->second.actor, removed_atom::value, st.cfg.name);
+    }
+    forget(self, r.name, true, r.stamp);
+  }
+}
 
 // Two nodes meet: this one sends what it has and takes what the other has (the other's users
 // and permissions win), then calls then(). `joining`: this node joins the cluster now (a
@@ -249,11 +330,19 @@ void meet(cluster_actor_t* self, const std::string& name, const caf::actor& targ
             forget(self, name, false);
             return then(false);
           }
-          if (joining)
-            readmit(self->state, name);
-          auto it = self->state.members.find(name);
-          if (it != self->state.members.end()) {
-            member_up(self, name, it->second.host, it->second.port, target);
+          auto& st = self->state;
+          if (joining) {
+            readmit(st, name);
+          } else if (auto removal = st.removed.find(name);
+                     removal != st.removed.end() && removal->second >= theirs.admitted) {
+            // Removed while the hello was on its way (another member said so meanwhile).
+            self->send(target, removed_atom::value, st.cfg.name);
+            return then(false);
+          }
+          auto it = st.members.find(name);
+          if (it != st.members.end()) {
+            member_up(self, name, it->second.host, it->second.port, target, theirs.admitted);
+            take_removals(self, theirs.removed);
             apply(self, std::move(theirs), name, true);
           }
           then(true);
@@ -293,7 +382,10 @@ void join(cluster_actor_t* self, const std::string& host, uint16_t port,
   connect(
     self, host, port,
     [=](caf::actor seed) mutable {
-      self->request(seed, call_timeout, join_atom::value, me(self), self->state.cfg.cookie)
+      auto& st = self->state;
+      st.admitted = next_stamp(st);  // later than any removal of this node the others know
+      save_members(st);
+      self->request(seed, call_timeout, join_atom::value, me(self), st.cfg.cookie)
         .then(
           [=](std::vector<node_info>& members) mutable {
             auto& st = self->state;
@@ -303,6 +395,7 @@ void join(cluster_actor_t* self, const std::string& host, uint16_t port,
                 auto& known = st.members[m.name];
                 known.host = m.host;
                 known.port = m.port;
+                known.admitted = std::max(known.admitted, m.admitted);
                 if (m.actor)
                   others.push_back(m);
               }
@@ -402,12 +495,21 @@ void drop_numbers(cluster_actor_t* self, const std::string& node) {
     remote->erase(node);
 }
 
-// `remember`: refuse its hello until it joins again (it was removed, or it left).
-void forget(cluster_actor_t* self, const std::string& name, bool remember) {
+// `remember`: refuse its hello until it joins again (it was removed, or it left), from the
+// removal at `stamp` (0: now).
+void forget(cluster_actor_t* self, const std::string& name, bool remember, uint64_t stamp) {
   auto& st = self->state;
-  if (remember && st.removed.insert(name).second)
-    save_removed(st);
   auto it = st.members.find(name);
+  if (remember) {
+    if (!stamp) {
+      stamp = next_stamp(st);
+      if (it != st.members.end())  // later than its join also where the clocks disagree
+        stamp = std::max(stamp, it->second.admitted + 1);
+    }
+    auto& kept = st.removed[name];
+    kept = std::max(kept, stamp);
+    save_removed(st);
+  }
   if (it == st.members.end())
     return;
   drop_numbers(self, name);
@@ -534,11 +636,12 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
       auto& m = st.members[who.name];
       m.host = who.host;
       m.port = who.port;
+      m.admitted = std::max(m.admitted, who.admitted);
       save_members(st);
       std::vector<node_info> out{me(self)};
       for (auto& [name, known] : st.members)
         if (name != who.name)
-          out.push_back(node_info{name, known.host, known.port, known.actor});
+          out.push_back(node_info{name, known.host, known.port, known.actor, known.admitted});
       return out;
     },
     [=](hello_atom, node_info& who, std::string& cookie, cluster_snapshot& theirs,
@@ -548,9 +651,10 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
         return std::move(*refused);
       if (who.name == st.cfg.name)
         return caf::make_error(caf::sec::runtime_error, "two nodes are named " + who.name);
-      if (joining) {
-        readmit(st, who.name);
-      } else if (st.removed.count(who.name)) {
+      auto removal = st.removed.find(who.name);
+      if (joining || (removal != st.removed.end() && who.admitted > removal->second)) {
+        readmit(st, who.name);  // it joined (again) after it was removed
+      } else if (removal != st.removed.end()) {
         spdlog::warn("cluster: refused node {} ({}:{}): it was removed from the cluster and "
                      "must join again",
                      who.name, who.host, who.port);
@@ -558,7 +662,8 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
         refusal.refused = true;
         return refusal;
       }
-      member_up(self, who.name, who.host, who.port, who.actor);
+      member_up(self, who.name, who.host, who.port, who.actor, who.admitted);
+      take_removals(self, theirs.removed);
       apply(self, std::move(theirs), who.name, false);
       auto rp = self->make_response_promise<cluster_snapshot>();
       collect(self, [=](cluster_snapshot mine) mutable { rp.deliver(std::move(mine)); });
@@ -591,6 +696,15 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
     [=](forget_atom, std::string& name) {
       if (from_member(self))
         forget(self, name, true);
+    },
+    [=](removed_atom, std::string& by) {  // a member learned that this node was removed
+      if (!from_member(self))
+        return;
+      spdlog::error("cluster: node {} says this node was removed from the cluster "
+                    "(forget_cluster_node): forgetting it; join the cluster again to be part "
+                    "of it",
+                    by);
+      forget(self, by, false);
     },
     [=](lookup_atom, reply_to_atom, std::string& vhost,
         std::string& token) -> caf::result<lookup_result> {

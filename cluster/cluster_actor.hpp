@@ -23,12 +23,16 @@
 //   (hello_atom, node_info, cookie, cluster_snapshot, bool joining) -> cluster_snapshot  two
 //       nodes meet (a join, a restart, a connection back after a partition): each applies
 //       what the other has. The node that says hello takes the other's users and permissions
-//       where both have one. A node this one removed (forget_cluster_node, or it left) is
-//       refused (`refused` in the answer) unless it is joining: it then forgets this node.
+//       where both have one. A node removed from the cluster (forget_cluster_node, or it
+//       left) is refused (`refused` in the answer) unless it is joining, or joined after the
+//       removal (node_info.admitted): it then forgets this node. Each snapshot carries the
+//       removals its node knows of; a member that learns one forgets that node, and tells it
+//       with (removed_atom, name) when it runs, so that it forgets this node in turn.
 //   (replicate_atom, vhost_definitions, from)
 //   (replicate_atom, std::vector<registry_change>, from)   a change made on node `from`,
 //       applied here
-//   (forget_atom, name)               node `name` left
+//   (forget_atom, name)               node `name` left, or was removed
+//   (removed_atom, name)              node `name` learned that this node was removed
 //   (stats_atom, metrics::node_stats, from)   the numbers of node `from`'s queues and
 //       connections, sent each second (node_stats.hpp)
 // A join or hello with another cookie is refused; replicate, forget, stats and reply-to

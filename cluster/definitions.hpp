@@ -105,11 +105,12 @@ struct node_info {
   std::string host;
   uint16_t port = 0;
   caf::actor actor;  // its cluster actor; null when it is not running
+  uint64_t admitted = 0;  // when it last joined the cluster (a stamp), 0: never
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_info& x) {
-  return f(caf::meta::type_name("node_info"), x.name, x.host, x.port, x.actor);
+  return f(caf::meta::type_name("node_info"), x.name, x.host, x.port, x.actor, x.admitted);
 }
 
 // A change of the registry (users, vhosts, permissions, topic permissions, limits) as the
@@ -130,17 +131,25 @@ typename Inspector::result_type inspect(Inspector& f, registry_change& x) {
 // Everything a node has: the registry's users, vhosts, permissions and limits (as the
 // requests that would create them, then the deletions it keeps), then each vhost's
 // definitions.
+// Membership travels with it: the nodes removed from the cluster (forget_cluster_node, or
+// they left) that the sending node knows of, each with the stamp of its removal, and when the
+// sending node last joined. A removal is settled as deletions are: it holds for a node
+// admitted (joined) before it, not for one that joined again after it, so that a member that
+// was down when a node was removed learns it when it meets the others.
 // `refused`, in the answer to a hello: the node that said hello was removed from the cluster
-// (forget_cluster_node) and must join again; the snapshot is then empty.
+// and must join again; the snapshot is then empty.
 struct cluster_snapshot {
   std::vector<registry_change> registry;
   std::vector<vhost_definitions> vhosts;
   bool refused = false;
+  std::vector<tombstone> removed;
+  uint64_t admitted = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_snapshot& x) {
-  return f(caf::meta::type_name("cluster_snapshot"), x.registry, x.vhosts, x.refused);
+  return f(caf::meta::type_name("cluster_snapshot"), x.registry, x.vhosts, x.refused,
+           x.removed, x.admitted);
 }
 
 // A node as `cluster_status` shows it.
@@ -164,6 +173,7 @@ using leave_atom = caf::atom_constant<caf::atom("leave")>;
 using cluster_atom = caf::atom_constant<caf::atom("cluster")>;
 using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
 using node_down_atom = caf::atom_constant<caf::atom("nodedown")>;
+using removed_atom = caf::atom_constant<caf::atom("removed")>;
 
 }  // namespace warren
 

@@ -1156,6 +1156,47 @@ class ClusterTest(unittest.TestCase):
             self.settle(lambda: self.queues_of(m).get("cl.on_c"), c.name,
                         "cl.on_c back on " + m.name)
 
+    @needs_warrenctl
+    def test_a_removal_reaches_a_member_that_was_down_and_a_join_after_it_holds(self):
+        a, b, c = self.cluster("a", "b", "c")
+        self.connect(c).channel().queue_declare("cl.on_c", durable=True)
+        for m in (a, b):
+            self.settle(lambda: self.queues_of(m).get("cl.on_c"), c.name, "cl.on_c on " + m.name)
+        self.kill(b)
+        self.kill(c)
+        self.wait_members([a], {a.name: True, b.name: False, c.name: False}, DETECT_S)
+        r = warrenctl(a.http_port, "forget_cluster_node", c.name)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # c comes back first: a refuses it; b, down, cannot. Then b comes back, remembering c
+        # as a member: it learns of the removal from a, forgets c and tells it so.
+        c = self.node("c")
+        self.settle(lambda: self.members_of(c), {c.name: True, b.name: False},
+                    "c, refused by a", DETECT_S)
+        b = self.node("b")
+        for m, expected in ((a, {a.name: True, b.name: True}), (b, {a.name: True, b.name: True}),
+                            (c, {c.name: True})):
+            self.settle(lambda: self.members_of(m), expected, "/api/nodes of " + m.name,
+                        DETECT_S)
+        time.sleep(1.5)  # and it stays so (retries are every second)
+        self.assertEqual(self.members_of(b), {a.name: True, b.name: True})
+        self.assertEqual(self.members_of(c), {c.name: True})
+        self.assertNotIn("cl.on_c", self.queues_of(b))
+        self.assertIn("removed from the cluster", c.broker.log_tail(6000))
+        # c joins again while b is down: b, which knows of the removal, takes c back when they
+        # meet, since c joined after it.
+        self.kill(b)
+        self.wait_members([a], {a.name: True, b.name: False}, DETECT_S)
+        r = warrenctl(c.http_port, "join_cluster", a.address)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.wait_members([a, c], {a.name: True, b.name: False, c.name: True})
+        b = self.node("b")
+        everyone = {a.name: True, b.name: True, c.name: True}
+        self.wait_members([a, b, c], everyone, DETECT_S)
+        time.sleep(1.5)
+        for m in (a, b, c):
+            self.assertEqual(self.members_of(m), everyone, m.name)
+            self.settle(lambda: self.queues_of(m).get("cl.on_c"), c.name, "cl.on_c on " + m.name)
+
 
 # -- a partition between two network namespaces ----------------------------------------------
 #

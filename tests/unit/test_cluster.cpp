@@ -301,13 +301,16 @@ TEST_CASE("definitions and registry changes cross", "[cluster]") {
     caf::make_message(put_atom::value, permission_info{"u", "/", ".*", "w", "r"}), 9});
   snap.registry.push_back(registry_change{
     caf::make_message(delete_atom::value, user_atom::value, std::string{"gone"}), 10});
+  snap.removed.push_back(tombstone{"c@h", 11});
+  snap.admitted = 12;
   auto r = cross(*cs.sys, caf::make_message(hello_atom::value, node_info{"a@h", "127.0.0.1",
-                                                                          25672, {}},
+                                                                          25672, {}, 13},
                                             snap));
   REQUIRE(r.match_elements<hello_atom, node_info, cluster_snapshot>());
   auto& who = r.get_as<node_info>(1);
   CHECK(who.name == "a@h");
   CHECK(who.port == 25672);
+  CHECK(who.admitted == 13);
   auto& rs = r.get_as<cluster_snapshot>(2);
   REQUIRE(rs.vhosts.size() == 1);
   auto& rd = rs.vhosts[0];
@@ -331,6 +334,8 @@ TEST_CASE("definitions and registry changes cross", "[cluster]") {
   CHECK(rd.unbound[0].stamp == 1'700'000'000'000'006);
   CHECK(rd.taken == 1'700'000'000'000'007);
   CHECK_FALSE(rs.refused);
+  CHECK(rs.removed == std::vector<tombstone>{{"c@h", 11}});
+  CHECK(rs.admitted == 12);
   cluster_snapshot refusal;
   refusal.refused = true;
   CHECK(cross(*cs.sys, caf::make_message(refusal)).get_as<cluster_snapshot>(0).refused);
