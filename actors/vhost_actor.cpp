@@ -12,11 +12,13 @@
 #include "actors/vhost_actor.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <map>
 #include <optional>
 #include <random>
 #include <set>
+#include <string_view>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -227,14 +229,23 @@ void saw_stamp(vhost_state& st, uint64_t stamp) { st.last_stamp = std::max(st.la
 
 bool in_cluster(vhost_actor_t* self) { return current_cluster(self->home_system()) != nullptr; }
 
+// A binding as one string (the key of its tombstone, here and in the catalog): a version
+// byte, then source, destination and routing key each with its length before it (names and
+// keys may hold any byte, NUL too), the kind of destination, and the arguments.
+constexpr char binding_key_version = '\x01';
+
+void put_sized(std::string& k, const std::string& s) {
+  k += std::to_string(s.size());
+  k += ':';
+  k += s;
+}
+
 std::string binding_key(const binding_record& b) {
-  std::string k = b.source;
-  k += '\0';
-  k += b.destination;
-  k += '\0';
+  std::string k(1, binding_key_version);
+  put_sized(k, b.source);
+  put_sized(k, b.destination);
   k += b.to_exchange ? 'x' : 'q';
-  k += b.key;
-  k += '\0';
+  put_sized(k, b.key);
   k += encode_arguments(b.arguments);
   return k;
 }
@@ -260,14 +271,40 @@ constexpr size_t max_tombstones = 100000;
 
 bool persisting(const vhost_state& st) { return st.persist.catalog != nullptr; }
 
-// The binding a binding_key names.
+bool take_sized(std::string_view& in, std::string& out) {
+  size_t n = 0;
+  auto [end, ec] = std::from_chars(in.data(), in.data() + in.size(), n);
+  if (ec != std::errc{} || end == in.data() + in.size() || *end != ':')
+    return false;
+  in.remove_prefix(static_cast<size_t>(end - in.data()) + 1);
+  if (n > in.size())
+    return false;
+  out.assign(in.substr(0, n));
+  in.remove_prefix(n);
+  return true;
+}
+
+// The binding a binding_key names. Keys kept by builds before the version byte separated
+// the parts with NUL bytes; those are read too.
 std::optional<binding_record> binding_of_key(const std::string& k) {
+  binding_record r;
+  if (!k.empty() && k[0] == binding_key_version) {
+    std::string_view in{k};
+    in.remove_prefix(1);
+    if (!take_sized(in, r.source) || !take_sized(in, r.destination) || in.empty())
+      return std::nullopt;
+    r.to_exchange = in[0] == 'x';
+    in.remove_prefix(1);
+    if (!take_sized(in, r.key))
+      return std::nullopt;
+    r.arguments = decode_arguments(std::string{in});
+    return r;
+  }
   auto a = k.find('\0');
   auto b = a == std::string::npos ? a : k.find('\0', a + 1);
   auto c = b == std::string::npos || b + 1 >= k.size() ? std::string::npos : k.find('\0', b + 2);
   if (c == std::string::npos)
     return std::nullopt;
-  binding_record r;
   r.source = k.substr(0, a);
   r.destination = k.substr(a + 1, b - a - 1);
   r.to_exchange = k[b + 1] == 'x';
@@ -341,8 +378,10 @@ void load_tombstones(vhost_state& st, const std::vector<persistence::deletion_ro
       st.deleted_exchanges[d.key] = d.stamp;
     else if (d.kind == "queue")
       st.deleted_queues[d.key] = d.stamp;
-    else if (auto b = d.kind == "binding" ? binding_of_key(d.key) : std::nullopt)
-      st.unbound[d.key] = {std::move(*b), d.stamp};
+    else if (auto b = d.kind == "binding" ? binding_of_key(d.key) : std::nullopt) {
+      auto key = binding_key(*b);  // (as the key of an older build, read differently)
+      st.unbound[key] = {std::move(*b), d.stamp};
+    }
   }
 }
 

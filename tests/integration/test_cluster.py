@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -936,6 +937,7 @@ class ClusterTest(unittest.TestCase):
         chb = self.connect(b).channel()
         chb.queue_declare("cl.on_b", durable=True)
         chb.queue_bind("cl.on_b", "amq.direct", "k")
+        chb.queue_bind("cl.on_b", "amq.direct", "k\x00z")  # a key may hold any byte
         status, _, raw, _ = a.api.call("PUT", "/api/users/cl-gone",
                                        {"password": "pw", "tags": ""})
         self.assertEqual(status, 201, raw)
@@ -944,17 +946,27 @@ class ClusterTest(unittest.TestCase):
         def keys(m):
             return [x["routing_key"] for x in
                     m.api.get("/api/exchanges/%2F/amq.direct/bindings/source")]
-        self.settle(lambda: ([self.status_of(b, p) for p in gone], keys(a)), ([200, 200], ["k"]),
-                    "b has a's exchange and user, a has b's binding")
+        self.settle(lambda: ([self.status_of(b, p) for p in gone], sorted(keys(a))),
+                    ([200, 200], ["k", "k\x00z"]),
+                    "b has a's exchange and user, a has b's bindings")
         b.broker.stop()
         self.settle(lambda: self.members_of(a), {a.name: True, b.name: False},
                     "/api/nodes of a after b stopped", DETECT_S)
         cha = self.connect(a).channel()
         cha.exchange_delete("cl.gone")
         cha.queue_unbind("cl.on_b", "amq.direct", "k")
+        cha.queue_unbind("cl.on_b", "amq.direct", "k\x00z")
         self.assertEqual(a.api.call("DELETE", "/api/users/cl-gone")[0], 204)
-        # a restarts before b is back: what it deleted is kept in its catalog.
+        # a restarts before b is back: what it deleted is kept in its catalog. (One binding's
+        # tombstone is rewritten as older builds kept it, NUL between the parts.)
         a.broker.stop()
+        catalog = sqlite3.connect(os.path.join(a.data_dir, "catalog.db"))
+        with catalog:
+            rows = catalog.execute("UPDATE deletions SET key = ? WHERE kind = 'binding' AND"
+                                   " key = ?", (b"amq.direct\0cl.on_b\0qk\0\0\0\0\0",
+                                                b"\x0110:amq.direct7:cl.on_b" + b"q1:k\0\0\0\0"))
+            self.assertEqual(rows.rowcount, 1)
+        catalog.close()
         a = self.node("a")
         b = self.node("b")
         self.wait_members([a, b], {a.name: True, b.name: True}, DETECT_S)
