@@ -297,6 +297,8 @@ int main(int argc, char** argv) {
   };
 
   auto remote_stats = std::make_shared<warren::metrics::remote_stats_store>();
+  caf::actor cluster;
+  uint16_t cluster_port = 0;  // as bound
   if (cfg.cluster_port >= 0) {
     // After the registry, which it asks for what the node has when it meets the others.
     warren::cluster_config cc;
@@ -308,17 +310,17 @@ int main(int argc, char** argv) {
     cc.stats = stats;
     cc.remote_stats = remote_stats;
     cc.tls = cluster_tls;
-    auto cluster = warren::spawn_cluster(sys, cc);
-    auto cluster_port = static_cast<uint16_t>(cfg.cluster_port);
-    auto bound =
-      cluster_tls
-        ? caf::openssl::publish(cluster, cluster_port, cfg.bind_address.c_str(), true)
-        : sys.middleman().publish(cluster, cluster_port, cfg.bind_address.c_str(), true);
+    cluster = warren::spawn_cluster(sys, cc);
+    auto wanted = static_cast<uint16_t>(cfg.cluster_port);
+    auto bound = cluster_tls
+                   ? caf::openssl::publish(cluster, wanted, cfg.bind_address.c_str(), true)
+                   : sys.middleman().publish(cluster, wanted, cfg.bind_address.c_str(), true);
     if (!bound) {
       spdlog::critical("cannot listen for the cluster on {}:{}: {}", cfg.bind_address,
                        cfg.cluster_port, sys.render(bound.error()));
       exit_now(1);
     }
+    cluster_port = *bound;
     caf::anon_send(cluster, warren::start_atom::value, *bound);
     spdlog::info("listening cluster{} {}:{} as node {}", cluster_tls ? " (TLS)" : "",
                  cfg.bind_address, *bound, node_name);
@@ -431,6 +433,10 @@ int main(int argc, char** argv) {
   if (cfg.https_port >= 0)
     http_servers.push_back(
       serve_http("https", cfg.https_port, tls_context(cfg.management_tls, "management.ssl.*")));
+  if (cluster) {  // RabbitMQ lists its inter-node port as "clustering"
+    mgmt->listeners.push_back({"clustering", cfg.bind_address, cluster_port});
+    caf::anon_send(cluster, warren::put_atom::value, mgmt->listeners);
+  }
 
   std::thread stopper;
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {

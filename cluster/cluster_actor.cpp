@@ -49,6 +49,7 @@ struct cluster_state {
   // tombstones.
   std::optional<std::chrono::steady_clock::time_point> all_running_since;
   std::chrono::steady_clock::time_point pruned;
+  std::vector<metrics::listener_summary> listeners;  // this node's, sent with its numbers
   static inline const char* name = "cluster";
 };
 
@@ -484,8 +485,10 @@ void share_numbers(cluster_actor_t* self) {
   for (auto& [name, m] : st.members) {
     if (!m.actor)
       continue;
-    if (!mine)
+    if (!mine) {
       mine = metrics::summarize(*st.cfg.stats->get());
+      mine->listeners = st.listeners;
+    }
     self->send(m.actor, stats_atom::value, *mine, st.cfg.name);
   }
 }
@@ -755,6 +758,9 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
       for (auto& [name, m] : self->state.members)
         if (m.actor)
           meet(self, name, m.actor, false, [](bool) {});
+    },
+    [=](put_atom, std::vector<metrics::listener_summary>& listeners) {
+      self->state.listeners = std::move(listeners);
     },
     [=](list_atom) {
       auto& st = self->state;

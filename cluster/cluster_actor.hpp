@@ -3,7 +3,9 @@
 // (BASP): this actor is published on the cluster port, and every message between nodes is a
 // CAF message to an actor of the other node (types: add_cluster_types).
 //
-// Start: (start_atom, uint16 port) once it is published on the cluster port.
+// Start: (start_atom, uint16 port) once it is published on the cluster port;
+// (put_atom, std::vector<metrics::listener_summary>) this node's listeners, once they listen
+// (the others list them in /api/overview).
 // Membership:
 //   (join_atom, host, uint16 port)    -> op_result   from the management API: join the cluster
 //       of the node listening there. That node answers with every member; this node then

@@ -45,6 +45,7 @@ void remote_stats_store::set(const std::string& name, node_stats stats) {
   }
   entry->connections = std::move(stats.connections);
   entry->closed = stats.closed;
+  entry->listeners = std::move(stats.listeners);
   std::lock_guard<std::mutex> lock{mutex_};
   nodes_[name] = std::move(entry);
 }

@@ -37,12 +37,20 @@ struct queue_summary {
 
 queue_summary summarize(const sample<queue_stats>& q);
 
+// A listener of a node, as /api/overview lists every node's.
+struct listener_summary {
+  std::string protocol;  // "amqp", "stomp", "http", "clustering", ...
+  std::string address;
+  uint16_t port = 0;
+};
+
 // What a node sends the others: its queues, its connections with their last two reports
-// (for rates), and the message counters of its connections that closed.
+// (for rates), the message counters of its connections that closed, and its listeners.
 struct node_stats {
   std::vector<queue_summary> queues;
   std::vector<sample<connection_stats>> connections;
   channel_counters closed;
+  std::vector<listener_summary> listeners;
 };
 
 // This node's, from its snapshot.
@@ -55,6 +63,7 @@ public:
     std::map<std::pair<std::string, std::string>, queue_summary> queues;  // (vhost, name)
     std::vector<sample<connection_stats>> connections;
     channel_counters closed;
+    std::vector<listener_summary> listeners;
   };
 
   void set(const std::string& name, node_stats stats);
@@ -79,8 +88,13 @@ typename Inspector::result_type inspect(Inspector& f, sample<connection_stats>& 
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, listener_summary& x) {
+  return f(caf::meta::type_name("listener_summary"), x.protocol, x.address, x.port);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_stats& x) {
-  return f(caf::meta::type_name("node_stats"), x.queues, x.connections, x.closed);
+  return f(caf::meta::type_name("node_stats"), x.queues, x.connections, x.closed, x.listeners);
 }
 
 }  // namespace warren::metrics

@@ -29,11 +29,7 @@ namespace warren::mgmt {
 
 using json = nlohmann::json;
 
-struct listener_info {
-  std::string protocol;  // "amqp", "stomp", "http"
-  std::string address;
-  uint16_t port = 0;
-};
+using listener_info = metrics::listener_summary;
 
 struct context {
   caf::actor_system* sys = nullptr;

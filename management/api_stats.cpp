@@ -328,12 +328,15 @@ json overview(call& c) {
   auto vhosts = list_vhosts(c);
   for (auto& v : vhosts)
     exchanges += list_exchanges(c, v.actor).size() + 1;  // + the default exchange
-  json listeners = json::array();
-  for (auto& l : c.ctx.listeners)
-    listeners.push_back(json{{"node", c.ctx.node},
-                             {"protocol", l.protocol},
-                             {"ip_address", l.address},
-                             {"port", l.port}});
+  json listeners = json::array();  // every running node's, as RabbitMQ lists them
+  auto add_listeners = [&](const std::string& node, const std::vector<listener_info>& of) {
+    for (auto& l : of)
+      listeners.push_back(
+        json{{"node", node}, {"protocol", l.protocol}, {"ip_address", l.address}, {"port", l.port}});
+  };
+  add_listeners(c.ctx.node, c.ctx.listeners);
+  for (auto& [name, n] : numbers.remote)
+    add_listeners(name, n->listeners);
   return json{
     {"management_version", "0.1.0"},
     {"rabbitmq_version", "0.1.0"},

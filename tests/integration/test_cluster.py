@@ -227,6 +227,15 @@ class ClusterTest(unittest.TestCase):
             cluster_names.add(m.api.get("/api/cluster-name")["name"])
         self.assertEqual(len(cluster_names), 1, cluster_names)
         self.assertTrue(cluster_names.pop())
+        # /api/overview lists every node's listeners, as RabbitMQ's does.
+        expected = sorted(
+            (m.name, proto, port) for m in members
+            for proto, port in (("amqp", m.broker.port), ("stomp", m.broker.listeners["stomp"][1]),
+                                ("http", m.http_port), ("clustering", m.cluster_port)))
+        for m in members:
+            self.settle(lambda: sorted((l["node"], l["protocol"], l["port"])
+                                       for l in m.api.get("/api/overview")["listeners"]),
+                        expected, "the listeners in /api/overview of " + m.name)
 
     @needs_warrenctl
     def test_join_and_leave_at_run_time_through_warrenctl_and_the_api(self):

@@ -219,9 +219,14 @@ TEST_CASE("the numbers of a node's queues and connections cross", "[cluster]") {
   conn.cur.totals.published = 9;
   all.connections.push_back(conn);
   all.closed.acked = 5;
+  all.listeners.push_back(metrics::listener_summary{"clustering", "127.0.0.1", 25672});
   auto m = cross(*cs.sys, caf::make_message(stats_atom::value, all, std::string{"a@h"}));
   CHECK(m.get_as<std::string>(2) == "a@h");
   auto& got = m.get_as<metrics::node_stats>(1);
+  REQUIRE(got.listeners.size() == 1);
+  CHECK(got.listeners[0].protocol == "clustering");
+  CHECK(got.listeners[0].address == "127.0.0.1");
+  CHECK(got.listeners[0].port == 25672);
   auto& r = got.queues;
   REQUIRE(r.size() == 1);
   CHECK(r[0].vhost == "/");
