@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -27,6 +28,9 @@ namespace {
 // Every request to another node has a deadline: a node that went away answers nothing.
 constexpr auto call_timeout = std::chrono::seconds(10);
 constexpr auto retry_interval = std::chrono::seconds(1);
+// Clocks further apart than this are logged when two nodes meet: what nodes did while apart
+// is settled by the times of the changes (cluster/definitions.hpp).
+constexpr auto max_clock_skew = std::chrono::seconds(1);
 
 struct member {
   std::string host;
@@ -192,6 +196,28 @@ void for_each_vhost(cluster_actor_t* self, F f) {
       [](caf::error&) {});
 }
 
+int64_t wall_clock_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+// Node `name` answered a hello sent at `sent` with its clock at `theirs`, here at `back`:
+// logs a skew of more than max_clock_skew beyond what the round trip leaves uncertain.
+void check_clock(const std::string& name, int64_t sent, int64_t theirs, int64_t back) {
+  if (theirs <= 0)
+    return;
+  auto offset = theirs - (sent + back) / 2;
+  auto limit = std::chrono::duration_cast<std::chrono::microseconds>(max_clock_skew).count() +
+               (back - sent) / 2;
+  if (std::abs(offset) <= limit)
+    return;
+  spdlog::warn("cluster: the clock of node {} is {:.1f} s {} this node's; the cluster settles "
+               "what nodes did while apart by the times of their changes, so keep the clocks "
+               "in step (NTP)",
+               name, std::abs(offset) / 1e6, offset > 0 ? "ahead of" : "behind");
+}
+
 // Everything this node has, then done(it).
 void collect(cluster_actor_t* self, std::function<void(cluster_snapshot)> done) {
   auto registry = current_registry(self->home_system());
@@ -201,6 +227,7 @@ void collect(cluster_actor_t* self, std::function<void(cluster_snapshot)> done) 
     for (auto& [name, stamp] : st.removed)
       snap->removed.push_back(tombstone{name, stamp});
     snap->admitted = st.admitted;
+    snap->clock = wall_clock_us();
     done(std::move(*snap));
   };
   self->request(registry, call_timeout, cluster_atom::value, snapshot_atom::value)
@@ -319,10 +346,12 @@ void take_removals(cluster_actor_t* self, const std::vector<tombstone>& removals
 void meet(cluster_actor_t* self, const std::string& name, const caf::actor& target,
           bool joining, std::function<void(bool)> then) {
   collect(self, [=](cluster_snapshot mine) {
+    auto sent = wall_clock_us();
     self->request(target, call_timeout, hello_atom::value, me(self), self->state.cfg.cookie,
                   std::move(mine), joining)
       .then(
         [=](cluster_snapshot& theirs) {
+          check_clock(name, sent, static_cast<int64_t>(theirs.clock), wall_clock_us());
           if (theirs.refused) {
             spdlog::error("cluster: node {} removed this node from the cluster "
                           "(forget_cluster_node): forgetting it; join the cluster again to "

@@ -144,12 +144,13 @@ struct cluster_snapshot {
   bool refused = false;
   std::vector<tombstone> removed;
   uint64_t admitted = 0;
+  uint64_t clock = 0;  // the sending node's wall clock when it sent it (µs), to check skew
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_snapshot& x) {
   return f(caf::meta::type_name("cluster_snapshot"), x.registry, x.vhosts, x.refused,
-           x.removed, x.admitted);
+           x.removed, x.admitted, x.clock);
 }
 
 // A node as `cluster_status` shows it.

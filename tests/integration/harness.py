@@ -52,8 +52,9 @@ class BrokerError(AssertionError):
 class Broker:
     """A warrend process (or an external broker) the tests talk to."""
 
-    def __init__(self, binary=None, external=None, extra_args=(), data_dir=None):
+    def __init__(self, binary=None, external=None, extra_args=(), data_dir=None, env=None):
         self.binary = binary
+        self.env = env               # variables added to warrend's environment
         self.external = external
         self.extra_args = list(extra_args)
         self.proc = None
@@ -119,7 +120,11 @@ class Broker:
         cmd = [self.binary, "--amqp-port", "0", "--stomp-port", "0",
                "--http-port", "0", "--data-dir", self.data_dir,
                "--log-level", "info", *self.extra_args]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+        env = None
+        if self.env:
+            env = dict(os.environ)
+            env.update(self.env)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=env,
                                      stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         self._reader = threading.Thread(target=self._drain,

@@ -5,8 +5,10 @@ a killed node and take it back when it restarts on its data directory, and let a
 Each test starts its own nodes, each with its own data directory and ports. PartitionTest
 puts two nodes in two network namespaces of its own and takes their link down and up again."""
 
+import glob
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -35,6 +37,8 @@ DETECT_S = 15.0   # a killed node shows as down, a restarted one as running agai
 DELIVER_S = 10.0  # messages reach a consumer on another node
 
 needs_warrenctl = unittest.skipUnless(WARRENCTL, "WARRENCTL names warrenctl")
+# Debian's faketime: a node whose wall clock is off (LD_PRELOAD).
+FAKETIME_LIB = next(iter(sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))), None)
 
 
 def section(text, header):
@@ -84,7 +88,7 @@ class Member:
     def address(self):
         return "%s:%d" % (HOST, self.cluster_port)
 
-    def start(self, join=None, cookie=None, extra=()):
+    def start(self, join=None, cookie=None, extra=(), env=None):
         args = list(extra)
         if self.cluster:
             args += ["--cluster-name=" + self.name, "--cluster-port=%d" % self.cluster_port]
@@ -92,7 +96,8 @@ class Member:
             args.append("--cluster-cookie=" + cookie)
         if join is not None:
             args.append("--cluster-join=" + join.address)
-        self.broker = Broker(binary=WARREND, data_dir=self.data_dir, extra_args=args).start()
+        self.broker = Broker(binary=WARREND, data_dir=self.data_dir, extra_args=args,
+                             env=env).start()
         host, self.http_port = self.broker.wait_listener("http")
         self.api = Api(host, self.http_port)
         return self.broker
@@ -134,14 +139,14 @@ class ClusterTest(unittest.TestCase):
         return out
 
     # -- nodes -----------------------------------------------------------------
-    def node(self, short, join=None, cluster=True, cookie=None, extra=()):
+    def node(self, short, join=None, cluster=True, cookie=None, extra=(), env=None):
         """Starts node `short` (its name short@localhost), again on its data directory and
         cluster port when it ran before in this test."""
         m = self.members.get(short)
         if m is None:
             name = short + "@localhost" if cluster else "warren@" + socket.gethostname()
             m = self.members[short] = Member(name, os.path.join(self.root, short), cluster)
-        self.runs.append((m.name, m.start(join, cookie, extra)))
+        self.runs.append((m.name, m.start(join, cookie, extra, env)))
         return m
 
     def cluster(self, *shorts):
@@ -1108,6 +1113,27 @@ class ClusterTest(unittest.TestCase):
             sorted((x["source"], x["destination"], x["routing_key"])
                    for x in a.api.get("/api/bindings/%2F") if x["source"]),
             [("cl.kind", "cl.kind.q", "k"), ("cl.kind.src", "cl.kind", "")])
+
+    @unittest.skipUnless(FAKETIME_LIB, "needs Debian's faketime")
+    def test_a_node_whose_clock_is_far_off_is_logged_when_the_nodes_meet(self):
+        a = self.node("a")
+        ahead = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": "+20s",
+                 "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+                 "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+        b = self.node("b", join=a, env=ahead)
+        c = self.node("c", join=a)
+        everyone = {a.name: True, b.name: True, c.name: True}
+        self.wait_members([a, b, c], everyone)
+        # b met a and c (its join): their clocks are about 20 s behind its own.
+        pattern = r"the clock of node (\S+) is ([0-9.]+) s (ahead of|behind) this node's"
+        wait_until(lambda: re.search(pattern, b.broker.log_text()), SYNC_S, 0.1)
+        found = re.findall(pattern, b.broker.log_text())
+        self.assertEqual(sorted(n for n, _, way in found if way == "behind"), [a.name], found)
+        for _, seconds, _ in found:
+            self.assertTrue(19.0 <= float(seconds) <= 21.0, found)
+        # c met a and b: b's clock is ahead of its own; a's is in step.
+        found = re.findall(pattern, c.broker.log_text())
+        self.assertEqual([(n, way) for n, _, way in found], [(b.name, "ahead of")], found)
 
     @needs_warrenctl
     def test_leave_cluster(self):
