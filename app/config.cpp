@@ -164,7 +164,8 @@ Configuration keys (see etc/warren.conf):
   memory.trim_interval_ms, collect_statistics_interval, prometheus.return_per_object_metrics,
   supervision.max_restarts, supervision.period_ms, debug.fault_injection, cluster.port,
   cluster.name, cluster.join, cluster.cookie, cluster.ssl_options.certfile,
-  cluster.ssl_options.keyfile, cluster.ssl_options.cacertfile, cluster.ssl_options.password
+  cluster.ssl_options.keyfile, cluster.ssl_options.cacertfile, cluster.ssl_options.password,
+  cluster.keep_deletions
 
 HTTP on --http-port: the management API (/api/..., RabbitMQ's paths, basic auth with the
 broker's users), Prometheus metrics (/metrics) and a web page (/). Users, vhosts and
@@ -371,6 +372,10 @@ std::string apply_config_text(const std::string& text, daemon_config& cfg) {
       cfg.cluster_join = value;
     } else if (key == "cluster.cookie") {
       cfg.cluster_cookie = value;
+    } else if (key == "cluster.keep_deletions") {
+      if (!to_int(value, 1, 30 * 86400, n))
+        return bad();
+      cfg.cluster_keep_deletions_s = static_cast<int>(n);
     } else if (key.rfind("cluster.ssl_options.", 0) == 0) {
       // CAF's TLS for the middleman takes a certificate, its key and the CAs; nothing else.
       auto rest = key.substr(std::string_view{"cluster.ssl_options."}.size());

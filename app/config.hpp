@@ -74,6 +74,7 @@ struct daemon_config {
   std::string cluster_name;  // "" = warren@<hostname>
   std::string cluster_join;  // host:port, joined at the first start
   std::string cluster_cookie;  // the same on every node of a cluster
+  int cluster_keep_deletions_s = 120;  // tombstones kept once every member runs
   // TLS between the nodes (cluster.ssl_options.*): certfile, keyfile, cacertfile, password.
   net::tls_options cluster_tls;
 };

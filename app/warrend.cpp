@@ -307,6 +307,7 @@ int main(int argc, char** argv) {
     cc.data_dir = cfg.data_dir;
     cc.join = cfg.cluster_join;
     cc.cookie = cfg.cluster_cookie;
+    cc.keep_deletions = std::chrono::seconds(cfg.cluster_keep_deletions_s);
     cc.stats = stats;
     cc.remote_stats = remote_stats;
     cc.tls = cluster_tls;

@@ -477,8 +477,8 @@ void reconnect(cluster_actor_t* self) {
 }
 
 // The vhosts keep their tombstones (cluster/definitions.hpp) while a member is not running.
-// Once every member has run for a while (and has met this node), those older than
-// keep_deletions may go.
+// Once every member has run for a quarter of keep_deletions (and has met this node), those
+// older than keep_deletions may go.
 void prune_deletions(cluster_actor_t* self) {
   auto& st = self->state;
   bool all_running = std::all_of(st.members.begin(), st.members.end(),
@@ -490,12 +490,12 @@ void prune_deletions(cluster_actor_t* self) {
   }
   if (!st.all_running_since)
     st.all_running_since = now;
-  constexpr auto period = std::chrono::seconds(30);
+  auto period = st.cfg.keep_deletions / 4;
   if (now - *st.all_running_since < period || now - st.pruned < period)
     return;
   st.pruned = now;
   auto before = std::chrono::duration_cast<std::chrono::microseconds>(
-                  (std::chrono::system_clock::now() - keep_deletions).time_since_epoch())
+                  (std::chrono::system_clock::now() - st.cfg.keep_deletions).time_since_epoch())
                   .count();
   auto stamp = static_cast<uint64_t>(before);
   if (auto registry = current_registry(self->home_system()))

@@ -49,12 +49,14 @@
 // warrend's middleman settings) is marked down and its queues take nothing until it is back.
 // Every second this actor tries to reach the members that are down; when one answers, the two
 // meet again, and settle what each did meanwhile (cluster/definitions.hpp). Once every member
-// has run for 30 s, it lets this node's vhosts drop their older tombstones:
-// (cluster_atom, prune_atom, uint64 before), every 30 s.
+// has run for a quarter of keep_deletions (30 s by default), it lets this node's vhosts and
+// registry drop the tombstones older than keep_deletions, as often:
+// (cluster_atom, prune_atom, uint64 before).
 #pragma once
 
 #include <caf/all.hpp>
 
+#include <chrono>
 #include <string>
 
 #include "cluster/definitions.hpp"
@@ -70,6 +72,10 @@ struct cluster_config {
   std::string join;      // host:port of a node whose cluster to join at start, or ""
   std::string cookie;    // the same on every node of the cluster ("" on all of them: none)
   bool tls = false;      // connect through CAF's openssl module (loaded, with certificates)
+  // How long tombstones are kept once every member runs (cluster/definitions.hpp): longer
+  // than a node takes to see another one down (heartbeats), so that no deletion made
+  // meanwhile is forgotten.
+  std::chrono::seconds keep_deletions{120};
   // This node's numbers, summarized for the others each second, and theirs (either may be
   // null: nothing is sent, or what arrives is dropped).
   std::shared_ptr<metrics::snapshot_store> stats;

@@ -13,8 +13,8 @@
 // - Every definition carries the stamp of its declaration; every deletion a tombstone with
 //   the stamp of the deletion. A definition older than a tombstone of its name is deleted
 //   where it is, and is not taken where the tombstone is. Nodes keep tombstones (in their
-//   catalogs too, across restarts) while a member is not running, and `keep_deletions`
-//   beyond that (the cluster actor says when they may go: prune_atom).
+//   catalogs too, across restarts) while a member is not running, and keep_deletions
+//   (cluster_config) beyond that (the cluster actor says when they may go: prune_atom).
 // - A node is the authority on the queues that live on it: a queue that a full snapshot of
 //   its node lacks, and that is older than the snapshot, is gone there, and goes here.
 // - One name, two queues (declared on two nodes that were apart, or at the same moment):
@@ -72,10 +72,6 @@ inline uint64_t next_stamp(uint64_t& last) {
   last = std::max(last + 1, static_cast<uint64_t>(now));
   return last;
 }
-
-// How long a tombstone is kept once every member runs: longer than a node takes to see
-// another one down (heartbeats), so that no deletion made meanwhile is forgotten.
-inline constexpr auto keep_deletions = std::chrono::seconds(120);
 
 struct vhost_definitions {
   std::string vhost;

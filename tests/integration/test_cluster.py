@@ -991,6 +991,58 @@ class ClusterTest(unittest.TestCase):
                              "the exchange and the user on " + m.name)
             self.assertEqual(keys(m), [], "amq.direct's bindings on " + m.name)
 
+    def deletions_kept(self, m, kind, key):
+        """How many deletions of `kind` and `key` m's catalog keeps (read while m runs)."""
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(m.data_dir, "catalog.db"),
+                             uri=True, timeout=5)
+        try:
+            return db.execute("SELECT count(*) FROM deletions WHERE kind = ? AND key = ?",
+                              (kind, key)).fetchone()[0]
+        finally:
+            db.close()
+
+    def join(self, m, seed):
+        status, _, raw, _ = m.api.call("POST", "/api/cluster/join", {"address": seed.address})
+        self.assertEqual(status, 204, raw)
+
+    def test_deletions_are_forgotten_once_every_member_has_run_for_keep_deletions(self):
+        conf = os.path.join(self.root, "keep.conf")
+        with open(conf, "w") as f:
+            f.write("cluster.keep_deletions = 2\n")
+        keep = ("--config", conf)
+        a = self.node("a", extra=keep)
+        b = self.node("b", join=a, extra=keep)
+        self.wait_members([a, b], {a.name: True, b.name: True})
+        # d and e run alone, each with an exchange declared before a's.
+        d, e = self.node("d", extra=keep), self.node("e", extra=keep)
+        for m in (d, e):
+            self.connect(m).channel().exchange_declare("cl.old", "fanout", durable=True)
+        cha = self.connect(a).channel()
+        cha.exchange_declare("cl.old", "fanout", durable=True)
+        self.settle(lambda: self.exchange_of(b, "cl.old"), ("fanout", True), "cl.old on b")
+        b.broker.stop()
+        self.wait_members([a], {a.name: True, b.name: False}, DETECT_S)
+        cha.exchange_delete("cl.old")
+        # While b is down, a keeps the deletion, also past keep_deletions.
+        time.sleep(3)
+        self.assertEqual(self.deletions_kept(a, "exchange", b"cl.old"), 1)
+        self.join(d, a)
+        self.settle(lambda: self.exchange_of(d, "cl.old"), None, "d's older cl.old")
+        b = self.node("b", extra=keep)
+        self.wait_members([a, b, d], {a.name: True, b.name: True, d.name: True}, DETECT_S)
+        self.settle(lambda: self.exchange_of(b, "cl.old"), None, "cl.old on b")
+        # Every member runs: the deletion, older than keep_deletions, is forgotten, in the
+        # catalogs too.
+        for m in (a, b, d):
+            self.settle(lambda: self.deletions_kept(m, "exchange", b"cl.old"), 0,
+                        "the deletion in the catalog of " + m.name)
+        # So e's cl.old, declared before the deletion, is no longer deleted when e joins.
+        self.join(e, a)
+        self.wait_members([a, b, d, e], {m.name: True for m in (a, b, d, e)})
+        for m in (a, b, d, e):
+            self.settle(lambda: self.exchange_of(m, "cl.old"), ("fanout", True),
+                        "e's cl.old on " + m.name)
+
     def test_one_queue_name_on_two_nodes_that_join_becomes_one_queue_with_all_messages(self):
         a, c = self.cluster("a", "c")
         b = self.node("b")  # a cluster of one
