@@ -30,6 +30,7 @@
 #include <chrono>
 #include <deque>
 #include <limits>
+#include <memory>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -691,15 +692,21 @@ constexpr auto forward_time = std::chrono::seconds(10);
 void forward_for_a_while(queue_actor_t* self, const caf::actor& winner) {
   close_out(self);
   self->delayed_send(self, forward_time, stop_atom::value);
+  auto forwarded = std::make_shared<uint64_t>(0);
   self->become(
     [=](publish_atom, publish_batch& b) {
       // The credit the sender counted with this actor comes back from it, as always.
       self->state.grants.took(self, b);
       b.credited = false;
       b.credited_bytes = 0;
+      *forwarded += b.items.size();
       self->send(winner, publish_atom::value, std::move(b));
     },
-    [=](stop_atom) { self->quit(); });
+    [=](stop_atom) {
+      spdlog::info("{} forwarded {} message(s) published to it after it yielded, and ends",
+                   queue_desc(self->state), *forwarded);
+      self->quit();
+    });
 }
 
 // Hands every ready message to `winner`, in order, and forwards what follows (yield_atom).

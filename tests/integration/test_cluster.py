@@ -1104,6 +1104,60 @@ class ClusterTest(unittest.TestCase):
                     0, "cl.both's depth after b restarted")
         self.assertEqual(self.queues_of(a).get("cl.both"), a.name)
 
+    def test_publishes_that_reach_a_queue_after_it_yields_follow_its_messages(self):
+        a, b = self.node("a"), self.node("b")
+        self.connect(a).channel().queue_declare("cl.flow", durable=True)  # earlier: it stays
+        conn = self.connect(b)
+        ch = conn.channel()
+        ch.queue_declare("cl.flow", durable=True)
+        ch.confirm_delivery()
+        joined = threading.Event()
+        answers = []
+
+        def join():
+            answers.append(b.api.call("POST", "/api/cluster/join", {"address": a.address}))
+            joined.set()
+        threading.Thread(target=join, daemon=True).start()
+        # One publisher on b, with confirms, before, during and after the join: what b's
+        # connection sends its (cached) queue after the yield is forwarded to a's.
+        acked, nacked = [], []
+        persistent = pika.BasicProperties(delivery_mode=2)
+        deadline, stop_at = time.monotonic() + 20, None
+        for i in range(20000):
+            if joined.is_set() and stop_at is None:
+                stop_at = time.monotonic() + 2
+            if time.monotonic() > min(deadline, stop_at or deadline):
+                break
+            try:
+                ch.basic_publish("", "cl.flow", b"%d" % i, persistent)
+                acked.append(i)
+            except pex.NackError:
+                nacked.append(i)
+        self.assertTrue(joined.wait(10), "the join did not end")
+        self.assertEqual(answers[0][0], 204, answers[0][2])
+        self.wait_members([a, b], {a.name: True, b.name: True})
+        self.settle(lambda: self.queues_of(b).get("cl.flow"), a.name, "cl.flow's node on b")
+        # Every acknowledged message is in a's queue, once, in the order it was published.
+        probe = self.connect(a).channel()
+        got = []
+        while True:
+            method, _, body = probe.basic_get("cl.flow", auto_ack=True)
+            if method is None:
+                break
+            got.append(int(body))
+        self.assertEqual(len(got), len(set(got)), "a message came twice")
+        self.assertEqual(got, sorted(got))
+        missing = sorted(set(acked) - set(got))
+        self.assertEqual(missing, [], "acknowledged but lost (of %d acked, %d nacked)"
+                         % (len(acked), len(nacked)))
+        # The old queue forwarded what b's connection sent it after the yield, and ended.
+        pattern = r"forwarded (\d+) message\(s\) published to it after it yielded"
+        self.assertTrue(wait_until(lambda: re.search(pattern, b.broker.log_text()), 15, 0.2),
+                        "the yielding queue did not end within its 10 s")
+        forwarded = int(re.search(pattern, b.broker.log_text()).group(1))
+        self.assertGreater(forwarded, 0)
+        self.assertGreater(len(acked), forwarded)
+
     def exchange_of(self, m, name, vhost="/"):
         """(type, durable) of exchange `name` from m's /api/exchanges, None if it has none."""
         status, x, raw, _ = m.api.call("GET", "/api/exchanges/%s/%s" % (quote(vhost), quote(name)))
