@@ -30,7 +30,6 @@
 #include <chrono>
 #include <deque>
 #include <limits>
-#include <memory>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -38,6 +37,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/dead_letter.hpp"
+#include "actors/handover.hpp"
 #include "actors/hardening.hpp"
 #include "actors/conn_keys.hpp"
 #include "actors/mailbox_flow.hpp"
@@ -685,50 +685,14 @@ void finish(queue_actor_t* self) {
   self->quit();
 }
 
-// After a yield, publishes still on their way here (from exchanges, here or on nodes that
-// have not learned of the yield yet) follow the messages for a while; then the actor ends.
-constexpr auto forward_time = std::chrono::seconds(10);
-
-void forward_for_a_while(queue_actor_t* self, const caf::actor& winner) {
-  close_out(self);
-  self->delayed_send(self, forward_time, stop_atom::value);
-  auto forwarded = std::make_shared<uint64_t>(0);
-  self->become(
-    [=](publish_atom, publish_batch& b) {
-      // The credit the sender counted with this actor comes back from it, as always.
-      self->state.grants.took(self, b);
-      b.credited = false;
-      b.credited_bytes = 0;
-      *forwarded += b.items.size();
-      self->send(winner, publish_atom::value, std::move(b));
-    },
-    [=](stop_atom) {
-      spdlog::info("{} forwarded {} message(s) published to it after it yielded, and ends",
-                   queue_desc(self->state), *forwarded);
-      self->quit();
-    });
-}
-
 // Hands every ready message to `winner`, in order, and forwards what follows (yield_atom).
 void hand_over(queue_actor_t* self, const caf::actor& winner, const std::string& node) {
   auto& st = self->state;
-  constexpr size_t batch = 1024;
-  size_t moved = 0;
-  publish_batch b;
-  auto send = [&] {
-    if (!b.items.empty())
-      self->send(winner, publish_atom::value, std::exchange(b, publish_batch{}));
-  };
-  for (auto& e : st.ready) {
-    if (!e.msg)
-      continue;  // missing from the store: reported when it was read
-    if (b.items.size() == batch || (!b.items.empty() && b.redelivered != e.redelivered))
-      send();
-    b.redelivered = e.redelivered;
-    b.items.push_back(publish_item{std::move(e.msg), 0, 0});
-    ++moved;
-  }
-  send();
+  handover::mover to_winner{self, winner};
+  for (auto& e : st.ready)
+    if (e.msg)  // (one missing from the store was reported when it was read)
+      to_winner.add(std::move(e.msg), e.redelivered);
+  to_winner.flush();
   st.ready.clear();
   st.resident_bytes = st.ready_bytes = 0;
   for (auto& g : st.pending_gets)
@@ -738,8 +702,9 @@ void hand_over(queue_actor_t* self, const caf::actor& winner, const std::string&
   st.unconfirmed.release(self, std::numeric_limits<uint64_t>::max(), false, {});
   spdlog::warn("{} yields to the queue of the same name on node {}, declared earlier: {} "
                "message(s) moved there",
-               queue_desc(st), node, moved);
-  forward_for_a_while(self, winner);
+               queue_desc(st), node, to_winner.moved());
+  close_out(self);
+  handover::forward_for_a_while(self, winner, queue_desc(st));
 }
 
 // Reads back the paged-out bodies first (all of them: the queue ends), then hands over.

@@ -25,6 +25,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/handover.hpp"
 #include "actors/hardening.hpp"
 #include "actors/conn_keys.hpp"
 #include "actors/mailbox_flow.hpp"
@@ -356,6 +357,58 @@ void report(stream_actor_t* self, const caf::actor& to, bool final) {
   metrics::send_stats(self, to, std::move(s));
 }
 
+// Yields to the queue of the same name on node `node` (handover.hpp): consumers are cancelled,
+// and every message of the log goes there in order (read back from the store where only the
+// store has it); the other one gives them offsets of its own.
+void hand_over(stream_actor_t* self, const caf::actor& winner, const std::string& node) {
+  auto& st = self->state;
+  handover::mover to_winner{self, winner};
+  for (auto& e : st.log)
+    if (e.msg)
+      to_winner.add(std::move(e.msg), false);
+  to_winner.flush();
+  spdlog::warn("{} yields to the queue of the same name on node {}, declared earlier: {} "
+               "message(s) moved there",
+               stream_desc(st), node, to_winner.moved());
+  st.log.clear();
+  st.segments.clear();
+  st.total_bytes = 0;
+  st.resident_bytes = 0;
+  if (st.stored())
+    self->send(st.cfg.store, destroy_atom::value, st.cfg.store_path);
+  report(self, st.collector, true);
+  handover::forward_for_a_while(self, winner, stream_desc(st));
+}
+
+void yield_to(stream_actor_t* self, const caf::actor& winner, const std::string& node) {
+  auto& st = self->state;
+  for (auto& c : st.consumers)
+    self->send(c.spec.conn, cancelled_atom::value, c.spec.consumer_id);
+  st.consumers.clear();
+  // Publishers waiting for this stream's store: it cannot tell them the messages are safe.
+  st.unconfirmed.release(self, std::numeric_limits<uint64_t>::max(), false, {});
+  bool on_disk_only = std::any_of(st.log.begin(), st.log.end(),
+                                  [](const log_entry& e) { return !e.msg && !e.missing; });
+  if (!on_disk_only || !st.stored())
+    return hand_over(self, winner, node);
+  self->request(st.cfg.store, caf::infinite, load_atom::value, st.cfg.store_path,
+                uint64_t{st.first}, std::numeric_limits<uint32_t>::max())
+    .await(
+      [=](std::vector<persistence::stored_message>& rows) {
+        auto& st = self->state;
+        for (auto& r : rows)
+          if (r.id > st.first && r.id - 1 - st.first < st.log.size())
+            if (auto& e = st.log[r.id - 1 - st.first]; !e.msg)
+              e.msg = from_stored(r);
+        hand_over(self, winner, node);
+      },
+      [=](caf::error& err) {
+        spdlog::error("{}: reading from its store failed: {}; moving what is in memory",
+                      stream_desc(self->state), self->home_system().render(err));
+        hand_over(self, winner, node);
+      });
+}
+
 
 // Where a new consumer starts.
 uint64_t start_offset(const stream_state& st, const stream_offset& o) {
@@ -615,6 +668,7 @@ caf::behavior stream_behavior(stream_actor_t* self, queue_config cfg, stream_opt
     },
     [=](crash_atom) { inject_fault(stream_desc(self->state)); },
     [=](stall_atom, uint32_t ms) { inject_stall(self, "stream", stream_desc(self->state), ms); },
+    [=](yield_atom, caf::actor& winner, std::string& node) { yield_to(self, winner, node); },
     [=](stop_atom) {
       auto& st = self->state;
       for (auto& c : st.consumers)

@@ -1042,12 +1042,8 @@ void locate_queue(vhost_actor_t* self, queue_location& q, const std::string& fro
   }
   auto& r = it->second;
   if (r.node.empty()) {
-    bool streams = is_stream(r.spec.arguments) || is_stream(q.spec.arguments);
-    if (!streams && !stays(r.spec.stamp, st.persist.node, q.spec.stamp, from))
+    if (!stays(r.spec.stamp, st.persist.node, q.spec.stamp, from))
       return yield_queue(self, r, q, from);
-    if (streams)
-      spdlog::warn("stream '{}'{} lives on this node and on {}: this node keeps its own",
-                   name, where(st), from);
     return;  // this one stays: node `from` yields when it learns of it
   }
   if (r.node != from && stays(r.spec.stamp, r.node, q.spec.stamp, from))

@@ -19,8 +19,8 @@
 //   its node lacks, and that is older than the snapshot, is gone there, and goes here.
 // - One name, two queues (declared on two nodes that were apart, or at the same moment):
 //   the earlier declaration stays (stamp, then node name). The other queue's node cancels
-//   its consumers, moves its messages to the one that stays (the queue yields), and routes
-//   to that one from then on.
+//   its consumers, moves its messages to the one that stays (the queue yields,
+//   actors/handover.hpp), and routes to that one from then on. Streams too.
 // - One name, two definitions of an exchange: the later declaration wins (stamp, then the
 //   definitions themselves); where the other one was, the exchange is made anew with the
 //   winning definition and keeps its bindings.

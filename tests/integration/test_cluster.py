@@ -1104,6 +1104,60 @@ class ClusterTest(unittest.TestCase):
                     0, "cl.both's depth after b restarted")
         self.assertEqual(self.queues_of(a).get("cl.both"), a.name)
 
+    def test_one_stream_name_on_two_nodes_that_join_becomes_one_stream_with_all_messages(self):
+        # b keeps 1 MiB of a stream's bodies in memory: most of what it has is on disk only.
+        conf = os.path.join(self.root, "small.conf")
+        with open(conf, "w") as f:
+            f.write("persistence.queue_memory_mb = 1\n")
+        a, b = self.node("a"), self.node("b", extra=("--config", conf))  # two clusters of one
+        stream = {"x-queue-type": "stream"}
+        big = [b"big-%02d:" % i + bytes([65 + i % 26]) * 65536 for i in range(40)]
+        for m, bodies in ((a, [b"a-0", b"a-1", b"a-2"]), (b, [b"b-0", b"b-1"] + big)):
+            ch = self.connect(m).channel()  # a's first
+            ch.queue_declare("cl.log", durable=True, arguments=stream)
+            ch.confirm_delivery()
+            for body in bodies:
+                ch.basic_publish("", "cl.log", body)
+        # A consumer of b's stream, from its first offset.
+        cons = self.connect(b)
+        cch = cons.channel()
+        cch.basic_qos(prefetch_count=10)
+        cancels, got = [], []
+        cch.add_on_cancel_callback(cancels.append)
+        cch.basic_consume("cl.log", lambda _c, m, p, body: got.append(body),
+                          arguments={"x-stream-offset": "first"})
+        self.assertTrue(pump(cons, lambda: len(got) >= 2, DELIVER_S), got)
+
+        self.join(b, a)
+        self.wait_members([a, b], {a.name: True, b.name: True})
+        self.assertTrue(pump(cons, lambda: cancels, DELIVER_S),
+                        "no basic.cancel for the consumer of b's stream")
+        for m in (a, b):
+            self.settle(lambda: self.queues_of(m).get("cl.log"), a.name,
+                        "the node of cl.log on " + m.name)
+        # a's stream has them all, b's after a's, with offsets of its own; read from b.
+        reader = self.connect(b)
+        rch = reader.channel()
+        rch.basic_qos(prefetch_count=10)
+        seen = []
+        rch.basic_consume("cl.log", lambda _c, m, p, body: (seen.append(
+            (body, p.headers["x-stream-offset"])), _c.basic_ack(m.delivery_tag)),
+            arguments={"x-stream-offset": "first"})
+        expected = [b"a-0", b"a-1", b"a-2", b"b-0", b"b-1"] + big
+        self.assertTrue(pump(reader, lambda: len(seen) >= len(expected), DELIVER_S), len(seen))
+        pump(reader, lambda: False, 0.3)
+        self.assertEqual([o for _, o in seen], list(range(len(expected))))
+        self.assertTrue([body for body, _ in seen] == expected,
+                        "the bodies differ: %r" % [body[:8] for body, _ in seen])
+        # b's catalog no longer has its stream: restarted, b knows only a's.
+        b.broker.stop()
+        b = self.node("b")
+        self.wait_members([a, b], {a.name: True, b.name: True}, DETECT_S)
+        self.settle(lambda: self.queues_of(b).get("cl.log"), a.name,
+                    "the node of cl.log on b after b restarted")
+        self.assertIn("yields to the queue of the same name", "".join(
+            r.log_text() for n, r in self.runs if n == b.name))
+
     def test_publishes_that_reach_a_queue_after_it_yields_follow_its_messages(self):
         a, b = self.node("a"), self.node("b")
         self.connect(a).channel().queue_declare("cl.flow", durable=True)  # earlier: it stays
