@@ -1323,12 +1323,17 @@ class ClusterTest(unittest.TestCase):
         self.settle(lambda: self.queues_of(a).get("cl.after"), b.name, "cl.after on a")
         self.assertNotIn("cl.after", self.queues_of(c))
 
-    @needs_warrenctl
-    def test_a_node_down_for_good_is_forgotten_and_refused_until_it_joins_again(self):
+    def three_with_a_queue_on_c(self):
+        """Nodes a, b and c, with c's durable queue cl.on_c known on a and b."""
         a, b, c = self.cluster("a", "b", "c")
         self.connect(c).channel().queue_declare("cl.on_c", durable=True)
         for m in (a, b):
             self.settle(lambda: self.queues_of(m).get("cl.on_c"), c.name, "cl.on_c on " + m.name)
+        return a, b, c
+
+    @needs_warrenctl
+    def test_a_node_down_for_good_is_forgotten_and_refused_until_it_joins_again(self):
+        a, b, c = self.three_with_a_queue_on_c()
         # A running member is not forgotten: it can leave by itself.
         r = warrenctl(a.http_port, "forget_cluster_node", c.name)
         self.assertNotIn(r.returncode, (0, 64), r.stdout + r.stderr)
@@ -1365,10 +1370,7 @@ class ClusterTest(unittest.TestCase):
 
     @needs_warrenctl
     def test_a_removal_reaches_a_member_that_was_down_and_a_join_after_it_holds(self):
-        a, b, c = self.cluster("a", "b", "c")
-        self.connect(c).channel().queue_declare("cl.on_c", durable=True)
-        for m in (a, b):
-            self.settle(lambda: self.queues_of(m).get("cl.on_c"), c.name, "cl.on_c on " + m.name)
+        a, b, c = self.three_with_a_queue_on_c()
         self.kill(b)
         self.kill(c)
         self.wait_members([a], {a.name: True, b.name: False, c.name: False}, DETECT_S)
