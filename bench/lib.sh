@@ -41,6 +41,7 @@ start_warrend() {
   local bin=$1 data=$2 logf=$3
   shift 3
   mkdir -p "$data"
+  : > "$logf"  # now: the loop below must not read the ports of the warrend before
   ${LAUNCH[@]+"${LAUNCH[@]}"} "$bin" --amqp-port 0 --stomp-port 0 --http-port 0 \
     --data-dir "$data" --log-level info "$@" \
     > "$logf" 2>&1 &
