@@ -53,11 +53,15 @@ private:
   size_t moved_ = 0;
 };
 
-// From now on the actor forwards every publish to `winner` (handing the senders their credit
-// back, as it would), for forward_time; then it logs how many messages it forwarded and
-// ends. `desc` names it in the log.
+// The actor, `desc` in the log, has moved `moved` messages to `winner` on node `node`: from
+// now on it forwards every publish there (handing the senders their credit back, as it
+// would), for forward_time; then it logs how many messages it forwarded and ends.
 template <class Self>
-void forward_for_a_while(Self* self, const caf::actor& winner, std::string desc) {
+void forward_for_a_while(Self* self, const caf::actor& winner, std::string desc,
+                         const std::string& node, size_t moved) {
+  spdlog::warn("{} yields to the queue of the same name on node {}, declared earlier: {} "
+               "message(s) moved there",
+               desc, node, moved);
   self->delayed_send(self, forward_time, stop_atom::value);
   auto forwarded = std::make_shared<uint64_t>(0);
   self->become(

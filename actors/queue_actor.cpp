@@ -700,11 +700,8 @@ void hand_over(queue_actor_t* self, const caf::actor& winner, const std::string&
   st.pending_gets.clear();
   // Publishers waiting for this queue's store: it cannot tell them the messages are safe.
   st.unconfirmed.release(self, std::numeric_limits<uint64_t>::max(), false, {});
-  spdlog::warn("{} yields to the queue of the same name on node {}, declared earlier: {} "
-               "message(s) moved there",
-               queue_desc(st), node, to_winner.moved());
   close_out(self);
-  handover::forward_for_a_while(self, winner, queue_desc(st));
+  handover::forward_for_a_while(self, winner, queue_desc(st), node, to_winner.moved());
 }
 
 // Reads back the paged-out bodies first (all of them: the queue ends), then hands over.

@@ -367,17 +367,11 @@ void hand_over(stream_actor_t* self, const caf::actor& winner, const std::string
     if (e.msg)
       to_winner.add(std::move(e.msg), false);
   to_winner.flush();
-  spdlog::warn("{} yields to the queue of the same name on node {}, declared earlier: {} "
-               "message(s) moved there",
-               stream_desc(st), node, to_winner.moved());
-  st.log.clear();
-  st.segments.clear();
-  st.total_bytes = 0;
-  st.resident_bytes = 0;
+  st.log.clear();  // (what it held is gone; the actor only forwards from now on)
   if (st.stored())
     self->send(st.cfg.store, destroy_atom::value, st.cfg.store_path);
   report(self, st.collector, true);
-  handover::forward_for_a_while(self, winner, stream_desc(st));
+  handover::forward_for_a_while(self, winner, stream_desc(st), node, to_winner.moved());
 }
 
 void yield_to(stream_actor_t* self, const caf::actor& winner, const std::string& node) {

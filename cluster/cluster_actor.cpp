@@ -101,6 +101,12 @@ void save_removed(const cluster_state& st) {
   write_file(removed_file(st), text);
 }
 
+// Whether node `name`, which last joined at `admitted`, was removed after that.
+bool removed_since(const cluster_state& st, const std::string& name, uint64_t admitted) {
+  auto it = st.removed.find(name);
+  return it != st.removed.end() && it->second >= admitted;
+}
+
 // A node that joins (again) is no longer one that was removed.
 void readmit(cluster_state& st, const std::string& name) {
   if (st.removed.erase(name))
@@ -363,8 +369,7 @@ void meet(cluster_actor_t* self, const std::string& name, const caf::actor& targ
           auto& st = self->state;
           if (joining) {
             readmit(st, name);
-          } else if (auto removal = st.removed.find(name);
-                     removal != st.removed.end() && removal->second >= theirs.admitted) {
+          } else if (removed_since(st, name, theirs.admitted)) {
             // Removed while the hello was on its way (another member said so meanwhile).
             self->send(target, removed_atom::value, st.cfg.name);
             return then(false);
@@ -683,10 +688,9 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
         return std::move(*refused);
       if (who.name == st.cfg.name)
         return caf::make_error(caf::sec::runtime_error, "two nodes are named " + who.name);
-      auto removal = st.removed.find(who.name);
-      if (joining || (removal != st.removed.end() && who.admitted > removal->second)) {
-        readmit(st, who.name);  // it joined (again) after it was removed
-      } else if (removal != st.removed.end()) {
+      if (joining || !removed_since(st, who.name, who.admitted)) {
+        readmit(st, who.name);  // (again) after a removal, if there was one
+      } else {
         spdlog::warn("cluster: refused node {} ({}:{}): it was removed from the cluster and "
                      "must join again",
                      who.name, who.host, who.port);
