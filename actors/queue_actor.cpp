@@ -576,6 +576,39 @@ get_result serve_get(queue_actor_t* self, const caf::actor& conn, bool no_ack) {
   return r;
 }
 
+constexpr uint32_t page_in_size = 1024;  // messages per read from the store
+
+// Fills in the bodies of a page read from the store (`rows`, in id order, from the id of the
+// first paged-out message on) and drops a paged-out head the store does not have (damaged and
+// skipped at start-up).
+void fill_in(queue_state& st, std::vector<persistence::stored_message>& rows) {
+  size_t r = 0;
+  for (auto it = st.ready.begin(); it != st.ready.end() && r < rows.size(); ++it) {
+    while (r < rows.size() && rows[r].id < it->id)
+      ++r;  // unacked messages are in the store as well
+    if (r == rows.size())
+      break;
+    if (rows[r].id != it->id)
+      continue;
+    if (!it->msg) {
+      st.resident_bytes += rows[r].body.size();
+      it->msg = from_stored(rows[r]);
+      if (!it->expires && it->msg->has_expiration()) {  // recovered while paged out
+        turn_clock now;
+        it->expires = deadline_of(st, *it->msg, now);
+      }
+    }
+    ++r;
+  }
+  while (!st.ready.empty() && !st.ready.front().msg &&
+         (rows.empty() || st.ready.front().id < rows.front().id)) {
+    spdlog::error("queue '{}': message {} is missing from its store", st.cfg.name,
+                  st.ready.front().id);
+    st.ready_bytes -= std::min<size_t>(st.ready_bytes, st.ready.front().bytes);
+    st.ready.pop_front();
+  }
+}
+
 // Reads the next page of paged-out bodies from the store (in id order), fills them in, then
 // serves waiting gets and dispatches. One page at a time.
 void page_in(queue_actor_t* self) {
@@ -583,39 +616,14 @@ void page_in(queue_actor_t* self) {
   if (st.paging_in || st.ready.empty() || st.ready.front().msg)
     return;
   st.paging_in = true;
-  constexpr uint32_t page = 1024;  // messages per read
   auto after = st.ready.front().id - 1;
-  self->request(st.cfg.store, caf::infinite, load_atom::value, st.cfg.store_path, after, page)
+  self->request(st.cfg.store, caf::infinite, load_atom::value, st.cfg.store_path, after,
+                page_in_size)
     .then(
       [=](std::vector<persistence::stored_message>& rows) {
         auto& st = self->state;
         st.paging_in = false;
-        size_t r = 0;
-        for (auto it = st.ready.begin(); it != st.ready.end() && r < rows.size(); ++it) {
-          while (r < rows.size() && rows[r].id < it->id)
-            ++r;  // unacked messages are in the store as well
-          if (r == rows.size())
-            break;
-          if (rows[r].id != it->id)
-            continue;
-          if (!it->msg) {
-            st.resident_bytes += rows[r].body.size();
-            it->msg = from_stored(rows[r]);
-            if (!it->expires && it->msg->has_expiration()) {  // recovered while paged out
-              turn_clock now;
-              it->expires = deadline_of(st, *it->msg, now);
-            }
-          }
-          ++r;
-        }
-        // A paged-out head the store does not have (damaged and skipped): drop it.
-        while (!st.ready.empty() && !st.ready.front().msg &&
-               (rows.empty() || st.ready.front().id < rows.front().id)) {
-          spdlog::error("queue '{}': message {} is missing from its store", st.cfg.name,
-                        st.ready.front().id);
-          st.ready_bytes -= std::min<size_t>(st.ready_bytes, st.ready.front().bytes);
-          st.ready.pop_front();
-        }
+        fill_in(st, rows);
         turn_clock now;
         expire_head(self, now);
         auto gets = std::move(st.pending_gets);
@@ -685,56 +693,56 @@ void finish(queue_actor_t* self) {
   self->quit();
 }
 
-// Hands every ready message to `winner`, in order, and forwards what follows (yield_atom).
-void hand_over(queue_actor_t* self, const caf::actor& winner, const std::string& node) {
+// The next messages of a queue that yields, for its move (handover.hpp): from the front of
+// its ready list, in order, reading paged-out bodies back a page at a time as it gets to them.
+handover::fill next_to_move(queue_actor_t* self, handover::move<queue_actor_t>& mv) {
   auto& st = self->state;
-  handover::mover to_winner{self, winner};
-  for (auto& e : st.ready)
-    if (e.msg)  // (one missing from the store was reported when it was read)
-      to_winner.add(std::move(e.msg), e.redelivered);
-  to_winner.flush();
-  st.ready.clear();
-  st.resident_bytes = st.ready_bytes = 0;
+  while (!st.ready.empty()) {
+    auto& e = st.ready.front();
+    if (!e.msg && !st.cfg.store_path.empty()) {
+      auto more = mv.shared_from_this();
+      self->request(st.cfg.store, caf::infinite, load_atom::value, st.cfg.store_path, e.id - 1,
+                    page_in_size)
+        .then(
+          [=](std::vector<persistence::stored_message>& rows) {
+            fill_in(self->state, rows);
+            more->go();
+          },
+          [=](caf::error& err) {
+            auto& st = self->state;
+            size_t lost = 0;
+            while (!st.ready.empty() && !st.ready.front().msg) {
+              st.ready.pop_front();
+              ++lost;
+            }
+            spdlog::error("{}: reading from its store failed: {}; {} message(s) that only the "
+                          "store held are not moved",
+                          queue_desc(st), self->home_system().render(err), lost);
+            more->go();
+          });
+      return handover::fill::loading;
+    }
+    auto msg = std::move(e.msg);
+    bool redelivered = e.redelivered;
+    if (msg)
+      st.resident_bytes -= std::min(st.resident_bytes, msg->body().size());
+    st.ready_bytes -= std::min<size_t>(st.ready_bytes, e.bytes);
+    st.ready.pop_front();
+    if (msg && !mv.add(std::move(msg), redelivered))
+      return handover::fill::paused;
+  }
+  return handover::fill::done;
+}
+
+// Hands every ready message to `winner`, in order (handover.hpp), then forwards what follows.
+void yield_to(queue_actor_t* self, const caf::actor& winner, const std::string& node) {
+  auto& st = self->state;
   for (auto& g : st.pending_gets)
     g.rp.deliver(get_result{});
   st.pending_gets.clear();
   // Publishers waiting for this queue's store: it cannot tell them the messages are safe.
   st.unconfirmed.release(self, std::numeric_limits<uint64_t>::max(), false, {});
-  close_out(self);
-  handover::forward_for_a_while(self, winner, queue_desc(st), node, to_winner.moved());
-}
-
-// Reads back the paged-out bodies first (all of them: the queue ends), then hands over.
-void yield_to(queue_actor_t* self, const caf::actor& winner, const std::string& node) {
-  auto& st = self->state;
-  bool paged_out = std::any_of(st.ready.begin(), st.ready.end(),
-                               [](const ready_entry& e) { return !e.msg; });
-  if (!paged_out || st.cfg.store_path.empty())
-    return hand_over(self, winner, node);
-  self->request(st.cfg.store, caf::infinite, load_atom::value, st.cfg.store_path, uint64_t{0},
-                std::numeric_limits<uint32_t>::max())
-    .await(
-      [=](std::vector<persistence::stored_message>& rows) {
-        std::unordered_map<uint64_t, size_t> at;
-        for (size_t i = 0; i < rows.size(); ++i)
-          at.emplace(rows[i].id, i);
-        for (auto& e : self->state.ready) {
-          if (e.msg)
-            continue;
-          if (auto it = at.find(e.id); it != at.end())
-            e.msg = from_stored(rows[it->second]);
-          else
-            spdlog::error("queue '{}': message {} is missing from its store",
-                          self->state.cfg.name, e.id);
-        }
-        hand_over(self, winner, node);
-      },
-      [=](caf::error& err) {
-        spdlog::error("queue '{}': reading from its store failed: {}; moving what is in "
-                      "memory",
-                      self->state.cfg.name, self->home_system().render(err));
-        hand_over(self, winner, node);
-      });
+  handover::start(self, winner, queue_desc(st), node, next_to_move, close_out);
 }
 
 // Publishers are paced by consumers. While the queue has consumers and more than

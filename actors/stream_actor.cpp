@@ -357,23 +357,56 @@ void report(stream_actor_t* self, const caf::actor& to, bool final) {
   metrics::send_stats(self, to, std::move(s));
 }
 
-// Yields to the queue of the same name on node `node` (handover.hpp): consumers are cancelled,
-// and every message of the log goes there in order (read back from the store where only the
-// store has it); the other one gives them offsets of its own.
-void hand_over(stream_actor_t* self, const caf::actor& winner, const std::string& node) {
+// The next messages of a stream that yields, for its move (handover.hpp): from the start of its
+// log, in order, reading what only the store has back a page at a time as it gets to it.
+handover::fill next_to_move(stream_actor_t* self, handover::move<stream_actor_t>& mv) {
   auto& st = self->state;
-  handover::mover to_winner{self, winner};
-  for (auto& e : st.log)
-    if (e.msg)
-      to_winner.add(std::move(e.msg), false);
-  to_winner.flush();
-  st.log.clear();  // (what it held is gone; the actor only forwards from now on)
-  if (st.stored())
-    self->send(st.cfg.store, destroy_atom::value, st.cfg.store_path);
-  report(self, st.collector, true);
-  handover::forward_for_a_while(self, winner, stream_desc(st), node, to_winner.moved());
+  while (!st.log.empty()) {
+    auto& e = st.log.front();
+    if (!e.msg && !e.missing && st.stored()) {
+      auto more = mv.shared_from_this();
+      auto from = st.first;
+      self->request(st.cfg.store, caf::infinite, load_atom::value, st.cfg.store_path, from,
+                    page_size)
+        .then(
+          [=](std::vector<persistence::stored_message>& rows) {
+            auto& st = self->state;
+            for (auto& r : rows)
+              if (r.id > st.first && r.id - 1 - st.first < st.log.size())
+                if (auto& e = st.log[r.id - 1 - st.first]; !e.msg)
+                  e.msg = from_stored(r);
+            // Offsets the store does not have (damaged and set aside at start-up).
+            uint64_t to = rows.empty() ? st.end() : rows.front().id - 1;
+            for (auto o = st.first; o < to && !st.log[o - st.first].msg; ++o)
+              st.log[o - st.first].missing = true;
+            if (to > st.first && st.log.front().missing)
+              spdlog::error("{}: offsets {} to {} are missing from its store; they are not moved",
+                            stream_desc(st), st.first, to);
+            more->go();
+          },
+          [=](caf::error& err) {
+            auto& st = self->state;
+            for (auto& e : st.log)
+              e.missing = e.missing || !e.msg;
+            spdlog::error("{}: reading from its store failed: {}; what only the store held is "
+                          "not moved",
+                          stream_desc(st), self->home_system().render(err));
+            more->go();
+          });
+      return handover::fill::loading;
+    }
+    auto msg = std::move(e.msg);
+    st.log.pop_front();
+    ++st.first;
+    if (msg && !mv.add(std::move(msg), false))
+      return handover::fill::paused;
+  }
+  return handover::fill::done;
 }
 
+// Yields to the queue of the same name on node `node` (handover.hpp): consumers are cancelled,
+// and every message of the log goes there in order; the other one gives them offsets of its
+// own.
 void yield_to(stream_actor_t* self, const caf::actor& winner, const std::string& node) {
   auto& st = self->state;
   for (auto& c : st.consumers)
@@ -381,26 +414,13 @@ void yield_to(stream_actor_t* self, const caf::actor& winner, const std::string&
   st.consumers.clear();
   // Publishers waiting for this stream's store: it cannot tell them the messages are safe.
   st.unconfirmed.release(self, std::numeric_limits<uint64_t>::max(), false, {});
-  bool on_disk_only = std::any_of(st.log.begin(), st.log.end(),
-                                  [](const log_entry& e) { return !e.msg && !e.missing; });
-  if (!on_disk_only || !st.stored())
-    return hand_over(self, winner, node);
-  self->request(st.cfg.store, caf::infinite, load_atom::value, st.cfg.store_path,
-                uint64_t{st.first}, std::numeric_limits<uint32_t>::max())
-    .await(
-      [=](std::vector<persistence::stored_message>& rows) {
-        auto& st = self->state;
-        for (auto& r : rows)
-          if (r.id > st.first && r.id - 1 - st.first < st.log.size())
-            if (auto& e = st.log[r.id - 1 - st.first]; !e.msg)
-              e.msg = from_stored(r);
-        hand_over(self, winner, node);
-      },
-      [=](caf::error& err) {
-        spdlog::error("{}: reading from its store failed: {}; moving what is in memory",
-                      stream_desc(self->state), self->home_system().render(err));
-        hand_over(self, winner, node);
-      });
+  handover::start(self, winner, stream_desc(st), node, next_to_move,
+                  [](stream_actor_t* self) {
+                    auto& st = self->state;
+                    if (st.stored())
+                      self->send(st.cfg.store, destroy_atom::value, st.cfg.store_path);
+                    report(self, st.collector, true);
+                  });
 }
 
 

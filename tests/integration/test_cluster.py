@@ -1111,7 +1111,8 @@ class ClusterTest(unittest.TestCase):
             f.write("persistence.queue_memory_mb = 1\n")
         a, b = self.node("a"), self.node("b", extra=("--config", conf))  # two clusters of one
         stream = {"x-queue-type": "stream"}
-        big = [b"big-%02d:" % i + bytes([65 + i % 26]) * 65536 for i in range(40)]
+        # 600 bodies of 32 KiB: more than a page of the store, more than a window of credit.
+        big = [b"big-%03d:" % i + bytes([65 + i % 26]) * 32768 for i in range(600)]
         for m, bodies in ((a, [b"a-0", b"a-1", b"a-2"]), (b, [b"b-0", b"b-1"] + big)):
             ch = self.connect(m).channel()  # a's first
             ch.queue_declare("cl.log", durable=True, arguments=stream)
@@ -1159,11 +1160,35 @@ class ClusterTest(unittest.TestCase):
             r.log_text() for n, r in self.runs if n == b.name))
 
     def test_publishes_that_reach_a_queue_after_it_yields_follow_its_messages(self):
-        a, b = self.node("a"), self.node("b")
+        self.publish_through_a_yield(self.node("b"), 0)
+
+    def test_a_long_paged_out_queue_moves_a_page_and_a_window_at_a_time_in_order(self):
+        # b keeps 1 MiB of a queue's bodies in memory: most of the 30,000 messages (6 MB) are on
+        # disk only, read back a page at a time as the move gets to them; and the move waits
+        # for a's grants after each window of 20,000. The publisher's messages that reach the
+        # queue meanwhile wait, and follow.
+        conf = os.path.join(self.root, "small.conf")
+        with open(conf, "w") as f:
+            f.write("persistence.queue_memory_mb = 1\n")
+        b = self.node("b", extra=("--config", conf))
+        moved = self.publish_through_a_yield(b, 30000)
+        self.assertGreaterEqual(moved, 30000)
+
+    def publish_through_a_yield(self, b, prefill):
+        """b (a cluster of one) has queue cl.flow, declared after a's, with `prefill` messages,
+        and a publisher with confirms before, during and after b joins a: every acknowledged
+        message ends up in a's queue once, the prefill first, all in order. Returns how many
+        messages b's queue moved."""
+        a = self.node("a")
         self.connect(a).channel().queue_declare("cl.flow", durable=True)  # earlier: it stays
         conn = self.connect(b)
         ch = conn.channel()
         ch.queue_declare("cl.flow", durable=True)
+        persistent = pika.BasicProperties(delivery_mode=2)
+        for i in range(prefill):
+            ch.basic_publish("", "cl.flow", b"%d:" % (i - prefill) + b"x" * 190, persistent)
+        self.settle(lambda: ch.queue_declare("cl.flow", passive=True).method.message_count,
+                    prefill, "cl.flow's depth on b")
         ch.confirm_delivery()
         joined = threading.Event()
         answers = []
@@ -1172,10 +1197,8 @@ class ClusterTest(unittest.TestCase):
             answers.append(b.api.call("POST", "/api/cluster/join", {"address": a.address}))
             joined.set()
         threading.Thread(target=join, daemon=True).start()
-        # One publisher on b, with confirms, before, during and after the join: what b's
-        # connection sends its (cached) queue after the yield is forwarded to a's.
+        # What b's connection sends its (cached) queue after the yield is forwarded to a's.
         acked, nacked = [], []
-        persistent = pika.BasicProperties(delivery_mode=2)
         deadline, stop_at = time.monotonic() + 20, None
         for i in range(20000):
             if joined.is_set() and stop_at is None:
@@ -1183,7 +1206,7 @@ class ClusterTest(unittest.TestCase):
             if time.monotonic() > min(deadline, stop_at or deadline):
                 break
             try:
-                ch.basic_publish("", "cl.flow", b"%d" % i, persistent)
+                ch.basic_publish("", "cl.flow", b"%d:" % i, persistent)
                 acked.append(i)
             except pex.NackError:
                 nacked.append(i)
@@ -1191,6 +1214,14 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(answers[0][0], 204, answers[0][2])
         self.wait_members([a, b], {a.name: True, b.name: True})
         self.settle(lambda: self.queues_of(b).get("cl.flow"), a.name, "cl.flow's node on b")
+        # The old queue moved its messages and forwarded what b's connection sent it after the
+        # yield, and ended.
+        pattern = r"forwarded (\d+) message\(s\) published to it after it yielded"
+        self.assertTrue(wait_until(lambda: re.search(pattern, b.broker.log_text()), 30, 0.2),
+                        "the yielding queue did not end within its 10 s")
+        forwarded = int(re.search(pattern, b.broker.log_text()).group(1))
+        moved = int(re.search(r"declared earlier: (\d+) message\(s\) moved there",
+                              b.broker.log_text()).group(1))
         # Every acknowledged message is in a's queue, once, in the order it was published.
         probe = self.connect(a).channel()
         got = []
@@ -1198,19 +1229,16 @@ class ClusterTest(unittest.TestCase):
             method, _, body = probe.basic_get("cl.flow", auto_ack=True)
             if method is None:
                 break
-            got.append(int(body))
+            got.append(int(body.split(b":")[0]))
         self.assertEqual(len(got), len(set(got)), "a message came twice")
+        self.assertEqual(got[:prefill], list(range(-prefill, 0)), "the prefill is not whole")
         self.assertEqual(got, sorted(got))
         missing = sorted(set(acked) - set(got))
         self.assertEqual(missing, [], "acknowledged but lost (of %d acked, %d nacked)"
                          % (len(acked), len(nacked)))
-        # The old queue forwarded what b's connection sent it after the yield, and ended.
-        pattern = r"forwarded (\d+) message\(s\) published to it after it yielded"
-        self.assertTrue(wait_until(lambda: re.search(pattern, b.broker.log_text()), 15, 0.2),
-                        "the yielding queue did not end within its 10 s")
-        forwarded = int(re.search(pattern, b.broker.log_text()).group(1))
         self.assertGreater(forwarded, 0)
         self.assertGreater(len(acked), forwarded)
+        return moved
 
     def exchange_of(self, m, name, vhost="/"):
         """(type, durable) of exchange `name` from m's /api/exchanges, None if it has none."""
