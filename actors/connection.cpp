@@ -149,6 +149,7 @@ void on_handshake(actor* self, amqp::command& cmd) {
               *flag = std::get_if<bool>(&c->v) && std::get<bool>(c->v);
       std::string user, password;
       auto mechanism = m->mechanism;
+      st.client_properties = encode_arguments(m->client_properties);
       // RabbitMQ's two refusals (rabbit_reader): a name it has no mechanism for, and one it
       // has but does not offer.
       auto& offered = st.settings->auth_mechanisms;
@@ -187,6 +188,7 @@ void on_handshake(actor* self, amqp::command& cmd) {
         if (!r.ok)
           return refuse_login(self, user, mechanism);
         st.user = user;
+        st.auth_mechanism = mechanism;
         st.ph = phase::tune_ok;
         amqp::connection_tune tune;
         tune.channel_max = st.settings->channel_max;

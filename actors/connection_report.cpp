@@ -47,6 +47,8 @@ void report(actor* self, const caf::actor& to, bool final) {
   s.frame_max = st.frame_max;
   s.channel_max = st.channel_max;
   s.heartbeat = st.heartbeat;
+  s.client_properties = st.client_properties;
+  s.auth_mechanism = st.auth_mechanism;
   s.totals = st.stats.closed_channels;
   for (auto& [n, ch] : st.channels) {
     metrics::channel_stats c;

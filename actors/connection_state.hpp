@@ -126,6 +126,10 @@ struct state {
   uint16_t channel_max = 2047;
   uint32_t frame_max = 131072;
   uint16_t heartbeat = 0;
+  // What the client said of itself in connection.start-ok (encoded as a field table), and the
+  // mechanism it logged in with: for the management API.
+  std::string client_properties;
+  std::string auth_mechanism;
   bool cancel_notify = false;  // client capability consumer_cancel_notify
   bool blocked_notify = false;  // client capability connection.blocked
   bool auth_failure_close = false;  // client capability authentication_failure_close

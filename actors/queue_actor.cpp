@@ -655,6 +655,9 @@ void report(queue_actor_t* self, const caf::actor& to, bool final) {
   s.name = st.cfg.name;
   s.ready = st.ready.size();
   s.unacked = st.unacked.size();
+  s.ready_bytes = st.ready_bytes;
+  for (auto& [id, u] : st.unacked)
+    s.unacked_bytes += u.msg->body().size();
   s.mailbox = self->mailbox().size();
   s.consumers.reserve(st.consumers.size());
   bool single = st.cfg.options.single_active_consumer;

@@ -347,6 +347,7 @@ void report(stream_actor_t* self, const caf::actor& to, bool final) {
   s.vhost = st.cfg.vhost_name;
   s.name = st.cfg.name;
   s.ready = st.log.size();  // as RabbitMQ shows a stream: every message ready, none unacked
+  s.ready_bytes = st.total_bytes;
   s.mailbox = self->mailbox().size();
   for (auto& c : st.consumers)
     s.consumers.push_back(metrics::consumer_of(c.spec, "up"));

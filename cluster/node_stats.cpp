@@ -10,6 +10,8 @@ queue_summary summarize(const sample<queue_stats>& q) {
   out.name = s.name;
   out.ready = s.ready;
   out.unacked = s.unacked;
+  out.ready_bytes = s.ready_bytes;
+  out.unacked_bytes = s.unacked_bytes;
   out.published = s.published;
   out.delivered = s.delivered;
   out.acked = s.acked;
@@ -18,9 +20,11 @@ queue_summary summarize(const sample<queue_stats>& q) {
   out.deliver_rate = q.rate(&queue_stats::delivered);
   out.ack_rate = q.rate(&queue_stats::acked);
   out.redeliver_rate = q.rate(&queue_stats::redelivered);
-  if (q.seconds > 0)
-    out.depth_rate =
-      (double(s.ready + s.unacked) - double(q.prev.ready + q.prev.unacked)) / q.seconds;
+  if (q.seconds > 0) {
+    out.ready_rate = (double(s.ready) - double(q.prev.ready)) / q.seconds;
+    out.unacked_rate = (double(s.unacked) - double(q.prev.unacked)) / q.seconds;
+    out.depth_rate = out.ready_rate + out.unacked_rate;
+  }
   out.consumers = s.consumers;
   return out;
 }

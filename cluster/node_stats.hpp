@@ -29,9 +29,11 @@ namespace warren::metrics {
 struct queue_summary {
   std::string vhost, name;
   uint64_t ready = 0, unacked = 0;
+  uint64_t ready_bytes = 0, unacked_bytes = 0;
   uint64_t published = 0, delivered = 0, acked = 0, redelivered = 0;
   double publish_rate = 0, deliver_rate = 0, ack_rate = 0, redeliver_rate = 0;
   double depth_rate = 0;  // change of ready + unacked
+  double ready_rate = 0, unacked_rate = 0;  // change of each
   std::vector<consumer_stats> consumers;
 };
 
@@ -78,8 +80,9 @@ private:
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, queue_summary& x) {
   return f(caf::meta::type_name("queue_summary"), x.vhost, x.name, x.ready, x.unacked,
-           x.published, x.delivered, x.acked, x.redelivered, x.publish_rate, x.deliver_rate,
-           x.ack_rate, x.redeliver_rate, x.depth_rate, x.consumers);
+           x.ready_bytes, x.unacked_bytes, x.published, x.delivered, x.acked, x.redelivered,
+           x.publish_rate, x.deliver_rate, x.ack_rate, x.redeliver_rate, x.depth_rate,
+           x.ready_rate, x.unacked_rate, x.consumers);
 }
 
 template <class Inspector>

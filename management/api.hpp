@@ -4,6 +4,8 @@
 //   api_definitions.cpp  exchanges, queues, bindings: list, declare, delete, purge, publish, get
 //   api_access.cpp       vhosts, users, permissions, vhost and user limits, whoami
 //   api_stats.cpp        overview, nodes, connections, channels, consumers
+//   api_export.cpp       definitions export and import, aliveness-test
+//   api_query.cpp        columns, sorting and pagination of what a GET answers
 // Every request runs on an HTTP thread and asks actors through a scoped actor with a timeout
 // (never on an AMQP/STOMP I/O thread); statistics come from the collector's snapshot.
 #pragma once
@@ -30,6 +32,12 @@ namespace warren::mgmt {
 using json = nlohmann::json;
 
 using listener_info = metrics::listener_summary;
+
+// What the API says it is: Warren, and the RabbitMQ whose management API it follows (the
+// version tools read to know which fields and paths to expect).
+inline constexpr const char* product_name = "Warren";
+inline constexpr const char* product_version = "0.1.0";
+inline constexpr const char* compatible_version = "3.10.8";
 
 struct context {
   caf::actor_system* sys = nullptr;
@@ -90,6 +98,7 @@ struct reply {
   unsigned status = 200;
   std::optional<json> body;
   std::string location;  // Location header (201 of a binding)
+  std::string attachment;  // Content-Disposition: attachment with this file name
 };
 
 reply ok(json body);
@@ -105,10 +114,31 @@ reply method_not_allowed();
 // An AMQP reply code and text from the broker turned into RabbitMQ's HTTP error.
 reply from_amqp(uint16_t code, const std::string& text);
 
+// api_query.cpp: the parameters of a query string, decoded; and the answer of a GET shaped
+// by them (columns, sort, sort_reverse, page, page_size, name, use_regex), or a 400 when they
+// are invalid.
+std::map<std::string, std::string> query_params(std::string_view query);
+// `pages`: whether page, page_size, name and use_regex apply (RabbitMQ 3.10 does not page
+// /api/users).
+std::optional<reply> shape_answer(const std::string& query, json& body, bool pages);
+
+// The API request `method path` with `body`, made from within request `c` (same user, same
+// rights, no query): how one part of the API uses another. `as_administrator`: without the
+// user's permission checks on the vhost in the path, as RabbitMQ's definitions import (which
+// only administrators may use) creates objects.
+reply sub_call(call& c, std::string method, std::vector<std::string> path, const json& body,
+               bool as_administrator = false);
+
 // Thrown inside a handler for a malformed request; turned into 400 by the router.
 struct bad_request_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+// A field of a request body, as RabbitMQ's API reads it: booleans and integers may also come
+// as strings ("true", "10"), which is how rabbitmqadmin sends them. `fallback` when the field
+// is absent or null; bad_request_error when it is something else.
+bool body_bool(const json& body, const char* key, bool fallback);
+int64_t body_int(const json& body, const char* key, int64_t fallback);
 
 // Blocking request/response with a timeout; nullopt (and the reason in `error`) on failure.
 template <class T, class... Ts>
@@ -193,6 +223,7 @@ std::optional<reply> route_access(call& c);
 std::optional<reply> route_stats(call& c);
 std::optional<reply> route_debug(call& c);  // api_debug.cpp: fault injection
 std::optional<reply> route_cluster(call& c);  // api_cluster.cpp: join and leave
+std::optional<reply> route_export(call& c);   // api_export.cpp: definitions, aliveness-test
 // api_cluster.cpp: every node of the cluster (this one first, as node_json shows it), one of
 // them (nullopt: no such node), and the cluster's name.
 json cluster_nodes(call& c);

@@ -204,6 +204,20 @@ reply vhosts(call& c) {
     return ok(c.path[2] == "permissions" ? filtered_permissions(c, nullptr, &name)
                                          : filtered_topic_permissions(c, nullptr, &name));
   }
+  if (c.path.size() == 3 && (c.path[2] == "connections" || c.path[2] == "channels")) {
+    if (!exists)
+      return not_found();
+    if (c.method != "GET")
+      return method_not_allowed();
+    auto all = sub_call(c, "GET", {c.path[2]}, nullptr);
+    if (all.status != 200 || !all.body)
+      return all;
+    json out = json::array();
+    for (auto& x : *all.body)
+      if (x.value("vhost", std::string{}) == name)
+        out.push_back(std::move(x));
+    return ok(out);
+  }
   if (c.path.size() != 2)
     return not_found();
   if (c.method == "GET")

@@ -83,7 +83,12 @@ json queue_json(const context& ctx, const std::string& vhost, const queue_info& 
   j["messages"] = n ? n->ready + n->unacked : 0;
   j["messages_details"] = rate(n ? n->depth_rate : 0);
   j["messages_ready"] = n ? n->ready : 0;
+  j["messages_ready_details"] = rate(n ? n->ready_rate : 0);
   j["messages_unacknowledged"] = n ? n->unacked : 0;
+  j["messages_unacknowledged_details"] = rate(n ? n->unacked_rate : 0);
+  j["message_bytes"] = n ? n->ready_bytes + n->unacked_bytes : 0;
+  j["message_bytes_ready"] = n ? n->ready_bytes : 0;
+  j["message_bytes_unacknowledged"] = n ? n->unacked_bytes : 0;
   j["consumers"] = n ? n->consumers.size() : 0;
   if (q.owner) {
     auto& conns = numbers.snap->connections;
@@ -153,15 +158,6 @@ std::optional<reply> refused_on_creation(const call& c, bool exists, const amqp:
   if (!exists && access::creation_refused(c.permissions_in(c.path[1]), k, name, args))
     return not_authorised("Access refused.");
   return std::nullopt;
-}
-
-bool body_bool(const json& body, const char* key, bool fallback) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null())
-    return fallback;
-  if (!it->is_boolean())
-    throw bad_request_error{std::string{key} + " must be true or false"};
-  return it->get<bool>();
 }
 
 amqp::field_table body_arguments(const json& body) {

@@ -113,12 +113,12 @@ reply publish(call& c, const caf::actor& vhost, const std::string& exchange) {
 
 reply get_messages(call& c, const caf::actor& queue) {
   auto body = c.parsed_body();
-  auto count = body.value("count", 1);
+  auto count = body_int(body, "count", 1);
   auto ackmode = body.value("ackmode", std::string{"ack_requeue_true"});
   auto encoding = body.value("encoding", std::string{"auto"});
   std::optional<size_t> truncate;
-  if (auto t = body.find("truncate"); t != body.end() && t->is_number_integer())
-    truncate = t->get<size_t>();
+  if (auto t = body_int(body, "truncate", -1); t >= 0)
+    truncate = static_cast<size_t>(t);
   bool requeue;
   if (ackmode == "ack_requeue_true" || ackmode == "reject_requeue_true")
     requeue = true;
@@ -133,7 +133,7 @@ reply get_messages(call& c, const caf::actor& queue) {
   std::vector<uint64_t> fetched;
   std::string error;
   auto me = caf::actor_cast<caf::actor>(c.self);
-  for (int i = 0; i < count; ++i) {
+  for (int64_t i = 0; i < count; ++i) {
     // Requeued messages are fetched without ack and handed back at the end, so that the
     // next get in this loop sees the next message.
     auto g = ask<get_result>(c.self, queue, error, get_atom::value, me, !requeue);

@@ -2,6 +2,7 @@
 // HTTP basic auth against the registry's users, splits and percent-decodes the path (so that
 // the vhost "/" arrives as %2F), and hands the call to the area that owns the path.
 #include <algorithm>
+#include <charconv>
 
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
@@ -61,6 +62,8 @@ net::http_response to_http(const net::http_request& req, const reply& r) {
     res.set(http::field::www_authenticate, "Basic realm=\"Warren Management\"");
   if (!r.location.empty())
     res.set(http::field::location, r.location);
+  if (!r.attachment.empty())
+    res.set(http::field::content_disposition, "attachment; filename=" + r.attachment);
   return res;
 }
 
@@ -93,12 +96,20 @@ reply dispatch(call& c) {
     return *r;
   if (auto r = route_cluster(c))
     return *r;
+  if (auto r = route_export(c))
+    return *r;
   return not_found();
 }
 
 bool has_tag(const std::string& tags, std::string_view tag) {
   auto all = split_tags(tags);
   return std::find(all.begin(), all.end(), tag) != all.end();
+}
+
+// /api/vhosts/{vhost}/connections and .../channels: for whoever may see the vhost.
+bool per_vhost_lists(const call& c) {
+  return c.path.size() == 3 && c.path[0] == "vhosts" &&
+         (c.path[2] == "connections" || c.path[2] == "channels");
 }
 
 // RabbitMQ's management rules, before any handler runs: the management tags, the areas only
@@ -113,7 +124,8 @@ std::optional<reply> authorize(const call& c, const std::string& tags) {
   bool admin_only = area == "users" || area == "permissions" || area == "definitions" ||
                     area == "topic-permissions" ||
                     area == "user-limits" || (area == "vhost-limits" && c.method != "GET") ||
-                    (area == "vhosts" && (c.method != "GET" || c.path.size() > 2)) ||
+                    (area == "vhosts" && (c.method != "GET" || (c.path.size() > 2 &&
+                                                                 !per_vhost_lists(c)))) ||
                     (area == "nodes" && c.method != "GET");
   if (admin_only && !c.administrator)
     return not_authorised("Not administrator user");
@@ -121,8 +133,11 @@ std::optional<reply> authorize(const call& c, const std::string& tags) {
     return not_authorised("Not monitor user");
   if (area == "vhosts" && c.path.size() == 2 && !c.sees_vhost(c.path[1]))
     return not_authorised("Not administrator user");
+  if (per_vhost_lists(c) && !c.sees_vhost(c.path[1]))
+    return not_authorised("User not authorised to access virtual host");
   // (/api/consumers/{vhost} lists nothing of a vhost the user cannot see, as RabbitMQ.)
-  bool per_vhost = area == "queues" || area == "exchanges" || area == "bindings";
+  bool per_vhost = area == "queues" || area == "exchanges" || area == "bindings" ||
+                   area == "aliveness-test";
   if (per_vhost && c.path.size() >= 2 && !c.sees_vhost(c.path[1]))
     return not_authorised("User not authorised to access virtual host");
   return std::nullopt;
@@ -181,7 +196,11 @@ net::http_response api(const context& ctx, const net::http_request& req, std::st
   if (auto refused = authorize(c, who->tags))
     return to_http(req, *refused);
   try {
-    return to_http(req, dispatch(c));
+    auto r = dispatch(c);
+    if (c.method == "GET" && r.status == 200 && r.body)
+      if (auto bad = shape_answer(c.query, *r.body, c.path.empty() || c.path[0] != "users"))
+        r = std::move(*bad);
+    return to_http(req, r);
   } catch (const bad_request_error& e) {
     return to_http(req, bad_request(e.what()));
   } catch (const json::exception& e) {
@@ -190,6 +209,17 @@ net::http_response api(const context& ctx, const net::http_request& req, std::st
 }
 
 }  // namespace
+
+reply sub_call(call& c, std::string method, std::vector<std::string> path, const json& body,
+               bool as_administrator) {
+  std::string text = body.is_null() ? std::string{} : dump(body);
+  call sub{c.ctx,      std::move(method), std::move(path), std::string{},  text,
+           c.user,     std::string{},     c.self,          c.administrator, c.monitor,
+           c.permissions};
+  if (as_administrator && sub.path.size() > 1)
+    sub.permissions[sub.path[1]] = permission_info{c.user, sub.path[1], ".*", ".*", ".*"};
+  return dispatch(sub);
+}
 
 bool call::sees_vhost(const std::string& vhost) const {
   return administrator || permissions.count(vhost);
@@ -219,21 +249,48 @@ json call::parsed_body() const {
   if (body.empty())
     return json::object();
   auto j = json::parse(body, nullptr, false);
-  if (j.is_discarded())
-    throw bad_request_error{"malformed JSON in the request body"};
+  if (j.is_discarded() || !j.is_object())  // RabbitMQ's reason for both
+    throw bad_request_error{"not_json"};
   return j;
 }
 
-reply ok(json body) { return reply{200, std::move(body), {}}; }
-reply no_content() { return reply{204, std::nullopt, {}}; }
-reply created() { return reply{201, std::nullopt, {}}; }
+bool body_bool(const json& body, const char* key, bool fallback) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null())
+    return fallback;
+  if (it->is_boolean())
+    return it->get<bool>();
+  if (it->is_string() && (*it == "true" || *it == "false"))
+    return *it == "true";
+  throw bad_request_error{std::string{key} + " must be true or false"};
+}
+
+int64_t body_int(const json& body, const char* key, int64_t fallback) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null())
+    return fallback;
+  if (it->is_number_integer())
+    return it->get<int64_t>();
+  if (it->is_string()) {
+    auto& s = it->get_ref<const std::string&>();
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec == std::errc{} && end == s.data() + s.size() && !s.empty())
+      return v;
+  }
+  throw bad_request_error{std::string{key} + " must be an integer"};
+}
+
+reply ok(json body) { return reply{200, std::move(body), {}, {}}; }
+reply no_content() { return reply{204, std::nullopt, {}, {}}; }
+reply created() { return reply{201, std::nullopt, {}, {}}; }
 
 reply not_authorised(std::string reason) {
   return error_reply(401, "not_authorised", std::move(reason));
 }
 
 reply error_reply(unsigned status, std::string error, std::string reason) {
-  return reply{status, json{{"error", std::move(error)}, {"reason", std::move(reason)}}, {}};
+  return reply{status, json{{"error", std::move(error)}, {"reason", std::move(reason)}}, {}, {}};
 }
 
 reply not_found(std::string reason) {

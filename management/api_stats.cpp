@@ -4,11 +4,13 @@
 // and process numbers; closing a connection is a message to its actor, on whichever node.
 #include <unistd.h>
 
+#include <charconv>
 #include <thread>
 
 #include "actors/resource_alarms.hpp"
 #include "management/api.hpp"
 #include "management/json_amqp.hpp"
+#include "actors/message_inspect.hpp"  // decode_arguments (after the types it needs)
 #include "metrics/process_stats.hpp"
 
 namespace warren::mgmt {
@@ -66,6 +68,10 @@ json connection_json(const std::string& node, const conn_sample& s) {
               {"channel_max", c.channel_max},
               {"frame_max", c.frame_max},
               {"timeout", c.heartbeat},
+              {"client_properties", c.client_properties.empty()
+                                      ? json::object()
+                                      : to_json(decode_arguments(c.client_properties))},
+              {"auth_mechanism", text_or_null(c.auth_mechanism)},
               {"connected_at", c.connected_at},
               {"recv_oct", c.recv_oct},
               {"recv_oct_details", rate(bytes_rate(s, &metrics::connection_stats::recv_oct))},
@@ -338,10 +344,10 @@ json overview(call& c) {
   for (auto& [name, n] : numbers.remote)
     add_listeners(name, n->listeners);
   return json{
-    {"management_version", "0.1.0"},
-    {"rabbitmq_version", "0.1.0"},
-    {"product_name", "Warren"},
-    {"product_version", "0.1.0"},
+    {"management_version", compatible_version},
+    {"rabbitmq_version", compatible_version},
+    {"product_name", product_name},
+    {"product_version", product_version},
     {"cluster_name", cluster_name(c)},
     {"node", c.ctx.node},
     {"statistics_db_event_queue", 0},
@@ -367,6 +373,59 @@ json overview(call& c) {
       {"consumers", consumers},
       {"vhosts", vhosts.size()}}},
     {"listeners", listeners}};
+}
+
+// RabbitMQ's names for a protocol (rabbit_mgmt_wm_health_check_protocol_listener).
+std::string normalize_protocol(std::string p) {
+  for (auto& ch : p)
+    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (auto* amqp : {"amqp091", "amqp0.9.1", "amqp0-9-1", "amqp0_9_1", "amqp10", "amqp1.0",
+                     "amqp1-0", "amqp1_0"})
+    if (p == amqp)
+      return "amqp";
+  if (p == "amqps")
+    return "amqp/ssl";
+  for (auto* stomp : {"stomp1.0", "stomp1.1", "stomp1.2", "stomp10", "stomp11", "stomp12",
+                      "stomp1_0", "stomp1_1", "stomp1_2"})
+    if (p == stomp)
+      return "stomp";
+  if (p == "stomps")
+    return "stomp/ssl";
+  return p;
+}
+
+// /api/health/checks/port-listener/{port} and .../protocol-listener/{protocol}: 200 when
+// this node has such a listener, else 503 with what it has.
+reply listener_check(call& c, bool by_port, const std::string& what) {
+  json have = json::array();
+  bool found = false;
+  if (by_port) {
+    int64_t port = 0;
+    auto [end, ec] = std::from_chars(what.data(), what.data() + what.size(), port);
+    if (ec != std::errc{} || end != what.data() + what.size() || what.empty())
+      return bad_request("Invalid port");
+    for (auto& l : c.ctx.listeners) {
+      have.push_back(l.port);
+      found = found || l.port == port;
+    }
+    if (found)
+      return ok(json{{"status", "ok"}, {"port", port}});
+    return reply{503,
+                 json{{"status", "failed"}, {"reason", "No active listener"}, {"missing", port},
+                      {"ports", have}},
+                 {}, {}};
+  }
+  auto protocol = normalize_protocol(what);
+  for (auto& l : c.ctx.listeners) {
+    have.push_back(l.protocol);
+    found = found || l.protocol == protocol;
+  }
+  if (found)
+    return ok(json{{"status", "ok"}, {"protocol", protocol}});
+  return reply{503,
+               json{{"status", "failed"}, {"reason", "No active listener"},
+                    {"missing", protocol}, {"protocols", have}},
+               {}, {}};
 }
 
 }  // namespace
@@ -411,8 +470,11 @@ std::optional<reply> route_stats(call& c) {
                                    ? "There are alarms in effect in the cluster"
                                    : "There are alarms in effect on the node"},
                       {"alarms", raised}},
-                 {}};
+                 {}, {}};
   }
+  if (area == "health" && c.path.size() == 4 && c.path[1] == "checks" &&
+      (c.path[2] == "port-listener" || c.path[2] == "protocol-listener"))
+    return listener_check(c, c.path[2] == "port-listener", c.path[3]);
   if ((area == "healthchecks" && c.path.size() == 2 && c.path[1] == "node") ||
       (area == "health" && c.path.size() == 3 && c.path[1] == "checks"))
     return ok(json{{"status", "ok"}});

@@ -41,6 +41,7 @@ struct queue_stats {
   std::string vhost, name;
   // Gauges.
   uint64_t ready = 0, unacked = 0;
+  uint64_t ready_bytes = 0, unacked_bytes = 0;  // their bodies (RabbitMQ's message_bytes_*)
   uint64_t mailbox = 0;
   std::vector<consumer_stats> consumers;
   // Counters.
@@ -104,6 +105,8 @@ struct connection_stats {
   uint64_t mailbox = 0;
   uint64_t recv_oct = 0, send_oct = 0, recv_cnt = 0, send_cnt = 0;
   uint32_t frame_max = 0, channel_max = 0, heartbeat = 0;
+  std::string client_properties;  // AMQP: connection.start-ok's, encoded as a field table
+  std::string auth_mechanism;     // AMQP: PLAIN, AMQPLAIN or EXTERNAL
   std::vector<channel_stats> channels;
   channel_counters totals;  // all channels so far, closed ones included
   bool final = false;
@@ -137,7 +140,8 @@ typename Inspector::result_type inspect(Inspector& f, connection_stats& x) {
   return f(caf::meta::type_name("connection_stats"), x.id, x.addr, x.protocol, x.peer, x.local,
            x.user, x.vhost, x.ssl, x.ssl_protocol, x.ssl_cipher, x.peer_cert_subject,
            x.peer_cert_issuer, x.connected_at, x.mailbox, x.recv_oct, x.send_oct, x.recv_cnt,
-           x.send_cnt, x.frame_max, x.channel_max, x.heartbeat, x.channels, x.totals, x.final);
+           x.send_cnt, x.frame_max, x.channel_max, x.heartbeat, x.client_properties,
+           x.auth_mechanism, x.channels, x.totals, x.final);
 }
 
 }  // namespace warren::metrics

@@ -22,16 +22,34 @@ test_pkgs=(python3-pika python3-amqp python3-stomp amqp-tools libnet-stomp-perl 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
 
+sudo_cmd=()
+[ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
-  sudo_cmd=()
-  [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The management tests drive Warren with rabbitmqadmin, the HTTP API's own client. Debian ships it
+# only inside rabbitmq-server, so the package is downloaded (not installed: no RabbitMQ is set up
+# or started) and just that one script is taken out of it.
+admin_tool=tests/.tools/rabbitmqadmin
+if [ "$mode" = test ] && [ ! -f "$admin_tool" ]; then
+  echo "fetching rabbitmqadmin from Debian's rabbitmq-server package"
+  dl="$(mktemp -d)"
+  if ! (cd "$dl" && apt-get download -qq rabbitmq-server); then
+    "${sudo_cmd[@]}" apt-get update -qq   # no package lists yet
+    (cd "$dl" && apt-get download -qq rabbitmq-server)
+  fi
+  dpkg-deb --fsys-tarfile "$dl"/rabbitmq-server_*.deb | tar -x -C "$dl" ./usr/bin/rabbitmqadmin
+  mkdir -p "$(dirname "$admin_tool")"
+  install -m 0755 "$dl/usr/bin/rabbitmqadmin" "$admin_tool"
+  rm -rf "$dl"
 fi
 
 jobs="$(nproc)"
