@@ -102,14 +102,23 @@ json queue_json(const context& ctx, const std::string& vhost, const queue_info& 
   return j;
 }
 
-// RabbitMQ's properties_key: identifies a binding among those between the same ends.
-std::string properties_key(const binding_info& b) {
+// RabbitMQ's properties_key: identifies a binding among those between the same ends, and is
+// ready to be a path segment: the routing key percent-encoded ("a.%23"), then "~" and a hash
+// of the arguments when there are any.
+std::string properties_key(const binding_info& b, bool encoded = true) {
+  auto key = encoded ? percent_encode(b.key) : b.key;
   if (b.arguments.empty())
-    return b.key.empty() ? "~" : b.key;
+    return key.empty() ? "~" : key;
   char hash[16];
   std::snprintf(hash, sizeof hash, "%08x",
                 persistence::crc32_update(0, encode_arguments(b.arguments)));
-  return b.key + "~" + hash;
+  return key + "~" + hash;
+}
+
+// The path segment (decoded once by the router) names binding b: written as the API listed
+// it, or that percent-encoded once more.
+bool names_binding(const std::string& segment, const binding_info& b) {
+  return segment == properties_key(b, false) || segment == properties_key(b);
 }
 
 json binding_json(const std::string& vhost, const binding_info& b) {
@@ -234,6 +243,9 @@ reply exchanges(call& c) {
     }
     return method_not_allowed();
   }
+  if (!exists && c.path.size() == 4 && c.path[3] == "publish" && c.method == "POST")
+    return bad_request("404 NOT_FOUND - no exchange '" + name + "' in vhost '" + c.path[1] +
+                       "'");  // (RabbitMQ's answer: its channel's error)
   if (!exists)
     return not_found();
   if (c.path.size() == 5 && c.path[3] == "bindings" &&
@@ -408,13 +420,13 @@ reply bindings(call& c) {
     res.location = "/api/bindings/" + percent_encode(c.path[1]) + "/e/" +
                    percent_encode(c.path[3]) + "/" + c.path[4] + "/" +
                    percent_encode(destination) + "/" +
-                   percent_encode(properties_key(binding_info{source, destination, to_exchange,
-                                                              spec.key, spec.arguments}));
+                   properties_key(binding_info{source, destination, to_exchange, spec.key,
+                                               spec.arguments});
     return res;
   }
   auto props = c.path[6];
   auto b = std::find_if(matching.begin(), matching.end(),
-                        [&](auto& x) { return properties_key(x) == props; });
+                        [&](auto& x) { return names_binding(props, x); });
   if (b == matching.end())
     return not_found();
   if (c.method == "GET")

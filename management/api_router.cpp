@@ -308,8 +308,8 @@ reply from_amqp(uint16_t code, const std::string& text) {
   switch (code) {
     case amqp::not_found:
       return not_found(reason);
-    case amqp::access_refused:
-      return error_reply(403, "access_refused", reason);
+    case amqp::access_refused:  // (RabbitMQ's API answers every refusal so)
+      return not_authorised("Access refused.");
     default:
       return bad_request(reason);
   }

@@ -305,16 +305,30 @@ reply set_limits(call& c) {
                  {"disk_free_alarm", r->disk}});
 }
 
+// The exchange types there are, as RabbitMQ describes its own.
+json exchange_types() {
+  json out = json::array();
+  for (auto [name, description] :
+       {std::pair{"direct", "AMQP direct exchange, as per the AMQP specification"},
+        std::pair{"fanout", "AMQP fanout exchange, as per the AMQP specification"},
+        std::pair{"headers", "AMQP headers exchange, as per the AMQP specification"},
+        std::pair{"topic", "AMQP topic exchange, as per the AMQP specification"}})
+    out.push_back(json{{"name", name}, {"description", description}, {"enabled", true}});
+  return out;
+}
+
 json overview(call& c) {
   // The whole cluster's, as RabbitMQ counts them.
   cluster_numbers numbers{c.ctx};
   uint64_t ready = 0, unacked = 0, consumers = 0, connections = 0, channels = 0, queues = 0;
-  double depth_rate = 0;
+  double depth_rate = 0, ready_rate = 0, unacked_rate = 0;
   numbers.each_queue([&](const std::string&, const metrics::queue_summary& q) {
     ready += q.ready;
     unacked += q.unacked;
     consumers += q.consumers.size();
     depth_rate += q.depth_rate;
+    ready_rate += q.ready_rate;
+    unacked_rate += q.unacked_rate;
     ++queues;
   });
   auto totals = numbers.snap->retired.channels;
@@ -349,6 +363,8 @@ json overview(call& c) {
     {"product_name", product_name},
     {"product_version", product_version},
     {"cluster_name", cluster_name(c)},
+    {"rates_mode", "basic"},
+    {"exchange_types", exchange_types()},
     {"node", c.ctx.node},
     {"statistics_db_event_queue", 0},
     {"message_stats",
@@ -364,7 +380,9 @@ json overview(call& c) {
      {{"messages", ready + unacked},
       {"messages_details", rate(depth_rate)},
       {"messages_ready", ready},
-      {"messages_unacknowledged", unacked}}},
+      {"messages_ready_details", rate(ready_rate)},
+      {"messages_unacknowledged", unacked},
+      {"messages_unacknowledged_details", rate(unacked_rate)}}},
     {"object_totals",
      {{"connections", connections},
       {"channels", channels},

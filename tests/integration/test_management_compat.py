@@ -1000,5 +1000,64 @@ class FieldsTest(CompatCase):
         self.assertEqual((status, body["error"]), (400, "bad_request"), raw)
 
 
+
+class AnswersTest(CompatCase):
+    """Answers where RabbitMQ 3.10.8 answered otherwise before: a topic binding's
+    properties_key in a URL, refusals of reserved names, a publish to a missing exchange, the
+    overview's exchange types."""
+
+    def test_properties_key_goes_into_a_url_as_listed(self):
+        x, q = unique("pk-x"), unique("pk-q")
+        self.addCleanup(self.api.call, "DELETE", "/api/exchanges/%2F/" + quote(x))
+        self.addCleanup(self.api.call, "DELETE", "/api/queues/%2F/" + quote(q))
+        self.api_ok("PUT", "/api/exchanges/%2F/" + quote(x), {"type": "topic"})
+        self.api_ok("PUT", "/api/queues/%2F/" + quote(q), {})
+        for key, args in (("a.#", {}), ("b.#", {"x-k": "v"}), ("", {})):
+            self.api_ok("POST", "/api/bindings/%%2F/e/%s/q/%s" % (quote(x), quote(q)),
+                        {"routing_key": key, "arguments": args})
+        path = "/api/bindings/%%2F/e/%s/q/%s" % (quote(x), quote(q))
+        listed = {b["routing_key"]: b["properties_key"] for b in self.api.get(path)}
+        # As RabbitMQ writes it: the key percent-encoded, "~" and a hash when there are
+        # arguments, "~" alone for an empty key.
+        self.assertEqual(listed["a.#"], "a.%23")
+        self.assertTrue(listed["b.#"].startswith("b.%23~"), listed)
+        self.assertEqual(listed[""], "~")
+        # Pasted into the URL as it is, and percent-encoded once more: both name the binding.
+        self.assertEqual(self.api.get(path + "/" + listed["a.#"])["routing_key"], "a.#")
+        self.assertEqual(self.api.call("DELETE", path + "/" + listed["a.#"])[0], 204)
+        self.assertEqual(self.api.call("DELETE", path + "/" + quote(listed["b.#"]))[0], 204)
+        self.assertEqual([b["routing_key"] for b in self.api.get(path)], [""])
+
+    def test_reserved_names_and_missing_exchange(self):
+        refused = (401, {"error": "not_authorised", "reason": "Access refused."})
+        self.assertEqual(self.api.call("PUT", "/api/queues/%2F/amq.compat", body={})[:2], refused)
+        self.assertEqual(self.api.call("PUT", "/api/exchanges/%2F/amq.compat",
+                                       body={"type": "direct"})[:2], refused)
+        self.assertEqual(self.api.call("DELETE", "/api/exchanges/%2F/amq.direct")[:2], refused)
+        missing = unique("nosuch")
+        self.assertEqual(self.api.call(
+            "POST", "/api/exchanges/%%2F/%s/publish" % missing,
+            body={"routing_key": "k", "payload": "p", "payload_encoding": "string",
+                  "properties": {}})[:2],
+            (400, {"error": "bad_request",
+                   "reason": "404 NOT_FOUND - no exchange '%s' in vhost '/'" % missing}))
+
+    def test_overview_exchange_types_and_totals(self):
+        q = unique("totals")
+        self.addCleanup(self.api.call, "DELETE", "/api/queues/%2F/" + quote(q))
+        self.api_ok("PUT", "/api/queues/%2F/" + quote(q), {})
+        # (RabbitMQ's totals are empty until its statistics have seen a queue.)
+        o = self.wait_get("/api/overview",
+                          lambda o: "messages_ready_details" in o.get("queue_totals", {}))
+        types = {t["name"]: t for t in o["exchange_types"]}
+        self.assertLessEqual({"direct", "fanout", "headers", "topic"}, set(types))
+        self.assertEqual(types["topic"], {"name": "topic", "enabled": True,
+                                          "description": "AMQP topic exchange, as per the AMQP "
+                                                         "specification"})
+        totals = o["queue_totals"]
+        self.assertTrue(is_rate(totals["messages_ready_details"]), totals)
+        self.assertTrue(is_rate(totals["messages_unacknowledged_details"]), totals)
+
+
 if __name__ == "__main__":
     unittest.main()
