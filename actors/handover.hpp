@@ -9,7 +9,9 @@
 // the store has is read back a page at a time, when the move gets to it. So neither node
 // holds more than a window and a page of the move at once, however long the queue. Publishes
 // that arrive meanwhile wait, their credit not handed back, so their publishers stop after a
-// window; they follow the moved messages once those have gone.
+// window; they follow the moved messages once those have gone. Only then does the vhost
+// route this node's exchanges and connections to the queue that stays, so a publisher's later
+// messages never overtake its earlier ones.
 #pragma once
 
 #include <caf/all.hpp>
@@ -44,18 +46,24 @@ template <class Self>
 class move : public std::enable_shared_from_this<move<Self>> {
 public:
   static constexpr size_t batch_size = 1024;
+  static constexpr size_t batch_bytes = publish_credit::window_bytes / 8;  // (as batch_meter)
 
-  move(Self* self, caf::actor winner, std::string desc, std::string node)
-    : self_(self), winner_(std::move(winner)), desc_(std::move(desc)), node_(std::move(node)) {}
+  move(Self* self, caf::actor winner, caf::actor vhost, std::string desc, std::string node)
+    : self_(self),
+      winner_(std::move(winner)),
+      vhost_(std::move(vhost)),
+      desc_(std::move(desc)),
+      node_(std::move(node)) {}
 
   // Adds one message; false when the source should stop and return fill::paused.
   bool add(message_ptr msg, bool redelivered) {
     if (!b_.items.empty() && b_.redelivered != redelivered)
       flush();
     b_.redelivered = redelivered;
+    b_bytes_ += msg->body().size();
     b_.items.push_back(publish_item{std::move(msg), 0, 0});
     ++moved_;
-    if (b_.items.size() == batch_size)
+    if (b_.items.size() == batch_size || b_bytes_ >= batch_bytes)
       flush();
     return !credit_.exhausted();
   }
@@ -122,6 +130,7 @@ private:
     if (b_.items.empty())
       return;
     credit_.spend(winner_, b_);
+    b_bytes_ = 0;
     self_->send(winner_, publish_atom::value, std::exchange(b_, publish_batch{}));
   }
 
@@ -154,6 +163,8 @@ private:
     for (auto& [sender, b] : held_)
       pass_on(sender, b);
     held_.clear();
+    // Its vhost routes to the queue that stays from now on (what still comes here follows).
+    self->send(vhost_, yield_atom::value, self->address());
     self->demonitor(winner);
     self->delayed_send(self, forward_time, stop_atom::value);
     self->become(
@@ -169,23 +180,26 @@ private:
 
   Self* self_;
   caf::actor winner_;
+  caf::actor vhost_;  // told when the move is done: (yield_atom, this actor's address)
   std::string desc_;
   std::string node_;
   std::function<fill(Self*, move&)> source_;
   std::function<void(Self*)> end_;
   credit_account credit_;
   publish_batch b_;
+  size_t b_bytes_ = 0;  // of the bodies in b_
   size_t moved_ = 0;
   bool loading_ = false;
   std::vector<std::pair<caf::actor, publish_batch>> held_;  // publishes that came meanwhile
 };
 
-// Starts the move of `self`'s messages to `winner` on `node`; see move::start.
+// Starts the move of `self`'s messages to `winner` on `node`; see move::start. `vhost` is
+// told once the moved messages and the publishes held meanwhile have gone.
 template <class Self, class Source, class End>
-void start(Self* self, caf::actor winner, std::string desc, std::string node, Source source,
-           End end) {
-  auto mv = std::make_shared<move<Self>>(self, std::move(winner), std::move(desc),
-                                         std::move(node));
+void start(Self* self, caf::actor winner, caf::actor vhost, std::string desc, std::string node,
+           Source source, End end) {
+  auto mv = std::make_shared<move<Self>>(self, std::move(winner), std::move(vhost),
+                                         std::move(desc), std::move(node));
   mv->start(std::move(source), std::move(end));
 }
 

@@ -745,7 +745,14 @@ void yield_to(queue_actor_t* self, const caf::actor& winner, const std::string& 
   st.pending_gets.clear();
   // Publishers waiting for this queue's store: it cannot tell them the messages are safe.
   st.unconfirmed.release(self, std::numeric_limits<uint64_t>::max(), false, {});
-  handover::start(self, winner, queue_desc(st), node, next_to_move, close_out);
+  // Its numbers go now (the queue that stays counts what it moves), its file once moved.
+  report(self, st.collector, true);
+  handover::start(self, winner, st.cfg.vhost, queue_desc(st), node, next_to_move,
+                  [](queue_actor_t* self) {
+                    auto& st = self->state;
+                    if (!st.cfg.store_path.empty())
+                      self->send(st.cfg.store, destroy_atom::value, st.cfg.store_path);
+                  });
 }
 
 // Publishers are paced by consumers. While the queue has consumers and more than

@@ -39,8 +39,10 @@ struct queue_config {
 // Besides the messages of the queue protocol (messages.hpp), from its vhost in a cluster:
 //   (yield_atom, caf::actor winner, node)  a queue of the same name on node `node` stays
 //       (cluster/definitions.hpp): this one cancels its consumers, sends every message it has
-//       (the unacknowledged ones marked redelivered) to `winner` and deletes its file; for
-//       10 s more it forwards the publishes that reach it, then it ends.
+//       (the unacknowledged ones marked redelivered) to `winner`, paced (handover.hpp), then
+//       what was published to it meanwhile, deletes its file and tells its vhost
+//       (yield_atom, its address), which then routes to `winner`; for 10 s more it forwards
+//       the publishes that reach it, then it ends.
 caf::actor spawn_queue(caf::actor_system& sys, queue_config cfg);
 
 // A message as read back from a queue's store (its fields are moved out of `m`).

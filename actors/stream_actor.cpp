@@ -415,12 +415,13 @@ void yield_to(stream_actor_t* self, const caf::actor& winner, const std::string&
   st.consumers.clear();
   // Publishers waiting for this stream's store: it cannot tell them the messages are safe.
   st.unconfirmed.release(self, std::numeric_limits<uint64_t>::max(), false, {});
-  handover::start(self, winner, stream_desc(st), node, next_to_move,
+  // Its numbers go now (the stream that stays counts what it takes), its file once moved.
+  report(self, st.collector, true);
+  handover::start(self, winner, st.cfg.vhost, stream_desc(st), node, next_to_move,
                   [](stream_actor_t* self) {
                     auto& st = self->state;
                     if (st.stored())
                       self->send(st.cfg.store, destroy_atom::value, st.cfg.store_path);
-                    report(self, st.collector, true);
                   });
 }
 

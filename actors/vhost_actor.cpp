@@ -77,6 +77,9 @@ struct vhost_state {
   std::map<std::string, queue_record> queues;
   std::vector<binding_record> bindings;
   std::map<std::string, caf::actor> reply_to;  // direct reply-to token -> connection
+  // Queues of this node that yielded and are still moving their messages (handover.hpp), by
+  // their actor: name. Exchanges route to them until the move is done.
+  std::map<caf::actor_addr, std::string> yielding;
   int64_t max_queues = -1;  // the vhost limit max-queues (negative: none), from the registry
   vhost_persistence persist;
   sup::restart_budget budget;  // restarts of exchanges and queues
@@ -1004,6 +1007,8 @@ void yield_queue(vhost_actor_t* self, queue_record& r, queue_location& q,
   auto& st = self->state;
   auto old = r.actor;
   self->unlink_from(old);  // it ends on purpose
+  self->monitor(old);
+  st.yielding.emplace(old.address(), r.spec.name);
   self->send(old, yield_atom::value, q.actor, from);
   if (r.persisted)  // its file goes with the actor
     self->send(st.persist.catalog, delete_atom::value, queue_atom::value, st.vhost, r.spec.name);
@@ -1017,9 +1022,24 @@ void yield_queue(vhost_actor_t* self, queue_record& r, queue_location& q,
   r.persisted = false;
   r.file.clear();
   r.owner = nullptr;
-  for (auto& src : sources_of(st, r.spec.name))
-    self->send(src, rebind_atom::value, old.address(), r.actor);
-  self->send(vhost_group(self->home_system(), st.vhost), restarted_atom::value, old.address());
+  // Exchanges and connections go on sending to the old queue while it moves its messages:
+  // what they send waits there and follows the moved messages (moved()).
+}
+
+// The queue here that yielded (actor `old`) has moved its messages, and what was sent to it
+// meanwhile (or it ended before it could): exchanges and connections route to the queue of its
+// name from now on. So no publisher's messages overtake its earlier ones.
+void moved(vhost_actor_t* self, const caf::actor_addr& old) {
+  auto& st = self->state;
+  auto it = st.yielding.find(old);
+  if (it == st.yielding.end())
+    return;
+  auto name = std::move(it->second);
+  st.yielding.erase(it);
+  if (auto q = st.queues.find(name); q != st.queues.end())
+    for (auto& src : sources_of(st, name))
+      self->send(src, rebind_atom::value, old, q->second.actor);
+  self->send(vhost_group(self->home_system(), st.vhost), restarted_atom::value, old);
 }
 
 // A queue that lives on node `from`, as that node announced it (declared, restarted, or all
@@ -1387,6 +1407,7 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
       recover(self);
     }
     self->set_down_handler([=](caf::down_msg& dm) {
+      moved(self, dm.source);  // (a yielding queue that ended before it said so)
       // An exclusive queue's connection went away: delete its queues.
       std::vector<std::string> doomed;
       for (auto& [qname, q] : self->state.queues)
@@ -1591,6 +1612,7 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
       [=](cluster_atom, forget_atom, std::string& node) { forget_node(self, node); },
       [=](cluster_atom, snapshot_atom) { return snapshot(self->state); },
       [=](cluster_atom, prune_atom, uint64_t before) { prune_tombstones(self->state, before); },
+      [=](yield_atom, caf::actor_addr& old) { moved(self, old); },
       [=](autodel_atom, std::string& name, caf::actor& queue) {
         auto it = self->state.queues.find(name);
         if (it != self->state.queues.end() && it->second.actor == queue)

@@ -4,7 +4,8 @@
 //   api_definitions.cpp  exchanges, queues, bindings: list, declare, delete, purge, publish, get
 //   api_access.cpp       vhosts, users, permissions, vhost and user limits, whoami
 //   api_stats.cpp        overview, nodes, connections, channels, consumers
-//   api_export.cpp       definitions export and import, aliveness-test
+//   api_export.cpp       definitions export and import, aliveness-test, parameters,
+//                        policies (none)
 //   api_query.cpp        columns, sorting and pagination of what a GET answers
 // Every request runs on an HTTP thread and asks actors through a scoped actor with a timeout
 // (never on an AMQP/STOMP I/O thread); statistics come from the collector's snapshot.
@@ -223,7 +224,8 @@ std::optional<reply> route_access(call& c);
 std::optional<reply> route_stats(call& c);
 std::optional<reply> route_debug(call& c);  // api_debug.cpp: fault injection
 std::optional<reply> route_cluster(call& c);  // api_cluster.cpp: join and leave
-std::optional<reply> route_export(call& c);   // api_export.cpp: definitions, aliveness-test
+// api_export.cpp: definitions, aliveness-test, parameters, policies
+std::optional<reply> route_export(call& c);
 // api_cluster.cpp: every node of the cluster (this one first, as node_json shows it), one of
 // them (nullopt: no such node), and the cluster's name.
 json cluster_nodes(call& c);

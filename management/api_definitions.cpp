@@ -115,10 +115,15 @@ std::string properties_key(const binding_info& b, bool encoded = true) {
   return key + "~" + hash;
 }
 
-// The path segment (decoded once by the router) names binding b: written as the API listed
-// it, or that percent-encoded once more.
-bool names_binding(const std::string& segment, const binding_info& b) {
-  return segment == properties_key(b, false) || segment == properties_key(b);
+// The binding the path segment (decoded once by the router) names: the API's properties_key
+// percent-encoded once more, or else written into the URL as it was listed.
+template <class Bindings>
+auto named_binding(const std::string& segment, Bindings& bs) {
+  auto it = std::find_if(bs.begin(), bs.end(), [&](auto& b) { return properties_key(b) == segment; });
+  if (it != bs.end())
+    return it;
+  return std::find_if(bs.begin(), bs.end(),
+                      [&](auto& b) { return properties_key(b, false) == segment; });
 }
 
 json binding_json(const std::string& vhost, const binding_info& b) {
@@ -425,8 +430,7 @@ reply bindings(call& c) {
     return res;
   }
   auto props = c.path[6];
-  auto b = std::find_if(matching.begin(), matching.end(),
-                        [&](auto& x) { return names_binding(props, x); });
+  auto b = named_binding(props, matching);
   if (b == matching.end())
     return not_found();
   if (c.method == "GET")

@@ -1,3 +1,5 @@
+// /api/parameters, /api/global-parameters, /api/policies and /api/operator-policies: what
+// Warren has of RabbitMQ's runtime parameters and policies.
 // /api/definitions: the broker's definitions as one JSON document, RabbitMQ's export format
 // (users, vhosts, permissions, topic permissions, vhost limits as parameters, queues,
 // exchanges, bindings), and its import; /api/definitions/{vhost} the same for one vhost's
@@ -102,8 +104,7 @@ json export_all(call& c) {
   out["permissions"] = list_of(c, {"permissions"});
   out["topic_permissions"] = list_of(c, {"topic-permissions"});
   out["parameters"] = limit_parameters(c, nullptr);
-  out["global_parameters"] = json::array({json{{"name", "cluster_name"},
-                                              {"value", cluster_name(c)}}});
+  out["global_parameters"] = json::array();
   out["policies"] = json::array();
   add_vhost_objects(c, nullptr, out);
   return out;
@@ -283,11 +284,52 @@ reply aliveness_test(call& c) {
   return ok(json{{"status", "ok"}});
 }
 
+// /api/parameters[/{component}[/{vhost}]]: the vhost limits, the only runtime parameters
+// Warren has (as RabbitMQ lists them, component "vhost-limits"); /api/global-parameters has
+// none.
+reply parameters(call& c) {
+  if (c.method != "GET")
+    return method_not_allowed();
+  if (c.path.size() > 3)
+    return not_found();
+  if (c.path.size() == 3 && !find_vhost(c, c.path[2]))
+    return not_found("vhost_not_found");
+  json out = json::array();
+  if (c.path.size() == 1 || c.path[1] == "vhost-limits")
+    for (auto& p : limit_parameters(c, nullptr))
+      if (c.path.size() < 3 || p.value("vhost", std::string{}) == c.path[2])
+        out.push_back(std::move(p));
+  return ok(out);
+}
+
+// /api/policies and /api/operator-policies: Warren has none (queue arguments say what a
+// policy would), so the lists are empty and a policy cannot be set.
+reply policies(call& c) {
+  if (c.path.size() > 3)
+    return not_found();
+  if (c.path.size() >= 2 && !find_vhost(c, c.path[1]))
+    return c.method == "PUT" ? error_reply(404, "not_found", "vhost_not_found") : not_found();
+  if (c.method == "GET")
+    return c.path.size() == 3 ? not_found() : ok(json::array());
+  if (c.method == "PUT" && c.path.size() == 3)
+    return bad_request("Warren has no policies: give the queue its x- arguments when it is "
+                       "declared");
+  if (c.method == "DELETE" && c.path.size() == 3)
+    return not_found();
+  return method_not_allowed();
+}
+
 }  // namespace
 
 std::optional<reply> route_export(call& c) {
   if (c.path.empty())
     return std::nullopt;
+  if (c.path[0] == "parameters")
+    return parameters(c);
+  if (c.path[0] == "global-parameters")  // (none: the cluster's name is its first node's)
+    return c.method == "GET" && c.path.size() == 1 ? ok(json::array()) : method_not_allowed();
+  if (c.path[0] == "policies" || c.path[0] == "operator-policies")
+    return policies(c);
   if (c.path[0] == "definitions")
     return definitions(c);
   if (c.path[0] == "aliveness-test")

@@ -5,7 +5,9 @@
 // every GET, whichever handler answered it.
 #include <algorithm>
 #include <charconv>
-#include <regex>
+#include <regex.h>
+
+#include <memory>
 
 #include "management/api.hpp"
 
@@ -88,8 +90,8 @@ json keep_columns(const json& j, const std::vector<std::vector<std::string>>& co
   return out;
 }
 
-// Erlang's term order, as RabbitMQ sorts: numbers before atoms (null, booleans) before
-// strings; then by value.
+// Erlang's term order, as RabbitMQ sorts: numbers, then atoms (null, false, true, and
+// `undefined` for a missing key) by name, then strings; objects and lists last.
 int rank(const json* v) {
   if (!v || v->is_null() || v->is_boolean())
     return 1;
@@ -100,18 +102,70 @@ int rank(const json* v) {
   return 3;
 }
 
+std::string atom_name(const json* v) {
+  if (!v)
+    return "undefined";
+  if (v->is_boolean())
+    return v->get<bool>() ? "true" : "false";
+  return "null";
+}
+
 bool sorts_before(const json* a, const json* b) {
   int ra = rank(a), rb = rank(b);
   if (ra != rb)
     return ra < rb;
-  if (ra == 0)
-    return a->get<double>() < b->get<double>();
-  if (ra == 2)
-    return a->get_ref<const std::string&>() < b->get_ref<const std::string&>();
-  if (a && b && a->is_boolean() && b->is_boolean())
-    return !a->get<bool>() && b->get<bool>();  // 'false' < 'true'
-  return false;
+  switch (ra) {
+    case 0:
+      return a->get<double>() < b->get<double>();
+    case 1:
+      return atom_name(a) < atom_name(b);
+    case 2:
+      return a->get_ref<const std::string&>() < b->get_ref<const std::string&>();
+    default:
+      return false;
+  }
 }
+
+// A name filter with use_regex=true, as POSIX extended expressions matched without case by
+// glibc's matcher. Back-references and counted repetition are refused: without them the
+// matcher's work grows with the pattern's and the name's length only, so a filter cannot hold
+// the HTTP thread (as a backtracking matcher can).
+class name_regex {
+public:
+  static std::unique_ptr<name_regex> compile(const std::string& pattern) {
+    if (pattern.size() > max_pattern)
+      return nullptr;
+    for (size_t i = 0; i < pattern.size(); ++i) {
+      if (pattern[i] == '{')
+        return nullptr;
+      if (pattern[i] == '\\' && i + 1 < pattern.size() &&
+          std::isdigit(static_cast<unsigned char>(pattern[i + 1])))
+        return nullptr;
+    }
+    std::unique_ptr<name_regex> re{new name_regex};
+    if (regcomp(&re->re_, pattern.c_str(), REG_EXTENDED | REG_ICASE | REG_NOSUB) != 0)
+      return nullptr;
+    re->compiled_ = true;
+    return re;
+  }
+  ~name_regex() {
+    if (compiled_)
+      regfree(&re_);
+  }
+  name_regex(const name_regex&) = delete;
+  name_regex& operator=(const name_regex&) = delete;
+
+  bool search(const std::string& text) const {
+    return text.find('\0') == std::string::npos &&
+           regexec(&re_, text.c_str(), 0, nullptr, 0) == 0;
+  }
+
+private:
+  static constexpr size_t max_pattern = 256;
+  name_regex() = default;
+  regex_t re_{};
+  bool compiled_ = false;
+};
 
 std::optional<int64_t> as_int(const std::string& s) {
   int64_t v = 0;
@@ -170,7 +224,7 @@ std::optional<reply> shape_answer(const std::string& query, json& body, bool pag
   auto page_text = pages ? param("page") : nullptr;
   auto size_text = pages ? param("page_size") : nullptr;
   int64_t page = 0, page_size = default_page_size;
-  std::optional<std::regex> re;
+  std::unique_ptr<name_regex> re;
   if (page_text) {
     auto p = as_int(*page_text);
     auto ps = size_text ? as_int(*size_text) : std::optional<int64_t>{default_page_size};
@@ -185,11 +239,9 @@ std::optional<reply> shape_answer(const std::string& query, json& body, bool pag
                            (size_text ? std::to_string(page_size) : std::string{"undefined"}));
     if (auto name = param("name"); name && !name->empty() && param("use_regex") &&
                                    *param("use_regex") == "true") {
-      try {
-        re.emplace(*name, std::regex::ECMAScript | std::regex::icase);
-      } catch (const std::regex_error&) {
+      re = name_regex::compile(*name);
+      if (!re)
         return error_reply(400, "bad_request", "Pagination parameters are invalid");
-      }
     }
   }
   // Sorted by `sort` (when given), then by vhost and name, as RabbitMQ's lists; reversed
@@ -215,22 +267,23 @@ std::optional<reply> shape_answer(const std::string& query, json& body, bool pag
     if (reverse && *reverse == "true")
       std::reverse(body.begin(), body.end());
   }
-  if (!columns.empty())
-    for (auto& item : body)
-      item = keep_columns(item, columns);
-  if (!page_text)
+  if (!page_text) {
+    if (!columns.empty())
+      for (auto& item : body)
+        item = keep_columns(item, columns);
     return std::nullopt;
+  }
   auto total = static_cast<int64_t>(body.size());
   json items = json::array();
   if (auto name = param("name"); name && !name->empty()) {
-    // Case-insensitive: a regular expression with use_regex=true, else a substring.
+    // Without case: a regular expression with use_regex=true, else a substring.
     auto needle = lower(*name);
     for (auto& item : body) {
       auto n = at_path(item, {"name"});
       if (!n || !n->is_string())
         continue;
       auto& text = n->get_ref<const std::string&>();
-      if (re ? std::regex_search(text, *re) : lower(text).find(needle) != std::string::npos)
+      if (re ? re->search(text) : lower(text).find(needle) != std::string::npos)
         items.push_back(std::move(item));
     }
   } else {
@@ -245,7 +298,9 @@ std::optional<reply> shape_answer(const std::string& query, json& body, bool pag
                          ", len: " + std::to_string(filtered));
   auto first = std::min(filtered, (page - 1) * page_size);
   auto last = std::min(filtered, first + page_size);
-  json slice(items.begin() + first, items.begin() + last);
+  json slice = json::array();
+  for (auto i = first; i < last; ++i)
+    slice.push_back(columns.empty() ? std::move(items[i]) : keep_columns(items[i], columns));
   body = json{{"filtered_count", filtered},
               {"item_count", last - first},
               {"items", std::move(slice)},

@@ -121,7 +121,10 @@ std::optional<reply> authorize(const call& c, const std::string& tags) {
   if (c.path.empty())
     return std::nullopt;
   auto& area = c.path[0];
+  bool settings = area == "policies" || area == "operator-policies" || area == "parameters" ||
+                  area == "global-parameters";
   bool admin_only = area == "users" || area == "permissions" || area == "definitions" ||
+                    (settings && c.method != "GET") ||
                     area == "topic-permissions" ||
                     area == "user-limits" || (area == "vhost-limits" && c.method != "GET") ||
                     (area == "vhosts" && (c.method != "GET" || (c.path.size() > 2 &&
@@ -269,7 +272,8 @@ int64_t body_int(const json& body, const char* key, int64_t fallback) {
   auto it = body.find(key);
   if (it == body.end() || it->is_null())
     return fallback;
-  if (it->is_number_integer())
+  if (it->is_number_integer() && !(it->is_number_unsigned() &&
+                                    it->get<uint64_t>() > uint64_t(INT64_MAX)))
     return it->get<int64_t>();
   if (it->is_string()) {
     auto& s = it->get_ref<const std::string&>();
