@@ -119,6 +119,8 @@ reply from_amqp(uint16_t code, const std::string& text);
 // by them (columns, sort, sort_reverse, page, page_size, name, use_regex), or a 400 when they
 // are invalid.
 std::map<std::string, std::string> query_params(std::string_view query);
+// A decimal integer, all of `s`; nullopt otherwise.
+std::optional<int64_t> parse_int(std::string_view s);
 // `pages`: whether page, page_size, name and use_regex apply (RabbitMQ 3.10 does not page
 // /api/users).
 std::optional<reply> shape_answer(const std::string& query, json& body, bool pages);

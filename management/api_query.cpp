@@ -167,14 +167,6 @@ private:
   bool compiled_ = false;
 };
 
-std::optional<int64_t> as_int(const std::string& s) {
-  int64_t v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || end != s.data() + s.size() || s.empty())
-    return std::nullopt;
-  return v;
-}
-
 std::string lower(std::string s) {
   for (auto& ch : s)
     ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -182,6 +174,14 @@ std::string lower(std::string s) {
 }
 
 }  // namespace
+
+std::optional<int64_t> parse_int(std::string_view s) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || end != s.data() + s.size() || s.empty())
+    return std::nullopt;
+  return v;
+}
 
 std::map<std::string, std::string> query_params(std::string_view query) {
   std::map<std::string, std::string> out;
@@ -226,8 +226,8 @@ std::optional<reply> shape_answer(const std::string& query, json& body, bool pag
   int64_t page = 0, page_size = default_page_size;
   std::unique_ptr<name_regex> re;
   if (page_text) {
-    auto p = as_int(*page_text);
-    auto ps = size_text ? as_int(*size_text) : std::optional<int64_t>{default_page_size};
+    auto p = parse_int(*page_text);
+    auto ps = size_text ? parse_int(*size_text) : std::optional<int64_t>{default_page_size};
     if (!p || !ps)
       return error_reply(400, "bad_request", "Pagination parameters are invalid");
     page = *p;

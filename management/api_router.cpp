@@ -2,7 +2,6 @@
 // HTTP basic auth against the registry's users, splits and percent-decodes the path (so that
 // the vhost "/" arrives as %2F), and hands the call to the area that owns the path.
 #include <algorithm>
-#include <charconv>
 
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
@@ -275,13 +274,9 @@ int64_t body_int(const json& body, const char* key, int64_t fallback) {
   if (it->is_number_integer() && !(it->is_number_unsigned() &&
                                     it->get<uint64_t>() > uint64_t(INT64_MAX)))
     return it->get<int64_t>();
-  if (it->is_string()) {
-    auto& s = it->get_ref<const std::string&>();
-    int64_t v = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec == std::errc{} && end == s.data() + s.size() && !s.empty())
-      return v;
-  }
+  if (it->is_string())
+    if (auto v = parse_int(it->get_ref<const std::string&>()))
+      return *v;
   throw bad_request_error{std::string{key} + " must be an integer"};
 }
 

@@ -4,7 +4,6 @@
 // and process numbers; closing a connection is a message to its actor, on whichever node.
 #include <unistd.h>
 
-#include <charconv>
 #include <thread>
 
 #include "actors/resource_alarms.hpp"
@@ -415,35 +414,31 @@ std::string normalize_protocol(std::string p) {
 // /api/health/checks/port-listener/{port} and .../protocol-listener/{protocol}: 200 when
 // this node has such a listener, else 503 with what it has.
 reply listener_check(call& c, bool by_port, const std::string& what) {
+  json wanted;
+  if (by_port) {
+    auto port = parse_int(what);
+    if (!port)
+      return bad_request("Invalid port");
+    wanted = *port;
+  } else {
+    wanted = normalize_protocol(what);
+  }
   json have = json::array();
   bool found = false;
-  if (by_port) {
-    int64_t port = 0;
-    auto [end, ec] = std::from_chars(what.data(), what.data() + what.size(), port);
-    if (ec != std::errc{} || end != what.data() + what.size() || what.empty())
-      return bad_request("Invalid port");
-    for (auto& l : c.ctx.listeners) {
-      have.push_back(l.port);
-      found = found || l.port == port;
-    }
-    if (found)
-      return ok(json{{"status", "ok"}, {"port", port}});
-    return reply{503,
-                 json{{"status", "failed"}, {"reason", "No active listener"}, {"missing", port},
-                      {"ports", have}},
-                 {}, {}};
-  }
-  auto protocol = normalize_protocol(what);
   for (auto& l : c.ctx.listeners) {
-    have.push_back(l.protocol);
-    found = found || l.protocol == protocol;
+    json mine = by_port ? json(l.port) : json(l.protocol);
+    found = found || mine == wanted;
+    have.push_back(std::move(mine));
   }
   if (found)
-    return ok(json{{"status", "ok"}, {"protocol", protocol}});
+    return ok(json{{"status", "ok"}, {by_port ? "port" : "protocol", wanted}});
   return reply{503,
-               json{{"status", "failed"}, {"reason", "No active listener"},
-                    {"missing", protocol}, {"protocols", have}},
-               {}, {}};
+               json{{"status", "failed"},
+                    {"reason", "No active listener"},
+                    {"missing", wanted},
+                    {by_port ? "ports" : "protocols", have}},
+               {},
+               {}};
 }
 
 }  // namespace
