@@ -149,6 +149,11 @@ std::shared_ptr<asio::ssl::context> make_server_context(const tls_options& opt,
   } else {
     ctx->set_verify_mode(asio::ssl::verify_none);
   }
+  // No TLS 1.3 session tickets, as RabbitMQ's Erlang TLS sends none by default. A ticket
+  // arrives after the handshake, while a client may already read on one thread and write its
+  // first frame on another: Python's ssl module (stomp.py does exactly that) then failed the
+  // write with "[SSL] internal error" now and then. TLS 1.2 sessions still resume by id.
+  SSL_CTX_set_num_tickets(native, 0);
   // A resumed session of a verified client needs this, or OpenSSL refuses it.
   static const unsigned char session_context[] = "warren";
   SSL_CTX_set_session_id_context(native, session_context, sizeof session_context - 1);
