@@ -115,12 +115,18 @@ reply method_not_allowed();
 // An AMQP reply code and text from the broker turned into RabbitMQ's HTTP error.
 reply from_amqp(uint16_t code, const std::string& text);
 
+// Percent-decoding: of a path segment (a malformed escape gives nullopt), or with `form` of a
+// query's names and values ('+' is a space, a malformed escape stays as it is; never nullopt).
+std::optional<std::string> percent_decode(std::string_view s, bool form = false);
+
 // api_query.cpp: the parameters of a query string, decoded; and the answer of a GET shaped
 // by them (columns, sort, sort_reverse, page, page_size, name, use_regex), or a 400 when they
 // are invalid.
 std::map<std::string, std::string> query_params(std::string_view query);
 // A decimal integer, all of `s`; nullopt otherwise.
 std::optional<int64_t> parse_int(std::string_view s);
+// `s` with ASCII letters in lower case.
+std::string lowercase(std::string s);
 // `pages`: whether page, page_size, name and use_regex apply (RabbitMQ 3.10 does not page
 // /api/users).
 std::optional<reply> shape_answer(const std::string& query, json& body, bool pages);

@@ -18,31 +18,6 @@ namespace {
 constexpr int64_t default_page_size = 100;
 constexpr int64_t max_page_size = 500;
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// application/x-www-form-urlencoded: '+' is a space, %XX a byte (kept as is when malformed).
-std::string form_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out.push_back(' ');
-    } else if (s[i] == '%' && i + 2 < s.size() && hex_digit(s[i + 1]) >= 0 &&
-               hex_digit(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
   size_t pos = 0;
@@ -167,13 +142,14 @@ private:
   bool compiled_ = false;
 };
 
-std::string lower(std::string s) {
+
+}  // namespace
+
+std::string lowercase(std::string s) {
   for (auto& ch : s)
     ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   return s;
 }
-
-}  // namespace
 
 std::optional<int64_t> parse_int(std::string_view s) {
   int64_t v = 0;
@@ -191,8 +167,9 @@ std::map<std::string, std::string> query_params(std::string_view query) {
     auto pair = query.substr(pos, amp == std::string_view::npos ? std::string_view::npos
                                                                  : amp - pos);
     auto eq = pair.find('=');
-    auto key = form_decode(pair.substr(0, eq));
-    auto value = eq == std::string_view::npos ? std::string{} : form_decode(pair.substr(eq + 1));
+    auto key = *percent_decode(pair.substr(0, eq), true);
+    auto value = eq == std::string_view::npos ? std::string{}
+                                              : *percent_decode(pair.substr(eq + 1), true);
     if (!key.empty())
       out.emplace(std::move(key), std::move(value));
     if (amp == std::string_view::npos)
@@ -277,13 +254,13 @@ std::optional<reply> shape_answer(const std::string& query, json& body, bool pag
   json items = json::array();
   if (auto name = param("name"); name && !name->empty()) {
     // Without case: a regular expression with use_regex=true, else a substring.
-    auto needle = lower(*name);
+    auto needle = lowercase(*name);
     for (auto& item : body) {
       auto n = at_path(item, {"name"});
       if (!n || !n->is_string())
         continue;
       auto& text = n->get_ref<const std::string&>();
-      if (re ? re->search(text) : lower(text).find(needle) != std::string::npos)
+      if (re ? re->search(text) : lowercase(text).find(needle) != std::string::npos)
         items.push_back(std::move(item));
     }
   } else {

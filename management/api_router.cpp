@@ -19,32 +19,6 @@ namespace http = boost::beast::http;
 
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::optional<std::string> percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out.push_back(s[i]);
-      continue;
-    }
-    if (i + 2 >= s.size())
-      return std::nullopt;
-    int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
-    if (hi < 0 || lo < 0)
-      return std::nullopt;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return out;
-}
-
 net::http_response make_response(const net::http_request& req, unsigned status,
                                  std::string content_type, std::string body) {
   net::http_response res(static_cast<http::status>(status), req.version());
@@ -211,6 +185,41 @@ net::http_response api(const context& ctx, const net::http_request& req, std::st
 }
 
 }  // namespace
+
+std::optional<std::string> percent_decode(std::string_view s, bool form) {
+  auto hex = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (form && s[i] == '+') {
+      out.push_back(' ');
+      continue;
+    }
+    if (s[i] != '%') {
+      out.push_back(s[i]);
+      continue;
+    }
+    int hi = -1, lo = -1;
+    if (i + 2 < s.size()) {
+      hi = hex(s[i + 1]);
+      lo = hex(s[i + 2]);
+    }
+    if (hi < 0 || lo < 0) {
+      if (!form)
+        return std::nullopt;
+      out.push_back(s[i]);
+      continue;
+    }
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return out;
+}
 
 reply sub_call(call& c, std::string method, std::vector<std::string> path, const json& body,
                bool as_administrator) {

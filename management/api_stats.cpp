@@ -394,8 +394,7 @@ json overview(call& c) {
 
 // RabbitMQ's names for a protocol (rabbit_mgmt_wm_health_check_protocol_listener).
 std::string normalize_protocol(std::string p) {
-  for (auto& ch : p)
-    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  p = lowercase(std::move(p));
   for (auto* amqp : {"amqp091", "amqp0.9.1", "amqp0-9-1", "amqp0_9_1", "amqp10", "amqp1.0",
                      "amqp1-0", "amqp1_0"})
     if (p == amqp)
