@@ -12,12 +12,22 @@
 // window; they follow the moved messages once those have gone. Only then does the vhost
 // route this node's exchanges and connections to the queue that stays, so a publisher's later
 // messages never overtake its earlier ones.
+//
+// The move is confirmed, as a publisher with confirms is: each message is tracked until the
+// queue that stays confirms it (for a persistent message on a durable queue: once it is on
+// that queue's disk), and only then is it gone from here (`settled`). The actor keeps what
+// is unconfirmed (at most a window, or the move waits), so if the queue that stays goes away
+// mid-move (its node died, or it crashed), nothing is lost: what was not confirmed comes back
+// to the yielding queue, which goes on as a queue (`abandon`) with the publishes that waited,
+// and its vhost settles the name again when that node is back.
 #pragma once
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -41,12 +51,45 @@ enum class fill {
   done,     // nothing left
 };
 
+// A message on its way, not yet confirmed by the queue that stays.
+struct in_flight {
+  uint64_t seq = 0;  // the move's publish sequence number
+  uint64_t id = 0;   // the source's id for it (its store id)
+  message_ptr msg;
+  bool redelivered = false;
+  bool settled = false;  // confirmed, or refused (then in move::refused_)
+};
+
+// Publishes that reached the yielding actor during the move, with their senders.
+using held_publishes = std::vector<std::pair<caf::actor, publish_batch>>;
+
+template <class Self>
+class move;
+
+// What the actor does at each step of its move.
+template <class Self>
+struct steps {
+  // Adds messages in order (move::add) until add() says stop, or sends for a page (and calls
+  // move::go when it has it), or has nothing left.
+  std::function<fill(Self*, move<Self>&)> source;
+  // The queue that stays confirmed these (in order): they are gone from here.
+  std::function<void(Self*, std::vector<in_flight>&)> settled;
+  // Everything moved and confirmed.
+  std::function<void(Self*)> end;
+  // The queue that stays went away: the actor has its behaviour from before the move back,
+  // and gets what was not confirmed (in order) and the publishes that waited.
+  std::function<void(Self*, std::vector<in_flight>&, held_publishes&)> abandon;
+};
+
 // One move, shared by the actor's behaviour while it lasts and the handlers of its pages.
 template <class Self>
 class move : public std::enable_shared_from_this<move<Self>> {
 public:
   static constexpr size_t batch_size = 1024;
   static constexpr size_t batch_bytes = publish_credit::window_bytes / 8;  // (as batch_meter)
+  // At most this much unconfirmed: beyond it, the move waits for confirms.
+  static constexpr size_t flight_messages = publish_credit::window_messages;
+  static constexpr size_t flight_bytes = publish_credit::window_bytes;
 
   move(Self* self, caf::actor winner, caf::actor vhost, std::string desc, std::string node)
     : self_(self),
@@ -55,27 +98,28 @@ public:
       desc_(std::move(desc)),
       node_(std::move(node)) {}
 
-  // Adds one message; false when the source should stop and return fill::paused.
-  bool add(message_ptr msg, bool redelivered) {
+  // Adds one message (`id`: the source's id for it); false when the source should stop and
+  // return fill::paused.
+  bool add(message_ptr msg, bool redelivered, uint64_t id) {
     if (!b_.items.empty() && b_.redelivered != redelivered)
       flush();
     b_.redelivered = redelivered;
-    b_bytes_ += msg->body().size();
-    b_.items.push_back(publish_item{std::move(msg), 0, 0});
+    auto size = msg->body().size();
+    b_bytes_ += size;
+    flight_bytes_ += size;
+    auto seq = ++next_seq_;
+    flight_.push_back(in_flight{seq, id, msg, redelivered});
+    b_.items.push_back(publish_item{std::move(msg), seq, full_weight});
     ++moved_;
     if (b_.items.size() == batch_size || b_bytes_ >= batch_bytes)
       flush();
-    return !credit_.exhausted();
+    return !blocked();
   }
 
-  // Starts the move: `source(self, move&)` adds messages in order until add() says stop, or
-  // it sends for a page (and calls go() when it has it), or it has nothing left; `end(self)`
-  // runs once all has gone. Until then the actor takes only grants, publishes (which wait),
-  // a stop, and the down message of the queue that stays.
-  template <class Source, class End>
-  void start(Source source, End end) {
-    source_ = std::move(source);
-    end_ = std::move(end);
+  // Starts the move; until it is done, the actor takes only grants, confirms, publishes
+  // (which wait), a stop, and the down message of the queue that stays.
+  void start(steps<Self> s) {
+    steps_ = std::move(s);
     auto self = self_;
     auto mv = this->shared_from_this();
     self->monitor(winner_);
@@ -85,10 +129,14 @@ public:
         mv->lost(dm.reason);
     });
     self->become(
+      caf::keep_behavior,
       [mv](grant_atom, uint64_t messages, uint64_t bytes) {
-        if (mv->credit_.grant_from_sender(mv->self_, messages, bytes) && !mv->loading_)
-          mv->go();
+        mv->alive();
+        bool was = mv->blocked();
+        mv->credit_.grant_from_sender(mv->self_, messages, bytes);
+        mv->unblocked(was);
       },
+      [mv](confirm_atom, confirm_report& r) { mv->confirmed(r); },
       [mv](publish_atom, publish_batch& b) {
         mv->held_.emplace_back(caf::actor_cast<caf::actor>(mv->self_->current_sender()),
                                std::move(b));
@@ -102,12 +150,12 @@ public:
     go();
   }
 
-  // Asks the source for more, unless the move waits for a grant.
+  // Asks the source for more, unless the move waits for a grant or confirms.
   void go() {
     loading_ = false;
-    if (credit_.exhausted())
+    if (over_ || source_done_ || blocked())
       return;
-    switch (source_(self_, *this)) {
+    switch (steps_.source(self_, *this)) {
       case fill::paused:
         flush();
         return;
@@ -117,8 +165,9 @@ public:
         return;
       case fill::done:
         flush();
-        end_(self_);
-        forward();
+        source_done_ = true;
+        if (flight_.empty())
+          finish();
         return;
     }
   }
@@ -126,19 +175,90 @@ public:
   size_t moved() const { return moved_; }
 
 private:
+  bool blocked() const {
+    return credit_.exhausted() || flight_.size() >= flight_messages ||
+           flight_bytes_ >= flight_bytes;
+  }
+
+  void unblocked(bool was) {
+    if (was && !blocked() && !loading_)
+      go();
+  }
+
   void flush() {
     if (b_.items.empty())
       return;
     credit_.spend(winner_, b_);
     b_bytes_ = 0;
+    b_.publisher = caf::actor_cast<caf::actor>(self_);  // its confirms come here
     self_->send(winner_, publish_atom::value, std::exchange(b_, publish_batch{}));
   }
 
+  // A message from the queue that stays after the one with its refusals: those were its own
+  // (its length limit), not nacks of a queue on its way down. They are gone.
+  void alive() {
+    refused_total_ += refused_.size();
+    refused_.clear();
+  }
+
+  void confirmed(confirm_report& r) {
+    alive();
+    bool was = blocked();
+    for (auto& ret : r.returns) {
+      if (flight_.empty() || ret.seq < flight_.front().seq)
+        continue;
+      auto i = ret.seq - flight_.front().seq;
+      if (i >= flight_.size() || flight_[i].settled)
+        continue;
+      auto& e = flight_[i];
+      e.settled = true;
+      flight_bytes_ -= std::min(flight_bytes_, e.msg->body().size());
+      if (ret.rejected)
+        refused_.push_back(std::move(e));  // (its message goes with it)
+    }
+    // Confirmed ones are gone from here; a refused one stays with the source until the end.
+    std::vector<in_flight> gone;
+    while (!flight_.empty() && flight_.front().settled) {
+      if (flight_.front().msg)
+        gone.push_back(std::move(flight_.front()));
+      flight_.pop_front();
+    }
+    if (!gone.empty())
+      steps_.settled(self_, gone);
+    if (source_done_ && flight_.empty())
+      finish();
+    else
+      unblocked(was);
+  }
+
+  void finish() {
+    over_ = true;
+    alive();
+    steps_.end(self_);
+    forward();
+  }
+
+  // The queue that stays went away: what it had not confirmed (or had refused just before it
+  // went) comes back, and the actor goes on as before the move.
   void lost(const caf::error& reason) {
-    spdlog::error("{}: the queue it was moving its messages to on node {} went away ({}) after "
-                  "{} message(s); it ends with the rest",
-                  desc_, node_, self_->home_system().render(reason), moved_);
-    self_->quit(reason);
+    over_ = true;
+    std::vector<in_flight> back(std::make_move_iterator(refused_.begin()),
+                                std::make_move_iterator(refused_.end()));
+    for (auto& e : flight_)
+      if (!e.settled)
+        back.push_back(std::move(e));
+    std::sort(back.begin(), back.end(),
+              [](const in_flight& a, const in_flight& b) { return a.seq < b.seq; });
+    bool deleted = !reason || reason == caf::exit_reason::normal;
+    spdlog::error("{}: the queue it was moving its messages to on node {} went away ({}) "
+                  "after {} of {} sent were confirmed; {} message(s) come back and it stays",
+                  desc_, node_, deleted ? "deleted" : self_->home_system().render(reason),
+                  moved_ - back.size(), moved_, back.size());
+    refused_.clear();
+    flight_.clear();
+    self_->unbecome();  // the actor's behaviour from before the move
+    steps_.abandon(self_, back, held_);
+    held_.clear();
   }
 
   // From now on every publish goes on to the queue that stays (handing the senders their
@@ -147,7 +267,10 @@ private:
   void forward() {
     spdlog::warn("{} yields to the queue of the same name on node {}, declared earlier: {} "
                  "message(s) moved there",
-                 desc_, node_, moved_);
+                 desc_, node_, moved_ - refused_total_);
+    if (refused_total_)
+      spdlog::warn("{}: the queue on node {} refused {} of the moved message(s) (its limits)",
+                   desc_, node_, refused_total_);
     auto self = self_;
     auto winner = winner_;
     auto desc = desc_;
@@ -171,6 +294,7 @@ private:
       [self, pass_on](publish_atom, publish_batch& b) {
         pass_on(caf::actor_cast<caf::actor>(self->current_sender()), b);
       },
+      [](confirm_atom, confirm_report&) {},  // (late ones, for refusals)
       [self, desc, forwarded](stop_atom) {
         spdlog::info("{} forwarded {} message(s) published to it after it yielded, and ends",
                      desc, *forwarded);
@@ -183,24 +307,30 @@ private:
   caf::actor vhost_;  // told when the move is done: (yield_atom, this actor's address)
   std::string desc_;
   std::string node_;
-  std::function<fill(Self*, move&)> source_;
-  std::function<void(Self*)> end_;
+  steps<Self> steps_;
   credit_account credit_;
   publish_batch b_;
   size_t b_bytes_ = 0;  // of the bodies in b_
   size_t moved_ = 0;
+  uint64_t next_seq_ = 0;
+  std::deque<in_flight> flight_;  // sent, by seq; settled ones leave from the front
+  size_t flight_bytes_ = 0;       // of the unsettled bodies in flight_
+  std::vector<in_flight> refused_;  // refused in the last message of the queue that stays
+  size_t refused_total_ = 0;
   bool loading_ = false;
-  std::vector<std::pair<caf::actor, publish_batch>> held_;  // publishes that came meanwhile
+  bool source_done_ = false;
+  bool over_ = false;  // moved, or abandoned: pages that still arrive change nothing
+  held_publishes held_;  // publishes that came meanwhile
 };
 
-// Starts the move of `self`'s messages to `winner` on `node`; see move::start. `vhost` is
-// told once the moved messages and the publishes held meanwhile have gone.
-template <class Self, class Source, class End>
+// Starts the move of `self`'s messages to `winner` on `node`; see move::start and steps.
+// `vhost` is told once the moved messages and the publishes held meanwhile have gone.
+template <class Self>
 void start(Self* self, caf::actor winner, caf::actor vhost, std::string desc, std::string node,
-           Source source, End end) {
+           steps<Self> s) {
   auto mv = std::make_shared<move<Self>>(self, std::move(winner), std::move(vhost),
                                          std::move(desc), std::move(node));
-  mv->start(std::move(source), std::move(end));
+  mv->start(std::move(s));
 }
 
 }  // namespace warren::handover

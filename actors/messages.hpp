@@ -342,6 +342,7 @@ using stall_atom = caf::atom_constant<caf::atom("stall")>;
 using restarted_atom = caf::atom_constant<caf::atom("restarted")>;
 using rebind_atom = caf::atom_constant<caf::atom("rebind")>;
 using yield_atom = caf::atom_constant<caf::atom("yield")>;  // cluster: see queue_actor.hpp
+using resume_atom = caf::atom_constant<caf::atom("resume")>;  // cluster: see queue_actor.hpp
 using prune_atom = caf::atom_constant<caf::atom("prune")>;  // cluster: old tombstones go
 // Vhost and user limits (registry_actor.hpp): admission of a connection, the channels it
 // opens and closes.

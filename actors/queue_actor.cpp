@@ -696,65 +696,6 @@ void finish(queue_actor_t* self) {
   self->quit();
 }
 
-// The next messages of a queue that yields, for its move (handover.hpp): from the front of
-// its ready list, in order, reading paged-out bodies back a page at a time as it gets to them.
-handover::fill next_to_move(queue_actor_t* self, handover::move<queue_actor_t>& mv) {
-  auto& st = self->state;
-  while (!st.ready.empty()) {
-    auto& e = st.ready.front();
-    if (!e.msg && !st.cfg.store_path.empty()) {
-      auto more = mv.shared_from_this();
-      self->request(st.cfg.store, caf::infinite, load_atom::value, st.cfg.store_path, e.id - 1,
-                    page_in_size)
-        .then(
-          [=](std::vector<persistence::stored_message>& rows) {
-            fill_in(self->state, rows);
-            more->go();
-          },
-          [=](caf::error& err) {
-            auto& st = self->state;
-            size_t lost = 0;
-            while (!st.ready.empty() && !st.ready.front().msg) {
-              st.ready.pop_front();
-              ++lost;
-            }
-            spdlog::error("{}: reading from its store failed: {}; {} message(s) that only the "
-                          "store held are not moved",
-                          queue_desc(st), self->home_system().render(err), lost);
-            more->go();
-          });
-      return handover::fill::loading;
-    }
-    auto msg = std::move(e.msg);
-    bool redelivered = e.redelivered;
-    if (msg)
-      st.resident_bytes -= std::min(st.resident_bytes, msg->body().size());
-    st.ready_bytes -= std::min<size_t>(st.ready_bytes, e.bytes);
-    st.ready.pop_front();
-    if (msg && !mv.add(std::move(msg), redelivered))
-      return handover::fill::paused;
-  }
-  return handover::fill::done;
-}
-
-// Hands every ready message to `winner`, in order (handover.hpp), then forwards what follows.
-void yield_to(queue_actor_t* self, const caf::actor& winner, const std::string& node) {
-  auto& st = self->state;
-  for (auto& g : st.pending_gets)
-    g.rp.deliver(get_result{});
-  st.pending_gets.clear();
-  // Publishers waiting for this queue's store: it cannot tell them the messages are safe.
-  st.unconfirmed.release(self, std::numeric_limits<uint64_t>::max(), false, {});
-  // Its numbers go now (the queue that stays counts what it moves), its file once moved.
-  report(self, st.collector, true);
-  handover::start(self, winner, st.cfg.vhost, queue_desc(st), node, next_to_move,
-                  [](queue_actor_t* self) {
-                    auto& st = self->state;
-                    if (!st.cfg.store_path.empty())
-                      self->send(st.cfg.store, destroy_atom::value, st.cfg.store_path);
-                  });
-}
-
 // Publishers are paced by consumers. While the queue has consumers and more than
 // `backlog_messages` ready messages (or `backlog_bytes` of bodies in memory), a publish batch
 // blocks its publisher (mailbox_flow), until the backlog is down to half of that: the queue
@@ -860,6 +801,194 @@ void reload(queue_actor_t* self, uint64_t after) {
       });
 }
 
+// A client left (a connection watched as a consumer's or an unacked message's): its consumers
+// go and what it had not acknowledged is ready again.
+void on_down(queue_actor_t* self, caf::down_msg& dm) {
+  auto& st = self->state;
+  st.monitored.erase(dm.source);
+  auto conn_id = st.keys.of(dm.source);
+  for (size_t i = st.consumers.size(); i-- > 0;)
+    if (st.consumers[i].conn == conn_id)
+      remove_consumer(self, i);
+  for (auto it = st.unacked.begin(); it != st.unacked.end();) {
+    if (it->second.conn == conn_id) {
+      requeue(st, it->first, std::move(it->second), true);
+      it = st.unacked.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  dispatch(self);
+  relax_flow(self);
+}
+
+// A publish batch from `sender` (a connection, an exchange, or a queue that yields).
+void take_publish(queue_actor_t* self, const caf::actor& sender, publish_batch& b) {
+  auto& st = self->state;
+  if (b.credited)
+    st.grants.took(self, sender, publish_credit::of(b));
+  confirm_report report;
+  report.channel = b.channel;
+  st.published += b.items.size();
+  std::vector<persistence::stored_message> to_store;
+  auto& opts = st.cfg.options;
+  bool refusing = opts.limited() && opts.overflow != overflow_mode::drop_head;
+  auto fresh_from = st.next_id;
+  turn_clock now;
+  for (auto& item : b.items) {
+    if (item.msg->dead_lettered() && dead_letter_cycle(*item.msg, st.cfg.name))
+      continue;  // came round a cycle of dead-lettering without a rejection: dropped
+    auto bytes = item.msg->body().size();
+    if (refusing && over_length(st, 1, bytes)) {  // reject-publish(-dlx): a nack
+      if (opts.overflow == overflow_mode::reject_publish_dlx)
+        dead_letter_one(st, *item.msg, death_reason::maxlen);
+      if (item.weight)
+        report.returns.push_back(weight_return{item.seq, item.weight, true, true});
+      continue;
+    }
+    auto id = st.next_id++;
+    int64_t expires = opts.message_ttl || item.msg->has_expiration()
+                        ? deadline_of(st, *item.msg, now)
+                        : 0;
+    st.ready_bytes += bytes;
+    weight_return ret{item.seq, item.weight, true, false};
+    if (persistent(st, *item.msg)) {
+      auto& m = *item.msg;
+      to_store.push_back(persistence::stored_message{
+        id, std::string{m.exchange()}, std::string{m.routing_key()},
+        std::string{m.properties()}, std::string{m.body()}, b.redelivered,
+        expires ? wall_now_ms() + (expires - now()) : 0});
+      if (item.weight && b.publisher)  // confirmed once on disk
+        st.unconfirmed.wait(id, b.publisher, b.channel, ret);
+    } else if (item.weight) {
+      report.returns.push_back(ret);
+    }
+    bool page_out = persistent(st, *item.msg) && st.cfg.memory_limit &&
+                    st.resident_bytes + item.msg->body().size() > st.cfg.memory_limit;
+    auto size = static_cast<uint32_t>(bytes);
+    if (page_out) {
+      st.ready.push_back(ready_entry{id, nullptr, b.redelivered, 0, size, expires});
+    } else {
+      st.resident_bytes += bytes;
+      auto priority = priority_of(st, *item.msg);
+      enqueue(st, ready_entry{id, std::move(item.msg), b.redelivered, priority, size,
+                              expires});
+    }
+  }
+  if (!to_store.empty())
+    self->send(st.cfg.store, append_atom::value, st.cfg.store_path, std::move(to_store));
+  if (!report.returns.empty() && b.publisher)
+    self->send(b.publisher, confirm_atom::value, std::move(report));
+  pace_publisher(self, b.publisher);
+  dispatch(self, fresh_from);
+  relax_flow(self);
+}
+
+// The next messages of a queue that yields, for its move (handover.hpp): from the front of
+// its ready list, in order, reading paged-out bodies back a page at a time as it gets to them.
+handover::fill next_to_move(queue_actor_t* self, handover::move<queue_actor_t>& mv) {
+  auto& st = self->state;
+  while (!st.ready.empty()) {
+    auto& e = st.ready.front();
+    if (!e.msg && !st.cfg.store_path.empty()) {
+      auto more = mv.shared_from_this();
+      self->request(st.cfg.store, caf::infinite, load_atom::value, st.cfg.store_path, e.id - 1,
+                    page_in_size)
+        .then(
+          [=](std::vector<persistence::stored_message>& rows) {
+            fill_in(self->state, rows);
+            more->go();
+          },
+          [=](caf::error& err) {
+            auto& st = self->state;
+            size_t lost = 0;
+            while (!st.ready.empty() && !st.ready.front().msg) {
+              st.ready.pop_front();
+              ++lost;
+            }
+            spdlog::error("{}: reading from its store failed: {}; {} message(s) that only the "
+                          "store held are not moved",
+                          queue_desc(st), self->home_system().render(err), lost);
+            more->go();
+          });
+      return handover::fill::loading;
+    }
+    auto msg = std::move(e.msg);
+    bool redelivered = e.redelivered;
+    auto id = e.id;
+    if (msg)
+      st.resident_bytes -= std::min(st.resident_bytes, msg->body().size());
+    st.ready_bytes -= std::min<size_t>(st.ready_bytes, e.bytes);
+    st.ready.pop_front();
+    if (msg && !mv.add(std::move(msg), redelivered, id))
+      return handover::fill::paused;
+  }
+  return handover::fill::done;
+}
+
+// The queue it was moving its messages to went away mid-move (handover.hpp): it goes on as a
+// queue, with what was not confirmed back in its place and the publishes that waited taken in
+// the order they came, and tells its vhost, which settles the name again (resume_atom).
+void resume(queue_actor_t* self, std::vector<handover::in_flight>& back,
+            handover::held_publishes& held) {
+  auto& st = self->state;
+  install_defaults(self, "queue");
+  self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
+  // Timers that fired during the move were dropped: armed again below, as needed.
+  st.expiry_armed = 0;
+  st.idle_armed = false;
+  st.dispatch_scheduled = false;
+  st.stall_check_scheduled = false;
+  st.reclaim_scheduled = false;
+  turn_clock now;
+  auto& opts = st.cfg.options;
+  for (auto& e : back) {  // (ids from before the rest of the ready list: they go first)
+    auto bytes = e.msg->body().size();
+    st.resident_bytes += bytes;
+    st.ready_bytes += bytes;
+    int64_t expires = opts.message_ttl || e.msg->has_expiration()
+                        ? deadline_of(st, *e.msg, now)
+                        : 0;
+    auto priority = priority_of(st, *e.msg);
+    enqueue(st, ready_entry{e.id, std::move(e.msg), e.redelivered, priority,
+                            static_cast<uint32_t>(bytes), expires});
+  }
+  for (auto& [sender, b] : held)
+    take_publish(self, sender, b);
+  report(self, st.collector, false);
+  self->send(st.cfg.vhost, resume_atom::value, self->address());
+  note_use(self);
+  arm_expiry(self);
+  flush_store(self);
+}
+
+// Hands every ready message to `winner`, in order (handover.hpp), then forwards what follows.
+void yield_to(queue_actor_t* self, const caf::actor& winner, const std::string& node) {
+  auto& st = self->state;
+  for (auto& g : st.pending_gets)
+    g.rp.deliver(get_result{});
+  st.pending_gets.clear();
+  // Publishers waiting for this queue's store: it cannot tell them the messages are safe.
+  st.unconfirmed.release(self, std::numeric_limits<uint64_t>::max(), false, {});
+  // Its numbers go now (the queue that stays counts what it moves), its file once moved.
+  report(self, st.collector, true);
+  handover::steps<queue_actor_t> steps;
+  steps.source = next_to_move;
+  steps.settled = [](queue_actor_t* self, std::vector<handover::in_flight>& gone) {
+    auto& st = self->state;
+    for (auto& e : gone)
+      note_gone(st, e.id, *e.msg);
+    flush_store(self);
+  };
+  steps.end = [](queue_actor_t* self) {
+    auto& st = self->state;
+    if (!st.cfg.store_path.empty())
+      self->send(st.cfg.store, destroy_atom::value, st.cfg.store_path);
+  };
+  steps.abandon = resume;
+  handover::start(self, winner, st.cfg.vhost, queue_desc(st), node, std::move(steps));
+}
+
 caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
   install_defaults(self, "queue");
   self->state.cfg = std::move(cfg);
@@ -889,83 +1018,10 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
     spdlog::error("{} crashed: {}", queue_desc(self->state), what);
     self->state.unconfirmed.release(self, std::numeric_limits<uint64_t>::max(), false, {});
   });
-  self->set_down_handler([=](caf::down_msg& dm) {
-    auto& st = self->state;
-    st.monitored.erase(dm.source);
-    auto conn_id = st.keys.of(dm.source);
-    for (size_t i = st.consumers.size(); i-- > 0;)
-      if (st.consumers[i].conn == conn_id)
-        remove_consumer(self, i);
-    for (auto it = st.unacked.begin(); it != st.unacked.end();) {
-      if (it->second.conn == conn_id) {
-        requeue(st, it->first, std::move(it->second), true);
-        it = st.unacked.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    dispatch(self);
-    relax_flow(self);
-  });
+  self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
   return {
     [=](publish_atom, publish_batch& b) {
-      auto& st = self->state;
-      st.grants.took(self, b);
-      confirm_report report;
-      report.channel = b.channel;
-      st.published += b.items.size();
-      std::vector<persistence::stored_message> to_store;
-      auto& opts = st.cfg.options;
-      bool refusing = opts.limited() && opts.overflow != overflow_mode::drop_head;
-      auto fresh_from = st.next_id;
-      turn_clock now;
-      for (auto& item : b.items) {
-        if (item.msg->dead_lettered() && dead_letter_cycle(*item.msg, st.cfg.name))
-          continue;  // came round a cycle of dead-lettering without a rejection: dropped
-        auto bytes = item.msg->body().size();
-        if (refusing && over_length(st, 1, bytes)) {  // reject-publish(-dlx): a nack
-          if (opts.overflow == overflow_mode::reject_publish_dlx)
-            dead_letter_one(st, *item.msg, death_reason::maxlen);
-          if (item.weight)
-            report.returns.push_back(weight_return{item.seq, item.weight, true, true});
-          continue;
-        }
-        auto id = st.next_id++;
-        int64_t expires = opts.message_ttl || item.msg->has_expiration()
-                            ? deadline_of(st, *item.msg, now)
-                            : 0;
-        st.ready_bytes += bytes;
-        weight_return ret{item.seq, item.weight, true, false};
-        if (persistent(st, *item.msg)) {
-          auto& m = *item.msg;
-          to_store.push_back(persistence::stored_message{
-            id, std::string{m.exchange()}, std::string{m.routing_key()},
-            std::string{m.properties()}, std::string{m.body()}, b.redelivered,
-            expires ? wall_now_ms() + (expires - now()) : 0});
-          if (item.weight && b.publisher)  // confirmed once on disk
-            st.unconfirmed.wait(id, b.publisher, b.channel, ret);
-        } else if (item.weight) {
-          report.returns.push_back(ret);
-        }
-        bool page_out = persistent(st, *item.msg) && st.cfg.memory_limit &&
-                        st.resident_bytes + item.msg->body().size() > st.cfg.memory_limit;
-        auto size = static_cast<uint32_t>(bytes);
-        if (page_out) {
-          st.ready.push_back(ready_entry{id, nullptr, b.redelivered, 0, size, expires});
-        } else {
-          st.resident_bytes += bytes;
-          auto priority = priority_of(st, *item.msg);
-          enqueue(st, ready_entry{id, std::move(item.msg), b.redelivered, priority, size,
-                                  expires});
-        }
-      }
-      if (!to_store.empty())
-        self->send(st.cfg.store, append_atom::value, st.cfg.store_path, std::move(to_store));
-      if (!report.returns.empty() && b.publisher)
-        self->send(b.publisher, confirm_atom::value, std::move(report));
-      pace_publisher(self, b.publisher);
-      dispatch(self, fresh_from);
-      relax_flow(self);
+      take_publish(self, caf::actor_cast<caf::actor>(self->current_sender()), b);
     },
     [=](stored_atom, uint64_t max_id, bool committed, std::vector<uint64_t>& failed) {
       self->state.unconfirmed.release(self, max_id, committed, failed);

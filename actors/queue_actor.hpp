@@ -42,7 +42,9 @@ struct queue_config {
 //       (the unacknowledged ones marked redelivered) to `winner`, paced (handover.hpp), then
 //       what was published to it meanwhile, deletes its file and tells its vhost
 //       (yield_atom, its address), which then routes to `winner`; for 10 s more it forwards
-//       the publishes that reach it, then it ends.
+//       the publishes that reach it, then it ends. Each message is gone from here once
+//       `winner` confirms it; if `winner` goes away first, what it did not confirm comes
+//       back, the queue goes on as before and tells its vhost (resume_atom, its address).
 caf::actor spawn_queue(caf::actor_system& sys, queue_config cfg);
 
 // A message as read back from a queue's store (its fields are moved out of `m`).

@@ -398,8 +398,8 @@ handover::fill next_to_move(stream_actor_t* self, handover::move<stream_actor_t>
     }
     auto msg = std::move(e.msg);
     st.log.pop_front();
-    ++st.first;
-    if (msg && !mv.add(std::move(msg), false))
+    auto id = ++st.first;  // (its store id: offset + 1)
+    if (msg && !mv.add(std::move(msg), false, id))
       return handover::fill::paused;
   }
   return handover::fill::done;
@@ -407,7 +407,9 @@ handover::fill next_to_move(stream_actor_t* self, handover::move<stream_actor_t>
 
 // Yields to the queue of the same name on node `node` (handover.hpp): consumers are cancelled,
 // and every message of the log goes there in order; the other one gives them offsets of its
-// own.
+// own. What the other one confirmed leaves the store as it goes; if the other one goes away
+// mid-move, the stream ends with an error and its vhost starts it again from its store (with
+// what was not confirmed), and the publishes that waited are nacked.
 void yield_to(stream_actor_t* self, const caf::actor& winner, const std::string& node) {
   auto& st = self->state;
   for (auto& c : st.consumers)
@@ -417,12 +419,36 @@ void yield_to(stream_actor_t* self, const caf::actor& winner, const std::string&
   st.unconfirmed.release(self, std::numeric_limits<uint64_t>::max(), false, {});
   // Its numbers go now (the stream that stays counts what it takes), its file once moved.
   report(self, st.collector, true);
-  handover::start(self, winner, st.cfg.vhost, stream_desc(st), node, next_to_move,
-                  [](stream_actor_t* self) {
-                    auto& st = self->state;
-                    if (st.stored())
-                      self->send(st.cfg.store, destroy_atom::value, st.cfg.store_path);
-                  });
+  handover::steps<stream_actor_t> steps;
+  steps.source = next_to_move;
+  steps.settled = [](stream_actor_t* self, std::vector<handover::in_flight>& gone) {
+    auto& st = self->state;
+    if (st.stored())  // (in order: every id up to the last one confirmed)
+      self->send(st.cfg.store, remove_atom::value, st.cfg.store_path, gone.back().id);
+  };
+  steps.end = [](stream_actor_t* self) {
+    auto& st = self->state;
+    if (st.stored())
+      self->send(st.cfg.store, destroy_atom::value, st.cfg.store_path);
+  };
+  steps.abandon = [](stream_actor_t* self, std::vector<handover::in_flight>&,
+                     handover::held_publishes& held) {
+    auto& st = self->state;
+    for (auto& [sender, b] : held) {
+      if (b.credited)
+        st.grants.took(self, sender, publish_credit::of(b));
+      confirm_report nacks{b.channel, {}};
+      for (auto& item : b.items)
+        if (item.weight)
+          nacks.returns.push_back(weight_return{item.seq, item.weight, true, true});
+      if (b.publisher && !nacks.returns.empty())
+        self->send(b.publisher, confirm_atom::value, std::move(nacks));
+    }
+    st.grants.grant_all(self);
+    self->quit(caf::make_error(caf::sec::runtime_error,
+                               "the stream it moved its messages to went away"));
+  };
+  handover::start(self, winner, st.cfg.vhost, stream_desc(st), node, std::move(steps));
 }
 
 

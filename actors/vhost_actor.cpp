@@ -58,6 +58,13 @@ struct queue_record {
   bool down = false;
 };
 
+// A queue of this node that yields (its record as it was, kept in the catalog until the move
+// is done), and the queue it moves its messages to.
+struct yielding_queue {
+  queue_record record;
+  caf::actor winner;
+};
+
 struct binding_record {
   std::string source;
   std::string destination;
@@ -78,8 +85,8 @@ struct vhost_state {
   std::vector<binding_record> bindings;
   std::map<std::string, caf::actor> reply_to;  // direct reply-to token -> connection
   // Queues of this node that yielded and are still moving their messages (handover.hpp), by
-  // their actor: name. Exchanges route to them until the move is done.
-  std::map<caf::actor_addr, std::string> yielding;
+  // their actor. Exchanges route to them until the move is done.
+  std::map<caf::actor_addr, yielding_queue> yielding;
   int64_t max_queues = -1;  // the vhost limit max-queues (negative: none), from the registry
   vhost_persistence persist;
   sup::restart_budget budget;  // restarts of exchanges and queues
@@ -958,12 +965,22 @@ void restart_exchange(vhost_actor_t* self, const std::string& name, const caf::e
                what, self->home_system().render(reason), rebound, n);
 }
 
+void moved(vhost_actor_t* self, const caf::actor_addr& old, bool all = true);
+void stays_here(vhost_actor_t* self, const caf::actor_addr& old, const caf::error* crash);
+
 // One of the linked actors ended. Exchanges and queues that stopped on purpose (deleted) are
 // no longer in the maps, or ended normally; any other end is a crash.
 void on_child_exit(vhost_actor_t* self, caf::exit_msg& em) {
   auto& st = self->state;
   if (st.persist.supervisor && em.source == st.persist.supervisor) {
     self->quit(em.reason);  // the registry is going: so do we, and our children with us
+    return;
+  }
+  if (st.yielding.count(em.source)) {  // a queue that yields ended mid-move
+    if (!em.reason || em.reason == caf::exit_reason::normal)
+      moved(self, em.source, false);  // stopped mid-move: what it kept stays in its file
+    else
+      stays_here(self, em.source, &em.reason);
     return;
   }
   if (!em.reason || em.reason == caf::exit_reason::normal)
@@ -1001,20 +1018,17 @@ bool stays(uint64_t stamp, const std::string& node, uint64_t other_stamp,
 }
 
 // The queue here yields to the one of the same name on node `from` (cluster/definitions.hpp):
-// it sends its messages there and ends, and this node routes to that one from now on.
+// it sends its messages there and ends, and this node routes to that one from now on. It stays
+// this node's (in the catalog, with its file, and linked) until its move is done (moved), or
+// comes back if the move cannot end (stays_here).
 void yield_queue(vhost_actor_t* self, queue_record& r, queue_location& q,
                  const std::string& from) {
   auto& st = self->state;
-  auto old = r.actor;
-  self->unlink_from(old);  // it ends on purpose
-  self->monitor(old);
-  st.yielding.emplace(old.address(), r.spec.name);
-  self->send(old, yield_atom::value, q.actor, from);
-  if (r.persisted)  // its file goes with the actor
-    self->send(st.persist.catalog, delete_atom::value, queue_atom::value, st.vhost, r.spec.name);
   spdlog::warn("queue '{}'{} was declared on this node and, earlier, on {}: the queue of {} "
                "stays and this node's moves its messages there",
                r.spec.name, where(st), from, from);
+  self->send(r.actor, yield_atom::value, q.actor, from);
+  st.yielding[r.actor.address()] = yielding_queue{r, q.actor};
   r.spec = std::move(q.spec);
   r.actor = std::move(q.actor);
   r.node = from;
@@ -1027,19 +1041,88 @@ void yield_queue(vhost_actor_t* self, queue_record& r, queue_location& q,
 }
 
 // The queue here that yielded (actor `old`) has moved its messages, and what was sent to it
-// meanwhile (or it ended before it could): exchanges and connections route to the queue of its
-// name from now on. So no publisher's messages overtake its earlier ones.
-void moved(vhost_actor_t* self, const caf::actor_addr& old) {
+// meanwhile (`all`; or it was stopped before it could, and what it kept stays in its file and
+// in the catalog, to be settled again when this node starts): exchanges and connections route
+// to the queue of its name from now on. So no publisher's messages overtake its earlier ones.
+void moved(vhost_actor_t* self, const caf::actor_addr& old, bool all) {
   auto& st = self->state;
   auto it = st.yielding.find(old);
   if (it == st.yielding.end())
     return;
-  auto name = std::move(it->second);
+  auto y = std::move(it->second);
   st.yielding.erase(it);
+  self->unlink_from(y.record.actor);  // it ends on purpose
+  auto& name = y.record.spec.name;
+  if (y.record.persisted && all)  // its file went with the move
+    self->send(st.persist.catalog, delete_atom::value, queue_atom::value, st.vhost, name);
   if (auto q = st.queues.find(name); q != st.queues.end())
     for (auto& src : sources_of(st, name))
       self->send(src, rebind_atom::value, old, q->second.actor);
   self->send(vhost_group(self->home_system(), st.vhost), restarted_atom::value, old);
+}
+
+// The queue here that yielded (actor `old`) could not finish its move: the queue it moved to
+// went away (`crash` null: `old` goes on as a queue, with what that one had not confirmed), or
+// `old` itself ended with `crash` (it starts again from its store). If the name has another
+// live queue by now (the one it moved to, restarted), the move starts over with that one; if
+// the name was deleted meanwhile, this one goes too; otherwise it is the queue of that name
+// here again, and the other nodes are told. Nothing it had but did not hand over is lost.
+void stays_here(vhost_actor_t* self, const caf::actor_addr& old, const caf::error* crash) {
+  auto& st = self->state;
+  auto it = st.yielding.find(old);
+  if (it == st.yielding.end())
+    return;
+  auto y = std::move(it->second);
+  st.yielding.erase(it);
+  auto name = y.record.spec.name;
+  auto cur = st.queues.find(name);
+  if (cur == st.queues.end() &&
+      outlived(deleted_at(st.deleted_queues, name), y.record.spec.stamp)) {
+    spdlog::info("queue '{}'{} was deleted while it moved its messages: it goes too", name,
+                 where(st));
+    if (!crash) {
+      self->unlink_from(y.record.actor);
+      self->send(y.record.actor, stop_atom::value);  // (its file goes with it)
+    } else if (y.record.persisted) {
+      auto& file = y.record.file;
+      self->send(st.persist.stores[std::hash<std::string>{}(file) % st.persist.stores.size()],
+                 destroy_atom::value, st.persist.data_dir + "/" + file);
+    }
+    if (y.record.persisted)
+      self->send(st.persist.catalog, delete_atom::value, queue_atom::value, st.vhost, name);
+    return;
+  }
+  auto r = std::move(y.record);
+  if (crash) {  // from its store, as a crashed queue is restarted
+    r.actor = start_queue(self, r, {}, 1, r.persisted);
+    spdlog::warn("queue '{}'{} ended while it moved its messages ({}); started again{}", name,
+                 where(st), self->home_system().render(*crash),
+                 r.persisted ? ", reading what it had not handed over from its store" : "");
+    for (auto& src : sources_of(st, name))
+      self->send(src, rebind_atom::value, old, r.actor);
+    self->send(vhost_group(self->home_system(), st.vhost), restarted_atom::value, old);
+  }
+  if (cur != st.queues.end()) {
+    auto& other = cur->second;
+    bool gone = !other.node.empty() && (other.down || other.actor == y.winner);
+    if (!gone) {
+      spdlog::warn("queue '{}'{}: the queue it moved its messages to went away; it moves them "
+                   "to the one of that name on {} now",
+                   name, where(st), other.node.empty() ? "this node" : other.node);
+      self->send(r.actor, yield_atom::value, other.actor,
+                 other.node.empty() ? st.persist.node : other.node);
+      st.yielding[r.actor.address()] = yielding_queue{std::move(r), other.actor};
+      return;
+    }
+  }
+  spdlog::warn("queue '{}'{} stays on this node: the queue it moved its messages to went away "
+               "before it had them all",
+               name, where(st));
+  auto& q = st.queues[name] = std::move(r);
+  route_to(self, q, true);
+  vhost_definitions change;  // the other nodes learn where it is (they settle the name again)
+  change.queues.push_back(queue_location{q.spec, q.actor});
+  replicate(self, std::move(change));
 }
 
 // A queue that lives on node `from`, as that node announced it (declared, restarted, or all
@@ -1407,7 +1490,6 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
       recover(self);
     }
     self->set_down_handler([=](caf::down_msg& dm) {
-      moved(self, dm.source);  // (a yielding queue that ended before it said so)
       // An exclusive queue's connection went away: delete its queues.
       std::vector<std::string> doomed;
       for (auto& [qname, q] : self->state.queues)
@@ -1613,6 +1695,7 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
       [=](cluster_atom, snapshot_atom) { return snapshot(self->state); },
       [=](cluster_atom, prune_atom, uint64_t before) { prune_tombstones(self->state, before); },
       [=](yield_atom, caf::actor_addr& old) { moved(self, old); },
+      [=](resume_atom, caf::actor_addr& old) { stays_here(self, old, nullptr); },
       [=](autodel_atom, std::string& name, caf::actor& queue) {
         auto it = self->state.queues.find(name);
         if (it != self->state.queues.end() && it->second.actor == queue)

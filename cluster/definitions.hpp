@@ -20,7 +20,9 @@
 // - One name, two queues (declared on two nodes that were apart, or at the same moment):
 //   the earlier declaration stays (stamp, then node name). The other queue's node cancels
 //   its consumers, moves its messages to the one that stays (the queue yields,
-//   actors/handover.hpp), and routes to that one from then on. Streams too.
+//   actors/handover.hpp), and routes to that one from then on. Streams too. If the one that
+//   stays goes away mid-move, the other keeps what was not confirmed and is the queue of
+//   that name on its node again, until the two meet again (vhost_actor.cpp, stays_here).
 // - One name, two definitions of an exchange: the later declaration wins (stamp, then the
 //   definitions themselves); where the other one was, the exchange is made anew with the
 //   winning definition and keeps its bindings.
