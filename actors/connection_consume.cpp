@@ -296,11 +296,12 @@ void on_get(actor* self, channel_rec& ch, amqp::basic_get& m) {
             if (g.code != 0)  // a stream
               return fail_method(self, ch, g.code, std::move(g.text), 60, 70);
             if (g.empty) {
+              ++ch.counters.got_empty;
               send_method(self, n, amqp::basic_get_empty{});
               return;
             }
             auto tag = ch.next_tag++;
-            ++ch.counters.delivered;
+            ++(no_ack ? ch.counters.got_no_ack : ch.counters.got_ack);
             ch.counters.redelivered += g.d.redelivered ? 1 : 0;
             if (!no_ack)
               ch.unacked.push_back(unacked_delivery{tag, queue, g.d.msg_id, 0});
@@ -439,7 +440,7 @@ void on_deliver(actor* self, delivery_batch& b) {
       ++cons.unacked;
     }
     ++cons.delivered;
-    ++ch.counters.delivered;
+    ++(cons.no_ack ? ch.counters.delivered_no_ack : ch.counters.delivered_ack);
     ch.counters.redelivered += d.redelivered ? 1 : 0;
     encode_delivery(self, ch.number, cons.tag, tag, d.redelivered, *d.msg);
   }

@@ -69,8 +69,14 @@ void complete(actor* self, channel_rec& ch, tracked_publish& t) {
     self->state.waiting_returns = false;
     self->state.awaiting = false;
   }
-  if (t.mandatory && !t.routed && !t.rejected && t.msg)
-    send_return(self, ch, *t.msg);  // before the confirm, as RabbitMQ does
+  if (!t.routed && !t.rejected) {
+    if (t.mandatory && t.msg) {
+      send_return(self, ch, *t.msg);  // before the confirm, as RabbitMQ does
+      ++ch.counters.returned;
+    } else if (!t.mandatory) {
+      ++ch.counters.dropped;
+    }
+  }
   t.msg = nullptr;
   if (t.tx && ch.tx_waiting > 0 && --ch.tx_waiting == 0 && ch.commit_pending) {
     ch.commit_pending = false;
@@ -104,6 +110,7 @@ void settle(actor* self, channel_rec& ch) {
       } else {
         ack_upto = t.seq;
         ++acks;
+        ++ch.counters.confirmed;
       }
     }
     ch.tracked.pop_front();
@@ -152,6 +159,8 @@ void publish_to(actor* self, channel_rec& ch, const caf::actor& target, bool to_
   }
   if (target)
     add_outgoing(self, target, to_exchange, ch.id, std::move(item));
+  else if (!tracked)
+    ++ch.counters.dropped;  // (the default exchange, and no queue of that name)
 }
 
 // Rewrites reply_to = "amq.rabbitmq.reply-to" to this channel's direct reply-to address.

@@ -2,6 +2,8 @@
 // connection its channels and byte counts, the STOMP connection the same with its
 // subscriptions as one channel (number 1). Called when the collector asks, once the
 // connection is open, and a last time when its socket closes; reads the actor's own state.
+#include <algorithm>
+
 #include "actors/connection_state.hpp"
 #include "actors/stomp_state.hpp"
 
@@ -55,6 +57,8 @@ void report(actor* self, const caf::actor& to, bool final) {
     c.number = n;
     c.counters = ch.counters;
     c.unacked = static_cast<uint32_t>(ch.unacked.size());
+    c.unconfirmed = static_cast<uint32_t>(std::count_if(
+      ch.tracked.begin(), ch.tracked.end(), [](const tracked_publish& t) { return t.confirm; }));
     c.consumers = static_cast<uint32_t>(ch.consumers.size());
     c.prefetch = ch.prefetch;
     c.global_prefetch = ch.global_prefetch;

@@ -14,6 +14,7 @@
 
 #include "actors/command_loop.hpp"
 #include "actors/connection.hpp"
+#include "metrics/node_counters.hpp"
 #include "metrics/probe.hpp"
 #include "net/amqp_session.hpp"
 #include "protocol/amqp091/assembler.hpp"
@@ -87,6 +88,7 @@ struct channel_rec {
   uint32_t mandatory_pending = 0;     // mandatory publishes whose fate is not known yet
   bool credit_dirty = false;
   metrics::channel_counters counters;
+  metrics::channel_token token;  // counts it opened, and closed once the record goes
 };
 
 enum class phase { header, start_ok, tune_ok, open, running, closing, closed };

@@ -105,6 +105,7 @@ void on_connect(actor* self, stomp::frame& f) {
     st.client_id = client_id;
     st.session_id = "session-" + random_id();
     st.connected = true;
+    st.channel.emplace();
     stomp::frame ok;
     ok.command = "CONNECTED";
     ok.headers.emplace_back("version", version_text(st.version));

@@ -6,12 +6,14 @@
 
 #include <deque>
 #include <map>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "actors/command_loop.hpp"
 #include "actors/connection.hpp"
 #include "actors/stomp_mapping.hpp"
+#include "metrics/node_counters.hpp"
 #include "metrics/probe.hpp"
 #include "net/stomp_session.hpp"
 #include "protocol/amqp091/constants.hpp"
@@ -63,6 +65,7 @@ struct state {
   caf::actor vhost;
   metrics::connection_counters stats;
   metrics::channel_counters counters;  // reported as channel 1
+  std::optional<metrics::channel_token> channel;  // counts channel 1 open from CONNECTED on
   bool connected = false;
   bool closing = false;
   bool peer_gone = false;  // the socket closed: finish the frames already read, then stop

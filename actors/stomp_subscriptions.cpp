@@ -400,7 +400,8 @@ void on_deliver(actor* self, delivery_batch& b) {
     stomp_map::add_message_headers(*d.msg, m);
     m.body.assign(d.msg->body());
     ++sub.delivered;
-    ++st.counters.delivered;
+    ++(sub.mode == ack_mode::auto_ack ? st.counters.delivered_no_ack
+                                      : st.counters.delivered_ack);
     st.counters.redelivered += d.redelivered ? 1 : 0;
     send_frame(self, m);
   }

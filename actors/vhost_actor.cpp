@@ -31,6 +31,7 @@
 #include "actors/queue_actor.hpp"
 #include "actors/stream_actor.hpp"
 #include "cluster/definitions.hpp"
+#include "metrics/node_counters.hpp"
 #include "persistence/actors/catalog_actor.hpp"
 #include "persistence/actors/message_store_actor.hpp"
 #include "persistence/catalog.hpp"
@@ -530,8 +531,10 @@ void delete_queue(vhost_actor_t* self, const std::string& name, bool bury_it = t
   st.queues.erase(name);
   if (persisted)
     self->send(st.persist.catalog, delete_atom::value, queue_atom::value, st.vhost, name);
-  if (here)
+  if (here) {
     self->send(actor, stop_atom::value);  // the queue deletes its message file
+    metrics::count(metrics::node_event::queue_deleted);
+  }
 }
 
 void declare_defaults(vhost_actor_t* self) {
@@ -712,6 +715,8 @@ caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec)
       r.file = row.file;
     }
     r.actor = start_queue(self, r);
+    metrics::count(metrics::node_event::queue_declared);
+    metrics::count(metrics::node_event::queue_created);
     auto actor = r.actor;
     vhost_definitions change;
     change.queues.push_back(queue_location{r.spec, actor});
@@ -759,6 +764,8 @@ caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec)
                               spec.name + "'" + where(st) + ": " + detail,
                             0});
   }
+  if (!spec.passive)
+    metrics::count(metrics::node_event::queue_declared);
   auto rp = self->make_response_promise<queue_declared>();
   if (cur.node.empty()) {
     rp.delegate(cur.actor, stats_atom::value);

@@ -406,8 +406,11 @@ int main(int argc, char** argv) {
   {
     mgmt->node = node_name;
   }
-  mgmt->exporter = warren::metrics::exporter_options{cfg.per_object_metrics, cfg.data_dir,
-                                                     mgmt->node};
+  mgmt->exporter = warren::metrics::exporter_options{
+    cfg.per_object_metrics,        cfg.data_dir,
+    mgmt->node,                    {},
+    warren::mgmt::compatible_version, warren::mgmt::product_name,
+    warren::mgmt::product_version};
   for (auto& [l, protocol] : listeners)
     mgmt->listeners.push_back({protocol, l->address(), l->port()});
   auto serve_http = [&](const char* proto, int port, std::shared_ptr<asio::ssl::context> ctx) {

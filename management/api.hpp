@@ -239,6 +239,8 @@ std::optional<reply> route_export(call& c);
 json cluster_nodes(call& c);
 std::optional<json> cluster_node(call& c, const std::string& name);
 std::string cluster_name(call& c);
+// The same, outside an API call (/metrics).
+std::string cluster_name(const context& ctx, caf::scoped_actor& self);
 json node_json(call& c);  // api_stats.cpp: this node
 
 }  // namespace warren::mgmt

@@ -12,14 +12,16 @@ namespace warren::mgmt {
 
 namespace {
 
-std::vector<node_status> members(call& c) {
+std::vector<node_status> members(const context& ctx, caf::scoped_actor& self) {
   std::string error;
-  auto cluster = current_cluster(*c.ctx.sys);
+  auto cluster = current_cluster(*ctx.sys);
   if (!cluster)
     return {};
-  return ask<std::vector<node_status>>(c.self, cluster, error, list_atom::value)
+  return ask<std::vector<node_status>>(self, cluster, error, list_atom::value)
     .value_or(std::vector<node_status>{});
 }
+
+std::vector<node_status> members(call& c) { return members(c.ctx, c.self); }
 
 json other_node_json(const node_status& n) {
   return json{{"name", n.name},
@@ -50,12 +52,14 @@ std::optional<json> cluster_node(call& c, const std::string& name) {
 
 // As RabbitMQ's default: the name of a node of the cluster, the same on every member (the
 // first of their names).
-std::string cluster_name(call& c) {
-  auto name = c.ctx.node;
-  for (auto& n : members(c))
+std::string cluster_name(const context& ctx, caf::scoped_actor& self) {
+  auto name = ctx.node;
+  for (auto& n : members(ctx, self))
     name = std::min(name, n.name);
   return name;
 }
+
+std::string cluster_name(call& c) { return cluster_name(c.ctx, c.self); }
 
 std::optional<reply> route_cluster(call& c) {
   if (c.path.empty() || c.path[0] != "cluster")

@@ -381,14 +381,16 @@ net::http_response handle_http(const context& ctx, const net::http_request& req,
       return to_http(req, method_not_allowed());
     auto snap = ctx.stats->get();
     std::optional<metrics::alarm_gauges> alarms;
+    auto exporter = ctx.exporter;
     {
       caf::scoped_actor self{*ctx.sys};
       std::string error;
       if (auto a = ask<alarm_status>(self, current_alarms(*ctx.sys), error, get_atom::value))
         alarms = metrics::alarm_gauges{a->memory, a->disk, a->memory_limit, a->disk_free_limit};
+      exporter.cluster = cluster_name(ctx, self);
     }
     return make_response(req, 200, "text/plain; version=0.0.4; charset=utf-8",
-                         metrics::render_metrics(*snap, ctx.exporter, alarms));
+                         metrics::render_metrics(*snap, exporter, alarms));
   }
   if (get) {
     if (auto asset = find_web_asset(path == "/" ? "/index.html" : path))

@@ -16,10 +16,32 @@ namespace warren::mgmt {
 
 namespace {
 
-double counter_rate(const conn_sample& s, uint64_t metrics::channel_counters::*f) {
-  if (s.seconds <= 0 || s.cur.totals.*f < s.prev.totals.*f)
+// RabbitMQ's message_stats of channel counters `n`: each count with its rate (`rate_of` gives
+// it per counter), and deliver_get, the sum of deliveries and gets, with its rate.
+template <class RateOf>
+json message_stats(const metrics::channel_counters& n, RateOf rate_of) {
+  json out = json::object();
+  double deliver_get = 0;
+  for (auto& f : metrics::channel_counter_fields) {
+    auto r = rate_of(f.member);
+    out[f.stats_key] = n.*f.member;
+    out[std::string{f.stats_key} + "_details"] = rate(r);
+    if (f.member == &metrics::channel_counters::delivered_ack ||
+        f.member == &metrics::channel_counters::delivered_no_ack ||
+        f.member == &metrics::channel_counters::got_ack ||
+        f.member == &metrics::channel_counters::got_no_ack)
+      deliver_get += r;
+  }
+  out["deliver_get"] = n.deliver_get();
+  out["deliver_get_details"] = rate(deliver_get);
+  return out;
+}
+
+double counter_rate(const metrics::channel_counters& n, const metrics::channel_counters* p,
+                    double seconds, uint64_t metrics::channel_counters::*f) {
+  if (!p || seconds <= 0 || n.*f < p->*f)
     return 0;
-  return double(s.cur.totals.*f - s.prev.totals.*f) / s.seconds;
+  return double(n.*f - p->*f) / seconds;
 }
 
 double bytes_rate(const conn_sample& s, uint64_t metrics::connection_stats::*f) {
@@ -28,19 +50,9 @@ double bytes_rate(const conn_sample& s, uint64_t metrics::connection_stats::*f) 
 
 json channel_message_stats(const metrics::channel_counters& n, const metrics::channel_counters* p,
                            double seconds) {
-  auto r = [&](uint64_t metrics::channel_counters::*f) {
-    if (!p || seconds <= 0 || n.*f < p->*f)
-      return rate(0);
-    return rate(double(n.*f - p->*f) / seconds);
-  };
-  return json{{"publish", n.published},
-              {"publish_details", r(&metrics::channel_counters::published)},
-              {"deliver_get", n.delivered},
-              {"deliver_get_details", r(&metrics::channel_counters::delivered)},
-              {"ack", n.acked},
-              {"ack_details", r(&metrics::channel_counters::acked)},
-              {"redeliver", n.redelivered},
-              {"redeliver_details", r(&metrics::channel_counters::redelivered)}};
+  return message_stats(n, [&](uint64_t metrics::channel_counters::*f) {
+    return counter_rate(n, p, seconds, f);
+  });
 }
 
 json connection_json(const std::string& node, const conn_sample& s) {
@@ -333,16 +345,21 @@ json overview(call& c) {
   auto totals = numbers.snap->retired.channels;
   for (auto& [name, n] : numbers.remote)
     totals += n->closed;
-  double publish = 0, deliver = 0, ack = 0, redeliver = 0;
+  constexpr auto& fields = metrics::channel_counter_fields;
+  double rates[std::size(fields)] = {};
   numbers.each_connection([&](const std::string&, const conn_sample& s) {
     totals += s.cur.totals;
     ++connections;
     channels += s.cur.channels.size();
-    publish += counter_rate(s, &metrics::channel_counters::published);
-    deliver += counter_rate(s, &metrics::channel_counters::delivered);
-    ack += counter_rate(s, &metrics::channel_counters::acked);
-    redeliver += counter_rate(s, &metrics::channel_counters::redelivered);
+    for (size_t i = 0; i < std::size(fields); ++i)
+      rates[i] += counter_rate(s.cur.totals, &s.prev.totals, s.seconds, fields[i].member);
   });
+  auto rate_of = [&](uint64_t metrics::channel_counters::*f) {
+    for (size_t i = 0; i < std::size(fields); ++i)
+      if (fields[i].member == f)
+        return rates[i];
+    return 0.0;
+  };
   size_t exchanges = 0;
   auto vhosts = list_vhosts(c);
   for (auto& v : vhosts)
@@ -367,14 +384,7 @@ json overview(call& c) {
     {"node", c.ctx.node},
     {"statistics_db_event_queue", 0},
     {"message_stats",
-     {{"publish", totals.published},
-      {"publish_details", rate(publish)},
-      {"deliver_get", totals.delivered},
-      {"deliver_get_details", rate(deliver)},
-      {"ack", totals.acked},
-      {"ack_details", rate(ack)},
-      {"redeliver", totals.redelivered},
-      {"redeliver_details", rate(redeliver)}}},
+     message_stats(totals, rate_of)},
     {"queue_totals",
      {{"messages", ready + unacked},
       {"messages_details", rate(depth_rate)},

@@ -34,6 +34,18 @@ uint64_t open_fds() {
   return n > 0 ? n - 1 : 0;  // the iterator's own descriptor
 }
 
+uint64_t open_sockets() {
+  std::error_code ec;
+  uint64_t n = 0;
+  for (fs::directory_iterator it{"/proc/self/fd", ec}, end; !ec && it != end; it.increment(ec)) {
+    std::error_code link_ec;
+    auto target = fs::read_symlink(it->path(), link_ec);
+    if (!link_ec && target.native().rfind("socket:", 0) == 0)
+      ++n;
+  }
+  return n;
+}
+
 uint64_t max_fds() {
   rlimit r{};
   if (getrlimit(RLIMIT_NOFILE, &r) != 0)

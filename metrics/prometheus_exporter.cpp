@@ -11,6 +11,7 @@
 #include <map>
 
 #include "management/json_amqp.hpp"
+#include "metrics/node_counters.hpp"
 #include "metrics/process_stats.hpp"
 #include "metrics/restarts.hpp"
 
@@ -28,7 +29,48 @@ const std::map<std::string, std::string> help_texts = {
   {"rabbitmq_channel_messages_acked_total",
    "Messages acknowledged on a channel"},
   {"rabbitmq_channel_messages_delivered_total",
-   "Messages delivered to consumers (or fetched) on a channel"},
+   "Messages delivered to consumers in automatic acknowledgement mode"},
+  {"rabbitmq_channel_messages_delivered_ack_total",
+   "Messages delivered to consumers in manual acknowledgement mode"},
+  {"rabbitmq_channel_get_total",
+   "Messages fetched with basic.get in automatic acknowledgement mode"},
+  {"rabbitmq_channel_get_ack_total",
+   "Messages fetched with basic.get in manual acknowledgement mode"},
+  {"rabbitmq_channel_get_empty_total",
+   "Times basic.get found no message"},
+  {"rabbitmq_channel_messages_confirmed_total",
+   "Messages published into an exchange and confirmed on a channel"},
+  {"rabbitmq_channel_messages_unroutable_returned_total",
+   "Messages published as mandatory into an exchange and returned to the publisher as "
+   "unroutable"},
+  {"rabbitmq_channel_messages_unroutable_dropped_total",
+   "Messages published as non-mandatory into an exchange and dropped as unroutable (those "
+   "the channel learns of: with confirms, in a transaction, or to the default exchange)"},
+  {"rabbitmq_channel_consumers",
+   "Consumers on a channel"},
+  {"rabbitmq_channel_messages_unacked",
+   "Delivered but not yet acknowledged messages"},
+  {"rabbitmq_channel_messages_unconfirmed",
+   "Published but not yet confirmed messages"},
+  {"rabbitmq_channel_prefetch",
+   "Total limit of unacknowledged messages for all consumers on a channel"},
+  {"rabbitmq_channels_opened_total",
+   "Total number of channels opened"},
+  {"rabbitmq_channels_closed_total",
+   "Total number of channels closed"},
+  {"rabbitmq_queues_declared_total",
+   "Total number of queues declared"},
+  {"rabbitmq_queues_created_total",
+   "Total number of queues created"},
+  {"rabbitmq_queues_deleted_total",
+   "Total number of queues deleted"},
+  {"rabbitmq_build_info",
+   "The API this node follows (rabbitmq_version) and what it is (product_name, "
+   "product_version)"},
+  {"rabbitmq_process_open_tcp_sockets",
+   "Open sockets"},
+  {"rabbitmq_process_max_tcp_sockets",
+   "Open sockets limit (the open file descriptors limit)"},
   {"rabbitmq_channel_messages_published_total",
    "Messages published into an exchange on a channel"},
   {"rabbitmq_channel_messages_redelivered_total",
@@ -230,14 +272,11 @@ void connections(exposition& x, const snapshot& snap) {
     x.gauge("rabbitmq_connection_channels", {}, {}, 0);
     x.counter("rabbitmq_connection_incoming_bytes_total", {}, {}, double(r.recv_oct));
     x.counter("rabbitmq_connection_outgoing_bytes_total", {}, {}, double(r.send_oct));
-    x.counter("rabbitmq_channel_messages_published_total", {}, {},
-              double(r.channels.published));
-    x.counter("rabbitmq_channel_messages_delivered_total", {}, {},
-              double(r.channels.delivered));
-    x.counter("rabbitmq_channel_messages_acked_total", {}, {}, double(r.channels.acked));
-    x.counter("rabbitmq_channel_messages_redelivered_total", {}, {},
-              double(r.channels.redelivered));
+    for (auto& f : channel_counter_fields)
+      x.counter(f.metric, {}, {}, double(r.channels.*f.member));
   }
+  channel_stats sum;  // the channel gauges, aggregated
+  uint64_t prefetch = 0;
   for (auto& [id, s] : snap.connections) {
     auto& c = s->cur;
     auto name = connection_name(c);
@@ -250,21 +289,35 @@ void connections(exposition& x, const snapshot& snap) {
     channels += c.channels.size();
     // Per channel when per-object; otherwise the connection's totals (closed channels too).
     auto channel_series = [&](const labels& ch, const channel_counters& n) {
-      x.counter("rabbitmq_channel_messages_published_total", {}, ch, double(n.published));
-      x.counter("rabbitmq_channel_messages_delivered_total", {}, ch,
-                double(n.delivered));
-      x.counter("rabbitmq_channel_messages_acked_total", {}, ch, double(n.acked));
-      x.counter("rabbitmq_channel_messages_redelivered_total", {}, ch,
-                double(n.redelivered));
+      for (auto& f : channel_counter_fields)
+        x.counter(f.metric, {}, ch, double(n.*f.member));
     };
     if (x.per_object()) {
-      for (auto& ch : c.channels)
-        channel_series({{"vhost", c.vhost},
-                        {"channel", name + " (" + std::to_string(ch.number) + ")"}},
-                       ch.counters);
+      for (auto& ch : c.channels) {
+        labels obj{{"vhost", c.vhost},
+                   {"channel", name + " (" + std::to_string(ch.number) + ")"}};
+        channel_series(obj, ch.counters);
+        x.gauge("rabbitmq_channel_consumers", {}, obj, double(ch.consumers));
+        x.gauge("rabbitmq_channel_messages_unacked", {}, obj, double(ch.unacked));
+        x.gauge("rabbitmq_channel_messages_unconfirmed", {}, obj, double(ch.unconfirmed));
+        x.gauge("rabbitmq_channel_prefetch", {}, obj,
+                double(ch.global_prefetch ? ch.global_prefetch : ch.prefetch));
+      }
     } else {
       channel_series({}, c.totals);
+      for (auto& ch : c.channels) {
+        sum.consumers += ch.consumers;
+        sum.unacked += ch.unacked;
+        sum.unconfirmed += ch.unconfirmed;
+        prefetch += ch.global_prefetch ? ch.global_prefetch : ch.prefetch;
+      }
     }
+  }
+  if (!x.per_object()) {
+    x.gauge("rabbitmq_channel_consumers", {}, {}, double(sum.consumers));
+    x.gauge("rabbitmq_channel_messages_unacked", {}, {}, double(sum.unacked));
+    x.gauge("rabbitmq_channel_messages_unconfirmed", {}, {}, double(sum.unconfirmed));
+    x.gauge("rabbitmq_channel_prefetch", {}, {}, double(prefetch));
   }
   x.gauge("rabbitmq_connections", {}, {},
           double(snap.connections.size()));
@@ -273,6 +326,8 @@ void connections(exposition& x, const snapshot& snap) {
             double(r.connections_opened));
   x.counter("rabbitmq_connections_closed_total", {}, {},
             double(r.connections_closed));
+  x.counter("rabbitmq_channels_opened_total", {}, {}, double(counted(node_event::channel_opened)));
+  x.counter("rabbitmq_channels_closed_total", {}, {}, double(counted(node_event::channel_closed)));
 }
 
 }  // namespace
@@ -287,6 +342,9 @@ std::string render_metrics(const snapshot& snap, const exporter_options& opt,
   for (auto& [id, s] : snap.queues)
     consumers += s->cur.consumers.size();
   x.gauge("rabbitmq_queues", {}, {}, double(snap.queues.size()));
+  x.counter("rabbitmq_queues_declared_total", {}, {}, double(counted(node_event::queue_declared)));
+  x.counter("rabbitmq_queues_created_total", {}, {}, double(counted(node_event::queue_created)));
+  x.counter("rabbitmq_queues_deleted_total", {}, {}, double(counted(node_event::queue_deleted)));
   x.gauge("rabbitmq_consumers", {}, {}, double(consumers));
   for (auto kind : {"queue", "exchange", "connection"}) {
     if (!x.per_object())  // the series exists even without such actors
@@ -303,6 +361,8 @@ std::string render_metrics(const snapshot& snap, const exporter_options& opt,
           double(resident_memory_bytes()));
   x.gauge("rabbitmq_process_open_fds", {}, {}, double(open_fds()));
   x.gauge("rabbitmq_process_max_fds", {}, {}, double(max_fds()));
+  x.gauge("rabbitmq_process_open_tcp_sockets", {}, {}, double(open_sockets()));
+  x.gauge("rabbitmq_process_max_tcp_sockets", {}, {}, double(max_fds()));
   x.gauge("rabbitmq_disk_space_available_bytes", {}, {},
           double(free_disk_bytes(opt.data_dir)));
   if (alarms) {
@@ -313,7 +373,15 @@ std::string render_metrics(const snapshot& snap, const exporter_options& opt,
   }
   x.gauge("warren_store_bytes", {}, {}, double(directory_bytes(opt.data_dir)));
   x.gauge("warren_uptime_seconds", {}, {}, uptime_seconds());
-  x.gauge("rabbitmq_identity_info", {{"rabbitmq_node", opt.node}, {"rabbitmq_cluster", opt.node}}, {}, 1);
+  x.gauge("rabbitmq_identity_info",
+          {{"rabbitmq_node", opt.node},
+           {"rabbitmq_cluster", opt.cluster.empty() ? opt.node : opt.cluster}},
+          {}, 1);
+  x.gauge("rabbitmq_build_info",
+          {{"rabbitmq_version", opt.compatible_version},
+           {"product_name", opt.product_name},
+           {"product_version", opt.product_version}},
+          {}, 1);
   return x.text();
 }
 

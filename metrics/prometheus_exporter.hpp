@@ -20,6 +20,9 @@ struct exporter_options {
   bool per_object = false;
   std::string data_dir;  // for warren_store_bytes and rabbitmq_disk_space_available_bytes
   std::string node;      // rabbitmq_identity_info
+  std::string cluster;   // rabbitmq_identity_info; the node's name when empty
+  // rabbitmq_build_info
+  std::string compatible_version, product_name, product_version;
 };
 
 // The memory and disk alarms (actors/resource_alarms.hpp) as rabbitmq_prometheus shows them.

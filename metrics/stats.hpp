@@ -65,25 +65,61 @@ struct exchange_stats {
   bool final = false;
 };
 
-// Per-channel counters (a STOMP connection reports a single channel, number 1).
+// Per-channel counters (a STOMP connection reports a single channel, number 1), as RabbitMQ
+// splits them (channel_counter_fields names each one).
 struct channel_counters {
   uint64_t published = 0;
-  uint64_t delivered = 0;  // deliveries and basic.get-ok
+  uint64_t confirmed = 0;         // publisher confirms sent as basic.ack
+  uint64_t returned = 0;          // unroutable mandatory publishes, sent back (basic.return)
+  uint64_t dropped = 0;           // unroutable publishes dropped (that the channel learns of)
+  uint64_t delivered_ack = 0;     // deliveries to consumers that acknowledge
+  uint64_t delivered_no_ack = 0;  // deliveries in automatic acknowledgement mode
+  uint64_t got_ack = 0;           // basic.get-ok of messages to be acknowledged
+  uint64_t got_no_ack = 0;        // basic.get-ok in automatic acknowledgement mode
+  uint64_t got_empty = 0;         // basic.get-empty
   uint64_t acked = 0;
   uint64_t redelivered = 0;
-  channel_counters& operator+=(const channel_counters& o) {
-    published += o.published;
-    delivered += o.delivered;
-    acked += o.acked;
-    redelivered += o.redelivered;
-    return *this;
-  }
+  // Deliveries and basic.get-ok, of either mode (RabbitMQ's deliver_get).
+  uint64_t deliver_get() const { return delivered_ack + delivered_no_ack + got_ack + got_no_ack; }
+  channel_counters& operator+=(const channel_counters& o);
 };
+
+// Each counter with its key in the management API's message_stats and its Prometheus metric
+// (RabbitMQ's names both).
+struct channel_counter_field {
+  uint64_t channel_counters::*member;
+  const char* stats_key;
+  const char* metric;
+};
+
+inline constexpr channel_counter_field channel_counter_fields[] = {
+  {&channel_counters::published, "publish", "rabbitmq_channel_messages_published_total"},
+  {&channel_counters::confirmed, "confirm", "rabbitmq_channel_messages_confirmed_total"},
+  {&channel_counters::returned, "return_unroutable",
+   "rabbitmq_channel_messages_unroutable_returned_total"},
+  {&channel_counters::dropped, "drop_unroutable",
+   "rabbitmq_channel_messages_unroutable_dropped_total"},
+  {&channel_counters::delivered_ack, "deliver", "rabbitmq_channel_messages_delivered_ack_total"},
+  {&channel_counters::delivered_no_ack, "deliver_no_ack",
+   "rabbitmq_channel_messages_delivered_total"},
+  {&channel_counters::got_ack, "get", "rabbitmq_channel_get_ack_total"},
+  {&channel_counters::got_no_ack, "get_no_ack", "rabbitmq_channel_get_total"},
+  {&channel_counters::got_empty, "get_empty", "rabbitmq_channel_get_empty_total"},
+  {&channel_counters::acked, "ack", "rabbitmq_channel_messages_acked_total"},
+  {&channel_counters::redelivered, "redeliver", "rabbitmq_channel_messages_redelivered_total"},
+};
+
+inline channel_counters& channel_counters::operator+=(const channel_counters& o) {
+  for (auto& f : channel_counter_fields)
+    this->*f.member += o.*f.member;
+  return *this;
+}
 
 struct channel_stats {
   uint16_t number = 0;
   channel_counters counters;
   uint32_t unacked = 0;
+  uint32_t unconfirmed = 0;  // publishes with confirms not yet acked or nacked
   uint32_t consumers = 0;
   uint32_t prefetch = 0;
   uint32_t global_prefetch = 0;
@@ -123,14 +159,16 @@ typename Inspector::result_type inspect(Inspector& f, consumer_stats& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, channel_counters& x) {
-  return f(caf::meta::type_name("channel_counters"), x.published, x.delivered, x.acked,
-           x.redelivered);
+  return f(caf::meta::type_name("channel_counters"), x.published, x.confirmed, x.returned,
+           x.dropped, x.delivered_ack, x.delivered_no_ack, x.got_ack, x.got_no_ack, x.got_empty,
+           x.acked, x.redelivered);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, channel_stats& x) {
-  return f(caf::meta::type_name("channel_stats"), x.number, x.counters, x.unacked, x.consumers,
-           x.prefetch, x.global_prefetch, x.confirm, x.transactional);
+  return f(caf::meta::type_name("channel_stats"), x.number, x.counters, x.unacked,
+           x.unconfirmed, x.consumers, x.prefetch, x.global_prefetch, x.confirm,
+           x.transactional);
 }
 
 // The handle crosses as a handle of the connection's actor on its node (to close it from

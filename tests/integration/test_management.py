@@ -446,8 +446,18 @@ class PerObjectMetricsTest(ManagementCase):
         self.assertGreater(sample(m, "rabbitmq_connection_outgoing_bytes_total", **lc), 100)
         chan = {"vhost": "/", "channel": lc["connection"] + " (1)"}
         self.assertEqual(sample(m, "rabbitmq_channel_messages_published_total", **chan), 5)
-        self.assertEqual(sample(m, "rabbitmq_channel_messages_delivered_total", **chan), 4)
+        # RabbitMQ's split: deliveries to a consumer that acknowledges, none without acks.
+        self.assertEqual(sample(m, "rabbitmq_channel_messages_delivered_ack_total", **chan), 4)
+        self.assertEqual(sample(m, "rabbitmq_channel_messages_delivered_total", **chan), 0)
         self.assertEqual(sample(m, "rabbitmq_channel_messages_acked_total", **chan), 2)
+        # Every publish was confirmed; the one that reached no queue was dropped.
+        self.assertEqual(sample(m, "rabbitmq_channel_messages_confirmed_total", **chan), 5)
+        self.assertEqual(sample(m, "rabbitmq_channel_messages_unroutable_dropped_total", **chan),
+                         1)
+        self.assertEqual(sample(m, "rabbitmq_channel_messages_unconfirmed", **chan), 0)
+        self.assertEqual(sample(m, "rabbitmq_channel_messages_unacked", **chan), 2)
+        self.assertEqual(sample(m, "rabbitmq_channel_consumers", **chan), 1)
+        self.assertEqual(sample(m, "rabbitmq_channel_prefetch", **chan), 10)
         # A requeued message comes back redelivered.
         ch.basic_nack(got[2].delivery_tag, requeue=True)
         m = wait_until(lambda: (lambda m: m if sample(
@@ -455,6 +465,151 @@ class PerObjectMetricsTest(ManagementCase):
                 self.api.metrics()), 5)
         self.assertTrue(m)
         self.assertEqual(sample(m, "rabbitmq_channel_messages_redelivered_total", **chan), 1)
+
+
+class MessageStatsTest(ManagementCase):
+    """A channel's message_stats split as RabbitMQ 3.10 splits them (the management API runs
+    against RabbitMQ too, with WARREN_TEST_BROKER), and the Prometheus metrics that RabbitMQ's
+    own Overview dashboard reads."""
+
+    # What RabbitMQ's Grafana dashboard "RabbitMQ-Overview" queries, every one of them.
+    DASHBOARD_METRICS = (
+        "rabbitmq_build_info", "rabbitmq_channel_consumers", "rabbitmq_channel_get_ack_total",
+        "rabbitmq_channel_get_empty_total", "rabbitmq_channel_get_total",
+        "rabbitmq_channel_messages_acked_total", "rabbitmq_channel_messages_confirmed_total",
+        "rabbitmq_channel_messages_delivered_ack_total",
+        "rabbitmq_channel_messages_delivered_total",
+        "rabbitmq_channel_messages_published_total",
+        "rabbitmq_channel_messages_redelivered_total", "rabbitmq_channel_messages_unconfirmed",
+        "rabbitmq_channel_messages_unroutable_dropped_total",
+        "rabbitmq_channel_messages_unroutable_returned_total", "rabbitmq_channels",
+        "rabbitmq_channels_closed_total", "rabbitmq_channels_opened_total",
+        "rabbitmq_connections", "rabbitmq_connections_closed_total",
+        "rabbitmq_connections_opened_total", "rabbitmq_disk_space_available_bytes",
+        "rabbitmq_identity_info", "rabbitmq_process_max_fds",
+        "rabbitmq_process_max_tcp_sockets", "rabbitmq_process_open_fds",
+        "rabbitmq_process_open_tcp_sockets", "rabbitmq_process_resident_memory_bytes",
+        "rabbitmq_queue_messages_published_total", "rabbitmq_queue_messages_ready",
+        "rabbitmq_queue_messages_unacked", "rabbitmq_queues", "rabbitmq_queues_created_total",
+        "rabbitmq_queues_declared_total", "rabbitmq_queues_deleted_total",
+        "rabbitmq_resident_memory_limit_bytes")
+
+    # The split, and what the workload below makes of it on its one channel.
+    SPLIT = {"publish": 7, "confirm": 7, "return_unroutable": 1, "drop_unroutable": 1,
+             "get_no_ack": 1, "get": 1, "get_empty": 1, "deliver_no_ack": 1, "deliver": 3,
+             "redeliver": 1, "ack": 3, "deliver_get": 6}
+
+    def workload(self, ch, q):
+        """SPLIT's numbers on channel ch, with queue q (empty, its own)."""
+        ch.confirm_delivery()
+        for i in range(3):
+            ch.basic_publish("", q, b"m%d" % i)
+        with self.assertRaises(pex.UnroutableError):
+            ch.basic_publish("amq.direct", unique("nowhere"), b"returned", mandatory=True)
+        ch.basic_publish("amq.direct", unique("nowhere"), b"dropped")
+        self.assertIsNotNone(ch.basic_get(q, auto_ack=True)[0])
+        method, _, _ = ch.basic_get(q, auto_ack=False)
+        ch.basic_ack(method.delivery_tag)
+        got = []
+        tag = ch.basic_consume(q, lambda c, m, p, b: got.append(m), auto_ack=True)
+        self.assertTrue(self.pump(ch.connection, lambda: got))
+        ch.basic_cancel(tag)
+        self.assertIsNone(ch.basic_get(q, auto_ack=True)[0])
+        for i in range(2):
+            ch.basic_publish("", q, b"n%d" % i)
+        got = []
+        ch.basic_qos(prefetch_count=10)
+        ch.basic_consume(q, lambda c, m, p, b: got.append(m))
+        self.assertTrue(self.pump(ch.connection, lambda: len(got) == 2))
+        ch.basic_nack(got[0].delivery_tag, requeue=True)
+        self.assertTrue(self.pump(ch.connection, lambda: len(got) == 3))
+        self.assertTrue(got[2].redelivered)
+        ch.basic_ack(got[1].delivery_tag)
+        ch.basic_ack(got[2].delivery_tag)
+
+    def test_a_channels_message_stats_split_as_rabbitmq_splits_them(self):
+        name = unique("split")
+        conn = self.connect(client_properties={"connection_name": name})
+        ch = conn.channel()
+        q = ch.queue_declare(unique("split"), exclusive=True).method.queue
+        self.workload(ch, q)
+
+        def channel_stats():
+            for c in self.api.get("/api/channels"):
+                if c["connection_details"]["name"] in names and c["number"] == ch.channel_number:
+                    stats = c.get("message_stats", {})
+                    if {k: stats.get(k) for k in self.SPLIT} == self.SPLIT:
+                        return stats
+            return None
+        names = wait_until(lambda: {
+            c["name"] for c in self.api.get("/api/connections")
+            if c.get("client_properties", {}).get("connection_name") == name}, 15, 0.25)
+        self.assertEqual(len(names), 1)
+        stats = wait_until(channel_stats, 15, 0.25)
+        self.assertTrue(stats, "message_stats of the channel: %r" % [
+            c.get("message_stats") for c in self.api.get("/api/channels")
+            if c["connection_details"]["name"] in names])
+        for key in self.SPLIT:
+            self.assertIn("rate", stats[key + "_details"])
+        # The overview's totals count this channel too.
+        totals = self.api.get("/api/overview")["message_stats"]
+        for key, n in self.SPLIT.items():
+            self.assertGreaterEqual(totals.get(key, 0), n, key)
+
+
+@unittest.skipIf(EXTERNAL, "Warren's /metrics")
+class DashboardMetricsTest(MessageStatsTest):
+    """The same workload on a warrend of its own, whose totals no other test disturbs."""
+
+    test_a_channels_message_stats_split_as_rabbitmq_splits_them = None
+
+    def test_prometheus_has_every_series_of_rabbitmqs_overview_dashboard(self):
+        before = self.api.metrics()
+        conn = self.connect()
+        ch = conn.channel()
+        q = unique("split")
+        ch.queue_declare(q)
+        ch.queue_declare(q)                # declared again
+        ch.queue_declare(q, passive=True)  # not a declaration
+        self.workload(ch, q)
+        ch.queue_delete(q)
+        extra = conn.channel()
+        extra.close()
+        m = self.api.metrics()
+        self.assertGreaterEqual(sample(m, "rabbitmq_process_open_tcp_sockets"), 2, "the "
+                                "listeners and this connection")
+        conn.close()
+        counters = {"rabbitmq_channel_messages_%s_total" % k: v for k, v in (
+            ("published", 7), ("confirmed", 7), ("unroutable_returned", 1),
+            ("unroutable_dropped", 1), ("delivered", 1), ("delivered_ack", 3),
+            ("redelivered", 1), ("acked", 3))}
+        counters.update({"rabbitmq_channel_get_total": 1, "rabbitmq_channel_get_ack_total": 1,
+                         "rabbitmq_channel_get_empty_total": 1,
+                         "rabbitmq_channels_opened_total": 2,
+                         "rabbitmq_channels_closed_total": 2,
+                         "rabbitmq_queues_declared_total": 2,
+                         "rabbitmq_queues_created_total": 1,
+                         "rabbitmq_queues_deleted_total": 1})
+
+        def grown():
+            now = self.api.metrics()
+            got = {k: sample(now, k) - (sample(before, k) or 0) for k in counters}
+            last["got"] = got
+            return now if got == counters else None
+        last = {}
+        m = wait_until(grown, 10, 0.25)
+        self.assertTrue(m, last.get("got"))
+        names = {name for name, _ in m}
+        self.assertEqual([n for n in self.DASHBOARD_METRICS if n not in names], [])
+        for gauge in ("rabbitmq_channel_consumers", "rabbitmq_channel_messages_unconfirmed",
+                      "rabbitmq_channel_messages_unacked"):
+            self.assertEqual(sample(m, gauge), 0, gauge)
+        identity = [dict(k) for n, k in m if n == "rabbitmq_identity_info"]
+        self.assertEqual(len(identity), 1)
+        self.assertEqual(set(identity[0]), {"rabbitmq_node", "rabbitmq_cluster"})
+        build = [dict(k) for n, k in m if n == "rabbitmq_build_info"]
+        self.assertEqual(build, [{"rabbitmq_version": "3.10.8", "product_name": "Warren",
+                                  "product_version": "0.1.0"}])
 
 
 @unittest.skipIf(EXTERNAL, "needs its own warrend processes")

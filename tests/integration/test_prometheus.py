@@ -147,5 +147,34 @@ class PrometheusScrapeTest(BrokerTestCase):
                          ["odd\ufffd\ufffd" + odd[5:].decode()])
 
 
+    def test_the_overview_dashboards_queries_join_on_the_identity_series(self):
+        # RabbitMQ's Grafana dashboards select a cluster through rabbitmq_identity_info and
+        # join every series to it on `instance`, taking rabbitmq_node from it.
+        ch = self.channel()
+        ch.confirm_delivery()
+        q = ch.queue_declare(queue=unique("prom-join")).method.queue
+        for i in range(2):
+            ch.basic_publish("", q, b"m%d" % i)
+        found = wait_until(lambda: self.query('rabbitmq_identity_info{namespace=""}'), 30, 0.5)
+        self.assertEqual(len(found), 1, found)
+        cluster, node = found[0]["metric"]["rabbitmq_cluster"], found[0]["metric"]["rabbitmq_node"]
+        join = ('* on(instance) group_left(rabbitmq_cluster, rabbitmq_node) '
+                'rabbitmq_identity_info{rabbitmq_cluster="%s", namespace=""}' % cluster)
+        last = {}
+
+        def two_ready():
+            last["r"] = self.query('sum(rabbitmq_queue_messages_ready %s) by(rabbitmq_node)'
+                                   % join)
+            return last["r"] and float(last["r"][0]["value"][1]) >= 2
+        self.assertTrue(wait_until(two_ready, 30, 0.5), last.get("r"))
+        self.assertEqual(last["r"][0]["metric"], {"rabbitmq_node": node})
+        for series in ("rabbitmq_channel_messages_confirmed_total",
+                       "rabbitmq_channel_messages_unconfirmed", "rabbitmq_channels_opened_total",
+                       "rabbitmq_queues_created_total", "rabbitmq_process_open_tcp_sockets",
+                       "rabbitmq_build_info"):
+            r = self.query("sum(%s %s) by(rabbitmq_node)" % (series, join))
+            self.assertEqual([x["metric"] for x in r], [{"rabbitmq_node": node}], series)
+
+
 if __name__ == "__main__":
     unittest.main()
