@@ -123,6 +123,70 @@ class ProcessTest(unittest.TestCase):
             broker.stop()
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+UNIT = os.path.join(ROOT, "etc", "systemd", "warrend.service")
+
+
+@unittest.skipIf(os.environ.get("WARREN_TEST_BROKER"), "needs its own warrend process")
+class ServiceUnitTest(unittest.TestCase):
+    """etc/systemd/warrend.service with what `cmake --install` lays out: systemd accepts the
+    unit, and its command line starts warrend, which its stop signal stops cleanly."""
+
+    def test_the_unit_runs_the_installed_warrend(self):
+        build = os.path.dirname(os.path.dirname(os.path.abspath(WARREND)))
+        if not os.path.exists(os.path.join(build, "cmake_install.cmake")):
+            self.skipTest("WARREND is not in a CMake build directory")
+        analyze = "/usr/bin/systemd-analyze"
+        self.assertTrue(os.access(analyze, os.X_OK), "systemd-analyze (Debian's systemd)")
+        with tempfile.TemporaryDirectory() as d:
+            prefix = os.path.join(d, "usr-local")
+            r = subprocess.run(["cmake", "--install", build, "--prefix", prefix],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stdout.decode())
+            with open(UNIT) as f:
+                unit = f.read()
+            exec_start = re.search(r"^ExecStart=(.*)$", unit, re.M).group(1).split()
+            self.assertEqual(exec_start[0], "/usr/local/bin/warrend")
+            self.assertEqual(re.search(r"^KillSignal=(\w+)$", unit, re.M).group(1), "SIGTERM")
+            # The unit as installed under this prefix; systemd-analyze checks its keys and
+            # that ExecStart names an executable.
+            local = os.path.join(d, "warrend.service")
+            with open(local, "w") as f:
+                f.write(unit.replace("/usr/local", prefix))
+            r = subprocess.run([analyze, "verify", local], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=60)
+            out = r.stdout.decode()
+            self.assertEqual(r.returncode, 0, out)
+            self.assertNotRegex(out, r"(?i)unknown|invalid|failed|not executable", out)
+            # Its command line, with this test's data directory and free ports.
+            args = [a.replace("/usr/local", prefix) for a in exec_start]
+            args[args.index("--data-dir") + 1] = os.path.join(d, "data")
+            self.assertTrue(os.path.isfile(args[args.index("--config") + 1]))
+            proc = subprocess.Popen(args + ["--amqp-port", "0", "--stomp-port", "0",
+                                            "--http-port", "0"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            try:
+                port = None
+                deadline = time.monotonic() + 20
+                while port is None and time.monotonic() < deadline:
+                    line = proc.stderr.readline().decode()
+                    if not line:
+                        break
+                    m = re.search(r"listening amqp 127\.0\.0\.1:(\d+)", line)
+                    port = int(m.group(1)) if m else None
+                self.assertIsNotNone(port, "the unit's warrend did not listen")
+                conn = pika.BlockingConnection(pika.ConnectionParameters(
+                    host="127.0.0.1", port=port))
+                conn.channel().queue_declare(unique("unit"), durable=True)
+                conn.close()
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                self.assertEqual(proc.wait(60), 0)  # (TimeoutStopSec)
+                proc.stderr.close()
+            self.assertTrue(os.listdir(os.path.join(d, "data")))
+
+
+
 class NotImplementedArgumentsTest(BrokerTestCase):
     """Queue types Warren does not have are refused, never silently ignored."""
 
