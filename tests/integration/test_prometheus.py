@@ -4,6 +4,7 @@ produced. The Prometheus process, its config and its storage are this test's own
 
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -175,6 +176,38 @@ class PrometheusScrapeTest(BrokerTestCase):
             r = self.query("sum(%s %s) by(rabbitmq_node)" % (series, join))
             self.assertEqual([x["metric"] for x in r], [{"rabbitmq_node": node}], series)
 
+
+    def test_every_query_of_warrens_grafana_dashboard_gives_series(self):
+        # etc/grafana/warren-overview.json: each panel's query, with the cluster chosen as its
+        # variable would choose it, gives at least one series once there has been traffic.
+        path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))), "etc", "grafana", "warren-overview.json")
+        with open(path) as f:
+            dash = json.load(f)
+        variables = {v["name"]: v for v in dash["templating"]["list"]}
+        definition = variables["rabbitmq_cluster"]["definition"]
+        metric, label = re.fullmatch(r"label_values\((\w+), (\w+)\)", definition).groups()
+        found = wait_until(lambda: self.query(metric), 30, 0.5)
+        self.assertTrue(found)
+        cluster = found[0]["metric"][label]
+        ch = self.channel()
+        ch.confirm_delivery()
+        q = ch.queue_declare(queue=unique("prom-dash")).method.queue
+        for i in range(5):
+            ch.basic_publish("", q, b"m%d" % i)
+        ch.basic_get(q, auto_ack=True)
+        queries = [(p["title"], t["expr"].replace("$rabbitmq_cluster", cluster))
+                   for p in dash["panels"] for t in p["targets"]]
+        self.assertGreaterEqual(len(queries), 20)
+        empty = {}
+
+        def all_answer():
+            empty.clear()
+            for title, expr in queries:
+                if not self.query(expr):
+                    empty[title] = expr
+            return not empty
+        self.assertTrue(wait_until(all_answer, 30, 1.0), "no series: %r" % empty)
 
 if __name__ == "__main__":
     unittest.main()
