@@ -151,10 +151,13 @@ net::http_response api(const context& ctx, const net::http_request& req, std::st
   std::string reason;
   if (auto it = req.find("X-Reason"); it != req.end())
     reason.assign(it->value().data(), it->value().size());
-  auto method = req.method_string();
+  // HEAD is GET without the body (the HTTP server drops it).
+  auto verb = req.method_string();
+  std::string method = req.method() == http::verb::head ? std::string{"GET"}
+                                                        : std::string(verb.data(), verb.size());
   bool administrator = has_tag(who->tags, "administrator");
   call c{ctx,
-         std::string(method.data(), method.size()),
+         std::move(method),
          std::move(segments),
          std::string{query},
          req.body(),
@@ -372,7 +375,7 @@ net::http_response handle_http(const context& ctx, const net::http_request& req,
   auto q = target.find('?');
   auto path = target.substr(0, q);
   auto query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
-  bool get = req.method() == http::verb::get;
+  bool get = req.method() == http::verb::get || req.method() == http::verb::head;
   if (path == "/api" || path.rfind("/api/", 0) == 0)
     return api(ctx, req, path.size() > 5 ? path.substr(5) : std::string_view{}, query,
                local_loopback);

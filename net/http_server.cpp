@@ -93,6 +93,8 @@ private:
     res.keep_alive(req.keep_alive() && res.keep_alive());
     res.set(http::field::server, "Warren/0.1.0");
     res.prepare_payload();
+    if (req.method() == http::verb::head)  // GET's answer, with its length, and no body
+      res.body().clear();
     write(std::move(res));
   }
 

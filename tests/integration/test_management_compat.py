@@ -1047,6 +1047,36 @@ class AnswersTest(CompatCase):
         self.assertEqual(self.api.call("DELETE", path + "/" + quote(listed["b.#"]))[0], 204)
         self.assertEqual([b["routing_key"] for b in self.api.get(path)], [""])
 
+    def test_head_answers_as_get_without_the_body(self):
+        import http.client
+        auth = "Basic " + base64.b64encode(b"guest:guest").decode()
+
+        def ask(method, path, headers):
+            conn = http.client.HTTPConnection(self.http_host, self.http_port, timeout=10)
+            try:
+                conn.request(method, path, headers=headers)
+                r = conn.getresponse()
+                return r.status, r.getheader("Content-Length"), r.read()
+            finally:
+                conn.close()
+        get = ask("GET", "/api/vhosts", {"Authorization": auth})
+        head = ask("HEAD", "/api/vhosts", {"Authorization": auth})
+        self.assertEqual(get[0], 200)
+        self.assertEqual(head, (200, str(len(get[2])), b""))
+        self.assertEqual(ask("HEAD", "/api/vhosts", {})[0], 401)
+        self.assertEqual(ask("HEAD", "/api/queues/%2F/" + unique("nowhere"),
+                             {"Authorization": auth})[:1], (404,))
+        # One keep-alive connection: a HEAD's answer has no body to skip.
+        conn = http.client.HTTPConnection(self.http_host, self.http_port, timeout=10)
+        try:
+            for method in ("HEAD", "GET", "HEAD", "GET"):
+                conn.request(method, "/api/vhosts", headers={"Authorization": auth})
+                r = conn.getresponse()
+                body = r.read()
+                self.assertEqual((r.status, len(body) > 0), (200, method == "GET"), method)
+        finally:
+            conn.close()
+
     def test_reserved_names_and_missing_exchange(self):
         refused = (401, {"error": "not_authorised", "reason": "Access refused."})
         self.assertEqual(self.api.call("PUT", "/api/queues/%2F/amq.compat", body={})[:2], refused)
