@@ -119,6 +119,7 @@ struct queue_state {
   // Statistics (metrics/stats.hpp).
   caf::actor collector;
   uint64_t published = 0, delivered = 0, acked = 0, redelivered = 0;
+  uint64_t delivered_no_ack = 0, got_ack = 0, got_no_ack = 0, got_empty = 0;
   uint64_t dead_lettered[metrics::death_reasons] = {};  // by death_reason, DLX or not
   static inline const char* name = "queue";
 };
@@ -416,6 +417,7 @@ void dispatch_selective(queue_actor_t* self, uint64_t fresh_from) {
     --c.credit;
     st.rr = (best + 1) % n;
     ++st.delivered;
+    st.delivered_no_ack += c.spec.no_ack ? 1 : 0;
     st.redelivered += it->redelivered ? 1 : 0;
     if (!c.spec.no_ack) {
       st.unacked.emplace(it->id, unacked_entry{it->msg, c.conn, it->redelivered,
@@ -458,6 +460,7 @@ void dispatch_in_order(queue_actor_t* self, uint64_t fresh_from) {
     --c.credit;
     st.rr = (i + 1) % st.consumers.size();
     ++st.delivered;
+    st.delivered_no_ack += c.spec.no_ack ? 1 : 0;
     st.redelivered += e.redelivered ? 1 : 0;
     if (!c.spec.no_ack) {
       st.unacked.emplace(e.id, unacked_entry{e.msg, c.conn, e.redelivered, e.expires});
@@ -553,11 +556,13 @@ get_result serve_get(queue_actor_t* self, const caf::actor& conn, bool no_ack) {
   auto& st = self->state;
   get_result r;
   if (st.ready.empty()) {
+    ++st.got_empty;
     flush_store(self);  // what the get's expiry of the head dead-lettered or removed
     return r;
   }
   auto e = pop_ready(st);
   ++st.delivered;
+  ++(no_ack ? st.got_no_ack : st.got_ack);
   st.redelivered += e.redelivered ? 1 : 0;
   if (!no_ack) {
     watch(self, conn);
@@ -666,6 +671,10 @@ void report(queue_actor_t* self, const caf::actor& to, bool final) {
       c.spec, !single ? "up" : &c == &st.consumers.front() ? "single_active" : "waiting"));
   s.published = st.published;
   s.delivered = st.delivered;
+  s.delivered_no_ack = st.delivered_no_ack;
+  s.got_ack = st.got_ack;
+  s.got_no_ack = st.got_no_ack;
+  s.got_empty = st.got_empty;
   s.acked = st.acked;
   s.redelivered = st.redelivered;
   std::copy(std::begin(st.dead_lettered), std::end(st.dead_lettered), s.dead_lettered);

@@ -20,6 +20,14 @@ queue_summary summarize(const sample<queue_stats>& q) {
   out.deliver_rate = q.rate(&queue_stats::delivered);
   out.ack_rate = q.rate(&queue_stats::acked);
   out.redeliver_rate = q.rate(&queue_stats::redelivered);
+  out.delivered_no_ack = s.delivered_no_ack;
+  out.got_ack = s.got_ack;
+  out.got_no_ack = s.got_no_ack;
+  out.got_empty = s.got_empty;
+  out.deliver_no_ack_rate = q.rate(&queue_stats::delivered_no_ack);
+  out.get_ack_rate = q.rate(&queue_stats::got_ack);
+  out.get_no_ack_rate = q.rate(&queue_stats::got_no_ack);
+  out.get_empty_rate = q.rate(&queue_stats::got_empty);
   if (q.seconds > 0) {
     out.ready_rate = (double(s.ready) - double(q.prev.ready)) / q.seconds;
     out.unacked_rate = (double(s.unacked) - double(q.prev.unacked)) / q.seconds;

@@ -31,7 +31,9 @@ struct queue_summary {
   uint64_t ready = 0, unacked = 0;
   uint64_t ready_bytes = 0, unacked_bytes = 0;
   uint64_t published = 0, delivered = 0, acked = 0, redelivered = 0;
+  uint64_t delivered_no_ack = 0, got_ack = 0, got_no_ack = 0, got_empty = 0;
   double publish_rate = 0, deliver_rate = 0, ack_rate = 0, redeliver_rate = 0;
+  double deliver_no_ack_rate = 0, get_ack_rate = 0, get_no_ack_rate = 0, get_empty_rate = 0;
   double depth_rate = 0;  // change of ready + unacked
   double ready_rate = 0, unacked_rate = 0;  // change of each
   std::vector<consumer_stats> consumers;
@@ -81,7 +83,9 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, queue_summary& x) {
   return f(caf::meta::type_name("queue_summary"), x.vhost, x.name, x.ready, x.unacked,
            x.ready_bytes, x.unacked_bytes, x.published, x.delivered, x.acked, x.redelivered,
-           x.publish_rate, x.deliver_rate, x.ack_rate, x.redeliver_rate, x.depth_rate,
+           x.delivered_no_ack, x.got_ack, x.got_no_ack, x.got_empty, x.publish_rate,
+           x.deliver_rate, x.ack_rate, x.redeliver_rate, x.deliver_no_ack_rate, x.get_ack_rate,
+           x.get_no_ack_rate, x.get_empty_rate, x.depth_rate,
            x.ready_rate, x.unacked_rate, x.consumers);
 }
 

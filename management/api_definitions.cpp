@@ -65,9 +65,25 @@ json queue_json(const context& ctx, const std::string& vhost, const queue_info& 
          {"type", queue_type(q.arguments)}};
   auto n = numbers.queue(vhost, q);
   if (n) {
+    // As RabbitMQ splits them: deliver_get is deliver (to consumers that acknowledge),
+    // deliver_no_ack, get and get_no_ack together.
+    auto others = n->delivered_no_ack + n->got_ack + n->got_no_ack;
+    auto deliver = n->delivered - std::min(n->delivered, others);
+    auto deliver_rate = std::max(0.0, n->deliver_rate - n->deliver_no_ack_rate -
+                                        n->get_ack_rate - n->get_no_ack_rate);
     j["message_stats"] = {
       {"publish", n->published},
       {"publish_details", rate(n->publish_rate)},
+      {"deliver", deliver},
+      {"deliver_details", rate(deliver_rate)},
+      {"deliver_no_ack", n->delivered_no_ack},
+      {"deliver_no_ack_details", rate(n->deliver_no_ack_rate)},
+      {"get", n->got_ack},
+      {"get_details", rate(n->get_ack_rate)},
+      {"get_no_ack", n->got_no_ack},
+      {"get_no_ack_details", rate(n->get_no_ack_rate)},
+      {"get_empty", n->got_empty},
+      {"get_empty_details", rate(n->get_empty_rate)},
       {"deliver_get", n->delivered},
       {"deliver_get_details", rate(n->deliver_rate)},
       {"ack", n->acked},

@@ -46,7 +46,10 @@ struct queue_stats {
   std::vector<consumer_stats> consumers;
   // Counters.
   uint64_t published = 0;    // messages enqueued
-  uint64_t delivered = 0;    // handed to consumers or basic.get
+  uint64_t delivered = 0;    // handed to consumers or basic.get, of which:
+  uint64_t delivered_no_ack = 0;  // to consumers in automatic acknowledgement mode
+  uint64_t got_ack = 0, got_no_ack = 0;  // basic.get-ok, with and without acknowledgement
+  uint64_t got_empty = 0;    // basic.get-empty (not in `delivered`)
   uint64_t acked = 0;
   uint64_t redelivered = 0;  // deliveries with the redelivered flag
   uint64_t dead_lettered[death_reasons] = {};  // by reason, as counted with or without a DLX

@@ -551,6 +551,14 @@ class MessageStatsTest(ManagementCase):
             if c["connection_details"]["name"] in names])
         for key in self.SPLIT:
             self.assertIn("rate", stats[key + "_details"])
+        # The queue's, split the same way (its publishes: 5 of the channel's 7).
+        want = {"publish": 5, "get_no_ack": 1, "get": 1, "get_empty": 1, "deliver_no_ack": 1,
+                "deliver": 3, "redeliver": 1, "ack": 3, "deliver_get": 6}
+
+        def queue_stats():
+            got = self.queue(q).get("message_stats", {})
+            return got if {k: got.get(k) for k in want} == want else None
+        self.assertTrue(wait_until(queue_stats, 15, 0.25), self.queue(q).get("message_stats"))
         # The overview's totals count this channel too.
         totals = self.api.get("/api/overview")["message_stats"]
         for key, n in self.SPLIT.items():
