@@ -51,13 +51,14 @@ enum class fill {
   done,     // nothing left
 };
 
-// A message on its way, not yet confirmed by the queue that stays.
+// A message on its way, until the queue that stays has answered for it.
 struct in_flight {
   uint64_t seq = 0;  // the move's publish sequence number
   uint64_t id = 0;   // the source's id for it (its store id)
   message_ptr msg;
   bool redelivered = false;
-  bool settled = false;  // confirmed, or refused (then in move::refused_)
+  bool settled = false;  // confirmed, or refused for good: gone from here
+  bool refused = false;  // refused in the last answer (move::refused_): not settled yet
 };
 
 // Publishes that reached the yielding actor during the move, with their senders.
@@ -72,7 +73,8 @@ struct steps {
   // Adds messages in order (move::add) until add() says stop, or sends for a page (and calls
   // move::go when it has it), or has nothing left.
   std::function<fill(Self*, move<Self>&)> source;
-  // The queue that stays confirmed these (in order): they are gone from here.
+  // The queue that stays confirmed these, or refused them for good (its limits): they are
+  // gone from here. In order, and each time the oldest of those sent.
   std::function<void(Self*, std::vector<in_flight>&)> settled;
   // Everything moved and confirmed.
   std::function<void(Self*)> end;
@@ -109,6 +111,7 @@ public:
     flight_bytes_ += size;
     auto seq = ++next_seq_;
     flight_.push_back(in_flight{seq, id, msg, redelivered});
+    ++unanswered_;
     b_.items.push_back(publish_item{std::move(msg), seq, full_weight});
     ++moved_;
     if (b_.items.size() == batch_size || b_bytes_ >= batch_bytes)
@@ -166,17 +169,19 @@ public:
       case fill::done:
         flush();
         source_done_ = true;
-        if (flight_.empty())
+        if (unanswered_ == 0)
           finish();
         return;
     }
   }
 
   size_t moved() const { return moved_; }
+  // Moved, or abandoned: a page that arrives now is not the move's.
+  bool over() const { return over_; }
 
 private:
   bool blocked() const {
-    return credit_.exhausted() || flight_.size() >= flight_messages ||
+    return credit_.exhausted() || unanswered_ >= flight_messages ||
            flight_bytes_ >= flight_bytes;
   }
 
@@ -194,10 +199,22 @@ private:
     self_->send(winner_, publish_atom::value, std::exchange(b_, publish_batch{}));
   }
 
+  in_flight* find(uint64_t seq) {
+    if (flight_.empty() || seq < flight_.front().seq || seq - flight_.front().seq >= flight_.size())
+      return nullptr;
+    return &flight_[seq - flight_.front().seq];
+  }
+
   // A message from the queue that stays after the one with its refusals: those were its own
-  // (its length limit), not nacks of a queue on its way down. They are gone.
+  // (its length limits), not the nacks of a queue on its way down (whose down message would
+  // have come next). They are gone.
   void alive() {
-    refused_total_ += refused_.size();
+    for (auto seq : refused_)
+      if (auto* e = find(seq)) {
+        e->refused = false;
+        e->settled = true;
+        ++refused_total_;
+      }
     refused_.clear();
   }
 
@@ -205,55 +222,58 @@ private:
     alive();
     bool was = blocked();
     for (auto& ret : r.returns) {
-      if (flight_.empty() || ret.seq < flight_.front().seq)
+      auto* e = find(ret.seq);
+      if (!e || e->settled || e->refused)
         continue;
-      auto i = ret.seq - flight_.front().seq;
-      if (i >= flight_.size() || flight_[i].settled)
-        continue;
-      auto& e = flight_[i];
-      e.settled = true;
-      flight_bytes_ -= std::min(flight_bytes_, e.msg->body().size());
-      if (ret.rejected)
-        refused_.push_back(std::move(e));  // (its message goes with it)
+      flight_bytes_ -= std::min(flight_bytes_, e->msg->body().size());
+      --unanswered_;
+      if (ret.rejected) {
+        e->refused = true;
+        refused_.push_back(ret.seq);
+      } else {
+        e->settled = true;
+        ++confirmed_;
+      }
     }
-    // Confirmed ones are gone from here; a refused one stays with the source until the end.
-    std::vector<in_flight> gone;
-    while (!flight_.empty() && flight_.front().settled) {
-      if (flight_.front().msg)
-        gone.push_back(std::move(flight_.front()));
-      flight_.pop_front();
-    }
-    if (!gone.empty())
-      steps_.settled(self_, gone);
-    if (source_done_ && flight_.empty())
+    settle_front();
+    if (source_done_ && unanswered_ == 0)
       finish();
     else
       unblocked(was);
   }
 
+  // The oldest messages sent, while they are settled, go (steps::settled).
+  void settle_front() {
+    std::vector<in_flight> gone;
+    while (!flight_.empty() && flight_.front().settled) {
+      gone.push_back(std::move(flight_.front()));
+      flight_.pop_front();
+    }
+    if (!gone.empty())
+      steps_.settled(self_, gone);
+  }
+
   void finish() {
     over_ = true;
     alive();
+    settle_front();
     steps_.end(self_);
     forward();
   }
 
   // The queue that stays went away: what it had not confirmed (or had refused just before it
-  // went) comes back, and the actor goes on as before the move.
+  // went) comes back, in order, and the actor goes on as before the move.
   void lost(const caf::error& reason) {
     over_ = true;
-    std::vector<in_flight> back(std::make_move_iterator(refused_.begin()),
-                                std::make_move_iterator(refused_.end()));
+    std::vector<in_flight> back;
     for (auto& e : flight_)
       if (!e.settled)
         back.push_back(std::move(e));
-    std::sort(back.begin(), back.end(),
-              [](const in_flight& a, const in_flight& b) { return a.seq < b.seq; });
     bool deleted = !reason || reason == caf::exit_reason::normal;
     spdlog::error("{}: the queue it was moving its messages to on node {} went away ({}) "
                   "after {} of {} sent were confirmed; {} message(s) come back and it stays",
                   desc_, node_, deleted ? "deleted" : self_->home_system().render(reason),
-                  moved_ - back.size(), moved_, back.size());
+                  confirmed_, moved_ - refused_total_, back.size());
     refused_.clear();
     flight_.clear();
     self_->unbecome();  // the actor's behaviour from before the move
@@ -314,9 +334,10 @@ private:
   size_t moved_ = 0;
   uint64_t next_seq_ = 0;
   std::deque<in_flight> flight_;  // sent, by seq; settled ones leave from the front
-  size_t flight_bytes_ = 0;       // of the unsettled bodies in flight_
-  std::vector<in_flight> refused_;  // refused in the last message of the queue that stays
-  size_t refused_total_ = 0;
+  size_t flight_bytes_ = 0;       // of the bodies in flight_ not answered for
+  size_t unanswered_ = 0;         // messages in flight_ not answered for
+  std::vector<uint64_t> refused_;  // seqs refused in the last answer of the queue that stays
+  size_t confirmed_ = 0, refused_total_ = 0;
   bool loading_ = false;
   bool source_done_ = false;
   bool over_ = false;  // moved, or abandoned: pages that still arrive change nothing

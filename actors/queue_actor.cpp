@@ -910,6 +910,8 @@ handover::fill next_to_move(queue_actor_t* self, handover::move<queue_actor_t>& 
           },
           [=](caf::error& err) {
             auto& st = self->state;
+            if (more->over())  // (abandoned: the queue pages its ready list in itself)
+              return;
             size_t lost = 0;
             while (!st.ready.empty() && !st.ready.front().msg) {
               st.ready.pop_front();

@@ -1047,17 +1047,26 @@ void yield_queue(vhost_actor_t* self, queue_record& r, queue_location& q,
   // what they send waits there and follows the moved messages (moved()).
 }
 
+// The yielding queue whose actor is `old`, taken out of the list; none if it is not there.
+std::optional<yielding_queue> take_yielding(vhost_state& st, const caf::actor_addr& old) {
+  auto it = st.yielding.find(old);
+  if (it == st.yielding.end())
+    return std::nullopt;
+  auto y = std::move(it->second);
+  st.yielding.erase(it);
+  return y;
+}
+
 // The queue here that yielded (actor `old`) has moved its messages, and what was sent to it
 // meanwhile (`all`; or it was stopped before it could, and what it kept stays in its file and
 // in the catalog, to be settled again when this node starts): exchanges and connections route
 // to the queue of its name from now on. So no publisher's messages overtake its earlier ones.
 void moved(vhost_actor_t* self, const caf::actor_addr& old, bool all) {
   auto& st = self->state;
-  auto it = st.yielding.find(old);
-  if (it == st.yielding.end())
+  auto found = take_yielding(st, old);
+  if (!found)
     return;
-  auto y = std::move(it->second);
-  st.yielding.erase(it);
+  auto& y = *found;
   self->unlink_from(y.record.actor);  // it ends on purpose
   auto& name = y.record.spec.name;
   if (y.record.persisted && all)  // its file went with the move
@@ -1076,11 +1085,10 @@ void moved(vhost_actor_t* self, const caf::actor_addr& old, bool all) {
 // here again, and the other nodes are told. Nothing it had but did not hand over is lost.
 void stays_here(vhost_actor_t* self, const caf::actor_addr& old, const caf::error* crash) {
   auto& st = self->state;
-  auto it = st.yielding.find(old);
-  if (it == st.yielding.end())
+  auto found = take_yielding(st, old);
+  if (!found)
     return;
-  auto y = std::move(it->second);
-  st.yielding.erase(it);
+  auto& y = *found;
   auto name = y.record.spec.name;
   auto cur = st.queues.find(name);
   if (cur == st.queues.end() &&

@@ -1174,106 +1174,112 @@ class ClusterTest(unittest.TestCase):
         moved = self.publish_through_a_yield(b, 30000)
         self.assertGreaterEqual(moved, 30000)
 
-    def test_a_queue_whose_move_loses_the_queue_that_stays_keeps_what_that_one_had_not_confirmed(self):
-        # b's queue moves 20,000 persistent messages (40 MB, most of them on disk only) to a's,
-        # and a is killed as the move starts. What a had not confirmed stays with b's queue,
-        # which goes on as the queue of its name; once a is back, the move starts over, and a's
-        # queue ends with every message, in order.
+    # -- a move cut short --------------------------------------------------------
+    CUT_N = 20000  # messages of 2 KB in the queue that moves
+    CUT_BACK = (r"after (\d+) of (\d+) sent were confirmed; (\d+) message\(s\) come back "
+                r"and it stays")
+
+    def move_under_way(self, name, a_extra=(), stream=False):
+        """a (a cluster of one) has queue `name` and b a later one of that name, with CUT_N
+        persistent messages (most of them on disk only: b keeps 1 MiB of bodies in memory).
+        b joins a, and this returns once a has taken a tenth of them, while the rest moves:
+        (a, b, a channel on a, the queue's arguments)."""
         conf = os.path.join(self.root, "small.conf")
         with open(conf, "w") as f:
             f.write("persistence.queue_memory_mb = 1\n")
-        a = self.node("a")
+        args = {"x-queue-type": "stream"} if stream else None
+        a = self.node("a", extra=a_extra)
         watch = self.connect(a).channel()
-        watch.queue_declare("cl.cut", durable=True)  # earlier: it stays
+        watch.queue_declare(name, durable=True, arguments=args)  # earlier: it stays
         b = self.node("b", extra=("--config", conf))
         ch = self.connect(b).channel()
-        ch.queue_declare("cl.cut", durable=True)
-        n = 20000
+        ch.queue_declare(name, durable=True, arguments=args)
         persistent = pika.BasicProperties(delivery_mode=2)
-        for i in range(n):
-            ch.basic_publish("", "cl.cut", b"%05d:" % i + b"x" * 2000, persistent)
-        self.settle(lambda: ch.queue_declare("cl.cut", passive=True).method.message_count, n,
-                    "cl.cut's depth on b")
+        for i in range(self.CUT_N):
+            ch.basic_publish("", name, b"%05d:" % i + b"x" * 2000, persistent)
+        self.settle(lambda: ch.queue_declare(name, passive=True,
+                                             arguments=args).method.message_count,
+                    self.CUT_N, name + "'s depth on b")
         threading.Thread(target=lambda: b.api.call("POST", "/api/cluster/join",
                                                    {"address": a.address}),
                          daemon=True).start()
         self.assertTrue(wait_until(lambda: "this node's moves its messages there"
                                    in b.broker.log_text(), SYNC_S, 0.005),
                         "b's queue did not yield")
-        # a is killed once it has taken a tenth (so it has confirmed some, most likely).
         self.assertTrue(wait_until(lambda: watch.queue_declare(
-            "cl.cut", passive=True).method.message_count >= n // 10, SYNC_S, 0.002),
-                        "the move did not reach a")
-        self.kill(a)
-        pattern = (r"after (\d+) of (\d+) sent were confirmed; (\d+) message\(s\) come back "
-                   r"and it stays")
-        found = wait_until(lambda: re.search(pattern, b.broker.log_text()), DETECT_S, 0.05)
+            name, passive=True, arguments=args).method.message_count >= self.CUT_N // 10,
+                                   SYNC_S, 0.002), "the move did not reach a")
+        return a, b, watch, args
+
+    def cut_short(self, b):
+        """(confirmed, sent, came back) as b's queue logs them once the move is cut short."""
+        found = wait_until(lambda: re.search(self.CUT_BACK, b.broker.log_text()), DETECT_S,
+                           0.05)
         self.assertTrue(found, "b's queue did not take back what a had not confirmed")
         confirmed, sent, came_back = map(int, found.groups())
         self.assertEqual(confirmed + came_back, sent)
-        self.assertLess(confirmed, n)
-        # b's queue is the queue of its name again, with all that a had not confirmed.
-        self.settle(lambda: self.queues_of(b).get("cl.cut"), b.name, "cl.cut's node on b",
-                    DETECT_S)
-        probe = self.connect(b).channel()
-        self.settle(lambda: probe.queue_declare("cl.cut", passive=True).method.message_count,
-                    n - confirmed, "cl.cut's depth on b after a went")
+        self.assertLess(confirmed, self.CUT_N)
+        return confirmed, sent, came_back
 
-        a = self.node("a")  # same data directory and cluster port
-        self.wait_members([a, b], {a.name: True, b.name: True}, DETECT_S)
-        for m in (a, b):
-            self.settle(lambda: self.queues_of(m).get("cl.cut"), a.name,
-                        "the node of cl.cut on %s after a came back" % m.name, DETECT_S)
-        self.assertTrue(wait_until(lambda: "yields to the queue of the same name on node"
-                                   in b.broker.log_text(), DETECT_S, 0.2),
-                        "b's queue did not move its messages to a's once a was back")
-        # a's queue has every message, in order: what it had confirmed, then the rest. What a
-        # had stored but not yet confirmed when it was killed comes twice (b sent it again).
-        conn = self.connect(a)
+    def read_all(self, m, name, count, stream=False):
+        """The numbers of the messages of m's queue `name` (at least `count`, from the first
+        offset of a stream), in the order they come."""
+        conn = self.connect(m)
+        ch = conn.channel()
         got = []
-        conn.channel().basic_consume(
-            "cl.cut", lambda _c, m, p, body: got.append(int(body.split(b":")[0])),
-            auto_ack=True)
-        pump(conn, lambda: len(got) >= n, DELIVER_S * 3)
+        if stream:
+            ch.basic_qos(prefetch_count=500)
+            ch.basic_consume(name, lambda c, d, p, body: (
+                got.append(int(body.split(b":")[0])), c.basic_ack(d.delivery_tag)),
+                arguments={"x-stream-offset": "first"})
+        else:
+            ch.basic_consume(name, lambda c, d, p, body: got.append(int(body.split(b":")[0])),
+                             auto_ack=True)
+        pump(conn, lambda: len(got) >= count, DELIVER_S * 3)
         pump(conn, lambda: False, 0.5)
+        conn.close()
+        return got
+
+    def assert_every_message_in_order(self, got, came_back):
+        """Every message is there, in order of first coming; what a had stored but not yet
+        confirmed when the move was cut comes twice (b sent it again), and nothing else."""
+        n = self.CUT_N
         self.assertEqual(sorted(set(range(n)) - set(got)), [], "lost")
         self.assertEqual(list(dict.fromkeys(got)), list(range(n)), "out of order")
         self.assertLessEqual(len(got) - n, came_back, "more twice than were in flight")
 
+    def moved_again_when_back(self, a, b, name):
+        """a came back: its queue stays, b's moves what it kept there."""
+        self.wait_members([a, b], {a.name: True, b.name: True}, DETECT_S)
+        for m in (a, b):
+            self.settle(lambda: self.queues_of(m).get(name), a.name,
+                        "the node of %s on %s after a came back" % (name, m.name), DETECT_S)
+        self.assertTrue(wait_until(lambda: "yields to the queue of the same name on node"
+                                   in b.broker.log_text(), DETECT_S, 0.2),
+                        "b's queue did not move its messages to a's once a was back")
+
+    def test_a_queue_whose_move_loses_the_queue_that_stays_keeps_what_that_one_had_not_confirmed(self):
+        # a is killed mid-move. What it had not confirmed stays with b's queue, which goes on
+        # as the queue of its name; once a is back, the move starts over.
+        a, b, _, _ = self.move_under_way("cl.cut")
+        self.kill(a)
+        confirmed, _, came_back = self.cut_short(b)
+        self.settle(lambda: self.queues_of(b).get("cl.cut"), b.name, "cl.cut's node on b",
+                    DETECT_S)
+        probe = self.connect(b).channel()
+        self.settle(lambda: probe.queue_declare("cl.cut", passive=True).method.message_count,
+                    self.CUT_N - confirmed, "cl.cut's depth on b after a went")
+        a = self.node("a")  # same data directory and cluster port
+        self.moved_again_when_back(a, b, "cl.cut")
+        self.assert_every_message_in_order(self.read_all(a, "cl.cut", self.CUT_N), came_back)
+
     def test_a_queue_whose_move_loses_the_queue_that_stays_to_a_crash_moves_to_its_restart(self):
-        # The queue that stays crashes mid-move (and nacks what its store had not committed):
-        # its node starts it again from its store, and b's queue moves the rest to that one.
-        conf = os.path.join(self.root, "small.conf")
-        with open(conf, "w") as f:
-            f.write("persistence.queue_memory_mb = 1\n")
-        a = self.node("a", extra=["--fault-injection"])
-        watch = self.connect(a).channel()
-        watch.queue_declare("cl.crash", durable=True)  # earlier: it stays
-        b = self.node("b", extra=("--config", conf))
-        ch = self.connect(b).channel()
-        ch.queue_declare("cl.crash", durable=True)
-        n = 20000
-        persistent = pika.BasicProperties(delivery_mode=2)
-        for i in range(n):
-            ch.basic_publish("", "cl.crash", b"%05d:" % i + b"x" * 2000, persistent)
-        self.settle(lambda: ch.queue_declare("cl.crash", passive=True).method.message_count, n,
-                    "cl.crash's depth on b")
-        threading.Thread(target=lambda: b.api.call("POST", "/api/cluster/join",
-                                                   {"address": a.address}),
-                         daemon=True).start()
-        self.assertTrue(wait_until(lambda: "this node's moves its messages there"
-                                   in b.broker.log_text(), SYNC_S, 0.005),
-                        "b's queue did not yield")
-        self.assertTrue(wait_until(lambda: watch.queue_declare(
-            "cl.crash", passive=True).method.message_count >= n // 10, SYNC_S, 0.002),
-                        "the move did not reach a")
+        # a's queue crashes mid-move (and nacks what its store had not committed); a starts it
+        # again from its store, and b's queue moves the rest to that one.
+        a, b, _, _ = self.move_under_way("cl.crash", a_extra=["--fault-injection"])
         status, _, raw, _ = a.api.call("POST", "/api/debug/crash/queue/%2F/cl.crash")
         self.assertEqual(status, 204, raw)
-        pattern = (r"after (\d+) of (\d+) sent were confirmed; (\d+) message\(s\) come back "
-                   r"and it stays")
-        found = wait_until(lambda: re.search(pattern, b.broker.log_text()), DETECT_S, 0.05)
-        self.assertTrue(found, "b's queue did not take back what a had not confirmed")
-        came_back = int(found.group(3))
+        _, _, came_back = self.cut_short(b)
         self.assertTrue(wait_until(lambda: len(re.findall(
             "yields to the queue of the same name on node", b.broker.log_text())) == 1,
                                    DETECT_S, 0.1),
@@ -1281,34 +1287,32 @@ class ClusterTest(unittest.TestCase):
         for m in (a, b):
             self.settle(lambda: self.queues_of(m).get("cl.crash"), a.name,
                         "the node of cl.crash on %s" % m.name)
-        conn = self.connect(a)
-        got = []
-        conn.channel().basic_consume(
-            "cl.crash", lambda _c, m, p, body: got.append(int(body.split(b":")[0])),
-            auto_ack=True)
-        pump(conn, lambda: len(got) >= n, DELIVER_S * 3)
-        pump(conn, lambda: False, 0.5)
-        self.assertEqual(sorted(set(range(n)) - set(got)), [], "lost")
-        self.assertEqual(list(dict.fromkeys(got)), list(range(n)), "out of order")
-        self.assertLessEqual(len(got) - n, came_back, "more twice than were in flight")
+        self.assert_every_message_in_order(self.read_all(a, "cl.crash", self.CUT_N), came_back)
+
+    def test_what_the_queue_that_stays_refuses_for_its_limits_is_not_moved_and_the_move_ends(self):
+        # a's queue takes at most 100 messages and refuses more (reject-publish); b's, declared
+        # later without a limit, has 1,000. The move ends with a's first 100, and b's queue
+        # with it: what a refused is not kept, nor sent again.
+        a, b = self.node("a"), self.node("b")
+        limit = {"x-max-length": 100, "x-overflow": "reject-publish"}
+        self.connect(a).channel().queue_declare("cl.limit", durable=True, arguments=limit)
+        ch = self.connect(b).channel()
+        ch.queue_declare("cl.limit", durable=True)
+        for i in range(1000):
+            ch.basic_publish("", "cl.limit", b"%05d:" % i, pika.BasicProperties(delivery_mode=2))
+        self.settle(lambda: ch.queue_declare("cl.limit", passive=True).method.message_count,
+                    1000, "cl.limit's depth on b")
+        self.join(b, a)
+        self.wait_members([a, b], {a.name: True, b.name: True})
+        refused = r"the queue on node \S+ refused (\d+) of the moved message\(s\)"
+        found = wait_until(lambda: re.search(refused, b.broker.log_text()), SYNC_S, 0.1)
+        self.assertTrue(found, "the move did not end")
+        self.assertEqual(int(found.group(1)), 900)
+        self.assertIn("declared earlier: 100 message(s) moved there", b.broker.log_text())
+        self.assertEqual(self.read_all(a, "cl.limit", 100), list(range(100)))
 
     def test_a_queue_deleted_while_another_moves_its_messages_to_it_goes_on_both_nodes(self):
-        a = self.node("a")
-        watch = self.connect(a).channel()
-        watch.queue_declare("cl.gone", durable=True)  # earlier: it stays
-        b = self.node("b")
-        ch = self.connect(b).channel()
-        ch.queue_declare("cl.gone", durable=True)
-        n = 20000
-        persistent = pika.BasicProperties(delivery_mode=2)
-        for i in range(n):
-            ch.basic_publish("", "cl.gone", b"%05d:" % i + b"x" * 2000, persistent)
-        self.settle(lambda: ch.queue_declare("cl.gone", passive=True).method.message_count, n,
-                    "cl.gone's depth on b")
-        self.join(b, a)
-        self.assertTrue(wait_until(lambda: watch.queue_declare(
-            "cl.gone", passive=True).method.message_count >= n // 10, SYNC_S, 0.002),
-                        "the move did not reach a")
+        a, b, watch, _ = self.move_under_way("cl.gone")
         watch.queue_delete("cl.gone")
         for m in (a, b):
             self.settle(lambda: "cl.gone" in self.queues_of(m), False,
@@ -1322,71 +1326,23 @@ class ClusterTest(unittest.TestCase):
             self.assertNotIn("cl.gone", self.queues_of(m), m.name)
 
     def test_a_stream_whose_move_loses_the_stream_that_stays_starts_again_with_the_rest(self):
-        # As above, for streams: b's stream, killed mid-move by a's death, starts again from
-        # its store with what a had not confirmed, and moves it once a is back.
-        a = self.node("a")
-        stream = {"x-queue-type": "stream"}
-        watch = self.connect(a).channel()
-        watch.queue_declare("cl.cutlog", durable=True, arguments=stream)  # earlier: it stays
-        b = self.node("b")
-        ch = self.connect(b).channel()
-        ch.queue_declare("cl.cutlog", durable=True, arguments=stream)
-        n = 20000
-        for i in range(n):
-            ch.basic_publish("", "cl.cutlog", b"%05d:" % i + b"x" * 2000)
-        self.settle(lambda: ch.queue_declare("cl.cutlog", passive=True,
-                                             arguments=stream).method.message_count,
-                    n, "cl.cutlog's length on b")
-        threading.Thread(target=lambda: b.api.call("POST", "/api/cluster/join",
-                                                   {"address": a.address}),
-                         daemon=True).start()
-        self.assertTrue(wait_until(lambda: "this node's moves its messages there"
-                                   in b.broker.log_text(), SYNC_S, 0.005),
-                        "b's stream did not yield")
-        self.assertTrue(wait_until(lambda: watch.queue_declare(
-            "cl.cutlog", passive=True, arguments=stream).method.message_count >= n // 10,
-                                   SYNC_S, 0.002), "the move did not reach a")
+        # As for a queue, but b's stream, ended by a's death, starts again from its store with
+        # what a had not confirmed.
+        a, b, _, _ = self.move_under_way("cl.cutlog", stream=True)
         self.kill(a)
-        pattern = (r"after (\d+) of (\d+) sent were confirmed; (\d+) message\(s\) come back "
-                   r"and it stays")
-        found = wait_until(lambda: re.search(pattern, b.broker.log_text()), DETECT_S, 0.05)
-        self.assertTrue(found, "b's stream did not notice that a went")
-        confirmed, sent, came_back = map(int, found.groups())
-        self.assertLess(confirmed, n)
+        confirmed, _, came_back = self.cut_short(b)
         self.assertTrue(wait_until(lambda: "started again, reading what it had not handed over"
                                    in b.broker.log_text(), DETECT_S, 0.05),
                         "b's stream was not started again from its store")
         self.settle(lambda: self.queues_of(b).get("cl.cutlog"), b.name,
                     "cl.cutlog's node on b", DETECT_S)
-
-        def read(m, count):
-            """The numbers of the first `count` messages of m's stream, from its first."""
-            conn = self.connect(m)
-            rch = conn.channel()
-            rch.basic_qos(prefetch_count=500)
-            got = []
-            rch.basic_consume("cl.cutlog", lambda _c, d, p, body: (
-                got.append(int(body.split(b":")[0])), _c.basic_ack(d.delivery_tag)),
-                arguments={"x-stream-offset": "first"})
-            pump(conn, lambda: len(got) >= count, DELIVER_S * 3)
-            pump(conn, lambda: False, 0.5)
-            conn.close()
-            return got
         # b's stream holds what a had not confirmed, and no more.
-        self.assertEqual(read(b, n - confirmed), list(range(confirmed, n)))
-
+        self.assertEqual(self.read_all(b, "cl.cutlog", self.CUT_N - confirmed, stream=True),
+                         list(range(confirmed, self.CUT_N)))
         a = self.node("a")
-        self.wait_members([a, b], {a.name: True, b.name: True}, DETECT_S)
-        for m in (a, b):
-            self.settle(lambda: self.queues_of(m).get("cl.cutlog"), a.name,
-                        "the node of cl.cutlog on %s after a came back" % m.name, DETECT_S)
-        self.assertTrue(wait_until(lambda: "yields to the queue of the same name on node"
-                                   in b.broker.log_text(), DETECT_S, 0.2),
-                        "b's stream did not move its messages to a's once a was back")
-        got = read(a, n)
-        self.assertEqual(sorted(set(range(n)) - set(got)), [], "lost")
-        self.assertEqual(list(dict.fromkeys(got)), list(range(n)), "out of order")
-        self.assertLessEqual(len(got) - n, came_back, "more twice than were in flight")
+        self.moved_again_when_back(a, b, "cl.cutlog")
+        self.assert_every_message_in_order(
+            self.read_all(a, "cl.cutlog", self.CUT_N, stream=True), came_back)
 
     def publish_through_a_yield(self, b, prefill):
         """b (a cluster of one) has queue cl.flow, declared after a's, with `prefill` messages,
