@@ -71,26 +71,21 @@ json queue_json(const context& ctx, const std::string& vhost, const queue_info& 
     auto deliver = n->delivered - std::min(n->delivered, others);
     auto deliver_rate = std::max(0.0, n->deliver_rate - n->deliver_no_ack_rate -
                                         n->get_ack_rate - n->get_no_ack_rate);
-    j["message_stats"] = {
-      {"publish", n->published},
-      {"publish_details", rate(n->publish_rate)},
-      {"deliver", deliver},
-      {"deliver_details", rate(deliver_rate)},
-      {"deliver_no_ack", n->delivered_no_ack},
-      {"deliver_no_ack_details", rate(n->deliver_no_ack_rate)},
-      {"get", n->got_ack},
-      {"get_details", rate(n->get_ack_rate)},
-      {"get_no_ack", n->got_no_ack},
-      {"get_no_ack_details", rate(n->get_no_ack_rate)},
-      {"get_empty", n->got_empty},
-      {"get_empty_details", rate(n->get_empty_rate)},
-      {"deliver_get", n->delivered},
-      {"deliver_get_details", rate(n->deliver_rate)},
-      {"ack", n->acked},
-      {"ack_details", rate(n->ack_rate)},
-      {"redeliver", n->redelivered},
-      {"redeliver_details", rate(n->redeliver_rate)},
+    json stats = json::object();
+    auto stat = [&](const char* key, uint64_t count, double per_second) {
+      stats[key] = count;
+      stats[std::string{key} + "_details"] = rate(per_second);
     };
+    stat("publish", n->published, n->publish_rate);
+    stat("deliver", deliver, deliver_rate);
+    stat("deliver_no_ack", n->delivered_no_ack, n->deliver_no_ack_rate);
+    stat("get", n->got_ack, n->get_ack_rate);
+    stat("get_no_ack", n->got_no_ack, n->get_no_ack_rate);
+    stat("get_empty", n->got_empty, n->get_empty_rate);
+    stat("deliver_get", n->delivered, n->deliver_rate);
+    stat("ack", n->acked, n->ack_rate);
+    stat("redeliver", n->redelivered, n->redeliver_rate);
+    j["message_stats"] = std::move(stats);
     json details = json::array();
     for (auto& k : n->consumers)
       details.push_back(consumer_json(vhost, q.name, k));

@@ -4,6 +4,7 @@
 // and process numbers; closing a connection is a message to its actor, on whichever node.
 #include <unistd.h>
 
+#include <array>
 #include <thread>
 
 #include "actors/resource_alarms.hpp"
@@ -16,32 +17,34 @@ namespace warren::mgmt {
 
 namespace {
 
-// RabbitMQ's message_stats of channel counters `n`: each count with its rate (`rate_of` gives
-// it per counter), and deliver_get, the sum of deliveries and gets, with its rate.
-template <class RateOf>
-json message_stats(const metrics::channel_counters& n, RateOf rate_of) {
+constexpr auto& fields = metrics::channel_counter_fields;
+using field_rates = std::array<double, std::size(fields)>;  // per counter, as `fields`
+
+// RabbitMQ's message_stats of channel counters `n`: each count with its rate, and deliver_get,
+// the sum of deliveries and gets, with its rate.
+json message_stats(const metrics::channel_counters& n, const field_rates& rates) {
   json out = json::object();
   double deliver_get = 0;
-  for (auto& f : metrics::channel_counter_fields) {
-    auto r = rate_of(f.member);
-    out[f.stats_key] = n.*f.member;
-    out[std::string{f.stats_key} + "_details"] = rate(r);
-    if (f.member == &metrics::channel_counters::delivered_ack ||
-        f.member == &metrics::channel_counters::delivered_no_ack ||
-        f.member == &metrics::channel_counters::got_ack ||
-        f.member == &metrics::channel_counters::got_no_ack)
-      deliver_get += r;
+  for (size_t i = 0; i < std::size(fields); ++i) {
+    out[fields[i].stats_key] = n.*fields[i].member;
+    out[std::string{fields[i].stats_key} + "_details"] = rate(rates[i]);
+    deliver_get += fields[i].delivery ? rates[i] : 0;
   }
   out["deliver_get"] = n.deliver_get();
   out["deliver_get_details"] = rate(deliver_get);
   return out;
 }
 
-double counter_rate(const metrics::channel_counters& n, const metrics::channel_counters* p,
-                    double seconds, uint64_t metrics::channel_counters::*f) {
-  if (!p || seconds <= 0 || n.*f < p->*f)
-    return 0;
-  return double(n.*f - p->*f) / seconds;
+// The rate of each counter from `p` to `n`, `seconds` apart (none without `p`).
+field_rates counter_rates(const metrics::channel_counters& n, const metrics::channel_counters* p,
+                          double seconds) {
+  field_rates r{};
+  for (size_t i = 0; i < std::size(fields); ++i) {
+    auto f = fields[i].member;
+    if (p && seconds > 0 && n.*f >= p->*f)
+      r[i] = double(n.*f - p->*f) / seconds;
+  }
+  return r;
 }
 
 double bytes_rate(const conn_sample& s, uint64_t metrics::connection_stats::*f) {
@@ -50,9 +53,7 @@ double bytes_rate(const conn_sample& s, uint64_t metrics::connection_stats::*f) 
 
 json channel_message_stats(const metrics::channel_counters& n, const metrics::channel_counters* p,
                            double seconds) {
-  return message_stats(n, [&](uint64_t metrics::channel_counters::*f) {
-    return counter_rate(n, p, seconds, f);
-  });
+  return message_stats(n, counter_rates(n, p, seconds));
 }
 
 json connection_json(const std::string& node, const conn_sample& s) {
@@ -345,21 +346,15 @@ json overview(call& c) {
   auto totals = numbers.snap->retired.channels;
   for (auto& [name, n] : numbers.remote)
     totals += n->closed;
-  constexpr auto& fields = metrics::channel_counter_fields;
-  double rates[std::size(fields)] = {};
+  field_rates rates{};
   numbers.each_connection([&](const std::string&, const conn_sample& s) {
     totals += s.cur.totals;
     ++connections;
     channels += s.cur.channels.size();
-    for (size_t i = 0; i < std::size(fields); ++i)
-      rates[i] += counter_rate(s.cur.totals, &s.prev.totals, s.seconds, fields[i].member);
+    auto r = counter_rates(s.cur.totals, &s.prev.totals, s.seconds);
+    for (size_t i = 0; i < rates.size(); ++i)
+      rates[i] += r[i];
   });
-  auto rate_of = [&](uint64_t metrics::channel_counters::*f) {
-    for (size_t i = 0; i < std::size(fields); ++i)
-      if (fields[i].member == f)
-        return rates[i];
-    return 0.0;
-  };
   size_t exchanges = 0;
   auto vhosts = list_vhosts(c);
   for (auto& v : vhosts)
@@ -384,7 +379,7 @@ json overview(call& c) {
     {"node", c.ctx.node},
     {"statistics_db_event_queue", 0},
     {"message_stats",
-     message_stats(totals, rate_of)},
+     message_stats(totals, rates)},
     {"queue_totals",
      {{"messages", ready + unacked},
       {"messages_details", rate(depth_rate)},

@@ -26,25 +26,23 @@ uint64_t resident_memory_bytes() {
   return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
-uint64_t open_fds() {
+descriptor_counts open_descriptors(bool sockets) {
   std::error_code ec;
-  uint64_t n = 0;
-  for (fs::directory_iterator it{"/proc/self/fd", ec}, end; !ec && it != end; it.increment(ec))
-    ++n;
-  return n > 0 ? n - 1 : 0;  // the iterator's own descriptor
-}
-
-uint64_t open_sockets() {
-  std::error_code ec;
-  uint64_t n = 0;
+  descriptor_counts n;
   for (fs::directory_iterator it{"/proc/self/fd", ec}, end; !ec && it != end; it.increment(ec)) {
+    ++n.fds;
+    if (!sockets)
+      continue;
     std::error_code link_ec;
     auto target = fs::read_symlink(it->path(), link_ec);
     if (!link_ec && target.native().rfind("socket:", 0) == 0)
-      ++n;
+      ++n.sockets;
   }
+  n.fds -= n.fds > 0 ? 1 : 0;  // the iterator's own descriptor
   return n;
 }
+
+uint64_t open_fds() { return open_descriptors(false).fds; }
 
 uint64_t max_fds() {
   rlimit r{};

@@ -9,7 +9,11 @@ namespace warren::metrics {
 
 uint64_t resident_memory_bytes();  // VmRSS
 uint64_t open_fds();               // entries of /proc/self/fd
-uint64_t open_sockets();           // those of them that are sockets
+// The same, and (with `sockets`) how many of them are sockets, in one pass.
+struct descriptor_counts {
+  uint64_t fds = 0, sockets = 0;
+};
+descriptor_counts open_descriptors(bool sockets);
 uint64_t max_fds();                // RLIMIT_NOFILE soft limit
 // Total size of the regular files under `dir` (the data directory); 0 when unreadable.
 uint64_t directory_bytes(const std::string& dir);

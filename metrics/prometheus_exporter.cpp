@@ -192,6 +192,11 @@ private:
   std::map<std::string, prometheus::Family<prometheus::Counter>*> counters_;
 };
 
+// The channel's limit of unacknowledged messages: global if set, else for each consumer.
+uint64_t prefetch_of(const channel_stats& ch) {
+  return ch.global_prefetch ? ch.global_prefetch : ch.prefetch;
+}
+
 std::string connection_name(const connection_stats& c) { return c.peer + " -> " + c.local; }
 
 void queues(exposition& x, const snapshot& snap) {
@@ -301,7 +306,7 @@ void connections(exposition& x, const snapshot& snap) {
         x.gauge("rabbitmq_channel_messages_unacked", {}, obj, double(ch.unacked));
         x.gauge("rabbitmq_channel_messages_unconfirmed", {}, obj, double(ch.unconfirmed));
         x.gauge("rabbitmq_channel_prefetch", {}, obj,
-                double(ch.global_prefetch ? ch.global_prefetch : ch.prefetch));
+                double(prefetch_of(ch)));
       }
     } else {
       channel_series({}, c.totals);
@@ -309,7 +314,7 @@ void connections(exposition& x, const snapshot& snap) {
         sum.consumers += ch.consumers;
         sum.unacked += ch.unacked;
         sum.unconfirmed += ch.unconfirmed;
-        prefetch += ch.global_prefetch ? ch.global_prefetch : ch.prefetch;
+        prefetch += prefetch_of(ch);
       }
     }
   }
@@ -359,9 +364,10 @@ std::string render_metrics(const snapshot& snap, const exporter_options& opt,
   }
   x.gauge("rabbitmq_process_resident_memory_bytes", {}, {},
           double(resident_memory_bytes()));
-  x.gauge("rabbitmq_process_open_fds", {}, {}, double(open_fds()));
+  auto descriptors = open_descriptors(true);
+  x.gauge("rabbitmq_process_open_fds", {}, {}, double(descriptors.fds));
   x.gauge("rabbitmq_process_max_fds", {}, {}, double(max_fds()));
-  x.gauge("rabbitmq_process_open_tcp_sockets", {}, {}, double(open_sockets()));
+  x.gauge("rabbitmq_process_open_tcp_sockets", {}, {}, double(descriptors.sockets));
   x.gauge("rabbitmq_process_max_tcp_sockets", {}, {}, double(max_fds()));
   x.gauge("rabbitmq_disk_space_available_bytes", {}, {},
           double(free_disk_bytes(opt.data_dir)));

@@ -93,6 +93,7 @@ struct channel_counter_field {
   uint64_t channel_counters::*member;
   const char* stats_key;
   const char* metric;
+  bool delivery = false;  // one of those deliver_get sums
 };
 
 inline constexpr channel_counter_field channel_counter_fields[] = {
@@ -102,11 +103,12 @@ inline constexpr channel_counter_field channel_counter_fields[] = {
    "rabbitmq_channel_messages_unroutable_returned_total"},
   {&channel_counters::dropped, "drop_unroutable",
    "rabbitmq_channel_messages_unroutable_dropped_total"},
-  {&channel_counters::delivered_ack, "deliver", "rabbitmq_channel_messages_delivered_ack_total"},
+  {&channel_counters::delivered_ack, "deliver", "rabbitmq_channel_messages_delivered_ack_total",
+   true},
   {&channel_counters::delivered_no_ack, "deliver_no_ack",
-   "rabbitmq_channel_messages_delivered_total"},
-  {&channel_counters::got_ack, "get", "rabbitmq_channel_get_ack_total"},
-  {&channel_counters::got_no_ack, "get_no_ack", "rabbitmq_channel_get_total"},
+   "rabbitmq_channel_messages_delivered_total", true},
+  {&channel_counters::got_ack, "get", "rabbitmq_channel_get_ack_total", true},
+  {&channel_counters::got_no_ack, "get_no_ack", "rabbitmq_channel_get_total", true},
   {&channel_counters::got_empty, "get_empty", "rabbitmq_channel_get_empty_total"},
   {&channel_counters::acked, "ack", "rabbitmq_channel_messages_acked_total"},
   {&channel_counters::redelivered, "redeliver", "rabbitmq_channel_messages_redelivered_total"},
