@@ -88,6 +88,7 @@ struct stream_state {
   bool retention_armed = false;
   caf::actor collector;
   uint64_t published = 0, delivered = 0, acked = 0;
+  uint64_t move_next = 0;  // while it yields: the offset its move sends next
   static inline const char* name = "stream";
 
   uint64_t end() const { return first + log.size(); }  // the offset the next message gets
@@ -192,6 +193,29 @@ void append_entry(stream_state& st, log_entry&& e) {
   st.log.push_back(std::move(e));
 }
 
+// The log's front goes, up to offset `to`: its segments and byte counts with it. (Bodies before
+// resident_from that are in memory were read back for a move and never counted as resident.)
+void drop_front(stream_state& st, uint64_t to) {
+  while (st.first < to && !st.log.empty()) {
+    while (st.segments.size() > 1 && st.segments[1].first <= st.first)
+      st.segments.pop_front();
+    auto& e = st.log.front();
+    if (e.msg && st.first >= st.resident_from)
+      st.resident_bytes -= std::min(st.resident_bytes, footprint(*e.msg));
+    st.total_bytes -= std::min(st.total_bytes, uint64_t{e.bytes});
+    if (!st.segments.empty()) {
+      auto& seg = st.segments.front();
+      seg.bytes -= std::min(seg.bytes, uint64_t{e.bytes});
+      seg.first = st.first + 1;
+    }
+    st.log.pop_front();
+    ++st.first;
+  }
+  while (st.segments.size() > 1 && st.segments[1].first <= st.first)
+    st.segments.pop_front();
+  st.resident_from = std::max(st.resident_from, st.first);
+}
+
 // Retention: whole segments go from the front while the stream is over x-max-length-bytes or
 // the front segment's newest message is older than x-max-age; the active segment stays.
 void apply_retention(stream_actor_t* self) {
@@ -205,16 +229,9 @@ void apply_retention(stream_actor_t* self) {
     bool too_old = st.opts.max_age_ms && front.last_ts < now - *st.opts.max_age_ms;
     if (!over_size && !too_old)
       break;
-    auto n = st.segments[1].first - front.first;
-    for (uint64_t i = 0; i < n; ++i) {
-      if (auto& m = st.log.front().msg)
-        st.resident_bytes -= std::min(st.resident_bytes, footprint(*m));
-      st.log.pop_front();
-    }
-    st.first += n;
-    st.total_bytes -= std::min(st.total_bytes, front.bytes);
-    st.segments.pop_front();
-    dropped += n;
+    auto from = st.first;
+    drop_front(st, st.segments[1].first);
+    dropped += st.first - from;
   }
   if (!dropped)
     return;
@@ -359,14 +376,15 @@ void report(stream_actor_t* self, const caf::actor& to, bool final) {
 }
 
 // The next messages of a stream that yields, for its move (handover.hpp): from the start of its
-// log, in order, reading what only the store has back a page at a time as it gets to it.
+// log, in order, reading what only the store has back a page at a time as it gets to it. They
+// stay in the log until the stream that stays has confirmed them (drop_front).
 handover::fill next_to_move(stream_actor_t* self, handover::move<stream_actor_t>& mv) {
   auto& st = self->state;
-  while (!st.log.empty()) {
-    auto& e = st.log.front();
+  while (st.move_next < st.end()) {
+    auto& e = st.log[st.move_next - st.first];
     if (!e.msg && !e.missing && st.stored()) {
       auto more = mv.shared_from_this();
-      auto from = st.first;
+      auto from = st.move_next;
       self->request(st.cfg.store, caf::infinite, load_atom::value, st.cfg.store_path, from,
                     page_size)
         .then(
@@ -378,11 +396,12 @@ handover::fill next_to_move(stream_actor_t* self, handover::move<stream_actor_t>
                   e.msg = from_stored(r);
             // Offsets the store does not have (damaged and set aside at start-up).
             uint64_t to = rows.empty() ? st.end() : rows.front().id - 1;
-            for (auto o = st.first; o < to && !st.log[o - st.first].msg; ++o)
+            auto at = std::max(from, st.first);
+            for (auto o = at; o < to && !st.log[o - st.first].msg; ++o)
               st.log[o - st.first].missing = true;
-            if (to > st.first && st.log.front().missing)
+            if (to > at && at < st.end() && st.log[at - st.first].missing)
               spdlog::error("{}: offsets {} to {} are missing from its store; they are not moved",
-                            stream_desc(st), st.first, to);
+                            stream_desc(st), at, to);
             more->go();
           },
           [=](caf::error& err) {
@@ -396,58 +415,79 @@ handover::fill next_to_move(stream_actor_t* self, handover::move<stream_actor_t>
           });
       return handover::fill::loading;
     }
-    auto msg = std::move(e.msg);
-    st.log.pop_front();
-    auto id = ++st.first;  // (its store id: offset + 1)
-    if (msg && !mv.add(std::move(msg), false, id))
+    auto id = ++st.move_next;  // (its store id: offset + 1)
+    if (e.msg && !mv.add(e.msg, false, id))
       return handover::fill::paused;
   }
   return handover::fill::done;
 }
 
+void on_down(stream_actor_t* self, caf::down_msg& dm) {
+  auto& st = self->state;
+  st.monitored.erase(dm.source);
+  auto conn = st.keys.of(dm.source);
+  std::erase_if(st.consumers, [&](const stream_consumer& c) { return c.conn == conn; });
+  st.flow.blocked.erase(caf::actor_cast<caf::actor>(dm.source));
+}
+
+void take_publish(stream_actor_t* self, const caf::actor& sender, publish_batch& b);
+
+// The stream it was moving its messages to went away mid-move (handover.hpp): it goes on as a
+// stream. What was not confirmed never left its log (nor its store), the publishes that waited
+// are appended in the order they came, and its vhost settles the name again (resume_atom).
+void resume(stream_actor_t* self, std::vector<handover::in_flight>&,
+            handover::held_publishes& held) {
+  auto& st = self->state;
+  install_defaults(self, "stream");
+  self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
+  // Timers that fired during the move were dropped: armed again below, as needed.
+  st.dispatch_scheduled = false;
+  st.retention_armed = false;
+  // Bodies the move read back from the store leave memory again.
+  if (st.stored())
+    for (auto o = st.first; o < std::min(st.resident_from, st.end()); ++o)
+      st.log[o - st.first].msg.reset();
+  for (auto& [sender, b] : held)
+    take_publish(self, sender, b);
+  report(self, st.collector, false);
+  self->send(st.cfg.vhost, resume_atom::value, self->address());
+  evict(st);
+  apply_retention(self);
+  arm_retention(self);
+}
+
 // Yields to the queue of the same name on node `node` (handover.hpp): consumers are cancelled,
 // and every message of the log goes there in order; the other one gives them offsets of its
-// own. What the other one confirmed leaves the store as it goes; if the other one goes away
-// mid-move, the stream ends with an error and its vhost starts it again from its store (with
-// what was not confirmed), and the publishes that waited are nacked.
+// own. What the other one confirmed leaves the log and the store as it goes; if the other one
+// goes away mid-move, the stream goes on with the rest (resume).
 void yield_to(stream_actor_t* self, const caf::actor& winner, const std::string& node) {
   auto& st = self->state;
   for (auto& c : st.consumers)
     self->send(c.spec.conn, cancelled_atom::value, c.spec.consumer_id);
   st.consumers.clear();
   // Publishers waiting for this stream's store: it cannot tell them the messages are safe.
+  // (The store's answers are not taken during the move: what it has on its way is forgotten.)
   st.unconfirmed.release(self, std::numeric_limits<uint64_t>::max(), false, {});
+  st.unstored.clear();
+  st.unstored_messages = st.unstored_bytes = 0;
+  st.move_next = st.first;
   // Its numbers go now (the stream that stays counts what it takes), its file once moved.
   report(self, st.collector, true);
   handover::steps<stream_actor_t> steps;
   steps.source = next_to_move;
   steps.settled = [](stream_actor_t* self, std::vector<handover::in_flight>& gone) {
     auto& st = self->state;
-    if (st.stored())  // (in order: every id up to the last one confirmed)
-      self->send(st.cfg.store, remove_atom::value, st.cfg.store_path, gone.back().id);
+    auto upto = gone.back().id;  // (in order: every id up to the last one confirmed)
+    drop_front(st, upto);        // (offsets below id)
+    if (st.stored())
+      self->send(st.cfg.store, remove_atom::value, st.cfg.store_path, upto);
   };
   steps.end = [](stream_actor_t* self) {
     auto& st = self->state;
     if (st.stored())
       self->send(st.cfg.store, destroy_atom::value, st.cfg.store_path);
   };
-  steps.abandon = [](stream_actor_t* self, std::vector<handover::in_flight>&,
-                     handover::held_publishes& held) {
-    auto& st = self->state;
-    for (auto& [sender, b] : held) {
-      if (b.credited)
-        st.grants.took(self, sender, publish_credit::of(b));
-      confirm_report nacks{b.channel, {}};
-      for (auto& item : b.items)
-        if (item.weight)
-          nacks.returns.push_back(weight_return{item.seq, item.weight, true, true});
-      if (b.publisher && !nacks.returns.empty())
-        self->send(b.publisher, confirm_atom::value, std::move(nacks));
-    }
-    st.grants.grant_all(self);
-    self->quit(caf::make_error(caf::sec::runtime_error,
-                               "the stream it moved its messages to went away"));
-  };
+  steps.abandon = resume;
   handover::start(self, winner, st.cfg.vhost, stream_desc(st), node, std::move(steps));
 }
 
@@ -524,6 +564,55 @@ void reload(stream_actor_t* self, uint64_t after) {
       });
 }
 
+// Appends a publish batch from `sender` (a connection, an exchange, or a node's forwarder).
+void take_publish(stream_actor_t* self, const caf::actor& sender, publish_batch& b) {
+  auto& st = self->state;
+  if (b.credited)
+    st.grants.took(self, sender, publish_credit::of(b));
+  confirm_report report;
+  report.channel = b.channel;
+  std::vector<persistence::stored_message> to_store;
+  auto ts = wall_now_ms();
+  bool first_of_batch = true;
+  for (auto& item : b.items) {
+    auto offset = st.end();
+    auto msg = with_offset(*item.msg, offset);
+    if (first_of_batch)
+      st.last_chunk = offset;
+    first_of_batch = false;
+    ++st.published;
+    weight_return ret{item.seq, item.weight, true, false};
+    if (st.stored()) {
+      to_store.push_back(persistence::stored_message{
+        offset + 1, std::string{msg->exchange()}, std::string{msg->routing_key()},
+        std::string{msg->properties()}, std::string{msg->body()}, false, ts});
+      if (item.weight && b.publisher)  // confirmed once on disk
+        st.unconfirmed.wait(offset + 1, b.publisher, b.channel, ret);
+    } else if (item.weight) {
+      report.returns.push_back(ret);
+    }
+    auto bytes = static_cast<uint32_t>(msg->body().size());
+    append_entry(st, log_entry{std::move(msg), bytes, false, ts});
+  }
+  if (!to_store.empty()) {
+    uint64_t bytes = 0;
+    for (auto& m : to_store)
+      bytes += m.body.size();
+    st.unstored.push_back({to_store.back().id, to_store.size(), bytes});
+    st.unstored_messages += to_store.size();
+    st.unstored_bytes += bytes;
+    self->send(st.cfg.store, append_atom::value, st.cfg.store_path, std::move(to_store));
+  }
+  if (!report.returns.empty() && b.publisher)
+    self->send(b.publisher, confirm_atom::value, std::move(report));
+  dispatch(self);
+  evict(st);
+  apply_retention(self);
+  arm_retention(self);
+  st.flow.on_publish(self, b.publisher, store_backlogged(st, 1));
+  st.flow.relax(self, store_backlogged(st, 2));
+}
+
 op_result refuse(uint16_t code, std::string text) { return op_result{code, std::move(text), 0}; }
 
 caf::behavior stream_behavior(stream_actor_t* self, queue_config cfg, stream_options opts) {
@@ -553,59 +642,10 @@ caf::behavior stream_behavior(stream_actor_t* self, queue_config cfg, stream_opt
     spdlog::error("{} crashed: {}", stream_desc(self->state), what);
     self->state.unconfirmed.release(self, std::numeric_limits<uint64_t>::max(), false, {});
   });
-  self->set_down_handler([=](caf::down_msg& dm) {
-    auto& st = self->state;
-    st.monitored.erase(dm.source);
-    auto conn = st.keys.of(dm.source);
-    std::erase_if(st.consumers, [&](const stream_consumer& c) { return c.conn == conn; });
-    st.flow.blocked.erase(caf::actor_cast<caf::actor>(dm.source));
-  });
+  self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
   return {
     [=](publish_atom, publish_batch& b) {
-      auto& st = self->state;
-      st.grants.took(self, b);
-      confirm_report report;
-      report.channel = b.channel;
-      std::vector<persistence::stored_message> to_store;
-      auto ts = wall_now_ms();
-      bool first_of_batch = true;
-      for (auto& item : b.items) {
-        auto offset = st.end();
-        auto msg = with_offset(*item.msg, offset);
-        if (first_of_batch)
-          st.last_chunk = offset;
-        first_of_batch = false;
-        ++st.published;
-        weight_return ret{item.seq, item.weight, true, false};
-        if (st.stored()) {
-          to_store.push_back(persistence::stored_message{
-            offset + 1, std::string{msg->exchange()}, std::string{msg->routing_key()},
-            std::string{msg->properties()}, std::string{msg->body()}, false, ts});
-          if (item.weight && b.publisher)  // confirmed once on disk
-            st.unconfirmed.wait(offset + 1, b.publisher, b.channel, ret);
-        } else if (item.weight) {
-          report.returns.push_back(ret);
-        }
-        auto bytes = static_cast<uint32_t>(msg->body().size());
-        append_entry(st, log_entry{std::move(msg), bytes, false, ts});
-      }
-      if (!to_store.empty()) {
-        uint64_t bytes = 0;
-        for (auto& m : to_store)
-          bytes += m.body.size();
-        st.unstored.push_back({to_store.back().id, to_store.size(), bytes});
-        st.unstored_messages += to_store.size();
-        st.unstored_bytes += bytes;
-        self->send(st.cfg.store, append_atom::value, st.cfg.store_path, std::move(to_store));
-      }
-      if (!report.returns.empty() && b.publisher)
-        self->send(b.publisher, confirm_atom::value, std::move(report));
-      dispatch(self);
-      evict(st);
-      apply_retention(self);
-      arm_retention(self);
-      st.flow.on_publish(self, b.publisher, store_backlogged(st, 1));
-      st.flow.relax(self, store_backlogged(st, 2));
+      take_publish(self, caf::actor_cast<caf::actor>(self->current_sender()), b);
     },
     [=](stored_atom, uint64_t max_id, bool committed, std::vector<uint64_t>& failed) {
       auto& st = self->state;

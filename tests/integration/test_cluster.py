@@ -1183,7 +1183,7 @@ class ClusterTest(unittest.TestCase):
         """a (a cluster of one) has queue `name` and b a later one of that name, with CUT_N
         persistent messages (most of them on disk only: b keeps 1 MiB of bodies in memory).
         b joins a, and this returns once a has taken a tenth of them, while the rest moves:
-        (a, b, a channel on a, the queue's arguments)."""
+        (a, b, a channel on a, the queue's arguments, the channel on b that published them)."""
         conf = os.path.join(self.root, "small.conf")
         with open(conf, "w") as f:
             f.write("persistence.queue_memory_mb = 1\n")
@@ -1209,7 +1209,7 @@ class ClusterTest(unittest.TestCase):
         self.assertTrue(wait_until(lambda: watch.queue_declare(
             name, passive=True, arguments=args).method.message_count >= self.CUT_N // 10,
                                    SYNC_S, 0.002), "the move did not reach a")
-        return a, b, watch, args
+        return a, b, watch, args, ch
 
     def cut_short(self, b):
         """(confirmed, sent, came back) as b's queue logs them once the move is cut short."""
@@ -1240,10 +1240,11 @@ class ClusterTest(unittest.TestCase):
         conn.close()
         return got
 
-    def assert_every_message_in_order(self, got, came_back):
-        """Every message is there, in order of first coming; what a had stored but not yet
-        confirmed when the move was cut comes twice (b sent it again), and nothing else."""
-        n = self.CUT_N
+    def assert_every_message_in_order(self, got, came_back, n=None):
+        """Every message (0 to n - 1, CUT_N by default) is there, in order of first coming;
+        what a had stored but not yet confirmed when the move was cut comes twice (b sent it
+        again), and nothing else."""
+        n = n or self.CUT_N
         self.assertEqual(sorted(set(range(n)) - set(got)), [], "lost")
         self.assertEqual(list(dict.fromkeys(got)), list(range(n)), "out of order")
         self.assertLessEqual(len(got) - n, came_back, "more twice than were in flight")
@@ -1261,7 +1262,7 @@ class ClusterTest(unittest.TestCase):
     def test_a_queue_whose_move_loses_the_queue_that_stays_keeps_what_that_one_had_not_confirmed(self):
         # a is killed mid-move. What it had not confirmed stays with b's queue, which goes on
         # as the queue of its name; once a is back, the move starts over.
-        a, b, _, _ = self.move_under_way("cl.cut")
+        a, b, _, _, _ = self.move_under_way("cl.cut")
         self.kill(a)
         confirmed, _, came_back = self.cut_short(b)
         self.settle(lambda: self.queues_of(b).get("cl.cut"), b.name, "cl.cut's node on b",
@@ -1276,7 +1277,7 @@ class ClusterTest(unittest.TestCase):
     def test_a_queue_whose_move_loses_the_queue_that_stays_to_a_crash_moves_to_its_restart(self):
         # a's queue crashes mid-move (and nacks what its store had not committed); a starts it
         # again from its store, and b's queue moves the rest to that one.
-        a, b, _, _ = self.move_under_way("cl.crash", a_extra=["--fault-injection"])
+        a, b, _, _, _ = self.move_under_way("cl.crash", a_extra=["--fault-injection"])
         status, _, raw, _ = a.api.call("POST", "/api/debug/crash/queue/%2F/cl.crash")
         self.assertEqual(status, 204, raw)
         _, _, came_back = self.cut_short(b)
@@ -1312,7 +1313,7 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(self.read_all(a, "cl.limit", 100), list(range(100)))
 
     def test_a_queue_deleted_while_another_moves_its_messages_to_it_goes_on_both_nodes(self):
-        a, b, watch, _ = self.move_under_way("cl.gone")
+        a, b, watch, _, _ = self.move_under_way("cl.gone")
         watch.queue_delete("cl.gone")
         for m in (a, b):
             self.settle(lambda: "cl.gone" in self.queues_of(m), False,
@@ -1325,24 +1326,29 @@ class ClusterTest(unittest.TestCase):
         for m in (a, b):
             self.assertNotIn("cl.gone", self.queues_of(m), m.name)
 
-    def test_a_stream_whose_move_loses_the_stream_that_stays_starts_again_with_the_rest(self):
-        # As for a queue, but b's stream, ended by a's death, starts again from its store with
-        # what a had not confirmed.
-        a, b, _, _ = self.move_under_way("cl.cutlog", stream=True)
+    def test_a_stream_whose_move_loses_the_stream_that_stays_keeps_the_rest(self):
+        # As for a queue: b's stream goes on with what a had not confirmed, and with what was
+        # published to it meanwhile (without confirms: nothing can tell that publisher to try
+        # again), after it.
+        a, b, _, _, ch = self.move_under_way("cl.cutlog", stream=True)
+        late = 20  # (b's connection sends them to b's stream, which holds them)
+        for i in range(late):
+            ch.basic_publish("", "cl.cutlog", b"%05d:late" % (self.CUT_N + i))
         self.kill(a)
         confirmed, _, came_back = self.cut_short(b)
-        self.assertTrue(wait_until(lambda: "started again, reading what it had not handed over"
-                                   in b.broker.log_text(), DETECT_S, 0.05),
-                        "b's stream was not started again from its store")
+        self.assertTrue(wait_until(lambda: "stays on this node: the queue it moved its messages "
+                                   "to went away" in b.broker.log_text(), DETECT_S, 0.05),
+                        "b's stream did not stay")
         self.settle(lambda: self.queues_of(b).get("cl.cutlog"), b.name,
                     "cl.cutlog's node on b", DETECT_S)
-        # b's stream holds what a had not confirmed, and no more.
-        self.assertEqual(self.read_all(b, "cl.cutlog", self.CUT_N - confirmed, stream=True),
-                         list(range(confirmed, self.CUT_N)))
+        # b's stream holds what a had not confirmed, then what came during the move.
+        total = self.CUT_N + late
+        self.assertEqual(self.read_all(b, "cl.cutlog", total - confirmed, stream=True),
+                         list(range(confirmed, total)))
         a = self.node("a")
         self.moved_again_when_back(a, b, "cl.cutlog")
         self.assert_every_message_in_order(
-            self.read_all(a, "cl.cutlog", self.CUT_N, stream=True), came_back)
+            self.read_all(a, "cl.cutlog", total, stream=True), came_back, total)
 
     def publish_through_a_yield(self, b, prefill):
         """b (a cluster of one) has queue cl.flow, declared after a's, with `prefill` messages,
