@@ -91,6 +91,7 @@ struct queue_state {
   queue_config cfg;
   std::deque<ready_entry> ready;
   std::unordered_map<uint64_t, unacked_entry> unacked;
+  size_t unacked_bytes = 0;  // of the bodies in `unacked` (add_unacked, take_unacked)
   std::vector<consumer> consumers;
   size_t rr = 0;
   uint64_t next_id = 1;
@@ -125,6 +126,20 @@ struct queue_state {
 };
 
 using queue_actor_t = caf::stateful_actor<queue_state>;
+
+void add_unacked(queue_state& st, uint64_t id, unacked_entry&& u) {
+  st.unacked_bytes += u.msg->body().size();
+  st.unacked.emplace(id, std::move(u));
+}
+
+// Takes the unacked message at `it` out of the unacked ones.
+unacked_entry take_unacked(queue_state& st,
+                           std::unordered_map<uint64_t, unacked_entry>::iterator it) {
+  auto u = std::move(it->second);
+  st.unacked.erase(it);
+  st.unacked_bytes -= std::min(st.unacked_bytes, u.msg->body().size());
+  return u;
+}
 
 std::string queue_desc(const queue_state& st) {
   return "queue '" + st.cfg.name + "' in vhost '" + st.cfg.vhost_name + "'";
@@ -420,8 +435,7 @@ void dispatch_selective(queue_actor_t* self, uint64_t fresh_from) {
     st.delivered_no_ack += c.spec.no_ack ? 1 : 0;
     st.redelivered += it->redelivered ? 1 : 0;
     if (!c.spec.no_ack) {
-      st.unacked.emplace(it->id, unacked_entry{it->msg, c.conn, it->redelivered,
-                                               it->expires});
+      add_unacked(st, it->id, unacked_entry{it->msg, c.conn, it->redelivered, it->expires});
       note_delivered(st, it->id, *it->msg);
     } else {
       note_gone(st, it->id, *it->msg);
@@ -463,7 +477,7 @@ void dispatch_in_order(queue_actor_t* self, uint64_t fresh_from) {
     st.delivered_no_ack += c.spec.no_ack ? 1 : 0;
     st.redelivered += e.redelivered ? 1 : 0;
     if (!c.spec.no_ack) {
-      st.unacked.emplace(e.id, unacked_entry{e.msg, c.conn, e.redelivered, e.expires});
+      add_unacked(st, e.id, unacked_entry{e.msg, c.conn, e.redelivered, e.expires});
       note_delivered(st, e.id, *e.msg);
     } else {
       note_gone(st, e.id, *e.msg);
@@ -494,6 +508,7 @@ void schedule_dispatch(queue_actor_t* self) {
   }
 }
 
+// An unacked message is ready again (`u` was taken out of the unacked ones: take_unacked).
 void requeue(queue_state& st, uint64_t id, unacked_entry&& u, bool mark_redelivered) {
   auto bytes = u.msg->body().size();
   st.resident_bytes += bytes;
@@ -566,7 +581,7 @@ get_result serve_get(queue_actor_t* self, const caf::actor& conn, bool no_ack) {
   st.redelivered += e.redelivered ? 1 : 0;
   if (!no_ack) {
     watch(self, conn);
-    st.unacked.emplace(e.id, unacked_entry{e.msg, st.keys.of(conn), e.redelivered, e.expires});
+    add_unacked(st, e.id, unacked_entry{e.msg, st.keys.of(conn), e.redelivered, e.expires});
     note_delivered(st, e.id, *e.msg);
   } else {
     note_gone(st, e.id, *e.msg);
@@ -661,8 +676,7 @@ void report(queue_actor_t* self, const caf::actor& to, bool final) {
   s.ready = st.ready.size();
   s.unacked = st.unacked.size();
   s.ready_bytes = st.ready_bytes;
-  for (auto& [id, u] : st.unacked)
-    s.unacked_bytes += u.msg->body().size();
+  s.unacked_bytes = st.unacked_bytes;
   s.mailbox = self->mailbox().size();
   s.consumers.reserve(st.consumers.size());
   bool single = st.cfg.options.single_active_consumer;
@@ -761,9 +775,9 @@ void settle_unacked(queue_actor_t* self, const std::vector<uint64_t>& ids, F&& e
     auto it = st.unacked.find(id);
     if (it == st.unacked.end())
       continue;
-    each(*it->second.msg);
-    note_gone(st, id, *it->second.msg);
-    st.unacked.erase(it);
+    auto u = take_unacked(st, it);
+    each(*u.msg);
+    note_gone(st, id, *u.msg);
   }
   flush_store(self);
   relax_flow(self);
@@ -821,8 +835,10 @@ void on_down(queue_actor_t* self, caf::down_msg& dm) {
       remove_consumer(self, i);
   for (auto it = st.unacked.begin(); it != st.unacked.end();) {
     if (it->second.conn == conn_id) {
-      requeue(st, it->first, std::move(it->second), true);
-      it = st.unacked.erase(it);
+      auto id = it->first;
+      auto next = std::next(it);
+      requeue(st, id, take_unacked(st, it), true);
+      it = next;
     } else {
       ++it;
     }
@@ -1150,8 +1166,7 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
         auto it = st.unacked.find(id);
         if (it == st.unacked.end())
           continue;
-        requeue(st, id, std::move(it->second), mark_redelivered);
-        st.unacked.erase(it);
+        requeue(st, id, take_unacked(st, it), mark_redelivered);
       }
       dispatch(self);
     },
@@ -1212,9 +1227,10 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       auto& st = self->state;
       cancel_consumers(self);
       // What consumers had not acknowledged goes too, marked redelivered.
-      for (auto& [id, u] : st.unacked)
-        requeue(st, id, std::move(u), true);
-      st.unacked.clear();
+      while (!st.unacked.empty()) {
+        auto id = st.unacked.begin()->first;
+        requeue(st, id, take_unacked(st, st.unacked.begin()), true);
+      }
       yield_to(self, winner, node);
     },
   };
