@@ -86,6 +86,7 @@ struct stream_state {
   uint64_t unstored_messages = 0, unstored_bytes = 0;
   bool dispatch_scheduled = false;
   bool retention_armed = false;
+  int64_t retention_timer = 0;  // the x-max-age check that counts (one dropped in a move does not)
   caf::actor collector;
   uint64_t published = 0, delivered = 0, acked = 0;
   uint64_t move_next = 0;  // while it yields: the offset its move sends next
@@ -249,7 +250,7 @@ void arm_retention(stream_actor_t* self) {
   if (!st.opts.max_age_ms || st.retention_armed || st.segments.size() < 2)
     return;
   st.retention_armed = true;
-  self->delayed_send(self, retention_check, expire_atom::value, int64_t{0});
+  self->delayed_send(self, retention_check, expire_atom::value, st.retention_timer);
 }
 
 stream_consumer* find_consumer(stream_state& st, uint64_t conn, uint64_t id) {
@@ -389,6 +390,8 @@ handover::fill next_to_move(stream_actor_t* self, handover::move<stream_actor_t>
                     page_size)
         .then(
           [=](std::vector<persistence::stored_message>& rows) {
+            if (more->over())  // (cut short: the stream is itself again, bodies on disk stay)
+              return;
             auto& st = self->state;
             for (auto& r : rows)
               if (r.id > st.first && r.id - 1 - st.first < st.log.size())
@@ -405,6 +408,8 @@ handover::fill next_to_move(stream_actor_t* self, handover::move<stream_actor_t>
             more->go();
           },
           [=](caf::error& err) {
+            if (more->over())
+              return;
             auto& st = self->state;
             for (auto& e : st.log)
               e.missing = e.missing || !e.msg;
@@ -443,6 +448,7 @@ void resume(stream_actor_t* self, std::vector<handover::in_flight>&,
   // Timers that fired during the move were dropped: armed again below, as needed.
   st.dispatch_scheduled = false;
   st.retention_armed = false;
+  ++st.retention_timer;  // (one armed before the move may still come: it is not this one)
   // Bodies the move read back from the store leave memory again.
   if (st.stored())
     for (auto o = st.first; o < std::min(st.resident_from, st.end()); ++o)
@@ -454,6 +460,9 @@ void resume(stream_actor_t* self, std::vector<handover::in_flight>&,
   evict(st);
   apply_retention(self);
   arm_retention(self);
+  // Publishers it held back while its store was behind: the store's answers were not taken
+  // during the move (yield_to forgot what it waited for), so they go on now.
+  st.flow.relax(self, store_backlogged(st, 2));
 }
 
 // Yields to the queue of the same name on node `node` (handover.hpp): consumers are cancelled,
@@ -653,7 +662,9 @@ caf::behavior stream_behavior(stream_actor_t* self, queue_config cfg, stream_opt
       note_stored(st, max_id);
       st.flow.relax(self, store_backlogged(st, 2));
     },
-    [=](expire_atom, int64_t) {  // the x-max-age check
+    [=](expire_atom, int64_t timer) {  // the x-max-age check
+      if (timer != self->state.retention_timer)
+        return;
       self->state.retention_armed = false;
       apply_retention(self);
       arm_retention(self);
