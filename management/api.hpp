@@ -115,6 +115,12 @@ reply method_not_allowed();
 // An AMQP reply code and text from the broker turned into RabbitMQ's HTTP error.
 reply from_amqp(uint16_t code, const std::string& text);
 
+// api_routes.cpp: the methods the API path takes ("HEAD, GET, OPTIONS"), RabbitMQ's Allow
+// header; and whether `method` is one of them. Every path outside the API takes read_only.
+inline constexpr std::string_view read_only = "HEAD, GET, OPTIONS";
+std::string_view allowed_methods(const std::vector<std::string>& path);
+bool method_allowed(std::string_view allow, std::string_view method);
+
 // Percent-decoding: of a path segment (a malformed escape gives nullopt), or with `form` of a
 // query's names and values ('+' is a space, a malformed escape stays as it is; never nullopt).
 std::optional<std::string> percent_decode(std::string_view s, bool form = false);

@@ -2,6 +2,10 @@
 // /api/whoami over the registry actor, plus
 // the helpers every area uses to reach the registry and the vhosts.
 #include "management/api.hpp"
+
+#include <algorithm>
+#include <set>
+
 #include "persistence/password_hash.hpp"
 
 namespace warren::mgmt {
@@ -245,6 +249,50 @@ reply vhosts(call& c) {
   return method_not_allowed();
 }
 
+// GET /api/users/without-permissions: the users with no permissions in any vhost (topic
+// permissions do not count, as in RabbitMQ).
+reply users_without_permissions(call& c) {
+  if (c.method != "GET")
+    return method_not_allowed();
+  std::set<std::string> with;
+  for (auto& p : permissions(c))
+    with.insert(p.user);
+  json out = json::array();
+  auto all_limits = limits(c);
+  for (auto& u : users(c))
+    if (!with.count(u.name))
+      out.push_back(user_json(u, all_limits));
+  return ok(out);
+}
+
+// POST /api/users/bulk-delete {"users": [names]}: deletes them in order. As in RabbitMQ, it
+// stops at the first name that is no user (those before it are gone), with a 400.
+reply delete_users(call& c) {
+  if (c.method != "POST")
+    return method_not_allowed();
+  auto body = c.parsed_body();
+  auto list = body.find("users");
+  if (list == body.end())
+    return bad_request("[{key_missing,users}]");
+  if (!list->is_array() ||
+      !std::all_of(list->begin(), list->end(), [](const json& n) { return n.is_string(); }))
+    return bad_request("users must be a list of user names");
+  std::string error;
+  for (auto& n : *list) {
+    auto name = n.get<std::string>();
+    auto all = users(c);
+    if (std::none_of(all.begin(), all.end(), [&](auto& u) { return u.name == name; }))
+      return reply{400, json{{"error", "bad_request"}, {"reason", {"no_such_user", name}}}, {}, {}};
+    auto r = registry_change(c,
+                             ask<op_result>(c.self, c.ctx.registry(), error, delete_atom::value,
+                                            user_atom::value, name),
+                             error);
+    if (r.status != 204)
+      return r;
+  }
+  return no_content();
+}
+
 reply user_resource(call& c) {
   std::string error;
   if (c.path.size() == 1) {
@@ -256,6 +304,10 @@ reply user_resource(call& c) {
       out.push_back(user_json(u, all_limits));
     return ok(out);
   }
+  if (c.path.size() == 2 && c.path[1] == "without-permissions")
+    return users_without_permissions(c);
+  if (c.path.size() == 2 && c.path[1] == "bulk-delete")
+    return delete_users(c);
   auto& name = c.path[1];
   auto all = users(c);
   auto it = std::find_if(all.begin(), all.end(), [&](auto& u) { return u.name == name; });

@@ -326,8 +326,13 @@ std::optional<reply> route_export(call& c) {
     return std::nullopt;
   if (c.path[0] == "parameters")
     return parameters(c);
-  if (c.path[0] == "global-parameters")  // (none: the cluster's name is its first node's)
-    return c.method == "GET" && c.path.size() == 1 ? ok(json::array()) : method_not_allowed();
+  if (c.path[0] == "global-parameters") {  // (none: the cluster's name is its first node's)
+    if (c.path.size() > 2)
+      return not_found();
+    if (c.method != "GET")
+      return method_not_allowed();
+    return c.path.size() == 1 ? ok(json::array()) : not_found();
+  }
   if (c.path[0] == "policies" || c.path[0] == "operator-policies")
     return policies(c);
   if (c.path[0] == "definitions")

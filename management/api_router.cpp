@@ -28,6 +28,15 @@ net::http_response make_response(const net::http_request& req, unsigned status,
   return res;
 }
 
+// An answer to OPTIONS (200) or a 405, as RabbitMQ's: the methods in an Allow header, no body.
+net::http_response methods_response(const net::http_request& req, unsigned status,
+                                    std::string_view allow) {
+  net::http_response res(static_cast<http::status>(status), req.version());
+  res.set(http::field::allow, boost::beast::string_view{allow.data(), allow.size()});
+  res.set(http::field::cache_control, "no-cache");
+  return res;
+}
+
 net::http_response to_http(const net::http_request& req, const reply& r) {
   auto res = make_response(req, r.status, "application/json",
                            r.body ? dump(*r.body) : std::string{});
@@ -121,17 +130,6 @@ std::optional<reply> authorize(const call& c, const std::string& tags) {
 
 net::http_response api(const context& ctx, const net::http_request& req, std::string_view path,
                        std::string_view query, bool local_loopback) {
-  auto creds = basic_credentials(req);
-  caf::scoped_actor self{*ctx.sys};
-  std::string error;
-  std::optional<login_result> who;
-  if (creds)
-    who = ask<login_result>(self, ctx.registry(), error, login_atom::value, creds->first,
-                            creds->second, local_loopback);
-  if (who && who->loopback_only)
-    return to_http(req, not_authorised("User can only log in via localhost"));
-  if (!who || !who->ok)
-    return to_http(req, not_authorised("Login failed"));
   std::vector<std::string> segments;
   size_t pos = 0;
   while (pos <= path.size()) {
@@ -148,11 +146,29 @@ net::http_response api(const context& ctx, const net::http_request& req, std::st
   }
   while (!segments.empty() && segments.back().empty())
     segments.pop_back();  // "/api/queues/" is "/api/queues"
+  // The method before the credentials, as RabbitMQ: OPTIONS and a method the path does not
+  // take need none.
+  auto allow = allowed_methods(segments);
+  auto verb = req.method_string();
+  if (req.method() == http::verb::options)
+    return methods_response(req, 200, allow);
+  if (!method_allowed(allow, {verb.data(), verb.size()}))
+    return methods_response(req, 405, allow);
+  auto creds = basic_credentials(req);
+  caf::scoped_actor self{*ctx.sys};
+  std::string error;
+  std::optional<login_result> who;
+  if (creds)
+    who = ask<login_result>(self, ctx.registry(), error, login_atom::value, creds->first,
+                            creds->second, local_loopback);
+  if (who && who->loopback_only)
+    return to_http(req, not_authorised("User can only log in via localhost"));
+  if (!who || !who->ok)
+    return to_http(req, not_authorised("Login failed"));
   std::string reason;
   if (auto it = req.find("X-Reason"); it != req.end())
     reason.assign(it->value().data(), it->value().size());
   // HEAD is GET without the body (the HTTP server drops it).
-  auto verb = req.method_string();
   std::string method = req.method() == http::verb::head ? std::string{"GET"}
                                                         : std::string(verb.data(), verb.size());
   bool administrator = has_tag(who->tags, "administrator");
@@ -176,6 +192,8 @@ net::http_response api(const context& ctx, const net::http_request& req, std::st
     return to_http(req, *refused);
   try {
     auto r = dispatch(c);
+    if (r.status == 405)
+      return methods_response(req, 405, allow);
     if (c.method == "GET" && r.status == 200 && r.body)
       if (auto bad = shape_answer(c.query, *r.body, c.path.empty() || c.path[0] != "users"))
         r = std::move(*bad);
@@ -379,9 +397,11 @@ net::http_response handle_http(const context& ctx, const net::http_request& req,
   if (path == "/api" || path.rfind("/api/", 0) == 0)
     return api(ctx, req, path.size() > 5 ? path.substr(5) : std::string_view{}, query,
                local_loopback);
+  if (req.method() == http::verb::options)  // (the page and /metrics)
+    return methods_response(req, 200, read_only);
   if (path == "/metrics") {
     if (!get)
-      return to_http(req, method_not_allowed());
+      return methods_response(req, 405, read_only);
     auto snap = ctx.stats->get();
     std::optional<metrics::alarm_gauges> alarms;
     auto exporter = ctx.exporter;

@@ -1088,6 +1088,111 @@ class AnswersTest(CompatCase):
         finally:
             conn.close()
 
+    # What each path takes, as RabbitMQ 3.10.8 answers OPTIONS for it ({x}: a name of the
+    # test's own; `read`: HEAD, GET, OPTIONS).
+    READ = "HEAD, GET, OPTIONS"
+    CHANGE = "HEAD, GET, PUT, DELETE, OPTIONS"
+    METHODS = {
+        "overview": READ, "nodes": READ, "definitions": "HEAD, GET, POST, OPTIONS",
+        "definitions/%2F": "HEAD, GET, POST, OPTIONS", "parameters": READ,
+        "global-parameters": READ, "policies": READ, "policies/%2F": READ,
+        "policies/%2F/{x}": CHANGE, "operator-policies/%2F/{x}": CHANGE,
+        "vhost-limits": "GET, OPTIONS", "vhost-limits/%2F": "GET, OPTIONS",
+        "vhost-limits/%2F/{x}": "PUT, DELETE, OPTIONS", "connections": READ,
+        "connections/{x}": "HEAD, GET, DELETE, OPTIONS", "connections/{x}/channels": READ,
+        "channels": READ, "channels/{x}": READ, "consumers": READ, "consumers/%2F": READ,
+        "exchanges": READ, "exchanges/%2F": READ, "exchanges/%2F/{x}": CHANGE,
+        "exchanges/%2F/{x}/publish": "POST, OPTIONS",
+        "exchanges/%2F/{x}/bindings/source": READ,
+        "exchanges/%2F/{x}/bindings/destination": READ,
+        "queues": READ, "queues/%2F": READ, "queues/%2F/{x}": CHANGE,
+        "queues/%2F/{x}/bindings": READ, "queues/%2F/{x}/contents": "DELETE, OPTIONS",
+        "queues/%2F/{x}/get": "POST, OPTIONS", "bindings": READ, "bindings/%2F": READ,
+        "bindings/%2F/e/{x}/q/{x}": "HEAD, GET, POST, OPTIONS",
+        "bindings/%2F/e/{x}/q/{x}/k": "HEAD, GET, DELETE, OPTIONS",
+        "vhosts": READ, "vhosts/{x}": CHANGE, "vhosts/%2F/permissions": READ,
+        "vhosts/%2F/topic-permissions": READ, "vhosts/%2F/connections": READ,
+        "vhosts/%2F/channels": READ, "users/bulk-delete": "POST, OPTIONS",
+        "users/without-permissions": READ, "users": READ, "users/{x}": CHANGE,
+        "users/{x}/permissions": READ, "users/{x}/topic-permissions": READ,
+        "user-limits": "GET, OPTIONS", "user-limits/{x}": "GET, OPTIONS",
+        "user-limits/{x}/{x}": "PUT, DELETE, OPTIONS", "whoami": READ, "permissions": READ,
+        "permissions/%2F/{x}": CHANGE, "topic-permissions": READ,
+        "topic-permissions/%2F/{x}": CHANGE, "aliveness-test/%2F": READ,
+        "healthchecks/node": READ, "health/checks/alarms": READ,
+        "health/checks/virtual-hosts": READ,
+        "no-such-area": READ,  # (the answer for every other path)
+    }
+
+    def methods_answer(self, method, path, auth=True):
+        """(status, Allow header, body) of `method path`."""
+        status, _, raw, headers = self.api.call(method, path, auth=auth,
+                                                body={} if method in ("PUT", "POST") else None)
+        return status, {k.lower(): v for k, v in headers.items()}.get("allow"), raw
+
+    def test_options_answers_the_methods_of_each_path(self):
+        x = unique("opt")
+        for path, allow in self.METHODS.items():
+            path = "/api/" + path.replace("{x}", x)
+            self.assertEqual(self.methods_answer("OPTIONS", path, auth=False), (200, allow, b""),
+                             path)
+
+    @unittest.skipIf(EXTERNAL, "Warren's own paths")
+    def test_options_of_warrens_own_paths(self):
+        for path, allow in {"cluster/join": "POST, OPTIONS", "cluster/nodes/n": "DELETE, OPTIONS",
+                            "debug/stall/queue/%2F/q": "POST, OPTIONS",
+                            "cluster-name": self.READ,  # (it cannot be set)
+                            "parameters/c/%2F/n": self.READ}.items():
+            self.assertEqual(self.methods_answer("OPTIONS", "/api/" + path), (200, allow, b""),
+                             path)
+        self.assertEqual(self.methods_answer("OPTIONS", "/metrics", auth=False),
+                         (200, self.READ, b""))
+        self.assertEqual(self.methods_answer("POST", "/metrics", auth=False),
+                         (405, self.READ, b""))
+
+    def test_every_method_a_path_takes_is_served_and_every_other_gets_405(self):
+        # The names are the test's own and mostly name nothing: what a path takes answers
+        # anything but 405 (404, 400, 201, ...); what it does not take answers 405, with the
+        # methods it takes, before any credentials are asked for.
+        x = unique("opt")
+        self.addCleanup(self.api.call, "DELETE", "/api/vhosts/" + x)
+        self.addCleanup(self.api.call, "DELETE", "/api/users/" + x)
+        for path, allow in self.METHODS.items():
+            path = "/api/" + path.replace("{x}", x)
+            for method in ("GET", "PUT", "POST", "DELETE"):
+                if method in allow.split(", "):
+                    self.assertNotEqual(self.methods_answer(method, path)[0], 405,
+                                        method + " " + path)
+                else:
+                    self.assertEqual(self.methods_answer(method, path, auth=False),
+                                     (405, allow, b""), method + " " + path)
+        self.assertEqual(self.methods_answer("HEAD", "/api/vhost-limits")[:2],
+                         (405, "GET, OPTIONS"))
+
+    def test_users_without_permissions_and_bulk_delete(self):
+        bare, other = self.make_user("p"), self.make_user("p")
+        self.api_ok("PUT", "/api/topic-permissions/%%2F/%s" % bare,
+                    {"exchange": "amq.topic", "write": ".*", "read": ".*"})
+        self.api_ok("PUT", "/api/permissions/%%2F/%s" % other,
+                    {"configure": "", "write": "", "read": ""})
+        # Topic permissions do not count.
+        names = [u["name"] for u in self.api.get("/api/users/without-permissions")]
+        self.assertIn(bare, names)
+        self.assertNotIn(other, names)
+        self.assertNotIn("guest", names)
+        bulk = "/api/users/bulk-delete"
+        self.assertEqual(self.api.call("POST", bulk, body={})[:2],
+                         (400, {"error": "bad_request", "reason": "[{key_missing,users}]"}))
+        # It stops at the first name that is no user; those before it are gone.
+        missing = unique("nosuch")
+        self.assertEqual(self.api.call("POST", bulk, body={"users": [bare, missing, other]})[:2],
+                         (400, {"error": "bad_request", "reason": ["no_such_user", missing]}))
+        names = [u["name"] for u in self.api.get("/api/users")]
+        self.assertNotIn(bare, names)
+        self.assertIn(other, names)
+        self.assertEqual(self.api.call("POST", bulk, body={"users": [other]})[0], 204)
+        self.assertNotIn(other, [u["name"] for u in self.api.get("/api/users")])
+
     def test_reserved_names_and_missing_exchange(self):
         refused = (401, {"error": "not_authorised", "reason": "Access refused."})
         self.assertEqual(self.api.call("PUT", "/api/queues/%2F/amq.compat", body={})[:2], refused)
