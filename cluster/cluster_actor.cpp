@@ -688,6 +688,10 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
         return std::move(*refused);
       if (who.name == st.cfg.name)
         return caf::make_error(caf::sec::runtime_error, "two nodes are named " + who.name);
+      // Its clock when it sent this (the node that says hello checks from the round trip):
+      // only the message's time on the way is unknown here, and that is far below the limit.
+      auto now = wall_clock_us();
+      check_clock(who.name, now, static_cast<int64_t>(theirs.clock), now);
       if (joining || !removed_since(st, who.name, who.admitted)) {
         readmit(st, who.name);  // (again) after a removal, if there was one
       } else {

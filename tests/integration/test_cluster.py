@@ -1488,16 +1488,20 @@ class ClusterTest(unittest.TestCase):
         c = self.node("c", join=a)
         everyone = {a.name: True, b.name: True, c.name: True}
         self.wait_members([a, b, c], everyone)
-        # b met a and c (its join): their clocks are about 20 s behind its own.
+        # Each side of each meeting checks: b (which met a, and c when c joined) finds their
+        # clocks about 20 s behind its own; a and c find b's ahead, and each other's in step.
         pattern = r"the clock of node (\S+) is ([0-9.]+) s (ahead of|behind) this node's"
-        wait_until(lambda: re.search(pattern, b.broker.log_text()), SYNC_S, 0.1)
-        found = re.findall(pattern, b.broker.log_text())
-        self.assertEqual(sorted(n for n, _, way in found if way == "behind"), [a.name], found)
-        for _, seconds, _ in found:
-            self.assertTrue(19.0 <= float(seconds) <= 21.0, found)
-        # c met a and b: b's clock is ahead of its own; a's is in step.
-        found = re.findall(pattern, c.broker.log_text())
-        self.assertEqual([(n, way) for n, _, way in found], [(b.name, "ahead of")], found)
+
+        def logged(m, count):
+            wait_until(lambda: len(set(re.findall(pattern, m.broker.log_text()))) >= count,
+                       SYNC_S, 0.1)
+            found = re.findall(pattern, m.broker.log_text())
+            for _, seconds, _ in found:
+                self.assertTrue(19.0 <= float(seconds) <= 21.0, found)
+            return sorted({(n, way) for n, _, way in found})
+        self.assertEqual(logged(b, 2), sorted([(a.name, "behind"), (c.name, "behind")]))
+        self.assertEqual(logged(a, 1), [(b.name, "ahead of")])
+        self.assertEqual(logged(c, 1), [(b.name, "ahead of")])
 
     @needs_warrenctl
     def test_leave_cluster(self):
