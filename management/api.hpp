@@ -7,6 +7,7 @@
 //   api_export.cpp       definitions export and import, aliveness-test, parameters,
 //                        policies (none)
 //   api_query.cpp        columns, sorting and pagination of what a GET answers
+//   api_routes.cpp       the methods each path takes (OPTIONS, 405)
 // Every request runs on an HTTP thread and asks actors through a scoped actor with a timeout
 // (never on an AMQP/STOMP I/O thread); statistics come from the collector's snapshot.
 #pragma once
