@@ -40,6 +40,13 @@ struct mailbox_flow {
   void relax(Self* self, bool backlogged = false) {
     if (blocked.empty() || self->mailbox().size() > low || backlogged)
       return;
+    release(self);
+  }
+
+  // Every blocked publisher goes on, whatever the mailbox holds: for an actor that paces its
+  // publishers otherwise from now on (a queue that yields: handover.hpp).
+  template <class Self>
+  void release(Self* self) {
     for (auto& p : blocked)
       self->template send<caf::message_priority::high>(p, flow_atom::value, false);
     blocked.clear();

@@ -1231,6 +1231,9 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
         auto id = st.unacked.begin()->first;
         requeue(st, id, take_unacked(st, st.unacked.begin()), true);
       }
+      // Publishers it held back go on (the move's credit paces them now), rather than wait
+      // for its end or for consumers that do not come back.
+      st.flow.release(self);
       yield_to(self, winner, node);
     },
   };

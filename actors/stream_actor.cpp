@@ -460,9 +460,6 @@ void resume(stream_actor_t* self, std::vector<handover::in_flight>&,
   evict(st);
   apply_retention(self);
   arm_retention(self);
-  // Publishers it held back while its store was behind: the store's answers were not taken
-  // during the move (yield_to forgot what it waited for), so they go on now.
-  st.flow.relax(self, store_backlogged(st, 2));
 }
 
 // Yields to the queue of the same name on node `node` (handover.hpp): consumers are cancelled,
@@ -479,6 +476,7 @@ void yield_to(stream_actor_t* self, const caf::actor& winner, const std::string&
   st.unconfirmed.release(self, std::numeric_limits<uint64_t>::max(), false, {});
   st.unstored.clear();
   st.unstored_messages = st.unstored_bytes = 0;
+  st.flow.release(self);  // (publishers it held back: the move's credit paces them now)
   st.move_next = st.first;
   // Its numbers go now (the stream that stays counts what it takes), its file once moved.
   report(self, st.collector, true);
