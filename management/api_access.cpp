@@ -278,10 +278,12 @@ reply delete_users(call& c) {
       !std::all_of(list->begin(), list->end(), [](const json& n) { return n.is_string(); }))
     return bad_request("users must be a list of user names");
   std::string error;
+  std::set<std::string> known;  // (asked once; a name given twice is no user the second time)
+  for (auto& u : users(c))
+    known.insert(u.name);
   for (auto& n : *list) {
     auto name = n.get<std::string>();
-    auto all = users(c);
-    if (std::none_of(all.begin(), all.end(), [&](auto& u) { return u.name == name; }))
+    if (!known.erase(name))
       return reply{400, json{{"error", "bad_request"}, {"reason", {"no_such_user", name}}}, {}, {}};
     auto r = registry_change(c,
                              ask<op_result>(c.self, c.ctx.registry(), error, delete_atom::value,
