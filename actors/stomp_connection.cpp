@@ -271,10 +271,11 @@ void on_send(actor* self, stomp::frame& f) {
                  alarm_reason(st.alarms.memory, st.alarms.disk));
   }
   auto dtext = f.header("destination");
-  std::string error;
+  stomp_map::destination_error error;
   auto d = stomp_map::parse_destination(dtext ? *dtext : std::string{}, error);
   if (!d)
-    return fatal(self, error, "SEND needs a valid destination header");
+    return fatal(self, error.message,
+                 error.detail.empty() ? "SEND needs a destination header" : error.detail);
   // RabbitMQ's adapter declares /queue/x before each SEND (configure), then publishes to the
   // exchange (write): "" for queues. Checked before a reply-to queue is made for it.
   using access::kind;

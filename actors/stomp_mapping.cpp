@@ -35,10 +35,10 @@ std::optional<int64_t> to_int(const std::string& s) {
 
 }  // namespace
 
-std::optional<destination> parse_destination(std::string_view text, std::string& error) {
+std::optional<destination> parse_destination(std::string_view text, destination_error& error) {
   auto rest = [&](std::string_view prefix) { return std::string{text.substr(prefix.size())}; };
   if (text.empty()) {
-    error = "Missing destination";
+    error.message = "Missing destination";
     return std::nullopt;
   }
   if (starts_with(text, "/queue/"))
@@ -59,7 +59,10 @@ std::optional<destination> parse_destination(std::string_view text, std::string&
     return destination{dest_kind::exchange, r.substr(0, slash), r.substr(slash + 1)};
   }
   if (text.front() == '/') {
-    error = "Unknown destination '" + std::string{text} + "'";
+    error.message = "Unknown destination";
+    error.detail = "'" + std::string{text} +
+                   "' is not a valid destination.\nValid destination types are: /temp-queue, "
+                   "/exchange, /topic, /queue, /amq/queue, /reply-queue/.\n";
     return std::nullopt;
   }
   // A bare name, as in the Net::Stomp example: a queue.

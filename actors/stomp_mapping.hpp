@@ -27,8 +27,15 @@ struct destination {
   std::string key;   // routing key (topic, exchange)
 };
 
+// Why a destination cannot be used: an ERROR frame's message header and body, as RabbitMQ's
+// adapter words them (the body left empty where the caller says more).
+struct destination_error {
+  std::string message;
+  std::string detail;
+};
+
 // Returns nullopt and sets `error` for a destination Warren cannot use.
-std::optional<destination> parse_destination(std::string_view text, std::string& error);
+std::optional<destination> parse_destination(std::string_view text, destination_error& error);
 
 // The exchange and routing key a SEND to `d` publishes with.
 std::pair<std::string, std::string> publish_target(const destination& d);

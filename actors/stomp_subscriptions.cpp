@@ -172,10 +172,11 @@ void subscribe_temp_queue(actor* self, const std::string& temp, const std::strin
 void on_subscribe(actor* self, stomp::frame& f) {
   auto& st = self->state;
   auto dtext = f.header("destination");
-  std::string error;
+  stomp_map::destination_error error;
   auto d = stomp_map::parse_destination(dtext ? *dtext : std::string{}, error);
   if (!d)
-    return fatal(self, error, "SUBSCRIBE needs a valid destination header");
+    return fatal(self, error.message,
+                 error.detail.empty() ? "SUBSCRIBE needs a destination header" : error.detail);
   subscription sub;
   sub.destination = *dtext;
   if (auto id = f.header("id"))

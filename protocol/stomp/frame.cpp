@@ -345,7 +345,7 @@ parse_status parser::build(std::string_view in, size_t end, frame& out, size_t& 
 
 std::string encode(const frame& f, version v) {
   std::string out;
-  size_t estimate = f.command.size() + f.body.size() + 32;
+  size_t estimate = f.command.size() + f.body.size() + 33;
   for (const auto& [name, value] : f.headers) estimate += name.size() + value.size() + 2;
   out.reserve(estimate);
   encode_to(out, f, v);
@@ -389,7 +389,10 @@ void encode_to(std::string& out, const frame& f, version v) {
   if (!wrote_length && !f.body.empty()) write_length();
   out += '\n';
   out += f.body;
-  out += '\0';
+  // NUL and then an EOL, as RabbitMQ and ActiveMQ end every frame: the spec lets EOLs follow
+  // the NUL, and PHP's stomp extension reads the two octets after a content-length body as one
+  // and drops the frame when the second is not an LF.
+  out += frame_end;
 }
 
 std::string escape(std::string_view in, version v) {

@@ -82,7 +82,9 @@ class parser {
 
 // Encodes `f` for version `v`. Headers are escaped for 1.1 and 1.2 (except in CONNECT,
 // STOMP and CONNECTED). Any content-length header in `f` is replaced by the body's real
-// size; one is always written when the body is non-empty, so bodies may hold NULs.
+// size; one is always written when the body is non-empty, so bodies may hold NULs. The frame
+// ends with NUL and LF (frame_end); a parser takes the LF as a heart-beat.
+inline constexpr std::string_view frame_end{"\0\n", 2};
 std::string encode(const frame& f, version v);
 // The same, appended to `out` (a connection's write buffer: no string per frame).
 void encode_to(std::string& out, const frame& f, version v);

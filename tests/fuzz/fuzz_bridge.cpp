@@ -140,9 +140,9 @@ void stomp_to_amqp(std::string_view in, stomp::version v) {
   check(amqp::decode_properties(raw, p));
   check(delivery_mode == p.delivery_mode.value_or(0));
   if (auto d = send.header("destination")) {
-    std::string error;
+    stomp_map::destination_error error;
     auto dest = stomp_map::parse_destination(*d, error);
-    check(dest.has_value() != !error.empty());
+    check(dest.has_value() != !error.message.empty());
     if (dest)
       stomp_map::publish_target(*dest);
   }

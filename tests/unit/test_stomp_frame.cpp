@@ -149,7 +149,7 @@ TEST_CASE("stomp: every command round-trips in every version", "[stomp]") {
         frame got;
         size_t consumed = 0;
         REQUIRE(p.parse(wire, consumed, got) == parse_status::frame);
-        CHECK(consumed == wire.size());
+        CHECK(consumed + 1 == wire.size());  // the LF after the NUL is left: a heart-beat
         frame want = f;
         if (!body.empty()) want.set("content-length", std::to_string(body.size()));
         CHECK(got.command == want.command);
@@ -164,15 +164,15 @@ TEST_CASE("stomp: encode writes the spec's frame layout", "[stomp]") {
   frame f;
   f.command = "MESSAGE";
   f.headers = {{"destination", "/queue/a"}, {"message-id", "m:1"}};
-  CHECK(encode(f, version::v1_2) == "MESSAGE\ndestination:/queue/a\nmessage-id:m\\c1\n\n\0"s);
-  CHECK(encode(f, version::v1_0) == "MESSAGE\ndestination:/queue/a\nmessage-id:m:1\n\n\0"s);
+  CHECK(encode(f, version::v1_2) == "MESSAGE\ndestination:/queue/a\nmessage-id:m\\c1\n\n\0\n"s);
+  CHECK(encode(f, version::v1_0) == "MESSAGE\ndestination:/queue/a\nmessage-id:m:1\n\n\0\n"s);
   f.body = "hi";
-  CHECK(encode(f, version::v1_2) == "MESSAGE\ndestination:/queue/a\nmessage-id:m\\c1\ncontent-length:2\n\nhi\0"s);
+  CHECK(encode(f, version::v1_2) == "MESSAGE\ndestination:/queue/a\nmessage-id:m\\c1\ncontent-length:2\n\nhi\0\n"s);
   // A wrong content-length from the caller is corrected in place; repeats are dropped.
   f.headers = {{"content-length", "99"}, {"a", "b"}, {"content-length", "1"}};
-  CHECK(encode(f, version::v1_2) == "MESSAGE\ncontent-length:2\na:b\n\nhi\0"s);
+  CHECK(encode(f, version::v1_2) == "MESSAGE\ncontent-length:2\na:b\n\nhi\0\n"s);
   f.body.clear();
-  CHECK(encode(f, version::v1_2) == "MESSAGE\ncontent-length:0\na:b\n\n\0"s);
+  CHECK(encode(f, version::v1_2) == "MESSAGE\ncontent-length:0\na:b\n\n\0\n"s);
 }
 
 TEST_CASE("stomp: header names that cannot be written as they are are left out", "[stomp]") {
@@ -183,17 +183,17 @@ TEST_CASE("stomp: header names that cannot be written as they are are left out",
   f.headers = {{"a", "1"}, {"content-length\0"s, "2"}, {"", "empty"}, {"\0"s, "nul"},
                {"content-length\r", "3"}, {"b", "4"}};
   CHECK(encode(f, version::v1_2) ==
-        "MESSAGE\na:1\ncontent-length\\r:3\nb:4\ncontent-length:8\n\nBODYBODY\0"s);
-  CHECK(encode(f, version::v1_1) == "MESSAGE\na:1\nb:4\ncontent-length:8\n\nBODYBODY\0"s);
+        "MESSAGE\na:1\ncontent-length\\r:3\nb:4\ncontent-length:8\n\nBODYBODY\0\n"s);
+  CHECK(encode(f, version::v1_1) == "MESSAGE\na:1\nb:4\ncontent-length:8\n\nBODYBODY\0\n"s);
   // 1.0 escapes nothing: LF and CR are dropped, and a ':' would move the split.
   f.headers = {{"a", "1"}, {"\n", "lf"}, {"content-length\n", "2"}, {"k:x", "v"}, {"b", "x:y"}};
-  CHECK(encode(f, version::v1_0) == "MESSAGE\na:1\nb:x:y\ncontent-length:8\n\nBODYBODY\0"s);
+  CHECK(encode(f, version::v1_0) == "MESSAGE\na:1\nb:x:y\ncontent-length:8\n\nBODYBODY\0\n"s);
   for (auto v : {version::v1_0, version::v1_1, version::v1_2}) {
     const std::string wire = encode(f, v);
     frame back;
     size_t used = 0;
     REQUIRE(parse_one(wire, back, v, &used) == parse_status::frame);
-    CHECK(used == wire.size());
+    CHECK(used + 1 == wire.size());
     CHECK(back.body == "BODYBODY");
   }
 }
@@ -372,7 +372,7 @@ TEST_CASE("stomp: header escaping (STOMP 1.2 Value Encoding)", "[stomp]") {
     }
     f.command = "CONNECTED";
     f.headers = {{"server", "warren:1\\x"}};
-    CHECK(encode(f, version::v1_2) == "CONNECTED\nserver:warren:1\\x\n\n\0"s);
+    CHECK(encode(f, version::v1_2) == "CONNECTED\nserver:warren:1\\x\n\n\0\n"s);
   }
   SECTION("an undefined escape is an error") {
     frame f;
@@ -394,7 +394,7 @@ TEST_CASE("stomp: header escaping (STOMP 1.2 Value Encoding)", "[stomp]") {
       const auto wire = encode(f, v);
       size_t used = 0;
       REQUIRE(parse_one(wire, got, v, &used) == parse_status::frame);
-      CHECK(used == wire.size());
+      CHECK(used + 1 == wire.size());
       CHECK(got.headers.size() == 1);
     }
   }
@@ -565,4 +565,23 @@ TEST_CASE("stomp: mutated frames fail cleanly", "[stomp]") {
       parse_all(p, s);
     }
   }
+}
+
+TEST_CASE("stomp: an encoded frame ends with NUL and LF, and the LF parses as a heart-beat",
+          "[stomp]") {
+  frame f;
+  f.command = "MESSAGE";
+  f.headers = {{"destination", "/queue/a"}};
+  f.body = "abc";
+  const std::string wire = encode(f, version::v1_2) + encode(f, version::v1_2);
+  REQUIRE(wire.substr(wire.size() - 5) == "abc\0\n"s);
+  parser p;
+  p.set_version(version::v1_2);
+  const auto events = parse_all(p, wire);
+  REQUIRE(events.size() == 5);
+  CHECK(events[0].f.body == "abc");
+  CHECK(events[1].status == parse_status::heartbeat);
+  CHECK(events[2].f.body == "abc");
+  CHECK(events[3].status == parse_status::heartbeat);
+  CHECK(events[4].status == parse_status::need_more);
 }
