@@ -28,10 +28,11 @@ frame_status parse_frame(std::string_view in, uint32_t frame_max, frame_view& ou
 }
 
 header_status check_protocol_header(std::string_view in) {
-  const size_t n = in.size() < protocol_header.size() ? in.size() : protocol_header.size();
-  for (size_t i = 0; i < n; ++i)
-    if (in[i] != protocol_header[i]) return header_status::mismatch;
-  return n < protocol_header.size() ? header_status::need_more : header_status::ok;
+  const std::string_view start = in.substr(0, protocol_header.size());
+  if (start != protocol_header.substr(0, start.size()) &&
+      start != protocol_header_0_9.substr(0, start.size()))
+    return header_status::mismatch;
+  return start.size() < protocol_header.size() ? header_status::need_more : header_status::ok;
 }
 
 void encode_frame(std::string& out, frame_type type, uint16_t channel, std::string_view payload) {

@@ -12,6 +12,9 @@
 namespace warren::amqp {
 
 inline constexpr std::string_view protocol_header{"AMQP\x00\x00\x09\x01", 8};
+// AMQP 0-9's header ("AMQP" 1 1 0 9), which aioamqp and other older clients still send. As
+// RabbitMQ does, the connection goes on in 0-9-1: the methods such clients use are the same.
+inline constexpr std::string_view protocol_header_0_9{"AMQP\x01\x01\x00\x09", 8};
 inline constexpr uint8_t frame_end = 0xCE;
 inline constexpr uint32_t frame_min_size = 4096;        // §4.2.3
 inline constexpr size_t frame_overhead = 8;              // 7 header + 1 end octet
@@ -36,7 +39,7 @@ enum class frame_status {
 // whole frame's length. frame_max counts the whole frame, header and end octet included.
 frame_status parse_frame(std::string_view in, uint32_t frame_max, frame_view& out, size_t& consumed);
 
-// Result of checking the 8-byte protocol header a client sends first.
+// Result of checking the 8-byte protocol header a client sends first: 0-9-1's or 0-9's.
 enum class header_status { ok, need_more, mismatch };
 header_status check_protocol_header(std::string_view in);
 

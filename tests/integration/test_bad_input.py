@@ -1,6 +1,7 @@
 """Malformed input on raw sockets: the broker must reject it the AMQP way and
 keep serving every other client."""
 
+import os
 import socket
 import struct
 import time
@@ -51,6 +52,24 @@ class BadInputTest(BrokerTestCase):
         c.send(b"AMQP\x00\x00\x09\x02")
         self.assertEqual(c.read_until_eof(timeout=5), raw.PROTOCOL_HEADER)
         self.assert_broker_usable()
+
+    @unittest.skipIf(os.environ.get("WARREN_TEST_BROKER"), "RabbitMQ still speaks AMQP 0-8")
+    def test_amqp_0_8_header_is_refused(self):
+        # 0-8's header (as most 0-8 clients write it): answered with 0-9-1's, then closed.
+        c = raw.RawConnection(self.host, self.port)
+        self.addCleanup(c.close)
+        c.send(b"AMQP\x01\x01\x08\x00")
+        self.assertEqual(c.read_until_eof(timeout=5), raw.PROTOCOL_HEADER)
+        self.assert_broker_usable()
+
+    def test_amqp_0_9_header_goes_on_in_0_9_1(self):
+        # 0-9's header (aioamqp sends it): as RabbitMQ, the broker answers connection.start.
+        c = raw.RawConnection(self.host, self.port)
+        self.addCleanup(c.close)
+        c.send(b"AMQP\x01\x01\x00\x09")
+        start = c.expect_method(raw.CONNECTION_START)
+        r = start.args()
+        self.assertEqual((r.octet(), r.octet()), (0, 9))  # version-major, version-minor
 
     def test_pipelined_handshake_then_hang_up(self):
         # start-ok, tune-ok and open in one write, then the socket closed at once: tune-ok

@@ -439,7 +439,12 @@ TEST_CASE("check_protocol_header", "[codec]") {
   CHECK(check_protocol_header("G") == header_status::mismatch);
   CHECK(check_protocol_header("GET / HTTP/1.1") == header_status::mismatch);
   CHECK(check_protocol_header(std::string("AMQP\x00\x00\x08", 7)) == header_status::mismatch);
-  CHECK(check_protocol_header(std::string("AMQP\x01\x01\x00\x09", 8)) == header_status::mismatch);
+  // AMQP 0-9's header is taken as 0-9-1 (as RabbitMQ does); 0-8's is not.
+  CHECK(check_protocol_header(std::string("AMQP\x01\x01\x00\x09", 8)) == header_status::ok);
+  CHECK(check_protocol_header(std::string("AMQP\x01\x01", 6)) == header_status::need_more);
+  CHECK(check_protocol_header(std::string("AMQP\x01\x01\x08\x00", 8)) == header_status::mismatch);
+  CHECK(check_protocol_header(std::string("AMQP\x01\x01\x09\x01", 8)) == header_status::mismatch);
+  CHECK(check_protocol_header(std::string("AMQP\x00\x01", 6)) == header_status::mismatch);
 }
 
 TEST_CASE("body frames split at frame_max", "[codec]") {
