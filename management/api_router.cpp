@@ -40,8 +40,10 @@ net::http_response methods_response(const net::http_request& req, unsigned statu
 net::http_response to_http(const net::http_request& req, const reply& r) {
   auto res = make_response(req, r.status, "application/json",
                            r.body ? dump(*r.body) : std::string{});
+  // RabbitMQ's realm: clients that answer the challenge per realm (Perl's LWP in the Nagios
+  // checks, urllib's HTTPBasicAuthHandler) are set up with this name.
   if (r.status == 401)
-    res.set(http::field::www_authenticate, "Basic realm=\"Warren Management\"");
+    res.set(http::field::www_authenticate, "Basic realm=\"RabbitMQ Management\"");
   if (!r.location.empty())
     res.set(http::field::location, r.location);
   if (!r.attachment.empty())

@@ -258,6 +258,11 @@ json consumer_json(const std::string& vhost, const std::string& queue,
 json node_json(call& c) {
   auto& ctx = c.ctx;
   auto alarms = alarms_now(c).value_or(alarm_status{});
+  const auto descriptors = metrics::open_descriptors(true);
+  // RabbitMQ counts the Erlang processes; Warren's are its actors, with no limit on them, so the
+  // total is the Erlang VM's default limit, which tools that take the used share divide by.
+  constexpr uint64_t erlang_default_process_limit = 1048576;
+  const uint64_t actors = ctx.sys != nullptr ? ctx.sys->registry().running() : 0;
   return json{{"name", ctx.node},
               {"mem_limit", alarms.memory_limit},
               {"mem_alarm", alarms.memory},
@@ -267,8 +272,13 @@ json node_json(call& c) {
               {"type", "disc"},
               {"running", true},
               {"mem_used", metrics::resident_memory_bytes()},
-              {"fd_used", metrics::open_fds()},
+              {"fd_used", descriptors.fds},
               {"fd_total", metrics::max_fds()},
+              // Every socket takes a descriptor: the descriptor limit bounds them.
+              {"sockets_used", descriptors.sockets},
+              {"sockets_total", metrics::max_fds()},
+              {"proc_used", actors},
+              {"proc_total", erlang_default_process_limit},
               {"disk_free", metrics::free_disk_bytes(ctx.data_dir)},
               {"store_bytes", metrics::directory_bytes(ctx.data_dir)},
               {"uptime", static_cast<uint64_t>(metrics::uptime_seconds() * 1000)},
