@@ -17,7 +17,8 @@ esac
 build_pkgs=(g++ cmake ninja-build ccache python3 libcaf-dev libboost-dev libsqlite3-dev
             libspdlog-dev catch2 prometheus-cpp-dev nlohmann-json3-dev amqp-specs libssl-dev)
 test_pkgs=(python3-pika python3-amqp python3-stomp amqp-tools libnet-stomp-perl procps iproute2
-           prometheus chromium openssl faketime systemd)
+           prometheus chromium openssl faketime systemd
+           python3-celery python3-aioamqp php-cli php-amqplib php-stomp nagios-plugins-rabbitmq)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -1,0 +1,354 @@
+"""Applications and client libraries people run against RabbitMQ, all from Debian, against
+Warren: Celery (kombu and py-amqp underneath) with a worker, its rpc:// result backend, retries,
+countdowns, expiry and remote control; aioamqp on asyncio; PHP's php-amqplib and stomp extension;
+and the Nagios checks of nagios-plugins-rabbitmq over the management API. The expected answers
+are what RabbitMQ 3.10.8 gives to the same programs."""
+
+import asyncio
+import importlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import aioamqp
+import aioamqp.exceptions
+
+from harness import BrokerTestCase, unique, wait_until
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLIENTS = os.path.join(HERE, "clients")
+PYTHON = "/usr/bin/python3"
+EXTERNAL = os.environ.get("WARREN_TEST_BROKER")
+RUN_TIMEOUT_S = 60
+
+
+def run(cmd, timeout=RUN_TIMEOUT_S):
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=CLIENTS,
+                          timeout=timeout, text=True)
+
+
+class CeleryTest(BrokerTestCase):
+    """A Celery worker (solo pool, events on) and a client, both on the broker."""
+
+    worker = None
+    worker_log = None
+    app = None
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        try:
+            cls._start_worker()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def _start_worker(cls):
+        os.environ["WARREN_CELERY_BROKER"] = "amqp://guest:guest@%s:%d//" % (cls.host, cls.port)
+        os.environ["WARREN_CELERY_QUEUE"] = unique("celery")
+        cls.worker_name = "it-%s@localhost" % uuid.uuid4().hex[:12]
+        cls.worker_log = tempfile.TemporaryFile(mode="w+")
+        cls.worker = subprocess.Popen(
+            [PYTHON, "-m", "celery", "-A", "celery_app", "worker", "--pool=solo",
+             "--loglevel=warning", "--events", "-n", cls.worker_name],
+            cwd=CLIENTS, stdin=subprocess.DEVNULL, stdout=cls.worker_log,
+            stderr=subprocess.STDOUT)
+        sys.path.insert(0, CLIENTS)
+        try:
+            cls.app = importlib.import_module("celery_app").app
+        finally:
+            sys.path.remove(CLIENTS)
+        # The worker is up once it answers a ping over the broker (its pidbox fanout).
+        ready = wait_until(lambda: cls.worker.poll() is not None or cls.ping(), timeout=40,
+                           interval=0.5)
+        if not ready or cls.worker.poll() is not None:
+            raise AssertionError("the Celery worker did not come up:\n" + cls.worker_output())
+
+    @classmethod
+    def ping(cls):
+        replies = cls.app.control.inspect(destination=[cls.worker_name], timeout=1).ping()
+        return replies or None
+
+    @classmethod
+    def worker_output(cls):
+        cls.worker_log.seek(0)
+        return cls.worker_log.read()[-6000:]
+
+    @classmethod
+    def tearDownClass(cls):
+        worker, cls.worker = cls.worker, None
+        if worker is not None:
+            worker.terminate()  # warm shutdown: the worker closes its connections
+            try:
+                worker.wait(20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(5)
+        if cls.app is not None:
+            cls.app.close()
+        if cls.worker_log is not None:
+            cls.worker_log.close()
+        super().tearDownClass()
+
+    def tearDown(self):
+        if self.worker.poll() is not None:
+            self.fail("the Celery worker exited:\n" + self.worker_output())
+        super().tearDown()
+
+    def task(self, name):
+        return getattr(sys.modules["celery_app"], name)
+
+    def test_a_task_and_its_result(self):
+        self.assertEqual(self.task("add").delay(2, 3).get(timeout=30), 5)
+
+    def test_a_group_of_tasks(self):
+        from celery import group
+        add = self.task("add")
+        result = group(add.s(i, i) for i in range(5))()
+        self.assertEqual(result.get(timeout=30), [0, 2, 4, 6, 8])
+
+    def test_retries_go_back_through_the_broker(self):
+        self.assertEqual(self.task("flaky").delay(2).get(timeout=30), 2)
+
+    def test_countdown_holds_the_task_back(self):
+        sent = time.monotonic()
+        result = self.task("echo").apply_async(("later",), countdown=2)
+        self.assertEqual(result.get(timeout=30), "later")
+        self.assertGreaterEqual(time.monotonic() - sent, 1.9)
+
+    def test_an_expired_task_is_revoked(self):
+        from celery.exceptions import TaskRevokedError
+        # Held back 2 s by its countdown, it has expired by then.
+        result = self.task("echo").apply_async(("too late",), countdown=2, expires=1)
+        with self.assertRaises(TaskRevokedError):
+            result.get(timeout=30)
+
+    def test_priorities_on_a_priority_queue(self):
+        echo = self.task("echo")
+        results = [echo.apply_async((p,), priority=p) for p in (0, 9, 4)]
+        self.assertEqual([r.get(timeout=30) for r in results], [0, 9, 4])
+
+    def test_remote_control_and_stats(self):
+        inspect = self.app.control.inspect(destination=[self.worker_name], timeout=5)
+        self.assertEqual(inspect.ping(), {self.worker_name: {"ok": "pong"}})
+        self.task("add").delay(1, 1).get(timeout=30)
+        stats = inspect.stats()[self.worker_name]
+        self.assertEqual(stats["broker"]["transport"], "amqp")
+        self.assertGreaterEqual(stats["total"].get("celery_app.add", 0), 1)
+        queues = inspect.active_queues()[self.worker_name]
+        self.assertEqual([q["name"] for q in queues], [os.environ["WARREN_CELERY_QUEUE"]])
+        self.assertEqual(queues[0]["queue_arguments"], {"x-max-priority": 10})
+
+
+class AioamqpTest(BrokerTestCase):
+    """aioamqp, the asyncio client."""
+
+    async def connect(self):
+        transport, protocol = await aioamqp.connect(host=self.host, port=self.port,
+                                                    login="guest", password="guest",
+                                                    virtualhost="/", login_method="PLAIN")
+        return transport, protocol
+
+    def test_fanout_confirms_and_acked_consumers(self):
+        async def scenario():
+            transport, protocol = await self.connect()
+            try:
+                ch = await protocol.channel()
+                exchange = unique("aio.fanout")
+                await ch.exchange_declare(exchange, "fanout", auto_delete=True)
+                queues = []
+                for _ in range(2):
+                    declared = await ch.queue_declare("", exclusive=True)
+                    await ch.queue_bind(declared["queue"], exchange, routing_key="")
+                    queues.append(declared["queue"])
+                await ch.confirm_select()
+                for i in range(5):  # in confirm mode, publish returns once the broker acks
+                    await ch.publish(b"m%d" % i, exchange, "",
+                                     properties={"message_id": "id-%d" % i,
+                                                 "headers": {"n": i}})
+                got = {q: [] for q in queues}
+
+                async def on_message(channel, body, envelope, properties):
+                    got[envelope.consumer_tag].append(
+                        (body, properties.message_id, properties.headers["n"]))
+                    await channel.basic_client_ack(envelope.delivery_tag)
+
+                consumer = await protocol.channel()
+                await consumer.basic_qos(prefetch_count=2)
+                for q in queues:
+                    await consumer.basic_consume(on_message, queue_name=q, consumer_tag=q)
+                for _ in range(200):
+                    if all(len(v) == 5 for v in got.values()):
+                        break
+                    await asyncio.sleep(0.05)
+                want = [(b"m%d" % i, "id-%d" % i, i) for i in range(5)]
+                self.assertEqual(got, {q: want for q in queues})
+                # Everything was acked: nothing is left to get.
+                for q in queues:
+                    self.assertEqual((await ch.queue_declare(q, passive=True))["message_count"],
+                                     0)
+            finally:
+                await protocol.close()
+                transport.close()
+
+        asyncio.run(asyncio.wait_for(scenario(), 60))
+
+    def test_basic_get_and_a_channel_error(self):
+        async def scenario():
+            transport, protocol = await self.connect()
+            try:
+                ch = await protocol.channel()
+                q = (await ch.queue_declare("", exclusive=True))["queue"]
+                await ch.basic_publish(b"one", "", q, properties={"priority": 3})
+                got = None
+                for _ in range(100):
+                    try:
+                        got = await ch.basic_get(q, no_ack=True)
+                        break
+                    except aioamqp.exceptions.EmptyQueue:
+                        await asyncio.sleep(0.02)
+                self.assertEqual(got["message"], b"one")
+                self.assertEqual(got["properties"].priority, 3)
+                with self.assertRaises(aioamqp.exceptions.EmptyQueue):
+                    await ch.basic_get(q, no_ack=True)
+                # A passive declare of a missing queue closes that channel with 404 ...
+                bad = await protocol.channel()
+                with self.assertRaises(aioamqp.exceptions.ChannelClosed) as caught:
+                    await bad.queue_declare(unique("aio.missing"), passive=True)
+                self.assertEqual(caught.exception.code, 404)
+                # ... and the connection's other channels go on.
+                await ch.basic_publish(b"two", "", q)
+                for _ in range(100):
+                    try:
+                        got = await ch.basic_get(q, no_ack=True)
+                        break
+                    except aioamqp.exceptions.EmptyQueue:
+                        await asyncio.sleep(0.02)
+                self.assertEqual(got["message"], b"two")
+            finally:
+                await protocol.close()
+                transport.close()
+
+        asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+class PhpTest(BrokerTestCase):
+    """php-amqplib and PECL stomp (php-stomp), each running a script of checks in clients/."""
+
+    def php(self, script, port):
+        proc = run(["php", script, self.host, str(port), uuid.uuid4().hex[:12]])
+        self.assertEqual(proc.returncode, 0, "php %s failed:\n%s\n%s"
+                         % (script, proc.stdout, proc.stderr))
+        self.assertNotIn("Warning", proc.stderr)
+        return proc.stdout.splitlines()
+
+    def test_php_amqplib(self):
+        lines = self.php("amqplib.php", self.port)
+        self.assertEqual(lines[0], "topic hit only")
+        self.assertEqual(lines[1], "max-length m2,m3")
+        self.assertEqual(lines[2], "props content_type=application/json content_encoding=utf-8 "
+                         "delivery_mode=2 priority=3 correlation_id=corr-1 reply_to=back "
+                         "expiration=60000 message_id=id-1 timestamp=1700000000 type=kind "
+                         "user_id=guest app_id=php")
+        # php-amqplib writes a float as a decimal and reads it back as a string.
+        self.assertEqual(lines[3], 'headers {"big":5000000000,"float":"2.5","int":42,'
+                         '"list":[1,"two",3],"neg":-7,"nested":{"inner":"v"},"str":"text",'
+                         '"yes":true}')
+        self.assertEqual(lines[4:], [
+            "consume c1,c2,c3,c4,c5",
+            "requeue again redelivered=yes",
+            "after tx 1 committed",
+            "confirms 11 returned 312 NO_ROUTE %s lost" % lines[7].split()[-2],
+            "passive 404 NOT_FOUND",
+            "after error still here",
+            "done",
+        ])
+        self.assertRegex(lines[7].split()[-2], r"^php\.[0-9a-f]{12}\.nowhere$")
+
+    def test_php_stomp_extension(self):
+        stomp_port = self.broker.wait_listener("stomp")[1]
+        lines = self.php("stomp.php", stomp_port)
+        self.assertRegex(lines[0], r"^headers c1 sub-1 /queue/php\.[0-9a-f]{12}$")
+        self.assertEqual(lines[1:], [
+            "received one,two,three",
+            "unacked come back one/true,three/true only",
+            "tx committed only",
+            "topic to all / to all",
+            "bad destination error: Unknown destination",
+            "done",
+        ])
+
+
+class NagiosTest(BrokerTestCase):
+    """The checks of nagios-plugins-rabbitmq (Perl, LWP) against the management API. The node
+    checks ask for /api/nodes/rabbit@<name>, so this broker takes that node name."""
+
+    broker_args = ("--cluster-name", "rabbit@localhost")
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        try:
+            cls.http_port = cls.broker.wait_listener("http")[1]
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    def check(self, name, *args):
+        proc = run(["/usr/bin/check_rabbitmq_" + name, "-H", self.host, "--port",
+                    str(self.http_port), "-u", "guest", "-p", "guest", *args], timeout=30)
+        return proc.returncode, proc.stdout.strip()
+
+    def assert_ok(self, name, *args):
+        rc, out = self.check(name, *args)
+        self.assertEqual(rc, 0, out)
+        self.assertTrue(out.startswith("RABBITMQ_%s OK" % name.upper()), out)
+        return out
+
+    def counted(self, check, what):
+        """The figure check_rabbitmq_<check> gives for `what` ("connections", "messages_ready")."""
+        out = self.assert_ok(check)
+        return int(re.search(r"\b%s OK \((\d+)\)" % what, out).group(1))
+
+    def test_aliveness_and_counts(self):
+        self.assertEqual(self.assert_ok("aliveness"), "RABBITMQ_ALIVENESS OK - vhost: /")
+        ready_before = self.counted("overview", "messages_ready")
+        conn = self.connect()
+        ch = conn.channel()
+        q = ch.queue_declare(unique("nagios"), exclusive=True).method.queue
+        for i in range(3):
+            ch.basic_publish("", q, b"x")
+        # Counted from the statistics, which lag a little behind.
+        self.assertTrue(wait_until(lambda: self.counted("connections", "connections") >= 1,
+                                   timeout=15))
+        self.assertTrue(wait_until(
+            lambda: self.counted("overview", "messages_ready") == ready_before + 3, timeout=15),
+            self.check("overview"))
+        self.assertRegex(self.assert_ok("objects"), r"queue=\d+;; channel=\d+;;")
+        out = self.assert_ok("queue", "--queue", q)
+        self.assertIn("messages=3;;", out.replace(" ", ""))
+        rc, out = self.check("queue", "--queue", unique("nagios.missing"))
+        self.assertEqual(rc, 2, out)
+        self.assertIn("Not Found", out)
+
+    def test_node_checks(self):
+        if EXTERNAL:
+            self.skipTest("the external broker's node is not named rabbit@localhost")
+        out = self.assert_ok("server", "-n", "localhost")
+        for part in ("Memory OK", "Process OK", "FD OK", "Sockets OK"):
+            self.assertIn(part, out)
+        self.assertEqual(self.assert_ok("partition", "-n", "localhost"),
+                         "RABBITMQ_PARTITION OK - No Partitions")
+        self.assertEqual(self.assert_ok("watermark", "-n", "localhost"),
+                         "RABBITMQ_WATERMARK OK - mem_alarm disk_free_alarm")
+
+    def test_a_wrong_password_is_access_refused(self):
+        proc = run(["/usr/bin/check_rabbitmq_overview", "-H", self.host, "--port",
+                    str(self.http_port), "-u", "guest", "-p", "wrong"], timeout=30)
+        self.assertEqual(proc.returncode, 2, proc.stdout)
+        self.assertIn("Access Refused", proc.stdout)
