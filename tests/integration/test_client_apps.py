@@ -1,7 +1,7 @@
 """Applications and client libraries people run against RabbitMQ, all from Debian, against
 Warren: Celery (kombu and py-amqp underneath) with a worker, its rpc:// result backend, retries,
 countdowns, expiry and remote control; aioamqp on asyncio; PHP's php-amqplib and stomp extension;
-and the Nagios checks of nagios-plugins-rabbitmq over the management API. The expected answers
+RabbitMQ's Java client; and the Nagios checks of nagios-plugins-rabbitmq over the management API. The expected answers
 are what RabbitMQ 3.10.8 gives to the same programs."""
 
 import asyncio
@@ -280,6 +280,40 @@ class PhpTest(BrokerTestCase):
             "tx committed only",
             "topic to all / to all",
             "bad destination error: Unknown destination",
+            "done",
+        ])
+
+
+class JavaClientTest(BrokerTestCase):
+    """RabbitMQ's own Java client (librabbitmq-client-java), run from source by the JDK: e2e
+    bindings, dead-lettering, confirms, returns, consumer cancel notification, direct reply-to,
+    transactions, channel errors, and automatic recovery after the API closes the connection."""
+
+    CLASSPATH = ":".join("/usr/share/java/%s.jar" % jar
+                         for jar in ("amqp-client", "slf4j-api", "slf4j-nop"))
+
+    def test_java_client(self):
+        http_port = self.broker.wait_listener("http")[1]
+        proc = run(["/usr/bin/java", "-cp", self.CLASSPATH, "JavaClient.java", self.host,
+                    str(self.port), str(http_port), uuid.uuid4().hex[:12]], timeout=120)
+        self.assertEqual(proc.returncode, 0, "JavaClient failed:\n%s\n%s"
+                         % (proc.stdout, proc.stderr))
+        self.assertEqual(proc.stdout.splitlines(), [
+            "capabilities authentication_failure_close,basic.nack,connection.blocked,"
+            "consumer_cancel_notify,consumer_priorities,direct_reply_to,"
+            "exchange_exchange_bindings,per_consumer_qos,publisher_confirms",
+            "e2e order eu left 0",
+            "dead-lettered expiring reason expired queue ttl count 1 content-type text/plain",
+            "confirmed returned 312 NO_ROUTE",
+            "consumed true w0..w19",
+            "cancel notified true",
+            "rpc c-1 re: ping",
+            "tx 1 committed",
+            "passive channel 404 NOT_FOUND open false",
+            "exclusive channel 405 RESOURCE_LOCKED",
+            "connection still open true",
+            "recovery delete 204 recovered true got after recovery",
+            "closed connection 200 OK",
             "done",
         ])
 
