@@ -19,7 +19,7 @@ build_pkgs=(g++ cmake ninja-build ccache python3 libcaf-dev libboost-dev libsqli
 test_pkgs=(python3-pika python3-amqp python3-stomp amqp-tools libnet-stomp-perl procps iproute2
            prometheus chromium openssl faketime systemd
            python3-celery python3-aioamqp php-cli php-amqplib php-stomp nagios-plugins-rabbitmq
-           default-jdk-headless librabbitmq-client-java)
+           default-jdk-headless librabbitmq-client-java ruby ruby-stomp libanyevent-rabbitmq-perl)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -1,8 +1,9 @@
 """Applications and client libraries people run against RabbitMQ, all from Debian, against
 Warren: Celery (kombu and py-amqp underneath) with a worker, its rpc:// result backend, retries,
 countdowns, expiry and remote control; aioamqp on asyncio; PHP's php-amqplib and stomp extension;
-RabbitMQ's Java client; and the Nagios checks of nagios-plugins-rabbitmq over the management API. The expected answers
-are what RabbitMQ 3.10.8 gives to the same programs."""
+RabbitMQ's Java client; the Ruby stomp gem; AnyEvent::RabbitMQ (Perl); and the Nagios checks of
+nagios-plugins-rabbitmq over the management API. The expected answers are what RabbitMQ 3.10.8
+gives to the same programs."""
 
 import asyncio
 import importlib
@@ -280,6 +281,48 @@ class PhpTest(BrokerTestCase):
             "tx committed only",
             "topic to all / to all",
             "bad destination error: Unknown destination",
+            "done",
+        ])
+
+
+class ScriptedClientTest(BrokerTestCase):
+    """The Ruby stomp gem and AnyEvent::RabbitMQ (Perl), each running a script in clients/."""
+
+    def script(self, *cmd):
+        proc = run(list(cmd) + [uuid.uuid4().hex[:12]])
+        self.assertEqual(proc.returncode, 0, "%s failed:\n%s\n%s"
+                         % (" ".join(cmd), proc.stdout, proc.stderr))
+        return proc.stdout.splitlines()
+
+    def test_ruby_stomp(self):
+        stomp_port = self.broker.wait_listener("stomp")[1]
+        self.assertEqual(self.script("/usr/bin/ruby", "stomp_client.rb", self.host,
+                                     str(stomp_port)), [
+            "connected 1.2 CONNECTED",
+            "receipt RECEIPT r0",
+            "received one,two,three c0",
+            "nacked comes back one redelivered=true",
+            "after reconnect three redelivered=true",
+            "tx committed",
+            "rpc re: ping k1 temp-queue",
+            "durable while away",
+            "error ERROR Unknown destination",
+            "done",
+        ])
+
+    def test_anyevent_rabbitmq(self):
+        # It sends AMQP 0-9's protocol header and loads the method table from its own XML spec.
+        self.assertEqual(self.script("/usr/bin/perl", "anyevent_rabbitmq.pl", self.host,
+                                     str(self.port)), [
+            "connected authentication_failure_close,basic.nack,connection.blocked,"
+            "consumer_cancel_notify,consumer_priorities,direct_reply_to,"
+            "exchange_exchange_bindings,per_consumer_qos,publisher_confirms",
+            "confirmed 5",
+            "get m1 text/plain n=1 redelivered=0",
+            "consumed m2,m3,m4,m5",
+            "tx 1",
+            "passive 404 NOT_FOUND",
+            "channel open after error 0, connection open 1",
             "done",
         ])
 
