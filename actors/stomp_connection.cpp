@@ -594,37 +594,40 @@ void with_queue(actor* self, const stomp_map::destination& d, bool for_subscribe
   auto cached = st.queue_cache.find(name);
   if (cached != st.queue_cache.end())
     return then(cached->second, name);
-  bool declare = d.kind == stomp_map::dest_kind::queue;
+  if (d.kind == stomp_map::dest_kind::queue) {
+    // /queue/x is declared on its first use in the connection, as RabbitMQ's adapter does:
+    // durable, not exclusive, not auto-delete, unless the frame's durable / auto-delete /
+    // exclusive headers say otherwise, with the x- arguments the frame carries. An existing
+    // queue must match (406 precondition_failed otherwise), and another connection's
+    // exclusive queue is locked (405), as a queue.declare finds them.
+    auto flag = [&](const char* h, bool dflt) {
+      auto v = request.header(h);
+      return v ? *v == "true" : dflt;
+    };
+    queue_spec spec{name, false, flag("durable", true), flag("exclusive", false),
+                    flag("auto-delete", false), stomp_map::queue_arguments(request),
+                    caf::actor_cast<caf::actor>(self)};
+    ask<queue_declared>(
+      self, st.vhost,
+      [self, then](queue_declared& q) {
+        if (q.code != 0)
+          return fatal(self, stomp_map::error_name(q.text), q.text);
+        self->state.queue_cache[q.name] = q.queue;
+        self->monitor(q.queue);
+        then(q.queue, q.name);
+      },
+      declare_atom::value, queue_atom::value, std::move(spec));
+    return;
+  }
   ask<lookup_result>(
     self, st.vhost,
-    [self, name, declare, then, request](lookup_result& r) {
+    [self, name, then](lookup_result& r) {
       auto& st = self->state;
-      if (r.code == 0) {
-        st.queue_cache[name] = r.target;
-        self->monitor(r.target);
-        return then(r.target, name);
-      }
-      if (!declare)
+      if (r.code != 0)
         return fatal(self, "not_found", "no queue '" + name + "' in vhost '" + st.vhost_name + "'");
-      // /queue/x is declared on first use: durable, not exclusive, not auto-delete (RabbitMQ's
-      // defaults), unless the frame's durable / auto-delete / exclusive headers say otherwise.
-      auto flag = [&](const char* h, bool dflt) {
-        auto v = request.header(h);
-        return v ? *v == "true" : dflt;
-      };
-      queue_spec spec{name, false, flag("durable", true), flag("exclusive", false),
-                      flag("auto-delete", false), stomp_map::queue_arguments(request),
-                      caf::actor_cast<caf::actor>(self)};
-      ask<queue_declared>(
-        self, st.vhost,
-        [self, then](queue_declared& q) {
-          if (q.code != 0)
-            return fatal(self, "Cannot declare queue", q.text);
-          self->state.queue_cache[q.name] = q.queue;
-          self->monitor(q.queue);
-          then(q.queue, q.name);
-        },
-        declare_atom::value, queue_atom::value, std::move(spec));
+      st.queue_cache[name] = r.target;
+      self->monitor(r.target);
+      then(r.target, name);
     },
     lookup_atom::value, queue_atom::value, name, caf::actor{});
 }

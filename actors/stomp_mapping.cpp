@@ -144,6 +144,19 @@ amqp::field_table queue_arguments(const stomp::frame& f) {
   return args;
 }
 
+std::string error_name(std::string_view amqp_text) {
+  const size_t end = amqp_text.find(" - ");
+  if (end == 0 || end == std::string_view::npos)
+    return "internal_error";
+  std::string name;
+  for (const char c : amqp_text.substr(0, end)) {
+    if ((c < 'A' || c > 'Z') && c != '_')
+      return "internal_error";
+    name += c == '_' ? '_' : static_cast<char>(c - 'A' + 'a');
+  }
+  return name;
+}
+
 std::string destination_of(const message& m) {
   std::string_view exchange = m.exchange();
   std::string_view key = m.routing_key();

@@ -51,6 +51,11 @@ std::string properties_from_send(const stomp::frame& send, uint8_t& delivery_mod
 // declare refuses it.
 amqp::field_table queue_arguments(const stomp::frame& f);
 
+// The ERROR frame's message header for a failed AMQP operation, as RabbitMQ's adapter writes
+// it: the reply's name in lower case ("PRECONDITION_FAILED - ..." gives precondition_failed);
+// "internal_error" for a text that does not start with one.
+std::string error_name(std::string_view amqp_text);
+
 // The destination a message reached, in STOMP form (/queue/x, /topic/k, /exchange/e/k).
 std::string destination_of(const message& m);
 
