@@ -42,8 +42,6 @@ descriptor_counts open_descriptors(bool sockets) {
   return n;
 }
 
-uint64_t open_fds() { return open_descriptors(false).fds; }
-
 uint64_t max_fds() {
   rlimit r{};
   if (getrlimit(RLIMIT_NOFILE, &r) != 0)

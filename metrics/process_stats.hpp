@@ -8,8 +8,7 @@
 namespace warren::metrics {
 
 uint64_t resident_memory_bytes();  // VmRSS
-uint64_t open_fds();               // entries of /proc/self/fd
-// The same, and (with `sockets`) how many of them are sockets, in one pass.
+// The entries of /proc/self/fd, and (with `sockets`) how many of them are sockets, in one pass.
 struct descriptor_counts {
   uint64_t fds = 0, sockets = 0;
 };

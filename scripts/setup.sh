@@ -19,7 +19,8 @@ build_pkgs=(g++ cmake ninja-build ccache python3 libcaf-dev libboost-dev libsqli
 test_pkgs=(python3-pika python3-amqp python3-stomp amqp-tools libnet-stomp-perl procps iproute2
            prometheus chromium openssl faketime systemd
            python3-celery python3-aioamqp php-cli php-amqplib php-stomp nagios-plugins-rabbitmq
-           default-jdk-headless librabbitmq-client-java ruby ruby-stomp libanyevent-rabbitmq-perl)
+           default-jdk-headless librabbitmq-client-java ruby ruby-stomp libanyevent-rabbitmq-perl
+           golang-go golang-github-rabbitmq-amqp091-go-dev)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -574,6 +574,8 @@ class LimitsApiTest(AlarmCase):
         status = self.ctl("status").stdout
         self.assertIn("memory_high_watermark_bytes\t%d" % int(0.4 * memory), status)
         self.assertIn("disk_free_limit_bytes\t1000000", status)
+        self.assertRegex(status, r"\n  sockets\t\d+ / [1-9]\d*\n")
+        self.assertRegex(status, r"\n  actors\t[1-9]\d*\n")
         self.assertEqual(status_alarms(status), ["(none)"])
 
 

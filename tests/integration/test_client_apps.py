@@ -1,9 +1,9 @@
 """Applications and client libraries people run against RabbitMQ, all from Debian, against
 Warren: Celery (kombu and py-amqp underneath) with a worker, its rpc:// result backend, retries,
 countdowns, expiry and remote control; aioamqp on asyncio; PHP's php-amqplib and stomp extension;
-RabbitMQ's Java client; the Ruby stomp gem; AnyEvent::RabbitMQ (Perl); and the Nagios checks of
-nagios-plugins-rabbitmq over the management API. The expected answers are what RabbitMQ 3.10.8
-gives to the same programs."""
+RabbitMQ's Java and Go clients; the Ruby stomp gem; AnyEvent::RabbitMQ (Perl); and the Nagios
+checks of nagios-plugins-rabbitmq over the management API. The expected answers are what
+RabbitMQ 3.10.8 gives to the same programs."""
 
 import asyncio
 import importlib
@@ -19,6 +19,7 @@ import aioamqp
 import aioamqp.exceptions
 
 from harness import BrokerTestCase, unique, wait_until
+from mgmt_support import Api
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLIENTS = os.path.join(HERE, "clients")
@@ -361,6 +362,42 @@ class JavaClientTest(BrokerTestCase):
         ])
 
 
+class GoClientTest(BrokerTestCase):
+    """RabbitMQ's Go client (amqp091-go), built from Debian's sources by Debian's Go: every
+    field type of a headers table decoded to its Go type, priorities, confirms and returns,
+    prefetch, cancel notification, transactions and a channel error."""
+
+    def test_go_client(self):
+        with tempfile.TemporaryDirectory(prefix="warren-go-") as cache:
+            env = dict(os.environ, GOPATH="/usr/share/gocode", GO111MODULE="off",
+                       GOCACHE=cache, GOFLAGS="")
+            proc = subprocess.run(
+                ["/usr/bin/go", "run", "amqp091.go", self.host, str(self.port),
+                 uuid.uuid4().hex[:12]],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=CLIENTS, env=env,
+                timeout=240, text=True)
+        self.assertEqual(proc.returncode, 0, "amqp091.go failed:\n%s\n%s"
+                         % (proc.stdout, proc.stderr))
+        self.assertEqual(proc.stdout.splitlines(), [
+            "connected 0 9 true",
+            "headers {array=[int32(1) string(two) bool(true)] bool=bool(true) "
+            "bytes=[]byte(raw) decimal=amqp091.Decimal({2 12345}) float32=float32(1.5) "
+            "float64=float64(2.25) int16=int16(-16) int32=int32(-32) int64=int64(-64) "
+            "int8=int8(-8) nil=<nil>(<nil>) string=string(text) table={inner=int32(7)} "
+            "time=time.Time(1700000000)}",
+            "properties text/plain 2 4 c r 60000 m 1700000000 t guest go typed",
+            "priority order 9,5,1",
+            "confirms 11 returned 312 NO_ROUTE",
+            "consumed w0,w1,w2,w3,w4,w5",
+            "cancelled go-consumer deleted with 0",
+            "tx 1 committed",
+            "passive 404 NOT_FOUND true 404",
+            "other channel after error true",
+            "closed",
+            "done",
+        ])
+
+
 class NagiosTest(BrokerTestCase):
     """The checks of nagios-plugins-rabbitmq (Perl, LWP) against the management API. The node
     checks ask for /api/nodes/rabbit@<name>, so this broker takes that node name."""
@@ -416,9 +453,17 @@ class NagiosTest(BrokerTestCase):
     def test_node_checks(self):
         if EXTERNAL:
             self.skipTest("the external broker's node is not named rabbit@localhost")
+        conn = self.connect()  # one client socket at least
         out = self.assert_ok("server", "-n", "localhost")
         for part in ("Memory OK", "Process OK", "FD OK", "Sockets OK"):
             self.assertIn(part, out)
+        node = Api(self.host, self.http_port).get("/api/nodes/rabbit@localhost")
+        self.assertGreaterEqual(node["sockets_used"], 1)
+        self.assertLessEqual(node["sockets_used"], node["fd_used"])
+        self.assertEqual(node["sockets_total"], node["fd_total"])
+        self.assertGreater(node["proc_used"], 1)  # actors: at least the vhost, the connection
+        self.assertEqual(node["proc_total"], 1048576)
+        conn.close()
         self.assertEqual(self.assert_ok("partition", "-n", "localhost"),
                          "RABBITMQ_PARTITION OK - No Partitions")
         self.assertEqual(self.assert_ok("watermark", "-n", "localhost"),
