@@ -1,6 +1,6 @@
 """Applications and client libraries people run against RabbitMQ, all from Debian, against
 Warren: Celery (kombu and py-amqp underneath) with a worker, its rpc:// result backend, retries,
-countdowns, expiry and remote control; aioamqp on asyncio; PHP's php-amqplib and stomp extension;
+countdowns, expiry, remote control and events; aioamqp on asyncio; PHP's php-amqplib and stomp extension;
 RabbitMQ's Java and Go clients; the Ruby stomp gem; AnyEvent::RabbitMQ (Perl); and the Nagios
 checks of nagios-plugins-rabbitmq over the management API. The expected answers are what
 RabbitMQ 3.10.8 gives to the same programs."""
@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 
@@ -134,6 +135,39 @@ class CeleryTest(BrokerTestCase):
         echo = self.task("echo")
         results = [echo.apply_async((p,), priority=p) for p in (0, 9, 4)]
         self.assertEqual([r.get(timeout=30) for r in results], [0, 9, 4])
+
+    def test_events_reach_a_monitor(self):
+        # A monitor (celery events, flower) binds its own queue to the celeryev topic exchange.
+        seen = []
+        lock = threading.Lock()
+
+        def on_event(event):
+            with lock:
+                seen.append(event)
+
+        def kinds(task_id=None):
+            with lock:
+                return [e["type"] for e in seen
+                        if task_id is None or e.get("uuid") == task_id]
+
+        with self.app.connection_for_read() as conn:
+            receiver = self.app.events.Receiver(conn, handlers={"*": on_event})
+            thread = threading.Thread(target=receiver.capture,
+                                      kwargs={"limit": None, "timeout": None}, daemon=True)
+            thread.start()
+            try:
+                # The worker's heartbeats (every 2 s) show the monitor's queue is bound.
+                self.assertTrue(wait_until(lambda: "worker-heartbeat" in kinds(), timeout=15),
+                                kinds())
+                result = self.task("add").delay(20, 22)
+                self.assertEqual(result.get(timeout=30), 42)
+                self.assertTrue(wait_until(
+                    lambda: "task-succeeded" in kinds(result.id), timeout=15), kinds())
+                self.assertEqual(kinds(result.id),
+                                 ["task-received", "task-started", "task-succeeded"])
+            finally:
+                receiver.should_stop = True
+                thread.join(10)
 
     def test_remote_control_and_stats(self):
         inspect = self.app.control.inspect(destination=[self.worker_name], timeout=5)
