@@ -39,28 +39,23 @@ class BadInputTest(BrokerTestCase):
         return close
 
     # -- protocol header ----------------------------------------------------------
-    def test_garbage_instead_of_protocol_header(self):
+    def assert_header_refused(self, first_bytes):
+        """The broker answers with 0-9-1's protocol header and closes; others go on."""
         c = raw.RawConnection(self.host, self.port)
         self.addCleanup(c.close)
-        c.send(b"GET / HT")     # exactly 8 bytes, as long as a protocol header
+        c.send(first_bytes)
         self.assertEqual(c.read_until_eof(timeout=5), raw.PROTOCOL_HEADER)
         self.assert_broker_usable()
 
+    def test_garbage_instead_of_protocol_header(self):
+        self.assert_header_refused(b"GET / HT")  # exactly 8 bytes, as long as a protocol header
+
     def test_unsupported_protocol_version(self):
-        c = raw.RawConnection(self.host, self.port)
-        self.addCleanup(c.close)
-        c.send(b"AMQP\x00\x00\x09\x02")
-        self.assertEqual(c.read_until_eof(timeout=5), raw.PROTOCOL_HEADER)
-        self.assert_broker_usable()
+        self.assert_header_refused(b"AMQP\x00\x00\x09\x02")
 
     @unittest.skipIf(os.environ.get("WARREN_TEST_BROKER"), "RabbitMQ still speaks AMQP 0-8")
     def test_amqp_0_8_header_is_refused(self):
-        # 0-8's header (as most 0-8 clients write it): answered with 0-9-1's, then closed.
-        c = raw.RawConnection(self.host, self.port)
-        self.addCleanup(c.close)
-        c.send(b"AMQP\x01\x01\x08\x00")
-        self.assertEqual(c.read_until_eof(timeout=5), raw.PROTOCOL_HEADER)
-        self.assert_broker_usable()
+        self.assert_header_refused(b"AMQP\x01\x01\x08\x00")  # as most 0-8 clients write it
 
     def test_amqp_0_9_header_goes_on_in_0_9_1(self):
         # 0-9's header (aioamqp sends it): as RabbitMQ, the broker answers connection.start.

@@ -181,6 +181,18 @@ class CeleryTest(BrokerTestCase):
         self.assertEqual(queues[0]["queue_arguments"], {"x-max-priority": 10})
 
 
+async def get_within(ch, queue, timeout=2.0):
+    """aioamqp's basic.get (auto-ack), retried until a message comes; None after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await ch.basic_get(queue, no_ack=True)
+        except aioamqp.exceptions.EmptyQueue:
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(0.02)
+
+
 class AioamqpTest(BrokerTestCase):
     """aioamqp, the asyncio client."""
 
@@ -241,13 +253,7 @@ class AioamqpTest(BrokerTestCase):
                 ch = await protocol.channel()
                 q = (await ch.queue_declare("", exclusive=True))["queue"]
                 await ch.basic_publish(b"one", "", q, properties={"priority": 3})
-                got = None
-                for _ in range(100):
-                    try:
-                        got = await ch.basic_get(q, no_ack=True)
-                        break
-                    except aioamqp.exceptions.EmptyQueue:
-                        await asyncio.sleep(0.02)
+                got = await get_within(ch, q)
                 self.assertEqual(got["message"], b"one")
                 self.assertEqual(got["properties"].priority, 3)
                 with self.assertRaises(aioamqp.exceptions.EmptyQueue):
@@ -259,12 +265,7 @@ class AioamqpTest(BrokerTestCase):
                 self.assertEqual(caught.exception.code, 404)
                 # ... and the connection's other channels go on.
                 await ch.basic_publish(b"two", "", q)
-                for _ in range(100):
-                    try:
-                        got = await ch.basic_get(q, no_ack=True)
-                        break
-                    except aioamqp.exceptions.EmptyQueue:
-                        await asyncio.sleep(0.02)
+                got = await get_within(ch, q)
                 self.assertEqual(got["message"], b"two")
             finally:
                 await protocol.close()
