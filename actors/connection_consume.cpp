@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/connection_state.hpp"
+#include "actors/queue_release.hpp"
 #include "actors/stream_arguments.hpp"
 #include "protocol/amqp091/properties.hpp"
 #include "protocol/amqp091/wire.hpp"
@@ -468,17 +469,25 @@ void release_channel(actor* self, channel_rec& ch) {
   for (auto& u : ch.unacked)
     settle_one(self, ch, u, true);
   ch.unacked.clear();
-  // The requeues go before the cancels: a queue with a single active consumer hands its
-  // messages to the next consumer once the cancel is in, and they must be back by then.
+  // Each queue drops the channel's consumers and takes back its unacknowledged messages in one
+  // step: requeued apart, they could reach one of the channel's auto-ack consumers on its way
+  // out and be lost. The acks and rejects still waiting go first.
+  queue_release release;
+  for (auto& [addr, r] : st.requeue_out)
+    release.messages(r.first, r.second);
+  st.requeue_out.clear();
   flush_acks(self);
   for (auto id : ch.consumers) {
     auto it = st.consumers.find(id);
     if (it == st.consumers.end())
       continue;
-    self->send(it->second.queue, cancel_atom::value, self->id(), id);
+    release.consumer(it->second.queue, id);
     st.consumers.erase(it);
   }
   ch.consumers.clear();
+  release.send_from(self);
+  // Held back by channel.flow, never sent: ready again, not redelivered, once the consumers
+  // they were for are gone.
   for (auto& b : ch.held) {
     std::vector<uint64_t> ids;
     for (auto& d : b.items)

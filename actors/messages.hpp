@@ -285,6 +285,8 @@ using confirm_atom = caf::atom_constant<caf::atom("confirm")>;
 using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
 using consume_atom = caf::atom_constant<caf::atom("consume")>;
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+// A channel or a STOMP connection lets go of a queue: cancels and requeues in one message.
+using release_atom = caf::atom_constant<caf::atom("release")>;
 using cancelled_atom = caf::atom_constant<caf::atom("cancelled")>;
 using credit_atom = caf::atom_constant<caf::atom("credit")>;
 using ack_atom = caf::atom_constant<caf::atom("ack")>;

@@ -1137,6 +1137,29 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       relax_flow(self);
       return op_result{};
     },
+    // A channel or a STOMP connection lets go: its consumers here leave and what it had not
+    // acknowledged is ready again, in one step, as when its connection goes (on_down). Apart, a
+    // requeue that came first could be dispatched to one of its own consumers on the way out
+    // (an auto-ack one would lose it), and a cancel that came first would let the next single
+    // active consumer start before the requeued messages were back.
+    [=](release_atom, caf::actor_id conn_id, std::vector<uint64_t>& consumer_ids,
+        std::vector<uint64_t>& ids) {
+      auto& st = self->state;
+      auto conn = st.keys.of_sender(self, conn_id);
+      for (size_t i = st.consumers.size(); i-- > 0;) {
+        const auto& c = st.consumers[i];
+        if (c.conn == conn && std::find(consumer_ids.begin(), consumer_ids.end(),
+                                        c.spec.consumer_id) != consumer_ids.end())
+          remove_consumer(self, i);
+      }
+      for (auto id : ids) {
+        auto it = st.unacked.find(id);
+        if (it != st.unacked.end())
+          requeue(st, id, take_unacked(st, it), true);
+      }
+      dispatch(self);
+      relax_flow(self);
+    },
     [=](credit_atom, caf::actor_id conn_id, uint64_t consumer_id, uint32_t n) {
       auto& st = self->state;
       auto conn = st.keys.of_sender(self, conn_id);

@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/queue_release.hpp"
 #include "actors/stomp_state.hpp"
 #include "actors/stream_arguments.hpp"
 
@@ -425,15 +426,18 @@ void on_server_cancel(actor* self, uint64_t consumer_id) {
 
 void release_subscriptions(actor* self) {
   auto& st = self->state;
-  // Requeues before cancels: a queue with a single active consumer hands its messages to the
-  // next consumer once the cancel is in, and they must be back in the queue by then.
+  // Each queue drops the subscriptions' consumers and takes back the unacknowledged messages
+  // (those of subscriptions already gone too) in one step: requeued apart, they could reach
+  // one of this connection's auto-ack subscriptions on its way out and be lost.
+  queue_release release;
   for (auto& u : st.unacked)
-    self->send(u.queue, requeue_atom::value, std::vector<uint64_t>{u.msg_id}, true);
+    release.message(u.queue, u.msg_id);
   st.unacked.clear();
   for (auto& [id, sub] : st.subs)
-    self->send(sub.queue, cancel_atom::value, self->id(), sub.consumer_id);
+    release.consumer(sub.queue, sub.consumer_id);
   st.subs.clear();
   st.sub_by_consumer.clear();
+  release.send_from(self);
 }
 
 void refill_credit(actor* self) {

@@ -713,6 +713,14 @@ caf::behavior stream_behavior(stream_actor_t* self, queue_config cfg, stream_opt
       });
       return op_result{};
     },
+    [=](release_atom, caf::actor_id conn_id, std::vector<uint64_t>& consumer_ids,
+        std::vector<uint64_t>&) {  // nothing comes back to a stream
+      auto conn = self->state.keys.of_sender(self, conn_id);
+      std::erase_if(self->state.consumers, [&](const stream_consumer& c) {
+        return c.conn == conn && std::find(consumer_ids.begin(), consumer_ids.end(),
+                                           c.spec.consumer_id) != consumer_ids.end();
+      });
+    },
     [=](credit_atom, caf::actor_id conn_id, uint64_t consumer_id, uint32_t n) {
       auto& st = self->state;
       if (auto c = find_consumer(st, st.keys.of_sender(self, conn_id), consumer_id)) {

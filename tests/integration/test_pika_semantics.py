@@ -454,6 +454,27 @@ class ConsumeTest(PikaTestCase):
         self.assertTrue(self.pump(conn, lambda: len(again) == 2))
         self.assertEqual(again, [(b"m0", True), (b"m1", True)])
 
+    def test_channel_close_requeues_past_its_own_auto_ack_consumer(self):
+        # A channel with unacked deliveries and an auto-ack consumer on the same queue closes:
+        # the deliveries must come back to the queue, not go to the auto-ack consumer that is
+        # leaving with the channel.
+        conn = self.connect()
+        ch = conn.channel()
+        q = ch.queue_declare(queue=unique("release"), auto_delete=False).method.queue
+        self.addCleanup(lambda: self.channel().queue_delete(queue=q))
+        self.fill(q, 3)
+        manual, auto = [], []
+        ch.basic_consume(q, lambda c, m, p, b: manual.append(b))
+        self.assertTrue(self.pump(conn, lambda: len(manual) == 3))
+        ch.basic_consume(q, lambda c, m, p, b: auto.append(b), auto_ack=True)
+        ch.close()
+        self.assertEqual(auto, [])
+        counted = self.channel()
+        self.assertTrue(wait_until(
+            lambda: counted.queue_declare(q, passive=True).method.message_count == 3,
+            timeout=5), counted.queue_declare(q, passive=True).method.message_count)
+        self.assertEqual(self.get_all(counted, q), [b"m0", b"m1", b"m2"])
+
     def test_direct_reply_to_rpc(self):
         server_conn = self.connect()
         server = server_conn.channel()

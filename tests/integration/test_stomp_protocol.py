@@ -228,6 +228,29 @@ class MessagingTest(StompTestCase):
                 other.receipt("SUBSCRIBE", {"destination": dest, "id": "u2"})
                 self.assertEqual(other.expect("MESSAGE").body, b"after")
 
+    def test_unacked_come_back_past_an_auto_subscription_of_the_same_connection(self):
+        # Deliveries left unacknowledged by a subscription that was cancelled go back to the
+        # queue when the connection closes, even with an auto-ack subscription of the same
+        # connection still on that queue.
+        dest = "/queue/" + self.queue_name("release")
+        conn = self.raw("1.2")
+        for body in (b"one", b"two", b"three"):
+            conn.receipt("SEND", {"destination": dest}, body)
+        conn.receipt("SUBSCRIBE", {"destination": dest, "id": "manual",
+                                   "ack": "client-individual"})
+        got = [conn.expect("MESSAGE") for _ in range(3)]
+        conn.receipt("ACK", {"id": got[1].header("ack")})
+        conn.receipt("UNSUBSCRIBE", {"id": "manual"})
+        conn.receipt("SUBSCRIBE", {"destination": dest, "id": "auto", "ack": "auto"})
+        self.assertIsNone(conn.poll_frame(0.5), "unacked messages went to another subscription")
+        conn.close()
+        other = self.raw("1.2")
+        other.receipt("SUBSCRIBE", {"destination": dest, "id": "after", "ack": "auto"})
+        back = sorted((f.body, f.header("redelivered")) for f in
+                      (other.expect("MESSAGE"), other.expect("MESSAGE")))
+        self.assertEqual(back, [(b"one", "true"), (b"three", "true")])
+        self.assertIsNone(other.poll_frame(0.5))
+
     def test_send_then_close_is_not_lost(self):
         # What simple clients do: CONNECT, SEND (no receipt), close the socket.
         dest = "/queue/" + self.queue_name("sendclose")
