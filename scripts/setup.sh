@@ -18,7 +18,8 @@ build_pkgs=(g++ cmake ninja-build ccache python3 libcaf-dev libboost-dev libsqli
             libspdlog-dev catch2 prometheus-cpp-dev nlohmann-json3-dev amqp-specs libssl-dev)
 test_pkgs=(python3-pika python3-amqp python3-stomp amqp-tools libnet-stomp-perl procps iproute2
            prometheus chromium openssl faketime systemd
-           python3-celery python3-aioamqp php-cli php-amqplib php-stomp nagios-plugins-rabbitmq
+           python3-celery python3-aioamqp php-cli php-amqplib php-amqp php-stomp
+           nagios-plugins-rabbitmq
            default-jdk-headless librabbitmq-client-java ruby ruby-stomp libanyevent-rabbitmq-perl
            golang-go golang-github-rabbitmq-amqp091-go-dev)
 

@@ -1,9 +1,9 @@
-"""Applications and client libraries people run against RabbitMQ, all from Debian, against
-Warren: Celery (kombu and py-amqp underneath) with a worker, its rpc:// result backend, retries,
-countdowns, expiry, remote control and events; aioamqp on asyncio; PHP's php-amqplib and stomp extension;
-RabbitMQ's Java and Go clients; the Ruby stomp gem; AnyEvent::RabbitMQ (Perl); and the Nagios
-checks of nagios-plugins-rabbitmq over the management API. The expected answers are what
-RabbitMQ 3.10.8 gives to the same programs."""
+"""Applications and client libraries people run against RabbitMQ, all from Debian, against Warren:
+Celery (kombu and py-amqp underneath) with a worker, its rpc:// result backend, retries,
+countdowns, expiry, remote control and events; aioamqp on asyncio; PHP's php-amqplib, amqp and
+stomp extensions; RabbitMQ's Java and Go clients; the Ruby stomp gem; AnyEvent::RabbitMQ (Perl);
+and the Nagios checks of nagios-plugins-rabbitmq over the management API. The expected answers
+are what RabbitMQ 3.10.8 gives to the same programs."""
 
 import asyncio
 import importlib
@@ -275,10 +275,13 @@ class AioamqpTest(BrokerTestCase):
 
 
 class PhpTest(BrokerTestCase):
-    """php-amqplib and PECL stomp (php-stomp), each running a script of checks in clients/."""
+    """php-amqplib, PECL amqp (php-amqp) and PECL stomp (php-stomp), each running a script of
+    checks in clients/."""
 
     def php(self, script, port):
-        proc = run(["php", script, self.host, str(port), uuid.uuid4().hex[:12]])
+        tag = uuid.uuid4().hex[:12]
+        self.last_exchange = "pecl.%s.direct" % tag
+        proc = run(["php", script, self.host, str(port), tag])
         self.assertEqual(proc.returncode, 0, "php %s failed:\n%s\n%s"
                          % (script, proc.stdout, proc.stderr))
         self.assertNotIn("Warning", proc.stderr)
@@ -306,6 +309,18 @@ class PhpTest(BrokerTestCase):
             "done",
         ])
         self.assertRegex(lines[7].split()[-2], r"^php\.[0-9a-f]{12}\.nowhere$")
+
+    def test_pecl_amqp(self):
+        # PHP's amqp extension (on librabbitmq): what Symfony Messenger and Laravel queues use.
+        self.assertEqual(self.php("pecl_amqp.php", self.port), [
+            'first high priority=5 text/plain 2 m-1 {"list":[],"n":2,"s":"x"}',
+            "requeued low redelivered=yes",
+            "alternate unroutable via %s" % self.last_exchange,
+            "consumed c1,c2,c3,c4",
+            "tx 1",
+            "passive 404 Server channel error: 404, message: NOT_FOUND channel closed",
+            "done",
+        ])
 
     def test_php_stomp_extension(self):
         stomp_port = self.broker.wait_listener("stomp")[1]
