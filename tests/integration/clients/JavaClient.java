@@ -75,7 +75,8 @@ public class JavaClient {
   }
 
   static HttpResponse<String> http(String method, String path) throws Exception {
-    String auth = Base64.getEncoder().encodeToString("guest:guest".getBytes(StandardCharsets.UTF_8));
+    String auth =
+        Base64.getEncoder().encodeToString("guest:guest".getBytes(StandardCharsets.UTF_8));
     HttpRequest req = HttpRequest.newBuilder(URI.create("http://" + host + ":" + httpPort + path))
         .header("Authorization", "Basic " + auth)
         .method(method, HttpRequest.BodyPublishers.noBody())
@@ -171,7 +172,8 @@ public class JavaClient {
       ch.basicPublish(topic, "orders.new", new AMQP.BasicProperties.Builder().headers(h).build(),
           ("order " + region).getBytes(StandardCharsets.UTF_8));
     }
-    ch.basicPublish(topic, "invoices.new", new AMQP.BasicProperties.Builder().headers(match).build(),
+    ch.basicPublish(topic, "invoices.new",
+        new AMQP.BasicProperties.Builder().headers(match).build(),
         "invoice".getBytes(StandardCharsets.UTF_8));
     GetResponse got = getWithin(ch, hq, 5000);
     say("e2e " + (got == null ? "none" : body(got.getBody())) + " left "
@@ -275,7 +277,8 @@ public class JavaClient {
     } catch (IOException e) {
       say("passive " + reason(e) + " open " + bad.isOpen());
     }
-    String mine = ch.queueDeclare("java." + tag + ".exclusive", false, true, false, null).getQueue();
+    String mine =
+        ch.queueDeclare("java." + tag + ".exclusive", false, true, false, null).getQueue();
     Connection other = f.newConnection("java-other-" + tag);
     Channel theirs = other.createChannel();
     try {
@@ -306,7 +309,8 @@ public class JavaClient {
     int status = http("DELETE", "/api/connections/"
         + URLEncoder.encode(connName, StandardCharsets.UTF_8).replace("+", "%20")).statusCode();
     boolean back = recovered.await(15, TimeUnit.SECONDS);
-    rc.basicPublish(topic, "recovery.after", null, "after recovery".getBytes(StandardCharsets.UTF_8));
+    rc.basicPublish(topic, "recovery.after", null,
+        "after recovery".getBytes(StandardCharsets.UTF_8));
     say("recovery delete " + status + " recovered " + back + " got "
         + arrived.poll(5, TimeUnit.SECONDS));
 

@@ -17,7 +17,10 @@ sub call {
     my $timer = AnyEvent->timer(after => 5, cb => sub { $cv->croak("$method: no answer") });
     $obj->$method(%args,
                   on_success => sub { $cv->send(@_) },
-                  on_failure => sub { $cv->croak(join ' ', "$method failed:", map { ref $_ ? $_->method_frame->reply_code : $_ } @_) });
+                  on_failure => sub {
+                      $cv->croak(join ' ', "$method failed:",
+                                 map { ref $_ ? $_->method_frame->reply_code : $_ } @_);
+                  });
     return $cv->recv;
 }
 
@@ -85,8 +88,10 @@ print "tx $after\n";
 # 404; the connection goes on.
 my $bad_close = AnyEvent->condvar;
 my $bad = call($ar, 'open_channel',
-               on_close => sub { my $m = shift->method_frame;
-                                 $bad_close->send($m->reply_code . ' ' . (split / - /, $m->reply_text)[0]) });
+               on_close => sub {
+                   my $m = shift->method_frame;
+                   $bad_close->send($m->reply_code . ' ' . (split / - /, $m->reply_text)[0]);
+               });
 eval { call($bad, 'declare_queue', queue => "ae.$tag.missing", passive => 1); 1 }
     and print "passive no error\n";
 my $t3 = AnyEvent->timer(after => 5, cb => sub { $bad_close->send('no channel.close') });

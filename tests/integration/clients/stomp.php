@@ -64,7 +64,8 @@ echo 'topic ', frame_line($s->readFrame()), ' / ', frame_line($a->readFrame()), 
 try {
     $s->send('/nonsense/x', 'body');
     $f = $s->readFrame();
-    echo 'bad destination ', $f === false ? 'no answer' : $f->command . ' ' . $f->headers['message'], "\n";
+    echo 'bad destination ',
+         $f === false ? 'no answer' : $f->command . ' ' . $f->headers['message'], "\n";
 } catch (StompException $e) {
     echo 'bad destination error: ', $e->getMessage(), "\n";
 }

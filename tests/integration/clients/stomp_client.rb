@@ -72,8 +72,9 @@ req = receive(server)
 server.publish(req.headers['reply-to'], "re: #{req.body}",
                'correlation-id' => req.headers['correlation-id'])
 reply = receive(c)
-puts "rpc #{reply.body} #{reply.headers['correlation-id']} " \
-     "#{reply.headers['subscription'] == '/temp-queue/replies' ? 'temp-queue' : reply.headers['subscription']}"
+via = reply.headers['subscription']
+via = 'temp-queue' if via == '/temp-queue/replies'
+puts "rpc #{reply.body} #{reply.headers['correlation-id']} #{via}"
 server.disconnect
 
 # A durable topic subscription keeps what was sent while it was away.
