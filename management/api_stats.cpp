@@ -259,6 +259,7 @@ json node_json(call& c) {
   auto& ctx = c.ctx;
   auto alarms = alarms_now(c).value_or(alarm_status{});
   const auto descriptors = metrics::open_descriptors(true);
+  const uint64_t descriptor_limit = metrics::max_fds();
   // RabbitMQ counts the Erlang processes; Warren's are its actors, with no limit on them, so the
   // total is the Erlang VM's default limit, which tools that take the used share divide by.
   constexpr uint64_t erlang_default_process_limit = 1048576;
@@ -273,10 +274,10 @@ json node_json(call& c) {
               {"running", true},
               {"mem_used", metrics::resident_memory_bytes()},
               {"fd_used", descriptors.fds},
-              {"fd_total", metrics::max_fds()},
+              {"fd_total", descriptor_limit},
               // Every socket takes a descriptor: the descriptor limit bounds them.
               {"sockets_used", descriptors.sockets},
-              {"sockets_total", metrics::max_fds()},
+              {"sockets_total", descriptor_limit},
               {"proc_used", actors},
               {"proc_total", erlang_default_process_limit},
               {"disk_free", metrics::free_disk_bytes(ctx.data_dir)},
