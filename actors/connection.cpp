@@ -25,6 +25,8 @@ namespace warren::conn {
 
 namespace {
 
+constexpr uint16_t close_linger_max = 30;  // seconds (RabbitMQ's CLOSING_TIMEOUT)
+
 amqp::field_table server_properties() {
   amqp::field_table caps{
     {"publisher_confirms", true},        {"exchange_exchange_bindings", true},
@@ -80,10 +82,13 @@ bool parse_credentials(const std::string& mechanism, const std::string& response
   return false;
 }
 
-void close_socket(actor* self) {
+// `linger` > 0: the client is to close, the socket waits for it that long (close_after_peer).
+void close_socket(actor* self, std::chrono::seconds linger = {}) {
   auto& st = self->state;
   flush_out(self);
-  if (st.session)
+  if (st.session && linger.count() > 0)
+    st.session->close_after_peer(linger);
+  else if (st.session)
     st.session->close();
   st.ph = phase::closed;
   st.pending.clear();
@@ -119,7 +124,15 @@ void on_connection_method(actor* self, amqp::command& cmd) {
     send_method(self, 0, amqp::connection_close_ok{});
     for (auto& [n, ch] : st.channels)
       release_channel(self, ch);
-    close_socket(self);
+    // The client closes the socket once it has read close-ok (RabbitMQ waits for that up to
+    // the heartbeat timeout, 30 s at most); the actor goes now, as if the socket had closed:
+    // process() ends it.
+    close_socket(self, std::chrono::seconds(st.heartbeat > 0 && st.heartbeat < close_linger_max
+                                              ? st.heartbeat
+                                              : close_linger_max));
+    st.session = nullptr;
+    report_final(self);
+    st.peer_gone = true;
     return;
   }
   if (std::holds_alternative<amqp::connection_close_ok>(cmd.m) && st.ph == phase::closing) {

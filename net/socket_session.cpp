@@ -153,7 +153,14 @@ void socket_session::on_read(const boost::system::error_code& ec, size_t n) {
     shutdown(ec == asio::error::eof ? "client closed the socket" : ec.message());
     return;
   }
-  if (closed_ || read_stopped_)
+  if (closed_)
+    return;
+  if (lingering_) {  // after close-ok: what the peer still sends is dropped
+    rlen_ = 0;
+    linger();
+    return;
+  }
+  if (read_stopped_)
     return;
   bool filled = rlen_ + n == rbuf_.size();
   rlen_ += n;
@@ -290,8 +297,17 @@ void socket_session::flush() {
     write_in_progress_ = false;
     bool close_now = closing_;
     lock.unlock();
-    if (close_now)
+    if (close_now && linger_.count() > 0 && !lingering_) {
+      lingering_ = true;
+      heartbeat_timer_.expires_after(linger_);  // the heartbeat's wait ends here
+      heartbeat_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (!ec && !self->closed_)
+          self->shutdown("closed by broker", true);
+      });
+      linger();
+    } else if (close_now && !lingering_) {
       shutdown("closed by broker", true);
+    }
     return;
   }
   write_in_progress_ = true;
@@ -364,7 +380,7 @@ void socket_session::arm_heartbeat() {
   heartbeat_timer_.expires_after(tick);
   heartbeat_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     self->hb_armed_ = false;
-    if (ec || self->closed_)
+    if (ec || self->closed_ || self->lingering_)
       return;
     auto now = clock::now();
     // While reading is paused for the actor (it has too much unprocessed, or a queue or an
@@ -393,6 +409,25 @@ void socket_session::arm_heartbeat() {
 
 void socket_session::close() {
   asio::post(strand_, [self = shared_from_this()] { self->close_on_strand(); });
+}
+
+void socket_session::close_after_peer(std::chrono::milliseconds linger) {
+  asio::post(strand_, [self = shared_from_this(), linger] {
+    self->linger_ = linger;
+    self->close_on_strand();
+  });
+}
+
+// On the strand, lingering: keeps a read pending, so that the peer's close (or the socket's
+// error) ends the session.
+void socket_session::linger() {
+  if (reading_ || closed_)
+    return;
+  reading_ = true;
+  async_read_into(asio::buffer(rbuf_.data(), rbuf_.size()),
+                  [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+                    self->on_read(ec, n);
+                  });
 }
 
 void socket_session::close_on_strand() {

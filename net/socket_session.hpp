@@ -45,6 +45,11 @@ public:
   void set_heartbeat(std::chrono::milliseconds send_every, std::chrono::milliseconds recv_timeout,
                      std::string beat);
   void close();  // flushes pending writes, then closes
+  // Flushes pending writes, then leaves the closing to the peer: reads and drops whatever it
+  // still sends until it closes, or closes after `linger`. AMQP's side that sends close-ok
+  // waits so (RabbitMQ, up to the heartbeat timeout or 30 s): a client that reads EOF before
+  // it has finished with close-ok takes the clean close for a broken connection.
+  void close_after_peer(std::chrono::milliseconds linger);
   size_t unwritten() const { return unwritten_.load(std::memory_order_relaxed); }
   void want_drained();  // (drained_atom) once unwritten() falls below the low-water mark
 
@@ -94,6 +99,7 @@ private:
   void on_handshake(const boost::system::error_code& ec);
   void close_tls();
   void close_socket();
+  void linger();
   template <class Handler>
   void async_read_into(boost::asio::mutable_buffer buf, Handler&& h);
 
@@ -135,6 +141,8 @@ private:
   std::atomic<clock_rep> last_write_ns_{0};
   std::atomic<size_t> unwritten_{0};
   bool closed_ = false;  // strand only
+  std::chrono::milliseconds linger_{0};  // strand only: close_after_peer()'s bound
+  bool lingering_ = false;  // strand only: written out, waiting for the peer to close
 };
 
 }  // namespace warren::net

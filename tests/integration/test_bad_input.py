@@ -7,8 +7,10 @@ import struct
 import time
 import unittest
 
+import pika
+
 import amqp_raw as raw
-from harness import BrokerTestCase
+from harness import BrokerTestCase, wait_until
 
 QOS_ARGS = struct.pack("!IHB", 0, 10, 0)      # prefetch-size, prefetch-count, global
 PUBLISH_ARGS = struct.pack("!H", 0) + raw.shortstr("") + raw.shortstr("nowhere") + b"\x00"
@@ -87,6 +89,47 @@ class BadInputTest(BrokerTestCase):
         c.send_method(0, raw.CONNECTION_CLOSE,
                       struct.pack("!H", 200) + raw.shortstr("bye") + struct.pack("!HH", 0, 0))
         c.expect_method(raw.CONNECTION_CLOSE_OK)
+
+    # -- the client closes ----------------------------------------------------------
+    def client_close(self, c):
+        c.send_method(0, raw.CONNECTION_CLOSE,
+                      struct.pack("!H", 200) + raw.shortstr("bye") + struct.pack("!HH", 0, 0))
+        c.expect_method(raw.CONNECTION_CLOSE_OK)
+
+    def test_after_close_ok_the_client_closes_the_socket(self):
+        # The side that receives close-ok closes the socket: the broker waits for it (as
+        # RabbitMQ does). A client that reads EOF before it has finished with close-ok
+        # (amqp091-go) takes the clean close for a broken connection.
+        c = self.raw_connect()
+        c.open_channel(1)
+        q = "excl-" + os.urandom(4).hex()
+        c.send_method(1, (50, 10), struct.pack("!H", 0) + raw.shortstr(q) + b"\x04"
+                      + raw.empty_table())                      # queue.declare, exclusive
+        c.expect_method((50, 11), 1)
+        self.client_close(c)
+        with self.assertRaises(socket.timeout):
+            c.read_until_eof(timeout=1.5)
+        # The connection is gone for the broker all the same: its exclusive queue too.
+        conn = self.connect()
+
+        def queue_gone():
+            ch = conn.channel()
+            try:
+                ch.queue_declare(q, passive=True)
+            except pika.exceptions.ChannelClosedByBroker as e:
+                return e.reply_code == 404
+            ch.close()
+            return False
+        self.assertTrue(wait_until(queue_gone, timeout=5))
+        c.close()
+        self.assert_broker_usable()
+
+    def test_a_client_that_does_not_close_is_closed_after_its_heartbeat(self):
+        # RabbitMQ waits for the client up to the heartbeat timeout (30 s at most).
+        c = self.raw_connect(heartbeat=1)
+        self.client_close(c)
+        heartbeat = raw.frame(raw.FRAME_HEARTBEAT, 0, b"")
+        self.assertEqual(c.read_until_eof(timeout=6).replace(heartbeat, b""), b"")
 
     # -- framing errors ------------------------------------------------------------
     def test_wrong_frame_end_octet(self):
