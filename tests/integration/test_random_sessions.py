@@ -326,11 +326,14 @@ class AmqpRandomSessionsTest(BrokerTestCase):
 
     @staticmethod
     def finish_close(c):
-        """Reads to EOF; a connection.close from the broker (it closed first, and ignores
-        ours) is answered with close-ok, as a client would."""
+        """Reads to close-ok (then the client closes the socket, as AMQP has it) or EOF; a
+        connection.close from the broker (it closed first, and ignores ours) is answered with
+        close-ok, as a client would."""
         deadline = time.monotonic() + SESSION_TIME_S
         while time.monotonic() < deadline:
             f = c.read_frame(timeout=max(0.01, deadline - time.monotonic()))
+            if f.channel == 0 and f.class_method == raw.CONNECTION_CLOSE_OK:
+                return
             if f.channel == 0 and f.class_method == raw.CONNECTION_CLOSE:
                 c.send(raw.method_frame(0, raw.CONNECTION_CLOSE_OK))
 
