@@ -164,6 +164,7 @@ void on_consume(actor* self, channel_rec& ch, amqp::basic_consume& m) {
   auto spec = consumer_spec{caf::actor_cast<caf::actor>(self), n, st.next_consumer_id++,
                             m.consumer_tag, m.no_ack, m.exclusive, priority, 0, nullptr};
   spec.prefetch = ch.prefetch;  // per consumer (stream queues need one)
+  spec.global_qos = ch.global_prefetch != 0;
   spec.arguments = std::move(m.arguments);
   name_consumer(spec, st);
   auto queue_name = m.queue;

@@ -1,4 +1,5 @@
-// Dead-lettering (see dead_letter.hpp): the x-death bookkeeping of rabbit_dead_letter 3.10.
+// Dead-lettering (see dead_letter.hpp): the x-death bookkeeping of rabbit_dead_letter 3.10, and
+// the header a quorum queue adds.
 #include "actors/dead_letter.hpp"
 
 #include <algorithm>
@@ -37,6 +38,7 @@ const char* reason_name(death_reason r) {
     case death_reason::rejected: return "rejected";
     case death_reason::expired: return "expired";
     case death_reason::maxlen: return "maxlen";
+    case death_reason::delivery_limit: return "delivery_limit";
   }
   return "rejected";
 }
@@ -92,6 +94,19 @@ message_ptr dead_letter(const message& m, death_reason reason, std::string_view 
   std::string_view key = routing_key ? std::string_view{*routing_key} : m.routing_key();
   message::fields f{dlx, key, raw, m.delivery_mode(), true};
   f.dead_lettered = true;
+  return message::make(f, m.body());
+}
+
+message_ptr with_header(const message& m, std::string_view key, amqp::field_value value) {
+  amqp::basic_properties p;
+  if (!amqp::decode_properties(m.properties(), p))
+    return nullptr;
+  set_field(p.headers ? *p.headers : p.headers.emplace(), key, std::move(value));
+  std::string raw;
+  amqp::encode_properties(p, raw);
+  message::fields f{m.exchange(), m.routing_key(), raw, m.delivery_mode(), true,
+                    m.has_expiration()};
+  f.dead_lettered = m.dead_lettered();
   return message::make(f, m.body());
 }
 

@@ -9,11 +9,12 @@
 #include <string_view>
 
 #include "actors/messages.hpp"
+#include "protocol/amqp091/field_table.hpp"
 
 namespace warren {
 
 // In the order of metrics::queue_stats::dead_lettered.
-enum class death_reason : uint8_t { expired, rejected, maxlen };
+enum class death_reason : uint8_t { expired, rejected, maxlen, delivery_limit };
 
 const char* reason_name(death_reason r);
 
@@ -26,6 +27,10 @@ const char* reason_name(death_reason r);
 message_ptr dead_letter(const message& m, death_reason reason, std::string_view queue,
                         std::string_view dlx, const std::optional<std::string>& routing_key,
                         uint64_t now_seconds);
+
+// The copy of `m` with header `key` set to `value` (added, or replaced where m has it): a quorum
+// queue's x-delivery-count. nullptr if m's properties do not decode.
+message_ptr with_header(const message& m, std::string_view key, amqp::field_value value);
 
 // True when a dead-lettered message arriving at `queue` went round a cycle back to it without
 // a client rejecting it anywhere on the way (its x-death entries up to and including the

@@ -95,7 +95,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, consumer_spec& x) {
   encoded_table args{x.arguments, {}};
   return f(caf::meta::type_name("consumer_spec"), x.conn, x.channel, x.consumer_id, x.tag,
-           x.no_ack, x.exclusive, x.priority, x.credit, x.prefetch, args, x.selector_text,
+           x.no_ack, x.exclusive, x.priority, x.credit, x.prefetch, x.global_qos, args,
+           x.selector_text,
            x.connection_name, x.user, x.node,
            caf::meta::load_callback([&]() -> caf::error {
              x.selector = nullptr;

@@ -171,6 +171,7 @@ struct consumer_spec {
   // STOMP subscriptions may filter (ActiveMQ selectors); messages no consumer wants stay queued.
   std::shared_ptr<const stomp::selector::expression> selector;
   uint32_t prefetch = 0;  // the consumer's prefetch limit; 0 = none (stream queues need one)
+  bool global_qos = false;  // its channel has a basic.qos global=true (quorum queues refuse it)
   amqp::field_table arguments = {};  // basic.consume's arguments (x-stream-offset)
   std::string selector_text = {};  // the selector's source, which crosses nodes in its stead
   // Who consumes, as the management API shows it on any node: "peer -> listener", the user

@@ -2,6 +2,7 @@
 // rule for redeclares (rabbit_misc assert_args_equivalence), with its error terms.
 #include "actors/queue_arguments.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <limits>
@@ -58,11 +59,44 @@ const std::string* string_arg(const amqp::field_value& v, std::string_view key,
   return s;
 }
 
-constexpr std::array<const char*, 12> option_keys = {
+constexpr std::array<const char*, 18> option_keys = {
   "x-message-ttl",          "x-expires",      "x-max-length",
   "x-max-length-bytes",     "x-overflow",     "x-dead-letter-exchange",
   "x-dead-letter-routing-key", "x-max-priority", "x-single-active-consumer",
-  "x-queue-type",           "x-max-age",      "x-stream-max-segment-size-bytes"};
+  "x-queue-type",           "x-max-age",      "x-stream-max-segment-size-bytes",
+  "x-delivery-limit",       "x-dead-letter-strategy", "x-quorum-initial-group-size",
+  "x-queue-leader-locator", "x-max-in-memory-length", "x-max-in-memory-bytes"};
+
+// What RabbitMQ 3.10 refuses for one queue type because it belongs to others
+// (rabbit_classic_queue and rabbit_quorum_queue capabilities).
+constexpr std::array<std::string_view, 9> not_classic = {
+  "x-delivery-limit",       "x-dead-letter-strategy", "x-quorum-initial-group-size",
+  "x-queue-leader-locator", "x-max-in-memory-length", "x-max-in-memory-bytes",
+  "x-initial-cluster-size", "x-max-age",              "x-stream-max-segment-size-bytes"};
+constexpr std::array<std::string_view, 7> not_quorum = {
+  "x-max-priority",  "x-queue-mode",           "x-queue-master-locator",
+  "x-queue-version", "x-initial-cluster-size", "x-max-age",
+  "x-stream-max-segment-size-bytes"};
+
+template <size_t N>
+bool listed(const std::array<std::string_view, N>& keys, std::string_view k) {
+  return std::find(keys.begin(), keys.end(), k) != keys.end();
+}
+
+// A string argument with a fixed set of values: RabbitMQ's `bad` term for another value.
+const std::string* choice_arg(const amqp::field_value& v, std::initializer_list<const char*> ok,
+                              const char* bad, std::string& reason) {
+  auto s = std::get_if<std::string>(&v.v);
+  if (!s) {
+    reason = "{unacceptable_type," + std::string{type_name(v)} + "}";
+    return nullptr;
+  }
+  for (auto o : ok)
+    if (*s == o)
+      return s;
+  reason = bad;
+  return nullptr;
+}
 
 // x-queue-type "classic" is what a queue without one is.
 bool default_type(const amqp::field_value* v) {
@@ -75,6 +109,22 @@ constexpr int64_t max_supported_priority = 255;
 
 }  // namespace
 
+bool foreign_queue_argument(const amqp::field_table& args, argument_error& error) {
+  bool quorum = is_quorum(args);
+  for (auto& [key, value] : args)
+    if (quorum ? listed(not_quorum, key) : listed(not_classic, key)) {
+      error = argument_error{key, {}, "invalid arg '" + key + "' for", true};
+      return true;
+    }
+  return false;
+}
+
+bool is_quorum(const amqp::field_table& args) {
+  auto v = amqp::find_field(args, "x-queue-type");
+  auto s = v ? v->as_string() : nullptr;
+  return s && *s == "quorum";
+}
+
 const char* type_name(const amqp::field_value& v) {
   static constexpr std::array<const char*, 17> names = {
     "void",   "bool",   "byte",    "unsignedbyte", "short",  "unsignedshort",
@@ -86,13 +136,29 @@ const char* type_name(const amqp::field_value& v) {
 std::optional<queue_options> parse_queue_options(const amqp::field_table& args,
                                                  argument_error& error) {
   queue_options o;
+  o.quorum = is_quorum(args);
   auto fail = [&](const std::string& key, std::string reason) {
     error = argument_error{key, std::move(reason), {}};
     return std::nullopt;
   };
   for (auto& [key, value] : args) {
     std::string reason;
-    if (key == "x-message-ttl") {
+    if (key == "x-delivery-limit") {
+      o.delivery_limit = value.as_int();
+    } else if (key == "x-dead-letter-strategy") {
+      if (!choice_arg(value, {"at-most-once", "at-least-once"}, "invalid_dlx_strategy", reason))
+        return fail(key, reason);
+    } else if (key == "x-quorum-initial-group-size") {
+      if (!int_arg(value, false, reason))
+        return fail(key, reason);
+    } else if (key == "x-max-in-memory-length" || key == "x-max-in-memory-bytes") {
+      if (!int_arg(value, true, reason))
+        return fail(key, reason);
+    } else if (key == "x-queue-leader-locator") {
+      if (!choice_arg(value, {"client-local", "balanced", "random", "least-leaders"},
+                      "invalid_queue_locator_arg", reason))
+        return fail(key, reason);
+    } else if (key == "x-message-ttl") {
       if (!(o.message_ttl = int_arg(value, true, reason, max_expiry_ms)))
         return fail(key, reason);
     } else if (key == "x-expires") {

@@ -1,7 +1,8 @@
 // The queue arguments that change what a queue does (x-message-ttl, x-expires, x-max-length,
 // x-max-length-bytes, x-overflow, x-dead-letter-exchange, x-dead-letter-routing-key,
-// x-max-priority, x-single-active-consumer): checked on declare the way RabbitMQ 3.10 checks
-// them, and compared on redeclare.
+// x-max-priority, x-single-active-consumer; for quorum queues x-delivery-limit): checked on
+// declare the way RabbitMQ 3.10 checks them, and compared on redeclare. Each queue type refuses
+// the arguments RabbitMQ knows only for the others.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,11 @@ struct queue_options {
   std::optional<std::string> dead_letter_routing_key;
   std::optional<uint8_t> max_priority;  // a priority queue: 0..max_priority
   bool single_active_consumer = false;
+  bool quorum = false;  // x-queue-type quorum
+  // Quorum queues: a message that came back (rejected or nacked with requeue, or its channel
+  // gone) more often than this is dead-lettered (reason delivery_limit) or dropped. A value
+  // that is not an integer means none, as in RabbitMQ.
+  std::optional<int64_t> delivery_limit;
 
   bool limited() const { return max_length || max_length_bytes; }
 };
@@ -35,13 +41,24 @@ struct argument_error {
   std::string argument;  // the offending key
   std::string reason;    // RabbitMQ's error term, e.g. "{value_negative,-1}"
   std::string text;      // or, for a string argument of another type, RabbitMQ's whole text
+  // or: the argument belongs to another queue type ("... of queue type rabbit_classic_queue")
+  bool other_type = false;
 };
+
+// True when the declaration asks for a quorum queue (x-queue-type quorum).
+bool is_quorum(const amqp::field_table& args);
+
+// The declaration of a classic or quorum queue has an argument RabbitMQ knows only for other
+// queue types (x-max-priority for a quorum queue, x-delivery-limit for a classic one): true,
+// with `error` (other_type) naming it. Checked when a queue is declared, not when it recovers.
+bool foreign_queue_argument(const amqp::field_table& args, argument_error& error);
 
 // Erlang's name for a field's type, as RabbitMQ prints it in errors ("signedint", "longstr").
 const char* type_name(const amqp::field_value& v);
 
-// Reads the arguments above from a declare's table. Unknown keys are left alone (RabbitMQ
-// keeps them without meaning). nullopt and `error` set when one of them is not acceptable.
+// Reads the arguments above from the declaration of a classic or quorum queue. Unknown keys
+// are left alone (RabbitMQ keeps them without meaning). nullopt and `error` set when one of
+// them is not acceptable.
 std::optional<queue_options> parse_queue_options(const amqp::field_table& args,
                                                  argument_error& error);
 

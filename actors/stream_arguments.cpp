@@ -57,7 +57,7 @@ bool is_stream(const amqp::field_table& args) {
 }
 
 std::string queue_type(const amqp::field_table& args) {
-  return is_stream(args) ? "stream" : "classic";
+  return is_stream(args) ? "stream" : is_quorum(args) ? "quorum" : "classic";
 }
 
 std::string nack_refusal(const std::string& queue, const std::string& vhost) {
@@ -99,7 +99,7 @@ std::optional<stream_options> parse_stream_options(const amqp::field_table& args
     std::string reason;
     if (!one_of(stream_keys, key)) {
       if (one_of(other_keys, key)) {
-        error = argument_error{key, {}, "invalid arg '" + key + "' for"};
+        error = argument_error{key, {}, "invalid arg '" + key + "' for", true};
         return std::nullopt;
       }
       continue;  // unknown keys are kept without meaning, as for other queues

@@ -23,7 +23,8 @@ struct stream_options {
 // True when the declaration asks for a stream.
 bool is_stream(const amqp::field_table& args);
 
-// The queue type a declaration asks for, as RabbitMQ names it: "classic" or "stream".
+// The queue type a declaration asks for, as RabbitMQ names it: "classic", "quorum" or
+// "stream".
 std::string queue_type(const amqp::field_table& args);
 
 // RabbitMQ's reason (with 540) for a nack or reject of a stream's message, which the AMQP

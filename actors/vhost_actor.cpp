@@ -630,22 +630,33 @@ caf::result<op_result> delete_exchange_checked(vhost_actor_t* self, const std::s
   return op_result{};
 }
 
-// What RabbitMQ refuses in the declaration of a new stream: its arguments (rabbit_amqqueue),
-// then its properties (rabbit_stream_queue:declare).
-op_result refuse_stream(const vhost_state& st, const queue_spec& spec) {
+// What RabbitMQ refuses in the declaration of a new queue: its arguments (rabbit_amqqueue),
+// then, for a stream or a quorum queue, its properties (rabbit_stream_queue:declare,
+// rabbit_quorum_queue:declare).
+op_result refuse_declaration(const vhost_state& st, const queue_spec& spec) {
   auto desc = "queue '" + spec.name + "'" + where(st);
+  bool stream = is_stream(spec.arguments), quorum = !stream && is_quorum(spec.arguments);
   argument_error bad;
-  if (!parse_stream_options(spec.arguments, bad))
+  bool refused = stream ? !parse_stream_options(spec.arguments, bad)
+                        : foreign_queue_argument(spec.arguments, bad) ||
+                            !parse_queue_options(spec.arguments, bad);
+  if (refused) {
+    auto type = stream   ? "rabbit_stream_queue"
+                : quorum ? "rabbit_quorum_queue"
+                         : "rabbit_classic_queue";
     return op_result{amqp::precondition_failed,
                      "PRECONDITION_FAILED - " +
-                       (bad.text.empty()
+                       (bad.other_type ? bad.text + " " + desc + " of queue type " + type
+                        : bad.text.empty()
                           ? "invalid arg '" + bad.argument + "' for " + desc + ": " + bad.reason
-                          : bad.text + " " + desc + " of queue type rabbit_stream_queue"),
+                          : bad.text + " in " + desc),
                      0};
-  auto property = spec.auto_delete ? "auto-delete"
-                  : spec.exclusive ? "exclusive-owner"
-                  : !spec.durable  ? "non-durable"
-                                   : nullptr;
+  }
+  auto property = !stream && !quorum ? nullptr
+                  : spec.auto_delete ? "auto-delete"
+                  : spec.exclusive   ? "exclusive-owner"
+                  : !spec.durable    ? "non-durable"
+                                     : nullptr;
   if (property)
     return op_result{amqp::precondition_failed,
                      "PRECONDITION_FAILED - invalid property '" + std::string{property} +
@@ -657,6 +668,11 @@ op_result refuse_stream(const vhost_state& st, const queue_spec& spec) {
 caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec) {
   auto& st = self->state;
   auto fail = [](op_result r) { return queue_declared{r.code, std::move(r.text), {}, 0, 0, {}}; };
+  if ((spec.name.empty() || spec.server_named) && !spec.passive && is_quorum(spec.arguments))
+    return fail(op_result{amqp::precondition_failed,
+                          "PRECONDITION_FAILED - Cannot declare a server-named queue for type "
+                          "rabbit_quorum_queue",
+                          0});
   if (spec.name.empty() || (spec.server_named && st.queues.count(spec.name))) {
     if (spec.passive)
       return fail(not_found(st, "queue", spec.name));
@@ -678,18 +694,8 @@ caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec)
     if (auto bad = unsupported_queue_argument(spec.arguments); !bad.empty())
       return fail(op_result{amqp::not_implemented,
                             "NOT_IMPLEMENTED - queue argument '" + bad + "' is not supported", 0});
-    if (is_stream(spec.arguments))
-      if (auto refused = refuse_stream(st, spec); refused.code != 0)
-        return fail(std::move(refused));
-    argument_error bad;
-    if (!is_stream(spec.arguments) && !parse_queue_options(spec.arguments, bad))
-      return fail(op_result{amqp::precondition_failed,
-                            "PRECONDITION_FAILED - " +
-                              (bad.text.empty() ? "invalid arg '" + bad.argument + "' for queue '" +
-                                                    spec.name + "'" + where(st) + ": " + bad.reason
-                                                : bad.text + " in queue '" + spec.name + "'" +
-                                                    where(st)),
-                            0});
+    if (auto refused = refuse_declaration(st, spec); refused.code != 0)
+      return fail(std::move(refused));
     if (st.max_queues >= 0 && static_cast<int64_t>(st.queues.size()) >= st.max_queues)
       return fail(op_result{amqp::precondition_failed,
                             "PRECONDITION_FAILED - cannot declare queue '" + spec.name +
@@ -1446,7 +1452,7 @@ std::string unsupported_queue_argument(const amqp::field_table& args) {
   for (auto& [k, v] : args) {
     if (k == "x-queue-type") {
       auto s = v.as_string();
-      if (!s || (*s != "classic" && *s != "stream"))
+      if (!s || (*s != "classic" && *s != "stream" && *s != "quorum"))
         return k;
     }
   }

@@ -63,6 +63,12 @@ json queue_json(const context& ctx, const std::string& vhost, const queue_info& 
          {"node", q.node.empty() ? ctx.node : q.node},
          {"state", q.down ? "down" : "running"},
          {"type", queue_type(q.arguments)}};
+  if (j["type"] == "quorum") {  // one member, the node it lives on (no replicas)
+    auto node = j["node"];
+    j["leader"] = node;
+    j["members"] = json::array({node});
+    j["online"] = q.down ? json::array() : json::array({node});
+  }
   auto n = numbers.queue(vhost, q);
   if (n) {
     // As RabbitMQ splits them: deliver_get is deliver (to consumers that acknowledge),

@@ -95,6 +95,8 @@ const std::map<std::string, std::string> help_texts = {
    "Disk space available in bytes"},
   {"rabbitmq_disk_space_available_limit_bytes",
    "Free disk space low watermark in bytes"},
+  {"rabbitmq_global_messages_dead_lettered_delivery_limit_total",
+   "Total number of messages dead-lettered due to delivery-limit exceeded"},
   {"rabbitmq_global_messages_dead_lettered_expired_total",
    "Total number of messages dead-lettered due to message TTL exceeded"},
   {"rabbitmq_global_messages_dead_lettered_maxlen_total",
@@ -235,21 +237,25 @@ void queues(exposition& x, const snapshot& snap) {
   }
   // RabbitMQ's global dead-letter counters: never per object, and all of them always there.
   // dead_letter_strategy "disabled" counts what queues without a dead-letter exchange dropped.
-  uint64_t dead[2][death_reasons];
-  std::copy(&r.dead_lettered[0][0], &r.dead_lettered[0][0] + 2 * death_reasons, &dead[0][0]);
+  uint64_t dead[2][2][death_reasons];  // [quorum][dead-letter exchange][reason]
+  std::copy(&r.dead_lettered[0][0][0], &r.dead_lettered[0][0][0] + 4 * death_reasons,
+            &dead[0][0][0]);
   for (auto& [id, s] : snap.queues)
     for (size_t i = 0; i < death_reasons; ++i)
-      dead[s->cur.dead_letter_exchange][i] += s->cur.dead_lettered[i];
+      dead[s->cur.quorum][s->cur.dead_letter_exchange][i] += s->cur.dead_lettered[i];
   static const char* names[death_reasons] = {
     "rabbitmq_global_messages_dead_lettered_expired_total",
     "rabbitmq_global_messages_dead_lettered_rejected_total",
-    "rabbitmq_global_messages_dead_lettered_maxlen_total"};
-  for (int dlx = 0; dlx < 2; ++dlx)
-    for (size_t i = 0; i < death_reasons; ++i)
-      x.counter(names[i],
-                {{"queue_type", "rabbit_classic_queue"},
-                 {"dead_letter_strategy", dlx ? "at_most_once" : "disabled"}},
-                {}, double(dead[dlx][i]));
+    "rabbitmq_global_messages_dead_lettered_maxlen_total",
+    "rabbitmq_global_messages_dead_lettered_delivery_limit_total"};
+  // (delivery_limit is a quorum queue's reason only.)
+  for (int quorum = 0; quorum < 2; ++quorum)
+    for (int dlx = 0; dlx < 2; ++dlx)
+      for (size_t i = 0; i < death_reasons - (quorum ? 0 : 1); ++i)
+        x.counter(names[i],
+                  {{"queue_type", quorum ? "rabbit_quorum_queue" : "rabbit_classic_queue"},
+                   {"dead_letter_strategy", dlx ? "at_most_once" : "disabled"}},
+                  {}, double(dead[quorum][dlx][i]));
 }
 
 void exchanges(exposition& x, const snapshot& snap) {

@@ -33,8 +33,9 @@ struct consumer_stats {
 };
 
 // Why messages left a queue without being consumed (RabbitMQ's global dead-letter counters):
-// expired, rejected (nack / reject without requeue) and maxlen (dropped or refused for length).
-inline constexpr size_t death_reasons = 3;
+// expired, rejected (nack / reject without requeue), maxlen (dropped or refused for length)
+// and delivery_limit (quorum queues: given back too often).
+inline constexpr size_t death_reasons = 4;
 
 struct queue_stats {
   caf::actor_id id = 0;
@@ -54,6 +55,7 @@ struct queue_stats {
   uint64_t redelivered = 0;  // deliveries with the redelivered flag
   uint64_t dead_lettered[death_reasons] = {};  // by reason, as counted with or without a DLX
   bool dead_letter_exchange = false;  // RabbitMQ's dead_letter_strategy: at_most_once, or disabled
+  bool quorum = false;       // the queue type, which RabbitMQ's dead-letter counters name
   bool final = false;        // the queue stopped: its last report
 };
 

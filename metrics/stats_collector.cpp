@@ -37,7 +37,7 @@ void retire(retired_totals& r, const queue_stats& s) {
   r.queue_acked += s.acked;
   r.queue_redelivered += s.redelivered;
   for (size_t i = 0; i < death_reasons; ++i)
-    r.dead_lettered[s.dead_letter_exchange][i] += s.dead_lettered[i];
+    r.dead_lettered[s.quorum][s.dead_letter_exchange][i] += s.dead_lettered[i];
 }
 
 void retire(retired_totals& r, const exchange_stats& s) {

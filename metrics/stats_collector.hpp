@@ -39,7 +39,8 @@ struct sample {
 struct retired_totals {
   channel_counters channels;
   uint64_t queue_published = 0, queue_delivered = 0, queue_acked = 0, queue_redelivered = 0;
-  uint64_t dead_lettered[2][death_reasons] = {};  // [queue had a dead-letter exchange][reason]
+  // [quorum queue][queue had a dead-letter exchange][reason]
+  uint64_t dead_lettered[2][2][death_reasons] = {};
   uint64_t exchange_in = 0, exchange_out = 0, exchange_routed = 0, exchange_unroutable = 0;
   uint64_t recv_oct = 0, send_oct = 0;
   uint64_t connections_opened = 0, connections_closed = 0;

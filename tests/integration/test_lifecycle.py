@@ -192,7 +192,7 @@ class NotImplementedArgumentsTest(BrokerTestCase):
 
     @unittest.skipIf(os.environ.get("WARREN_TEST_BROKER"), "Warren-specific refusal")
     def test_each_unsupported_argument_is_named_in_a_540(self):
-        for arg, value in [("x-queue-type", "quorum"), ("x-queue-type", "bogus")]:
+        for arg, value in [("x-queue-type", "bogus"), ("x-queue-type", "mirrored")]:
             conn = self.connect()
             ch = conn.channel()
             with self.assertRaises(pex.ConnectionClosedByBroker) as ctx:

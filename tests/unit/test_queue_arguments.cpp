@@ -114,6 +114,68 @@ TEST_CASE("queue arguments: redeclare equivalence", "[queue-args]") {
   CHECK(detail == "received none but current is the value 'dlx' of type 'longstr'");
 }
 
+TEST_CASE("queue arguments: quorum queues", "[queue-args]") {
+  argument_error e;
+  field_table quorum{{"x-queue-type", "quorum"}};
+  CHECK(is_quorum(quorum));
+  CHECK_FALSE(is_quorum({{"x-queue-type", "classic"}}));
+  auto with = [&](std::string key, field_value v) {
+    auto t = quorum;
+    t.emplace_back(std::move(key), std::move(v));
+    return t;
+  };
+  auto o = parse_queue_options(with("x-delivery-limit", int16_t{3}), e);
+  REQUIRE(o);
+  CHECK(o->quorum);
+  CHECK(o->delivery_limit == 3);
+  // A limit that is not an integer is none, as in RabbitMQ; negative ones are kept.
+  CHECK_FALSE(parse_queue_options(with("x-delivery-limit", "3"), e)->delivery_limit);
+  CHECK(parse_queue_options(with("x-delivery-limit", int32_t{-1}), e)->delivery_limit == -1);
+  CHECK_FALSE(parse_queue_options({{"x-delivery-limit", int32_t{3}}}, e)->quorum);
+  CHECK(reason_for(with("x-dead-letter-strategy", "bogus")) == "invalid_dlx_strategy");
+  CHECK(reason_for(with("x-dead-letter-strategy", int32_t{1})) == "{unacceptable_type,signedint}");
+  CHECK(reason_for(with("x-dead-letter-strategy", "at-least-once")) == "ok");
+  CHECK(reason_for(with("x-quorum-initial-group-size", int32_t{0})) == "{value_zero,0}");
+  CHECK(reason_for(with("x-quorum-initial-group-size", "3")) ==
+        "\"expected integer, got longstr\"");
+  CHECK(reason_for(with("x-queue-leader-locator", "nearest")) == "invalid_queue_locator_arg");
+  CHECK(reason_for(with("x-max-in-memory-bytes", int32_t{-1})) == "{value_negative,-1}");
+  // Each type refuses the arguments of the others.
+  CHECK(foreign_queue_argument(with("x-max-priority", int32_t{5}), e));
+  CHECK(e.argument == "x-max-priority");
+  CHECK(e.other_type);
+  CHECK_FALSE(foreign_queue_argument(with("x-delivery-limit", int32_t{5}), e));
+  CHECK(foreign_queue_argument({{"x-delivery-limit", int32_t{5}}}, e));
+  CHECK(e.argument == "x-delivery-limit");
+  CHECK_FALSE(foreign_queue_argument({{"x-max-priority", int32_t{5}}, {"x-custom", 1}}, e));
+  // Compared on redeclare.
+  std::string detail;
+  CHECK(inequivalent_queue_argument(with("x-delivery-limit", int32_t{3}),
+                                    with("x-delivery-limit", int64_t{4}), detail) ==
+        "x-delivery-limit");
+  CHECK(detail == "received '4' but current is '3'");
+  CHECK(inequivalent_queue_argument(quorum, {}, detail) == "x-queue-type");
+}
+
+TEST_CASE("a copy with one header set (x-delivery-count)", "[dead-letter]") {
+  amqp::basic_properties p;
+  p.delivery_mode = 2;
+  p.expiration = "5000";
+  p.headers = field_table{{"a", int32_t{1}}, {"x-delivery-count", int64_t{1}}};
+  auto m = published(p, "ex", "key", "body");
+  auto c = with_header(*m, "x-delivery-count", int64_t{2});
+  REQUIRE(c);
+  auto q = props_of(*c);
+  CHECK(*q.headers == field_table{{"a", int32_t{1}}, {"x-delivery-count", int64_t{2}}});
+  CHECK(q.expiration == p.expiration);
+  CHECK((c->exchange() == "ex" && c->routing_key() == "key" && c->body() == "body"));
+  CHECK((c->delivery_mode() == 2 && c->has_headers() && c->has_expiration()));
+  auto bare = published(amqp::basic_properties{}, "", "q", "");
+  auto d = with_header(*bare, "x-delivery-count", int64_t{0});
+  REQUIRE(d);
+  CHECK(*props_of(*d).headers == field_table{{"x-delivery-count", int64_t{0}}});
+}
+
 TEST_CASE("per-message expiration as RabbitMQ parses it", "[queue-args]") {
   std::string why;
   CHECK(parse_expiration("0", why) == 0);
