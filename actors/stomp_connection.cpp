@@ -252,7 +252,7 @@ bool rewrite_reply_to(actor* self, stomp::frame& f) {
     self, st.vhost,
     [self, temp](queue_declared& r) {
       if (r.code != 0)
-        return fatal(self, "Cannot create temporary queue", r.text);
+        return fatal(self, stomp_map::error_name(r.text), r.text);
       self->state.temp_queues[temp] = r.name;
       subscribe_temp_queue(self, temp, r.name, r.queue);
     },
@@ -580,7 +580,7 @@ void with_queue(actor* self, const stomp_map::destination& d, bool for_subscribe
       self, st.vhost,
       [self, temp, then, for_subscribe](queue_declared& r) {
         if (r.code != 0)
-          return fatal(self, "Cannot create temporary queue", r.text);
+          return fatal(self, stomp_map::error_name(r.text), r.text);
         self->state.temp_queues[temp] = r.name;
         self->state.queue_cache[r.name] = r.queue;
         if (!for_subscribe)

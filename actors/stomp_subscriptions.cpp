@@ -113,10 +113,8 @@ void start_consumer(actor* self, subscription sub, caf::actor queue, std::string
     self, queue,
     [self, sub, request](op_result& r) {
       auto& st = self->state;
-      if (r.code == amqp::precondition_failed)  // RabbitMQ's ERROR for a stream's refusal
-        return fatal(self, "precondition_failed", r.text);
-      if (r.code != 0)
-        return fatal(self, "Cannot subscribe", r.text);
+      if (r.code != 0)  // as RabbitMQ's adapter: the AMQP reply's name (access_refused)
+        return fatal(self, stomp_map::error_name(r.text), r.text);
       st.sub_by_consumer[sub.consumer_id] = sub.id;
       auto& added = st.subs[sub.id] = sub;
       added.stream = r.stream;
@@ -246,7 +244,7 @@ void on_subscribe(actor* self, stomp::frame& f) {
         self, st.vhost,
         [self, sub, selector, request, exchange, key](queue_declared& q) {
           if (q.code != 0)
-            return fatal(self, "Cannot declare subscription queue", q.text);
+            return fatal(self, stomp_map::error_name(q.text), q.text);
           binding_spec b{exchange, q.name, false, key, {}, caf::actor_cast<caf::actor>(self)};
           auto& st = self->state;
           // Topic permissions: RabbitMQ's ERROR says it without the "ACCESS_REFUSED - ".
@@ -257,10 +255,8 @@ void on_subscribe(actor* self, stomp::frame& f) {
           ask<op_result>(
             self, self->state.vhost,
             [self, sub, selector, request, queue, name](op_result& r) {
-              if (r.code == amqp::access_refused)
-                return fatal(self, "access_refused", r.text);
               if (r.code != 0)
-                return fatal(self, "Cannot subscribe", r.text);
+                return fatal(self, stomp_map::error_name(r.text), r.text);
               start_consumer(self, sub, queue, name, selector, request);
             },
             bind_atom::value, std::move(b));

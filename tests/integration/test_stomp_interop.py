@@ -280,6 +280,28 @@ class DestinationTest(StompTestCase):
         self.assertEqual(ch.queue_declare(limited, passive=True).method.message_count, 1)
         self.assertEqual(ch.queue_declare(transient, passive=True).method.message_count, 1)
 
+    def test_a_refused_subscription_names_the_amqp_error(self):
+        # As RabbitMQ's adapter: the ERROR's message is the AMQP reply's name, its body the
+        # reply's text. (RabbitMQ keeps the connection open after these; Warren closes.)
+        conn = self.connect()
+        ch = conn.channel()
+        busy = self.queue_name("busy")
+        ch.queue_declare(busy, durable=True)
+        ch.basic_consume(busy, lambda *a: None, exclusive=True)
+        for destination, message, body in [
+                ("/amq/queue/" + busy, "access_refused",
+                 b"ACCESS_REFUSED - queue '%s' in vhost '/' in exclusive use" % busy.encode()),
+                ("/exchange/" + unique("nowhere") + "/k", "not_found",
+                 b"NOT_FOUND - no exchange '")]:
+            st = self.raw("1.2")
+            st.send("SUBSCRIBE", {"destination": destination, "id": "s", "receipt": "r"})
+            frame = st.recv_frame()
+            self.assertEqual((frame.command, frame.header("message")), ("ERROR", message),
+                             frame)
+            self.assertTrue(frame.body.startswith(body), frame.body)
+            if not self.rabbitmq:
+                self.assertTrue(st.wait_closed(5), "connection open after the ERROR frame")
+
     def test_temp_queue_reply(self):
         service = "/queue/" + self.queue_name("svc")
         server = self.raw("1.2")
