@@ -380,8 +380,9 @@ class ScriptedClientTest(BrokerTestCase):
 
 class JavaClientTest(BrokerTestCase):
     """RabbitMQ's own Java client (librabbitmq-client-java), run from source by the JDK: e2e
-    bindings, dead-lettering, confirms, returns, consumer cancel notification, direct reply-to,
-    transactions, channel errors, and automatic recovery after the API closes the connection."""
+    bindings, dead-lettering, a quorum queue's delivery limit, confirms, returns, consumer
+    cancel notification, direct reply-to, transactions, channel errors, and automatic recovery
+    after the API closes the connection."""
 
     CLASSPATH = ":".join("/usr/share/java/%s.jar" % jar
                          for jar in ("amqp-client", "slf4j-api", "slf4j-nop"))
@@ -398,6 +399,7 @@ class JavaClientTest(BrokerTestCase):
             "exchange_exchange_bindings,per_consumer_qos,publisher_confirms",
             "e2e order eu left 0",
             "dead-lettered expiring reason expired queue ttl count 1 content-type text/plain",
+            "quorum counts [Long 0, Long 1] then poison reason delivery_limit left 0",
             "confirmed returned 312 NO_ROUTE",
             "consumed true w0..w19",
             "cancel notified true",

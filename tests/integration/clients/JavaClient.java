@@ -199,6 +199,34 @@ public class JavaClient {
         + (death.get("queue").toString().equals(ttlq) ? "ttl" : death.get("queue")) + " count "
         + death.get("count") + " content-type " + got.getProps().getContentType());
 
+    // A quorum queue with a delivery limit: the message that keeps coming back is counted
+    // (x-delivery-count, a long), then dead-lettered.
+    Map<String, Object> quorumArgs = new HashMap<>();
+    quorumArgs.put("x-queue-type", "quorum");
+    quorumArgs.put("x-delivery-limit", 1);
+    quorumArgs.put("x-dead-letter-exchange", dlx);
+    String qq = ch.queueDeclare("java." + tag + ".quorum", true, false, false, quorumArgs)
+        .getQueue();
+    Channel qc = conn.createChannel();
+    qc.confirmSelect();
+    qc.basicPublish("", qq, null, "poison".getBytes(StandardCharsets.UTF_8));
+    qc.waitForConfirmsOrDie(5000);
+    List<String> counts = new ArrayList<>();
+    for (int i = 0; i < 2; i++) {
+      GetResponse r = qc.basicGet(qq, false);
+      Object count = r == null ? null : r.getProps().getHeaders().get("x-delivery-count");
+      counts.add(count == null ? "none" : count.getClass().getSimpleName() + " " + count);
+      if (r != null) qc.basicNack(r.getEnvelope().getDeliveryTag(), false, true);
+    }
+    got = getWithin(ch, dead, 5000);
+    @SuppressWarnings("unchecked")
+    List<Map<String, Object>> quorumDeaths =
+        (List<Map<String, Object>>) got.getProps().getHeaders().get("x-death");
+    say("quorum counts " + counts + " then " + body(got.getBody()) + " reason "
+        + quorumDeaths.get(0).get("reason") + " left " + ch.messageCount(qq));
+    ch.queueDelete(qq);
+    qc.close();
+
     // Confirms and a mandatory message that comes back.
     Channel cf = conn.createChannel();
     BlockingQueue<String> returns = new ArrayBlockingQueue<>(10);
