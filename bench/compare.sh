@@ -51,6 +51,7 @@ SCENARIOS=(
   "S13|AMQPS 1 -> 1 with 4 KB bodies, where the encryption is most of the work (no target)|--tls -x 1 -y 1 -s 4096|received~received msg/s|"
   "S14|stream queue (x-queue-type stream), 1 -> 1, 16 B, the consumer from next, prefetch 1000, acks every 100 (no target: streams are not in the issue)|--queue-type stream --stream-offset next -x 1 -y 1 -s 16 --manual-ack -q 1000 --multi-ack-every 100|received~received msg/s|"
   "S15|{COUNT} x 16 B appended to a stream with no consumer (phase 1), then read from its first offset (phase 2); fresh brokers (no target)|--queue-type stream -x 1 -y 0 -s 16 -C {COUNT} --keep-queues -z 600 ;; -x 0 -y 1 --no-declare --stream-offset first --manual-ack -q 1000 --multi-ack-every 100 -C {COUNT} -z 600|sent@1~append msg/s,received@2~replay msg/s,hwm_mib~peak RSS MiB|fresh"
+  "S16|S3 on a quorum queue (x-queue-type quorum): 1 -> 1, 16 B, persistent, confirms (window 100), manual ack, prefetch 100 (no target: quorum queues are not in the issue; Warren's are not replicated)|--queue-type quorum -x 1 -y 1 -s 16 -f persistent -c 100 --manual-ack -q 100|received~received msg/s|"
 )
 
 while [ $# -gt 0 ]; do

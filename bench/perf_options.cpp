@@ -39,8 +39,8 @@ measure the end-to-end latency. Works against any AMQP 0-9-1 or STOMP 1.2 broker
                             (default with fanout/topic: one queue per consumer)
       --no-declare          use existing exchange/queues; declare, purge or delete nothing
       --keep-queues         do not delete the queues after the run
-      --queue-type T        declare the queues with x-queue-type T (stream: durable, and
-                            consumers need -q and --manual-ack)
+      --queue-type T        declare the queues with x-queue-type T (stream and quorum:
+                            durable; stream consumers need -q and --manual-ack)
       --stream-offset S     consumer argument x-stream-offset (first, last, next, a number)
   -f, --flag FLAG           persistent (delivery mode 2, durable queue) or mandatory; repeatable
   -c, --confirm N           publisher confirms, at most N unconfirmed messages per producer

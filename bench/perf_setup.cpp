@@ -55,7 +55,7 @@ bool declare_topology(connection& c, const options& o, const std::vector<std::st
   for (size_t i = 0; i < queues.size(); ++i) {
     amqp::queue_declare qd;
     qd.queue = queues[i];
-    qd.durable = durable || o.queue_type == "stream";
+    qd.durable = durable || o.queue_type == "stream" || o.queue_type == "quorum";
     if (!o.queue_type.empty())
       qd.arguments.emplace_back("x-queue-type", amqp::field_value{o.queue_type});
     if (c.call<amqp::queue_declare_ok>(1, qd) != call_result::ok) return false;
