@@ -255,6 +255,8 @@ void on_subscribe(actor* self, stomp::frame& f) {
           ask<op_result>(
             self, self->state.vhost,
             [self, sub, selector, request, queue, name](op_result& r) {
+              if (r.code == amqp::access_refused)  // its text lacks "ACCESS_REFUSED - "
+                return fatal(self, "access_refused", r.text);
               if (r.code != 0)
                 return fatal(self, stomp_map::error_name(r.text), r.text);
               start_consumer(self, sub, queue, name, selector, request);
