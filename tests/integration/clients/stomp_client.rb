@@ -83,7 +83,7 @@ d = connect(host, port)
 d.subscribe(t, { 'id' => "dur-#{tag}", 'durable' => 'true', 'auto-delete' => 'false',
                  'receipt' => 'dur' })
 receive(d)
-d.disconnect
+d.disconnect('receipt' => 'gone') # (without one, the SEND below could overtake it)
 c.publish(t, 'while away', 'persistent' => 'true', 'receipt' => 'away')
 receive(c)
 d = connect(host, port)
