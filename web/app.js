@@ -96,7 +96,7 @@ async function refresh() {
     setText("total-queues", fmt(overview.object_totals.queues));
     setText("total-consumers", fmt(overview.object_totals.consumers));
     fill("queues", queues, [
-      [(q) => q.vhost], [(q) => q.name], [features],
+      [(q) => q.vhost], [(q) => q.name], [(q) => q.type], [features],
       [(q) => fmt(q.messages_ready), true], [(q) => fmt(q.messages_unacknowledged), true],
       [(q) => fmt(q.messages), true], [(q) => fmt(q.consumers), true],
       [(q) => fmt(rateOf(q.message_stats, "publish")), true],

@@ -1,6 +1,6 @@
 """The web page: warrend serves it from its own binary, and headless Chromium (Debian's
 `chromium`) renders it: after its JavaScript fetched the API, the DOM names a queue that
-was declared over AMQP."""
+was declared over AMQP, with its type and features."""
 
 import os
 import shutil
@@ -48,6 +48,9 @@ class WebPageTest(BrokerTestCase):
         timed = unique("webq-args")
         ch.queue_declare(queue=timed, arguments={
             "x-message-ttl": 60000, "x-dead-letter-exchange": "amq.fanout", "x-max-priority": 3})
+        quorum = unique("webq-quorum")
+        ch.queue_declare(queue=quorum, durable=True, arguments={"x-queue-type": "quorum"})
+        self.addCleanup(lambda: self.channel().queue_delete(quorum))
         profile = tempfile.mkdtemp(prefix="warren-chromium-")
         self.addCleanup(shutil.rmtree, profile, True)
         cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
@@ -63,6 +66,9 @@ class WebPageTest(BrokerTestCase):
         # Queue arguments in the features column, as RabbitMQ's page abbreviates them.
         row = dom[dom.index(timed):]
         self.assertIn("TTL DLX Pri", row[:row.index("</tr>")])
+        self.assertIn("<td>classic</td>", row[:row.index("</tr>")])
+        row = dom[dom.index(quorum):]
+        self.assertIn("<td>quorum</td><td>D</td>", row[:row.index("</tr>")])
         self.assertIn("updated", dom)          # the status line after a successful fetch
         self.assertNotIn("login failed", dom)
 
