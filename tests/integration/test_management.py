@@ -297,6 +297,24 @@ class WarrenctlTest(ManagementCase):
         self.ctl("delete", "queue", "name=" + q)
         self.assertNotIn(q, [r[0] for r in rows(self.ctl("list_queues").stdout)])
 
+    def test_queue_types(self):
+        # queue_type=T sets x-queue-type, as rabbitmqadmin's does; list_queues shows the type.
+        quorum, stream, plain = unique("cq-quorum"), unique("cq-stream"), unique("cq-classic")
+        self.ctl("declare", "queue", "name=" + quorum, "durable=true", "queue_type=quorum")
+        self.ctl("declare", "queue", "name=" + stream, "durable=true", "queue_type=stream")
+        self.ctl("declare", "queue", "name=" + plain)
+        for q in (quorum, stream, plain):
+            self.addCleanup(self.ctl, "delete", "queue", "name=" + q)
+        got = rows(self.ctl("list_queues", "name", "type", "arguments").stdout)
+        self.assertIn([quorum, "quorum", '{"x-queue-type":"quorum"}'], got)
+        self.assertIn([stream, "stream", '{"x-queue-type":"stream"}'], got)
+        self.assertIn([plain, "classic", "{}"], got)
+        # A quorum queue must be durable: the API's 400 says why.
+        r = self.ctl("declare", "queue", "name=" + unique("cq-transient"), "queue_type=quorum",
+                     ok=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("invalid property 'non-durable'", r.stdout + r.stderr)
+
     def test_connections_channels_consumers(self):
         conn = self.connect()
         ch = conn.channel()

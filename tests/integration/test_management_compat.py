@@ -183,6 +183,17 @@ class RabbitmqadminTest(CompatCase):
         self.wait_get("/api/queues/%2F/" + quote(q), lambda i: i.get("messages") == 0)
         self.assertEqual(self.admin_json("get", "queue=" + q, "ackmode=ack_requeue_false"), [])
 
+    def test_declare_a_quorum_queue(self):
+        # rabbitmqadmin turns queue_type=quorum into the argument x-queue-type.
+        q = unique("adm-quorum")
+        self.addCleanup(self.api.call, "DELETE", "/api/queues/%2F/" + quote(q))
+        self.admin("declare", "queue", "name=" + q, "durable=true", "queue_type=quorum")
+        info = self.queue_info(q)
+        self.assertEqual((info["type"], info["durable"], info["arguments"]),
+                         ("quorum", True, {"x-queue-type": "quorum"}))
+        self.assertIn([q, "quorum"], table_rows(self.admin("list", "queues", "name",
+                                                           "type").stdout))
+
     def test_export_delete_and_import(self):
         x, q = self.declare_topology()
         folder = tempfile.mkdtemp(prefix="warren-defs-")

@@ -96,6 +96,8 @@ int declare(invocation& inv) {
   if (!arguments_of(kv, args, error))
     return usage("declare", error);
   auto kind = inv.args[0];
+  if (kind == "queue" && kv.count("queue_type"))  // as rabbitmqadmin: x-queue-type
+    args["x-queue-type"] = kv["queue_type"];
   auto vhost = kv.count("vhost") ? encode(kv["vhost"]) : vhost_path(inv);
   if (kind == "queue" || kind == "exchange") {
     if (!kv.count("name"))
@@ -608,12 +610,14 @@ const std::vector<command>& commands() {
     {"list_permissions", "[column ...]",
      "Lists the vhost's permissions (user configure write read).", list_permissions},
     {"declare",
-     "queue name=N [durable=true|false] [auto_delete=..] [arguments=JSON]\n"
+     "queue name=N [durable=true|false] [auto_delete=..] [queue_type=T] [arguments=JSON]\n"
      "       | exchange name=N [type=direct|fanout|topic|headers] [durable=..] "
      "[auto_delete=..] [internal=..] [arguments=JSON]\n"
      "       | binding source=E destination=N [destination_type=queue|exchange] "
      "[routing_key=K] [arguments=JSON]",
-     "Declares a queue, an exchange or a binding in the vhost (-p).", declare},
+     "Declares a queue, an exchange or a binding in the vhost (-p). queue_type=T is the\n"
+     "argument x-queue-type T (classic, quorum or stream), as in rabbitmqadmin.",
+     declare},
     {"delete",
      "queue name=N [if_unused=true] [if_empty=true] | exchange name=N [if_unused=true]\n"
      "       | binding source=E destination=N [destination_type=..] [routing_key=K | "
