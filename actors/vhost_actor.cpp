@@ -754,11 +754,13 @@ caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec)
   if (!accessible(cur, spec.owner))
     return fail(locked(st, spec.name));
   if (!spec.passive) {
+    // RabbitMQ looks at exclusivity first: a declaration that differs in it is locked out
+    // whatever else differs.
+    if (cur.spec.exclusive != spec.exclusive)
+      return fail(locked(st, spec.name));
     if (cur.spec.durable != spec.durable)
       return fail(inequivalent(st, "queue", spec.name, "durable", bool_text(spec.durable),
                                bool_text(cur.spec.durable)));
-    if (cur.spec.exclusive != spec.exclusive)
-      return fail(locked(st, spec.name));
     if (cur.spec.auto_delete != spec.auto_delete)
       return fail(inequivalent(st, "queue", spec.name, "auto_delete",
                                bool_text(spec.auto_delete), bool_text(cur.spec.auto_delete)));

@@ -590,6 +590,24 @@ class QueueLifecycleTest(PikaTestCase):
             text="PRECONDITION_FAILED - inequivalent arg 'durable' for queue '%s' in "
                  "vhost '/': received 'true' but current is 'false'" % name)
 
+    def test_queue_redeclare_looks_at_exclusivity_first(self):
+        # A declaration that differs in exclusivity is locked out (405) whatever else differs;
+        # one that differs in durability only gets the 406.
+        ch = self.channel()
+        name = unique("redeclare-ex")
+        ch.queue_declare(queue=name, durable=True)
+        self.addCleanup(lambda: self.channel().queue_delete(queue=name))
+        for kw, code in ((dict(durable=False, exclusive=True), 405),
+                         (dict(durable=False, auto_delete=True, exclusive=True), 405),
+                         (dict(durable=True, exclusive=True), 405),
+                         (dict(durable=False, auto_delete=True), 406)):
+            with self.assertRaises(pex.ChannelClosedByBroker, msg=kw) as ctx:
+                self.channel().queue_declare(queue=name, **kw)
+            self.assertEqual(ctx.exception.reply_code, code, kw)
+            self.assertTrue(ctx.exception.reply_text.startswith(
+                "RESOURCE_LOCKED - cannot obtain exclusive access" if code == 405
+                else "PRECONDITION_FAILED - inequivalent arg 'durable'"), ctx.exception)
+
     def test_exchange_redeclare_with_other_type(self):
         ch = self.channel()
         name = unique("ex-redeclare")
