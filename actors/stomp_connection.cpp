@@ -596,16 +596,22 @@ void with_queue(actor* self, const stomp_map::destination& d, bool for_subscribe
     return then(cached->second, name);
   if (d.kind == stomp_map::dest_kind::queue) {
     // /queue/x is declared on its first use in the connection, as RabbitMQ's adapter does:
-    // durable, not exclusive, not auto-delete, unless the frame's durable / auto-delete /
-    // exclusive headers say otherwise, with the x- arguments the frame carries. An existing
-    // queue must match (406 precondition_failed otherwise), and another connection's
-    // exclusive queue is locked (405), as a queue.declare finds them.
+    // durable, not exclusive, not auto-delete, unless the frame's headers say otherwise, with
+    // the x- arguments the frame carries. The last `durable` or `persistent` header decides
+    // durability (so a SEND of a transient message declares a transient queue), and a
+    // transient queue is exclusive and auto-delete unless `exclusive` / `auto-delete` say
+    // otherwise. An existing queue must match (406 precondition_failed otherwise), and an
+    // exclusive queue of another connection is locked (405), as a queue.declare finds them.
+    bool durable = true;
+    for (auto& [key, value] : request.headers)
+      if (key == "durable" || key == "persistent")
+        durable = value == "true";
     auto flag = [&](const char* h, bool dflt) {
       auto v = request.header(h);
       return v ? *v == "true" : dflt;
     };
-    queue_spec spec{name, false, flag("durable", true), flag("exclusive", false),
-                    flag("auto-delete", false), stomp_map::queue_arguments(request),
+    queue_spec spec{name, false, durable, flag("exclusive", !durable),
+                    flag("auto-delete", !durable), stomp_map::queue_arguments(request),
                     caf::actor_cast<caf::actor>(self)};
     ask<queue_declared>(
       self, st.vhost,
@@ -787,6 +793,7 @@ caf::actor spawn_stomp_connection(caf::actor_system& sys,
         if (user == self->state.user)
           fatal(self, "Connection closed", reason);
       },
+      [=](ack_timeout_atom) { check_ack_timeout(self); },
       [=](closed_atom, std::string& reason) {
         on_socket_closed(self, self->state.connected, "STOMP", reason);
       },

@@ -8,6 +8,7 @@ import unittest
 
 import pika
 
+from mgmt_support import Api, quote
 from stomp_support import StompTestCase, unique
 
 
@@ -140,6 +141,13 @@ class AmqpInteropTest(StompTestCase):
 
 
 class DestinationTest(StompTestCase):
+
+    def queue_info(self, name):
+        """The queue's record in the management API (WARREN_TEST_HTTP for another broker)."""
+        status, body, _, _ = Api(*self.broker.wait_listener("http")).call(
+            "GET", "/api/queues/%2F/" + quote(name))
+        self.assertEqual(status, 200, name)
+        return body
 
     def test_queue_declared_on_use(self):
         name = self.queue_name("onuse")
@@ -279,6 +287,44 @@ class DestinationTest(StompTestCase):
                             b"RESOURCE_LOCKED - cannot obtain exclusive access to locked queue")
         self.assertEqual(ch.queue_declare(limited, passive=True).method.message_count, 1)
         self.assertEqual(ch.queue_declare(transient, passive=True).method.message_count, 1)
+
+    def test_a_transient_destination_declares_an_exclusive_queue(self):
+        # RabbitMQ's adapter: the last durable or persistent header decides whether /queue/x
+        # is declared durable; a transient one is exclusive and auto-delete by default.
+        ch = self.connect().channel()
+        cases = [({}, (True, False, False)),
+                 ({"persistent": "true"}, (True, False, False)),
+                 ({"persistent": "false"}, (False, True, True)),
+                 ({"durable": "false"}, (False, True, True)),
+                 ({"durable": "false", "exclusive": "false"}, (False, False, True)),
+                 ({"persistent": "false", "auto-delete": "false"}, (False, True, False)),
+                 ({"auto-delete": "true"}, (True, False, True))]
+        for command in ("SEND", "SUBSCRIBE"):
+            for headers, (durable, exclusive, auto_delete) in cases:
+                name = unique("decl")
+                if durable and not auto_delete:
+                    self.queue_name(name)  # deleted after the test
+                st = self.raw("1.2")
+                frame = dict(headers, destination="/queue/" + name)
+                if command == "SUBSCRIBE":
+                    frame["id"] = "s"
+                st.receipt(command, frame, b"x" if command == "SEND" else b"")
+                info = self.queue_info(name)
+                self.assertEqual((info["durable"], info["exclusive"], info["auto_delete"]),
+                                 (durable, exclusive, auto_delete), (command, headers))
+                st.close()
+        # The last header wins; a transient SEND of another connection finds a durable queue
+        # locked, as its declaration asks for an exclusive one.
+        name = self.queue_name("decl-last")
+        self.raw("1.2").receipt("SEND", {"destination": "/queue/" + name, "persistent": "false",
+                                         "durable": "true"}, b"durable")
+        self.assertTrue(self.queue_info(name)["durable"])
+        st = self.raw("1.2")
+        st.send("SEND", {"destination": "/queue/" + name, "durable": "true",
+                         "persistent": "false", "receipt": "r"}, b"x")
+        self.assert_refused(st, "resource_locked",
+                            b"RESOURCE_LOCKED - cannot obtain exclusive access to locked queue")
+        self.assertEqual(ch.queue_declare(name, passive=True).method.message_count, 1)
 
     def test_a_refused_subscription_names_the_amqp_error(self):
         # As RabbitMQ's adapter: the ERROR's message is the AMQP reply's name, its body the
