@@ -904,6 +904,7 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
           process(self);
         }
       },
+      [=](ack_timeout_atom) { check_ack_timeouts(self); },
       [=](closed_atom, std::string& reason) {
         auto& st = self->state;
         on_socket_closed(self, st.ph != phase::closed && st.ph != phase::header, "AMQP", reason);

@@ -20,6 +20,9 @@ struct broker_settings {
   uint32_t frame_max = 131072;
   uint16_t heartbeat = 60;
   uint32_t default_credit = 1000;  // window for consumers without a prefetch limit
+  // Longest a delivery may stay unacknowledged before its channel is closed (RabbitMQ's
+  // consumer_timeout, actors/ack_timeout.hpp); 0: no limit.
+  uint32_t consumer_timeout_ms = 1'800'000;
   // SASL mechanisms offered, in order. EXTERNAL (RabbitMQ's rabbitmq_auth_mechanism_ssl)
   // logs in the user a TLS client's certificate names: its subject or, with
   // cert_login_common_name, its common name.

@@ -22,6 +22,17 @@ namespace {
 
 constexpr std::string_view reply_to_queue = "amq.rabbitmq.reply-to";
 
+// The deliveries from `tag` on were made now (the consumer timeout).
+void stamp_deliveries(actor* self, channel_rec& ch, uint64_t tag) {
+  auto& st = self->state;
+  warren::stamp_deliveries(self, ch.delivered, st.ack_timer, st.settings->consumer_timeout_ms,
+                           tag);
+}
+
+void settled(channel_rec& ch) {
+  ch.delivered.settled(ch.unacked, &unacked_delivery::tag);
+}
+
 std::deque<unacked_delivery>::iterator find_unacked(channel_rec& ch, uint64_t tag) {
   auto it = std::lower_bound(ch.unacked.begin(), ch.unacked.end(), tag,
                              [](const unacked_delivery& u, uint64_t t) { return u.tag < t; });
@@ -305,8 +316,10 @@ void on_get(actor* self, channel_rec& ch, amqp::basic_get& m) {
             auto tag = ch.next_tag++;
             ++(no_ack ? ch.counters.got_no_ack : ch.counters.got_ack);
             ch.counters.redelivered += g.d.redelivered ? 1 : 0;
-            if (!no_ack)
+            if (!no_ack) {
               ch.unacked.push_back(unacked_delivery{tag, queue, g.d.msg_id, 0});
+              stamp_deliveries(self, ch, tag);
+            }
             amqp::basic_get_ok ok;
             ok.delivery_tag = tag;
             ok.redelivered = g.d.redelivered;
@@ -378,6 +391,7 @@ void on_ack(actor* self, channel_rec& ch, uint64_t tag, bool multiple, bool requ
     if (mth == 80)
       ch.counters.acked += static_cast<uint64_t>(end - ch.unacked.begin());
     ch.unacked.erase(ch.unacked.begin(), end);
+    settled(ch);
     return;
   }
   auto it = find_unacked(ch, tag);
@@ -388,6 +402,7 @@ void on_ack(actor* self, channel_rec& ch, uint64_t tag, bool multiple, bool requ
   settle_one(self, ch, *it, requeue, discard);
   ch.counters.acked += mth == 80 ? 1 : 0;
   ch.unacked.erase(it);
+  settled(ch);
 }
 
 void on_recover(actor* self, channel_rec& ch, bool requeue, bool reply) {
@@ -397,6 +412,7 @@ void on_recover(actor* self, channel_rec& ch, bool requeue, bool reply) {
   for (auto& u : ch.unacked)
     settle_one(self, ch, u, true);
   ch.unacked.clear();
+  ch.delivered.clear();
   if (reply)
     send_method(self, ch.number, amqp::basic_recover_ok{});
 }
@@ -435,6 +451,8 @@ void on_deliver(actor* self, delivery_batch& b) {
     ch.held.push_back(std::move(b));
     return;
   }
+  if (!cons.no_ack && !b.items.empty())
+    stamp_deliveries(self, ch, ch.next_tag);
   for (auto& d : b.items) {
     auto tag = ch.next_tag++;
     if (!cons.no_ack) {
@@ -465,11 +483,51 @@ void on_server_cancel(actor* self, uint64_t consumer_id) {
   }
 }
 
+void check_ack_timeouts(actor* self) {
+  auto& st = self->state;
+  st.ack_timer = false;
+  int64_t timeout = st.settings->consumer_timeout_ms;
+  if (timeout == 0 || st.ph != phase::running)
+    return;
+  auto now = coarse_now_ms();
+  int64_t next = -1;  // when the next oldest delivery times out
+  std::vector<uint16_t> expired;
+  for (auto& [n, ch] : st.channels) {
+    if (ch.closing || ch.unacked.empty())
+      continue;
+    auto at = ch.delivered.delivered_at(ch.unacked.front().tag);
+    if (at < 0)
+      continue;
+    if (now - at >= timeout)
+      expired.push_back(n);
+    else if (next < 0 || at + timeout < next)
+      next = at + timeout;
+  }
+  for (auto n : expired) {
+    auto& ch = st.channels.at(n);
+    auto id = ch.unacked.front().consumer_id;
+    auto c = st.consumers.find(id);
+    std::string who = id == 0                    ? "basic.get"
+                      : c != st.consumers.end() ? "consumer '" + c->second.tag + "'"
+                                                : "a cancelled consumer";
+    spdlog::warn("AMQP connection {} (user '{}', vhost '{}'): {} on channel {} has timed out "
+                 "waiting for delivery acknowledgement (consumer_timeout {} ms)",
+                 st.peer, st.user, st.vhost_name, who, n, timeout);
+    channel_error(self, ch, amqp::precondition_failed,
+                  ack_timeout_text(n, static_cast<uint32_t>(timeout)));
+  }
+  if (!expired.empty())
+    flush_out(self);
+  if (next >= 0)
+    arm_ack_check(self, st.ack_timer, next - now);
+}
+
 void release_channel(actor* self, channel_rec& ch) {
   auto& st = self->state;
   for (auto& u : ch.unacked)
     settle_one(self, ch, u, true);
   ch.unacked.clear();
+  ch.delivered.clear();
   // Each queue drops the channel's consumers and takes back its unacknowledged messages in one
   // step: requeued apart, they could reach one of the channel's auto-ack consumers on its way
   // out and be lost. The acks and rejects still waiting go first.

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "actors/ack_timeout.hpp"
 #include "actors/command_loop.hpp"
 #include "actors/connection.hpp"
 #include "metrics/node_counters.hpp"
@@ -74,6 +75,7 @@ struct channel_rec {
   std::deque<tracked_publish> tracked;
   uint64_t next_tag = 1;
   std::deque<unacked_delivery> unacked;
+  delivery_clock delivered;  // when the unacked deliveries were made (the consumer timeout)
   uint16_t prefetch = 0;         // basic.qos global=false: for consumers created afterwards
   uint16_t global_prefetch = 0;  // basic.qos global=true: shared by the channel's consumers
   std::vector<uint64_t> consumers;
@@ -169,6 +171,7 @@ struct state {
   std::unordered_map<caf::actor_addr, std::pair<caf::actor, std::vector<uint64_t>>> requeue_out;
   std::unordered_map<caf::actor_addr, caf::actor> ack_targets;
   bool drain_requested = false;
+  bool ack_timer = false;  // an ack_timeout_atom is on its way
   publisher_flow flow;  // exchanges/queues that asked us to wait
 
   static inline const char* name = "connection";
@@ -250,6 +253,9 @@ void on_flow(actor* self, channel_rec& ch, bool active);
 void on_deliver(actor* self, delivery_batch& b);
 void on_server_cancel(actor* self, uint64_t consumer_id);
 void release_channel(actor* self, channel_rec& ch);
+// (ack_timeout_atom): closes the channels whose oldest unacked delivery is past the consumer
+// timeout, and looks again when the next one would be.
+void check_ack_timeouts(actor* self);
 void refill_credit(actor* self);
 void flush_acks(actor* self);
 void encode_delivery(actor* self, uint16_t channel, std::string_view consumer_tag,

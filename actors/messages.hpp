@@ -317,6 +317,8 @@ using drained_atom = caf::atom_constant<caf::atom("drained")>;
 using start_atom = caf::atom_constant<caf::atom("start")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+// A connection looks for deliveries unacknowledged past the consumer timeout (ack_timeout.hpp).
+using ack_timeout_atom = caf::atom_constant<caf::atom("acktimeout")>;
 using reply_to_atom = caf::atom_constant<caf::atom("replyto")>;
 using direct_atom = caf::atom_constant<caf::atom("direct")>;
 using flow_atom = caf::atom_constant<caf::atom("flow")>;

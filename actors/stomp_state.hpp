@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "actors/ack_timeout.hpp"
 #include "actors/command_loop.hpp"
 #include "actors/connection.hpp"
 #include "actors/stomp_mapping.hpp"
@@ -90,6 +91,8 @@ struct state {
   std::unordered_map<uint64_t, std::string> sub_by_consumer;
   uint64_t next_consumer_id = 1;
   std::deque<unacked_message> unacked;  // ordered by seq
+  delivery_clock delivered;  // when the unacked messages were sent (the consumer timeout)
+  bool ack_timer = false;  // an ack_timeout_atom is on its way
   uint64_t next_seq = 1;
   std::map<std::string, std::vector<stomp::frame>> transactions;
   std::map<std::string, std::string> temp_queues;  // temp-queue name -> real queue name
@@ -159,6 +162,9 @@ void on_server_cancel(actor* self, uint64_t consumer_id);
 // Cancels every subscription and requeues what is unacked (DISCONNECT, ERROR, socket gone).
 void release_subscriptions(actor* self);
 void refill_credit(actor* self);
+// (ack_timeout_atom): an ERROR frame and the end of the connection when its oldest unacked
+// message is past the consumer timeout (ack_timeout.hpp); else a look again when it would be.
+void check_ack_timeout(actor* self);
 void subscribe_temp_queue(actor* self, const std::string& temp, const std::string& queue_name,
                           caf::actor queue);
 

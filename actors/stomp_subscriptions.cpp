@@ -349,6 +349,7 @@ void on_ack(actor* self, const stomp::frame& f, bool nack) {
   if (!cumulative) {
     settle(self, *pos, requeue, nack);
     st.unacked.erase(pos);
+    st.delivered.settled(st.unacked, &unacked_message::seq);
     return;
   }
   // client mode: this message and every earlier one of the same subscription.
@@ -364,6 +365,7 @@ void on_ack(actor* self, const stomp::frame& f, bool nack) {
       ++it;
     }
   }
+  st.delivered.settled(st.unacked, &unacked_message::seq);
 }
 
 void on_deliver(actor* self, delivery_batch& b) {
@@ -382,6 +384,9 @@ void on_deliver(actor* self, delivery_batch& b) {
   // One frame for the batch: its header strings keep their capacity from message to message.
   auto& m = st.message_frame;
   m.command = "MESSAGE";
+  if (sub.mode != ack_mode::auto_ack && !b.items.empty())
+    stamp_deliveries(self, st.delivered, st.ack_timer, st.settings->consumer_timeout_ms,
+                     st.next_seq);
   for (auto& d : b.items) {
     auto seq = st.next_seq++;
     bool with_ack = sub.mode != ack_mode::auto_ack && st.version == stomp::version::v1_2;
@@ -422,6 +427,25 @@ void on_server_cancel(actor* self, uint64_t consumer_id) {
   fatal(self, "Subscription cancelled", "the queue of subscription '" + id + "' was deleted");
 }
 
+void check_ack_timeout(actor* self) {
+  auto& st = self->state;
+  st.ack_timer = false;
+  int64_t timeout = st.settings->consumer_timeout_ms;
+  if (timeout == 0 || st.closing || st.unacked.empty())
+    return;
+  auto at = st.delivered.delivered_at(st.unacked.front().seq);
+  if (at < 0)
+    return;
+  auto now = coarse_now_ms();
+  if (now - at < timeout) {
+    arm_ack_check(self, st.ack_timer, at + timeout - now);
+    return;
+  }
+  // RabbitMQ's adapter: its channel (number 1) is closed with the 406, which it reports as
+  // an ERROR frame before it closes the connection.
+  fatal(self, "precondition_failed", ack_timeout_text(1, static_cast<uint32_t>(timeout)));
+}
+
 void release_subscriptions(actor* self) {
   auto& st = self->state;
   // Each queue drops the subscriptions' consumers and takes back the unacknowledged messages
@@ -431,6 +455,7 @@ void release_subscriptions(actor* self) {
   for (auto& u : st.unacked)
     release.message(u.queue, u.msg_id);
   st.unacked.clear();
+  st.delivered.clear();
   for (auto& [id, sub] : st.subs)
     release.consumer(sub.queue, sub.consumer_id);
   st.subs.clear();

@@ -160,12 +160,12 @@ Configuration keys (see etc/warren.conf):
   data_dir, scheduler.workers, scheduler.io_threads, scheduler.inline_io, log.console.level,
   log.file, default_user, default_pass, loopback_users, vm_memory_high_watermark.relative,
   vm_memory_high_watermark.absolute, disk_free_limit.absolute, heartbeat, frame_max, channel_max,
-  persistence.on_corruption, persistence.commit_interval_ms, persistence.queue_memory_mb,
-  memory.trim_interval_ms, collect_statistics_interval, prometheus.return_per_object_metrics,
-  supervision.max_restarts, supervision.period_ms, debug.fault_injection, cluster.port,
-  cluster.name, cluster.join, cluster.cookie, cluster.ssl_options.certfile,
-  cluster.ssl_options.keyfile, cluster.ssl_options.cacertfile, cluster.ssl_options.password,
-  cluster.keep_deletions
+  consumer_timeout, persistence.on_corruption, persistence.commit_interval_ms,
+  persistence.queue_memory_mb, memory.trim_interval_ms, collect_statistics_interval,
+  prometheus.return_per_object_metrics, supervision.max_restarts, supervision.period_ms,
+  debug.fault_injection, cluster.port, cluster.name, cluster.join, cluster.cookie,
+  cluster.ssl_options.certfile, cluster.ssl_options.keyfile, cluster.ssl_options.cacertfile,
+  cluster.ssl_options.password, cluster.keep_deletions
 
 HTTP on --http-port: the management API (/api/..., RabbitMQ's paths, basic auth with the
 broker's users), Prometheus metrics (/metrics) and a web page (/). Users, vhosts and
@@ -324,6 +324,16 @@ std::string apply_config_text(const std::string& text, daemon_config& cfg) {
       if (!to_int(value, 0, 65535, n))
         return bad();
       cfg.heartbeat = static_cast<uint16_t>(n);
+    } else if (key == "consumer_timeout") {
+      // RabbitMQ takes a positive number of milliseconds here (and turns the timeout off only
+      // in advanced.config); `false` turns it off.
+      bool on = true;
+      if (to_bool(value, on) && !on)
+        cfg.consumer_timeout_ms = 0;
+      else if (to_int(value, 1, 0x7fffffff, n))
+        cfg.consumer_timeout_ms = static_cast<uint32_t>(n);
+      else
+        return bad();
     } else if (key == "frame_max") {
       if (!to_int(value, 4096, 1 << 30, n))
         return bad();

@@ -52,6 +52,9 @@ struct daemon_config {
   uint16_t heartbeat = 60;
   uint32_t frame_max = 131072;
   uint16_t channel_max = 2047;
+  // RabbitMQ's consumer_timeout: a channel with a delivery unacknowledged this long is closed
+  // (0, `consumer_timeout = false`: never).
+  uint32_t consumer_timeout_ms = 1'800'000;
   std::string on_corruption = "refuse";  // refuse | quarantine
   int commit_interval_ms = 2;  // longest a confirm waits for its group commit
   // Observability: how often actors report their statistics, and whether /metrics has a

@@ -162,6 +162,7 @@ int main(int argc, char** argv) {
   settings->node = node_name;
   settings->heartbeat = cfg.heartbeat;
   settings->frame_max = cfg.frame_max;
+  settings->consumer_timeout_ms = cfg.consumer_timeout_ms;
   settings->channel_max = cfg.channel_max;
   settings->auth_mechanisms = cfg.auth_mechanisms;
   settings->cert_login_common_name = cfg.cert_login_common_name;
