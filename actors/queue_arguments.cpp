@@ -59,13 +59,14 @@ const std::string* string_arg(const amqp::field_value& v, std::string_view key,
   return s;
 }
 
-constexpr std::array<const char*, 18> option_keys = {
+constexpr std::array<const char*, 20> option_keys = {
   "x-message-ttl",          "x-expires",      "x-max-length",
   "x-max-length-bytes",     "x-overflow",     "x-dead-letter-exchange",
   "x-dead-letter-routing-key", "x-max-priority", "x-single-active-consumer",
   "x-queue-type",           "x-max-age",      "x-stream-max-segment-size-bytes",
   "x-delivery-limit",       "x-dead-letter-strategy", "x-quorum-initial-group-size",
-  "x-queue-leader-locator", "x-max-in-memory-length", "x-max-in-memory-bytes"};
+  "x-queue-leader-locator", "x-max-in-memory-length", "x-max-in-memory-bytes",
+  "x-queue-mode",           "x-queue-version"};
 
 // What RabbitMQ 3.10 refuses for one queue type because it belongs to others
 // (rabbit_classic_queue and rabbit_quorum_queue capabilities).
@@ -201,6 +202,20 @@ std::optional<queue_options> parse_queue_options(const amqp::field_table& args,
       if (*n > max_supported_priority)
         return fail(key, term("max_value_exceeded", *n));
       o.max_priority = static_cast<uint8_t>(*n);
+    } else if (key == "x-queue-mode") {
+      // Lazy or not, a classic queue here keeps what queue_memory_mb allows in memory.
+      auto s = std::get_if<std::string>(&value.v);
+      if (!s)
+        return fail(key, "{unacceptable_type," + std::string{type_name(value)} + "}");
+      if (*s != "default" && *s != "lazy")
+        return fail(key, "\"unsupported queue mode '" + *s + "'\"");
+    } else if (key == "x-queue-version") {
+      // Both of RabbitMQ's classic queue index versions are the one store here.
+      auto n = int_arg(value, true, reason);
+      if (!n)
+        return fail(key, reason);
+      if (*n != 1 && *n != 2)
+        return fail(key, "\"unsupported queue version '" + std::to_string(*n) + "'\"");
     } else if (key == "x-single-active-consumer") {
       auto b = std::get_if<bool>(&value.v);
       if (!b)

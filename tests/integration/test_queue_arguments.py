@@ -677,6 +677,10 @@ class ArgumentValidationTest(QueueArgsTestCase):
             ("x-overflow", {"x-overflow": "bogus"}),
             ("x-dead-letter-exchange", {"x-dead-letter-exchange": 5}),
             ("x-dead-letter-routing-key", {"x-dead-letter-routing-key": "k"}),
+            ("x-queue-mode", {"x-queue-mode": "LAZY"}),    # "unsupported queue mode 'LAZY'"
+            ("x-queue-mode", {"x-queue-mode": 7}),         # {unacceptable_type,signedint}
+            ("x-queue-version", {"x-queue-version": 3}),   # "unsupported queue version '3'"
+            ("x-queue-version", {"x-queue-version": "2"}),
         ]
         conn = self.connect()
         for name, arguments in cases:
@@ -710,6 +714,16 @@ class ArgumentValidationTest(QueueArgsTestCase):
             conn.channel().queue_declare(queue=plain, exclusive=True,
                                          arguments={"x-max-length": 2})
         self.assert_refused(ctx, 406, "inequivalent arg", "x-max-length")
+
+        # A classic queue's mode and version count too, from RabbitMQ's lists of values.
+        lazy = self.declare(ch, "redeclare", {"x-queue-mode": "lazy", "x-queue-version": 2})
+        for arguments, key in (({"x-queue-mode": "default", "x-queue-version": 2},
+                                "x-queue-mode"),
+                               ({"x-queue-mode": "lazy", "x-queue-version": 1},
+                                "x-queue-version")):
+            with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+                conn.channel().queue_declare(queue=lazy, exclusive=True, arguments=arguments)
+            self.assert_refused(ctx, 406, "inequivalent arg", key)
 
 
 class ExpiryCountsTest(QueueArgsTestCase):

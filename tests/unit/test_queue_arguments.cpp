@@ -89,6 +89,19 @@ TEST_CASE("queue arguments: refused with RabbitMQ's error terms", "[queue-args]"
   CHECK(arg == "x-overflow");
   CHECK(reason_for({{"x-dead-letter-routing-key", "k"}}, &arg) == "routing_key_but_no_dlx_defined");
   CHECK(arg == "x-dead-letter-routing-key");
+  // A classic queue's mode and index version: only RabbitMQ's values.
+  CHECK(reason_for({{"x-queue-mode", "lazy"}}) == "ok");
+  CHECK(reason_for({{"x-queue-mode", "default"}}) == "ok");
+  CHECK(reason_for({{"x-queue-mode", "LAZY"}}, &arg) == "\"unsupported queue mode 'LAZY'\"");
+  CHECK(arg == "x-queue-mode");
+  CHECK(reason_for({{"x-queue-mode", int32_t{7}}}) == "{unacceptable_type,signedint}");
+  CHECK(reason_for({{"x-queue-mode", true}}) == "{unacceptable_type,bool}");
+  CHECK(reason_for({{"x-queue-version", int32_t{1}}}) == "ok");
+  CHECK(reason_for({{"x-queue-version", int8_t{2}}}) == "ok");
+  CHECK(reason_for({{"x-queue-version", int32_t{3}}}) == "\"unsupported queue version '3'\"");
+  CHECK(reason_for({{"x-queue-version", int32_t{0}}}) == "\"unsupported queue version '0'\"");
+  CHECK(reason_for({{"x-queue-version", int32_t{-1}}}) == "{value_negative,-1}");
+  CHECK(reason_for({{"x-queue-version", "2"}}) == "\"expected integer, got longstr\"");
   // A string argument of another type: RabbitMQ words the whole text itself.
   argument_error e;
   CHECK_FALSE(parse_queue_options({{"x-dead-letter-exchange", int32_t{1}}}, e));
@@ -112,6 +125,12 @@ TEST_CASE("queue arguments: redeclare equivalence", "[queue-args]") {
   CHECK(inequivalent_queue_argument({{"x-dead-letter-exchange", "dlx"}}, {}, detail) ==
         "x-dead-letter-exchange");
   CHECK(detail == "received none but current is the value 'dlx' of type 'longstr'");
+  CHECK(inequivalent_queue_argument({{"x-queue-mode", "lazy"}}, {{"x-queue-mode", "default"}},
+                                    detail) == "x-queue-mode");
+  CHECK(detail == "received 'default' but current is 'lazy'");
+  CHECK(inequivalent_queue_argument({}, {{"x-queue-version", int32_t{1}}}, detail) ==
+        "x-queue-version");
+  CHECK(detail == "received the value '1' of type 'signedint' but current is none");
 }
 
 TEST_CASE("queue arguments: quorum queues", "[queue-args]") {
