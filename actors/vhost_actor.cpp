@@ -798,7 +798,10 @@ caf::result<op_result> bind(vhost_actor_t* self, binding_spec& spec, bool add) {
   if (auto s = st.exchanges.find(spec.source);
       !spec.topic_refused.empty() && s != st.exchanges.end() && s->second.spec.type == "topic")
     return op_result{amqp::access_refused, spec.topic_refused, 0};
+  // As RabbitMQ orders its checks: both ends exist, the exchange takes the binding, then the
+  // connection may use the queue.
   caf::actor dest;
+  const queue_record* queue = nullptr;
   if (spec.to_exchange) {
     auto d = st.exchanges.find(spec.destination);
     if (d == st.exchanges.end())
@@ -808,13 +811,18 @@ caf::result<op_result> bind(vhost_actor_t* self, binding_spec& spec, bool add) {
     auto q = st.queues.find(spec.destination);
     if (q == st.queues.end())
       return not_found(st, "queue", spec.destination);
-    if (!accessible(q->second, spec.conn))
-      return locked(st, spec.destination);
+    queue = &q->second;
     dest = q->second.actor;
   }
   auto src = st.exchanges.find(spec.source);
   if (src == st.exchanges.end())
     return not_found(st, "exchange", spec.source);
+  if (add) {
+    if (auto why = exchange::refused_binding(src->second.spec.type, spec.arguments); !why.empty())
+      return op_result{amqp::precondition_failed, std::move(why), 0};
+  }
+  if (queue && !accessible(*queue, spec.conn))
+    return locked(st, spec.destination);
   binding_record rec{spec.source, spec.destination, spec.to_exchange, spec.key, spec.arguments,
                      next_stamp(st)};
   binding_entry entry{dest, spec.destination, spec.to_exchange, spec.key, spec.arguments};

@@ -44,4 +44,8 @@ uint32_t murmur3_32(std::string_view data, uint32_t seed);
 std::unique_ptr<exchange_type> make_exchange_type(std::string_view type);
 bool is_known_type(std::string_view type);
 
+// Why an exchange of `type` refuses a binding with these arguments (RabbitMQ's
+// PRECONDITION_FAILED text: a headers exchange checks x-match), or "" when it takes it.
+std::string refused_binding(std::string_view type, const amqp::field_table& arguments);
+
 }  // namespace warren::exchange

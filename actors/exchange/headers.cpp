@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "actors/exchange/exchange_type.hpp"
+#include "actors/queue_arguments.hpp"
 
 namespace warren::exchange {
 namespace {
@@ -47,6 +48,33 @@ bool value_matches(const amqp::field_value& want, const amqp::field_value* have)
   auto a = want.as_int(), b = have->as_int();
   return a && b && *a == *b;
 }
+
+constexpr std::string_view match_modes[] = {"all", "any", "all-with-x", "any-with-x"};
+
+}  // namespace
+
+std::string refused_binding(std::string_view type, const amqp::field_table& arguments) {
+  if (type != "headers")
+    return {};
+  auto m = amqp::find_field(arguments, "x-match");
+  if (!m)
+    return {};
+  auto s = std::get_if<std::string>(&m->v);
+  if (!s) {
+    auto n = m->as_int();
+    return "PRECONDITION_FAILED - Invalid x-match field type " + std::string{type_name(*m)} +
+           " (value " + (n ? std::to_string(*n) : std::string{type_name(*m)}) +
+           "); expected longstr";
+  }
+  for (auto mode : match_modes)
+    if (*s == mode)
+      return {};
+  return "PRECONDITION_FAILED - Invalid x-match field value <<" +
+         (s->empty() ? std::string{} : "\"" + *s + "\"") +
+         ">>; expected all, any, all-with-x, or any-with-x";
+}
+
+namespace {
 
 class headers final : public exchange_type {
 public:

@@ -151,6 +151,40 @@ class RoutingTest(PikaTestCase):
         self.assertEqual(self.get_all(ch, q_all), [b"both"])
         self.assertEqual(self.get_all(ch, q_any), [b"both", b"one"])
 
+    def test_headers_binding_with_an_unknown_x_match_is_refused(self):
+        conn = self.connect()
+        ch = conn.channel()
+        ex = unique("headers-bad")
+        ch.exchange_declare(exchange=ex, exchange_type="headers", auto_delete=True)
+        q = ch.queue_declare(queue="", exclusive=True).method.queue
+        expected = "; expected all, any, all-with-x, or any-with-x"
+        for value, text in (("bogus", 'Invalid x-match field value <<"bogus">>' + expected),
+                            ("ANY", 'Invalid x-match field value <<"ANY">>' + expected),
+                            ("", "Invalid x-match field value <<>>" + expected),
+                            (5, "Invalid x-match field type signedint (value 5); "
+                                "expected longstr")):
+            for bind in ("queue", "exchange"):
+                ch = conn.channel()
+                with self.assertRaises(pex.ChannelClosedByBroker, msg=(value, bind)) as ctx:
+                    arguments = {"x-match": value, "k": "v"}
+                    if bind == "queue":
+                        ch.queue_bind(queue=q, exchange=ex, arguments=arguments)
+                    else:
+                        ch.exchange_bind(destination="amq.fanout", source=ex,
+                                         arguments=arguments)
+                self.assert_closed_by_broker(ctx, 406, text="PRECONDITION_FAILED - " + text)
+        # The four modes are taken; other exchange types do not look at x-match.
+        ch = conn.channel()
+        for mode in ("all", "any", "all-with-x", "any-with-x"):
+            ch.queue_bind(queue=q, exchange=ex, arguments={"x-match": mode, "k": "v"})
+        ch.queue_bind(queue=q, exchange="amq.direct", routing_key=q,
+                      arguments={"x-match": "bogus"})
+        # The exchange refuses the binding before the queue's owner is looked at.
+        for value, code in (("bogus", 406), ("any", 405)):
+            with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+                self.channel().queue_bind(queue=q, exchange=ex, arguments={"x-match": value})
+            self.assertEqual(ctx.exception.reply_code, code, ctx.exception)
+
     def test_exchange_to_exchange_binding(self):
         _, ch = self.publisher()
         src, dst = unique("e2e-src"), unique("e2e-dst")
