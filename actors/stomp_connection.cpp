@@ -61,18 +61,9 @@ void on_connect(actor* self, stomp::frame& f) {
   auto& st = self->state;
   auto v = net::negotiate_version(f);
   if (!v) {
-    stomp::frame err;
-    err.command = "ERROR";
-    err.headers.emplace_back("version", "1.0,1.1,1.2");
-    err.headers.emplace_back("content-type", "text/plain");
-    err.headers.emplace_back("message", "Supported protocol versions are 1.0,1.1,1.2");
-    err.body = "Supported protocol versions are 1.0,1.1,1.2";
-    send_frame(self, err);
-    st.closing = true;
-    flush_out(self);
-    if (st.session)  // frames read before a hang-up still run after it
-      st.session->close();
-    return;
+    // RabbitMQ's adapter: the versions it speaks in the ERROR's version header, as in every
+    // ERROR it sends, and in its body (STOMP 1.2 "Protocol Negotiation").
+    return fatal(self, "Version mismatch", "Supported versions are 1.0,1.1,1.2\n");
   }
   st.version = *v;
   if (st.session)  // the TLS handshake, if any, is over: CONNECT came through it
@@ -276,6 +267,10 @@ void on_send(actor* self, stomp::frame& f) {
   if (!d)
     return fatal(self, error.message,
                  error.detail.empty() ? "SEND needs a destination header" : error.detail);
+  // RabbitMQ's adapter: a temporary queue is only a reply-to, never sent to by name.
+  if (d->kind == stomp_map::dest_kind::temp_queue)
+    return fatal(self, "Invalid destination",
+                 "'" + *dtext + "' is not a valid destination for 'SEND'\n");
   // RabbitMQ's adapter declares /queue/x before each SEND (configure), then publishes to the
   // exchange (write): "" for queues. Checked before a reply-to queue is made for it.
   using access::kind;
@@ -454,7 +449,7 @@ void handle(actor* self, stomp::frame& f) {
   }
   if (f.command == "CONNECT" || f.command == "STOMP")
     return fatal(self, "Already connected", "CONNECT may be sent once");
-  fatal(self, "Could not interpret command " + f.command);
+  fatal(self, "Bad command", "Could not interpret command \"" + f.command + "\"\n");
 }
 
 void on_weights(actor* self, std::vector<weight_return>& returns) {
@@ -520,6 +515,7 @@ void fatal(actor* self, std::string message, std::string detail) {
   err.command = "ERROR";
   err.headers.emplace_back("message", message);
   err.headers.emplace_back("content-type", "text/plain");
+  err.headers.emplace_back("version", "1.0,1.1,1.2");  // as every ERROR of RabbitMQ's adapter
   err.body = detail.empty() ? message : detail;
   send_frame(self, err);
   flush_publishes(self);  // the SENDs before the error stand

@@ -321,15 +321,21 @@ void on_ack(actor* self, const stomp::frame& f, bool nack) {
   auto id = st.version == stomp::version::v1_2 ? f.header("id") : f.header("message-id");
   if (!id)
     id = f.header("id") ? f.header("id") : f.header("message-id");
+  // RabbitMQ's adapter's answers: a missing or malformed id is a protocol error, an id that
+  // is not (or no longer) unacked is its channel's unknown delivery tag.
+  const char* id_name = st.version == stomp::version::v1_2 ? "id" : "message-id";
   if (!id)
-    return fatal(self, "Missing id", f.command + " needs the message's ack id");
+    return fatal(self, "Missing header",
+                 "\"" + f.command + "\" must include the \"" + id_name + "\" header\n");
   auto seq = seq_of(*id);
   if (!seq)
-    return;  // not one of ours: nothing to settle
+    return fatal(self, "Invalid header",
+                 "\"" + f.command + "\" must include a valid \"" + id_name + "\" header\n");
   auto pos = std::lower_bound(st.unacked.begin(), st.unacked.end(), *seq,
                               [](const unacked_message& u, uint64_t s) { return u.seq < s; });
   if (pos == st.unacked.end() || pos->seq != *seq)
-    return;  // already settled
+    return fatal(self, "precondition_failed",
+                 "PRECONDITION_FAILED - unknown delivery tag " + std::to_string(*seq));
   bool requeue = nack;
   if (auto r = f.header("requeue"); nack && r && *r == "false")
     requeue = false;

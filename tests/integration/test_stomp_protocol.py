@@ -58,6 +58,65 @@ class ConnectTest(StompTestCase):
                 self.assertEqual([m.body for m in msgs], ["hello " + version])
                 self.disconnect(conn, col)
 
+    def test_errors_as_rabbitmq_words_them(self):
+        # RabbitMQ 3.10's adapter: each ERROR names the versions it speaks. Warren then
+        # closes the connection; RabbitMQ's adapter keeps it after some of these.
+        def version_mismatch(c):
+            return c.connect("9.9")
+
+        def bad_command(c):
+            c.connect("1.2")
+            c.send("BOGUS", {})
+
+        def send_to_temp_queue(c):
+            c.connect("1.2")
+            c.send("SEND", {"destination": "/temp-queue/mine"}, b"x")
+
+        def ack_without_id(c):
+            c.connect("1.2")
+            c.send("ACK", {})
+
+        def nack_with_a_foreign_id(c):
+            c.connect("1.2")
+            c.send("NACK", {"id": "zzz"})
+
+        def ack_twice(c):
+            c.connect("1.2")
+            q = "/queue/" + self.queue_name("acktwice")
+            c.send("SUBSCRIBE", {"destination": q, "id": "s", "ack": "client-individual"})
+            c.receipt("SEND", {"destination": q}, b"once")
+            ack = c.expect("MESSAGE").header("ack")
+            c.receipt("ACK", {"id": ack})
+            c.send("ACK", {"id": ack})
+            return c.expect("ERROR"), ack
+
+        cases = [
+            (version_mismatch, "Version mismatch", b"Supported versions are 1.0,1.1,1.2\n"),
+            (bad_command, "Bad command", b'Could not interpret command "BOGUS"\n'),
+            (send_to_temp_queue, "Invalid destination",
+             b"'/temp-queue/mine' is not a valid destination for 'SEND'\n"),
+            (ack_without_id, "Missing header", b'"ACK" must include the "id" header\n'),
+            (nack_with_a_foreign_id, "Invalid header",
+             b'"NACK" must include a valid "id" header\n'),
+            (ack_twice, "precondition_failed", None),
+        ]
+        for do, message, body in cases:
+            with self.subTest(case=do.__name__):
+                conn = self.raw_unconnected()
+                got = do(conn)
+                frame, ack = got if isinstance(got, tuple) else (got, None)
+                if frame is None:
+                    frame = conn.expect("ERROR")
+                self.assertEqual(frame.command, "ERROR", frame)
+                self.assertEqual(frame.header("message"), message, frame)
+                self.assertEqual(frame.header("version"), "1.0,1.1,1.2", frame)
+                if body is None:  # the number of the delivery, after the last @@
+                    body = b"PRECONDITION_FAILED - unknown delivery tag " + \
+                        ack.rpartition("@@")[2].encode()
+                self.assertEqual(frame.body, body)
+                if not self.rabbitmq:
+                    self.assertTrue(conn.wait_closed(5), "connection open after the ERROR")
+
     def test_refused_connects_get_error_then_close(self):
         # All four at once: a reference broker may wait out a login timeout
         # before closing, and these waits then overlap.
@@ -343,7 +402,7 @@ class MessagingTest(StompTestCase):
         data += encode_frame("SEND", [("destination", "/queue/" + qa)], b"after", "1.2")
         conn.send_raw(data)
         self.assertEqual(conn.expect("ERROR").header("message"),
-                         "Could not interpret command BOGUS")
+                         "Bad command")
         self.assertTrue(conn.wait_closed(5), "connection open after ERROR")
         expected = {
             qa: [b"warm"] + [b"m%d" % i for i in range(1, 200, 2)] + [b"last", b"before error"],
