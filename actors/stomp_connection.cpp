@@ -215,15 +215,6 @@ void publish_message(actor* self, const stomp::frame& f, const caf::actor& targe
 
 void on_send(actor* self, stomp::frame& f);
 
-// The name of the queue a queue-like destination stands for: its own, or for /temp-queue/x
-// the queue created for it; null while that temporary queue does not exist yet.
-const std::string* queue_name_of(const state& st, const stomp_map::destination& d) {
-  if (d.kind != stomp_map::dest_kind::temp_queue)
-    return &d.name;
-  auto it = st.temp_queues.find(d.name);
-  return it == st.temp_queues.end() ? nullptr : &it->second;
-}
-
 // reply-to: /temp-queue/x is this connection's private queue; others see /reply-queue/<name>.
 bool rewrite_reply_to(actor* self, stomp::frame& f) {
   auto& st = self->state;
@@ -267,10 +258,8 @@ void on_send(actor* self, stomp::frame& f) {
   if (!d)
     return fatal(self, error.message,
                  error.detail.empty() ? "SEND needs a destination header" : error.detail);
-  // RabbitMQ's adapter: a temporary queue is only a reply-to, never sent to by name.
   if (d->kind == stomp_map::dest_kind::temp_queue)
-    return fatal(self, "Invalid destination",
-                 "'" + *dtext + "' is not a valid destination for 'SEND'\n");
+    return refuse_temp_queue(self, f);
   // RabbitMQ's adapter declares /queue/x before each SEND (configure), then publishes to the
   // exchange (write): "" for queues. Checked before a reply-to queue is made for it.
   using access::kind;
@@ -297,8 +286,8 @@ void on_send(actor* self, stomp::frame& f) {
       }
       if (st.negative_lookup == d->name) {
         st.negative_lookup.clear();
-        return fatal(self, "not_found", "no exchange '" + d->name + "' in vhost '" +
-                                          st.vhost_name + "'");
+        return fatal(self, "not_found",
+                     "NOT_FOUND - no exchange '" + d->name + "' in vhost '" + st.vhost_name + "'");
       }
       auto name = d->name;
       ask<lookup_result>(
@@ -319,6 +308,9 @@ void on_send(actor* self, stomp::frame& f) {
       retry_current(self, std::move(f));
       return;
     }
+    // Sent to the default exchange with the queue's name as key, as RabbitMQ's adapter sends
+    // it: no queue by that name, and the message is dropped (the RECEIPT still comes).
+    case stomp_map::dest_kind::amq_queue:
     case stomp_map::dest_kind::reply_queue: {
       auto it = st.queue_cache.find(d->name);
       if (it != st.queue_cache.end())
@@ -344,13 +336,10 @@ void on_send(actor* self, stomp::frame& f) {
     }
     default: {
       // A queue already known: no lookup, and no copy of the frame for later.
-      if (auto name = queue_name_of(st, *d)) {
-        auto it = st.queue_cache.find(*name);
-        if (it != st.queue_cache.end())
-          return publish_message(self, f, it->second, false, "", *name);
-      }
+      if (auto it = st.queue_cache.find(d->name); it != st.queue_cache.end())
+        return publish_message(self, f, it->second, false, "", d->name);
       auto frame = f;
-      with_queue(self, *d, false, f, [self, frame](caf::actor q, std::string name) {
+      with_queue(self, *d, f, [self, frame](caf::actor q, std::string name) {
         publish_message(self, frame, q, false, "", name);
       });
       return;
@@ -563,30 +552,16 @@ void retry_current(actor* self, stomp::frame&& f) {
   st.current_bytes = 0;
 }
 
-void with_queue(actor* self, const stomp_map::destination& d, bool for_subscribe,
-                const stomp::frame& request, std::function<void(caf::actor, std::string)> then) {
+void refuse_temp_queue(actor* self, const stomp::frame& f) {
+  fatal(self, "Invalid destination",
+        "'" + *f.header("destination") + "' is not a valid destination for '" + f.command +
+          "'\n");
+}
+
+void with_queue(actor* self, const stomp_map::destination& d, const stomp::frame& request,
+                std::function<void(caf::actor, std::string)> then) {
   auto& st = self->state;
-  auto known = queue_name_of(st, d);
-  if (!known) {  // a temporary queue not created yet
-    auto spec = server_named_spec(self, true, true);
-    if (!spec)
-      return;
-    auto temp = d.name;
-    ask<queue_declared>(
-      self, st.vhost,
-      [self, temp, then, for_subscribe](queue_declared& r) {
-        if (r.code != 0)
-          return fatal(self, stomp_map::error_name(r.text), r.text);
-        self->state.temp_queues[temp] = r.name;
-        self->state.queue_cache[r.name] = r.queue;
-        if (!for_subscribe)
-          subscribe_temp_queue(self, temp, r.name, r.queue);
-        then(r.queue, r.name);
-      },
-      declare_atom::value, queue_atom::value, std::move(*spec));
-    return;
-  }
-  std::string name = *known;
+  const std::string& name = d.name;
   auto cached = st.queue_cache.find(name);
   if (cached != st.queue_cache.end())
     return then(cached->second, name);
@@ -626,7 +601,8 @@ void with_queue(actor* self, const stomp_map::destination& d, bool for_subscribe
     [self, name, then](lookup_result& r) {
       auto& st = self->state;
       if (r.code != 0)
-        return fatal(self, "not_found", "no queue '" + name + "' in vhost '" + st.vhost_name + "'");
+        return fatal(self, "not_found",
+                     "NOT_FOUND - no queue '" + name + "' in vhost '" + st.vhost_name + "'");
       st.queue_cache[name] = r.target;
       self->monitor(r.target);
       then(r.target, name);

@@ -141,8 +141,11 @@ std::optional<queue_spec> server_named_spec(actor* self, bool exclusive, bool au
 void retry_current(actor* self, stomp::frame&& f);
 // Resolves a queue for a destination, declaring it when the destination asks for that; calls
 // `then` with the queue actor and name, or sends ERROR. Pauses the frame loop meanwhile.
-void with_queue(actor* self, const stomp_map::destination& d, bool for_subscribe,
-                const stomp::frame& request, std::function<void(caf::actor, std::string)> then);
+void with_queue(actor* self, const stomp_map::destination& d, const stomp::frame& request,
+                std::function<void(caf::actor, std::string)> then);
+// RabbitMQ's adapter: a temporary queue is only a reply-to, neither sent to nor subscribed to by
+// name (ERROR "Invalid destination").
+void refuse_temp_queue(actor* self, const stomp::frame& f);
 
 template <class R, class F, class... Ts>
 void ask(actor* self, const caf::actor& dest, F f, Ts&&... xs) {

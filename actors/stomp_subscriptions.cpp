@@ -266,13 +266,13 @@ void on_subscribe(actor* self, stomp::frame& f) {
         declare_atom::value, queue_atom::value, std::move(*spec));
       return;
     }
-    case stomp_map::dest_kind::reply_queue:
-      return fatal(self, "Invalid destination", "cannot subscribe to a /reply-queue/");
-    default:
+    case stomp_map::dest_kind::temp_queue:
+      return refuse_temp_queue(self, f);
+    default:  // /reply-queue/x too: RabbitMQ's adapter consumes from the queue x
       if (d->kind == stomp_map::dest_kind::queue &&
           !permitted(self, access::perm::configure, access::kind::queue, d->name))
         return;
-      with_queue(self, *d, true, f, [self, sub, selector, request](caf::actor q, std::string name) {
+      with_queue(self, *d, f, [self, sub, selector, request](caf::actor q, std::string name) {
         if (!permitted(self, access::perm::read, access::kind::queue, name))
           return;
         start_consumer(self, sub, q, std::move(name), selector, request);

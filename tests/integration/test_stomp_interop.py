@@ -243,8 +243,23 @@ class DestinationTest(StompTestCase):
                                    "id": "m", "receipt": "m"})
         frame = missing.recv_frame()
         self.assertEqual(frame.command, "ERROR", frame)
-        self.assertTrue(frame.header("message"))
+        self.assertEqual(frame.header("message"), "not_found")
+        self.assertTrue(frame.body.startswith(b"NOT_FOUND - no queue 'missing."), frame)
         self.assertTrue(missing.wait_closed(5), "connection open after the ERROR frame")
+
+        # A SEND goes to the default exchange with the name as key, as RabbitMQ's adapter
+        # sends it: to no queue, and the RECEIPT still comes.
+        sender = self.raw("1.2")
+        gone = unique("missing")
+        sender.receipt("SEND", {"destination": "/amq/queue/" + gone}, b"dropped")
+        sender.receipt("SEND", {"destination": "/amq/queue/" + name}, b"kept")
+        self.assertEqual(st.expect("MESSAGE").body, b"kept")
+        with self.assertRaises(pika.exceptions.ChannelClosedByBroker):
+            self.connect().channel().queue_declare(gone, passive=True)
+        # A missing exchange is the AMQP error.
+        sender.send("SEND", {"destination": "/exchange/" + gone + "/k", "receipt": "x"}, b"x")
+        self.assert_refused(sender, "not_found",
+                            b"NOT_FOUND - no exchange '%s' in vhost '/'" % gone.encode())
 
     def assert_refused(self, st, message, body_start):
         frame = st.recv_frame()
@@ -287,6 +302,21 @@ class DestinationTest(StompTestCase):
                             b"RESOURCE_LOCKED - cannot obtain exclusive access to locked queue")
         self.assertEqual(ch.queue_declare(limited, passive=True).method.message_count, 1)
         self.assertEqual(ch.queue_declare(transient, passive=True).method.message_count, 1)
+
+    def test_a_subscription_to_a_reply_queue_consumes_from_that_queue(self):
+        # RabbitMQ's adapter takes /reply-queue/x on SUBSCRIBE as the queue x, which must exist.
+        name = self.queue_name("replyq")
+        self.connect().channel().queue_declare(name, durable=True)
+        st = self.raw("1.2")
+        st.receipt("SUBSCRIBE", {"destination": "/reply-queue/" + name, "id": "s"})
+        self.raw("1.2").receipt("SEND", {"destination": "/amq/queue/" + name}, b"to x")
+        self.assertEqual(st.expect("MESSAGE").body, b"to x")
+        missing = self.raw("1.2")
+        missing.send("SUBSCRIBE", {"destination": "/reply-queue/" + unique("none"), "id": "s",
+                                   "receipt": "r"})
+        frame = missing.expect("ERROR")
+        self.assertEqual(frame.header("message"), "not_found")
+        self.assertTrue(frame.body.startswith(b"NOT_FOUND - no queue '"), frame)
 
     def test_a_transient_destination_declares_an_exclusive_queue(self):
         # RabbitMQ's adapter: the last durable or persistent header decides whether /queue/x

@@ -72,6 +72,10 @@ class ConnectTest(StompTestCase):
             c.connect("1.2")
             c.send("SEND", {"destination": "/temp-queue/mine"}, b"x")
 
+        def subscribe_to_temp_queue(c):
+            c.connect("1.2")
+            c.send("SUBSCRIBE", {"destination": "/temp-queue/mine", "id": "s"})
+
         def ack_without_id(c):
             c.connect("1.2")
             c.send("ACK", {})
@@ -95,6 +99,8 @@ class ConnectTest(StompTestCase):
             (bad_command, "Bad command", b'Could not interpret command "BOGUS"\n'),
             (send_to_temp_queue, "Invalid destination",
              b"'/temp-queue/mine' is not a valid destination for 'SEND'\n"),
+            (subscribe_to_temp_queue, "Invalid destination",
+             b"'/temp-queue/mine' is not a valid destination for 'SUBSCRIBE'\n"),
             (ack_without_id, "Missing header", b'"ACK" must include the "id" header\n'),
             (nack_with_a_foreign_id, "Invalid header",
              b'"NACK" must include a valid "id" header\n'),
