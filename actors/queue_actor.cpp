@@ -1144,12 +1144,23 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
     },
     [=](consume_atom, consumer_spec& spec) -> op_result {
       auto& st = self->state;
+      argument_error bad;
+      if (refused_consumer_argument(
+            spec.arguments, st.cfg.options.quorum ? queue_kind::quorum : queue_kind::classic, bad))
+        return op_result{amqp::precondition_failed,
+                         "PRECONDITION_FAILED - " +
+                           argument_error_text(bad, queue_desc(st),
+                                               st.cfg.options.quorum ? "rabbit_quorum_queue"
+                                                                     : "rabbit_classic_queue"),
+                         0};
       if (st.cfg.options.quorum && spec.global_qos)
         return op_result{amqp::not_implemented,
                          "NOT_IMPLEMENTED - " + queue_desc(st) + " does not support global qos", 0};
       bool exclusive_taken = std::any_of(st.consumers.begin(), st.consumers.end(),
                                          [](const consumer& c) { return c.spec.exclusive; });
-      if (exclusive_taken || (spec.exclusive && !st.consumers.empty()))
+      // RabbitMQ: no exclusive consumer on a single-active-consumer queue.
+      if (exclusive_taken ||
+          (spec.exclusive && (!st.consumers.empty() || st.cfg.options.single_active_consumer)))
         return op_result{amqp::access_refused,
                          "ACCESS_REFUSED - " + queue_desc(st) + " in exclusive use", 0};
       watch(self, spec.conn);

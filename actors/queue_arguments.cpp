@@ -120,6 +120,39 @@ bool foreign_queue_argument(const amqp::field_table& args, argument_error& error
   return false;
 }
 
+std::string argument_error_text(const argument_error& bad, const std::string& desc,
+                                const char* type) {
+  if (bad.other_type)
+    return bad.text + " " + desc + " of queue type " + type;
+  if (bad.text.empty())
+    return "invalid arg '" + bad.argument + "' for " + desc + ": " + bad.reason;
+  return bad.text + " in " + desc;
+}
+
+bool refused_consumer_argument(const amqp::field_table& args, queue_kind kind,
+                               argument_error& error) {
+  for (auto& [key, value] : args) {
+    bool foreign = key == "x-stream-offset"           ? kind != queue_kind::stream
+                   : key == "x-cancel-on-ha-failover" ? kind != queue_kind::classic
+                   : key == "x-priority"              ? kind == queue_kind::stream
+                                                      : false;
+    if (foreign) {
+      error = argument_error{key, {}, "invalid arg '" + key + "' for", true};
+      return true;
+    }
+    if (key == "x-priority" && !value.as_int()) {
+      error = argument_error{key, "\"expected integer, got " + std::string{type_name(value)} + "\"",
+                             {}};
+      return true;
+    }
+    if (key == "x-cancel-on-ha-failover" && !std::holds_alternative<bool>(value.v)) {
+      error = argument_error{key, "{unacceptable_type," + std::string{type_name(value)} + "}", {}};
+      return true;
+    }
+  }
+  return false;
+}
+
 bool is_quorum(const amqp::field_table& args) {
   auto v = amqp::find_field(args, "x-queue-type");
   auto s = v ? v->as_string() : nullptr;
@@ -226,30 +259,34 @@ std::optional<queue_options> parse_queue_options(const amqp::field_table& args,
   return o;
 }
 
-std::string inequivalent_queue_argument(const amqp::field_table& current,
-                                        const amqp::field_table& received, std::string& detail) {
+std::string argument_difference(const amqp::field_value* a, const amqp::field_value* b) {
   auto describe = [](const amqp::field_value* v) {
     if (!v)
       return std::string{"none"};
     return "the value '" + value_text(*v) + "' of type '" + type_name(*v) + "'";
   };
+  if (!a && !b)
+    return {};
+  if (a && b) {
+    auto x = a->as_int(), y = b->as_int();
+    if (x && y ? *x == *y : *a == *b)
+      return {};
+    return "received '" + value_text(*b) + "' but current is '" + value_text(*a) + "'";
+  }
+  return "received " + describe(b) + " but current is " + describe(a);
+}
+
+std::string inequivalent_queue_argument(const amqp::field_table& current,
+                                        const amqp::field_table& received, std::string& detail) {
   for (auto key : option_keys) {
     auto a = amqp::find_field(current, key);
     auto b = amqp::find_field(received, key);
-    if (!a && !b)
+    if (std::string_view{key} == "x-queue-type" && (a || b) &&
+        (a ? default_type(a) : default_type(b)) && (!a || !b))
       continue;
-    if (std::string_view{key} == "x-queue-type" && (a ? default_type(a) : default_type(b)) &&
-        (!a || !b))
-      continue;
-    if (a && b) {
-      auto x = a->as_int(), y = b->as_int();
-      if (x && y ? *x == *y : *a == *b)
-        continue;
-      detail = "received '" + value_text(*b) + "' but current is '" + value_text(*a) + "'";
+    detail = argument_difference(a, b);
+    if (!detail.empty())
       return key;
-    }
-    detail = "received " + describe(b) + " but current is " + describe(a);
-    return key;
   }
   return {};
 }

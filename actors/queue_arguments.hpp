@@ -45,6 +45,19 @@ struct argument_error {
   bool other_type = false;
 };
 
+// RabbitMQ's whole 406 text for `bad`, about `desc` ("queue 'q' in vhost '/'") of `type`
+// ("rabbit_classic_queue", ...), after "PRECONDITION_FAILED - ".
+std::string argument_error_text(const argument_error& bad, const std::string& desc,
+                                const char* type);
+
+// basic.consume's arguments, as RabbitMQ 3.10 checks them (rabbit_amqqueue consume_args and
+// each queue type's consumer_arguments): x-priority an integer, for classic and quorum queues;
+// x-cancel-on-ha-failover a bool, for classic queues; x-stream-offset for streams (which check
+// its value themselves). True, with `error`, when refused.
+enum class queue_kind { classic, quorum, stream };
+bool refused_consumer_argument(const amqp::field_table& args, queue_kind kind,
+                               argument_error& error);
+
 // True when the declaration asks for a quorum queue (x-queue-type quorum).
 bool is_quorum(const amqp::field_table& args);
 
@@ -68,6 +81,9 @@ std::optional<queue_options> parse_queue_options(const amqp::field_table& args,
 // agree. Integer types are compatible with each other.
 std::string inequivalent_queue_argument(const amqp::field_table& current,
                                         const amqp::field_table& received, std::string& detail);
+// The same comparison for one argument (null: absent): "" when they agree, else the detail.
+std::string argument_difference(const amqp::field_value* current,
+                                const amqp::field_value* received);
 
 // A per-message `expiration` property: a decimal count of milliseconds, 0..max_expiry_ms.
 // nullopt and `reason` set (RabbitMQ's term) when it is not one.

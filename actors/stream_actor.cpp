@@ -678,7 +678,12 @@ caf::behavior stream_behavior(stream_actor_t* self, queue_config cfg, stream_opt
     },
     [=](consume_atom, consumer_spec& spec) -> op_result {
       auto& st = self->state;
-      // RabbitMQ's order: the prefetch first.
+      // RabbitMQ's order: the arguments other queue types take, then the prefetch.
+      argument_error bad;
+      if (refused_consumer_argument(spec.arguments, queue_kind::stream, bad))
+        return refuse(amqp::precondition_failed,
+                      "PRECONDITION_FAILED - " +
+                        argument_error_text(bad, stream_desc(st), "rabbit_stream_queue"));
       if (spec.prefetch == 0)
         return refuse(amqp::precondition_failed,
                       "PRECONDITION_FAILED - consumer prefetch count is not set for '" +

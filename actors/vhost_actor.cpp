@@ -603,9 +603,13 @@ caf::result<op_result> declare_exchange(vhost_actor_t* self, exchange_spec& spec
   if (cur.internal != spec.internal)
     return inequivalent(st, "exchange", spec.name, "internal", bool_text(spec.internal),
                         bool_text(cur.internal));
-  if (alternate_of(spec.arguments) != it->second.alternate)
-    return inequivalent(st, "exchange", spec.name, "alternate-exchange",
-                        alternate_of(spec.arguments), it->second.alternate);
+  if (auto d = argument_difference(amqp::find_field(cur.arguments, "alternate-exchange"),
+                                   amqp::find_field(spec.arguments, "alternate-exchange"));
+      !d.empty())
+    return op_result{amqp::precondition_failed,
+                     "PRECONDITION_FAILED - inequivalent arg 'alternate-exchange' for exchange '" +
+                       spec.name + "'" + where(st) + ": " + d,
+                     0};
   cur.stamp = next_stamp(st);  // declared again: outlives a deletion made before elsewhere
   return op_result{};
 }
@@ -645,12 +649,7 @@ op_result refuse_declaration(const vhost_state& st, const queue_spec& spec) {
                 : quorum ? "rabbit_quorum_queue"
                          : "rabbit_classic_queue";
     return op_result{amqp::precondition_failed,
-                     "PRECONDITION_FAILED - " +
-                       (bad.other_type ? bad.text + " " + desc + " of queue type " + type
-                        : bad.text.empty()
-                          ? "invalid arg '" + bad.argument + "' for " + desc + ": " + bad.reason
-                          : bad.text + " in " + desc),
-                     0};
+                     "PRECONDITION_FAILED - " + argument_error_text(bad, desc, type), 0};
   }
   auto property = !stream && !quorum ? nullptr
                   : spec.auto_delete ? "auto-delete"
@@ -798,25 +797,26 @@ caf::result<op_result> bind(vhost_actor_t* self, binding_spec& spec, bool add) {
   if (auto s = st.exchanges.find(spec.source);
       !spec.topic_refused.empty() && s != st.exchanges.end() && s->second.spec.type == "topic")
     return op_result{amqp::access_refused, spec.topic_refused, 0};
-  // As RabbitMQ orders its checks: both ends exist, the exchange takes the binding, then the
-  // connection may use the queue.
+  // As RabbitMQ orders its checks: the source exists, then the destination, the exchange
+  // takes the binding, then the connection may use the queue. An unbind of what does not
+  // exist is done already (RabbitMQ answers unbind-ok).
+  auto src = st.exchanges.find(spec.source);
+  if (src == st.exchanges.end())
+    return add ? not_found(st, "exchange", spec.source) : op_result{};
   caf::actor dest;
   const queue_record* queue = nullptr;
   if (spec.to_exchange) {
     auto d = st.exchanges.find(spec.destination);
     if (d == st.exchanges.end())
-      return not_found(st, "exchange", spec.destination);
+      return add ? not_found(st, "exchange", spec.destination) : op_result{};
     dest = d->second.actor;
   } else {
     auto q = st.queues.find(spec.destination);
     if (q == st.queues.end())
-      return not_found(st, "queue", spec.destination);
+      return add ? not_found(st, "queue", spec.destination) : op_result{};
     queue = &q->second;
     dest = q->second.actor;
   }
-  auto src = st.exchanges.find(spec.source);
-  if (src == st.exchanges.end())
-    return not_found(st, "exchange", spec.source);
   if (add) {
     if (auto why = exchange::refused_binding(src->second.spec.type, spec.arguments); !why.empty())
       return op_result{amqp::precondition_failed, std::move(why), 0};
