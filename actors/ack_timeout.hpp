@@ -47,6 +47,13 @@ class delivery_clock {
 
   void clear() { runs_.clear(); }
 
+  // Deliveries from `tag` on, older than every run, are back (a transaction's acks rolled
+  // back): counted from `now`.
+  void restamp_front(uint64_t tag, int64_t now) {
+    if (runs_.empty() || runs_.front().tag > tag)
+      runs_.push_front(run{tag, now});
+  }
+
   // After acks, with what is still unacked (ordered by `tag`).
   template <class Entry>
   void settled(const std::deque<Entry>& unacked, uint64_t Entry::*tag) {

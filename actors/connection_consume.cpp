@@ -200,7 +200,7 @@ void on_consume(actor* self, channel_rec& ch, amqp::basic_consume& m) {
         c.prefetch = spec.no_ack ? 0 : ch.prefetch;
         uint32_t initial = window_of(*st.settings, c);
         if (!c.no_ack && ch.global_prefetch) {
-          uint64_t used = ch.unacked.size();
+          uint64_t used = ch.unacked.size() + ch.tx_settles.size();
           for (auto id : ch.consumers) {
             auto& o = st.consumers[id];
             if (!o.no_ack)
@@ -357,52 +357,52 @@ bool stream_settle_allowed(actor* self, channel_rec& ch, uint64_t tag, bool mult
 
 void on_ack(actor* self, channel_rec& ch, uint64_t tag, bool multiple, bool requeue, bool discard,
             uint16_t cls, uint16_t mth) {
-  if (ch.tx) {
-    if (mth == 80) {
-      amqp::basic_ack a;
-      a.delivery_tag = tag;
-      a.multiple = multiple;
-      ch.tx_acks.emplace_back(a);
-    } else {
-      amqp::basic_nack nk;
-      nk.delivery_tag = tag;
-      nk.multiple = multiple;
-      nk.requeue = requeue;
-      ch.tx_acks.emplace_back(nk);
-    }
-    return;
-  }
   if (mth != 80 && !self->state.stream_queues.empty() && !stream_settle_allowed(self, ch, tag,
                                                                                   multiple, cls, mth))
     return;
-  if (multiple) {
-    // tag 0 with multiple means "everything outstanding" (AMQP 0-9-1 §1.8.3.13).
-    auto end = tag == 0 ? ch.unacked.end()
-                        : std::upper_bound(ch.unacked.begin(), ch.unacked.end(), tag,
-                                           [](uint64_t t, const unacked_delivery& u) {
-                                             return t < u.tag;
-                                           });
-    if (tag != 0 && end == ch.unacked.begin())
+  // What it settles, as RabbitMQ collects it: with multiple and tag 0 everything outstanding
+  // (AMQP 0-9-1 §1.8.3.13); otherwise the tag must be outstanding, and multiple takes every
+  // delivery before it too.
+  auto first = ch.unacked.begin(), last = ch.unacked.end();
+  if (!multiple || tag != 0) {
+    auto it = find_unacked(ch, tag);
+    if (it == ch.unacked.end())
       return channel_error(self, ch, amqp::precondition_failed,
                            "PRECONDITION_FAILED - unknown delivery tag " + std::to_string(tag),
                            cls, mth);
-    for (auto it = ch.unacked.begin(); it != end; ++it)
-      settle_one(self, ch, *it, requeue, discard);
-    if (mth == 80)
-      ch.counters.acked += static_cast<uint64_t>(end - ch.unacked.begin());
-    ch.unacked.erase(ch.unacked.begin(), end);
-    settled(ch);
-    return;
+    first = multiple ? ch.unacked.begin() : it;
+    last = std::next(it);
   }
-  auto it = find_unacked(ch, tag);
-  if (it == ch.unacked.end())
-    return channel_error(self, ch, amqp::precondition_failed,
-                         "PRECONDITION_FAILED - unknown delivery tag " + std::to_string(tag), cls,
-                         mth);
-  settle_one(self, ch, *it, requeue, discard);
-  ch.counters.acked += mth == 80 ? 1 : 0;
-  ch.unacked.erase(it);
+  for (auto it = first; it != last; ++it) {
+    if (ch.tx)
+      ch.tx_settles.push_back(tx_settle{*it, requeue, discard, mth == 80});
+    else
+      settle_one(self, ch, *it, requeue, discard);
+  }
+  if (mth == 80 && !ch.tx)
+    ch.counters.acked += static_cast<uint64_t>(last - first);
+  ch.unacked.erase(first, last);
   settled(ch);
+}
+
+void commit_settles(actor* self, channel_rec& ch) {
+  for (auto& s : ch.tx_settles) {
+    settle_one(self, ch, s.delivery, s.requeue, s.discard);
+    ch.counters.acked += s.ack ? 1 : 0;
+  }
+  ch.tx_settles.clear();
+}
+
+void rollback_settles(channel_rec& ch) {
+  if (ch.tx_settles.empty())
+    return;
+  // Back among the unacked, in tag order; the consumer timeout counts them from now.
+  for (auto& s : ch.tx_settles)
+    ch.unacked.push_back(std::move(s.delivery));
+  ch.tx_settles.clear();
+  std::sort(ch.unacked.begin(), ch.unacked.end(),
+            [](const unacked_delivery& a, const unacked_delivery& b) { return a.tag < b.tag; });
+  ch.delivered.restamp_front(ch.unacked.front().tag, coarse_now_ms());
 }
 
 void on_recover(actor* self, channel_rec& ch, bool requeue, bool reply) {
@@ -524,6 +524,10 @@ void check_ack_timeouts(actor* self) {
 
 void release_channel(actor* self, channel_rec& ch) {
   auto& st = self->state;
+  // An uncommitted transaction's acks never happened: those deliveries are requeued too.
+  for (auto& s : ch.tx_settles)
+    settle_one(self, ch, s.delivery, true);
+  ch.tx_settles.clear();
   for (auto& u : ch.unacked)
     settle_one(self, ch, u, true);
   ch.unacked.clear();
@@ -555,7 +559,6 @@ void release_channel(actor* self, channel_rec& ch) {
   }
   ch.held.clear();
   ch.tx_publishes.clear();
-  ch.tx_acks.clear();
   ch.tracked.clear();
   ch.mandatory_pending = 0;
   if (ch.commit_pending) {  // nothing left to wait for on this channel
@@ -596,7 +599,7 @@ void refill_credit(actor* self) {
     ch.credit_dirty = false;
     int64_t channel_room = INT64_MAX;
     if (ch.global_prefetch) {
-      int64_t used = static_cast<int64_t>(ch.unacked.size());
+      int64_t used = static_cast<int64_t>(ch.unacked.size() + ch.tx_settles.size());
       for (auto id : ch.consumers) {
         auto& c = st.consumers[id];
         if (!c.no_ack)

@@ -188,6 +188,52 @@ void flush_outgoing(actor* self) {
   st.batched.reset();
 }
 
+namespace {
+
+// The checks of a publish's properties, once its exchange is known to exist (RabbitMQ's order:
+// direct reply-to, user_id, expiration). False when they closed the channel or connection.
+bool properties_pass(actor* self, channel_rec& ch, amqp::command& cmd,
+                     const amqp::property_scan& scan) {
+  auto& st = self->state;
+  if (scan.reply_to && *scan.reply_to == reply_to_queue) {
+    if (ch.reply_tag.empty()) {
+      channel_error(self, ch, amqp::precondition_failed,
+                    "PRECONDITION_FAILED - fast reply consumer does not exist", 60, 40);
+      return false;
+    }
+    if (!rewrite_reply_to(self, ch, cmd)) {
+      connection_error(self, amqp::syntax_error,
+                       "SYNTAX_ERROR - malformed content header properties", 60, 40);
+      return false;
+    }
+  }
+  // RabbitMQ validates user_id against the authenticated user (flag bit 4 of the first word).
+  if (cmd.properties.size() >= 2 && (static_cast<uint8_t>(cmd.properties[1]) & 0x10)) {
+    amqp::basic_properties props;
+    if (amqp::decode_properties(cmd.properties, props) && props.user_id &&
+        *props.user_id != st.user) {
+      channel_error(self, ch, amqp::precondition_failed,
+                    "PRECONDITION_FAILED - user_id property set to '" + *props.user_id +
+                      "' but authenticated user was '" + st.user + "'",
+                    60, 40);
+      return false;
+    }
+  }
+  if (scan.expiration) {  // per-message TTL: milliseconds, as RabbitMQ checks them
+    std::string why;
+    if (!parse_expiration(*scan.expiration, why)) {
+      channel_error(self, ch, amqp::precondition_failed,
+                    "PRECONDITION_FAILED - invalid expiration '" +
+                      std::string{*scan.expiration} + "': " + why,
+                    60, 40);
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_publish& m) {
   auto& st = self->state;
   if (m.immediate)
@@ -212,37 +258,12 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
   if (!amqp::scan_properties(cmd.properties, scan))
     return connection_error(self, amqp::syntax_error,
                             "SYNTAX_ERROR - malformed content header properties", 60, 40);
-  if (scan.expiration) {  // per-message TTL: milliseconds, as RabbitMQ checks them
-    std::string why;
-    if (!parse_expiration(*scan.expiration, why))
-      return channel_error(self, ch, amqp::precondition_failed,
-                           "PRECONDITION_FAILED - invalid expiration '" +
-                             std::string{*scan.expiration} + "': " + why,
-                           60, 40);
-  }
-  // RabbitMQ validates user_id against the authenticated user (flag bit 4 of the first word).
-  if (cmd.properties.size() >= 2 && (static_cast<uint8_t>(cmd.properties[1]) & 0x10)) {
-    amqp::basic_properties props;
-    if (amqp::decode_properties(cmd.properties, props) && props.user_id &&
-        *props.user_id != st.user)
-      return channel_error(self, ch, amqp::precondition_failed,
-                           "PRECONDITION_FAILED - user_id property set to '" + *props.user_id +
-                             "' but authenticated user was '" + st.user + "'",
-                           60, 40);
-  }
-  if (scan.reply_to && *scan.reply_to == reply_to_queue) {
-    if (ch.reply_tag.empty())
-      return channel_error(self, ch, amqp::precondition_failed,
-                           "PRECONDITION_FAILED - fast reply consumer does not exist", 60, 40);
-    if (!rewrite_reply_to(self, ch, cmd))
-      return connection_error(self, amqp::syntax_error,
-                              "SYNTAX_ERROR - malformed content header properties", 60, 40);
-  }
-
   caf::actor target;
   bool to_exchange = false;
   bool retry_lookup = false;
   if (m.exchange.empty()) {
+    if (!properties_pass(self, ch, cmd, scan))
+      return;
     const auto& key = m.routing_key;
     if (key.rfind(reply_to_prefix, 0) == 0) {
       // Direct reply-to: hand the message to the requesting connection.
@@ -329,6 +350,8 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
                              access::topic_refused_text(m.routing_key, m.exchange,
                                                         st.vhost_name, st.user),
                              60, 40);
+      if (!properties_pass(self, ch, cmd, scan))
+        return;
       target = it->second.first;
       to_exchange = true;
     } else if (st.negative_lookup != m.exchange) {
@@ -443,35 +466,16 @@ void on_tx_commit(actor* self, channel_rec& ch) {
     return channel_error(self, ch, amqp::precondition_failed,
                          "PRECONDITION_FAILED - channel is not transactional", 90, 20);
   auto publishes = std::move(ch.tx_publishes);
-  auto acks = std::move(ch.tx_acks);
   ch.tx_publishes.clear();
-  ch.tx_acks.clear();
-  ch.tx = false;  // apply for real
-  auto n = ch.number;
-  for (auto& a : acks) {
-    auto it = self->state.channels.find(n);
-    if (it == self->state.channels.end() || it->second.closing)
-      return;
-    if (auto* x = std::get_if<amqp::basic_ack>(&a))
-      on_ack(self, it->second, x->delivery_tag, x->multiple, false, false, 60, 80);
-    else if (auto* x = std::get_if<amqp::basic_nack>(&a))
-      on_ack(self, it->second, x->delivery_tag, x->multiple, x->requeue, !x->requeue, 60, 120);
-    else if (auto* x = std::get_if<amqp::basic_reject>(&a))
-      on_ack(self, it->second, x->delivery_tag, false, x->requeue, !x->requeue, 60, 90);
-  }
-  auto it = self->state.channels.find(n);
-  if (it == self->state.channels.end() || it->second.closing)
-    return;
-  auto& c = it->second;
-  c.tx = true;
+  commit_settles(self, ch);
   for (auto& p : publishes)
-    publish_to(self, c, p.target, p.to_exchange, p.mandatory, std::move(p.msg), true);
-  if (c.tx_waiting == 0) {
-    send_method(self, n, amqp::tx_commit_ok{});
+    publish_to(self, ch, p.target, p.to_exchange, p.mandatory, std::move(p.msg), true);
+  if (ch.tx_waiting == 0) {
+    send_method(self, ch.number, amqp::tx_commit_ok{});
     return;
   }
   // commit-ok once every published message reached its queues.
-  c.commit_pending = true;
+  ch.commit_pending = true;
   flush_outgoing(self);
   self->state.awaiting = true;
 }
@@ -481,7 +485,7 @@ void on_tx_rollback(actor* self, channel_rec& ch) {
     return channel_error(self, ch, amqp::precondition_failed,
                          "PRECONDITION_FAILED - channel is not transactional", 90, 30);
   ch.tx_publishes.clear();
-  ch.tx_acks.clear();
+  rollback_settles(ch);
   send_method(self, ch.number, amqp::tx_rollback_ok{});
 }
 

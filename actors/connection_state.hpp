@@ -45,6 +45,16 @@ struct unacked_delivery {
   uint64_t consumer_id = 0;  // 0 for basic.get
 };
 
+// An ack, nack or reject in a transaction: its delivery leaves the unacked list at once (a
+// second ack of it is an unknown tag, as in RabbitMQ) and is settled at commit, or goes back
+// to the list at rollback.
+struct tx_settle {
+  unacked_delivery delivery;
+  bool requeue = false;
+  bool discard = false;
+  bool ack = false;  // basic.ack (counted as acked)
+};
+
 struct consumer_rec {
   uint64_t id = 0;
   uint16_t channel = 0;
@@ -81,7 +91,7 @@ struct channel_rec {
   std::vector<uint64_t> consumers;
   std::string last_queue;  // for queue name "" (AMQP 0-9-1 §1.7.2.1)
   std::vector<tx_publish> tx_publishes;
-  std::vector<amqp::method> tx_acks;
+  std::vector<tx_settle> tx_settles;
   size_t tx_waiting = 0;
   bool commit_pending = false;
   std::string reply_tag;    // direct reply-to consumer tag, "" when none
@@ -249,6 +259,9 @@ void on_qos(actor* self, channel_rec& ch, amqp::basic_qos& m);
 void on_ack(actor* self, channel_rec& ch, uint64_t tag, bool multiple, bool requeue, bool discard,
             uint16_t cls, uint16_t mth);
 void on_recover(actor* self, channel_rec& ch, bool requeue, bool reply);
+// tx.commit and tx.rollback of the acks, nacks and rejects of a transaction.
+void commit_settles(actor* self, channel_rec& ch);
+void rollback_settles(channel_rec& ch);
 void on_flow(actor* self, channel_rec& ch, bool active);
 void on_deliver(actor* self, delivery_batch& b);
 void on_server_cancel(actor* self, uint64_t consumer_id);

@@ -821,12 +821,173 @@ class TransactionTest(PikaTestCase):
         tx2.close()
         self.assertEqual(self.get_all(self.channel(), q), [b"t2"])
 
+    def test_acks_in_a_transaction_are_checked_when_sent(self):
+        # RabbitMQ takes an ack in a transaction off the unacked list at once: a second ack of
+        # it, or an ack of a tag never delivered, closes the channel then, not at commit; a
+        # rollback puts it back.
+        conn = self.connect()
+        q = conn.channel().queue_declare(queue="", exclusive=True).method.queue
+        owner = conn.channel()
+        for i in range(3):
+            owner.basic_publish(exchange="", routing_key=q, body=b"t%d" % i)
+        for second in ("again", "unknown"):
+            tx = conn.channel()
+            tx.tx_select()
+            m, _, _ = tx.basic_get(q)
+            tx.basic_ack(m.delivery_tag)
+            with self.assertRaises(pex.ChannelClosedByBroker, msg=second) as ctx:
+                tx.basic_ack(m.delivery_tag if second == "again" else 99)
+                tx.basic_qos(prefetch_count=0)  # a round trip: the close comes before its ok
+            self.assert_closed_by_broker(
+                ctx, 406, text="PRECONDITION_FAILED - unknown delivery tag %d"
+                % (m.delivery_tag if second == "again" else 99))
+        # Nothing was committed: both messages are back.
+        ready = lambda: conn.channel().queue_declare(queue=q, passive=True).method.message_count
+        self.assertTrue(wait_until(lambda: ready() == 3, timeout=5))
+        tx = conn.channel()
+        tx.tx_select()
+        m, _, _ = tx.basic_get(q)
+        tx.basic_ack(m.delivery_tag)
+        tx.tx_rollback()
+        tx.basic_ack(m.delivery_tag)  # unacked again after the rollback
+        tx.tx_commit()
+        self.assertEqual(ready(), 2)
+
     def test_commit_without_select_is_an_error(self):
         ch = self.channel()
         with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
             ch.tx_commit()
         self.assert_closed_by_broker(
             ctx, 406, text="PRECONDITION_FAILED - channel is not transactional")
+
+
+class RabbitOrderTest(PikaTestCase):
+    """Which of several faults RabbitMQ reports, and what it lets pass."""
+
+    def test_a_missing_exchange_comes_before_the_properties(self):
+        ch = self.channel()
+        missing = unique("nowhere")
+        for props in (pika.BasicProperties(expiration="bad"),
+                      pika.BasicProperties(user_id="somebody-else")):
+            ch = self.channel()
+            with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+                ch.basic_publish(exchange=missing, routing_key="k", body=b"x", properties=props)
+                ch.basic_qos(prefetch_count=0)
+            self.assert_closed_by_broker(
+                ctx, 404, text="NOT_FOUND - no exchange '%s' in vhost '/'" % missing)
+
+    def test_the_source_exchange_is_looked_for_first(self):
+        missing_x, missing_q = unique("no-x"), unique("no-q")
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            self.channel().queue_bind(queue=missing_q, exchange=missing_x, routing_key="k")
+        self.assert_closed_by_broker(
+            ctx, 404, text="NOT_FOUND - no exchange '%s' in vhost '/'" % missing_x)
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            self.channel().exchange_bind(destination=unique("no-dest"), source=missing_x)
+        self.assert_closed_by_broker(
+            ctx, 404, text="NOT_FOUND - no exchange '%s' in vhost '/'" % missing_x)
+
+    def test_unbinding_what_does_not_exist_is_done(self):
+        ch = self.channel()
+        q = ch.queue_declare(queue="", exclusive=True).method.queue
+        missing_x, missing_q = unique("no-x"), unique("no-q")
+        ch.queue_unbind(queue=missing_q, exchange=missing_x, routing_key="k")
+        ch.queue_unbind(queue=missing_q, exchange="amq.direct", routing_key="k")
+        ch.queue_unbind(queue=q, exchange=missing_x, routing_key="k")
+        ch.queue_unbind(queue=q, exchange="amq.direct", routing_key="never-bound")
+        ch.exchange_unbind(destination=unique("no-dest"), source=missing_x, routing_key="k")
+        ch.exchange_unbind(destination=missing_x, source="amq.direct", routing_key="k")
+        ch.queue_declare(queue=q, passive=True)  # the channel is still open
+
+    def test_a_multiple_ack_needs_its_tag_outstanding(self):
+        # RabbitMQ's collect_acks: the tag itself must be unacked, multiple or not.
+        conn = self.connect()
+        q = conn.channel().queue_declare(queue="", exclusive=True).method.queue
+        for case in ("past the last", "acked already", "fine"):
+            ch = conn.channel()
+            for i in range(3):
+                ch.basic_publish(exchange="", routing_key=q, body=b"m")
+            tags = [ch.basic_get(q)[0].delivery_tag for _ in range(3)]
+            if case == "fine":
+                ch.basic_ack(tags[1])
+                ch.basic_ack(tags[2], multiple=True)
+                ch.basic_qos(prefetch_count=0)
+                self.assertEqual(ch.queue_declare(q, passive=True).method.message_count, 0)
+                continue
+            tag = tags[2] + 2 if case == "past the last" else tags[1]
+            if case == "acked already":
+                ch.basic_ack(tags[1])
+            with self.assertRaises(pex.ChannelClosedByBroker, msg=case) as ctx:
+                ch.basic_nack(tag, multiple=True)
+                ch.basic_qos(prefetch_count=0)
+            self.assert_closed_by_broker(
+                ctx, 406, text="PRECONDITION_FAILED - unknown delivery tag %d" % tag)
+            self.assertTrue(wait_until(
+                lambda: conn.channel().queue_declare(q, passive=True).method.message_count
+                == (3 if case == "past the last" else 2), timeout=5), case)
+            conn.channel().queue_purge(q)
+
+    def test_no_exclusive_consumer_on_a_single_active_consumer_queue(self):
+        ch = self.channel()
+        q = ch.queue_declare(queue="", exclusive=True,
+                             arguments={"x-single-active-consumer": True}).method.queue
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            ch.basic_consume(q, lambda *a: None, exclusive=True)
+        self.assert_closed_by_broker(
+            ctx, 403, text="ACCESS_REFUSED - queue '%s' in vhost '/' in exclusive use" % q)
+
+    def test_consumer_arguments_each_queue_type_takes(self):
+        names = {}
+        for kind, args in (("classic", {}), ("quorum", {"x-queue-type": "quorum"}),
+                           ("stream", {"x-queue-type": "stream"})):
+            names[kind] = unique("cargs-" + kind)
+            self.channel().queue_declare(names[kind], durable=True, arguments=args)
+            self.addCleanup(lambda n=names[kind]: self.channel().queue_delete(n))
+        foreign = "PRECONDITION_FAILED - invalid arg '%s' for queue '%s' in vhost '/' of " \
+                  "queue type rabbit_%s_queue"
+        cases = [
+            ("classic", {"x-priority": 1}, None),
+            ("classic", {"x-cancel-on-ha-failover": True}, None),
+            ("classic", {"x-priority": "x"}, "PRECONDITION_FAILED - invalid arg 'x-priority' "
+             "for queue '{q}' in vhost '/': \"expected integer, got longstr\""),
+            ("classic", {"x-cancel-on-ha-failover": 1}, "PRECONDITION_FAILED - invalid arg "
+             "'x-cancel-on-ha-failover' for queue '{q}' in vhost '/': "
+             "{{unacceptable_type,signedint}}"),
+            ("classic", {"x-stream-offset": "first"}, "x-stream-offset"),
+            ("quorum", {"x-priority": 1}, None),
+            ("quorum", {"x-cancel-on-ha-failover": True}, "x-cancel-on-ha-failover"),
+            ("quorum", {"x-stream-offset": 5}, "x-stream-offset"),
+            ("stream", {"x-stream-offset": "first"}, None),
+            ("stream", {"x-priority": 1}, "x-priority"),
+            ("stream", {"x-cancel-on-ha-failover": True}, "x-cancel-on-ha-failover"),
+        ]
+        for kind, arguments, refused in cases:
+            with self.subTest(kind=kind, arguments=arguments):
+                ch = self.channel()
+                ch.basic_qos(prefetch_count=10)
+                q = names[kind]
+                if refused is None:
+                    ch.basic_cancel(ch.basic_consume(q, lambda *a: None, arguments=arguments))
+                    continue
+                with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+                    ch.basic_consume(q, lambda *a: None, arguments=arguments)
+                text = (foreign % (refused, q, kind) if not refused.startswith("PRECONDITION")
+                        else refused.format(q=q))
+                self.assert_closed_by_broker(ctx, 406, text=text)
+
+    def test_an_alternate_exchange_missing_on_one_side(self):
+        name = unique("ae")
+        ch = self.channel()
+        ch.exchange_declare(name, "direct", auto_delete=True)
+        for arguments, detail in (
+                ({"alternate-exchange": "other"},
+                 "received the value 'other' of type 'longstr' but current is none"),):
+            with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+                self.channel().exchange_declare(name, "direct", auto_delete=True,
+                                                arguments=arguments)
+            self.assert_closed_by_broker(
+                ctx, 406, text="PRECONDITION_FAILED - inequivalent arg 'alternate-exchange' "
+                "for exchange '%s' in vhost '/': %s" % (name, detail))
 
 
 class ConnectionTest(PikaTestCase):
