@@ -666,6 +666,9 @@ op_result refuse_declaration(const vhost_state& st, const queue_spec& spec) {
 
 caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec) {
   auto& st = self->state;
+  // RabbitMQ: an exclusive queue is never durable, whatever the declaration says.
+  if (spec.exclusive)
+    spec.durable = false;
   auto fail = [](op_result r) { return queue_declared{r.code, std::move(r.text), {}, 0, 0, {}}; };
   if ((spec.name.empty() || spec.server_named) && !spec.passive && is_quorum(spec.arguments))
     return fail(op_result{amqp::precondition_failed,

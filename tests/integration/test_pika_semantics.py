@@ -975,6 +975,17 @@ class RabbitOrderTest(PikaTestCase):
                         else refused.format(q=q))
                 self.assert_closed_by_broker(ctx, 406, text=text)
 
+    def test_an_exclusive_queue_is_never_durable(self):
+        conn = self.connect()
+        q = unique("exclusive-durable")
+        conn.channel().queue_declare(q, durable=True, exclusive=True)
+        conn.channel().queue_declare(q, durable=False, exclusive=True)  # equivalent
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            conn.channel().queue_declare(q, durable=False, exclusive=True, auto_delete=True)
+        self.assert_closed_by_broker(
+            ctx, 406, text="PRECONDITION_FAILED - inequivalent arg 'auto_delete' for queue "
+            "'%s' in vhost '/': received 'true' but current is 'false'" % q)
+
     def test_an_alternate_exchange_missing_on_one_side(self):
         name = unique("ae")
         ch = self.channel()

@@ -693,6 +693,56 @@ class ArgumentValidationTest(QueueArgsTestCase):
                     conn.channel().queue_declare(queue=q, passive=True)
                 self.assert_refused(ctx, 404)   # nothing was created
 
+    def test_the_fault_reported_is_the_first_in_rabbitmqs_order(self):
+        # With several faults, RabbitMQ names the first in its own order of arguments, not
+        # the table's; a quorum queue compares a redeclare in an order of its own.
+        conn = self.connect()
+        for arguments, key in (({"x-max-length": -1, "x-message-ttl": -1}, "x-message-ttl"),
+                               ({"x-overflow": "bad", "x-expires": 0}, "x-expires"),
+                               ({"x-queue-type": "quorum", "x-max-length": -1,
+                                 "x-dead-letter-exchange": 5}, "x-dead-letter-exchange")):
+            with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+                conn.channel().queue_declare(queue=unique("order"), durable=True,
+                                             arguments=arguments)
+            self.assertIn("'%s'" % key, ctx.exception.reply_text, arguments)
+
+        def order(first, second, base):
+            q = unique("order")
+            conn.channel().queue_declare(q, durable=True, arguments=dict(base, **first))
+            self.addCleanup(lambda: self.channel().queue_delete(q))
+            differing, reported = dict(second), []
+            while differing:
+                with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+                    conn.channel().queue_declare(
+                        q, durable=True, arguments=dict(base, **dict(first, **differing)))
+                key = ctx.exception.reply_text.split("'")[1]
+                reported.append(key)
+                differing.pop(key)
+            return reported
+
+        classic = [("x-expires", 100000, 200000), ("x-message-ttl", 1000, 2000),
+                   ("x-dead-letter-exchange", "a", "b"), ("x-dead-letter-routing-key", "a", "b"),
+                   ("x-max-length", 5, 6), ("x-max-length-bytes", 500, 600),
+                   ("x-max-priority", 3, 4), ("x-overflow", "drop-head", "reject-publish"),
+                   ("x-queue-mode", "lazy", "default"), ("x-queue-version", 1, 2),
+                   ("x-single-active-consumer", True, False)]
+        self.assertEqual(order({k: a for k, a, _ in reversed(classic)},
+                               {k: b for k, _, b in reversed(classic)}, {}),
+                         [k for k, _, _ in classic])
+        quorum = [("x-dead-letter-exchange", "a", "b"), ("x-dead-letter-routing-key", "a", "b"),
+                  ("x-dead-letter-strategy", "at-most-once", "at-least-once"),
+                  ("x-expires", 100000, 200000), ("x-max-length", 5, 6),
+                  ("x-max-length-bytes", 500, 600), ("x-max-in-memory-length", 5, 6),
+                  ("x-max-in-memory-bytes", 5, 6), ("x-overflow", "drop-head", "reject-publish"),
+                  ("x-single-active-consumer", True, False),
+                  ("x-quorum-initial-group-size", 1, 3), ("x-delivery-limit", 5, 6),
+                  ("x-message-ttl", 1000, 2000),
+                  ("x-queue-leader-locator", "balanced", "client-local")]
+        self.assertEqual(order({k: a for k, a, _ in reversed(quorum)},
+                               {k: b for k, _, b in reversed(quorum)},
+                               {"x-queue-type": "quorum"}),
+                         [k for k, _, _ in quorum])
+
     def test_redeclare_with_other_arguments_is_refused(self):
         # RabbitMQ: "PRECONDITION_FAILED - inequivalent arg 'x-message-ttl' for queue 'q' in
         # vhost '/': received '2000' but current is '1000'" (without the argument: "received
