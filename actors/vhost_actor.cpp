@@ -1552,6 +1552,13 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
           return node_down(st, it->second);
         if (!accessible(it->second, conn))
           return locked(st, name);
+        if ((if_unused || if_empty) && is_quorum(it->second.spec.arguments))
+          return op_result{amqp::not_implemented,
+                           "NOT_IMPLEMENTED - cannot delete queue '" + name + "'" + where(st) +
+                             ". queue.delete operations with " +
+                             (if_unused ? "if-unused" : "if-empty") +
+                             " flag set are not supported by quorum queues",
+                           0};
         auto rp = self->make_response_promise<op_result>();
         auto actor = it->second.actor;
         self->request(actor, remote_timeout, check_atom::value, if_unused, if_empty)

@@ -70,6 +70,20 @@ class DeclareTest(QuorumTestCase):
         self.assertEqual(ok.method.message_count, 0)
         self.assertEqual(ch.queue_declare(queue=q, passive=True).method.queue, q)
 
+    def test_delete_if_unused_or_if_empty_is_not_implemented(self):
+        # RabbitMQ 3.10: a connection error, naming if-unused when both flags are set.
+        q = self.declare(self.channel())
+        for flags, named in (({"if_empty": True}, "if-empty"), ({"if_unused": True}, "if-unused"),
+                             ({"if_empty": True, "if_unused": True}, "if-unused")):
+            with self.assertRaises(pex.ConnectionClosedByBroker) as ctx:
+                self.channel().queue_delete(q, **flags)
+            self.assertEqual((ctx.exception.reply_code, ctx.exception.reply_text),
+                             (540, "NOT_IMPLEMENTED - cannot delete queue '%s' in vhost '/'. "
+                              "queue.delete operations with %s flag set are not supported by "
+                              "quorum queues" % (q, named)))
+        self.channel().queue_declare(q, passive=True)  # still there
+        self.channel().queue_delete(q)
+
     def test_properties_a_quorum_queue_cannot_have(self):
         for prop, declare in [("non-durable", {}),
                               ("exclusive-owner", {"durable": True, "exclusive": True}),
