@@ -126,6 +126,17 @@ op_result inequivalent(const vhost_state& st, const char* kind, const std::strin
                    0};
 }
 
+// An alternate-exchange argument must be a string (RabbitMQ's 406 otherwise).
+op_result invalid_alternate(const vhost_state& st, const exchange_spec& spec) {
+  auto v = amqp::find_field(spec.arguments, "alternate-exchange");
+  if (!v || std::holds_alternative<std::string>(v->v))
+    return {};
+  return op_result{amqp::precondition_failed,
+                   "PRECONDITION_FAILED - invalid type '" + std::string{type_name(*v)} +
+                     "' for arg 'alternate-exchange' in exchange '" + spec.name + "'" + where(st),
+                   0};
+}
+
 std::string alternate_of(const amqp::field_table& args) {
   if (auto v = amqp::find_field(args, "alternate-exchange"))
     if (auto s = v->as_string())
@@ -569,6 +580,8 @@ caf::result<op_result> declare_exchange(vhost_actor_t* self, exchange_spec& spec
       return op_result{amqp::access_refused, "ACCESS_REFUSED - exchange name '" + spec.name +
                                                "' contains reserved prefix 'amq.*'",
                        0};
+    if (auto bad = invalid_alternate(st, spec); bad.code != 0)
+      return bad;
     if (!spec.refused_if_new.empty())
       return op_result{amqp::access_refused, std::move(spec.refused_if_new), 0};
     spec.stamp = next_stamp(st);
@@ -588,6 +601,8 @@ caf::result<op_result> declare_exchange(vhost_actor_t* self, exchange_spec& spec
   }
   if (spec.passive)
     return op_result{};
+  if (auto bad = invalid_alternate(st, spec); bad.code != 0)
+    return bad;
   auto& cur = it->second.spec;
   if (!exchange::is_known_type(spec.type))
     return op_result{amqp::command_invalid,
@@ -639,6 +654,20 @@ caf::result<op_result> delete_exchange_checked(vhost_actor_t* self, const std::s
 // rabbit_quorum_queue:declare).
 op_result refuse_declaration(const vhost_state& st, const queue_spec& spec) {
   auto desc = "queue '" + spec.name + "'" + where(st);
+  // The type first, whatever else is wrong (RabbitMQ 3.10).
+  if (auto t = amqp::find_field(spec.arguments, "x-queue-type")) {
+    auto s = std::get_if<std::string>(&t->v);
+    std::string reason =
+      !s ? "{unacceptable_type," + std::string{type_name(*t)} + "}"
+      : *s != "classic" && *s != "quorum" && *s != "stream"
+        ? "\"unsupported queue type '" + *s + "'\""
+        : "";
+    if (!reason.empty())
+      return op_result{amqp::precondition_failed,
+                       "PRECONDITION_FAILED - invalid arg 'x-queue-type' for " + desc + ": " +
+                         reason,
+                       0};
+  }
   bool stream = is_stream(spec.arguments), quorum = !stream && is_quorum(spec.arguments);
   argument_error bad;
   bool refused = stream ? !parse_stream_options(spec.arguments, bad)
@@ -693,9 +722,6 @@ caf::result<queue_declared> declare_queue(vhost_actor_t* self, queue_spec& spec)
       return fail(not_found(st, "queue", spec.name));
     if (!spec.refused_if_new.empty())
       return fail(op_result{amqp::access_refused, std::move(spec.refused_if_new), 0});
-    if (auto bad = unsupported_queue_argument(spec.arguments); !bad.empty())
-      return fail(op_result{amqp::not_implemented,
-                            "NOT_IMPLEMENTED - queue argument '" + bad + "' is not supported", 0});
     if (auto refused = refuse_declaration(st, spec); refused.code != 0)
       return fail(std::move(refused));
     if (st.max_queues >= 0 && static_cast<int64_t>(st.queues.size()) >= st.max_queues)
@@ -1459,17 +1485,6 @@ void add_catalog_rows(const persistence::catalog_snapshot& snap, const std::stri
   for (auto& d : snap.deletions)
     if (d.scope == vhost && d.kind != "registry")
       out.deletions.push_back(d);
-}
-
-std::string unsupported_queue_argument(const amqp::field_table& args) {
-  for (auto& [k, v] : args) {
-    if (k == "x-queue-type") {
-      auto s = v.as_string();
-      if (!s || (*s != "classic" && *s != "stream" && *s != "quorum"))
-        return k;
-    }
-  }
-  return {};
 }
 
 std::string encode_arguments(const amqp::field_table& t) {

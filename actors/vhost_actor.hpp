@@ -92,11 +92,6 @@ struct binding_info {
 
 caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persistence persist = {});
 
-// Queue arguments this build does not implement (x-queue-type other than classic); declaring
-// one is refused with 540 NOT_IMPLEMENTED rather than silently ignored. Returns the offending
-// argument or "".
-std::string unsupported_queue_argument(const amqp::field_table& args);
-
 }  // namespace warren
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<warren::exchange_info>)

@@ -975,6 +975,25 @@ class RabbitOrderTest(PikaTestCase):
                         else refused.format(q=q))
                 self.assert_closed_by_broker(ctx, 406, text=text)
 
+    def test_an_alternate_exchange_must_be_a_string(self):
+        for value, kind in ((5, "signedint"), (b"ab", "binary")):
+            name = unique("ae-type")
+            with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+                self.channel().exchange_declare(name, "direct", auto_delete=True,
+                                                arguments={"alternate-exchange": value})
+            self.assert_closed_by_broker(
+                ctx, 406, text="PRECONDITION_FAILED - invalid type '%s' for arg "
+                "'alternate-exchange' in exchange '%s' in vhost '/'" % (kind, name))
+        # The reserved prefix and an unknown type come first.
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            self.channel().exchange_declare("amq." + unique("x"), "direct",
+                                            arguments={"alternate-exchange": 5})
+        self.assertEqual(ctx.exception.reply_code, 403)
+        with self.assertRaises(pex.ConnectionClosedByBroker) as ctx:
+            self.channel().exchange_declare("amq." + unique("x"), "bogus",
+                                            arguments={"alternate-exchange": 5})
+        self.assertEqual(ctx.exception.reply_code, 503)
+
     def test_an_exclusive_queue_is_never_durable(self):
         conn = self.connect()
         q = unique("exclusive-durable")

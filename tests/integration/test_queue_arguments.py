@@ -681,6 +681,10 @@ class ArgumentValidationTest(QueueArgsTestCase):
             ("x-queue-mode", {"x-queue-mode": 7}),         # {unacceptable_type,signedint}
             ("x-queue-version", {"x-queue-version": 3}),   # "unsupported queue version '3'"
             ("x-queue-version", {"x-queue-version": "2"}),
+            # The type first, whatever else: "unsupported queue type 'bogus'", a channel error.
+            ("x-queue-type", {"x-queue-type": "bogus", "x-message-ttl": -1}),
+            ("x-queue-type", {"x-queue-type": 5}),         # {unacceptable_type,signedint}
+            ("x-queue-type", {"x-queue-type": "Quorum"}),
         ]
         conn = self.connect()
         for name, arguments in cases:
