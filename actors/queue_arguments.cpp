@@ -70,16 +70,24 @@ constexpr std::array<const char*, 20> option_keys = {
   "x-single-active-consumer", "x-queue-type",     "x-quorum-initial-group-size",
   "x-max-age",          "x-stream-max-segment-size-bytes", "x-queue-leader-locator",
   "x-delivery-limit",   "x-dead-letter-strategy"};
-// A quorum queue's redeclare compares the type first, then the rest in an order of its own
-// (rabbit_quorum_queue).
-constexpr std::array<const char*, 20> quorum_keys = {
-  "x-queue-type",       "x-dead-letter-exchange", "x-dead-letter-routing-key",
-  "x-dead-letter-strategy", "x-expires",          "x-max-length",
-  "x-max-length-bytes", "x-max-in-memory-length", "x-max-in-memory-bytes",
-  "x-overflow",         "x-single-active-consumer", "x-quorum-initial-group-size",
-  "x-delivery-limit",   "x-message-ttl",          "x-queue-leader-locator",
-  "x-max-age",          "x-stream-max-segment-size-bytes", "x-max-priority",
-  "x-queue-mode",       "x-queue-version"};
+// A redeclare compares only the arguments of the queue's type, in the order of the type's
+// list (the queue_arguments of rabbit_classic_queue, rabbit_quorum_queue and
+// rabbit_stream_queue: a stream ignores x-message-ttl, a classic queue x-delivery-limit).
+constexpr std::array<std::string_view, 13> classic_keys = {
+  "x-expires",          "x-message-ttl",          "x-dead-letter-exchange",
+  "x-dead-letter-routing-key", "x-max-length",    "x-max-length-bytes",
+  "x-max-priority",     "x-overflow",             "x-queue-mode",
+  "x-queue-version",    "x-single-active-consumer", "x-queue-type",
+  "x-queue-master-locator"};
+constexpr std::array<std::string_view, 15> quorum_keys = {
+  "x-dead-letter-exchange", "x-dead-letter-routing-key", "x-dead-letter-strategy",
+  "x-expires",          "x-max-length",           "x-max-length-bytes",
+  "x-max-in-memory-length", "x-max-in-memory-bytes", "x-overflow",
+  "x-single-active-consumer", "x-queue-type",     "x-quorum-initial-group-size",
+  "x-delivery-limit",   "x-message-ttl",          "x-queue-leader-locator"};
+constexpr std::array<std::string_view, 6> stream_keys = {
+  "x-max-length-bytes", "x-queue-type",           "x-max-age",
+  "x-stream-max-segment-size-bytes", "x-initial-cluster-size", "x-queue-leader-locator"};
 
 // What RabbitMQ 3.10 refuses for one queue type because it belongs to others
 // (rabbit_classic_queue and rabbit_quorum_queue capabilities).
@@ -296,17 +304,26 @@ std::string argument_difference(const amqp::field_value* a, const amqp::field_va
 
 std::string inequivalent_queue_argument(const amqp::field_table& current,
                                         const amqp::field_table& received, std::string& detail) {
-  for (auto key : is_quorum(current) ? quorum_keys : option_keys) {
-    auto a = amqp::find_field(current, key);
-    auto b = amqp::find_field(received, key);
-    if (std::string_view{key} == "x-queue-type" && (a || b) &&
-        (a ? default_type(a) : default_type(b)) && (!a || !b))
-      continue;
-    detail = argument_difference(a, b);
-    if (!detail.empty())
-      return key;
-  }
-  return {};
+  auto compare = [&](auto& keys) -> std::string {
+    for (std::string_view key : keys) {
+      auto a = amqp::find_field(current, key);
+      auto b = amqp::find_field(received, key);
+      if (key == "x-queue-type" && (a || b) && (a ? default_type(a) : default_type(b)) &&
+          (!a || !b))
+        continue;
+      detail = argument_difference(a, b);
+      if (!detail.empty())
+        return std::string{key};
+    }
+    return {};
+  };
+  auto type = amqp::find_field(current, "x-queue-type");
+  auto name = type ? type->as_string() : nullptr;
+  if (name && *name == "quorum")
+    return compare(quorum_keys);
+  if (name && *name == "stream")
+    return compare(stream_keys);
+  return compare(classic_keys);
 }
 
 std::optional<int64_t> parse_expiration(std::string_view text, std::string& reason) {

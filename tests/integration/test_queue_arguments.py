@@ -747,6 +747,36 @@ class ArgumentValidationTest(QueueArgsTestCase):
                                {"x-queue-type": "quorum"}),
                          [k for k, _, _ in quorum])
 
+    def test_a_redeclare_compares_the_arguments_of_the_queues_type(self):
+        # Each type compares its own arguments only, in its own order (RabbitMQ 3.10.8).
+        conn = self.connect()
+        cases = [({}, {"x-delivery-limit": 5}, None),
+                 ({}, {"x-max-age": "1D"}, None),
+                 ({}, {"x-queue-master-locator": "random"}, "x-queue-master-locator"),
+                 ({"x-queue-type": "stream"}, {"x-queue-type": "stream", "x-message-ttl": 5},
+                  None),
+                 ({"x-queue-type": "stream"}, {"x-queue-type": "stream", "x-max-age": "1D"},
+                  "x-max-age"),
+                 ({"x-queue-type": "stream"}, {"x-dead-letter-routing-key": "k"},
+                  "x-queue-type"),
+                 ({"x-queue-type": "quorum"}, {"x-queue-type": "quorum", "x-max-priority": 5},
+                  None),
+                 ({"x-queue-type": "quorum"}, {"x-single-active-consumer": True},
+                  "x-single-active-consumer"),
+                 ({"x-queue-type": "quorum", "x-quorum-initial-group-size": 1},
+                  {"x-quorum-initial-group-size": 3}, "x-queue-type")]
+        for current, received, refused in cases:
+            with self.subTest(current=current, received=received):
+                q = unique("type-args")
+                conn.channel().queue_declare(q, durable=True, arguments=current)
+                self.addCleanup(lambda q=q: self.channel().queue_delete(q))
+                if refused is None:
+                    conn.channel().queue_declare(q, durable=True, arguments=received)
+                    continue
+                with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+                    conn.channel().queue_declare(q, durable=True, arguments=received)
+                self.assert_refused(ctx, 406, "inequivalent arg '%s'" % refused)
+
     def test_redeclare_with_other_arguments_is_refused(self):
         # RabbitMQ: "PRECONDITION_FAILED - inequivalent arg 'x-message-ttl' for queue 'q' in
         # vhost '/': received '2000' but current is '1000'" (without the argument: "received
