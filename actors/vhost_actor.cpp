@@ -126,7 +126,8 @@ op_result inequivalent(const vhost_state& st, const char* kind, const std::strin
                    0};
 }
 
-// An alternate-exchange argument must be a string (RabbitMQ's 406 otherwise).
+// The alternate-exchange argument of a new exchange must be a string (RabbitMQ's 406
+// otherwise; an existing one only compares it).
 op_result invalid_alternate(const vhost_state& st, const exchange_spec& spec) {
   auto v = amqp::find_field(spec.arguments, "alternate-exchange");
   if (!v || std::holds_alternative<std::string>(v->v))
@@ -601,8 +602,6 @@ caf::result<op_result> declare_exchange(vhost_actor_t* self, exchange_spec& spec
   }
   if (spec.passive)
     return op_result{};
-  if (auto bad = invalid_alternate(st, spec); bad.code != 0)
-    return bad;
   auto& cur = it->second.spec;
   if (!exchange::is_known_type(spec.type))
     return op_result{amqp::command_invalid,

@@ -984,6 +984,16 @@ class RabbitOrderTest(PikaTestCase):
             self.assert_closed_by_broker(
                 ctx, 406, text="PRECONDITION_FAILED - invalid type '%s' for arg "
                 "'alternate-exchange' in exchange '%s' in vhost '/'" % (kind, name))
+        # An existing exchange only compares it.
+        name = unique("ae-type")
+        self.channel().exchange_declare(name, "direct", auto_delete=True)
+        with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+            self.channel().exchange_declare(name, "direct", auto_delete=True,
+                                            arguments={"alternate-exchange": 5})
+        self.assert_closed_by_broker(
+            ctx, 406, text="PRECONDITION_FAILED - inequivalent arg 'alternate-exchange' for "
+            "exchange '%s' in vhost '/': received the value '5' of type 'signedint' but current "
+            "is none" % name)
         # The reserved prefix and an unknown type come first.
         with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
             self.channel().exchange_declare("amq." + unique("x"), "direct",
