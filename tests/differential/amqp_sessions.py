@@ -250,6 +250,7 @@ class Session:
             except pex.ConnectionClosedByBroker as e:
                 answers.append((op, self.call, ("connection closed", e.reply_code,
                                            normalise(e.reply_text, self.prefix))))
+                self.clean(pika.BlockingConnection(self.params))
                 return answers
             except (pex.UnroutableError, pex.NackError) as e:
                 answer = (type(e).__name__, len(e.messages))
@@ -258,6 +259,8 @@ class Session:
         return answers
 
     def clean(self, conn):
+        """Deletes the session's queues and exchanges: what later sessions route through the
+        shared exchanges (amq.topic) must not reach them."""
         ch = conn.channel()
         for name, delete in [(q, "queue_delete") for q in ("q0", "q1", "q2", "s0")] + \
                 [(x, "exchange_delete") for x in ("x0", "x1", "x2", "dlx")]:
