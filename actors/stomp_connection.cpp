@@ -257,7 +257,8 @@ void on_send(actor* self, stomp::frame& f) {
   auto d = stomp_map::parse_destination(dtext ? *dtext : std::string{}, error);
   if (!d)
     return fatal(self, error.message,
-                 error.detail.empty() ? "SEND needs a destination header" : error.detail);
+                 error.detail.empty() ? "\"SEND\" must include a 'destination' header\n"
+                                      : error.detail);
   if (d->kind == stomp_map::dest_kind::temp_queue)
     return refuse_temp_queue(self, f);
   // RabbitMQ's adapter declares /queue/x before each SEND (configure), then publishes to the
@@ -347,20 +348,24 @@ void on_send(actor* self, stomp::frame& f) {
   }
 }
 
+void unknown_transaction(actor* self, const std::string& tx) {
+  fatal(self, "Bad transaction", "Invalid transaction identifier: \"" + tx + "\"\n");
+}
+
 void on_transaction(actor* self, stomp::frame& f) {
   auto& st = self->state;
   auto tx = f.header("transaction");
   if (!tx)
-    return fatal(self, "Missing transaction", f.command + " needs a transaction header");
+    return fatal(self, "Missing transaction",
+                 "\"" + f.command + "\" must include a 'transaction' header\n");
   auto it = st.transactions.find(*tx);
   if (f.command == "BEGIN") {
-    if (it != st.transactions.end())
-      return fatal(self, "Transaction already active", "transaction " + *tx + " already begun");
-    st.transactions.emplace(*tx, std::vector<stomp::frame>{});
+    // RabbitMQ's adapter: a BEGIN of a transaction already begun starts it again, empty.
+    st.transactions[*tx].clear();
     return send_receipt(self, f);
   }
   if (it == st.transactions.end())
-    return fatal(self, "Invalid transaction", "transaction " + *tx + " is not active");
+    return unknown_transaction(self, *tx);
   if (f.command == "ABORT") {
     st.transactions.erase(it);
     return send_receipt(self, f);
@@ -398,17 +403,17 @@ void handle(actor* self, stomp::frame& f) {
   if (auto e = f.header("expiration"); e && f.command == "SEND") {
     std::string why;  // a per-message TTL, checked as AMQP publishes are (in or out of a transaction)
     if (!parse_expiration(*e, why))
-      return fatal(self, "Bad header", "invalid expiration '" + *e + "': " + why);
+      return fatal(self, "precondition_failed",
+                   "PRECONDITION_FAILED - invalid expiration '" + *e + "': " + why);
   }
   if ((f.command == "SEND" || f.command == "ACK" || f.command == "NACK") &&
       f.header("transaction")) {
     auto it = st.transactions.find(*f.header("transaction"));
     if (it == st.transactions.end())
-      return fatal(self, "Invalid transaction",
-                   "transaction " + *f.header("transaction") + " is not active");
-    auto receipt_frame = f;
+      return unknown_transaction(self, *f.header("transaction"));
+    // Done at COMMIT, receipt included, as RabbitMQ's adapter does it (and never at ABORT).
     it->second.push_back(std::move(f));
-    return send_receipt(self, receipt_frame);
+    return;
   }
   if (f.command == "SEND")
     return on_send(self, f);

@@ -175,18 +175,17 @@ void on_subscribe(actor* self, stomp::frame& f) {
   auto d = stomp_map::parse_destination(dtext ? *dtext : std::string{}, error);
   if (!d)
     return fatal(self, error.message,
-                 error.detail.empty() ? "SUBSCRIBE needs a destination header" : error.detail);
+                 error.detail.empty() ? "\"SUBSCRIBE\" must include a 'destination' header\n"
+                                      : error.detail);
   subscription sub;
   sub.destination = *dtext;
   if (auto id = f.header("id"))
     sub.id = *id;
-  else if (st.version == stomp::version::v1_0)
-    sub.id = *dtext;  // STOMP 1.0: the destination identifies the subscription
-  else
-    return fatal(self, "Missing id", "SUBSCRIBE needs an id header in STOMP 1.1 and 1.2");
+  else  // the destination identifies the subscription (RabbitMQ's adapter, any version)
+    sub.id = *dtext;
   if (st.subs.count(sub.id))
     return fatal(self, "Duplicated subscription identifier",
-                 "a subscription with id '" + sub.id + "' already exists");
+                 "A subscription identified by 'T_" + sub.id + "' already exists.");
   if (auto a = f.header("ack")) {
     if (*a == "client")
       sub.mode = ack_mode::client;
@@ -282,16 +281,22 @@ void on_subscribe(actor* self, stomp::frame& f) {
 
 void on_unsubscribe(actor* self, stomp::frame& f) {
   auto& st = self->state;
-  std::string id;
-  if (auto h = f.header("id"))
+  std::string id, description;
+  if (auto h = f.header("id")) {
     id = *h;
-  else if (auto d = f.header("destination"); d && st.version == stomp::version::v1_0)
+    description = "id='" + id + "'";
+  } else if (auto d = f.header("destination")) {
     id = *d;
-  else
-    return fatal(self, "Missing id", "UNSUBSCRIBE needs an id header");
+    description = "destination='" + id + "'";
+  } else {
+    return fatal(self, "Missing destination or id",
+                 "UNSUBSCRIBE must include a 'destination' or 'id' header");
+  }
   auto it = st.subs.find(id);
-  if (it == st.subs.end())
-    return send_receipt(self, f);  // nothing to do, as RabbitMQ
+  if (it == st.subs.end())  // RabbitMQ's adapter's texts
+    return fatal(self, "No subscription found",
+                 "UNSUBSCRIBE must refer to an existing subscription.\nSubscription to \"" +
+                   description + "\" not found.\n");
   auto sub = it->second;
   st.subs.erase(it);
   st.sub_by_consumer.erase(sub.consumer_id);

@@ -21,6 +21,7 @@ import time
 import unittest
 import uuid
 
+import amqp
 import pika
 
 START_TIMEOUT_S = 20.0
@@ -306,6 +307,13 @@ def get_one(conn, ch, queue, timeout=5.0, auto_ack=True, step=0.02):
         conn.process_data_events(time_limit=step)
 
 
+def close_amqp_quietly(conn):
+    try:
+        conn.close()
+    except Exception:  # cleanup only
+        pass
+
+
 def close_quietly(conn):
     try:
         if conn.is_open:
@@ -363,6 +371,14 @@ class BrokerTestCase(unittest.TestCase):
 
     def channel(self, **kw):
         return self.connect(**kw).channel()
+
+    def amqp_connect(self, **kw):
+        """A python3-amqp (py-amqp) connection as guest, closed when the test ends."""
+        conn = amqp.Connection(host="%s:%d" % (self.host, self.port), userid="guest",
+                               password="guest", virtual_host="/", connect_timeout=5, **kw)
+        conn.connect()
+        self.addCleanup(close_amqp_quietly, conn)
+        return conn
 
     def queue_later(self, name):
         """Deletes queue `name` (over a connection of its own) when the test ends."""

@@ -38,20 +38,6 @@ class ConsumerTimeoutTest(StompTestCase):
         cls.broker_args = ("--config", write_config(cls, "consumer_timeout = %d\n" % TIMEOUT_MS))
         super().setUpClass()
 
-    def amqp_connection(self):
-        conn = amqp.Connection("%s:%d" % (self.host, self.port), userid="guest",
-                               password="guest", connect_timeout=5)
-        conn.connect()
-        self.addCleanup(self.close_amqp, conn)
-        return conn
-
-    @staticmethod
-    def close_amqp(conn):
-        try:
-            conn.close()
-        except Exception:  # cleanup only
-            pass
-
     def fill(self, queue, n):
         ch = self.channel()
         ch.queue_declare(self.queue_later(queue))
@@ -78,7 +64,7 @@ class ConsumerTimeoutTest(StompTestCase):
     def test_an_unacked_delivery_closes_its_channel_and_only_that_one(self):
         q = unique("ct-consume")
         self.fill(q, 3)
-        conn = self.amqp_connection()
+        conn = self.amqp_connect()
         other = conn.channel()
         ch = conn.channel()
         ch.basic_qos(0, 10, False)
@@ -106,7 +92,7 @@ class ConsumerTimeoutTest(StompTestCase):
     def test_a_basic_get_left_unacked_closes_its_channel(self):
         q = unique("ct-get")
         self.fill(q, 1)
-        conn = self.amqp_connection()
+        conn = self.amqp_connect()
         ch = conn.channel()
         self.assertIsNotNone(ch.basic_get(q, no_ack=False))
         exc, _ = self.wait_channel_error(conn)

@@ -94,7 +94,39 @@ class ConnectTest(StompTestCase):
             c.send("ACK", {"id": ack})
             return c.expect("ERROR"), ack
 
+        def frame(command, headers):
+            def do(c):
+                c.connect("1.2")
+                c.send(command, headers, b"x" if command == "SEND" else b"")
+            do.__name__ = "%s %s" % (command, sorted(headers))
+            return do
+
+        def subscribe_twice(c):
+            c.connect("1.2")
+            q = "/queue/" + self.queue_name("twice")
+            c.send("SUBSCRIBE", {"destination": q, "id": "s1"})
+            c.send("SUBSCRIBE", {"destination": q, "id": "s1"})
+
         cases = [
+            (frame("BEGIN", {}), "Missing transaction",
+             b"\"BEGIN\" must include a 'transaction' header\n"),
+            (frame("COMMIT", {"transaction": "nope"}), "Bad transaction",
+             b'Invalid transaction identifier: "nope"\n'),
+            (frame("ABORT", {"transaction": "nope"}), "Bad transaction",
+             b'Invalid transaction identifier: "nope"\n'),
+            (frame("UNSUBSCRIBE", {}), "Missing destination or id",
+             b"UNSUBSCRIBE must include a 'destination' or 'id' header"),
+            (frame("UNSUBSCRIBE", {"id": "nope"}), "No subscription found",
+             b"UNSUBSCRIBE must refer to an existing subscription.\nSubscription to \"id='nope'\""
+             b" not found.\n"),
+            (frame("SUBSCRIBE", {"id": "s"}), "Missing destination",
+             b"\"SUBSCRIBE\" must include a 'destination' header\n"),
+            (frame("SEND", {}), "Missing destination",
+             b"\"SEND\" must include a 'destination' header\n"),
+            (frame("SEND", {"destination": "/queue/x", "expiration": "bad"}),
+             "precondition_failed", b"PRECONDITION_FAILED - invalid expiration 'bad': no_integer"),
+            (subscribe_twice, "Duplicated subscription identifier",
+             b"A subscription identified by 'T_s1' already exists."),
             (version_mismatch, "Version mismatch", b"Supported versions are 1.0,1.1,1.2\n"),
             (bad_command, "Bad command", b'Could not interpret command "BOGUS"\n'),
             (send_to_temp_queue, "Invalid destination",
@@ -122,6 +154,36 @@ class ConnectTest(StompTestCase):
                 self.assertEqual(frame.body, body)
                 if not self.rabbitmq:
                     self.assertTrue(conn.wait_closed(5), "connection open after the ERROR")
+
+    def test_a_destination_identifies_a_subscription_without_id(self):
+        # RabbitMQ's adapter, in every version: SUBSCRIBE without id, UNSUBSCRIBE by destination.
+        for version in ("1.1", "1.2"):
+            with self.subTest(version=version):
+                q = "/queue/" + self.queue_name("noid")
+                conn = self.raw(version)
+                conn.receipt("SUBSCRIBE", {"destination": q})
+                conn.receipt("SEND", {"destination": q}, b"by destination")
+                self.assertEqual(conn.expect("MESSAGE").body, b"by destination")
+                conn.receipt("UNSUBSCRIBE", {"destination": q})
+                conn.receipt("SEND", {"destination": q}, b"kept")
+                self.assertIsNone(conn.poll_frame(0.3))
+
+    def test_begin_again_starts_the_transaction_afresh(self):
+        q = "/queue/" + self.queue_name("begin-again")
+        conn = self.raw("1.2")
+        conn.receipt("SUBSCRIBE", {"destination": q, "id": "s"})
+        conn.receipt("BEGIN", {"transaction": "t"})
+        conn.send("SEND", {"destination": q, "transaction": "t", "receipt": "dropped"},
+                  b"dropped")
+        conn.receipt("BEGIN", {"transaction": "t"})
+        conn.send("SEND", {"destination": q, "transaction": "t", "receipt": "in-tx"},
+                  b"committed")
+        self.assertIsNone(conn.poll_frame(0.3))  # a SEND in a transaction waits for COMMIT
+        conn.receipt("COMMIT", {"transaction": "t"})
+        frames = [conn.recv_frame(), conn.recv_frame()]
+        self.assertEqual(sorted((f.command, f.body, f.header("receipt-id")) for f in frames),
+                         [("MESSAGE", b"committed", None), ("RECEIPT", b"", "in-tx")])
+        self.assertIsNone(conn.poll_frame(0.3))  # nothing of the first, nor its receipt
 
     def test_refused_connects_get_error_then_close(self):
         # All four at once: a reference broker may wait out a login timeout

@@ -11,21 +11,6 @@ from harness import BrokerTestCase, unique
 
 class RabbitsAndWarrensTest(BrokerTestCase):
 
-    def amqp_connect(self, **kw):
-        conn = amqp.Connection(host="%s:%d" % (self.host, self.port),
-                               userid="guest", password="guest", virtual_host="/",
-                               connect_timeout=5, **kw)
-        conn.connect()
-        self.addCleanup(self._close, conn)
-        return conn
-
-    @staticmethod
-    def _close(conn):
-        try:
-            conn.close()
-        except Exception:  # cleanup only
-            pass
-
     def drain_until(self, conn, predicate, timeout=5.0):
         deadline = time.monotonic() + timeout
         while not predicate():
