@@ -59,9 +59,9 @@ const std::string* string_arg(const amqp::field_value& v, std::string_view key,
   return s;
 }
 
-// The arguments RabbitMQ checks, in the order it checks them on declare and compares them on
-// a classic queue's redeclare (rabbit_amqqueue declare_args; read off RabbitMQ 3.10.8 by
-// declaring with several faults at once), so that the fault reported is the same.
+// The arguments RabbitMQ checks on declare, in the order it checks them (rabbit_amqqueue
+// declare_args; read off RabbitMQ 3.10.8 by declaring with several faults at once), so that
+// the fault reported is the same. A redeclare compares them per type (below).
 constexpr std::array<const char*, 20> option_keys = {
   "x-expires",          "x-message-ttl",          "x-dead-letter-exchange",
   "x-dead-letter-routing-key", "x-max-length",    "x-max-length-bytes",
@@ -110,7 +110,7 @@ const std::string* choice_arg(const amqp::field_value& v, std::initializer_list<
                               const char* bad, std::string& reason) {
   auto s = std::get_if<std::string>(&v.v);
   if (!s) {
-    reason = "{unacceptable_type," + std::string{type_name(v)} + "}";
+    reason = unacceptable_type(v);
     return nullptr;
   }
   for (auto o : ok)
@@ -167,7 +167,7 @@ bool refused_consumer_argument(const amqp::field_table& args, queue_kind kind,
       return true;
     }
     if (key == "x-cancel-on-ha-failover" && !std::holds_alternative<bool>(value.v)) {
-      error = argument_error{key, "{unacceptable_type," + std::string{type_name(value)} + "}", {}};
+      error = argument_error{key, unacceptable_type(value), {}};
       return true;
     }
   }
@@ -186,6 +186,10 @@ const char* type_name(const amqp::field_value& v) {
     "signedint", "unsignedint", "long", "float",   "double", "decimal",
     "longstr", "binary", "timestamp", "table",     "array"};
   return names[v.v.index()];
+}
+
+std::string unacceptable_type(const amqp::field_value& v) {
+  return "{unacceptable_type," + std::string{type_name(v)} + "}";
 }
 
 std::optional<queue_options> parse_queue_options(const amqp::field_table& args,
@@ -265,7 +269,7 @@ std::optional<queue_options> parse_queue_options(const amqp::field_table& args,
       // Lazy or not, a classic queue here keeps what queue_memory_mb allows in memory.
       auto s = std::get_if<std::string>(&value.v);
       if (!s)
-        return fail(key, "{unacceptable_type," + std::string{type_name(value)} + "}");
+        return fail(key, unacceptable_type(value));
       if (*s != "default" && *s != "lazy")
         return fail(key, "\"unsupported queue mode '" + *s + "'\"");
     } else if (key == "x-queue-version") {
@@ -278,7 +282,7 @@ std::optional<queue_options> parse_queue_options(const amqp::field_table& args,
     } else if (key == "x-single-active-consumer") {
       auto b = std::get_if<bool>(&value.v);
       if (!b)
-        return fail(key, "{unacceptable_type," + std::string{type_name(value)} + "}");
+        return fail(key, unacceptable_type(value));
       o.single_active_consumer = *b;
     }
   }
@@ -317,13 +321,11 @@ std::string inequivalent_queue_argument(const amqp::field_table& current,
     }
     return {};
   };
+  if (is_quorum(current))
+    return compare(quorum_keys);
   auto type = amqp::find_field(current, "x-queue-type");
   auto name = type ? type->as_string() : nullptr;
-  if (name && *name == "quorum")
-    return compare(quorum_keys);
-  if (name && *name == "stream")
-    return compare(stream_keys);
-  return compare(classic_keys);
+  return name && *name == "stream" ? compare(stream_keys) : compare(classic_keys);
 }
 
 std::optional<int64_t> parse_expiration(std::string_view text, std::string& reason) {

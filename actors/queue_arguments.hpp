@@ -68,6 +68,8 @@ bool foreign_queue_argument(const amqp::field_table& args, argument_error& error
 
 // Erlang's name for a field's type, as RabbitMQ prints it in errors ("signedint", "longstr").
 const char* type_name(const amqp::field_value& v);
+// RabbitMQ's error term for an argument of the wrong type: {unacceptable_type,signedint}.
+std::string unacceptable_type(const amqp::field_value& v);
 
 // Reads the arguments above from the declaration of a classic or quorum queue. Unknown keys
 // are left alone (RabbitMQ keeps them without meaning). nullopt and `error` set when one of

@@ -33,7 +33,7 @@ bool one_of(const std::array<std::string_view, N>& keys, std::string_view k) {
 std::optional<int64_t> positive_int(const amqp::field_value& v, std::string& reason) {
   auto n = v.as_int();
   if (!n) {
-    reason = "{unacceptable_type," + std::string{type_name(v)} + "}";
+    reason = unacceptable_type(v);
     return std::nullopt;
   }
   if (*n < 0) {
@@ -117,7 +117,7 @@ std::optional<stream_options> parse_stream_options(const amqp::field_table& args
     } else if (key == "x-max-age") {
       auto s = std::get_if<std::string>(&value.v);
       if (!s)
-        return fail(key, "{unacceptable_type," + std::string{type_name(value)} + "}");
+        return fail(key, unacceptable_type(value));
       if (!(o.max_age_ms = parse_max_age(*s)))
         return fail(key, "invalid_max_age");
     } else if (key == "x-initial-cluster-size") {
@@ -125,7 +125,7 @@ std::optional<stream_options> parse_stream_options(const amqp::field_table& args
         return fail(key, reason);
     } else if (key == "x-queue-leader-locator") {
       if (!std::get_if<std::string>(&value.v))
-        return fail(key, "{unacceptable_type," + std::string{type_name(value)} + "}");
+        return fail(key, unacceptable_type(value));
     }
   }
   return o;

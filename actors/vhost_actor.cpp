@@ -657,7 +657,7 @@ op_result refuse_declaration(const vhost_state& st, const queue_spec& spec) {
   if (auto t = amqp::find_field(spec.arguments, "x-queue-type")) {
     auto s = std::get_if<std::string>(&t->v);
     std::string reason =
-      !s ? "{unacceptable_type," + std::string{type_name(*t)} + "}"
+      !s ? unacceptable_type(*t)
       : *s != "classic" && *s != "quorum" && *s != "stream"
         ? "\"unsupported queue type '" + *s + "'\""
         : "";
