@@ -211,6 +211,10 @@ caf::behavior exchange_behavior(exchange_actor_t* self, exchange_config cfg) {
     [=](grant_atom, uint64_t messages, uint64_t bytes) {
       self->state.credit.grant_from_sender(self, messages, bytes);
     },
+    [=](policy_atom, std::string& alternate) {
+      // A policy changed the alternate exchange (policy.hpp); "" is none.
+      self->state.cfg.alternate = std::move(alternate);
+    },
     [=](bind_atom, binding_entry& b) -> op_result {
       auto& st = self->state;
       for (auto& existing : st.bindings)

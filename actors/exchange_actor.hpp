@@ -12,7 +12,8 @@ struct exchange_config {
   std::string vhost_name;
   std::string name;
   std::string type;
-  std::string alternate;  // alternate-exchange argument, "" when none
+  std::string alternate;  // alternate-exchange argument or policy, "" when none; a policy
+                          // change sends (policy_atom, std::string) with the new one
   caf::actor vhost;
 };
 

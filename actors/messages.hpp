@@ -356,6 +356,8 @@ using admit_atom = caf::atom_constant<caf::atom("admit")>;
 using channel_atom = caf::atom_constant<caf::atom("channel")>;
 // Topic permissions (registry_actor.hpp).
 using topic_atom = caf::atom_constant<caf::atom("topic")>;
+// Policies (actors/policy.hpp): registry -> vhost -> queues and exchanges.
+using policy_atom = caf::atom_constant<caf::atom("policy")>;
 
 // Makes the receiving actor fail the way an unhandled exception would (debug.fault_injection).
 [[noreturn]] inline void inject_fault(const std::string& what) {

@@ -118,6 +118,7 @@ struct queue_state {
   int64_t expiry_armed = 0;   // the deadline the expiry timer is set for; 0 = none
   int64_t last_use = 0;       // now_ms() of the last consume, cancel, get or declare (x-expires)
   bool idle_armed = false;    // the x-expires timer is set
+  uint64_t idle_epoch = 0;    // a timer of an earlier epoch (a policy changed expires) is stale
   publish_batch dead_letters;  // for the dead-letter exchange, sent at the end of the turn
   bool paging_in = false;
   std::vector<pending_get> pending_gets;  // basic.get waiting for a page-in
@@ -558,7 +559,7 @@ void arm_idle(queue_actor_t* self, int64_t delay) {
   if (!st.cfg.options.expires || st.idle_armed || !st.consumers.empty())
     return;
   st.idle_armed = true;
-  self->delayed_send(self, timer_delay(delay), unused_atom::value, true);
+  self->delayed_send(self, timer_delay(delay), unused_atom::value, st.idle_epoch);
 }
 
 void note_use(queue_actor_t* self) {
@@ -578,11 +579,35 @@ int64_t idle_left(const queue_state& st) {
 void idle_timeout(queue_actor_t* self) {
   auto& st = self->state;
   st.idle_armed = false;
-  if (!st.consumers.empty())
+  if (!st.consumers.empty() || !st.cfg.options.expires)
     return;  // armed again when the last one goes
   if (auto left = idle_left(st); left > 0)
     return arm_idle(self, left);
   self->send(st.cfg.vhost, unused_atom::value, st.cfg.name, caf::actor_cast<caf::actor>(self));
+}
+
+// A policy of the vhost changed what the queue does (the vhost sends every queue what it
+// does now, changed or not). As RabbitMQ has it: a new TTL holds for messages that come from
+// now on, a new length limit at once, a new expiry counts from now.
+void apply_policy(queue_actor_t* self, const queue_options& o) {
+  auto& st = self->state;
+  auto& cur = st.cfg.options;
+  bool expiry_changed = cur.expires != o.expires;
+  cur.message_ttl = o.message_ttl;
+  cur.expires = o.expires;
+  cur.max_length = o.max_length;
+  cur.max_length_bytes = o.max_length_bytes;
+  cur.overflow = o.overflow;
+  cur.dead_letter_exchange = o.dead_letter_exchange;
+  cur.dead_letter_routing_key = o.dead_letter_routing_key;
+  cur.delivery_limit = o.delivery_limit;
+  if (expiry_changed) {
+    ++st.idle_epoch;
+    st.idle_armed = false;
+    note_use(self);
+  }
+  enforce_length(self);
+  flush_store(self);
 }
 
 void remove_consumer(queue_actor_t* self, size_t i) {
@@ -999,6 +1024,7 @@ void resume(queue_actor_t* self, std::vector<handover::in_flight>& back,
   // Timers that fired during the move were dropped: armed again below, as needed.
   st.expiry_armed = 0;
   st.idle_armed = false;
+  ++st.idle_epoch;
   st.dispatch_scheduled = false;
   st.stall_check_scheduled = false;
   st.reclaim_scheduled = false;
@@ -1115,7 +1141,11 @@ caf::behavior queue_behavior(queue_actor_t* self, queue_config cfg) {
       dispatch(self);
       relax_flow(self);
     },
-    [=](unused_atom, bool) { idle_timeout(self); },
+    [=](unused_atom, uint64_t epoch) {
+      if (epoch == self->state.idle_epoch)
+        idle_timeout(self);
+    },
+    [=](policy_atom, queue_options& o) { apply_policy(self, o); },
     [=](unused_atom) -> bool {  // the vhost asks before it deletes the queue for x-expires
       auto& st = self->state;
       bool unused = st.cfg.options.expires && st.consumers.empty() && idle_left(st) <= 0;

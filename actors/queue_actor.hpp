@@ -36,7 +36,10 @@ struct queue_config {
   bool reload = false;
 };
 
-// Besides the messages of the queue protocol (messages.hpp), from its vhost in a cluster:
+// Besides the messages of the queue protocol (messages.hpp), from its vhost:
+//   (policy_atom, queue_options)  what the queue does now that a policy changed (policy.hpp):
+//       its TTL, expiry, length limits, overflow, dead-lettering and delivery limit
+// and in a cluster:
 //   (yield_atom, caf::actor winner, node)  a queue of the same name on node `node` stays
 //       (cluster/definitions.hpp): this one cancels its consumers, sends every message it has
 //       (the unacknowledged ones marked redelivered) to `winner`, paced (handover.hpp), then
@@ -56,3 +59,5 @@ message_ptr from_stored(persistence::stored_message& m);
 message_ptr keep_resident(persistence::stored_message& m, size_t memory_limit, size_t& resident);
 
 }  // namespace warren
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::queue_options)

@@ -8,6 +8,7 @@
 #include <initializer_list>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include <spdlog/spdlog.h>
 
@@ -34,6 +35,8 @@ struct registry_state {
   std::set<std::string> loopback_users;
   // Limits: vhost or user name -> limit name -> value (negative: none).
   std::map<std::string, std::map<std::string, int64_t>> vhost_limits, user_limits;
+  // Policies and operator policies of every vhost (policy.hpp), by (vhost, operator, name).
+  std::map<std::tuple<std::string, bool, std::string>, policy_info> policies;
   // Connections admitted (connection.open, STOMP CONNECT), monitored until they end, and the
   // channels they hold: what the connection and channel limits count.
   struct tracked_connection {
@@ -95,6 +98,13 @@ std::string registry_key(const caf::message& m, bool& deletion) {
   if (m.match_elements<delete_atom, limit_atom, bool, std::string, std::string>())
     return key({"limit", m.get_as<bool>(2) ? "user" : "vhost", m.get_as<std::string>(3),
                 m.get_as<std::string>(4)});
+  if (m.match_elements<put_atom, policy_info>()) {
+    auto& p = m.get_as<policy_info>(1);
+    return key({"policy", p.operator_policy ? "operator" : "user", p.vhost, p.name});
+  }
+  if (m.match_elements<delete_atom, policy_atom, std::string, bool, std::string>())
+    return key({"policy", m.get_as<bool>(3) ? "operator" : "user", m.get_as<std::string>(2),
+                m.get_as<std::string>(4)});
   return {};
 }
 
@@ -116,6 +126,9 @@ caf::message deletion_of(const std::string& key) {
   if (is("limit", 4))
     return caf::make_message(delete_atom::value, limit_atom::value, parts[1] == "user",
                              parts[2], parts[3]);
+  if (is("policy", 4))
+    return caf::make_message(delete_atom::value, policy_atom::value, parts[2],
+                             parts[1] == "operator", parts[3]);
   return {};
 }
 
@@ -198,6 +211,8 @@ std::vector<registry_change> registry_snapshot(registry_actor_t* self) {
     for (auto& [name, limits] : user ? st.user_limits : st.vhost_limits)
       for (auto& [limit, value] : limits)
         add(caf::make_message(put_atom::value, limit_info{user, name, limit, value}));
+  for (auto& [key, p] : st.policies)
+    add(caf::make_message(put_atom::value, p));
   for (auto& [key, d] : st.deletions)
     out.push_back(d);
   return out;
@@ -223,6 +238,10 @@ bool replaces(registry_actor_t* self, const caf::message& change) {
     auto& all = l.user ? st.user_limits : st.vhost_limits;
     auto it = all.find(l.name);
     return it != all.end() && it->second.count(l.limit);
+  }
+  if (change.match_elements<put_atom, policy_info>()) {
+    auto& p = change.get_as<policy_info>(1);
+    return st.policies.count({p.vhost, p.operator_policy, p.name}) > 0;
   }
   return false;
 }
@@ -304,6 +323,25 @@ void add_count(std::map<std::string, int64_t>& counts, const std::string& name, 
     counts.erase(name);
 }
 
+// Tells the vhost `name` its policies now (all of them: it applies them to its queues and
+// exchanges).
+void announce_policies(registry_actor_t* self, const std::string& name) {
+  auto& st = self->state;
+  auto v = st.vhosts.find(name);
+  if (v == st.vhosts.end())
+    return;
+  std::vector<policy_info> out;
+  for (auto& [key, p] : st.policies)
+    if (p.vhost == name)
+      out.push_back(p);
+  self->send(v->second, policy_atom::value, std::move(out));
+}
+
+void add_policy(registry_state& st, policy_info p) {
+  auto key = std::make_tuple(p.vhost, p.operator_policy, p.name);
+  st.policies[std::move(key)] = std::move(p);
+}
+
 caf::actor start_vhost(registry_actor_t* self, const std::string& name, vhost_persistence p) {
   auto& tmpl = self->state.persistence;
   p.data_dir = tmpl.data_dir;
@@ -318,6 +356,7 @@ caf::actor start_vhost(registry_actor_t* self, const std::string& name, vhost_pe
   self->state.vhosts[name] = v;
   if (auto max = limit_of(self->state.vhost_limits, name, "max-queues"); max >= 0)
     self->send(v, limit_atom::value, max);
+  announce_policies(self, name);
   return v;
 }
 
@@ -379,6 +418,8 @@ void reload(registry_actor_t* self) {
             permission_info{p.user, p.vhost, p.configure, p.write, p.read};
         for (auto& l : snap.limits)
           (l.user ? st.user_limits : st.vhost_limits)[l.name][l.limit] = l.value;
+        for (auto& p : snap.policies)
+          add_policy(st, policy_from_row(std::move(p)));
         for (auto& t : snap.topic_permissions)
           st.topic_permissions[{t.user, t.vhost}][t.exchange] =
             topic_permission_info{t.user, t.vhost, t.exchange, t.write, t.read};
@@ -411,6 +452,8 @@ void boot(registry_actor_t* self, registry_config& cfg) {
     st.permissions[{p.user, p.vhost}] = p;
   for (auto& l : cfg.limits)
     (l.user ? st.user_limits : st.vhost_limits)[l.name][l.limit] = l.value;
+  for (auto& p : cfg.policies)
+    add_policy(st, std::move(p));
   for (auto& t : cfg.topic_permissions)
     st.topic_permissions[{t.user, t.vhost}][t.exchange] = t;
   load_deletions(st, cfg.deletions);
@@ -707,6 +750,47 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       commit(self, rp, op_result{}, delete_atom::value, limit_atom::value, user, name, limit);
       return rp;
     },
+    [=](list_atom, policy_atom) {
+      std::vector<policy_info> out;
+      for (auto& [key, p] : self->state.policies)
+        out.push_back(p);
+      sort_policies(out);
+      return out;
+    },
+    [=](put_atom, policy_info& p) -> caf::result<op_result> {
+      auto& st = self->state;
+      if (!st.vhosts.count(p.vhost))
+        return not_found("vhost_not_found");
+      if (auto why = invalid_policy(p))
+        return op_result{amqp::precondition_failed, "Validation failed\n\n" + *why + "\n", 0};
+      std::sort(p.definition.begin(), p.definition.end(),
+                [](auto& a, auto& b) { return a.first < b.first; });
+      auto key = std::make_tuple(p.vhost, p.operator_policy, p.name);
+      uint32_t created = st.policies.count(key) ? 0 : 1;
+      st.policies[key] = p;
+      replicate(self);
+      announce_policies(self, p.vhost);
+      spdlog::info("vhost '{}': {} '{}' set, pattern '{}', apply-to {}, priority {}", p.vhost,
+                   p.operator_policy ? "operator policy" : "policy", p.name, p.pattern,
+                   p.apply_to, p.priority);
+      auto rp = self->make_response_promise<op_result>();
+      commit(self, rp, op_result{0, {}, created}, put_atom::value, policy_row_of(p));
+      return rp;
+    },
+    [=](delete_atom, policy_atom, std::string& vhost, bool operator_policy,
+        std::string& name) -> caf::result<op_result> {
+      auto& st = self->state;
+      if (!st.policies.erase({vhost, operator_policy, name}))
+        return not_found("policy_not_found");
+      replicate(self);
+      announce_policies(self, vhost);
+      spdlog::info("vhost '{}': {} '{}' cleared", vhost,
+                   operator_policy ? "operator policy" : "policy", name);
+      auto rp = self->make_response_promise<op_result>();
+      commit(self, rp, op_result{}, delete_atom::value, policy_atom::value, vhost,
+             operator_policy, name);
+      return rp;
+    },
     [=](lookup_atom, vhost_atom, std::string& name) -> lookup_result {
       auto it = self->state.vhosts.find(name);
       if (it == self->state.vhosts.end())
@@ -739,6 +823,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       st.vhosts.erase(it);
       replicate(self);
       st.vhost_limits.erase(name);
+      std::erase_if(st.policies, [&](auto& kv) { return std::get<0>(kv.first) == name; });
       std::erase_if(st.topic_permissions, [&](auto& kv) { return kv.first.second == name; });
       revoke_where(self, [&](const auto& key) { return key.second == name; });
       spdlog::info("deleting vhost '{}'", name);

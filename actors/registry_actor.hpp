@@ -46,6 +46,15 @@
 //                                                        its user's max-channels
 //   (remove_atom, channel_atom)        -> (no answer)    the sender closed a channel
 // A vhost actor gets its max-queues when it starts and when it changes: (limit_atom, int64).
+// Policies and operator policies (policy.hpp):
+//   (list_atom, policy_atom)           -> std::vector<policy_info>   every vhost's, as RabbitMQ
+//                                                        lists them
+//   (put_atom, policy_info)            -> op_result      404 no such vhost, 406 refused (the
+//                                                        text is RabbitMQ's, "Validation
+//                                                        failed..."); count 1 when created
+//   (delete_atom, policy_atom, vhost, bool operator_policy, name) -> op_result   404 none
+// A vhost actor gets its policies when it starts and when one of them changes:
+// (policy_atom, std::vector<policy_info>), all of them.
 // Sent to vhost_group(vhost) when a user's permissions there change (put, delete, the user
 // or vhost deleted): (permission_atom, permission_info, bool granted).
 // Sent to every vhost's group when a user is deleted (its connections close with 320):
@@ -65,6 +74,7 @@
 
 #include "actors/access.hpp"
 #include "actors/messages.hpp"
+#include "actors/policy.hpp"
 #include "actors/vhost_actor.hpp"
 
 namespace warren {
@@ -150,6 +160,7 @@ struct registry_config {
   std::vector<permission_info> permissions;
   std::vector<limit_info> limits;
   std::vector<topic_permission_info> topic_permissions;
+  std::vector<policy_info> policies;
   // Cluster: the deletions the catalog kept (cluster/definitions.hpp).
   std::vector<persistence::deletion_row> deletions;
   // Created when there are no users at all (first start); on a store without vhosts the

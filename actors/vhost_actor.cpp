@@ -28,6 +28,7 @@
 
 #include "actors/exchange/exchange_type.hpp"
 #include "actors/exchange_actor.hpp"
+#include "actors/policy.hpp"
 #include "actors/queue_actor.hpp"
 #include "actors/stream_actor.hpp"
 #include "cluster/definitions.hpp"
@@ -89,6 +90,7 @@ struct vhost_state {
   // their actor. Exchanges route to them until the move is done.
   std::map<caf::actor_addr, yielding_queue> yielding;
   int64_t max_queues = -1;  // the vhost limit max-queues (negative: none), from the registry
+  std::vector<policy_info> policies;  // the vhost's policies, from the registry (policy.hpp)
   vhost_persistence persist;
   sup::restart_budget budget;  // restarts of exchanges and queues
   std::mt19937_64 rng{std::random_device{}()};
@@ -138,11 +140,30 @@ op_result invalid_alternate(const vhost_state& st, const exchange_spec& spec) {
                    0};
 }
 
-std::string alternate_of(const amqp::field_table& args) {
-  if (auto v = amqp::find_field(args, "alternate-exchange"))
-    if (auto s = v->as_string())
-      return *s;
-  return {};
+// The definition of the policy and operator policy that apply to the queue or exchange
+// `name` now (policy.hpp).
+amqp::field_table policy_definition(const vhost_state& st, policy_target target,
+                                    const std::string& name) {
+  return effective_definition(matching_policy(st.policies, st.vhost, target, name, false),
+                              matching_policy(st.policies, st.vhost, target, name, true));
+}
+
+std::string alternate_of(const vhost_state& st, const exchange_spec& spec) {
+  return effective_alternate(spec.arguments,
+                             policy_definition(st, policy_target::exchange, spec.name));
+}
+
+// What a classic or quorum queue does, from its arguments and its policies. A policy value
+// the queue could not take (none passes the policy checks that fails the queue's) leaves the
+// arguments alone.
+queue_options options_of(const vhost_state& st, const queue_spec& spec) {
+  argument_error ignored;  // checked when declared
+  auto def = policy_definition(st, policy_target::queue, spec.name);
+  if (!def.empty())
+    if (auto o = parse_queue_options(
+          effective_queue_arguments(spec.arguments, def, is_quorum(spec.arguments)), ignored))
+      return std::move(*o);
+  return parse_queue_options(spec.arguments, ignored).value_or(queue_options{});
 }
 
 std::string server_named_queue(vhost_state& st) {
@@ -157,7 +178,7 @@ std::string server_named_queue(vhost_state& st) {
 exchange_record make_exchange(vhost_actor_t* self, const exchange_spec& spec) {
   exchange_record r;
   r.spec = spec;
-  r.alternate = alternate_of(spec.arguments);
+  r.alternate = alternate_of(self->state, spec);
   r.actor = spawn_exchange(self->home_system(),
                            exchange_config{self->state.vhost, spec.name, spec.type, r.alternate,
                                            caf::actor_cast<caf::actor>(self)});
@@ -178,8 +199,8 @@ caf::actor start_queue(vhost_actor_t* self, const queue_record& r,
   qc.auto_delete = r.spec.auto_delete;
   argument_error ignored;  // checked when declared
   bool stream = is_stream(r.spec.arguments);
-  if (auto o = stream ? std::nullopt : parse_queue_options(r.spec.arguments, ignored))
-    qc.options = std::move(*o);
+  if (!stream)
+    qc.options = options_of(st, r.spec);
   qc.vhost = caf::actor_cast<caf::actor>(self);
   if (r.persisted) {
     qc.store_path = st.persist.data_dir + "/" + r.file;
@@ -236,6 +257,24 @@ void replicate(vhost_actor_t* self, vhost_definitions d) {
   if (auto cluster = current_cluster(self->home_system())) {
     d.vhost = self->state.vhost;
     self->send(cluster, replicate_atom::value, std::move(d));
+  }
+}
+
+// The policies changed: every classic and quorum queue of this node gets what it does now (it
+// keeps its options where they are the same), every exchange its alternate exchange.
+void apply_policies(vhost_actor_t* self) {
+  auto& st = self->state;
+  for (auto& [name, q] : st.queues)
+    if (q.node.empty() && q.actor && !is_stream(q.spec.arguments))
+      self->send(q.actor, policy_atom::value, options_of(st, q.spec));
+  for (auto& [name, x] : st.exchanges) {
+    if (name.empty())
+      continue;  // the default exchange has no alternate
+    auto alternate = alternate_of(st, x.spec);
+    if (alternate != x.alternate) {
+      x.alternate = alternate;
+      self->send(x.actor, policy_atom::value, alternate);
+    }
   }
 }
 
@@ -1556,6 +1595,10 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
       },
       [=](declare_atom, queue_atom, queue_spec& spec) { return declare_queue(self, spec); },
       [=](limit_atom, int64_t max_queues) { self->state.max_queues = max_queues; },
+      [=](policy_atom, std::vector<policy_info>& policies) {
+        self->state.policies = std::move(policies);
+        apply_policies(self);
+      },
       [=](delete_atom, queue_atom, std::string& name, caf::actor& conn, bool if_unused,
           bool if_empty) -> caf::result<op_result> {
         auto& st = self->state;

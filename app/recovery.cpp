@@ -79,6 +79,7 @@ recovery_result recover_store(const std::string& data_dir, const std::string& on
   res.users = std::move(snap.users);
   res.permissions = std::move(snap.permissions);
   res.limits = std::move(snap.limits);
+  res.policies = std::move(snap.policies);
   res.topic_permissions = std::move(snap.topic_permissions);
   for (auto& d : snap.deletions)
     if (d.kind == "registry")

@@ -22,6 +22,7 @@ struct recovery_result {
   std::vector<persistence::user_row> users;
   std::vector<persistence::permission_row> permissions;
   std::vector<persistence::limit_row> limits;
+  std::vector<persistence::policy_row> policies;
   std::vector<persistence::topic_permission_row> topic_permissions;
   std::vector<persistence::deletion_row> deletions;  // the registry's (cluster)
   size_t problems = 0;

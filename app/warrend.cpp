@@ -227,6 +227,8 @@ int main(int argc, char** argv) {
         warren::topic_permission_info{t.user, t.vhost, t.exchange, t.write, t.read});
     for (auto& l : recovered.limits)
       reg_cfg.limits.push_back(warren::limit_info{l.user, l.name, l.limit, l.value});
+    for (auto& p : recovered.policies)
+      reg_cfg.policies.push_back(warren::policy_from_row(std::move(p)));
     reg_cfg.deletions = std::move(recovered.deletions);
     reg_cfg.default_user = cfg.default_user;
     reg_cfg.default_pass = cfg.default_pass;

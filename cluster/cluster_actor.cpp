@@ -849,6 +849,7 @@ void add_cluster_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<permission_info>("warren::permission_info");
   cfg.add_message_type<topic_permission_info>("warren::topic_permission_info");
   cfg.add_message_type<limit_info>("warren::limit_info");
+  cfg.add_message_type<policy_info>("warren::policy_info");
   cfg.add_message_type<vhost_definitions>("warren::vhost_definitions");
   cfg.add_message_type<node_info>("warren::node_info");
   cfg.add_message_type<std::vector<node_info>>("std::vector<warren::node_info>");

@@ -4,8 +4,8 @@
 //   api_definitions.cpp  exchanges, queues, bindings: list, declare, delete, purge, publish, get
 //   api_access.cpp       vhosts, users, permissions, vhost and user limits, whoami
 //   api_stats.cpp        overview, nodes, connections, channels, consumers
-//   api_export.cpp       definitions export and import, aliveness-test, parameters,
-//                        policies (none)
+//   api_export.cpp       definitions export and import, aliveness-test, parameters
+//   api_policies.cpp     policies and operator policies
 //   api_query.cpp        columns, sorting and pagination of what a GET answers
 //   api_routes.cpp       the methods each path takes (OPTIONS, 405)
 // Every request runs on an HTTP thread and asks actors through a scoped actor with a timeout
@@ -239,8 +239,18 @@ std::optional<reply> route_access(call& c);
 std::optional<reply> route_stats(call& c);
 std::optional<reply> route_debug(call& c);  // api_debug.cpp: fault injection
 std::optional<reply> route_cluster(call& c);  // api_cluster.cpp: join and leave
-// api_export.cpp: definitions, aliveness-test, parameters, policies
+// api_export.cpp: definitions, aliveness-test, parameters
 std::optional<reply> route_export(call& c);
+// api_policies.cpp: /api/policies and /api/operator-policies.
+std::optional<reply> route_policies(call& c);
+// Every vhost's policies and operator policies, as RabbitMQ lists them.
+std::vector<policy_info> list_policies(call& c);
+// {"vhost", "name", "pattern", "apply-to", "definition", "priority"}
+json policy_json(const policy_info& p);
+// The policy fields of a queue ("policy", "operator_policy", "effective_policy_definition")
+// or an exchange ("policy", only while one applies) named `name` in `vhost`.
+void add_policy_fields(json& j, const std::vector<policy_info>& policies,
+                       const std::string& vhost, const std::string& name, bool queue);
 // api_cluster.cpp: every node of the cluster (this one first, as node_json shows it), one of
 // them (nullopt: no such node), and the cluster's name.
 json cluster_nodes(call& c);

@@ -27,11 +27,12 @@ std::string exchange_name(const std::string& segment) {
 }
 
 json exchange_json(const context& ctx, const std::string& vhost, const exchange_info& x,
-                   const metrics::snapshot& snap) {
+                   const metrics::snapshot& snap, const std::vector<policy_info>& policies) {
   json j{{"name", x.name},       {"vhost", vhost},
          {"type", x.type},       {"durable", x.durable},
          {"auto_delete", x.auto_delete}, {"internal", x.internal},
          {"arguments", to_json(x.arguments)}, {"user_who_performed_action", ""}};
+  add_policy_fields(j, policies, vhost, x.name, false);
   if (auto it = snap.exchanges.find(x.actor.id()); it != snap.exchanges.end()) {
     auto& s = *it->second;
     j["message_stats"] = {
@@ -53,7 +54,7 @@ json default_exchange_json(const std::string& vhost) {
 }
 
 json queue_json(const context& ctx, const std::string& vhost, const queue_info& q,
-                const cluster_numbers& numbers) {
+                const cluster_numbers& numbers, const std::vector<policy_info>& policies) {
   json j{{"name", q.name},
          {"vhost", vhost},
          {"durable", q.durable},
@@ -63,6 +64,7 @@ json queue_json(const context& ctx, const std::string& vhost, const queue_info& 
          {"node", q.node.empty() ? ctx.node : q.node},
          {"state", q.down ? "down" : "running"},
          {"type", queue_type(q.arguments)}};
+  add_policy_fields(j, policies, vhost, q.name, true);
   if (j["type"] == "quorum") {  // one member, the node it lives on (no replicas)
     auto node = j["node"];
     j["leader"] = node;
@@ -208,10 +210,11 @@ reply exchanges(call& c) {
     if (c.method != "GET")
       return method_not_allowed();
     json out = json::array();
+    auto policies = list_policies(c);
     if (auto r = for_vhosts(c, 1, [&](const std::string& name, const caf::actor& v) {
           out.push_back(default_exchange_json(name));
           for (auto& x : list_exchanges(c, v))
-            out.push_back(exchange_json(c.ctx, name, x, *snap));
+            out.push_back(exchange_json(c.ctx, name, x, *snap, policies));
         }))
       return *r;
     return ok(out);
@@ -229,7 +232,7 @@ reply exchanges(call& c) {
       if (!exists)
         return not_found();
       return ok(name.empty() ? default_exchange_json(c.path[1])
-                             : exchange_json(c.ctx, c.path[1], *it, *snap));
+                             : exchange_json(c.ctx, c.path[1], *it, *snap, list_policies(c)));
     }
     if (c.method == "PUT") {
       if (auto refused = c.refuse_unless(perm::configure, kind::exchange, c.path[1], name))
@@ -298,9 +301,10 @@ reply queues(call& c) {
     if (c.method != "GET")
       return method_not_allowed();
     json out = json::array();
+    auto policies = list_policies(c);
     if (auto r = for_vhosts(c, 1, [&](const std::string& name, const caf::actor& v) {
           for (auto& q : list_queues(c, v))
-            out.push_back(queue_json(c.ctx, name, q, numbers));
+            out.push_back(queue_json(c.ctx, name, q, numbers, policies));
         }))
       return *r;
     return ok(out);
@@ -315,7 +319,8 @@ reply queues(call& c) {
   std::string error;
   if (c.path.size() == 3) {
     if (c.method == "GET")
-      return exists ? ok(queue_json(c.ctx, c.path[1], *it, numbers)) : not_found();
+      return exists ? ok(queue_json(c.ctx, c.path[1], *it, numbers, list_policies(c)))
+                    : not_found();
     if (c.method == "PUT") {
       if (auto refused = c.refuse_unless(perm::configure, kind::queue, c.path[1], name))
         return *refused;

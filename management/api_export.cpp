@@ -1,8 +1,8 @@
-// /api/parameters, /api/global-parameters, /api/policies and /api/operator-policies: what
-// Warren has of RabbitMQ's runtime parameters and policies.
+// /api/parameters and /api/global-parameters: what Warren has of RabbitMQ's runtime
+// parameters (vhost limits, operator policies).
 // /api/definitions: the broker's definitions as one JSON document, RabbitMQ's export format
-// (users, vhosts, permissions, topic permissions, vhost limits as parameters, queues,
-// exchanges, bindings), and its import; /api/definitions/{vhost} the same for one vhost's
+// (users, vhosts, permissions, topic permissions, vhost limits and operator policies as
+// parameters, policies, queues, exchanges, bindings), and its import; /api/definitions/{vhost} the same for one vhost's
 // queues, exchanges and bindings. And /api/aliveness-test/{vhost}. Both are built on the
 // rest of the API (sub_call), so they check and store what a request per object would.
 #include "management/api.hpp"
@@ -74,7 +74,28 @@ void add_vhost_objects(call& c, const std::string* vhost, json& out) {
   out["bindings"] = std::move(bindings);
 }
 
-// Vhost limits travel as RabbitMQ's runtime parameters of component "vhost-limits".
+// Policies (all, or one vhost's), with their vhost; operator policies travel as runtime
+// parameters of component "operator_policy" (operator_parameters).
+json policies_of(call& c, const std::string* vhost, bool operator_policies) {
+  json out = json::array();
+  for (auto& p : list_policies(c)) {
+    if (p.operator_policy != operator_policies || (vhost && p.vhost != *vhost))
+      continue;
+    auto j = policy_json(p);
+    if (!operator_policies) {
+      out.push_back(std::move(j));
+      continue;
+    }
+    out.push_back(json{{"value", pick(j, {"pattern", "definition", "priority", "apply-to"})},
+                       {"vhost", p.vhost},
+                       {"component", "operator_policy"},
+                       {"name", p.name}});
+  }
+  return out;
+}
+
+// Vhost limits travel as RabbitMQ's runtime parameters of component "vhost-limits", operator
+// policies as those of component "operator_policy".
 json limit_parameters(call& c, const std::string* vhost) {
   json out = json::array();
   for (auto& l : list_of(c, {"vhost-limits"})) {
@@ -88,6 +109,8 @@ json limit_parameters(call& c, const std::string* vhost) {
       p["vhost"] = name;
     out.push_back(std::move(p));
   }
+  for (auto& p : policies_of(c, vhost, true))
+    out.push_back(std::move(p));
   return out;
 }
 
@@ -105,7 +128,7 @@ json export_all(call& c) {
   out["topic_permissions"] = list_of(c, {"topic-permissions"});
   out["parameters"] = limit_parameters(c, nullptr);
   out["global_parameters"] = json::array();
-  out["policies"] = json::array();
+  out["policies"] = policies_of(c, nullptr, false);
   add_vhost_objects(c, nullptr, out);
   return out;
 }
@@ -113,7 +136,7 @@ json export_all(call& c) {
 json export_vhost(call& c, const std::string& vhost) {
   json out{{"rabbit_version", compatible_version}};
   out["parameters"] = limit_parameters(c, &vhost);
-  out["policies"] = json::array();
+  out["policies"] = policies_of(c, &vhost, false);
   add_vhost_objects(c, &vhost, out);
   return out;
 }
@@ -149,18 +172,27 @@ public:
     return objects(nullptr);
   }
 
-  // Parameters (vhost limits), queues, exchanges and bindings; into `vhost` when given,
-  // else each into the vhost it names.
+  // Parameters (vhost limits, operator policies), policies, queues, exchanges and bindings;
+  // into `vhost` when given, else each into the vhost it names.
   std::optional<reply> objects(const std::string* vhost) {
     auto where = [&](const json& o) { return vhost ? *vhost : text(o, "vhost"); };
     for (auto& p : section("parameters")) {
-      if (text(p, "component") != "vhost-limits")
-        continue;  // no other component exists here (federation, shovels)
-      if (auto v = p.find("value"); v != p.end() && v->is_object())
+      auto component = text(p, "component");
+      auto v = p.find("value");
+      if (v == p.end() || !v->is_object())
+        continue;
+      if (component == "vhost-limits") {
         for (auto& [limit, value] : v->items())
           if (auto r = put({"vhost-limits", where(p), limit}, json{{"value", value}}))
             return r;
+      } else if (component == "operator_policy") {
+        if (auto r = put_policy("operator-policies", where(p), text(p, "name"), *v))
+          return r;
+      }  // no other component exists here (federation, shovels)
     }
+    for (auto& p : section("policies"))
+      if (auto r = put_policy("policies", where(p), text(p, "name"), p))
+        return r;
     for (auto& q : section("queues"))
       if (auto r = put({"queues", where(q), text(q, "name")},
                        pick(q, {"durable", "auto_delete", "arguments"})))
@@ -199,6 +231,17 @@ private:
 
   std::optional<reply> put(std::vector<std::string> path, const json& body) {
     return request("PUT", std::move(path), body);
+  }
+
+  // RabbitMQ names the policy after its reason when it refuses one.
+  std::optional<reply> put_policy(const char* kind, const std::string& vhost,
+                                  const std::string& name, const json& p) {
+    auto r = sub_call(c_, "PUT", {kind, vhost, name},
+                      pick(p, {"pattern", "definition", "priority", "apply-to"}), true);
+    if (r.status < 300)
+      return std::nullopt;
+    auto reason = r.body ? r.body->value("reason", std::string{}) : std::string{};
+    return bad_request(reason + " (" + vhost + "/" + name + ")");
   }
 
   std::optional<reply> request(const char* method, std::vector<std::string> path,
@@ -284,9 +327,9 @@ reply aliveness_test(call& c) {
   return ok(json{{"status", "ok"}});
 }
 
-// /api/parameters[/{component}[/{vhost}]]: the vhost limits, the only runtime parameters
-// Warren has (as RabbitMQ lists them, component "vhost-limits"); /api/global-parameters has
-// none.
+// /api/parameters[/{component}[/{vhost}]]: the vhost limits and operator policies, the runtime
+// parameters Warren has (as RabbitMQ lists them, components "vhost-limits" and
+// "operator_policy"); /api/global-parameters has none.
 reply parameters(call& c) {
   if (c.method != "GET")
     return method_not_allowed();
@@ -295,28 +338,11 @@ reply parameters(call& c) {
   if (c.path.size() == 3 && !find_vhost(c, c.path[2]))
     return not_found("vhost_not_found");
   json out = json::array();
-  if (c.path.size() == 1 || c.path[1] == "vhost-limits")
-    for (auto& p : limit_parameters(c, nullptr))
-      if (c.path.size() < 3 || p.value("vhost", std::string{}) == c.path[2])
-        out.push_back(std::move(p));
+  for (auto& p : limit_parameters(c, nullptr))
+    if ((c.path.size() < 2 || p.value("component", std::string{}) == c.path[1]) &&
+        (c.path.size() < 3 || p.value("vhost", std::string{}) == c.path[2]))
+      out.push_back(std::move(p));
   return ok(out);
-}
-
-// /api/policies and /api/operator-policies: Warren has none (queue arguments say what a
-// policy would), so the lists are empty and a policy cannot be set.
-reply policies(call& c) {
-  if (c.path.size() > 3)
-    return not_found();
-  if (c.path.size() >= 2 && !find_vhost(c, c.path[1]))
-    return c.method == "PUT" ? error_reply(404, "not_found", "vhost_not_found") : not_found();
-  if (c.method == "GET")
-    return c.path.size() == 3 ? not_found() : ok(json::array());
-  if (c.method == "PUT" && c.path.size() == 3)
-    return bad_request("Warren has no policies: give the queue its x- arguments when it is "
-                       "declared");
-  if (c.method == "DELETE" && c.path.size() == 3)
-    return not_found();
-  return method_not_allowed();
 }
 
 }  // namespace
@@ -333,8 +359,6 @@ std::optional<reply> route_export(call& c) {
       return method_not_allowed();
     return c.path.size() == 1 ? ok(json::array()) : not_found();
   }
-  if (c.path[0] == "policies" || c.path[0] == "operator-policies")
-    return policies(c);
   if (c.path[0] == "definitions")
     return definitions(c);
   if (c.path[0] == "aliveness-test")

@@ -82,6 +82,8 @@ reply dispatch(call& c) {
     return *r;
   if (auto r = route_export(c))
     return *r;
+  if (auto r = route_policies(c))
+    return *r;
   return not_found();
 }
 
@@ -107,8 +109,12 @@ std::optional<reply> authorize(const call& c, const std::string& tags) {
   auto& area = c.path[0];
   bool settings = area == "policies" || area == "operator-policies" || area == "parameters" ||
                   area == "global-parameters";
+  // A policymaker sets the policies of the vhosts it may use (RabbitMQ), operator policies
+  // and parameters are administrators' alone.
+  bool policymaker = area == "policies" && has_tag(tags, "policymaker") && c.path.size() >= 2 &&
+                     c.sees_vhost(c.path[1]);
   bool admin_only = area == "users" || area == "permissions" || area == "definitions" ||
-                    (settings && c.method != "GET") ||
+                    (settings && c.method != "GET" && !policymaker) ||
                     area == "topic-permissions" ||
                     area == "user-limits" || (area == "vhost-limits" && c.method != "GET") ||
                     (area == "vhosts" && (c.method != "GET" || (c.path.size() > 2 &&

@@ -6,6 +6,8 @@
 
 #include <sqlite3.h>
 
+#include <charconv>
+#include <cstdlib>
 #include <filesystem>
 #include <system_error>
 
@@ -31,6 +33,9 @@ CREATE TABLE IF NOT EXISTS topic_permissions(user TEXT NOT NULL, vhost TEXT NOT 
   PRIMARY KEY(user, vhost, exchange));
 CREATE TABLE IF NOT EXISTS limits(scope TEXT NOT NULL, name TEXT NOT NULL, limit_name TEXT NOT NULL,
   value INTEGER NOT NULL, PRIMARY KEY(scope, name, limit_name));
+CREATE TABLE IF NOT EXISTS policies(vhost TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
+  pattern TEXT NOT NULL, apply_to TEXT NOT NULL, priority TEXT NOT NULL, definition BLOB NOT NULL,
+  PRIMARY KEY(vhost, kind, name));
 CREATE TABLE IF NOT EXISTS exchanges(vhost TEXT NOT NULL, name TEXT NOT NULL,
   type TEXT NOT NULL, durable INTEGER NOT NULL, auto_delete INTEGER NOT NULL,
   internal INTEGER NOT NULL, arguments BLOB NOT NULL, PRIMARY KEY(vhost, name));
@@ -172,6 +177,16 @@ bool catalog::load(catalog_snapshot& out, std::string& error) {
                           s.column_int(3)});
   if (!done()) return false;
 
+  if (!query("SELECT vhost, kind, name, pattern, apply_to, priority, definition FROM policies"
+             " ORDER BY vhost, kind, name"))
+    return false;
+  while ((rc = s.step()) == SQLITE_ROW)
+    out.policies.push_back({s.column_string(0), s.column_string(2),
+                            s.column_string(1) == "operator_policy", s.column_string(3),
+                            s.column_string(4), std::strtod(s.column_string(5).c_str(), nullptr),
+                            s.column_string(6)});
+  if (!done()) return false;
+
   if (!query("SELECT vhost, name, type, durable, auto_delete, internal, arguments FROM exchanges"
              " ORDER BY vhost, name"))
     return false;
@@ -233,6 +248,7 @@ bool catalog::delete_vhost(const std::string& name, std::string& error,
                           "DELETE FROM permissions WHERE vhost = ?1",
                           "DELETE FROM limits WHERE scope = 'vhost' AND name = ?1",
                           "DELETE FROM topic_permissions WHERE vhost = ?1",
+                          "DELETE FROM policies WHERE vhost = ?1",
                           "DELETE FROM deletions WHERE scope = ?1 AND kind != 'registry'",
                           "DELETE FROM vhosts WHERE name = ?1"})
     ok = ok && run(sql, {name}, error);
@@ -290,6 +306,33 @@ bool catalog::delete_limit(bool user, const std::string& name, const std::string
                            std::string& error) {
   return run("DELETE FROM limits WHERE scope = ?1 AND name = ?2 AND limit_name = ?3",
              {user ? "user" : "vhost", name, limit}, error);
+}
+
+bool catalog::put_policy(const policy_row& row, std::string& error) {
+  sqlite_stmt s;
+  if (!s.prepare(db_,
+                 "INSERT INTO policies(vhost, kind, name, pattern, apply_to, priority, definition)"
+                 " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(vhost, kind, name) DO UPDATE SET"
+                 " pattern = excluded.pattern, apply_to = excluded.apply_to,"
+                 " priority = excluded.priority, definition = excluded.definition",
+                 error))
+    return false;
+  char priority[64];
+  auto end = std::to_chars(priority, priority + sizeof priority, row.priority).ptr;
+  s.bind_text(1, row.vhost);
+  s.bind_text(2, row.operator_policy ? "operator_policy" : "policy");
+  s.bind_text(3, row.name);
+  s.bind_text(4, row.pattern);
+  s.bind_text(5, row.apply_to);
+  s.bind_text(6, std::string{priority, end});
+  s.bind_blob(7, row.definition);
+  return s.run(error);
+}
+
+bool catalog::delete_policy(const std::string& vhost, bool operator_policy,
+                            const std::string& name, std::string& error) {
+  return run("DELETE FROM policies WHERE vhost = ?1 AND kind = ?2 AND name = ?3",
+             {vhost, operator_policy ? "operator_policy" : "policy", name}, error);
 }
 
 bool catalog::put_exchange(const exchange_row& row, std::string& error) {

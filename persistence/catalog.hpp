@@ -4,7 +4,7 @@
 //  - every call that changes something is one committed, synced transaction, cascades
 //    included: deleting a queue or exchange deletes its bindings, deleting a vhost deletes
 //    everything in it (the deletions it keeps too), deleting a user deletes its
-//    permissions; either deletes its limits;
+//    permissions; either deletes its limits; deleting a vhost deletes its policies;
 //  - no two queues share a message file (the file column is UNIQUE);
 //  - queue_file_name() is a pure function of (vhost, name): the same queue always maps to
 //    the same file.
@@ -39,6 +39,15 @@ struct limit_row {
   std::string name;   // the vhost's or user's name
   std::string limit;
   int64_t value = 0;
+};
+
+// A policy or operator policy of a vhost (actors/policy.hpp).
+struct policy_row {
+  std::string vhost, name;
+  bool operator_policy = false;
+  std::string pattern, apply_to;
+  double priority = 0;
+  std::string definition;  // an encoded AMQP field table
 };
 
 // A topic permission: for `user` in `vhost`, on the topic exchange `exchange`.
@@ -81,6 +90,7 @@ struct catalog_snapshot {
   std::vector<permission_row> permissions;
   std::vector<limit_row> limits;
   std::vector<topic_permission_row> topic_permissions;
+  std::vector<policy_row> policies;
   std::vector<exchange_row> exchanges;
   std::vector<queue_row> queues;
   std::vector<binding_row> bindings;
@@ -118,6 +128,10 @@ class catalog {
   bool put_limit(const limit_row& row, std::string& error);
   bool delete_limit(bool user, const std::string& name, const std::string& limit,
                     std::string& error);
+
+  bool put_policy(const policy_row& row, std::string& error);
+  bool delete_policy(const std::string& vhost, bool operator_policy, const std::string& name,
+                     std::string& error);
 
   bool put_exchange(const exchange_row& row, std::string& error);
   // Also deletes the bindings where the exchange is the source or the destination.

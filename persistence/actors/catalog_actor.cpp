@@ -97,6 +97,15 @@ caf::behavior catalog_behavior(caf::event_based_actor* self, std::shared_ptr<cat
       return logged(db->delete_limit(user, name, limit, e),
                     "deleting limit " + limit + " of " + name, e);
     },
+    [=](put_atom, policy_row& r) {
+      std::string e;
+      return logged(db->put_policy(r, e), "storing policy " + r.name + " of " + r.vhost, e);
+    },
+    [=](delete_atom, policy_atom, std::string& vhost, bool operator_policy, std::string& name) {
+      std::string e;
+      return logged(db->delete_policy(vhost, operator_policy, name, e),
+                    "deleting policy " + name + " of " + vhost, e);
+    },
     [=](put_atom, deletion_row& r) {
       std::string e;
       return logged(db->put_deletion(r, e), "keeping a deletion of a " + r.kind, e);

@@ -11,6 +11,7 @@
 //   (put_atom, vhost_row)      (delete_atom, vhost_atom, name)       everything in it goes too
 //   (put_atom, user_row)       (delete_atom, user_atom, name)        and its permissions
 //   (put_atom, permission_row) (delete_atom, permission_atom, user, vhost)
+//   (put_atom, policy_row)     (delete_atom, policy_atom, vhost, bool operator_policy, name)
 //   (put_atom, deletion_row)   (delete_atom, deletion_row)   (prune_atom, uint64 before)
 //       the deletions a cluster node keeps (catalog.hpp)
 #pragma once
@@ -36,5 +37,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::persistence::permission_row)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::persistence::limit_row)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::persistence::topic_permission_row)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::persistence::deletion_row)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::persistence::policy_row)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<warren::persistence::catalog>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::persistence::catalog_snapshot)
