@@ -441,6 +441,34 @@ class ClusterTest(unittest.TestCase):
         with self.assertRaises(pex.AMQPConnectionError):
             self.connect(c, "cl-user", "cl-secret", "cl-vhost")
 
+    def test_a_policy_set_on_one_node_holds_for_the_queues_of_every_node(self):
+        a, b = self.cluster("a", "b")
+        cha = self.connect(a).channel()
+        cha.confirm_delivery()
+        cha.queue_declare("cl.pol.a", durable=True)  # before the policy, on a
+        status, _, raw, _ = b.api.call("PUT", "/api/policies/%2F/cl-cap", {
+            "pattern": "^cl\\.pol\\.", "definition": {"max-length": 2}, "priority": 4})
+        self.assertEqual(status, 201, raw)
+        self.settle(lambda: a.api.call("GET", "/api/policies/%2F/cl-cap")[1],
+                    {"vhost": "/", "name": "cl-cap", "pattern": "^cl\\.pol\\.",
+                     "apply-to": "all", "definition": {"max-length": 2}, "priority": 4},
+                    "cl-cap on a")
+        chb = self.connect(b).channel()
+        chb.confirm_delivery()
+        chb.queue_declare("cl.pol.b", durable=True)  # after it, on b
+        for ch in (cha, chb):  # each node publishes to both queues
+            for q in ("cl.pol.a", "cl.pol.b"):
+                for i in range(2):
+                    ch.basic_publish("", q, b"%d" % i)
+        for q in ("cl.pol.a", "cl.pol.b"):
+            self.assertEqual(chb.queue_declare(q, passive=True).method.message_count, 2, q)
+        # Cleared on a: gone on b, and the queues are no longer limited.
+        self.assertEqual(a.api.call("DELETE", "/api/policies/%2F/cl-cap")[0], 204)
+        self.settle(lambda: self.status_of(b, "/api/policies/%2F/cl-cap"), 404, "cl-cap on b")
+        for q in ("cl.pol.a", "cl.pol.b"):
+            chb.basic_publish("", q, b"more")
+            self.assertEqual(cha.queue_declare(q, passive=True).method.message_count, 3, q)
+
     # -- messages --------------------------------------------------------------
     def test_messages_cross_nodes_with_confirms_acks_order_and_properties(self):
         a, b, c = self.cluster("a", "b", "c")
@@ -858,6 +886,9 @@ class ClusterTest(unittest.TestCase):
         chb.exchange_declare("cl.late", "fanout", durable=True)
         chb.queue_declare("cl.late.q", durable=True)
         chb.queue_bind("cl.late.q", "cl.late")
+        status, _, raw, _ = b.api.call("PUT", "/api/operator-policies/%2F/cl-late", {
+            "pattern": "^cl\\.late", "definition": {"message-ttl": 60000}})
+        self.assertEqual(status, 201, raw)
 
         a = self.node("a")  # no --cluster-join
         self.wait_members([a, b], {a.name: True, b.name: True}, DETECT_S)
@@ -865,6 +896,8 @@ class ClusterTest(unittest.TestCase):
         self.settle(lambda: self.queues_of(a).get("cl.late.q"), b.name, "cl.late.q on a")
         self.settle(lambda: self.status_of(a, "/api/exchanges/%2F/cl.late"), 200,
                     "cl.late on a")
+        self.settle(lambda: self.status_of(a, "/api/operator-policies/%2F/cl-late"), 200,
+                    "cl-late on a")
         cha = self.connect(a).channel()
         cha.confirm_delivery()
         cha.basic_publish("cl.late", "", b"through a", mandatory=True)

@@ -1219,8 +1219,8 @@ class AnswersTest(CompatCase):
                    "reason": "404 NOT_FOUND - no exchange '%s' in vhost '/'" % missing}))
 
     def test_parameters_and_policies(self):
-        # Vhost limits are the runtime parameters there are; policies there are none of, and
-        # rabbitmqadmin lists them as it does on RabbitMQ.
+        # Vhost limits and operator policies are the runtime parameters there are; rabbitmqadmin
+        # lists them, and the policies, as it does on RabbitMQ.
         v = self.make_vhost()
         self.api_ok("PUT", "/api/vhost-limits/%s/max-connections" % quote(v), {"value": 10})
         want = [{"value": {"max-connections": 10}, "vhost": v, "component": "vhost-limits",
@@ -1229,16 +1229,29 @@ class AnswersTest(CompatCase):
         self.assertEqual(mine(self.api.get("/api/parameters")), want)
         self.assertEqual(mine(self.api.get("/api/parameters/vhost-limits")), want)
         self.assertEqual(self.api.get("/api/parameters/vhost-limits/" + quote(v)), want)
-        for path in ("/api/policies", "/api/policies/%2F", "/api/operator-policies"):
-            self.assertEqual(self.api.get(path), [], path)
+        for path in ("/api/policies/", "/api/operator-policies/"):
+            self.assertEqual(self.api.get(path + quote(v)), [], path)
         self.assertEqual(self.api.call("GET", "/api/policies/" + unique("nov"))[:2],
                          (404, {"error": "Object Not Found", "reason": "Not Found"}))
-        for what in ("policies", "parameters", "operator_policies"):
+        policy, operator = unique("admin-policy"), unique("admin-operator-policy")
+        self.api_ok("PUT", "/api/policies/%s/%s" % (quote(v), quote(policy)),
+                    {"pattern": "^never-", "definition": {"max-length": 7}})
+        self.api_ok("PUT", "/api/operator-policies/%s/%s" % (quote(v), quote(operator)),
+                    {"pattern": "^never-", "definition": {"message-ttl": 9}})
+        self.assertEqual(mine(self.api.get("/api/parameters/operator_policy")),
+                         [{"value": {"pattern": "^never-", "definition": {"message-ttl": 9},
+                                     "priority": 0, "apply-to": "all"},
+                           "vhost": v, "component": "operator_policy", "name": operator}])
+        for what, name in (("policies", policy), ("parameters", None),
+                           ("operator_policies", operator)):
             r = subprocess.run([PYTHON, RABBITMQADMIN, "-H", self.http_host, "-P",
-                                str(self.http_port), "-u", "guest", "-p", "guest", "list", what],
+                                str(self.http_port), "-u", "guest", "-p", "guest", "-V", v,
+                                "list", what],
                                stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                timeout=ADMIN_TIMEOUT_S)
             self.assertEqual(r.returncode, 0, (what, r.stdout, r.stderr))
+            if name:
+                self.assertIn(name, r.stdout, what)
 
     def test_overview_exchange_types_and_totals(self):
         q = unique("totals")

@@ -13,19 +13,29 @@ test class works in a virtual host of its own, made through the API and deleted 
 that no policy of another test (or of anyone else on a shared broker) matches its queues; the
 policies a test makes are deleted when it ends, and their patterns match only names it made.
 
+Who may set them (a policymaker in the vhosts it may use, operator policies administrators
+only) is checked the same way. warrenctl's policy commands and policies across a restart are
+Warren's own and run only against a warrend the test starts.
+
 The TTLs and expiries are short (300 ms), so the waits are too: a wait_until poll where
 something can be polled, a fixed wait only where the check is that something has not happened.
 The API's queue fields come from the queue's statistics, which RabbitMQ refreshes every 5 s:
 those are polled for up to 15 s.
 """
 
+import os
+import shutil
+import tempfile
 import unittest
 
 import pika
 import pika.exceptions as pex
 
-from harness import BrokerTestCase, close_quietly, get_all, get_one, unique, wait_until
-from mgmt_support import Api, quote
+from harness import (Broker, BrokerTestCase, close_quietly, get_all, get_one, unique,
+                     wait_until)
+from mgmt_support import PASSWORD, Api, quote, rows, warrenctl
+
+EXTERNAL = os.environ.get("WARREN_TEST_BROKER")
 
 KINDS = ("policies", "operator-policies")
 NOT_FOUND = {"error": "Object Not Found", "reason": "Not Found"}
@@ -802,6 +812,151 @@ class QuorumDeliveryLimitTest(PolicyCase):
         self.assertIsInstance(death, list, props.headers)
         self.assertEqual((text(death[0]["reason"]), text(death[0]["queue"])),
                          ("delivery_limit", q), death)
+
+
+class PolicyAccessTest(PolicyCase):
+    """Who may set policies: RabbitMQ's policymaker tag, in the vhosts the user may use."""
+
+    def make_user(self, tags, vhost):
+        name = unique("pol-user")
+        self.api_ok("PUT", "/api/users/" + quote(name), {"password": PASSWORD, "tags": tags})
+        self.addCleanup(self.api.call, "DELETE", "/api/users/" + quote(name))
+        if vhost is not None:
+            self.api_ok("PUT", "/api/permissions/%s/%s" % (quote(vhost), quote(name)),
+                        {"configure": ".*", "write": ".*", "read": ".*"})
+        return name
+
+    def put(self, user, kind, vhost):
+        name = unique("pol-access")
+        path = self.path(kind, name, vhost)
+        self.addCleanup(self.api.call, "DELETE", path)
+        return self.api.call("PUT", path, body={"pattern": NEVER, "definition": {"expires": 9}},
+                             user=user, password=PASSWORD)[0]
+
+    def test_policymaker_sets_policies_in_its_vhosts_only(self):
+        maker = self.make_user("policymaker", self.vhost)
+        other = self.make_vhost()
+        self.assertEqual(self.put(maker, "policies", self.vhost), 201)
+        self.assertEqual(self.put(maker, "policies", other), 401)
+        self.assertEqual(self.put(maker, "operator-policies", self.vhost), 401)
+        status, listed, raw, _ = self.api.call("GET", self.path("policies"), user=maker,
+                                               password=PASSWORD)
+        self.assertEqual(status, 200, raw)
+        self.assertEqual(len(listed), 1, listed)
+
+    def test_management_user_may_not_set_policies(self):
+        user = self.make_user("management", self.vhost)
+        self.assertEqual(self.put(user, "policies", self.vhost), 401)
+
+
+@unittest.skipIf(EXTERNAL, "warrenctl talks to warrend")
+class WarrenctlPolicyTest(PolicyCase):
+    """warrenctl's set_policy, list_policies, clear_policy and their operator variants."""
+
+    def ctl(self, *args):
+        return warrenctl(self.api_port, "-p", self.vhost, *args)
+
+    @property
+    def api_port(self):
+        return int(self.api.base.rsplit(":", 1)[1])
+
+    def test_set_list_and_clear(self):
+        name, op = unique("ctl-policy"), unique("ctl-operator")
+        r = self.ctl("set_policy", "--priority", "3", "--apply-to", "queues", name, "^ctl-",
+                     '{"max-length": 2}')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.api.get(self.path("policies", name)),
+                         {"vhost": self.vhost, "name": name, "pattern": "^ctl-",
+                          "apply-to": "queues", "definition": {"max-length": 2}, "priority": 3})
+        r = self.ctl("set_operator_policy", op, "^ctl-", '{"message-ttl": 60000}',
+                     "--priority=1.5")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.ctl("list_policies")
+        self.assertEqual(rows(r.stdout),
+                         [[self.vhost, name, "^ctl-", "queues", '{"max-length":2}', "3"]])
+        r = self.ctl("list_operator_policies")
+        self.assertEqual(rows(r.stdout),
+                         [[self.vhost, op, "^ctl-", "all", '{"message-ttl":60000}', "1.5"]])
+        # In force: a queue the pattern matches keeps two messages.
+        _, ch = self.publisher()
+        q = self.declare(ch, unique("ctl-q"))
+        self.publish(ch, q, [b"a", b"b", b"c"])
+        self.assertEqual(self.count(ch, q), 2)
+        # Refused by the broker: its reason, exit 1; bad usage: 64.
+        r = self.ctl("set_policy", unique("ctl-bad"), "^x", '{"max-length": -1}')
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("-1 is not a valid maximum length", r.stderr)
+        self.assertEqual(self.ctl("set_policy", name, "^x").returncode, 64)
+        self.assertEqual(self.ctl("set_policy", name, "^x", "[1]").returncode, 64)
+        for command, which in (("clear_policy", name), ("clear_operator_policy", op)):
+            self.assertEqual(self.ctl(command, which).returncode, 0, command)
+            self.assertEqual(self.ctl(command, which).returncode, 1, command + " again")
+        self.assertEqual(rows(self.ctl("list_policies").stdout), [])
+        self.publish(ch, q, [b"d", b"e"])
+        self.assertEqual(self.count(ch, q), 4)
+
+
+@unittest.skipIf(EXTERNAL, "needs its own warrend processes (restarts)")
+class PolicyRestartTest(unittest.TestCase):
+    """Policies are kept in the catalog: after a restart they are listed and in force."""
+
+    def setUp(self):
+        self.data = tempfile.mkdtemp(prefix="warren-policies-")
+        self.addCleanup(shutil.rmtree, self.data, True)
+        self.running = None
+
+    def tearDown(self):
+        if self.running is not None:
+            self.running.stop_quietly()
+
+    def start(self):
+        self.running = Broker(binary=os.environ.get("WARREND"), data_dir=self.data).start()
+        self.api = Api(*self.running.wait_listener("http"))
+        conn = pika.BlockingConnection(pika.ConnectionParameters(
+            host=self.running.host, port=self.running.port, connection_attempts=1,
+            socket_timeout=5, stack_timeout=10))
+        self.addCleanup(close_quietly, conn)
+        ch = conn.channel()
+        ch.confirm_delivery()
+        return conn, ch
+
+    def count(self, ch, queue):
+        return ch.queue_declare(queue=queue, passive=True).method.message_count
+
+    def publish(self, ch, queue, n):
+        for i in range(n):
+            ch.basic_publish("", queue, b"m%d" % i, pika.BasicProperties(delivery_mode=2))
+
+    def test_policies_survive_a_restart(self):
+        conn, ch = self.start()
+        for kind, name, definition in (("policies", "keep", {"max-length": 3}),
+                                       ("operator-policies", "cap", {"max-length": 2})):
+            status, _, raw, _ = self.api.call("PUT", "/api/%s/%%2F/%s" % (kind, name), body={
+                "pattern": "^kept\\.", "definition": definition, "priority": 1})
+            self.assertEqual(status, 201, raw)
+        ch.queue_declare("kept.q", durable=True)
+        self.publish(ch, "kept.q", 4)
+        self.assertEqual(self.count(ch, "kept.q"), 2)
+        close_quietly(conn)
+        self.running.stop()
+
+        conn, ch = self.start()
+        self.assertEqual(self.count(ch, "kept.q"), 2)
+        self.assertEqual(self.api.get("/api/policies/%2F/keep"), {
+            "vhost": "/", "name": "keep", "pattern": "^kept\\.", "apply-to": "all",
+            "definition": {"max-length": 3}, "priority": 1})
+        self.assertEqual(self.api.get("/api/operator-policies/%2F/cap")["definition"],
+                         {"max-length": 2})
+        self.publish(ch, "kept.q", 3)
+        self.assertEqual(self.count(ch, "kept.q"), 2)
+        # Cleared, and so after the next restart too.
+        self.assertEqual(self.api.call("DELETE", "/api/operator-policies/%2F/cap")[0], 204)
+        close_quietly(conn)
+        self.running.stop()
+        conn, ch = self.start()
+        self.assertEqual(self.api.call("GET", "/api/operator-policies/%2F/cap")[0], 404)
+        self.publish(ch, "kept.q", 3)
+        self.assertEqual(self.count(ch, "kept.q"), 3)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,14 @@ int list_users(invocation& inv);
 int list_vhosts(invocation& inv);
 int list_permissions(invocation& inv);
 int list_topic_permissions(invocation& inv);
+int list_policies(invocation& inv);
+int list_operator_policies(invocation& inv);
+
+// policies.cpp
+int set_policy(invocation& inv);
+int clear_policy(invocation& inv);
+int set_operator_policy(invocation& inv);
+int clear_operator_policy(invocation& inv);
 
 // streams.cpp
 int add_super_stream(invocation& inv);

@@ -142,6 +142,19 @@ int list_topic_permissions(invocation& inv) {
               {"user", "exchange", "write", "read"}, {}, "topic permissions");
 }
 
+int list_policies(invocation& inv) {
+  info(inv, "Listing policies for vhost \"" + inv.vhost + "\" ...");
+  return list(inv, "/api/policies/" + encode(inv.vhost),
+              {"vhost", "name", "pattern", "apply-to", "definition", "priority"}, {}, "policies");
+}
+
+int list_operator_policies(invocation& inv) {
+  info(inv, "Listing operator policy overrides for vhost \"" + inv.vhost + "\" ...");
+  return list(inv, "/api/operator-policies/" + encode(inv.vhost),
+              {"vhost", "name", "pattern", "apply-to", "definition", "priority"}, {},
+              "operator policies");
+}
+
 int list_permissions(invocation& inv) {
   info(inv, "Listing permissions for vhost \"" + inv.vhost + "\" ...");
   return list(inv, "/api/vhosts/" + encode(inv.vhost) + "/permissions",
