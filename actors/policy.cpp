@@ -195,12 +195,6 @@ bool applies_to(const policy_info& p, policy_target target) {
   return p.apply_to == (target == policy_target::queue ? "queues" : "exchanges");
 }
 
-bool matches(const policy_info& p, const std::string& name) {
-  if (p.pattern.empty())
-    return true;  // an empty regular expression is found in every name
-  return access::pattern{p.pattern}.matches(name);
-}
-
 }  // namespace
 
 policy_info policy_from_row(persistence::policy_row row) {
@@ -250,20 +244,32 @@ std::optional<std::string> invalid_policy(const policy_info& p) {
   return std::nullopt;
 }
 
-const policy_info* matching_policy(const std::vector<policy_info>& policies,
-                                   const std::string& vhost, policy_target target,
-                                   const std::string& name, bool operator_policy) {
+policy_set::policy_set(std::vector<policy_info> policies) : policies_(std::move(policies)) {
+  patterns_.reserve(policies_.size());
+  for (auto& p : policies_)  // an empty regular expression is found in every name
+    patterns_.emplace_back(p.pattern.empty() ? std::string{".*"} : p.pattern);
+}
+
+const policy_info* policy_set::match(const std::string& vhost, policy_target target,
+                                     const std::string& name, bool operator_policy) const {
   const policy_info* best = nullptr;
-  for (auto& p : policies) {
+  for (size_t i = 0; i < policies_.size(); ++i) {
+    auto& p = policies_[i];
     if (p.operator_policy != operator_policy || p.vhost != vhost || !applies_to(p, target))
       continue;
     if (best && (p.priority < best->priority ||
                  (p.priority == best->priority && p.name >= best->name)))
       continue;
-    if (matches(p, name))
+    if (patterns_[i].matches(name))
       best = &p;
   }
   return best;
+}
+
+amqp::field_table policy_set::definition_for(const std::string& vhost, policy_target target,
+                                             const std::string& name) const {
+  return effective_definition(match(vhost, target, name, false),
+                              match(vhost, target, name, true));
 }
 
 amqp::field_table effective_definition(const policy_info* p, const policy_info* op) {
@@ -284,23 +290,37 @@ amqp::field_table effective_definition(const policy_info* p, const policy_info* 
 }
 
 amqp::field_table effective_queue_arguments(const amqp::field_table& arguments,
-                                            const amqp::field_table& definition, bool quorum) {
-  // The keys a classic or quorum queue takes from a policy (rabbit_amqqueue_process and
-  // rabbit_quorum_queue: args_policy_lookup).
-  static constexpr std::array<std::string_view, 9> queue_keys = {
-    "expires",     "message-ttl", "max-length",           "max-length-bytes",
-    "overflow",    "queue-mode",  "dead-letter-exchange", "dead-letter-routing-key",
-    "delivery-limit"};
+                                            const amqp::field_table& definition, queue_kind kind) {
+  // The keys each queue type takes from a policy (args_policy_lookup in
+  // rabbit_amqqueue_process, rabbit_quorum_queue and rabbit_stream_queue).
+  static constexpr std::array<std::string_view, 8> classic = {
+    "expires",  "message-ttl", "max-length",           "max-length-bytes",
+    "overflow", "queue-mode",  "dead-letter-exchange", "dead-letter-routing-key"};
+  static constexpr std::array<std::string_view, 8> quorum = {
+    "expires",  "message-ttl",    "max-length",           "max-length-bytes",
+    "overflow", "delivery-limit", "dead-letter-exchange", "dead-letter-routing-key"};
+  static constexpr std::array<std::string_view, 3> stream = {
+    "max-length-bytes", "max-age", "stream-max-segment-size-bytes"};
+  auto takes = [&](std::string_view key) {
+    auto in = [&](auto& keys) { return std::find(keys.begin(), keys.end(), key) != keys.end(); };
+    return kind == queue_kind::classic ? in(classic)
+           : kind == queue_kind::quorum ? in(quorum)
+                                        : in(stream);
+  };
   auto out = arguments;
   for (auto& [key, value] : definition) {
-    if (std::find(queue_keys.begin(), queue_keys.end(), key) == queue_keys.end() ||
-        (key == "delivery-limit" && !quorum) || (key == "queue-mode" && quorum))
+    if (!takes(key))
       continue;
     auto arg = "x-" + key;
     auto it = std::find_if(out.begin(), out.end(), [&](auto& kv) { return kv.first == arg; });
     if (it == out.end()) {
       out.emplace_back(arg, value);
-    } else if (merged_by_min(key)) {
+    } else if (key == "max-age") {  // the shorter age
+      auto a = it->second.as_string(), b = value.as_string();
+      auto age_a = a ? parse_max_age(*a) : std::nullopt, age_b = b ? parse_max_age(*b) : std::nullopt;
+      if (age_a && age_b && *age_b < *age_a)
+        it->second = value;
+    } else if (merged_by_min(key) || key == "stream-max-segment-size-bytes") {
       auto a = it->second.as_int(), b = value.as_int();
       if (a && b && *b < *a)
         it->second = field_value{*b};

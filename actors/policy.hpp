@@ -16,7 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "actors/access.hpp"
 #include "actors/messages.hpp"
+#include "actors/queue_arguments.hpp"
 #include "persistence/catalog.hpp"
 #include "protocol/amqp091/field_table.hpp"
 
@@ -56,22 +58,38 @@ std::optional<std::string> invalid_policy(const policy_info& p);
 // What the policy applies to.
 enum class policy_target { queue, exchange };
 
-// The policy of `policies` (those of the kind `operator_policy`) that applies to `name`, a
-// `target`, in vhost `vhost`: the one of highest priority that matches; between equal
-// priorities the first by name. nullptr when none does.
-const policy_info* matching_policy(const std::vector<policy_info>& policies,
-                                   const std::string& vhost, policy_target target,
-                                   const std::string& name, bool operator_policy);
+// Policies with their patterns compiled once, to be matched against many names (every queue
+// of a vhost when one changes, every queue the API lists).
+class policy_set {
+public:
+  policy_set() = default;
+  explicit policy_set(std::vector<policy_info> policies);
+
+  // The policy (of the kind `operator_policy`) that applies to `name`, a `target`, in vhost
+  // `vhost`: the one of highest priority that matches; between equal priorities the first by
+  // name. nullptr when none does.
+  const policy_info* match(const std::string& vhost, policy_target target,
+                           const std::string& name, bool operator_policy) const;
+  // The definition that holds for `name`: effective_definition of both matches.
+  amqp::field_table definition_for(const std::string& vhost, policy_target target,
+                                   const std::string& name) const;
+
+  const std::vector<policy_info>& all() const { return policies_; }
+
+private:
+  std::vector<policy_info> policies_;
+  std::vector<access::pattern> patterns_;  // of policies_[i]; "" is found in every name
+};
 
 // The definition that holds for an object with policy `p` and operator policy `op` (either
 // may be null): the keys of both, the smaller value where both set one. Keys ascending.
 amqp::field_table effective_definition(const policy_info* p, const policy_info* op);
 
 // A queue's arguments as the queue takes them under `definition` (effective_definition): its
-// own x- arguments, and for each policy key the queue type knows the policy's value where the
-// argument is absent, or the smaller of the two for the numeric limits.
+// own x- arguments, and for each policy key its type knows the policy's value where the
+// argument is absent, or the smaller of the two for the limits (max-age too).
 amqp::field_table effective_queue_arguments(const amqp::field_table& arguments,
-                                            const amqp::field_table& definition, bool quorum);
+                                            const amqp::field_table& definition, queue_kind kind);
 
 // An exchange's alternate exchange: its argument, else the policy's; "" when neither.
 std::string effective_alternate(const amqp::field_table& arguments,

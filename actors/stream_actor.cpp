@@ -660,6 +660,11 @@ caf::behavior stream_behavior(stream_actor_t* self, queue_config cfg, stream_opt
       note_stored(st, max_id);
       st.flow.relax(self, store_backlogged(st, 2));
     },
+    [=](policy_atom, stream_options& o) {  // a policy changed the retention (policy.hpp)
+      self->state.opts = o;
+      apply_retention(self);
+      arm_retention(self);
+    },
     [=](expire_atom, int64_t timer) {  // the x-max-age check
       if (timer != self->state.retention_timer)
         return;

@@ -3,6 +3,8 @@
 // Toward connections and the vhost it answers the queue actor's messages (queue_actor.hpp), so
 // that declare, bind, publish, consume, credit, ack, delete and the statistics need no second
 // path; what a stream does not do (basic.get, purge) it refuses with RabbitMQ's errors.
+// Instead of (policy_atom, queue_options) its vhost sends it (policy_atom, stream_options) when
+// a policy changes its retention or segment size.
 #pragma once
 
 #include <caf/all.hpp>
@@ -18,3 +20,5 @@ namespace warren {
 caf::actor spawn_stream(caf::actor_system& sys, queue_config cfg, stream_options opts);
 
 }  // namespace warren
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::stream_options)

@@ -90,7 +90,7 @@ struct vhost_state {
   // their actor. Exchanges route to them until the move is done.
   std::map<caf::actor_addr, yielding_queue> yielding;
   int64_t max_queues = -1;  // the vhost limit max-queues (negative: none), from the registry
-  std::vector<policy_info> policies;  // the vhost's policies, from the registry (policy.hpp)
+  policy_set policies;  // the vhost's policies, from the registry (policy.hpp)
   vhost_persistence persist;
   sup::restart_budget budget;  // restarts of exchanges and queues
   std::mt19937_64 rng{std::random_device{}()};
@@ -144,8 +144,7 @@ op_result invalid_alternate(const vhost_state& st, const exchange_spec& spec) {
 // `name` now (policy.hpp).
 amqp::field_table policy_definition(const vhost_state& st, policy_target target,
                                     const std::string& name) {
-  return effective_definition(matching_policy(st.policies, st.vhost, target, name, false),
-                              matching_policy(st.policies, st.vhost, target, name, true));
+  return st.policies.definition_for(st.vhost, target, name);
 }
 
 std::string alternate_of(const vhost_state& st, const exchange_spec& spec) {
@@ -153,17 +152,27 @@ std::string alternate_of(const vhost_state& st, const exchange_spec& spec) {
                              policy_definition(st, policy_target::exchange, spec.name));
 }
 
-// What a classic or quorum queue does, from its arguments and its policies. A policy value
-// the queue could not take (none passes the policy checks that fails the queue's) leaves the
-// arguments alone.
-queue_options options_of(const vhost_state& st, const queue_spec& spec) {
+// What a classic or quorum queue, or a stream, does, from its arguments and its policies. A
+// policy value the queue could not take (none passes the policy checks that fails the
+// queue's) leaves the arguments alone.
+template <class Options, class Parse>
+Options options_of(const vhost_state& st, const queue_spec& spec, queue_kind kind, Parse parse) {
   argument_error ignored;  // checked when declared
   auto def = policy_definition(st, policy_target::queue, spec.name);
   if (!def.empty())
-    if (auto o = parse_queue_options(
-          effective_queue_arguments(spec.arguments, def, is_quorum(spec.arguments)), ignored))
+    if (auto o = parse(effective_queue_arguments(spec.arguments, def, kind), ignored))
       return std::move(*o);
-  return parse_queue_options(spec.arguments, ignored).value_or(queue_options{});
+  return parse(spec.arguments, ignored).value_or(Options{});
+}
+
+queue_options options_of(const vhost_state& st, const queue_spec& spec) {
+  return options_of<queue_options>(
+    st, spec, is_quorum(spec.arguments) ? queue_kind::quorum : queue_kind::classic,
+    parse_queue_options);
+}
+
+stream_options stream_options_of(const vhost_state& st, const queue_spec& spec) {
+  return options_of<stream_options>(st, spec, queue_kind::stream, parse_stream_options);
 }
 
 std::string server_named_queue(vhost_state& st) {
@@ -197,7 +206,6 @@ caf::actor start_queue(vhost_actor_t* self, const queue_record& r,
   qc.vhost_name = st.vhost;
   qc.name = r.spec.name;
   qc.auto_delete = r.spec.auto_delete;
-  argument_error ignored;  // checked when declared
   bool stream = is_stream(r.spec.arguments);
   if (!stream)
     qc.options = options_of(st, r.spec);
@@ -213,8 +221,7 @@ caf::actor start_queue(vhost_actor_t* self, const queue_record& r,
   }
   caf::actor actor;
   if (stream)
-    actor = spawn_stream(self->home_system(), std::move(qc),
-                         parse_stream_options(r.spec.arguments, ignored).value_or(stream_options{}));
+    actor = spawn_stream(self->home_system(), std::move(qc), stream_options_of(st, r.spec));
   else
     actor = spawn_queue(self->home_system(), std::move(qc));
   self->link_to(actor);  // supervised: see on_child_exit
@@ -264,9 +271,14 @@ void replicate(vhost_actor_t* self, vhost_definitions d) {
 // keeps its options where they are the same), every exchange its alternate exchange.
 void apply_policies(vhost_actor_t* self) {
   auto& st = self->state;
-  for (auto& [name, q] : st.queues)
-    if (q.node.empty() && q.actor && !is_stream(q.spec.arguments))
+  for (auto& [name, q] : st.queues) {
+    if (!q.node.empty() || !q.actor)
+      continue;
+    if (is_stream(q.spec.arguments))
+      self->send(q.actor, policy_atom::value, stream_options_of(st, q.spec));
+    else
       self->send(q.actor, policy_atom::value, options_of(st, q.spec));
+  }
   for (auto& [name, x] : st.exchanges) {
     if (name.empty())
       continue;  // the default exchange has no alternate
@@ -1596,7 +1608,7 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
       [=](declare_atom, queue_atom, queue_spec& spec) { return declare_queue(self, spec); },
       [=](limit_atom, int64_t max_queues) { self->state.max_queues = max_queues; },
       [=](policy_atom, std::vector<policy_info>& policies) {
-        self->state.policies = std::move(policies);
+        self->state.policies = policy_set{std::move(policies)};
         apply_policies(self);
       },
       [=](delete_atom, queue_atom, std::string& name, caf::actor& conn, bool if_unused,

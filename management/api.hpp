@@ -249,7 +249,7 @@ std::vector<policy_info> list_policies(call& c);
 json policy_json(const policy_info& p);
 // The policy fields of a queue ("policy", "operator_policy", "effective_policy_definition")
 // or an exchange ("policy", only while one applies) named `name` in `vhost`.
-void add_policy_fields(json& j, const std::vector<policy_info>& policies,
+void add_policy_fields(json& j, const policy_set& policies,
                        const std::string& vhost, const std::string& name, bool queue);
 // api_cluster.cpp: every node of the cluster (this one first, as node_json shows it), one of
 // them (nullopt: no such node), and the cluster's name.

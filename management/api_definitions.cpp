@@ -27,7 +27,7 @@ std::string exchange_name(const std::string& segment) {
 }
 
 json exchange_json(const context& ctx, const std::string& vhost, const exchange_info& x,
-                   const metrics::snapshot& snap, const std::vector<policy_info>& policies) {
+                   const metrics::snapshot& snap, const policy_set& policies) {
   json j{{"name", x.name},       {"vhost", vhost},
          {"type", x.type},       {"durable", x.durable},
          {"auto_delete", x.auto_delete}, {"internal", x.internal},
@@ -54,7 +54,7 @@ json default_exchange_json(const std::string& vhost) {
 }
 
 json queue_json(const context& ctx, const std::string& vhost, const queue_info& q,
-                const cluster_numbers& numbers, const std::vector<policy_info>& policies) {
+                const cluster_numbers& numbers, const policy_set& policies) {
   json j{{"name", q.name},
          {"vhost", vhost},
          {"durable", q.durable},
@@ -210,7 +210,7 @@ reply exchanges(call& c) {
     if (c.method != "GET")
       return method_not_allowed();
     json out = json::array();
-    auto policies = list_policies(c);
+    policy_set policies{list_policies(c)};
     if (auto r = for_vhosts(c, 1, [&](const std::string& name, const caf::actor& v) {
           out.push_back(default_exchange_json(name));
           for (auto& x : list_exchanges(c, v))
@@ -231,8 +231,9 @@ reply exchanges(call& c) {
     if (c.method == "GET") {
       if (!exists)
         return not_found();
-      return ok(name.empty() ? default_exchange_json(c.path[1])
-                             : exchange_json(c.ctx, c.path[1], *it, *snap, list_policies(c)));
+      if (name.empty())
+        return ok(default_exchange_json(c.path[1]));
+      return ok(exchange_json(c.ctx, c.path[1], *it, *snap, policy_set{list_policies(c)}));
     }
     if (c.method == "PUT") {
       if (auto refused = c.refuse_unless(perm::configure, kind::exchange, c.path[1], name))
@@ -301,7 +302,7 @@ reply queues(call& c) {
     if (c.method != "GET")
       return method_not_allowed();
     json out = json::array();
-    auto policies = list_policies(c);
+    policy_set policies{list_policies(c)};
     if (auto r = for_vhosts(c, 1, [&](const std::string& name, const caf::actor& v) {
           for (auto& q : list_queues(c, v))
             out.push_back(queue_json(c.ctx, name, q, numbers, policies));
@@ -318,9 +319,11 @@ reply queues(call& c) {
   bool exists = it != qs.end();
   std::string error;
   if (c.path.size() == 3) {
-    if (c.method == "GET")
-      return exists ? ok(queue_json(c.ctx, c.path[1], *it, numbers, list_policies(c)))
-                    : not_found();
+    if (c.method == "GET") {
+      if (!exists)
+        return not_found();
+      return ok(queue_json(c.ctx, c.path[1], *it, numbers, policy_set{list_policies(c)}));
+    }
     if (c.method == "PUT") {
       if (auto refused = c.refuse_unless(perm::configure, kind::queue, c.path[1], name))
         return *refused;

@@ -122,16 +122,16 @@ json policy_json(const policy_info& p) {
               {"definition", to_json(p.definition)}, {"priority", priority}};
 }
 
-void add_policy_fields(json& j, const std::vector<policy_info>& policies,
+void add_policy_fields(json& j, const policy_set& policies,
                        const std::string& vhost, const std::string& name, bool queue) {
   auto target = queue ? policy_target::queue : policy_target::exchange;
-  auto p = matching_policy(policies, vhost, target, name, false);
+  auto p = policies.match(vhost, target, name, false);
   if (!queue) {  // RabbitMQ shows an exchange's policy only when one applies
     if (p)
       j["policy"] = p->name;
     return;
   }
-  auto op = matching_policy(policies, vhost, target, name, true);
+  auto op = policies.match(vhost, target, name, true);
   j["policy"] = p ? json(p->name) : json(nullptr);
   j["operator_policy"] = op ? json(op->name) : json(nullptr);
   j["effective_policy_definition"] = to_json(effective_definition(p, op));

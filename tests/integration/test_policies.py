@@ -814,6 +814,42 @@ class QuorumDeliveryLimitTest(PolicyCase):
                          ("delivery_limit", q), death)
 
 
+class StreamPolicyTest(PolicyCase):
+    """A stream takes its retention from a policy: max-length-bytes, the smaller of it and the
+    stream's own argument."""
+
+    def first_offset(self, q):
+        """The offset of the first message a consumer from "first" gets."""
+        conn = self.vconnect()
+        ch = conn.channel()
+        ch.basic_qos(prefetch_count=10)
+        got = []
+        ch.basic_consume(q, lambda c, m, p, b: got.append(p.headers["x-stream-offset"]),
+                         arguments={"x-stream-offset": "first"})
+        self.assertTrue(wait_until(lambda: conn.process_data_events(time_limit=0.05) or got,
+                                   timeout=10), "nothing delivered from " + q)
+        close_quietly(conn)
+        return got[0]
+
+    def test_max_length_bytes_from_a_policy(self):
+        _, ch = self.publisher()
+        prefix = unique("pol-stream")
+        q = self.shared_queue(ch, prefix, {"x-queue-type": "stream",
+                                           "x-stream-max-segment-size-bytes": 500,
+                                           "x-max-length-bytes": 100000}, durable=True)
+        body = b"r" * 100
+        self.publish(ch, q, [body] * 20)
+        self.assertEqual(self.first_offset(q), 0)   # 2,000 bytes: nothing dropped
+        policy = self.set_policy(unique("retain"), anchored(prefix), {"max-length-bytes": 1000})
+        self.publish(ch, q, [body] * 80)   # segments of 5 messages roll, old ones go
+        first = self.first_offset(q)
+        self.assertGreaterEqual(first, 75)   # 1,000 bytes (10 messages) beyond the active one
+        # Cleared: the stream's own limit holds again, and nothing more goes.
+        self.api_ok("DELETE", self.path("policies", policy), want=(204,))
+        self.publish(ch, q, [body] * 40)
+        self.assertEqual(self.first_offset(q), first)
+
+
 class PolicyAccessTest(PolicyCase):
     """Who may set policies: RabbitMQ's policymaker tag, in the vhosts the user may use."""
 

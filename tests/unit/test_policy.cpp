@@ -26,9 +26,9 @@ policy_info policy(std::string name, std::string pattern, amqp::field_table defi
 
 std::string refused(const policy_info& p) { return warren::invalid_policy(p).value_or(""); }
 
-const policy_info* match(const std::vector<policy_info>& ps, const std::string& name,
+const policy_info* match(const warren::policy_set& ps, const std::string& name,
                          policy_target t = policy_target::queue, bool op = false) {
-  return warren::matching_policy(ps, "/", t, name, op);
+  return ps.match("/", t, name, op);
 }
 
 }  // namespace
@@ -83,23 +83,22 @@ TEST_CASE("an operator policy takes only the limits", "[policy]") {
 
 TEST_CASE("the matching policy of highest priority applies", "[policy]") {
   using T = amqp::field_table;
-  std::vector<policy_info> ps{
+  warren::policy_set ps{std::vector<policy_info>{
     policy("low", "^orders", T{{"max-length", int64_t{1}}}, 0),
     policy("high", "orders", T{{"max-length", int64_t{3}}}, 5),
     policy("exchanges-only", "orders", T{{"alternate-exchange", "ae"}}, 9, "exchanges"),
     policy("op", "^orders", T{{"max-length", int64_t{2}}}, 0, "all", true),
-  };
+  }};
   REQUIRE(match(ps, "orders.eu"));
   CHECK(match(ps, "orders.eu")->name == "high");
   CHECK(match(ps, "new-orders")->name == "high");  // searched, not anchored
   CHECK(match(ps, "returns") == nullptr);
   CHECK(match(ps, "orders", policy_target::exchange)->name == "exchanges-only");
   CHECK(match(ps, "orders", policy_target::queue, true)->name == "op");
-  CHECK(warren::matching_policy(ps, "other-vhost", policy_target::queue, "orders", false) ==
-        nullptr);
+  CHECK(ps.match("other-vhost", policy_target::queue, "orders", false) == nullptr);
   // Between equal priorities the first by name; an empty pattern matches every name.
-  std::vector<policy_info> ties{policy("b", "", T{{"expires", int64_t{1}}}),
-                                policy("a", "x", T{{"expires", int64_t{1}}})};
+  warren::policy_set ties{std::vector<policy_info>{policy("b", "", T{{"expires", int64_t{1}}}),
+                                                   policy("a", "x", T{{"expires", int64_t{1}}})}};
   CHECK(match(ties, "x")->name == "a");
   CHECK(match(ties, "y")->name == "b");
 }
@@ -125,7 +124,7 @@ TEST_CASE("what a queue and an exchange take from their policies", "[policy]") {
          {"x-message-ttl", int32_t{50}}};
   warren::argument_error ignored;
   auto classic = warren::parse_queue_options(
-    warren::effective_queue_arguments(args, def, false), ignored);
+    warren::effective_queue_arguments(args, def, warren::queue_kind::classic), ignored);
   REQUIRE(classic);
   CHECK(classic->max_length == 2);
   CHECK(classic->message_ttl == 50);
@@ -134,10 +133,19 @@ TEST_CASE("what a queue and an exchange take from their policies", "[policy]") {
   CHECK_FALSE(classic->delivery_limit);
   auto quorum_args = T{{"x-queue-type", "quorum"}};
   auto quorum = warren::parse_queue_options(
-    warren::effective_queue_arguments(quorum_args, def, true), ignored);
+    warren::effective_queue_arguments(quorum_args, def, warren::queue_kind::quorum), ignored);
   REQUIRE(quorum);
   CHECK(quorum->delivery_limit == 5);
   CHECK(quorum->dead_letter_exchange == "from-policy");
+
+  // A stream takes its retention: the shorter age, the smaller size.
+  auto stream_def = T{{"max-age", "1h"}, {"max-length-bytes", int64_t{1000}},
+                      {"message-ttl", int64_t{5}}};
+  auto stream_args = warren::effective_queue_arguments(
+    T{{"x-queue-type", "stream"}, {"x-max-age", "1D"}, {"x-max-length-bytes", int64_t{500}}},
+    stream_def, warren::queue_kind::stream);
+  CHECK(stream_args == T{{"x-queue-type", "stream"}, {"x-max-age", "1h"},
+                         {"x-max-length-bytes", int64_t{500}}});
 
   CHECK(warren::effective_alternate(T{}, T{{"alternate-exchange", "pol"}}) == "pol");
   CHECK(warren::effective_alternate(T{{"alternate-exchange", "arg"}},
