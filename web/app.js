@@ -73,6 +73,9 @@ function features(x) {
   const args = x.arguments || {};
   for (const [key, label] of argumentFeatures)
     if (key in args) f.push(label);
+  // The policy and operator policy that apply, by name (RabbitMQ's page shows them there).
+  if (x.policy) f.push(x.policy);
+  if (x.operator_policy) f.push(x.operator_policy);
   return f.join(" ");
 }
 

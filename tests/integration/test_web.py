@@ -1,6 +1,6 @@
 """The web page: warrend serves it from its own binary, and headless Chromium (Debian's
 `chromium`) renders it: after its JavaScript fetched the API, the DOM names a queue that
-was declared over AMQP, with its type and features."""
+was declared over AMQP, with its type and features (a policy that applies by name)."""
 
 import os
 import shutil
@@ -10,6 +10,7 @@ import unittest
 import urllib.request
 
 from harness import BrokerTestCase, unique
+from mgmt_support import Api
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -26,6 +27,7 @@ class WebPageTest(BrokerTestCase):
         super().setUpClass()
         host, port = cls.broker.wait_listener("http")
         cls.base = "http://%s:%d" % (host, port)
+        cls.api = Api(host, port)
 
     def test_static_files_are_served(self):
         status, ctype, body = fetch(self.base + "/")
@@ -48,6 +50,14 @@ class WebPageTest(BrokerTestCase):
         timed = unique("webq-args")
         ch.queue_declare(queue=timed, arguments={
             "x-message-ttl": 60000, "x-dead-letter-exchange": "amq.fanout", "x-max-priority": 3})
+        governed = unique("webq-policy")
+        ch.queue_declare(queue=governed)
+        policy = unique("web-policy")
+        status, _, raw, _ = self.api.call("PUT", "/api/policies/%2F/" + policy, body={
+            "pattern": "^" + governed.replace(".", "\\.") + "$",
+            "definition": {"max-length": 5}})
+        self.assertEqual(status, 201, raw)
+        self.addCleanup(self.api.call, "DELETE", "/api/policies/%2F/" + policy)
         quorum = unique("webq-quorum")
         ch.queue_declare(queue=quorum, durable=True, arguments={"x-queue-type": "quorum"})
         self.addCleanup(lambda: self.channel().queue_delete(quorum))
@@ -67,6 +77,8 @@ class WebPageTest(BrokerTestCase):
         row = dom[dom.index(timed):]
         self.assertIn("TTL DLX Pri", row[:row.index("</tr>")])
         self.assertIn("<td>classic</td>", row[:row.index("</tr>")])
+        row = dom[dom.index(governed):]
+        self.assertIn("<td>classic</td><td>%s</td>" % policy, row[:row.index("</tr>")])
         row = dom[dom.index(quorum):]
         self.assertIn("<td>quorum</td><td>D</td>", row[:row.index("</tr>")])
         self.assertIn("updated", dom)          # the status line after a successful fetch
