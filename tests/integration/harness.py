@@ -283,6 +283,22 @@ def wait_until(predicate, timeout=5.0, interval=0.05):
         time.sleep(interval)
 
 
+def message_count(ch, queue):
+    """The queue's ready messages, from a passive declare."""
+    return ch.queue_declare(queue=queue, passive=True).method.message_count
+
+
+def wait_count(ch, queue, n, timeout=5.0):
+    """Polls message_count until it is n; returns the last count seen."""
+    last = [None]
+
+    def check():
+        last[0] = message_count(ch, queue)
+        return last[0] == n
+    wait_until(check, timeout=timeout, interval=0.02)
+    return last[0]
+
+
 def get_all(ch, queue, limit=100):
     """Bodies of the ready messages in queue (basic.get with auto-ack), at most limit."""
     bodies = []
@@ -320,6 +336,37 @@ def close_quietly(conn):
             conn.close()
     except Exception:  # cleanup only; the test itself already checked what matters
         pass
+
+
+class RestartCase(unittest.TestCase):
+    """A warrend of each test's own, on a data directory of the test's own, to stop and start
+    again on it (start_broker; self.running is the one running)."""
+
+    data_prefix = "warren-restart-"
+
+    def setUp(self):
+        super().setUp()
+        self.data = tempfile.mkdtemp(prefix=self.data_prefix)
+        self.addCleanup(shutil.rmtree, self.data, True)
+        self.running = None
+
+    def tearDown(self):
+        if self.running is not None:
+            self.running.stop_quietly()
+        super().tearDown()
+
+    def start_broker(self, *extra_args):
+        self.running = Broker(binary=os.environ.get("WARREND"), data_dir=self.data,
+                              extra_args=extra_args).start()
+        return self.running
+
+    def connect_running(self):
+        """A pika connection to the running warrend as guest, closed when the test ends."""
+        conn = pika.BlockingConnection(pika.ConnectionParameters(
+            host=self.running.host, port=self.running.port, connection_attempts=1,
+            socket_timeout=5, stack_timeout=10))
+        self.addCleanup(close_quietly, conn)
+        return conn
 
 
 class BrokerTestCase(unittest.TestCase):
@@ -379,6 +426,12 @@ class BrokerTestCase(unittest.TestCase):
         conn.connect()
         self.addCleanup(close_amqp_quietly, conn)
         return conn
+
+    def count(self, ch, queue):
+        return message_count(ch, queue)
+
+    def wait_count(self, ch, queue, n, timeout=5.0):
+        return wait_count(ch, queue, n, timeout)
 
     def queue_later(self, name):
         """Deletes queue `name` (over a connection of its own) when the test ends."""

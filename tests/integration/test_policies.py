@@ -24,15 +24,13 @@ those are polled for up to 15 s.
 """
 
 import os
-import shutil
-import tempfile
 import unittest
 
 import pika
 import pika.exceptions as pex
 
-from harness import (Broker, BrokerTestCase, close_quietly, get_all, get_one, unique,
-                     wait_until)
+from harness import (BrokerTestCase, RestartCase, close_quietly, get_all, get_one,
+                     message_count, unique, wait_until)
 from mgmt_support import PASSWORD, Api, quote, rows, warrenctl
 
 EXTERNAL = os.environ.get("WARREN_TEST_BROKER")
@@ -166,18 +164,6 @@ class PolicyCase(BrokerTestCase):
             pass
         finally:
             close_quietly(conn)
-
-    def count(self, ch, queue):
-        return ch.queue_declare(queue=queue, passive=True).method.message_count
-
-    def wait_count(self, ch, queue, n, timeout=5.0):
-        last = [None]
-
-        def check():
-            last[0] = self.count(ch, queue)
-            return last[0] == n
-        wait_until(check, timeout=timeout, interval=0.02)
-        return last[0]
 
     def publish(self, ch, queue, bodies):
         for body in bodies:
@@ -933,31 +919,18 @@ class WarrenctlPolicyTest(PolicyCase):
 
 
 @unittest.skipIf(EXTERNAL, "needs its own warrend processes (restarts)")
-class PolicyRestartTest(unittest.TestCase):
+class PolicyRestartTest(RestartCase):
     """Policies are kept in the catalog: after a restart they are listed and in force."""
 
-    def setUp(self):
-        self.data = tempfile.mkdtemp(prefix="warren-policies-")
-        self.addCleanup(shutil.rmtree, self.data, True)
-        self.running = None
-
-    def tearDown(self):
-        if self.running is not None:
-            self.running.stop_quietly()
+    data_prefix = "warren-policies-"
 
     def start(self):
-        self.running = Broker(binary=os.environ.get("WARREND"), data_dir=self.data).start()
+        self.start_broker()
         self.api = Api(*self.running.wait_listener("http"))
-        conn = pika.BlockingConnection(pika.ConnectionParameters(
-            host=self.running.host, port=self.running.port, connection_attempts=1,
-            socket_timeout=5, stack_timeout=10))
-        self.addCleanup(close_quietly, conn)
+        conn = self.connect_running()
         ch = conn.channel()
         ch.confirm_delivery()
         return conn, ch
-
-    def count(self, ch, queue):
-        return ch.queue_declare(queue=queue, passive=True).method.message_count
 
     def publish(self, ch, queue, n):
         for i in range(n):
@@ -972,19 +945,19 @@ class PolicyRestartTest(unittest.TestCase):
             self.assertEqual(status, 201, raw)
         ch.queue_declare("kept.q", durable=True)
         self.publish(ch, "kept.q", 4)
-        self.assertEqual(self.count(ch, "kept.q"), 2)
+        self.assertEqual(message_count(ch, "kept.q"), 2)
         close_quietly(conn)
         self.running.stop()
 
         conn, ch = self.start()
-        self.assertEqual(self.count(ch, "kept.q"), 2)
+        self.assertEqual(message_count(ch, "kept.q"), 2)
         self.assertEqual(self.api.get("/api/policies/%2F/keep"), {
             "vhost": "/", "name": "keep", "pattern": "^kept\\.", "apply-to": "all",
             "definition": {"max-length": 3}, "priority": 1})
         self.assertEqual(self.api.get("/api/operator-policies/%2F/cap")["definition"],
                          {"max-length": 2})
         self.publish(ch, "kept.q", 3)
-        self.assertEqual(self.count(ch, "kept.q"), 2)
+        self.assertEqual(message_count(ch, "kept.q"), 2)
         # Cleared, and so after the next restart too.
         self.assertEqual(self.api.call("DELETE", "/api/operator-policies/%2F/cap")[0], 204)
         close_quietly(conn)
@@ -992,7 +965,7 @@ class PolicyRestartTest(unittest.TestCase):
         conn, ch = self.start()
         self.assertEqual(self.api.call("GET", "/api/operator-policies/%2F/cap")[0], 404)
         self.publish(ch, "kept.q", 3)
-        self.assertEqual(self.count(ch, "kept.q"), 3)
+        self.assertEqual(message_count(ch, "kept.q"), 3)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,6 @@ declare renews an x-expires lease).
 
 import datetime
 import os
-import shutil
-import tempfile
 import time
 import unittest
 
@@ -29,7 +27,7 @@ import pika
 import pika.exceptions as pex
 
 import harness
-from harness import Broker, BrokerTestCase, close_quietly, unique, wait_until
+from harness import BrokerTestCase, close_quietly, unique, wait_until
 from mgmt_support import Api, quote, sample
 from stomp_support import StompTestCase
 
@@ -61,19 +59,6 @@ class QueueArgsTestCase(BrokerTestCase):
         name = unique(prefix)
         ch.queue_declare(queue=name, exclusive=exclusive, arguments=arguments, **kw)
         return name
-
-    def count(self, ch, queue):
-        return ch.queue_declare(queue=queue, passive=True).method.message_count
-
-    def wait_count(self, ch, queue, n, timeout=5.0):
-        """Polls the passive-declare count until it is n; returns the last count seen."""
-        last = [None]
-
-        def check():
-            last[0] = self.count(ch, queue)
-            return last[0] == n
-        wait_until(check, timeout=timeout, interval=0.02)
-        return last[0]
 
     def get_all(self, ch, queue, limit=100):
         return harness.get_all(ch, queue, limit)
@@ -1351,24 +1336,18 @@ class StompExpirationTest(StompTestCase):
 
 
 @unittest.skipIf(EXTERNAL, "needs its own warrend processes (restarts)")
-class RestartTest(unittest.TestCase):
+class RestartTest(harness.RestartCase):
     """Queue arguments and dead-lettered messages across a graceful restart on the same
     data directory."""
 
+    data_prefix = "warren-qargs-"
+
     def setUp(self):
-        self.data = tempfile.mkdtemp(prefix="warren-qargs-")
-        self.addCleanup(shutil.rmtree, self.data, True)
-        self.running = None
+        super().setUp()
         self.conns = []
 
-    def tearDown(self):
-        if self.running is not None:
-            self.running.stop_quietly()
-
     def start(self, *extra_args):
-        self.running = Broker(binary=os.environ.get("WARREND"), data_dir=self.data,
-                              extra_args=extra_args).start()
-        return self.running
+        return self.start_broker(*extra_args)
 
     def stop(self):
         """Closes this test's connections, then stops warrend (SIGTERM, clean exit)."""
@@ -1387,7 +1366,7 @@ class RestartTest(unittest.TestCase):
         return conn
 
     def count(self, ch, queue):
-        return ch.queue_declare(queue=queue, passive=True).method.message_count
+        return harness.message_count(ch, queue)
 
     def test_durable_queue_arguments_survive_a_restart(self):
         args = {"x-message-ttl": 300, "x-dead-letter-exchange": "dead", "x-max-length": 10}

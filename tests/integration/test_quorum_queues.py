@@ -11,14 +11,12 @@ and the /metrics test warrend's /metrics (RabbitMQ serves it from a plugin's own
 """
 
 import os
-import shutil
-import tempfile
 import unittest
 
 import pika
 import pika.exceptions as pex
 
-from harness import Broker, BrokerTestCase, close_quietly, unique, wait_until
+from harness import BrokerTestCase, RestartCase, close_quietly, unique, wait_until
 from mgmt_support import Api, quote, sample
 from stomp_support import StompTestCase
 
@@ -382,26 +380,15 @@ class StompTest(StompTestCase):
 
 
 @unittest.skipIf(EXTERNAL, "needs its own warrend processes (restarts)")
-class RestartTest(unittest.TestCase):
+class RestartTest(RestartCase):
     """Every message of a quorum queue is kept on disk, transient ones too; one that had been
     delivered comes back counted."""
 
-    def setUp(self):
-        self.data = tempfile.mkdtemp(prefix="warren-quorum-")
-        self.addCleanup(shutil.rmtree, self.data, True)
-        self.running = None
-
-    def tearDown(self):
-        if self.running is not None:
-            self.running.stop_quietly()
+    data_prefix = "warren-quorum-"
 
     def start(self):
-        self.running = Broker(binary=os.environ.get("WARREND"), data_dir=self.data).start()
-        conn = pika.BlockingConnection(pika.ConnectionParameters(
-            host=self.running.host, port=self.running.port, connection_attempts=1,
-            socket_timeout=5, stack_timeout=10))
-        self.addCleanup(close_quietly, conn)
-        return conn
+        self.start_broker()
+        return self.connect_running()
 
     def stop(self, conn):
         close_quietly(conn)
