@@ -433,6 +433,28 @@ class BrokerTestCase(unittest.TestCase):
     def wait_count(self, ch, queue, n, timeout=5.0):
         return wait_count(ch, queue, n, timeout)
 
+    def delete_quietly(self, name, vhost="/"):
+        """Deletes a shared (non-exclusive) queue, if it is still there."""
+        conn = pika.BlockingConnection(self.params(virtual_host=vhost))
+        try:
+            conn.channel().queue_delete(name)
+        except pika.exceptions.ChannelClosedByBroker:
+            pass
+        finally:
+            close_quietly(conn)
+
+    def exists(self, conn, name):
+        """Whether queue `name` exists (a passive declare on a channel of its own: a 404
+        closes only that one)."""
+        ch = conn.channel()
+        try:
+            ch.queue_declare(queue=name, passive=True)
+        except pika.exceptions.ChannelClosedByBroker as e:
+            self.assertEqual(e.reply_code, 404, e)
+            return False
+        ch.close()
+        return True
+
     def queue_later(self, name):
         """Deletes queue `name` (over a connection of its own) when the test ends."""
         def delete():

@@ -157,13 +157,7 @@ class PolicyCase(BrokerTestCase):
         return name
 
     def delete_quietly(self, name):
-        conn = pika.BlockingConnection(self.params(virtual_host=self.vhost))
-        try:
-            conn.channel().queue_delete(name)
-        except pex.ChannelClosedByBroker:
-            pass
-        finally:
-            close_quietly(conn)
+        super().delete_quietly(name, vhost=self.vhost)
 
     def publish(self, ch, queue, bodies):
         for body in bodies:
@@ -178,16 +172,6 @@ class PolicyCase(BrokerTestCase):
         q = self.declare(ch, unique(prefix + "-q"))
         ch.queue_bind(queue=q, exchange=ex, routing_key="dlk")
         return ex, q
-
-    def exists(self, conn, name):
-        ch = conn.channel()
-        try:
-            ch.queue_declare(queue=name, passive=True)
-        except pex.ChannelClosedByBroker as e:
-            self.assertEqual(e.reply_code, 404, e)
-            return False
-        ch.close()
-        return True
 
 
 class PolicyApiTest(PolicyCase):

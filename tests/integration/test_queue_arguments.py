@@ -66,16 +66,6 @@ class QueueArgsTestCase(BrokerTestCase):
     def wait_get(self, conn, ch, queue, timeout=5.0, auto_ack=True):
         return harness.get_one(conn, ch, queue, timeout, auto_ack)
 
-    def delete_quietly(self, name):
-        """Deletes a shared (non-exclusive) queue, if it is still there."""
-        conn = pika.BlockingConnection(self.params())
-        try:
-            conn.channel().queue_delete(name)
-        except pex.ChannelClosedByBroker:
-            pass
-        finally:
-            close_quietly(conn)
-
     def dead_letter_target(self, ch, exchange_type="fanout", binding_key=""):
         """(exchange, queue): a fresh exchange with a fresh queue bound to it."""
         ex = unique("dlx")
@@ -284,16 +274,6 @@ class QueueExpiryTest(QueueArgsTestCase):
         name = self.declare(ch, "xexp", {"x-expires": expires}, exclusive=False)
         self.addCleanup(self.delete_quietly, name)
         return name
-
-    def exists(self, conn, name):
-        ch = conn.channel()
-        try:
-            ch.queue_declare(queue=name, passive=True)
-        except pex.ChannelClosedByBroker as e:
-            self.assertEqual(e.reply_code, 404, e)
-            return False
-        ch.close()
-        return True
 
     def wait_expired(self, conn, name, expires=EXPIRES_MS, tries=4):
         """True once a passive declare made more than `expires` after the last use answers
