@@ -348,7 +348,7 @@ void note_delivered(queue_state& st, uint64_t id, const message& m) {
 // most once a second).
 void flush_store(queue_actor_t* self) {
   auto& st = self->state;
-  if (!st.dead_letters.items.empty())
+  if (!st.dead_letters.items.empty() && st.cfg.options.dead_letter_exchange)
     self->send(st.cfg.vhost, route_atom::value, *st.cfg.options.dead_letter_exchange,
                std::exchange(st.dead_letters, {}));
   if (st.cfg.store_path.empty())
@@ -586,11 +586,14 @@ void idle_timeout(queue_actor_t* self) {
   self->send(st.cfg.vhost, unused_atom::value, st.cfg.name, caf::actor_cast<caf::actor>(self));
 }
 
+void relax_flow(queue_actor_t* self);
+
 // A policy of the vhost changed what the queue does (the vhost sends every queue what it
 // does now, changed or not). As RabbitMQ has it: a new TTL holds for messages that come from
 // now on, a new length limit at once, a new expiry counts from now.
 void apply_policy(queue_actor_t* self, const queue_options& o) {
   auto& st = self->state;
+  flush_store(self);  // what was dead-lettered before goes where it was meant to
   auto& cur = st.cfg.options;
   bool expiry_changed = cur.expires != o.expires;
   cur.message_ttl = o.message_ttl;
@@ -608,6 +611,7 @@ void apply_policy(queue_actor_t* self, const queue_options& o) {
   }
   enforce_length(self);
   flush_store(self);
+  relax_flow(self);  // messages dropped for the new limit may let blocked publishers go
 }
 
 void remove_consumer(queue_actor_t* self, size_t i) {

@@ -152,17 +152,20 @@ std::string alternate_of(const vhost_state& st, const exchange_spec& spec) {
                              policy_definition(st, policy_target::exchange, spec.name));
 }
 
-// What a classic or quorum queue, or a stream, does, from its arguments and its policies. A
-// policy value the queue could not take (none passes the policy checks that fails the
-// queue's) leaves the arguments alone.
+// What a classic or quorum queue, or a stream, does, from its arguments and its policies. The
+// policy's keys are taken one at a time (ascending: a dead-letter exchange before its routing
+// key), so that a value the queue cannot take (a dead-letter routing key without an exchange,
+// a TTL past ten years) leaves out that key alone, as RabbitMQ ignores it.
 template <class Options, class Parse>
 Options options_of(const vhost_state& st, const queue_spec& spec, queue_kind kind, Parse parse) {
-  argument_error ignored;  // checked when declared
-  auto def = policy_definition(st, policy_target::queue, spec.name);
-  if (!def.empty())
-    if (auto o = parse(effective_queue_arguments(spec.arguments, def, kind), ignored))
-      return std::move(*o);
-  return parse(spec.arguments, ignored).value_or(Options{});
+  argument_error ignored;  // the arguments were checked when the queue was declared
+  auto args = spec.arguments;
+  for (auto& kv : policy_definition(st, policy_target::queue, spec.name)) {
+    auto with = effective_queue_arguments(args, amqp::field_table{kv}, kind);
+    if (with != args && parse(with, ignored))
+      args = std::move(with);
+  }
+  return parse(args, ignored).value_or(Options{});
 }
 
 queue_options options_of(const vhost_state& st, const queue_spec& spec) {
@@ -267,18 +270,23 @@ void replicate(vhost_actor_t* self, vhost_definitions d) {
   }
 }
 
-// The policies changed: every classic and quorum queue of this node gets what it does now (it
-// keeps its options where they are the same), every exchange its alternate exchange.
+// Tells queue `q` what it does under the policies now.
+void send_policy(vhost_actor_t* self, const queue_record& q) {
+  auto& st = self->state;
+  if (is_stream(q.spec.arguments))
+    self->send(q.actor, policy_atom::value, stream_options_of(st, q.spec));
+  else
+    self->send(q.actor, policy_atom::value, options_of(st, q.spec));
+}
+
+// The policies changed: every queue of this node gets what it does now (it keeps its options
+// where they are the same), every exchange its alternate exchange. (A queue that yields drops
+// it; it gets it again if it stays.)
 void apply_policies(vhost_actor_t* self) {
   auto& st = self->state;
-  for (auto& [name, q] : st.queues) {
-    if (!q.node.empty() || !q.actor)
-      continue;
-    if (is_stream(q.spec.arguments))
-      self->send(q.actor, policy_atom::value, stream_options_of(st, q.spec));
-    else
-      self->send(q.actor, policy_atom::value, options_of(st, q.spec));
-  }
+  for (auto& [name, q] : st.queues)
+    if (q.node.empty() && q.actor)
+      send_policy(self, q);
   for (auto& [name, x] : st.exchanges) {
     if (name.empty())
       continue;  // the default exchange has no alternate
@@ -1230,6 +1238,8 @@ void stays_here(vhost_actor_t* self, const caf::actor_addr& old, const caf::erro
                name, where(st));
   auto& q = st.queues[name] = std::move(r);
   route_to(self, q, true);
+  if (!crash)  // a policy change that came during the move was dropped there
+    send_policy(self, q);
   vhost_definitions change;  // the other nodes learn where it is (they settle the name again)
   change.queues.push_back(queue_location{q.spec, q.actor});
   replicate(self, std::move(change));

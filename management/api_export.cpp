@@ -79,7 +79,8 @@ void add_vhost_objects(call& c, const std::string* vhost, json& out) {
 json policies_of(call& c, const std::string* vhost, bool operator_policies) {
   json out = json::array();
   for (auto& p : list_policies(c)) {
-    if (p.operator_policy != operator_policies || (vhost && p.vhost != *vhost))
+    if (p.operator_policy != operator_policies || (vhost && p.vhost != *vhost) ||
+        !c.sees_vhost(p.vhost))
       continue;
     auto j = policy_json(p);
     if (!operator_policies) {

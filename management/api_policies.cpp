@@ -6,6 +6,8 @@
 #include "management/json_amqp.hpp"
 #include "protocol/amqp091/constants.hpp"
 
+#include <cmath>
+
 namespace warren::mgmt {
 
 namespace {
@@ -66,6 +68,8 @@ reply policy_request(call& c) {
     return not_found();
   if (c.path.size() >= 2 && !find_vhost(c, c.path[1]))
     return c.method == "PUT" ? error_reply(404, "not_found", "vhost_not_found") : not_found();
+  if (c.method != "GET" && !c.sees_vhost(c.path[1]))  // a policymaker's, in its own vhosts
+    return not_authorised("User not authorised to access object");
   if (c.method == "GET") {
     json out = json::array();
     for (auto& p : list_policies(c)) {
@@ -115,7 +119,7 @@ std::vector<policy_info> list_policies(call& c) {
 
 json policy_json(const policy_info& p) {
   json priority = p.priority;
-  if (p.priority == static_cast<double>(static_cast<int64_t>(p.priority)))
+  if (std::abs(p.priority) < 9e15 && p.priority == std::trunc(p.priority))
     priority = static_cast<int64_t>(p.priority);  // 0, not 0.0
   return json{{"vhost", p.vhost},         {"name", p.name},
               {"pattern", p.pattern},     {"apply-to", p.apply_to},

@@ -109,12 +109,16 @@ std::optional<reply> authorize(const call& c, const std::string& tags) {
   auto& area = c.path[0];
   bool settings = area == "policies" || area == "operator-policies" || area == "parameters" ||
                   area == "global-parameters";
-  // A policymaker sets the policies of the vhosts it may use (RabbitMQ), operator policies
-  // and parameters are administrators' alone.
-  bool policymaker = area == "policies" && has_tag(tags, "policymaker") && c.path.size() >= 2 &&
-                     c.sees_vhost(c.path[1]);
+  // As RabbitMQ 3.10.8 has it: a policymaker sets the policies of the vhosts it may use (the
+  // handler checks the vhost) and reads the runtime parameters; operator policies and
+  // parameters are changed by administrators alone; the policy lists are open to every
+  // management user.
+  bool policymaker = has_tag(tags, "policymaker") || c.administrator;
+  if (!policymaker && ((area == "policies" && c.method != "GET") ||
+                       (area == "parameters" && c.method == "GET")))
+    return not_authorised("User not authorised to access object");
   bool admin_only = area == "users" || area == "permissions" || area == "definitions" ||
-                    (settings && c.method != "GET" && !policymaker) ||
+                    (settings && c.method != "GET" && area != "policies") ||
                     area == "topic-permissions" ||
                     area == "user-limits" || (area == "vhost-limits" && c.method != "GET") ||
                     (area == "vhosts" && (c.method != "GET" || (c.path.size() > 2 &&

@@ -460,6 +460,17 @@ class QueuePolicyTest(PolicyCase):
                 self.assertEqual(self.count(ch, q), 2)
                 self.assertEqual(get_all(ch, q), [b"m4", b"m5"])
 
+    def test_a_key_the_queue_cannot_take_leaves_the_others_in_force(self):
+        # A dead-letter routing key without a dead-letter exchange is no argument a queue can
+        # be declared with; from a policy it is ignored, and max-length still holds.
+        _, ch = self.publisher()
+        prefix = unique("pol-partial")
+        self.set_policy(unique("partial"), anchored(prefix),
+                        {"dead-letter-routing-key": "k", "max-length": 2})
+        q = self.declare(ch, prefix)
+        self.publish(ch, q, [b"m%d" % i for i in range(4)])
+        self.assertEqual(get_all(ch, q), [b"m2", b"m3"])
+
     def test_queue_argument_dead_letter_exchange_wins_over_the_policy(self):
         conn, ch = self.publisher()
         dlx_arg, dlq_arg = self.target(ch, "pol-dl-arg")
@@ -837,22 +848,34 @@ class PolicyAccessTest(PolicyCase):
         path = self.path(kind, name, vhost)
         self.addCleanup(self.api.call, "DELETE", path)
         return self.api.call("PUT", path, body={"pattern": NEVER, "definition": {"expires": 9}},
-                             user=user, password=PASSWORD)[0]
+                             user=user, password=PASSWORD)[:2]
+
+    def get(self, user, path):
+        return self.api.call("GET", path, user=user, password=PASSWORD)[:2]
+
+    REFUSED = {"error": "not_authorised", "reason": "User not authorised to access object"}
+    NOT_ADMIN = {"error": "not_authorised", "reason": "Not administrator user"}
 
     def test_policymaker_sets_policies_in_its_vhosts_only(self):
         maker = self.make_user("policymaker", self.vhost)
         other = self.make_vhost()
-        self.assertEqual(self.put(maker, "policies", self.vhost), 201)
-        self.assertEqual(self.put(maker, "policies", other), 401)
-        self.assertEqual(self.put(maker, "operator-policies", self.vhost), 401)
-        status, listed, raw, _ = self.api.call("GET", self.path("policies"), user=maker,
-                                               password=PASSWORD)
-        self.assertEqual(status, 200, raw)
+        self.assertEqual(self.put(maker, "policies", self.vhost)[0], 201)
+        self.assertEqual(self.put(maker, "policies", other), (401, self.REFUSED))
+        self.assertEqual(self.put(maker, "policies", unique("pol-no-vhost")),
+                         (404, {"error": "not_found", "reason": "vhost_not_found"}))
+        self.assertEqual(self.put(maker, "operator-policies", self.vhost), (401, self.NOT_ADMIN))
+        status, listed = self.get(maker, self.path("policies"))
+        self.assertEqual(status, 200, listed)
         self.assertEqual(len(listed), 1, listed)
+        self.assertEqual(self.get(maker, "/api/parameters")[0], 200)
 
-    def test_management_user_may_not_set_policies(self):
+    def test_management_user_reads_policies_and_sets_none(self):
         user = self.make_user("management", self.vhost)
-        self.assertEqual(self.put(user, "policies", self.vhost), 401)
+        self.assertEqual(self.put(user, "policies", self.vhost), (401, self.REFUSED))
+        self.assertEqual(self.put(user, "operator-policies", self.vhost), (401, self.NOT_ADMIN))
+        for kind in KINDS:
+            self.assertEqual(self.get(user, self.path(kind)), (200, []), kind)
+        self.assertEqual(self.get(user, "/api/parameters"), (401, self.REFUSED))
 
 
 @unittest.skipIf(EXTERNAL, "warrenctl talks to warrend")
