@@ -317,14 +317,16 @@ bool catalog::put_policy(const policy_row& row, std::string& error) {
                  " priority = excluded.priority, definition = excluded.definition",
                  error))
     return false;
-  char priority[64];
-  auto end = std::to_chars(priority, priority + sizeof priority, row.priority).ptr;
+  // bind_text keeps a pointer, not a copy: every text bound lives until run().
+  char buf[64];
+  std::string priority{buf, std::to_chars(buf, buf + sizeof buf, row.priority).ptr};
+  std::string kind = row.operator_policy ? "operator_policy" : "policy";
   s.bind_text(1, row.vhost);
-  s.bind_text(2, row.operator_policy ? "operator_policy" : "policy");
+  s.bind_text(2, kind);
   s.bind_text(3, row.name);
   s.bind_text(4, row.pattern);
   s.bind_text(5, row.apply_to);
-  s.bind_text(6, std::string{priority, end});
+  s.bind_text(6, priority);
   s.bind_blob(7, row.definition);
   return s.run(error);
 }
