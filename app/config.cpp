@@ -158,7 +158,8 @@ Configuration keys (see etc/warren.conf):
   ssl_options.ciphers.N, management.ssl.* (the same keys for HTTPS), ssl_handshake_timeout,
   auth_mechanisms.N, ssl_cert_login_from, stomp.ssl_cert_login,
   data_dir, scheduler.workers, scheduler.io_threads, scheduler.inline_io, log.console.level,
-  log.file, default_user, default_pass, loopback_users, vm_memory_high_watermark.relative,
+  log.file, default_user, default_pass, loopback_users, load_definitions,
+  vm_memory_high_watermark.relative,
   vm_memory_high_watermark.absolute, disk_free_limit.absolute, heartbeat, frame_max, channel_max,
   consumer_timeout, persistence.on_corruption, persistence.commit_interval_ms,
   persistence.queue_memory_mb, memory.trim_interval_ms, collect_statistics_interval,
@@ -320,6 +321,8 @@ std::string apply_config_text(const std::string& text, daemon_config& cfg) {
       users.erase(std::remove(users.begin(), users.end(), name), users.end());
       if (on)
         users.push_back(name);
+    } else if (key == "load_definitions" || key == "management.load_definitions") {
+      cfg.load_definitions = value;
     } else if (key == "heartbeat") {
       if (!to_int(value, 0, 65535, n))
         return bad();

@@ -42,6 +42,10 @@ struct daemon_config {
   std::string log_file;
   std::string default_user = "guest";
   std::string default_pass = "guest";
+  // RabbitMQ's load_definitions: a definitions file (the management API's export format), or a
+  // directory of them (*.json, in name order), imported at every start before the listeners
+  // open; "" = none.
+  std::string load_definitions;
   // Users who may log in only through a loopback address ("loopback_users = none": nobody).
   std::vector<std::string> loopback_users{"guest"};
   // Memory and disk alarms (actors/resource_alarms.hpp): the memory high watermark (absolute

@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -70,6 +72,44 @@ std::string upper(std::string s) {
   for (auto& c : s)
     c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return s;
+}
+
+// RabbitMQ's load_definitions: a file, or every *.json file of a directory in name order,
+// imported through the management API. False (after logging why) at the first failure.
+bool load_definitions(const warren::mgmt::context& ctx, const std::string& where) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> files;
+  std::error_code ec;
+  if (fs::is_directory(where, ec)) {
+    for (auto& e : fs::directory_iterator(where, ec))
+      if (e.path().extension() == ".json" && e.is_regular_file(ec))
+        files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+  } else {
+    files.emplace_back(where);
+  }
+  if (ec) {
+    spdlog::critical("load_definitions: cannot read {}: {}", where, ec.message());
+    return false;
+  }
+  for (auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    if (!in.is_open() || in.bad()) {
+      spdlog::critical("load_definitions: cannot read {}", f.string());
+      return false;
+    }
+    if (auto failed = warren::mgmt::import_definitions(ctx, text)) {
+      std::string reason;  // on one line ("Validation failed\n\n..." has several)
+      for (char c : *failed)
+        if ((c != '\n' && c != ' ') || (!reason.empty() && reason.back() != ' '))
+          reason += c == '\n' ? ' ' : c;
+      spdlog::critical("load_definitions: importing {} failed: {}", f.string(), reason);
+      return false;
+    }
+    spdlog::info("imported definitions from {}", f.string());
+  }
+  return true;
 }
 
 }  // namespace
@@ -349,6 +389,25 @@ int main(int argc, char** argv) {
   if (cfg.amqps_port >= 0 || cfg.stomps_port >= 0)
     tls = tls_context(cfg.tls, "ssl_options.*");
   auto handshake_timeout = std::chrono::milliseconds(cfg.tls.handshake_timeout_ms);
+  // The management API's context (the HTTP listeners come after the others).
+  auto mgmt = std::make_shared<warren::mgmt::context>();
+  mgmt->sys = &sys;
+  mgmt->fault_injection = cfg.fault_injection;
+  mgmt->collector = collector;
+  mgmt->stats = stats;
+  mgmt->remote_stats = remote_stats;
+  mgmt->data_dir = cfg.data_dir;
+  mgmt->node = node_name;
+  mgmt->exporter = warren::metrics::exporter_options{
+    cfg.per_object_metrics,        cfg.data_dir,
+    mgmt->node,                    {},
+    warren::mgmt::compatible_version, warren::mgmt::product_name,
+    warren::mgmt::product_version};
+  // load_definitions: imported before any client can connect, as RabbitMQ does; a file that
+  // cannot be read or imported stops the start.
+  if (!cfg.load_definitions.empty() && !load_definitions(*mgmt, cfg.load_definitions))
+    exit_now(1);
+
   // A listener whose sessions are of type Session, each with its connection actor.
   auto listen = [&](const char* proto, int port, std::shared_ptr<asio::ssl::context> ctx,
                     auto session_type, auto spawn) {
@@ -399,21 +458,6 @@ int main(int argc, char** argv) {
                            "stomp/ssl");
 
   // HTTP: management API, /metrics and the web page, on threads of their own.
-  auto mgmt = std::make_shared<warren::mgmt::context>();
-  mgmt->sys = &sys;
-  mgmt->fault_injection = cfg.fault_injection;
-  mgmt->collector = collector;
-  mgmt->stats = stats;
-  mgmt->remote_stats = remote_stats;
-  mgmt->data_dir = cfg.data_dir;
-  {
-    mgmt->node = node_name;
-  }
-  mgmt->exporter = warren::metrics::exporter_options{
-    cfg.per_object_metrics,        cfg.data_dir,
-    mgmt->node,                    {},
-    warren::mgmt::compatible_version, warren::mgmt::product_name,
-    warren::mgmt::product_version};
   for (auto& [l, protocol] : listeners)
     mgmt->listeners.push_back({protocol, l->address(), l->port()});
   auto serve_http = [&](const char* proto, int port, std::shared_ptr<asio::ssl::context> ctx) {

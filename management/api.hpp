@@ -63,6 +63,10 @@ struct context {
 net::http_response handle_http(const context& ctx, const net::http_request& req,
                                bool local_loopback);
 
+// RabbitMQ's load_definitions: imports a definitions document (POST /api/definitions) as an
+// administrator; nullopt when it all went in, else why the import stopped (RabbitMQ's reason).
+std::optional<std::string> import_definitions(const context& ctx, const std::string& text);
+
 struct reply;
 
 // One authenticated API request.

@@ -348,6 +348,24 @@ reply parameters(call& c) {
 
 }  // namespace
 
+std::optional<std::string> import_definitions(const context& ctx, const std::string& text) {
+  caf::scoped_actor self{*ctx.sys};
+  call c{ctx, "POST", {"definitions"}, std::string{}, text, "rmq-internal", std::string{},
+         self, true, true, {}};
+  reply r;
+  try {
+    r = definitions(c);
+  } catch (const bad_request_error& e) {
+    return std::string{e.what()};
+  } catch (const json::exception& e) {
+    return std::string{e.what()};
+  }
+  if (r.status < 300)
+    return std::nullopt;
+  auto reason = r.body ? r.body->value("reason", std::string{}) : std::string{};
+  return reason.empty() ? "status " + std::to_string(r.status) : reason;
+}
+
 std::optional<reply> route_export(call& c) {
   if (c.path.empty())
     return std::nullopt;

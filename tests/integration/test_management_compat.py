@@ -24,7 +24,8 @@ import urllib.request
 import pika
 import pika.exceptions as pex
 
-from harness import Broker, BrokerTestCase, close_quietly, unique, wait_until
+from harness import (Broker, BrokerError, BrokerTestCase, RestartCase, close_quietly, unique,
+                     wait_until)
 from mgmt_support import Api, quote
 
 EXTERNAL = os.environ.get("WARREN_TEST_BROKER")
@@ -859,6 +860,89 @@ class DefinitionsTest(CompatCase):
         except urllib.error.HTTPError as e:
             status, raw = e.code, e.read()
         return status, (json.loads(raw) if raw else None)
+
+
+@unittest.skipIf(EXTERNAL, "starts warrend with a configuration file")
+class LoadDefinitionsTest(RestartCase):
+    """RabbitMQ's load_definitions: a definitions file (or a directory of them, in name order)
+    imported at every start, before the listeners open; one that cannot be imported stops the
+    start."""
+
+    data_prefix = "warren-loaddefs-"
+    DEFS = {
+        "users": [{"name": "defs-user", "password": "defs-secret", "tags": ""}],
+        "vhosts": [{"name": "defs-vhost"}],
+        "permissions": [{"user": "defs-user", "vhost": "defs-vhost", "configure": ".*",
+                         "write": ".*", "read": ".*"}],
+        "queues": [{"name": "defs.q", "vhost": "defs-vhost", "durable": True,
+                    "auto_delete": False, "arguments": {}}],
+        "policies": [{"vhost": "defs-vhost", "name": "defs-cap", "pattern": "^defs\\.",
+                      "apply-to": "queues", "definition": {"max-length": 2}, "priority": 0}],
+    }
+
+    def write(self, name, content):
+        folder = os.path.join(self.data + "-defs")
+        os.makedirs(folder, exist_ok=True)
+        self.addCleanup(shutil.rmtree, folder, True)
+        path = os.path.join(folder, name)
+        with open(path, "w") as f:
+            f.write(content if isinstance(content, str) else json.dumps(content))
+        return path
+
+    def start_with(self, where):
+        conf = self.write("warren.conf", "load_definitions = %s\n" % where)
+        return self.start_broker("--config", conf)
+
+    def user_channel(self):
+        conn = pika.BlockingConnection(pika.ConnectionParameters(
+            host=self.running.host, port=self.running.port, virtual_host="defs-vhost",
+            credentials=pika.PlainCredentials("defs-user", "defs-secret"),
+            connection_attempts=1, socket_timeout=5, stack_timeout=10))
+        self.addCleanup(close_quietly, conn)
+        ch = conn.channel()
+        ch.confirm_delivery()
+        return conn, ch
+
+    def test_a_file_is_imported_at_every_start(self):
+        path = self.write("definitions.json", self.DEFS)
+        broker = self.start_with(path)
+        self.assertIn("imported definitions from " + path, broker.log_text())
+        conn, ch = self.user_channel()
+        for i in range(3):
+            ch.basic_publish("", "defs.q", b"%d" % i, pika.BasicProperties(delivery_mode=2))
+        self.assertEqual(ch.queue_declare("defs.q", passive=True).method.message_count, 2)
+        close_quietly(conn)
+        self.running.stop()
+        self.start_with(path)  # imported again over what is there: the queue keeps its messages
+        _, ch = self.user_channel()
+        self.assertEqual(ch.queue_declare("defs.q", passive=True).method.message_count, 2)
+
+    def test_a_directory_is_imported_file_by_file_in_name_order(self):
+        first = {k: self.DEFS[k] for k in ("users", "vhosts", "permissions")}
+        then = {k: self.DEFS[k] for k in ("queues", "policies")}
+        self.write("20-queues.json", then)
+        self.write("10-access.json", first)
+        self.write("30-notes.txt", "not JSON, and not read")
+        self.start_with(self.data + "-defs")
+        _, ch = self.user_channel()
+        self.assertEqual(ch.queue_declare("defs.q", passive=True).method.message_count, 0)
+        api = Api(*self.running.wait_listener("http"))
+        self.assertEqual(api.get("/api/policies/defs-vhost/defs-cap")["definition"],
+                         {"max-length": 2})
+
+    def test_a_file_that_cannot_be_imported_stops_the_start(self):
+        bad = dict(self.DEFS, policies=[dict(self.DEFS["policies"][0],
+                                             definition={"max-length": -1})])
+        for where, why in ((self.write("bad.json", bad),
+                            "-1 is not a valid maximum length"),
+                           (self.data + "-defs/missing.json", "cannot read"),
+                           (self.write("broken.json", "{not json"), "failed_to_parse_json")):
+            with self.subTest(where=where):
+                with self.assertRaises(BrokerError) as ctx:
+                    self.start_with(where)
+                self.assertIn("exited with code 1", str(ctx.exception))
+                self.assertIn(why, str(ctx.exception))
+                self.running = None
 
 
 class HealthAndVhostListsTest(CompatCase):
