@@ -142,6 +142,11 @@ class Broker:
             found = self.listeners.get("amqp")
         if found is None:
             rc = self.proc.poll()
+            if rc is None and self._eof:  # its stderr closed: it is exiting, take its code
+                try:
+                    rc = self.proc.wait(STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    pass
             self._kill()
             why = ("exited with code %s" % rc if rc is not None
                    else "printed no 'listening amqp <addr>:<port>' line within %.0f s"
