@@ -317,7 +317,8 @@ amqp::field_table effective_queue_arguments(const amqp::field_table& arguments,
       out.emplace_back(arg, value);
     } else if (key == "max-age") {  // the shorter age
       auto a = it->second.as_string(), b = value.as_string();
-      auto age_a = a ? parse_max_age(*a) : std::nullopt, age_b = b ? parse_max_age(*b) : std::nullopt;
+      auto age_a = a ? parse_max_age(*a) : std::nullopt;
+      auto age_b = b ? parse_max_age(*b) : std::nullopt;
       if (age_a && age_b && *age_b < *age_a)
         it->second = value;
     } else if (merged_by_min(key) || key == "stream-max-segment-size-bytes") {

@@ -2,9 +2,10 @@
 // parameters (vhost limits, operator policies).
 // /api/definitions: the broker's definitions as one JSON document, RabbitMQ's export format
 // (users, vhosts, permissions, topic permissions, vhost limits and operator policies as
-// parameters, policies, queues, exchanges, bindings), and its import; /api/definitions/{vhost} the same for one vhost's
-// queues, exchanges and bindings. And /api/aliveness-test/{vhost}. Both are built on the
-// rest of the API (sub_call), so they check and store what a request per object would.
+// parameters, policies, queues, exchanges, bindings), and its import (also at start-up:
+// load_definitions); /api/definitions/{vhost} the same for one vhost's parameters, policies,
+// queues, exchanges and bindings. And /api/aliveness-test/{vhost}. Both are built on the rest
+// of the API (sub_call), so they check and store what a request per object would.
 #include "management/api.hpp"
 #include "management/json_amqp.hpp"
 
@@ -75,7 +76,7 @@ void add_vhost_objects(call& c, const std::string* vhost, json& out) {
 }
 
 // Policies (all, or one vhost's), with their vhost; operator policies travel as runtime
-// parameters of component "operator_policy" (operator_parameters).
+// parameters of component "operator_policy" (limit_parameters).
 json policies_of(call& c, const std::string* vhost, bool operator_policies) {
   json out = json::array();
   for (auto& p : list_policies(c)) {

@@ -2,11 +2,11 @@
 // lists (all, or of a vhost), one policy, PUT and DELETE. The registry keeps and checks them
 // (actors/policy.hpp); here the request body is read the way RabbitMQ reads it, with its
 // texts for a missing or mistyped field.
+#include <cmath>
+
 #include "management/api.hpp"
 #include "management/json_amqp.hpp"
 #include "protocol/amqp091/constants.hpp"
-
-#include <cmath>
 
 namespace warren::mgmt {
 
@@ -32,7 +32,9 @@ std::variant<policy_info, reply> read_policy(call& c) {
   for (auto* key : {"pattern", "definition"})
     if (!body.contains(key))
       return bad_request(std::string{"[{key_missing,"} + key + "}]");
-  auto failed = [](const std::string& why) { return bad_request("Validation failed\n\n" + why + "\n"); };
+  auto failed = [](const std::string& why) {
+    return bad_request("Validation failed\n\n" + why + "\n");
+  };
   policy_info p;
   p.vhost = c.path[1];
   p.name = c.path[2];
@@ -68,7 +70,8 @@ reply policy_request(call& c) {
     return not_found();
   if (c.path.size() >= 2 && !find_vhost(c, c.path[1]))
     return c.method == "PUT" ? error_reply(404, "not_found", "vhost_not_found") : not_found();
-  if (c.method != "GET" && !c.sees_vhost(c.path[1]))  // a policymaker's, in its own vhosts
+  if (c.method != "GET" && c.path.size() >= 2 &&
+      !c.sees_vhost(c.path[1]))  // a policymaker's, in its own vhosts
     return not_authorised("User not authorised to access object");
   if (c.method == "GET") {
     json out = json::array();
