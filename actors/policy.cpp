@@ -10,13 +10,8 @@
 #include "actors/stream_arguments.hpp"
 
 namespace warren {
-namespace {
 
 using amqp::field_value;
-
-std::string term(const field_value& v);
-
-}  // namespace
 
 std::string erlang_term(const field_value& v) {
   if (auto s = std::get_if<std::string>(&v.v))
@@ -38,13 +33,14 @@ std::string erlang_term(const field_value& v) {
   if (auto a = std::get_if<amqp::field_array>(&v.v)) {
     std::string out = "[";
     for (size_t i = 0; i < a->size(); ++i)
-      out += (i ? "," : "") + term((*a)[i]);
+      out += (i ? "," : "") + erlang_term((*a)[i]);
     return out + "]";
   }
   if (auto t = std::get_if<amqp::field_table>(&v.v)) {
     std::string out = "#{";
     for (size_t i = 0; i < t->size(); ++i)
-      out += (i ? "," : "") + term(field_value{(*t)[i].first}) + " => " + term((*t)[i].second);
+      out += (i ? "," : "") + erlang_term(field_value{(*t)[i].first}) + " => " +
+             erlang_term((*t)[i].second);
     return out + "}";
   }
   return "undefined";
@@ -52,7 +48,7 @@ std::string erlang_term(const field_value& v) {
 
 namespace {
 
-std::string term(const field_value& v) { return erlang_term(v); }
+std::string term(const field_value& v) { return erlang_term(v); }  // (shorter, for below)
 
 bool int_at_least(const field_value& v, int64_t min) {
   auto n = v.as_int();
