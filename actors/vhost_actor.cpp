@@ -152,15 +152,21 @@ std::string alternate_of(const vhost_state& st, const exchange_spec& spec) {
                              policy_definition(st, policy_target::exchange, spec.name));
 }
 
-// What a classic or quorum queue, or a stream, does, from its arguments and its policies. The
-// policy's keys are taken one at a time (ascending: a dead-letter exchange before its routing
-// key), so that a value the queue cannot take (a dead-letter routing key without an exchange,
-// a TTL past ten years) leaves out that key alone, as RabbitMQ ignores it.
+// What a classic or quorum queue, or a stream, does, from its arguments and its policies. When
+// the queue cannot take them all at once, the policy's keys are taken one at a time
+// (ascending: a dead-letter exchange before its routing key), so that a value the queue cannot
+// take (a dead-letter routing key without an exchange, a TTL past ten years) leaves out that
+// key alone, as RabbitMQ ignores it.
 template <class Options, class Parse>
 Options options_of(const vhost_state& st, const queue_spec& spec, queue_kind kind, Parse parse) {
   argument_error ignored;  // the arguments were checked when the queue was declared
+  auto def = policy_definition(st, policy_target::queue, spec.name);
+  if (def.empty())
+    return parse(spec.arguments, ignored).value_or(Options{});
+  if (auto all = parse(effective_queue_arguments(spec.arguments, def, kind), ignored))
+    return std::move(*all);
   auto args = spec.arguments;
-  for (auto& kv : policy_definition(st, policy_target::queue, spec.name)) {
+  for (auto& kv : def) {
     auto with = effective_queue_arguments(args, amqp::field_table{kv}, kind);
     if (with != args && parse(with, ignored))
       args = std::move(with);
