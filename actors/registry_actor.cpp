@@ -145,6 +145,14 @@ void drop_deletion(registry_state& st, const std::string& key) {
     caf::anon_send(catalog, delete_atom::value, persistence::deletion_row{"", "registry", key, 0});
 }
 
+// `put` makes again what `key` names: its deletion goes, but for a vhost's. That one is kept
+// (until pruned): definitions of the vhost deleted then, which a node that was away may
+// still have, must not reach the vhost made again (apply_changes).
+void forget_deletion(registry_state& st, const std::string& key, const caf::message& put) {
+  if (!put.match_elements<put_atom, vhost_atom, std::string>())
+    drop_deletion(st, key);
+}
+
 void load_deletions(registry_state& st, const std::vector<persistence::deletion_row>& rows) {
   for (auto& r : rows)
     if (r.kind == "registry")
@@ -155,6 +163,50 @@ void load_deletions(registry_state& st, const std::vector<persistence::deletion_
 uint64_t put_stamp(const registry_state& st, const std::string& key) {
   auto it = st.put_stamps.find(key);
   return it == st.put_stamps.end() ? 0 : it->second;
+}
+
+// A vhost or user deleted in a cluster takes along what belongs to it: permissions, topic
+// permissions, limits and policies, which are not deleted by requests of their own. Each gets
+// a tombstone with the stamp of the deletion that took it, so that a node that was away
+// cannot bring one back to a vhost or user of that name made again since.
+void bury_dependents(registry_state& st, bool vhost, const std::string& name) {
+  bool deletion = false;
+  auto owner = vhost ? registry_key(caf::make_message(delete_atom::value, vhost_atom::value, name),
+                                    deletion)
+                     : registry_key(caf::make_message(delete_atom::value, user_atom::value, name),
+                                    deletion);
+  auto it = st.deletions.find(owner);
+  if (it == st.deletions.end())
+    return;  // not in a cluster
+  auto stamp = it->second.stamp;
+  auto bury = [&](const caf::message& put) {
+    auto key = registry_key(put, deletion);
+    if (put_stamp(st, key) > stamp)
+      return;
+    st.put_stamps.erase(key);
+    auto& kept = st.deletions[key];
+    if (kept.stamp >= stamp)
+      return;
+    kept = registry_change{deletion_of(key), stamp};
+    keep_deletion(st, key, stamp);
+  };
+  auto mine = [&](const std::string& user, const std::string& vhost_name) {
+    return vhost ? vhost_name == name : user == name;
+  };
+  for (auto& [key, p] : st.permissions)
+    if (mine(p.user, p.vhost))
+      bury(caf::make_message(put_atom::value, p));
+  for (auto& [key, by_exchange] : st.topic_permissions)
+    if (mine(key.first, key.second) && !by_exchange.empty())
+      bury(caf::make_message(put_atom::value, by_exchange.begin()->second));
+  if (auto limits = (vhost ? st.vhost_limits : st.user_limits).find(name);
+      limits != (vhost ? st.vhost_limits : st.user_limits).end())
+    for (auto& [limit, value] : limits->second)
+      bury(caf::make_message(put_atom::value, limit_info{!vhost, name, limit, value}));
+  if (vhost)
+    for (auto& [key, p] : st.policies)
+      if (p.vhost == name)
+        bury(caf::make_message(put_atom::value, p));
 }
 
 // A change made here now: its stamp, later than every stamp made or seen here. The registry
@@ -171,7 +223,7 @@ uint64_t stamp_change(registry_state& st, const caf::message& change) {
     keep_deletion(st, key, stamp);
   } else {
     st.put_stamps[key] = stamp;
-    drop_deletion(st, key);
+    forget_deletion(st, key, change);
   }
   return stamp;
 }
@@ -246,13 +298,22 @@ bool replaces(registry_actor_t* self, const caf::message& change) {
   return false;
 }
 
+bool is_vhost_deletion(const registry_change& c) {
+  return c.change.match_elements<delete_atom, vhost_atom, std::string>();
+}
+
 // Changes of another node, made here as if requested here, in order, without a sender (so
 // that they go no further). Without `overwrite` a definition this node has stays as it is.
 // A definition deleted here after it was put there is not made; a deletion made there after
-// the definition was put here deletes it.
-void apply_changes(registry_actor_t* self, std::vector<registry_change>& changes,
-                   bool overwrite) {
+// the definition was put here deletes it. Deletions of vhosts come first: a vhost deleted and
+// made again there since it was put here is deleted here, with all it had, before it is made
+// again. Returns the vhosts whose definitions there are of a vhost deleted here since (their
+// put was refused so): the node that sent them deletes them once it learns of it.
+std::vector<std::string> apply_changes(registry_actor_t* self,
+                                       std::vector<registry_change>& changes, bool overwrite) {
   auto& st = self->state;
+  std::vector<std::string> stale;
+  std::stable_partition(changes.begin(), changes.end(), is_vhost_deletion);
   for (auto& c : changes) {
     st.last_stamp = std::max(st.last_stamp, c.stamp);
     bool deletion = false;
@@ -267,9 +328,13 @@ void apply_changes(registry_actor_t* self, std::vector<registry_change>& changes
         continue;  // put here after it was deleted there
       st.put_stamps.erase(key);
     } else if (!key.empty()) {
-      if (auto d = st.deletions.find(key); d != st.deletions.end() && d->second.stamp >= c.stamp)
+      if (auto d = st.deletions.find(key);
+          d != st.deletions.end() && d->second.stamp >= c.stamp) {
+        if (c.change.match_elements<put_atom, vhost_atom, std::string>())
+          stale.push_back(c.change.get_as<std::string>(2));
         continue;  // deleted here after it was put there
-      drop_deletion(st, key);
+      }
+      forget_deletion(st, key, c.change);
       if (!overwrite && replaces(self, c.change))
         continue;
       auto& put = st.put_stamps[key];
@@ -279,6 +344,7 @@ void apply_changes(registry_actor_t* self, std::vector<registry_change>& changes
     }
     caf::anon_send(caf::actor_cast<caf::actor>(self), std::move(c.change));
   }
+  return stale;
 }
 
 // Sends `xs...` to the catalog and answers `rp` with `ok` once it committed (at once when
@@ -822,6 +888,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       auto vhost = it->second;
       st.vhosts.erase(it);
       replicate(self);
+      bury_dependents(st, true, name);
       st.vhost_limits.erase(name);
       std::erase_if(st.policies, [&](auto& kv) { return std::get<0>(kv.first) == name; });
       std::erase_if(st.topic_permissions, [&](auto& kv) { return kv.first.second == name; });
@@ -863,6 +930,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       if (!st.users.erase(name))
         return not_found("user_not_found");
       replicate(self);
+      bury_dependents(st, false, name);
       st.user_limits.erase(name);
       std::erase_if(st.topic_permissions, [&](auto& kv) { return kv.first.first == name; });
       revoke_where(self, [&](const auto& key) { return key.first == name; });
@@ -915,8 +983,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
     },
     [=](cluster_atom, snapshot_atom) { return registry_snapshot(self); },
     [=](cluster_atom, std::vector<registry_change>& changes, bool overwrite) {
-      apply_changes(self, changes, overwrite);
-      return true;
+      return apply_changes(self, changes, overwrite);
     },
     [=](cluster_atom, prune_atom, uint64_t before) {
       // The catalog drops every kept deletion that old, the vhosts' too.

@@ -281,6 +281,8 @@ void apply_vhost(cluster_actor_t* self, vhost_definitions d, std::string from) {
 }
 
 // What node `from` has: users and vhosts first (a vhost must exist before its definitions).
+// The definitions of a vhost deleted here since `from` made it are left out (the registry
+// names them): they are not of the vhost of that name that may be here now.
 void apply(cluster_actor_t* self, cluster_snapshot snap, const std::string& from,
            bool overwrite) {
   auto registry = current_registry(self->home_system());
@@ -289,9 +291,14 @@ void apply(cluster_actor_t* self, cluster_snapshot snap, const std::string& from
   auto vhosts = std::make_shared<std::vector<vhost_definitions>>(std::move(snap.vhosts));
   self->request(registry, call_timeout, cluster_atom::value, std::move(snap.registry), overwrite)
     .then(
-      [=](bool) {
+      [=](std::vector<std::string>& stale) {
         for (auto& d : *vhosts)
-          apply_vhost(self, std::move(d), from);
+          if (std::find(stale.begin(), stale.end(), d.vhost) == stale.end())
+            apply_vhost(self, std::move(d), from);
+          else
+            spdlog::info("cluster: node {} has vhost '{}' as it was before it was deleted "
+                         "here; its definitions there are left out",
+                         from, d.vhost);
       },
       [](caf::error&) {});
 }
@@ -732,6 +739,9 @@ caf::behavior cluster_behavior(cluster_actor_t* self, cluster_config cfg) {
     },
     [](bool) {
       // The registry's answer to changes sent without waiting.
+    },
+    [](std::vector<std::string>&) {
+      // The same (vhosts left out, as for a snapshot: one change is one definition).
     },
     [=](forget_atom, std::string& name) {
       if (from_member(self))

@@ -978,6 +978,79 @@ class ClusterTest(unittest.TestCase):
                              "users, vhosts and permissions on " + m.name + " (%s)"
                              % ", ".join(registry))
 
+    def test_what_changed_while_a_node_was_down_holds_for_a_vhost_and_user_made_again(self):
+        """A vhost and a user deleted and made again while b is down come back to b empty:
+        what b had of the old ones (permissions, topic permissions, limits, policies, queues,
+        exchanges) goes, on both nodes. A changed password and policy reach b."""
+        a, b = self.cluster("a", "b")
+        puts = (("/api/vhosts/cl-v", {}),
+                ("/api/users/cl-u", {"password": "pw", "tags": ""}),
+                ("/api/users/cl-pw", {"password": "old", "tags": ""}),
+                ("/api/permissions/cl-v/guest", {"configure": ".*", "write": ".*", "read": ".*"}),
+                ("/api/permissions/cl-v/cl-u", {"configure": ".*", "write": ".*", "read": ".*"}),
+                ("/api/permissions/%2F/cl-u", {"configure": ".*", "write": ".*", "read": ".*"}),
+                ("/api/topic-permissions/cl-v/cl-u",
+                 {"exchange": "amq.topic", "write": ".*", "read": ".*"}),
+                ("/api/vhost-limits/cl-v/max-queues", {"value": 7}),
+                ("/api/user-limits/cl-u/max-connections", {"value": 3}),
+                ("/api/policies/cl-v/cl-p", {"pattern": ".*", "definition": {"max-length": 1}}),
+                ("/api/operator-policies/cl-v/cl-op",
+                 {"pattern": ".*", "definition": {"max-length": 2}}),
+                ("/api/policies/%2F/cl-change",
+                 {"pattern": "^cl-change$", "definition": {"message-ttl": 1000}}))
+        for path, body in puts:
+            status, _, raw, _ = a.api.call("PUT", path, body)
+            self.assertIn(status, (201, 204), "%s: %r" % (path, raw))
+        self.connect(a, vhost="cl-v").channel().exchange_declare("cl.old.x", "fanout",
+                                                                  durable=True)
+        self.connect(b, vhost="cl-v").channel().queue_declare("cl.old.q", durable=True)
+        old = ["/api/permissions/cl-v/cl-u", "/api/permissions/%2F/cl-u",
+               "/api/topic-permissions/cl-v/cl-u", "/api/policies/cl-v/cl-p",
+               "/api/operator-policies/cl-v/cl-op", "/api/exchanges/cl-v/cl.old.x",
+               "/api/queues/cl-v/cl.old.q"]
+
+        def limits(m):
+            return (m.api.get("/api/vhost-limits/cl-v"), m.api.get("/api/user-limits/cl-u"))
+        for m in (a, b):
+            self.settle(lambda: [self.status_of(m, p) for p in old], [200] * len(old),
+                        "the old vhost's and user's definitions on " + m.name)
+            self.settle(lambda: [len(x) for x in limits(m)], [1, 1], "limits on " + m.name)
+
+        b.broker.stop()
+        self.settle(lambda: self.members_of(a), {a.name: True, b.name: False},
+                    "/api/nodes of a after b stopped", DETECT_S)
+        for path in ("/api/vhosts/cl-v", "/api/users/cl-u"):
+            self.assertEqual(a.api.call("DELETE", path)[0], 204, path)
+        for path, body in puts[:4] + (("/api/users/cl-pw", {"password": "new", "tags": ""}),
+                                      ("/api/policies/%2F/cl-change",
+                                       {"pattern": "^cl-change$",
+                                        "definition": {"message-ttl": 2000}})):
+            status, _, raw, _ = a.api.call("PUT", path, body)
+            self.assertIn(status, (201, 204), "%s: %r" % (path, raw))
+        new_hash = a.api.get("/api/users/cl-pw")["password_hash"]
+
+        b = self.node("b")
+        self.wait_members([a, b], {a.name: True, b.name: True}, DETECT_S)
+        self.settle(lambda: b.api.get("/api/users/cl-pw")["password_hash"], new_hash,
+                    "cl-pw's new password on b")
+        self.settle(lambda: b.api.get("/api/policies/%2F/cl-change")["definition"],
+                    {"message-ttl": 2000}, "cl-change's new definition on b")
+        for m in (b, a):
+            self.settle(lambda: [self.status_of(m, p) for p in old], [404] * len(old),
+                        "the old vhost's and user's definitions on %s (%s)"
+                        % (m.name, ", ".join(old)))
+            self.settle(lambda: limits(m), ([], []), "limits on " + m.name)
+            self.assertEqual(self.status_of(m, "/api/vhosts/cl-v"), 200)
+            self.assertEqual(self.status_of(m, "/api/users/cl-u"), 200)
+        time.sleep(1)  # nothing of b's old definitions reaches a later
+        self.assertEqual([self.status_of(a, p) for p in old], [404] * len(old))
+        self.assertEqual(a.api.get("/api/policies/%2F/cl-change")["definition"],
+                         {"message-ttl": 2000})
+        # The vhost made again works on both nodes.
+        ch = self.connect(b, vhost="cl-v").channel()
+        ch.queue_declare("cl.new.q", durable=True)
+        self.settle(lambda: self.queues_of(a, "cl-v"), {"cl.new.q": b.name}, "cl-v's queues on a")
+
     def test_deletions_hold_across_a_restart_of_the_node_that_made_them(self):
         a, b = self.cluster("a", "b")
         self.connect(a).channel().exchange_declare("cl.gone", "fanout", durable=True)
