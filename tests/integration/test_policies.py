@@ -748,7 +748,7 @@ class DefinitionsTest(PolicyCase):
 
 
 class QuorumDeliveryLimitTest(PolicyCase):
-    """delivery-limit set by a policy on a quorum queue."""
+    """delivery-limit set by a policy on a quorum queue, and the overflow it does not take."""
 
     def quorum_queue(self, ch, name):
         return self.shared_queue(ch, name, {"x-queue-type": "quorum"}, durable=True)
@@ -793,6 +793,23 @@ class QuorumDeliveryLimitTest(PolicyCase):
         self.assertIsInstance(death, list, props.headers)
         self.assertEqual((text(death[0]["reason"]), text(death[0]["queue"])),
                          ("delivery_limit", q), death)
+
+
+    def test_overflow_reject_publish_dlx_from_a_policy_is_drop_head_for_a_quorum_queue(self):
+        # RabbitMQ 3.10 logs "Invalid overflow strategy" and keeps a quorum queue's default.
+        conn, ch = self.publisher()
+        dlx, dlq = self.target(ch, "pol-qdl")
+        prefix = unique("pol-qover")
+        self.set_policy(unique("qover"), anchored(prefix),
+                        {"max-length": 1, "overflow": "reject-publish-dlx",
+                         "dead-letter-exchange": dlx, "dead-letter-routing-key": "dlk"})
+        q = self.quorum_queue(ch, prefix)
+        self.publish(ch, q, [b"q0", b"q1"])  # both confirmed
+        self.assertEqual(self.wait_count(ch, q, 1), 1)
+        self.assertEqual(get_all(ch, q), [b"q1"])
+        got = get_one(conn, ch, dlq)
+        self.assertIsNotNone(got, "the dropped head was not dead-lettered")
+        self.assertEqual(got[2], b"q0")
 
 
 class StreamPolicyTest(PolicyCase):
