@@ -307,10 +307,6 @@ amqp::field_table effective_queue_arguments(const amqp::field_table& arguments,
   for (auto& [key, value] : definition) {
     if (!takes(key))
       continue;
-    // A quorum queue has no reject-publish-dlx; from a policy RabbitMQ keeps its default.
-    if (auto v = value.as_string();
-        kind == queue_kind::quorum && key == "overflow" && v && *v == "reject-publish-dlx")
-      continue;
     auto arg = "x-" + key;
     auto it = std::find_if(out.begin(), out.end(), [&](auto& kv) { return kv.first == arg; });
     if (it == out.end()) {

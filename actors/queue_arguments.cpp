@@ -242,8 +242,8 @@ std::optional<queue_options> parse_queue_options(const amqp::field_table& args,
         o.overflow = overflow_mode::drop_head;
       else if (*s == "reject-publish")
         o.overflow = overflow_mode::reject_publish;
-      else if (*s == "reject-publish-dlx")
-        o.overflow = overflow_mode::reject_publish_dlx;
+      else if (*s == "reject-publish-dlx")  // a quorum queue has none: RabbitMQ 3.10 logs it
+        o.overflow = o.quorum ? overflow_mode::drop_head : overflow_mode::reject_publish_dlx;
       else
         return fail(key, "invalid_overflow");
     } else if (key == "x-dead-letter-exchange") {

@@ -276,6 +276,18 @@ class DeliveryCountTest(LimitScenarios, QuorumTestCase):
         self.assertTrue(method.redelivered)
         self.assertEqual(props.headers, {"x-delivery-count": 1})
 
+    def test_reject_publish_dlx_is_drop_head(self):
+        # RabbitMQ 3.10 takes the argument, logs it as an invalid strategy for a quorum queue
+        # and keeps drop-head: the head is dead-lettered, the publish confirmed.
+        ch = self.publisher()
+        dlx, target = self.dead_letter_target(ch)
+        q = self.declare(ch, arguments={"x-max-length": 1, "x-overflow": "reject-publish-dlx",
+                                        "x-dead-letter-exchange": dlx})
+        for body in (b"first", b"second"):
+            ch.basic_publish("", q, body)
+        self.assertEqual(self.get(ch, target)[2], b"first")
+        self.assertEqual(self.get(ch, q)[2], b"second")
+
     def test_global_qos_is_refused_with_540(self):
         ch = self.publisher()
         q = self.declare(ch)

@@ -137,15 +137,6 @@ TEST_CASE("what a queue and an exchange take from their policies", "[policy]") {
   REQUIRE(quorum);
   CHECK(quorum->delivery_limit == 5);
   CHECK(quorum->dead_letter_exchange == "from-policy");
-  // reject-publish-dlx from a policy: a quorum queue keeps drop-head, a classic one takes it.
-  auto dlx_overflow = T{{"overflow", "reject-publish-dlx"}};
-  CHECK(warren::effective_queue_arguments(quorum_args, dlx_overflow,
-                                          warren::queue_kind::quorum) == quorum_args);
-  CHECK(warren::effective_queue_arguments(T{}, dlx_overflow, warren::queue_kind::classic) ==
-        T{{"x-overflow", "reject-publish-dlx"}});
-  CHECK(warren::effective_queue_arguments(quorum_args, T{{"overflow", "reject-publish"}},
-                                          warren::queue_kind::quorum) ==
-        T{{"x-queue-type", "quorum"}, {"x-overflow", "reject-publish"}});
 
   // A stream takes its retention: the shorter age, the smaller size.
   auto stream_def = T{{"max-age", "1h"}, {"max-length-bytes", int64_t{1000}},

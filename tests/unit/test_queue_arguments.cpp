@@ -69,6 +69,13 @@ TEST_CASE("queue arguments: accepted values", "[queue-args]") {
   CHECK(*o->dead_letter_routing_key == "dead");
   CHECK(o->limited());
   CHECK_FALSE(parse_queue_options({}, e)->limited());
+  // A quorum queue has no reject-publish-dlx and keeps drop-head, as in RabbitMQ 3.10.
+  auto quorum = parse_queue_options(
+    {{"x-queue-type", "quorum"}, {"x-overflow", "reject-publish-dlx"}}, e);
+  REQUIRE(quorum);
+  CHECK(quorum->overflow == overflow_mode::drop_head);
+  CHECK(parse_queue_options({{"x-queue-type", "quorum"}, {"x-overflow", "reject-publish"}}, e)
+          ->overflow == overflow_mode::reject_publish);
 }
 
 TEST_CASE("queue arguments: refused with RabbitMQ's error terms", "[queue-args]") {
