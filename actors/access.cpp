@@ -2,6 +2,8 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include <cctype>
+
 namespace warren::access {
 
 namespace {
@@ -94,6 +96,46 @@ std::shared_ptr<const compiled_regex> compile(const std::string& source, std::st
   return re;
 }
 
+// The literal characters an expression anchored with `^` opens with, as pattern::prefix_
+// holds them; `whole`: nothing follows them (but `$`, then `exact`). Conservative: an
+// alternation anywhere, a character a quantifier may leave out, or anything else that is not
+// a plain ASCII or escaped punctuation character ends it.
+std::string anchored_prefix(const std::string& source, bool& whole, bool& exact) {
+  whole = exact = false;
+  if (source.empty() || source[0] != '^' || source.find('|') != std::string::npos)
+    return {};
+  static constexpr std::string_view special = ".[]()*+?{}|^$\\";
+  std::string out;
+  size_t i = 1;
+  while (i < source.size()) {
+    char c = source[i];
+    size_t next = i + 1;
+    if (c == '\\') {
+      if (next >= source.size() || std::isalnum(static_cast<unsigned char>(source[next])))
+        return out;  // \d, \w, \b ...
+      c = source[next++];
+    } else if (special.find(c) != std::string_view::npos ||
+               static_cast<unsigned char>(c) >= 0x80) {
+      break;  // (a byte of a multibyte character: a quantifier may follow the character)
+    }
+    if (next < source.size()) {
+      char q = source[next];
+      if (q == '*' || q == '?' || q == '{')
+        return out;  // c may be left out or repeated
+      if (q == '+') {
+        out += c;
+        return out;
+      }
+    }
+    out += c;
+    i = next;
+  }
+  whole = i == source.size();
+  exact = i + 1 == source.size() && source[i] == '$';
+  whole = whole || exact;
+  return out;
+}
+
 const char* kind_name(kind k) { return k == kind::queue ? "queue" : "exchange"; }
 
 }  // namespace
@@ -113,6 +155,8 @@ pattern::pattern(const std::string& source) : source_(source) {
     re_ = compile(source, why);
     // Refused when it was set; one that no longer compiles grants nothing.
     mode_ = re_ ? mode::regex : mode::nothing;
+    if (re_)
+      prefix_ = anchored_prefix(source, literal_, exact_);
   }
 }
 
@@ -125,6 +169,10 @@ bool pattern::matches(std::string_view name) const {
     case mode::regex: {
       if (name.find('\0') != std::string_view::npos)
         return false;  // not a name an exchange or queue can have
+      if (name.substr(0, prefix_.size()) != prefix_)
+        return false;
+      if (literal_)
+        return !exact_ || name.size() == prefix_.size();
       std::string text{name};
       return regexec(&re_->re, text.c_str(), 0, nullptr, 0) == 0;
     }

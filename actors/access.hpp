@@ -58,6 +58,12 @@ private:
   enum class mode { nothing, everything, only_empty, regex } mode_ = mode::nothing;
   std::string source_;
   std::shared_ptr<const compiled_regex> re_;
+  // An anchored expression that opens with literal characters (`^orders\.`): what every name
+  // it matches starts with, checked before the search. `literal_`: the expression is that
+  // much and no more (`$` at its end: `exact_`), so the check decides alone.
+  std::string prefix_;
+  bool literal_ = false;
+  bool exact_ = false;
 };
 
 // Why a pattern is not a valid regular expression (or is longer than 4096 characters, or nests

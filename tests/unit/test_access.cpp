@@ -2,6 +2,8 @@
 // texts, and which addresses count as loopback.
 #include <catch2/catch.hpp>
 
+#include <regex.h>
+
 #include "actors/access.hpp"
 
 using namespace warren::access;
@@ -25,6 +27,30 @@ TEST_CASE("the empty pattern matches only the empty name, .* everything", "[acce
   CHECK(all.matches("anything at all"));
   CHECK_FALSE(all.costly());
   CHECK(pattern{"^(a|b)$"}.costly());
+}
+
+TEST_CASE("an anchored literal opening decides as the regular expression does", "[access]") {
+  // The check of the literal opening is a shortcut: every answer must be the search's, which
+  // POSIX regexec gives for these expressions (all of them valid POSIX as they are).
+  const char* patterns[] = {"^orders\\.", "^orders\\.eu$", "^orders", "^orders$", "^ord+ers",
+                            "^orders?", "^order*s", "^o{2}", "^ord(ers)?", "^ord[e]rs",
+                            "^ord.rs", "^a|^orders", "^orders\\.+", "^", "^$", "^orders$x",
+                            "^\\^caret", "^or\\.*ders", "orders", "^\xc3\xa9+t\xc3\xa9",
+                            "^\\$x"};
+  const char* names[] = {"orders", "orders.", "orders.eu", "orders.eu.1", "order", "ordders",
+                         "ordrs", "oo", "ord", "ordxrs", "a", "orders..", "", "^caret",
+                         "or...ders", "ordersx", "\xc3\xa9t\xc3\xa9",
+                         "\xc3\xa9\xc3\xa9t\xc3\xa9", "$x", "xorders", "ordes"};
+  for (auto* source : patterns) {
+    regex_t re;
+    REQUIRE(regcomp(&re, source, REG_EXTENDED | REG_NOSUB) == 0);
+    pattern p{source};
+    for (auto* name : names) {
+      INFO("pattern " << source << ", name " << name);
+      CHECK(p.matches(name) == (regexec(&re, name, 0, nullptr, 0) == 0));
+    }
+    regfree(&re);
+  }
 }
 
 TEST_CASE("an invalid regular expression is reported, and grants nothing", "[access]") {
