@@ -458,9 +458,17 @@ int main(int argc, char** argv) {
                            "stomp/ssl");
 
   // HTTP: management API, /metrics and the web page, on threads of their own.
-  for (auto& [l, protocol] : listeners)
+  // A TLS listener with its certificate files, for the certificate expiration health check.
+  auto tls_files = [&](const warren::mgmt::listener_info& l, const warren::net::tls_options& t) {
+    mgmt->tls_listeners.push_back({l, t.certfile, t.cacertfile});
+  };
+  for (auto& [l, protocol] : listeners) {
     mgmt->listeners.push_back({protocol, l->address(), l->port()});
+    if (std::string_view{protocol}.ends_with("/ssl"))
+      tls_files(mgmt->listeners.back(), cfg.tls);
+  }
   auto serve_http = [&](const char* proto, int port, std::shared_ptr<asio::ssl::context> ctx) {
+    bool tls = ctx != nullptr;
     std::unique_ptr<warren::net::http_server> server;
     try {
       server = std::make_unique<warren::net::http_server>(
@@ -475,6 +483,8 @@ int main(int argc, char** argv) {
       exit_now(1);
     }
     mgmt->listeners.push_back({proto, server->address(), server->port()});
+    if (tls)
+      tls_files(mgmt->listeners.back(), cfg.management_tls);
     server->start();
     spdlog::info("listening {} {}:{}", proto, server->address(), server->port());
     return server;
@@ -486,6 +496,8 @@ int main(int argc, char** argv) {
       serve_http("https", cfg.https_port, tls_context(cfg.management_tls, "management.ssl.*")));
   if (cluster) {  // RabbitMQ lists its inter-node port as "clustering"
     mgmt->listeners.push_back({"clustering", cfg.bind_address, cluster_port});
+    if (cluster_tls)
+      tls_files(mgmt->listeners.back(), cfg.cluster_tls);
     caf::anon_send(cluster, warren::put_atom::value, mgmt->listeners);
   }
 

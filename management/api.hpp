@@ -54,6 +54,14 @@ struct context {
   metrics::exporter_options exporter;  // per-object switch, data dir, node name
   std::string node;                    // "warren@<host>"
   std::vector<listener_info> listeners;
+  // The listeners that speak TLS, with their certificate files, for the certificate
+  // expiration health check (the files are read at each check).
+  struct tls_listener {
+    listener_info listener;
+    std::string certfile;
+    std::string cacertfile;
+  };
+  std::vector<tls_listener> tls_listeners;
   std::string data_dir;
   bool fault_injection = false;  // debug.fault_injection: POST /api/debug/crash/...
 };
@@ -259,6 +267,8 @@ void add_policy_fields(json& j, const policy_set& policies,
 // them (nullopt: no such node), and the cluster's name.
 json cluster_nodes(call& c);
 std::optional<json> cluster_node(call& c, const std::string& name);
+// /api/health/checks/node-is-quorum-critical and .../node-is-mirror-sync-critical.
+reply member_health_check(call& c, const std::string& check);
 std::string cluster_name(call& c);
 // The same, outside an API call (/metrics).
 std::string cluster_name(const context& ctx, caf::scoped_actor& self);

@@ -5,6 +5,7 @@
 // Erlang distribution, which Warren does not have).
 #include <algorithm>
 
+#include "actors/stream_arguments.hpp"
 #include "cluster/cluster_actor.hpp"
 #include "management/api.hpp"
 
@@ -39,6 +40,35 @@ json cluster_nodes(call& c) {
     if (n.name != c.ctx.node)
       all.push_back(other_node_json(n));
   return all;
+}
+
+reply member_health_check(call& c, const std::string& check) {
+  // RabbitMQ answers so for a cluster of one node (rabbit_nodes:is_single_node_cluster).
+  auto all = members(c);
+  if (std::none_of(all.begin(), all.end(), [&](auto& n) { return n.name != c.ctx.node; }))
+    return ok(json{{"status", "ok"}, {"reason", "single node cluster"}});
+  if (check == "node-is-mirror-sync-critical")
+    return ok(json{{"status", "ok"}});  // no mirrored queues
+  // A quorum queue has one member here, on the node it lives on: each of this node's would be
+  // unavailable while this node is down (RabbitMQ counts a one-member queue so too).
+  json queues = json::array();
+  for (auto& v : list_vhosts(c))
+    for (auto& q : list_queues(c, v.actor))
+      if (q.node.empty() && queue_type(q.arguments) == "quorum")
+        queues.push_back(json{{"name", q.name},
+                              {"readable_name",
+                               "queue '" + q.name + "' in vhost '" + v.name + "'"},
+                              {"virtual_host", v.name},
+                              {"type", "quorum"}});
+  if (queues.empty())
+    return ok(json{{"status", "ok"}});
+  return reply{503,
+               json{{"status", "failed"},
+                    {"reason", "There are quorum queues that would lose their quorum if the "
+                               "target node is shut down"},
+                    {"queues", queues}},
+               {},
+               {}};
 }
 
 std::optional<json> cluster_node(call& c, const std::string& name) {

@@ -166,6 +166,10 @@ net::http_response api(const context& ctx, const net::http_request& req, std::st
     return methods_response(req, 200, allow);
   if (!method_allowed(allow, {verb.data(), verb.size()}))
     return methods_response(req, 405, allow);
+  // What the management UI asks before anyone logs in: OAuth 2 (UAA) sign-in is off.
+  if (segments.size() == 1 && segments[0] == "auth")
+    return to_http(req, ok(json{{"enable_uaa", false}, {"uaa_client_id", ""},
+                                {"uaa_location", ""}}));
   auto creds = basic_credentials(req);
   caf::scoped_actor self{*ctx.sys};
   std::string error;

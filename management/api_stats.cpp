@@ -4,7 +4,11 @@
 // and process numbers; closing a connection is a message to its actor, on whichever node.
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <cstdio>
+#include <ctime>
+#include <map>
 #include <thread>
 
 #include "actors/resource_alarms.hpp"
@@ -12,6 +16,7 @@
 #include "management/json_amqp.hpp"
 #include "actors/message_inspect.hpp"  // decode_arguments (after the types it needs)
 #include "metrics/process_stats.hpp"
+#include "net/tls.hpp"
 
 namespace warren::mgmt {
 
@@ -456,6 +461,82 @@ reply listener_check(call& c, bool by_port, const std::string& what) {
                {}};
 }
 
+// A certificate's expiry as RabbitMQ 3.10 writes it: "2027-01-03 3:53:30", UTC, the hour
+// not padded.
+std::string expiry_text(int64_t t) {
+  auto tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %d:%02d:%02d", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+// /api/health/checks/certificate-expiration/{within}/{unit}: 503 when a certificate of a TLS
+// listener of this node (its certfile or one of its cacertfile) expires within that time,
+// with each such listener and the expiries in the window; the files are read now. A month is
+// a twelfth of a year of 365 days. A file that cannot be read is 500.
+reply certificate_check(call& c, const std::string& within_text, const std::string& unit) {
+  // RabbitMQ takes any integer; a huge one is a window longer than any certificate.
+  std::string_view digits = within_text;
+  bool negative = !digits.empty() && digits.front() == '-';
+  if (negative)
+    digits.remove_prefix(1);
+  if (digits.empty() || !std::all_of(digits.begin(), digits.end(),
+                                     [](char d) { return d >= '0' && d <= '9'; }))
+    return bad_request("Invalid expiration value.");
+  constexpr int64_t most = 1'000'000'000;  // units: past the year 10^9 is far enough
+  auto n = digits.size() > 10 ? std::optional<int64_t>{most} : parse_int(digits);
+  int64_t within = std::min(n.value_or(most), most) * (negative ? -1 : 1);
+  static const std::map<std::string, int64_t, std::less<>> units{
+    {"days", 86'400}, {"weeks", 604'800}, {"months", 2'628'000}, {"years", 31'536'000}};
+  auto u = units.find(unit);
+  if (u == units.end())
+    return bad_request("Time unit not recognised. Supported units: days, weeks, months, years.");
+  auto cutoff = static_cast<int64_t>(std::time(nullptr)) + within * u->second;
+  json expired = json::array();
+  for (auto& t : c.ctx.tls_listeners) {
+    auto expiring = [&](const std::string& file) -> std::optional<json> {
+      json out = json::array();
+      if (file.empty())
+        return out;
+      std::string why;
+      auto expiries = net::certificate_expiries(file, why);
+      if (!expiries)
+        return std::nullopt;
+      for (auto at : *expiries)
+        if (at < cutoff)
+          out.push_back(expiry_text(at));
+      return out;
+    };
+    auto cert = expiring(t.certfile), ca = expiring(t.cacertfile);
+    if (!cert || !ca)
+      return error_reply(500, "internal_server_error",
+                         "cannot read the certificates of " +
+                           std::string{!cert ? t.certfile : t.cacertfile});
+    if (cert->empty() && ca->empty())
+      continue;
+    auto file_or_null = [](const std::string& f) { return f.empty() ? json() : json(f); };
+    expired.push_back(json{{"cacertfile", file_or_null(t.cacertfile)},
+                           {"cacertfile_expires_on", *ca},
+                           {"certfile", file_or_null(t.certfile)},
+                           {"certfile_expires_on", *cert},
+                           {"interface", t.listener.address},
+                           {"node", c.ctx.node},
+                           {"port", t.listener.port},
+                           {"protocol", t.listener.protocol}});
+  }
+  if (expired.empty())
+    return ok(json{{"status", "ok"}});
+  return reply{503,
+               json{{"status", "failed"},
+                    {"reason", "Certificates expiring"},
+                    {"expired", expired}},
+               {},
+               {}};
+}
+
 }  // namespace
 
 std::optional<reply> route_stats(call& c) {
@@ -484,6 +565,8 @@ std::optional<reply> route_stats(call& c) {
         return ok(*node);
     return not_found();
   }
+  if (area == "extensions" && c.path.size() == 1)
+    return ok(json::array());  // the management UI's plugins' scripts: none here
   if (area == "cluster-name" && c.path.size() == 1)
     return ok(json{{"name", cluster_name(c)}});
   if (area == "health" && c.path.size() == 3 && c.path[1] == "checks" &&
@@ -503,8 +586,17 @@ std::optional<reply> route_stats(call& c) {
   if (area == "health" && c.path.size() == 4 && c.path[1] == "checks" &&
       (c.path[2] == "port-listener" || c.path[2] == "protocol-listener"))
     return listener_check(c, c.path[2] == "port-listener", c.path[3]);
+  if (area == "health" && c.path.size() == 5 && c.path[1] == "checks" &&
+      c.path[2] == "certificate-expiration")
+    return certificate_check(c, c.path[3], c.path[4]);
+  if (area == "health" && c.path.size() == 3 && c.path[1] == "checks" &&
+      (c.path[2] == "node-is-quorum-critical" || c.path[2] == "node-is-mirror-sync-critical"))
+    return member_health_check(c, c.path[2]);
+  // A vhost that fails is restarted at once by the registry, its supervisor (past the restart
+  // intensity the failure goes up to the root supervisor): every vhost counts as running.
   if ((area == "healthchecks" && c.path.size() == 2 && c.path[1] == "node") ||
-      (area == "health" && c.path.size() == 3 && c.path[1] == "checks"))
+      (area == "health" && c.path.size() == 3 && c.path[1] == "checks" &&
+       c.path[2] == "virtual-hosts"))
     return ok(json{{"status", "ok"}});
   return std::nullopt;
 }

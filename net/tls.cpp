@@ -2,10 +2,12 @@
 #include "net/tls.hpp"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <algorithm>
+#include <ctime>
 #include <fstream>
 #include <map>
 
@@ -159,6 +161,34 @@ std::shared_ptr<asio::ssl::context> make_server_context(const tls_options& opt,
   SSL_CTX_set_session_id_context(native, session_context, sizeof session_context - 1);
   ERR_clear_error();
   return ctx;
+}
+
+std::optional<std::vector<int64_t>> certificate_expiries(const std::string& path,
+                                                         std::string& error) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio{BIO_new_file(path.c_str(), "r"), BIO_free};
+  if (!bio) {
+    error = "cannot read " + path;
+    ERR_clear_error();
+    return std::nullopt;
+  }
+  std::vector<int64_t> out;
+  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    std::tm tm{};
+    bool read = ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1;
+    X509_free(cert);
+    if (!read) {
+      error = "a certificate of " + path + " has an unreadable expiry";
+      ERR_clear_error();
+      return std::nullopt;
+    }
+    out.push_back(static_cast<int64_t>(timegm(&tm)));
+  }
+  ERR_clear_error();  // the end of the file reads as an error
+  if (out.empty()) {
+    error = path + " holds no PEM certificate";
+    return std::nullopt;
+  }
+  return out;
 }
 
 tls_details read_tls_details(void* handle) {

@@ -3,7 +3,9 @@
 // what a connection shows of its TLS session (protocol, cipher, the client's certificate).
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,12 @@ struct tls_options {
 // fit (a key that is not the certificate's, a bad version or cipher name).
 std::shared_ptr<boost::asio::ssl::context> make_server_context(const tls_options& opt,
                                                                std::string& error);
+
+// When each certificate of the PEM file `path` expires (its notAfter, seconds since the epoch,
+// UTC), in the file's order; nullopt and `error` set when the file cannot be read or holds no
+// certificate.
+std::optional<std::vector<int64_t>> certificate_expiries(const std::string& path,
+                                                         std::string& error);
 
 // What a connection shows of its TLS session, as RabbitMQ's connection listing names it.
 struct tls_details {

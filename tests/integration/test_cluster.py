@@ -340,6 +340,12 @@ class ClusterTest(unittest.TestCase):
             with ctx.wrap_socket(raw) as tls:
                 subject = dict(x[0] for x in tls.getpeercert()["subject"])
         self.assertEqual(subject["commonName"], "localhost")
+        # The certificate expiration health check covers the cluster listener too.
+        status, body, raw, _ = a.api.call(
+            "GET", "/api/health/checks/certificate-expiration/5/weeks")
+        self.assertEqual(status, 503, raw)
+        self.assertEqual([(e["protocol"], e["port"], e["certfile"]) for e in body["expired"]],
+                         [("clustering", a.cluster_port, os.path.join(certs, "server.pem"))])
         # That client, one that hangs up at once and one that sends junk do not disturb the
         # link between a and b (OpenSSL errors they leave behind once made a and b see each
         # other down): nothing goes down for longer than the heartbeats' 3 s timeout.
@@ -468,6 +474,25 @@ class ClusterTest(unittest.TestCase):
         for q in ("cl.pol.a", "cl.pol.b"):
             chb.basic_publish("", q, b"more")
             self.assertEqual(cha.queue_declare(q, passive=True).method.message_count, 3, q)
+
+    def test_a_node_with_quorum_queues_is_quorum_critical(self):
+        a, b = self.cluster("a", "b")
+        ch = self.connect(a).channel()
+        ch.queue_declare("cl.qq", durable=True, arguments={"x-queue-type": "quorum"})
+        ch.queue_declare("cl.classic", durable=True)
+        path = "/api/health/checks/node-is-quorum-critical"
+        status, body, raw, _ = a.api.call("GET", path)
+        self.assertEqual(status, 503, raw)
+        self.assertEqual(body, {
+            "status": "failed",
+            "reason": "There are quorum queues that would lose their quorum if the target "
+                      "node is shut down",
+            "queues": [{"name": "cl.qq", "readable_name": "queue 'cl.qq' in vhost '/'",
+                        "virtual_host": "/", "type": "quorum"}]})
+        self.settle(lambda: self.queues_of(b).get("cl.qq"), a.name, "cl.qq on b")
+        self.assertEqual(b.api.call("GET", path)[:2], (200, {"status": "ok"}))
+        self.assertEqual(a.api.call("GET", "/api/health/checks/node-is-mirror-sync-critical")[:2],
+                         (200, {"status": "ok"}))
 
     # -- messages --------------------------------------------------------------
     def test_messages_cross_nodes_with_confirms_acks_order_and_properties(self):

@@ -1000,6 +1000,30 @@ class HealthAndVhostListsTest(CompatCase):
                          ("failed", "No active listener", "nosuchproto"))
         self.assertLessEqual({"amqp", "stomp", "http"}, set(body["protocols"]))
 
+    def test_node_checks(self):
+        single = (200, {"status": "ok", "reason": "single node cluster"})
+        for path, expected in (("virtual-hosts", (200, {"status": "ok"})),
+                               ("node-is-quorum-critical", single),
+                               ("node-is-mirror-sync-critical", single),
+                               ("certificate-expiration/1/weeks", (200, {"status": "ok"})),
+                               ("no-such-check", (404, self.NOT_FOUND))):
+            with self.subTest(path=path):
+                self.assertEqual(self.api.call("GET", "/api/health/checks/" + path)[:2],
+                                 expected)
+
+    def test_auth_settings_are_open_and_extensions_listed(self):
+        # What the management UI asks: /api/auth before login (no credentials needed).
+        status, body, _, _ = self.api.call("GET", "/api/auth", auth=False)
+        self.assertEqual(status, 200)
+        self.assertEqual((body["enable_uaa"], body["uaa_client_id"], body["uaa_location"]),
+                         (False, "", ""))
+        self.assertEqual(self.api.call("GET", "/api/extensions", auth=False)[0], 401)
+        status, body, _, _ = self.api.call("GET", "/api/extensions")
+        self.assertEqual(status, 200)
+        self.assertIsInstance(body, list)  # RabbitMQ lists its UI's scripts, Warren none
+        if not EXTERNAL:
+            self.assertEqual(body, [])
+
     def test_vhost_connections_and_channels(self):
         v1, v2, empty = self.make_vhost(), self.make_vhost(), self.make_vhost()
         c1 = self.connect(virtual_host=v1)

@@ -547,6 +547,90 @@ class StrictTlsTest(TlsCase):
         self.assertEqual(self.api.get("/api/whoami")["name"], "guest")
 
 
+def expiry_text(pem_file):
+    """The notAfter of the (first) certificate in pem_file as RabbitMQ's certificate
+    expiration check writes it: "2027-01-03 3:53:30", UTC."""
+    out = subprocess.run(["openssl", "x509", "-enddate", "-noout", "-in", pem_file],
+                         check=True, capture_output=True, text=True, timeout=60).stdout
+    t = time.strptime(out.strip().split("=", 1)[1], "%b %d %H:%M:%S %Y GMT")
+    return "%04d-%02d-%02d %d:%02d:%02d" % t[:6]
+
+
+@unittest.skipIf(EXTERNAL_BROKER, "rewrites the certificate files of its warrend")
+class CertificateExpirationTest(TlsCase):
+    """/api/health/checks/certificate-expiration/{within}/{unit} over the TLS listeners'
+    certificate files (all made for 30 days), read at each check."""
+
+    def check(self, within, unit):
+        status, body, raw, _ = self.api.call(
+            "GET", "/api/health/checks/certificate-expiration/%s/%s" % (within, unit))
+        return status, body
+
+    def test_ok_when_nothing_expires_within_the_window(self):
+        for within, unit in (("1", "weeks"), ("29", "days"), ("0", "years"), ("-1", "days")):
+            self.assertEqual(self.check(within, unit), (200, {"status": "ok"}), (within, unit))
+
+    def test_each_listener_with_a_certificate_in_the_window_is_listed(self):
+        server = os.path.join(self.certs, "server.pem")
+        ca = os.path.join(self.certs, "ca.pem")
+        for within, unit in (("5", "weeks"), ("31", "days"), ("2", "months"), ("1", "years"),
+                             ("99999999999999999999", "days")):
+            status, body = self.check(within, unit)
+            self.assertEqual(status, 503, body)
+            self.assertEqual((body["status"], body["reason"]), ("failed", "Certificates expiring"))
+            node = self.api.get("/api/overview")["node"]
+            listed = {e["protocol"]: e for e in body["expired"]}
+            self.assertEqual(sorted(listed), ["amqp/ssl", "https", "stomp/ssl"])
+            for protocol, port in (("amqp/ssl", self.amqps_port),
+                                   ("stomp/ssl", self.stomps_port),
+                                   ("https", self.https_port)):
+                e = listed[protocol]
+                self.assertEqual((e["node"], e["port"], e["certfile"], e["certfile_expires_on"]),
+                                 (node, port, server, [expiry_text(server)]), e)
+                self.assertIn("interface", e)
+            for protocol in ("amqp/ssl", "stomp/ssl"):
+                self.assertEqual((listed[protocol]["cacertfile"],
+                                  listed[protocol]["cacertfile_expires_on"]),
+                                 (ca, [expiry_text(ca)]))
+            # management.ssl.* names no CA here.
+            self.assertEqual((listed["https"]["cacertfile"],
+                              listed["https"]["cacertfile_expires_on"]), (None, []))
+
+    def test_the_files_are_read_at_each_check(self):
+        ca = os.path.join(self.certs, "ca.pem")
+        with open(ca, "rb") as f:
+            original = f.read()
+        self.addCleanup(lambda: open(ca, "wb").write(original))
+        with open(os.path.join(self.certs, "server.pem"), "rb") as f:
+            server = f.read()
+        with open(ca, "wb") as f:  # two certificates: each is listed
+            f.write(original + server)
+        status, body = self.check("5", "weeks")
+        self.assertEqual(status, 503, body)
+        amqps = [e for e in body["expired"] if e["protocol"] == "amqp/ssl"][0]
+        self.assertEqual(len(amqps["cacertfile_expires_on"]), 2, amqps)
+        with open(ca, "wb") as f:
+            f.write(b"not a certificate\n")
+        status, body = self.check("5", "weeks")
+        self.assertEqual(status, 500, body)
+        self.assertIn(ca, body["reason"])
+        with open(ca, "wb") as f:  # the test's clients read it too
+            f.write(original)
+        self.assertEqual(self.check("1", "weeks"), (200, {"status": "ok"}))
+        self.assert_alive()
+
+    def test_bad_windows_are_refused_as_rabbitmq_refuses_them(self):
+        self.assertEqual(self.check("x", "days"),
+                         (400, {"error": "bad_request", "reason": "Invalid expiration value."}))
+        self.assertEqual(self.check("1.5", "days")[0], 400)
+        self.assertEqual(self.check("1", "fortnights"),
+                         (400, {"error": "bad_request",
+                                "reason": "Time unit not recognised. Supported units: days, "
+                                          "weeks, months, years."}))
+        self.assertEqual(self.api.call(
+            "GET", "/api/health/checks/certificate-expiration/1")[0], 404)
+
+
 @unittest.skipIf(EXTERNAL_BROKER, "starts warrend itself")
 class TlsSettingsTest(unittest.TestCase):
     """Bad TLS settings stop warrend at start with the reason; it never runs half set up."""
