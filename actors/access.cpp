@@ -111,12 +111,16 @@ std::string anchored_prefix(const std::string& source, bool& whole, bool& exact)
     char c = source[i];
     size_t next = i + 1;
     if (c == '\\') {
-      if (next >= source.size() || std::isalnum(static_cast<unsigned char>(source[next])))
-        return out;  // \d, \w, \b ...
+      // Only an escaped metacharacter is that character for both PCRE and glibc's regcomp
+      // (\d, \w are classes; glibc reads \< \> \` \' as anchors).
+      static constexpr std::string_view escapable = ".[]()*+?{}|^$\\/-";
+      if (next >= source.size() || escapable.find(source[next]) == std::string_view::npos)
+        return out;
       c = source[next++];
-    } else if (special.find(c) != std::string_view::npos ||
+    } else if (special.find(c) != std::string_view::npos || c == '\0' ||
                static_cast<unsigned char>(c) >= 0x80) {
-      break;  // (a byte of a multibyte character: a quantifier may follow the character)
+      break;  // (regcomp ends the expression at a NUL; a quantifier may follow a multibyte
+              // character, of which this is a byte)
     }
     if (next < source.size()) {
       char q = source[next];

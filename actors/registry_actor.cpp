@@ -108,12 +108,40 @@ std::string registry_key(const caf::message& m, bool& deletion) {
   return {};
 }
 
-// The request that deletes what `key` names (registry_key), empty for no such key.
-caf::message deletion_of(const std::string& key) {
+std::vector<std::string> key_parts(const std::string& key) {
   std::vector<std::string> parts;
   size_t start = 0;
   for (size_t end; (end = key.find('\0', start)) != std::string::npos; start = end + 1)
     parts.push_back(key.substr(start, end - start));
+  return parts;
+}
+
+std::string owner_key(const std::string& kind, const std::string& name) {
+  return kind + '\0' + name + '\0';
+}
+
+// Whether `key` names a vhost or a user: what permissions, topic permissions, limits and
+// policies belong to.
+bool is_owner(const std::string& key) {
+  auto parts = key_parts(key);
+  return parts.size() == 2 && (parts[0] == "vhost" || parts[0] == "user");
+}
+
+// The keys of the vhost and the user what `key` names belongs to (none for a vhost or user).
+std::vector<std::string> owners_of(const std::string& key) {
+  auto p = key_parts(key);
+  if ((p.size() == 3 && (p[0] == "permission" || p[0] == "topic")))
+    return {owner_key("user", p[1]), owner_key("vhost", p[2])};
+  if (p.size() == 4 && p[0] == "limit")
+    return {owner_key(p[1], p[2])};
+  if (p.size() == 4 && p[0] == "policy")
+    return {owner_key("vhost", p[2])};
+  return {};
+}
+
+// The request that deletes what `key` names (registry_key), empty for no such key.
+caf::message deletion_of(const std::string& key) {
+  auto parts = key_parts(key);
   auto is = [&](const char* kind, size_t n) { return parts.size() == n && parts[0] == kind; };
   if (is("vhost", 2))
     return caf::make_message(delete_atom::value, vhost_atom::value, parts[1]);
@@ -145,12 +173,17 @@ void drop_deletion(registry_state& st, const std::string& key) {
     caf::anon_send(catalog, delete_atom::value, persistence::deletion_row{"", "registry", key, 0});
 }
 
-// `put` makes again what `key` names: its deletion goes, but for a vhost's. That one is kept
-// (until pruned): definitions of the vhost deleted then, which a node that was away may
-// still have, must not reach the vhost made again (apply_changes).
-void forget_deletion(registry_state& st, const std::string& key, const caf::message& put) {
-  if (!put.match_elements<put_atom, vhost_atom, std::string>())
+// What `key` names is made again: its deletion goes, but for a vhost's or user's. That one
+// is kept (until pruned): what belonged to the vhost or user deleted then, which a node that
+// was away may still have, must not reach the one made again (apply_changes).
+void forget_deletion(registry_state& st, const std::string& key) {
+  if (!is_owner(key))
     drop_deletion(st, key);
+}
+
+uint64_t deletion_stamp(const registry_state& st, const std::string& key) {
+  auto it = st.deletions.find(key);
+  return it == st.deletions.end() ? 0 : it->second.stamp;
 }
 
 void load_deletions(registry_state& st, const std::vector<persistence::deletion_row>& rows) {
@@ -167,18 +200,10 @@ uint64_t put_stamp(const registry_state& st, const std::string& key) {
 
 // A vhost or user deleted in a cluster takes along what belongs to it: permissions, topic
 // permissions, limits and policies, which are not deleted by requests of their own. Each gets
-// a tombstone with the stamp of the deletion that took it, so that a node that was away
-// cannot bring one back to a vhost or user of that name made again since.
-void bury_dependents(registry_state& st, bool vhost, const std::string& name) {
+// a tombstone with `stamp`, the deletion's, so that a node that was away cannot bring one
+// back to a vhost or user of that name made again since.
+void bury_dependents(registry_state& st, bool vhost, const std::string& name, uint64_t stamp) {
   bool deletion = false;
-  auto owner = vhost ? registry_key(caf::make_message(delete_atom::value, vhost_atom::value, name),
-                                    deletion)
-                     : registry_key(caf::make_message(delete_atom::value, user_atom::value, name),
-                                    deletion);
-  auto it = st.deletions.find(owner);
-  if (it == st.deletions.end())
-    return;  // not in a cluster
-  auto stamp = it->second.stamp;
   auto bury = [&](const caf::message& put) {
     auto key = registry_key(put, deletion);
     if (put_stamp(st, key) > stamp)
@@ -223,7 +248,7 @@ uint64_t stamp_change(registry_state& st, const caf::message& change) {
     keep_deletion(st, key, stamp);
   } else {
     st.put_stamps[key] = stamp;
-    forget_deletion(st, key, change);
+    forget_deletion(st, key);
   }
   return stamp;
 }
@@ -240,16 +265,18 @@ void replicate(registry_actor_t* self) {
   }
 }
 
-// What this node has, as the requests that would make it, then the deletions it keeps
-// (cluster/definitions.hpp).
-std::vector<registry_change> registry_snapshot(registry_actor_t* self) {
-  auto& st = self->state;
-  std::vector<registry_change> out;
-  auto add = [&](caf::message m) {
-    bool deletion = false;
-    auto stamp = put_stamp(st, registry_key(m, deletion));
-    out.push_back(registry_change{std::move(m), stamp});
-  };
+// The stamp of the deletion of `key` being handled, if it has one: it came from another node
+// (apply_changes kept it) or was just replicated to them; 0 on a node alone.
+uint64_t clustered_deletion_stamp(registry_actor_t* self, const std::string& key) {
+  if (self->current_sender() && !current_cluster(self->home_system()))
+    return 0;
+  return deletion_stamp(self->state, key);
+}
+
+// Every definition this node has, as the request that would make it, to `f`.
+template <class F>
+void each_definition(const registry_state& st, F f) {
+  auto add = [&](caf::message m) { f(std::move(m)); };
   for (auto& [name, v] : st.vhosts)
     add(caf::make_message(put_atom::value, vhost_atom::value, name));
   for (auto& [name, u] : st.users)
@@ -265,10 +292,41 @@ std::vector<registry_change> registry_snapshot(registry_actor_t* self) {
         add(caf::make_message(put_atom::value, limit_info{user, name, limit, value}));
   for (auto& [key, p] : st.policies)
     add(caf::make_message(put_atom::value, p));
+}
+
+// What this node has, as the requests that would make it, then the deletions it keeps
+// (cluster/definitions.hpp).
+std::vector<registry_change> registry_snapshot(registry_actor_t* self) {
+  auto& st = self->state;
+  std::vector<registry_change> out;
+  each_definition(st, [&](caf::message m) {
+    bool deletion = false;
+    auto stamp = put_stamp(st, registry_key(m, deletion));
+    out.push_back(registry_change{std::move(m), stamp});
+  });
   for (auto& [key, d] : st.deletions)
     out.push_back(d);
   return out;
 }
+
+// Put stamps are not kept across a restart, tombstones are. A vhost or user here with a
+// tombstone of its name was made again after that deletion, and so was what belongs to one
+// that has: their stamps become later than it, so that the other nodes keep them.
+void stamp_after_deletions(registry_state& st) {
+  each_definition(st, [&](caf::message m) {
+    bool deletion = false;
+    auto key = registry_key(m, deletion);
+    uint64_t after = is_owner(key) ? deletion_stamp(st, key) : 0;
+    for (auto& owner : owners_of(key))
+      after = std::max(after, deletion_stamp(st, owner));
+    if (after > 0) {
+      auto& put = st.put_stamps[key];
+      put = std::max(put, after + 1);
+      st.last_stamp = std::max(st.last_stamp, put);
+    }
+  });
+}
+
 
 // Whether `change` would replace something this node has (a user, permission or limit of
 // the same name), rather than add to it.
@@ -298,22 +356,26 @@ bool replaces(registry_actor_t* self, const caf::message& change) {
   return false;
 }
 
-bool is_vhost_deletion(const registry_change& c) {
-  return c.change.match_elements<delete_atom, vhost_atom, std::string>();
+bool is_owner_deletion(const registry_change& c) {
+  return c.change.match_elements<delete_atom, vhost_atom, std::string>() ||
+         c.change.match_elements<delete_atom, user_atom, std::string>();
 }
 
 // Changes of another node, made here as if requested here, in order, without a sender (so
 // that they go no further). Without `overwrite` a definition this node has stays as it is.
 // A definition deleted here after it was put there is not made; a deletion made there after
-// the definition was put here deletes it. Deletions of vhosts come first: a vhost deleted and
-// made again there since it was put here is deleted here, with all it had, before it is made
-// again. Returns the vhosts whose definitions there are of a vhost deleted here since (their
-// put was refused so): the node that sent them deletes them once it learns of it.
+// the definition was put here deletes it. Deletions of vhosts and users come first: one
+// deleted and made again there since it was put here is deleted here, with all it had,
+// before it is made again; what belongs to it there replaces what it had here. What belongs
+// to a vhost or user deleted here after it was put there is not made. Returns the vhosts
+// whose definitions there are of a vhost deleted here since (their put was refused so): the
+// node that sent them deletes them once it learns of it.
 std::vector<std::string> apply_changes(registry_actor_t* self,
                                        std::vector<registry_change>& changes, bool overwrite) {
   auto& st = self->state;
   std::vector<std::string> stale;
-  std::stable_partition(changes.begin(), changes.end(), is_vhost_deletion);
+  std::set<std::string> deleted_owners;  // whose deletion this batch makes here
+  std::stable_partition(changes.begin(), changes.end(), is_owner_deletion);
   for (auto& c : changes) {
     st.last_stamp = std::max(st.last_stamp, c.stamp);
     bool deletion = false;
@@ -327,15 +389,23 @@ std::vector<std::string> apply_changes(registry_actor_t* self,
       if (put_stamp(st, key) > c.stamp)
         continue;  // put here after it was deleted there
       st.put_stamps.erase(key);
+      if (is_owner(key))
+        deleted_owners.insert(key);
     } else if (!key.empty()) {
-      if (auto d = st.deletions.find(key);
-          d != st.deletions.end() && d->second.stamp >= c.stamp) {
+      auto owners = owners_of(key);
+      if (deletion_stamp(st, key) >= c.stamp && st.deletions.count(key)) {
         if (c.change.match_elements<put_atom, vhost_atom, std::string>())
           stale.push_back(c.change.get_as<std::string>(2));
         continue;  // deleted here after it was put there
       }
-      forget_deletion(st, key, c.change);
-      if (!overwrite && replaces(self, c.change))
+      if (std::any_of(owners.begin(), owners.end(), [&](auto& o) {
+            return st.deletions.count(o) && deletion_stamp(st, o) >= c.stamp;
+          }))
+        continue;  // of a vhost or user deleted here after it was put there
+      forget_deletion(st, key);
+      bool owner_goes = std::any_of(owners.begin(), owners.end(),
+                                    [&](auto& o) { return deleted_owners.count(o) > 0; });
+      if (!overwrite && !owner_goes && replaces(self, c.change))
         continue;
       auto& put = st.put_stamps[key];
       put = std::max(put, c.stamp);
@@ -495,6 +565,7 @@ void reload(registry_actor_t* self) {
           vp.reload = true;
           start_vhost(self, v.name, std::move(vp));
         }
+        stamp_after_deletions(st);
         spdlog::info("registry restarted: {} user(s) and {} vhost(s) from the catalog",
                      st.users.size(), st.vhosts.size());
       },
@@ -528,6 +599,7 @@ void boot(registry_actor_t* self, registry_config& cfg) {
     if (catalog)  // vhosts that only existed implicitly in older stores get their row
       self->send(catalog, put_atom::value, persistence::vhost_row{name});
   }
+  stamp_after_deletions(st);
   if (st.users.empty()) {
     // First start: the default user, and the default vhost when there is none.
     user_info u{cfg.default_user, persistence::hash_password(cfg.default_pass), "administrator"};
@@ -888,7 +960,8 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       auto vhost = it->second;
       st.vhosts.erase(it);
       replicate(self);
-      bury_dependents(st, true, name);
+      if (auto stamp = clustered_deletion_stamp(self, owner_key("vhost", name)))
+        bury_dependents(st, true, name, stamp);
       st.vhost_limits.erase(name);
       std::erase_if(st.policies, [&](auto& kv) { return std::get<0>(kv.first) == name; });
       std::erase_if(st.topic_permissions, [&](auto& kv) { return kv.first.second == name; });
@@ -930,7 +1003,8 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       if (!st.users.erase(name))
         return not_found("user_not_found");
       replicate(self);
-      bury_dependents(st, false, name);
+      if (auto stamp = clustered_deletion_stamp(self, owner_key("user", name)))
+        bury_dependents(st, false, name, stamp);
       st.user_limits.erase(name);
       std::erase_if(st.topic_permissions, [&](auto& kv) { return kv.first.first == name; });
       revoke_where(self, [&](const auto& key) { return key.first == name; });

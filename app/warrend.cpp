@@ -485,8 +485,6 @@ int main(int argc, char** argv) {
     mgmt->listeners.push_back({proto, server->address(), server->port()});
     if (tls)
       tls_files(mgmt->listeners.back(), cfg.management_tls);
-    server->start();
-    spdlog::info("listening {} {}:{}", proto, server->address(), server->port());
     return server;
   };
   std::vector<std::unique_ptr<warren::net::http_server>> http_servers;
@@ -499,6 +497,12 @@ int main(int argc, char** argv) {
     if (cluster_tls)
       tls_files(mgmt->listeners.back(), cfg.cluster_tls);
     caf::anon_send(cluster, warren::put_atom::value, mgmt->listeners);
+  }
+  // Requests read the management context's listeners: they are all in it before the first.
+  for (size_t i = 0; i < http_servers.size(); ++i) {
+    http_servers[i]->start();
+    spdlog::info("listening {} {}:{}", i == 0 ? "http" : "https", http_servers[i]->address(),
+                 http_servers[i]->port());
   }
 
   std::thread stopper;

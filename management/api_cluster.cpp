@@ -45,6 +45,12 @@ json cluster_nodes(call& c) {
 reply member_health_check(call& c, const std::string& check) {
   // RabbitMQ answers so for a cluster of one node (rabbit_nodes:is_single_node_cluster).
   auto all = members(c);
+  if (all.empty() && current_cluster(*c.ctx.sys))  // it lists this node too when it answers
+    return reply{503,
+                 json{{"status", "failed"},
+                      {"reason", "the cluster's members could not be listed"}},
+                 {},
+                 {}};
   if (std::none_of(all.begin(), all.end(), [&](auto& n) { return n.name != c.ctx.node; }))
     return ok(json{{"status", "ok"}, {"reason", "single node cluster"}});
   if (check == "node-is-mirror-sync-critical")

@@ -479,19 +479,22 @@ std::string expiry_text(int64_t t) {
 // a twelfth of a year of 365 days. A file that cannot be read is 500.
 reply certificate_check(call& c, const std::string& within_text, const std::string& unit) {
   // RabbitMQ takes any integer; a huge one is a window longer than any certificate.
+  // (Erlang's binary_to_integer: a sign, then digits.)
   std::string_view digits = within_text;
   bool negative = !digits.empty() && digits.front() == '-';
-  if (negative)
+  if (!digits.empty() && (digits.front() == '-' || digits.front() == '+'))
     digits.remove_prefix(1);
   if (digits.empty() || !std::all_of(digits.begin(), digits.end(),
                                      [](char d) { return d >= '0' && d <= '9'; }))
     return bad_request("Invalid expiration value.");
+  while (digits.size() > 1 && digits.front() == '0')
+    digits.remove_prefix(1);
   constexpr int64_t most = 1'000'000'000;  // units: past the year 10^9 is far enough
   auto n = digits.size() > 10 ? std::optional<int64_t>{most} : parse_int(digits);
   int64_t within = std::min(n.value_or(most), most) * (negative ? -1 : 1);
   static const std::map<std::string, int64_t, std::less<>> units{
     {"days", 86'400}, {"weeks", 604'800}, {"months", 2'628'000}, {"years", 31'536'000}};
-  auto u = units.find(unit);
+  auto u = units.find(lowercase(unit));  // RabbitMQ takes "Days" too
   if (u == units.end())
     return bad_request("Time unit not recognised. Supported units: days, weeks, months, years.");
   auto cutoff = static_cast<int64_t>(std::time(nullptr)) + within * u->second;

@@ -183,7 +183,15 @@ std::optional<std::vector<int64_t>> certificate_expiries(const std::string& path
     }
     out.push_back(static_cast<int64_t>(timegm(&tm)));
   }
-  ERR_clear_error();  // the end of the file reads as an error
+  // The end of the file reads as "no start line"; anything else is a certificate that could
+  // not be read.
+  auto last = ERR_peek_last_error();
+  ERR_clear_error();
+  if (last != 0 && !(ERR_GET_LIB(last) == ERR_LIB_PEM &&
+                     ERR_GET_REASON(last) == PEM_R_NO_START_LINE)) {
+    error = "a certificate of " + path + " cannot be read";
+    return std::nullopt;
+  }
   if (out.empty()) {
     error = path + " holds no PEM certificate";
     return std::nullopt;

@@ -1053,6 +1053,7 @@ class ClusterTest(unittest.TestCase):
             status, _, raw, _ = a.api.call("PUT", path, body)
             self.assertIn(status, (201, 204), "%s: %r" % (path, raw))
         new_hash = a.api.get("/api/users/cl-pw")["password_hash"]
+        new_u = a.api.get("/api/users/cl-u")["password_hash"]  # another salt than the old one
 
         b = self.node("b")
         self.wait_members([a, b], {a.name: True, b.name: True}, DETECT_S)
@@ -1071,10 +1072,32 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual([self.status_of(a, p) for p in old], [404] * len(old))
         self.assertEqual(a.api.get("/api/policies/%2F/cl-change")["definition"],
                          {"message-ttl": 2000})
+        for m in (a, b):
+            self.assertEqual(m.api.get("/api/users/cl-u")["password_hash"], new_u, m.name)
         # The vhost made again works on both nodes.
         ch = self.connect(b, vhost="cl-v").channel()
         ch.queue_declare("cl.new.q", durable=True)
         self.settle(lambda: self.queues_of(a, "cl-v"), {"cl.new.q": b.name}, "cl-v's queues on a")
+        # What was made again stays when the node that made it restarts (its tombstones are
+        # kept, its stamps are not), a queue of that node with its messages too.
+        cha = self.connect(a, vhost="cl-v").channel()
+        cha.confirm_delivery()
+        cha.queue_declare("cl.new.a", durable=True)
+        cha.basic_publish("", "cl.new.a", b"kept", pika.BasicProperties(delivery_mode=2))
+        a.broker.stop()
+        a = self.node("a")
+        self.wait_members([a, b], {a.name: True, b.name: True}, DETECT_S)
+        time.sleep(1)
+        for m in (a, b):
+            self.settle(lambda: self.queues_of(m, "cl-v"),
+                        {"cl.new.q": b.name, "cl.new.a": a.name},
+                        "cl-v's queues on %s after a restarted" % m.name)
+            self.assertEqual([self.status_of(m, p) for p in
+                              ("/api/vhosts/cl-v", "/api/users/cl-u",
+                               "/api/permissions/cl-v/guest")], [200, 200, 200], m.name)
+            self.assertEqual(m.api.get("/api/users/cl-u")["password_hash"], new_u, m.name)
+        self.assertEqual(self.connect(b, vhost="cl-v").channel().queue_declare(
+            "cl.new.a", passive=True).method.message_count, 1)
 
     def test_deletions_hold_across_a_restart_of_the_node_that_made_them(self):
         a, b = self.cluster("a", "b")

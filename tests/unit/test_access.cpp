@@ -36,11 +36,11 @@ TEST_CASE("an anchored literal opening decides as the regular expression does", 
                             "^orders?", "^order*s", "^o{2}", "^ord(ers)?", "^ord[e]rs",
                             "^ord.rs", "^a|^orders", "^orders\\.+", "^", "^$", "^orders$x",
                             "^\\^caret", "^or\\.*ders", "orders", "^\xc3\xa9+t\xc3\xa9",
-                            "^\\$x"};
+                            "^\\$x", "^ord\\>", "^\\<ord", "^or\\-d"};
   const char* names[] = {"orders", "orders.", "orders.eu", "orders.eu.1", "order", "ordders",
                          "ordrs", "oo", "ord", "ordxrs", "a", "orders..", "", "^caret",
                          "or...ders", "ordersx", "\xc3\xa9t\xc3\xa9",
-                         "\xc3\xa9\xc3\xa9t\xc3\xa9", "$x", "xorders", "ordes"};
+                         "\xc3\xa9\xc3\xa9t\xc3\xa9", "$x", "xorders", "ordes", "ord", "<ord", "ord.x", "or-d"};
   for (auto* source : patterns) {
     regex_t re;
     REQUIRE(regcomp(&re, source, REG_EXTENDED | REG_NOSUB) == 0);
