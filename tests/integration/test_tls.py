@@ -567,13 +567,14 @@ class CertificateExpirationTest(TlsCase):
         return status, body
 
     def test_ok_when_nothing_expires_within_the_window(self):
-        for within, unit in (("1", "weeks"), ("29", "days"), ("0", "years"), ("-1", "days")):
+        for within, unit in (("1", "weeks"), ("29", "days"), ("0", "years"), ("-1", "days"),
+                             ("+2", "Days"), ("00000000005", "days")):
             self.assertEqual(self.check(within, unit), (200, {"status": "ok"}), (within, unit))
 
     def test_each_listener_with_a_certificate_in_the_window_is_listed(self):
         server = os.path.join(self.certs, "server.pem")
         ca = os.path.join(self.certs, "ca.pem")
-        for within, unit in (("5", "weeks"), ("31", "days"), ("2", "months"), ("1", "years"),
+        for within, unit in (("5", "weeks"), ("31", "days"), ("2", "MONTHS"), ("1", "years"),
                              ("99999999999999999999", "days")):
             status, body = self.check(within, unit)
             self.assertEqual(status, 503, body)
