@@ -327,7 +327,6 @@ void stamp_after_deletions(registry_state& st) {
   });
 }
 
-
 // Whether `change` would replace something this node has (a user, permission or limit of
 // the same name), rather than add to it.
 bool replaces(registry_actor_t* self, const caf::message& change) {
