@@ -186,6 +186,12 @@ uint64_t deletion_stamp(const registry_state& st, const std::string& key) {
   return it == st.deletions.end() ? 0 : it->second.stamp;
 }
 
+// Whether this node deleted what `key` names at `stamp` or later (it keeps that deletion).
+bool deleted_since(const registry_state& st, const std::string& key, uint64_t stamp) {
+  auto it = st.deletions.find(key);
+  return it != st.deletions.end() && it->second.stamp >= stamp;
+}
+
 void load_deletions(registry_state& st, const std::vector<persistence::deletion_row>& rows) {
   for (auto& r : rows)
     if (r.kind == "registry")
@@ -198,40 +204,25 @@ uint64_t put_stamp(const registry_state& st, const std::string& key) {
   return it == st.put_stamps.end() ? 0 : it->second;
 }
 
-// A vhost or user deleted in a cluster takes along what belongs to it: permissions, topic
-// permissions, limits and policies, which are not deleted by requests of their own. Each gets
-// a tombstone with `stamp`, the deletion's, so that a node that was away cannot bring one
-// back to a vhost or user of that name made again since.
-void bury_dependents(registry_state& st, bool vhost, const std::string& name, uint64_t stamp) {
-  bool deletion = false;
-  auto bury = [&](const caf::message& put) {
-    auto key = registry_key(put, deletion);
-    if (put_stamp(st, key) > stamp)
-      return;
-    st.put_stamps.erase(key);
-    auto& kept = st.deletions[key];
-    if (kept.stamp >= stamp)
-      return;
-    kept = registry_change{deletion_of(key), stamp};
-    keep_deletion(st, key, stamp);
-  };
-  auto mine = [&](const std::string& user, const std::string& vhost_name) {
-    return vhost ? vhost_name == name : user == name;
-  };
+// Every definition this node has, as the request that would make it, to `f`.
+template <class F>
+void each_definition(const registry_state& st, F f) {
+  auto add = [&](caf::message m) { f(std::move(m)); };
+  for (auto& [name, v] : st.vhosts)
+    add(caf::make_message(put_atom::value, vhost_atom::value, name));
+  for (auto& [name, u] : st.users)
+    add(caf::make_message(put_atom::value, u));
   for (auto& [key, p] : st.permissions)
-    if (mine(p.user, p.vhost))
-      bury(caf::make_message(put_atom::value, p));
+    add(caf::make_message(put_atom::value, p));
   for (auto& [key, by_exchange] : st.topic_permissions)
-    if (mine(key.first, key.second) && !by_exchange.empty())
-      bury(caf::make_message(put_atom::value, by_exchange.begin()->second));
-  if (auto limits = (vhost ? st.vhost_limits : st.user_limits).find(name);
-      limits != (vhost ? st.vhost_limits : st.user_limits).end())
-    for (auto& [limit, value] : limits->second)
-      bury(caf::make_message(put_atom::value, limit_info{!vhost, name, limit, value}));
-  if (vhost)
-    for (auto& [key, p] : st.policies)
-      if (p.vhost == name)
-        bury(caf::make_message(put_atom::value, p));
+    for (auto& [exchange, t] : by_exchange)
+      add(caf::make_message(put_atom::value, t));
+  for (bool user : {false, true})
+    for (auto& [name, limits] : user ? st.user_limits : st.vhost_limits)
+      for (auto& [limit, value] : limits)
+        add(caf::make_message(put_atom::value, limit_info{user, name, limit, value}));
+  for (auto& [key, p] : st.policies)
+    add(caf::make_message(put_atom::value, p));
 }
 
 // A change made here now: its stamp, later than every stamp made or seen here. The registry
@@ -263,35 +254,6 @@ void replicate(registry_actor_t* self) {
     auto stamp = stamp_change(self->state, change);
     self->send(cluster, replicate_atom::value, registry_change{std::move(change), stamp});
   }
-}
-
-// The stamp of the deletion of `key` being handled, if it has one: it came from another node
-// (apply_changes kept it) or was just replicated to them; 0 on a node alone.
-uint64_t clustered_deletion_stamp(registry_actor_t* self, const std::string& key) {
-  if (self->current_sender() && !current_cluster(self->home_system()))
-    return 0;
-  return deletion_stamp(self->state, key);
-}
-
-// Every definition this node has, as the request that would make it, to `f`.
-template <class F>
-void each_definition(const registry_state& st, F f) {
-  auto add = [&](caf::message m) { f(std::move(m)); };
-  for (auto& [name, v] : st.vhosts)
-    add(caf::make_message(put_atom::value, vhost_atom::value, name));
-  for (auto& [name, u] : st.users)
-    add(caf::make_message(put_atom::value, u));
-  for (auto& [key, p] : st.permissions)
-    add(caf::make_message(put_atom::value, p));
-  for (auto& [key, by_exchange] : st.topic_permissions)
-    for (auto& [exchange, t] : by_exchange)
-      add(caf::make_message(put_atom::value, t));
-  for (bool user : {false, true})
-    for (auto& [name, limits] : user ? st.user_limits : st.vhost_limits)
-      for (auto& [limit, value] : limits)
-        add(caf::make_message(put_atom::value, limit_info{user, name, limit, value}));
-  for (auto& [key, p] : st.policies)
-    add(caf::make_message(put_atom::value, p));
 }
 
 // What this node has, as the requests that would make it, then the deletions it keeps
@@ -392,14 +354,13 @@ std::vector<std::string> apply_changes(registry_actor_t* self,
         deleted_owners.insert(key);
     } else if (!key.empty()) {
       auto owners = owners_of(key);
-      if (deletion_stamp(st, key) >= c.stamp && st.deletions.count(key)) {
+      if (deleted_since(st, key, c.stamp)) {
         if (c.change.match_elements<put_atom, vhost_atom, std::string>())
           stale.push_back(c.change.get_as<std::string>(2));
         continue;  // deleted here after it was put there
       }
-      if (std::any_of(owners.begin(), owners.end(), [&](auto& o) {
-            return st.deletions.count(o) && deletion_stamp(st, o) >= c.stamp;
-          }))
+      if (std::any_of(owners.begin(), owners.end(),
+                      [&](auto& o) { return deleted_since(st, o, c.stamp); }))
         continue;  // of a vhost or user deleted here after it was put there
       forget_deletion(st, key);
       bool owner_goes = std::any_of(owners.begin(), owners.end(),
@@ -959,8 +920,6 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       auto vhost = it->second;
       st.vhosts.erase(it);
       replicate(self);
-      if (auto stamp = clustered_deletion_stamp(self, owner_key("vhost", name)))
-        bury_dependents(st, true, name, stamp);
       st.vhost_limits.erase(name);
       std::erase_if(st.policies, [&](auto& kv) { return std::get<0>(kv.first) == name; });
       std::erase_if(st.topic_permissions, [&](auto& kv) { return kv.first.second == name; });
@@ -1002,8 +961,6 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       if (!st.users.erase(name))
         return not_found("user_not_found");
       replicate(self);
-      if (auto stamp = clustered_deletion_stamp(self, owner_key("user", name)))
-        bury_dependents(st, false, name, stamp);
       st.user_limits.erase(name);
       std::erase_if(st.topic_permissions, [&](auto& kv) { return kv.first.first == name; });
       revoke_where(self, [&](const auto& key) { return key.first == name; });

@@ -488,10 +488,14 @@ int main(int argc, char** argv) {
     return server;
   };
   std::vector<std::unique_ptr<warren::net::http_server>> http_servers;
+  std::vector<const char*> http_protocols;  // of each server, for the log
   http_servers.push_back(serve_http("http", cfg.http_port, nullptr));
-  if (cfg.https_port >= 0)
+  http_protocols.push_back("http");
+  if (cfg.https_port >= 0) {
     http_servers.push_back(
       serve_http("https", cfg.https_port, tls_context(cfg.management_tls, "management.ssl.*")));
+    http_protocols.push_back("https");
+  }
   if (cluster) {  // RabbitMQ lists its inter-node port as "clustering"
     mgmt->listeners.push_back({"clustering", cfg.bind_address, cluster_port});
     if (cluster_tls)
@@ -501,7 +505,7 @@ int main(int argc, char** argv) {
   // Requests read the management context's listeners: they are all in it before the first.
   for (size_t i = 0; i < http_servers.size(); ++i) {
     http_servers[i]->start();
-    spdlog::info("listening {} {}:{}", i == 0 ? "http" : "https", http_servers[i]->address(),
+    spdlog::info("listening {} {}:{}", http_protocols[i], http_servers[i]->address(),
                  http_servers[i]->port());
   }
 
