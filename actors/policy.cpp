@@ -311,6 +311,8 @@ amqp::field_table effective_queue_arguments(const amqp::field_table& arguments,
     auto it = std::find_if(out.begin(), out.end(), [&](auto& kv) { return kv.first == arg; });
     if (it == out.end()) {
       out.emplace_back(arg, value);
+    } else if (key == "overflow" && kind == queue_kind::quorum) {
+      it->second = value;  // rabbit_quorum_queue: the policy's overflow wins over the argument
     } else if (key == "max-age") {  // the shorter age
       auto a = it->second.as_string(), b = value.as_string();
       auto age_a = a ? parse_max_age(*a) : std::nullopt;

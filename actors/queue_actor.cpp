@@ -119,6 +119,7 @@ struct queue_state {
   int64_t last_use = 0;       // now_ms() of the last consume, cancel, get or declare (x-expires)
   bool idle_armed = false;    // the x-expires timer is set
   uint64_t idle_epoch = 0;    // a timer of an earlier epoch (a policy changed expires) is stale
+  bool over_limit = false;    // a quorum queue with reject-publish refuses publishes (note_limit)
   publish_batch dead_letters;  // for the dead-letter exchange, sent at the end of the turn
   bool paging_in = false;
   std::vector<pending_get> pending_gets;  // basic.get waiting for a page-in
@@ -317,6 +318,31 @@ void enforce_length(queue_actor_t* self) {
   }
 }
 
+// A quorum queue with reject-publish refuses publishes as rabbit_fifo does: the publish that
+// takes it over a limit is still taken, and from then on it refuses them until its ready
+// messages (and their bytes) are down to 80% of the limits. `over_limit` is that state;
+// note_limit runs at each point where the count may have crossed either mark: before a message
+// is added (the lowest the count got since the last addition), after one was added, and at the
+// end of each dispatch (requeues, deliveries, a policy's new limits).
+bool quorum_refuses(const queue_state& st) {
+  auto& o = st.cfg.options;
+  return o.quorum && o.limited() && o.overflow == overflow_mode::reject_publish;
+}
+
+void note_limit(queue_state& st) {
+  if (!quorum_refuses(st)) {
+    st.over_limit = false;
+    return;
+  }
+  auto& o = st.cfg.options;
+  auto low = [](int64_t max) { return static_cast<size_t>(static_cast<double>(max) * 0.8); };
+  if (over_length(st, 0, 0))
+    st.over_limit = true;
+  else if ((!o.max_length || st.ready.size() <= low(*o.max_length)) &&
+           (!o.max_length_bytes || st.ready_bytes <= low(*o.max_length_bytes)))
+    st.over_limit = false;
+}
+
 // Sets the timer for the head's deadline, unless one is set for that time or earlier. The timer
 // carries its deadline: one that an earlier deadline replaced finds it is no longer the one
 // armed and does nothing, so timers never pile up. A paged-out head that expired is being read
@@ -511,6 +537,7 @@ void dispatch_in_order(queue_actor_t* self, uint64_t fresh_from) {
 void dispatch(queue_actor_t* self, uint64_t fresh_from = none_fresh) {
   dispatch_in_order(self, fresh_from);
   enforce_length(self);
+  note_limit(self->state);
   turn_clock now;
   expire_head(self, now);
   arm_expiry(self);
@@ -541,6 +568,7 @@ void requeue(queue_state& st, uint64_t id, unacked_entry&& u, bool mark_redelive
       return;
     }
   }
+  note_limit(st);
   auto bytes = u.msg->body().size();
   st.resident_bytes += bytes;
   st.ready_bytes += bytes;
@@ -610,6 +638,7 @@ void apply_policy(queue_actor_t* self, const queue_options& o) {
     note_use(self);
   }
   enforce_length(self);
+  note_limit(st);
   flush_store(self);
   relax_flow(self);  // messages dropped for the new limit may let blocked publishers go
 }
@@ -922,13 +951,20 @@ void take_publish(queue_actor_t* self, const caf::actor& sender, publish_batch& 
   std::vector<persistence::stored_message> to_store;
   auto& opts = st.cfg.options;
   bool refusing = opts.limited() && opts.overflow != overflow_mode::drop_head;
+  bool quorum = quorum_refuses(st), refused = false;
   auto fresh_from = st.next_id;
   turn_clock now;
   for (auto& item : b.items) {
     if (item.msg->dead_lettered() && dead_letter_cycle(*item.msg, st.cfg.name))
       continue;  // came round a cycle of dead-lettering without a rejection: dropped
     auto bytes = item.msg->body().size();
-    if (refusing && over_length(st, 1, bytes)) {  // reject-publish(-dlx): a nack
+    if (quorum) {
+      note_limit(st);
+      refused = st.over_limit;
+    } else {
+      refused = refusing && over_length(st, 1, bytes);
+    }
+    if (refused) {  // reject-publish(-dlx): a nack
       if (opts.overflow == overflow_mode::reject_publish_dlx)
         dead_letter_one(st, *item.msg, death_reason::maxlen);
       if (item.weight)
@@ -963,6 +999,8 @@ void take_publish(queue_actor_t* self, const caf::actor& sender, publish_batch& 
       enqueue(st, ready_entry{id, std::move(item.msg), b.redelivered, priority, 0, size,
                               expires});
     }
+    if (quorum)
+      note_limit(st);
   }
   if (!to_store.empty())
     self->send(st.cfg.store, append_atom::value, st.cfg.store_path, std::move(to_store));

@@ -748,7 +748,7 @@ class DefinitionsTest(PolicyCase):
 
 
 class QuorumDeliveryLimitTest(PolicyCase):
-    """delivery-limit set by a policy on a quorum queue, and the overflow it does not take."""
+    """delivery-limit set by a policy on a quorum queue, and its overflow."""
 
     def quorum_queue(self, ch, name):
         return self.shared_queue(ch, name, {"x-queue-type": "quorum"}, durable=True)
@@ -810,6 +810,37 @@ class QuorumDeliveryLimitTest(PolicyCase):
         got = get_one(conn, ch, dlq)
         self.assertIsNotNone(got, "the dropped head was not dead-lettered")
         self.assertEqual(got[2], b"q0")
+
+
+    def test_the_policy_overflow_wins_over_a_quorum_queue_argument(self):
+        # rabbit_quorum_queue takes the policy's overflow over x-overflow (a classic queue keeps
+        # its argument): here drop-head over reject-publish, and the reverse.
+        _, ch = self.publisher()
+        prefix = unique("pol-qprec")
+        self.set_policy(unique("qprec"), anchored(prefix + "-drop"),
+                        {"max-length": 1, "overflow": "drop-head"})
+        self.set_policy(unique("qprec"), anchored(prefix + "-reject"),
+                        {"max-length": 1, "overflow": "reject-publish"})
+        drop = self.shared_queue(ch, prefix + "-drop",
+                                 {"x-queue-type": "quorum", "x-overflow": "reject-publish"},
+                                 durable=True)
+        self.publish(ch, drop, [b"d0", b"d1"])  # both confirmed
+        self.assertEqual(self.wait_count(ch, drop, 1), 1)
+        self.assertEqual(get_all(ch, drop), [b"d1"])
+        reject = self.shared_queue(ch, prefix + "-reject",
+                                   {"x-queue-type": "quorum", "x-overflow": "drop-head"},
+                                   durable=True)
+        # (A quorum queue takes the publish that goes over the limit: test_quorum_queues.)
+        self.publish(ch, reject, [b"r0", b"r1"])
+        with self.assertRaises(pex.NackError):
+            ch.basic_publish("", reject, b"r2")
+        self.assertEqual(get_all(ch, reject), [b"r0", b"r1"])
+        classic = self.shared_queue(ch, prefix + "-drop-classic",
+                                    {"x-overflow": "reject-publish"})
+        self.publish(ch, classic, [b"c0"])
+        with self.assertRaises(pex.NackError):
+            ch.basic_publish("", classic, b"c1")
+        self.assertEqual(get_all(ch, classic), [b"c0"])
 
 
 class StreamPolicyTest(PolicyCase):

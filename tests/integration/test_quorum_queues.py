@@ -11,6 +11,7 @@ and the /metrics test warrend's /metrics (RabbitMQ serves it from a plugin's own
 """
 
 import os
+import time
 import unittest
 
 import pika
@@ -308,6 +309,83 @@ class DeliveryCountTest(LimitScenarios, QuorumTestCase):
 
 @unittest.skipIf(EXTERNAL and not os.environ.get("WARREN_TEST_HTTP"),
                  "needs the broker's management API (WARREN_TEST_HTTP)")
+class RejectPublishTest(QuorumTestCase):
+    """x-overflow reject-publish on a quorum queue works as RabbitMQ's rabbit_fifo: the
+    publish that takes the queue over its limit is still taken, later ones are refused (nacked)
+    until the ready messages are down to 80% of the limit (max-length 5: 4)."""
+
+    def publishes(self, ch, q, n, expect_count):
+        """Publishes n messages, one at a time with confirms: a string of a (acked) and n
+        (nacked). First waits until the queue holds `expect_count` ready messages."""
+        self.assertEqual(self.ready(ch, q, expect_count), expect_count)
+        if EXTERNAL:  # RabbitMQ tells the channel of the queue's state after the count changed
+            time.sleep(0.3)
+        out = ""
+        for _ in range(n):
+            try:
+                ch.basic_publish("", q, b"m")
+                out += "a"
+            except pex.NackError:
+                out += "n"
+        return out
+
+    def ready(self, ch, q, want):
+        count = []
+        wait_until(lambda: count.append(ch.queue_declare(q, passive=True).method.message_count)
+                   or count[-1] == want, timeout=5, interval=0.02)
+        return count[-1]
+
+    def drain_to(self, ch, q, n):
+        while ch.queue_declare(q, passive=True).method.message_count > n:
+            ch.basic_get(q, auto_ack=True)
+
+    def test_the_publish_that_goes_over_is_taken_and_then_publishes_wait_for_80_percent(self):
+        ch = self.publisher()
+        q = self.declare(ch, arguments={"x-max-length": 5, "x-overflow": "reject-publish"})
+        self.assertEqual(self.publishes(ch, q, 8, 0), "aaaaaann")
+        other = self.publisher()  # another channel is refused as well
+        self.assertEqual(self.publishes(other, q, 2, 6), "nn")
+        self.drain_to(ch, q, 5)  # at the limit, above 80% of it
+        self.assertEqual(self.publishes(ch, q, 2, 5), "nn")
+        self.drain_to(ch, q, 4)
+        self.assertEqual(self.publishes(ch, q, 3, 4), "aan")
+
+    def test_max_length_one(self):
+        ch = self.publisher()
+        q = self.declare(ch, arguments={"x-max-length": 1, "x-overflow": "reject-publish"})
+        self.assertEqual(self.publishes(ch, q, 3, 0), "aan")
+        self.drain_to(ch, q, 1)
+        self.assertEqual(self.publishes(ch, q, 1, 1), "n")
+        self.drain_to(ch, q, 0)
+        self.assertEqual(self.publishes(ch, q, 3, 0), "aan")
+
+    def test_max_length_bytes(self):
+        # 10 bytes, bodies of 1 byte: the eleventh is taken, 80% is 8 bytes.
+        ch = self.publisher()
+        q = self.declare(ch, arguments={"x-max-length-bytes": 10, "x-overflow": "reject-publish"})
+        self.assertEqual(self.publishes(ch, q, 13, 0), "a" * 11 + "nn")
+        self.drain_to(ch, q, 9)
+        self.assertEqual(self.publishes(ch, q, 1, 9), "n")
+        self.drain_to(ch, q, 8)
+        self.assertEqual(self.publishes(ch, q, 4, 8), "aaan")
+
+    def test_messages_given_back_count_from_the_lowest_point(self):
+        # Taken out (ready 3, below 4: publishes may resume), then 2 of them given back: the
+        # queue holds 5, not over 5, so the next publish is taken, and the one after refused.
+        ch = self.publisher()
+        q = self.declare(ch, arguments={"x-max-length": 5, "x-overflow": "reject-publish"})
+        self.assertEqual(self.publishes(ch, q, 7, 0), "aaaaaan")
+        consumer = self.channel()
+        tags = [self.get(consumer, q)[0].delivery_tag for _ in range(3)]
+        consumer.basic_ack(tags[0])
+        consumer.basic_nack(tags[2], multiple=True, requeue=True)
+        self.assertEqual(self.publishes(ch, q, 2, 5), "an")
+        # Taken out and all given back: 6 again, over the limit.
+        tags = [self.get(consumer, q)[0].delivery_tag for _ in range(3)]
+        consumer.basic_nack(tags[2], multiple=True, requeue=True)
+        self.assertEqual(self.publishes(ch, q, 1, 6), "n")
+
+
 class ManagementTest(QuorumTestCase):
 
     @classmethod

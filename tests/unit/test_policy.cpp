@@ -138,6 +138,22 @@ TEST_CASE("what a queue and an exchange take from their policies", "[policy]") {
   CHECK(quorum->delivery_limit == 5);
   CHECK(quorum->dead_letter_exchange == "from-policy");
 
+  // overflow: a classic queue keeps its argument, a quorum queue takes the policy's.
+  auto over_def = T{{"overflow", "drop-head"}};
+  auto classic_over = warren::parse_queue_options(
+    warren::effective_queue_arguments(T{{"x-overflow", "reject-publish"}}, over_def,
+                                      warren::queue_kind::classic),
+    ignored);
+  REQUIRE(classic_over);
+  CHECK(classic_over->overflow == warren::overflow_mode::reject_publish);
+  auto quorum_over = warren::parse_queue_options(
+    warren::effective_queue_arguments(
+      T{{"x-queue-type", "quorum"}, {"x-overflow", "reject-publish"}}, over_def,
+      warren::queue_kind::quorum),
+    ignored);
+  REQUIRE(quorum_over);
+  CHECK(quorum_over->overflow == warren::overflow_mode::drop_head);
+
   // A stream takes its retention: the shorter age, the smaller size.
   auto stream_def = T{{"max-age", "1h"}, {"max-length-bytes", int64_t{1000}},
                       {"message-ttl", int64_t{5}}};
