@@ -12,7 +12,9 @@
 
 #include "actors/connection_state.hpp"
 #include "actors/queue_arguments.hpp"
+#include "protocol/amqp091/header_routes.hpp"
 #include "protocol/amqp091/properties.hpp"
+#include "protocol/amqp091/wire.hpp"
 
 namespace warren::conn {
 
@@ -118,12 +120,48 @@ void settle(actor* self, channel_rec& ch) {
   flush_acks_now();
 }
 
+// The message of a publish; `routes` are the keys of its CC and BCC headers (its properties
+// lose BCC here).
 message_ptr make_message(amqp::command& cmd, const amqp::basic_publish& m,
-                         amqp::property_scan& scan) {
-  return message::make({m.exchange, m.routing_key, cmd.properties, scan.delivery_mode,
-                        scan.has_headers, scan.expiration.has_value()},
-                       std::move(cmd.body));
+                         amqp::property_scan& scan, const amqp::header_routes& routes) {
+  std::string extra;
+  if (routes.has_bcc) {
+    amqp::basic_properties props;
+    if (amqp::decode_properties(cmd.properties, props) && props.headers) {
+      auto& h = *props.headers;
+      h.erase(std::remove_if(h.begin(), h.end(), [](auto& kv) { return kv.first == "BCC"; }),
+              h.end());
+      cmd.properties.clear();
+      amqp::encode_properties(props, cmd.properties);
+    }
+  }
+  if (!routes.keys.empty())
+    extra = amqp::encode_routes(routes.keys);
+  message::fields f{m.exchange,       m.routing_key,
+                    cmd.properties,   scan.delivery_mode,
+                    scan.has_headers, scan.expiration.has_value(),
+                    false,            extra};
+  return message::make(f, std::move(cmd.body));
 }
+
+// Reads the CC and BCC headers of a publish into `out`; false when they closed the channel
+// (one that is not an array), at the point where RabbitMQ builds the message.
+bool header_routes_pass(actor* self, channel_rec& ch, const amqp::property_scan& scan,
+                        amqp::header_routes& out) {
+  if (!scan.has_headers || !amqp::may_have_header_routes(scan.headers_raw))
+    return true;
+  amqp::reader r{scan.headers_raw};
+  auto headers = r.table();
+  if (r.failed())
+    return true;
+  out = amqp::read_header_routes(headers);
+  if (!out.error)
+    return true;
+  channel_error(self, ch, amqp::precondition_failed,
+                "PRECONDITION_FAILED - invalid message: " + *out.error, 60, 40);
+  return false;
+}
+
 
 // Publishes to `target` (null = unroutable) on behalf of channel ch.
 void publish_to(actor* self, channel_rec& ch, const caf::actor& target, bool to_exchange,
@@ -161,6 +199,40 @@ void publish_to(actor* self, channel_rec& ch, const caf::actor& target, bool to_
     add_outgoing(self, target, to_exchange, ch.id, std::move(item));
   else if (!tracked)
     ++ch.counters.dropped;  // (the default exchange, and no queue of that name)
+}
+
+// A publish to the default exchange that CC or BCC sends to several queues (`queues`, each
+// once; none = unroutable): the message goes to each queue itself, its weight shared out,
+// tracked as one routed by an exchange (a restarted queue fails it).
+void publish_to_queues(actor* self, channel_rec& ch, const std::vector<caf::actor>& queues,
+                       bool mandatory, message_ptr msg, bool in_commit) {
+  if (queues.size() <= 1)
+    return publish_to(self, ch, queues.empty() ? caf::actor{} : queues.front(), false,
+                      mandatory, std::move(msg), in_commit);
+  bool tracked = ch.confirm || mandatory || in_commit;
+  ++ch.counters.published;
+  uint64_t seq = 0, share = 0;
+  if (tracked) {
+    tracked_publish t;
+    t.seq = seq = ++ch.publish_seq;
+    t.mandatory = mandatory;
+    t.confirm = ch.confirm;
+    t.tx = in_commit;
+    if (mandatory) {
+      t.msg = msg;
+      ++ch.mandatory_pending;
+    }
+    t.via_exchange = true;
+    if (in_commit)
+      ++ch.tx_waiting;
+    share = full_weight / queues.size();
+    t.returned = full_weight - share * queues.size();  // what the shares leave over
+    ch.tracked.push_back(std::move(t));
+  } else if (ch.confirm) {
+    ++ch.publish_seq;
+  }
+  for (auto& q : queues)
+    add_outgoing(self, q, false, ch.id, publish_item{msg, seq, share});
 }
 
 // Rewrites reply_to = "amq.rabbitmq.reply-to" to this channel's direct reply-to address.
@@ -261,6 +333,10 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
   caf::actor target;
   bool to_exchange = false;
   bool retry_lookup = false;
+  amqp::header_routes routes;  // CC and BCC
+  bool routes_read = false;
+  std::vector<caf::actor> queues;  // the default exchange's, when CC or BCC name more
+  bool several = false;
   if (m.exchange.empty()) {
     if (!properties_pass(self, ch, cmd, scan))
       return;
@@ -270,7 +346,7 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
       auto token = key.substr(reply_to_prefix.size());
       auto it = st.queue_cache.find(key);
       if (it != st.queue_cache.end()) {
-        auto msg = make_message(cmd, m, scan);
+        auto msg = make_message(cmd, m, scan, amqp::header_routes{});
         publish_batch b;
         b.publisher = caf::actor_cast<caf::actor>(self);
         b.channel = ch.id;
@@ -314,7 +390,48 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
           },
           lookup_atom::value, reply_to_atom::value, token);
       }
+    } else if (!header_routes_pass(self, ch, scan, routes)) {
+      return;
+    } else if (!routes.keys.empty()) {
+      // CC and BCC: every queue the keys name, each once, looked up one at a time.
+      routes_read = true;
+      auto& neg = st.negative_routes;
+      auto known = [&](const std::string& k) {
+        return st.queue_cache.count(k) || std::find(neg.begin(), neg.end(), k) != neg.end();
+      };
+      const std::string* missing = known(key) ? nullptr : &key;
+      for (auto& k : routes.keys)
+        if (!missing && !known(k))
+          missing = &k;
+      if (missing) {
+        retry_lookup = true;
+        auto name = *missing;
+        ask<lookup_result>(
+          self, st.vhost,
+          [=](lookup_result& r) {
+            auto& st = self->state;
+            if (r.code == 0) {
+              st.queue_cache[name] = r.target;
+              self->monitor(r.target);
+            } else {
+              st.negative_routes.push_back(name);
+            }
+          },
+          lookup_atom::value, queue_atom::value, name, caf::actor{});
+      } else {
+        auto add = [&](const std::string& k) {
+          auto it = st.queue_cache.find(k);
+          if (it != st.queue_cache.end() &&
+              std::find(queues.begin(), queues.end(), it->second) == queues.end())
+            queues.push_back(it->second);
+        };
+        add(key);
+        for (auto& k : routes.keys)
+          add(k);
+        several = true;
+      }
     } else {
+      routes_read = true;
       auto it = st.queue_cache.find(key);
       if (it != st.queue_cache.end()) {
         target = it->second;
@@ -386,12 +503,19 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
     return;
   }
   st.negative_lookup.clear();
-  auto msg = make_message(cmd, m, scan);
+  st.negative_routes.clear();
+  if (!routes_read && !header_routes_pass(self, ch, scan, routes))
+    return;
+  auto msg = make_message(cmd, m, scan, routes);
   if (ch.tx) {
-    ch.tx_publishes.push_back(tx_publish{target, to_exchange, m.mandatory, std::move(msg)});
+    ch.tx_publishes.push_back(
+      tx_publish{target, std::move(queues), several, to_exchange, m.mandatory, std::move(msg)});
     return;
   }
-  publish_to(self, ch, target, to_exchange, m.mandatory, std::move(msg), false);
+  if (several)
+    publish_to_queues(self, ch, queues, m.mandatory, std::move(msg), false);
+  else
+    publish_to(self, ch, target, to_exchange, m.mandatory, std::move(msg), false);
 }
 
 void on_weights(actor* self, uint64_t channel_id, std::vector<weight_return>& returns) {
@@ -468,8 +592,12 @@ void on_tx_commit(actor* self, channel_rec& ch) {
   auto publishes = std::move(ch.tx_publishes);
   ch.tx_publishes.clear();
   commit_settles(self, ch);
-  for (auto& p : publishes)
-    publish_to(self, ch, p.target, p.to_exchange, p.mandatory, std::move(p.msg), true);
+  for (auto& p : publishes) {
+    if (p.several)
+      publish_to_queues(self, ch, p.queues, p.mandatory, std::move(p.msg), true);
+    else
+      publish_to(self, ch, p.target, p.to_exchange, p.mandatory, std::move(p.msg), true);
+  }
   if (ch.tx_waiting == 0) {
     send_method(self, ch.number, amqp::tx_commit_ok{});
     return;

@@ -69,6 +69,8 @@ struct consumer_rec {
 
 struct tx_publish {
   caf::actor target;
+  std::vector<caf::actor> queues;  // with `several`, instead of target: the default exchange's
+  bool several = false;            // queues named by the routing key, CC and BCC
   bool to_exchange = false;
   bool mandatory = false;
   message_ptr msg;
@@ -160,6 +162,8 @@ struct state {
   size_t current_bytes = 0;
   size_t processed_bytes = 0;
   std::string negative_lookup;  // a name just looked up and not found
+  // The same for the queues a publish to the default exchange names in CC and BCC headers.
+  std::vector<std::string> negative_routes;
 
   std::unordered_map<uint16_t, channel_rec> channels;
   std::unordered_map<uint64_t, uint16_t> channel_by_id;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "protocol/amqp091/header_routes.hpp"
 #include "protocol/amqp091/properties.hpp"
 #include "protocol/amqp091/wire.hpp"
 
@@ -50,6 +51,7 @@ message_ptr dead_letter(const message& m, death_reason reason, std::string_view 
   if (!amqp::decode_properties(m.properties(), p))
     return nullptr;
   auto& headers = p.headers ? *p.headers : p.headers.emplace();
+  auto cc = amqp::read_header_routes(headers);  // BCC went when the message was published
   std::string reason_text = reason_name(reason);
   amqp::field_array deaths;
   if (auto old = deaths_of(headers))
@@ -82,18 +84,33 @@ message_ptr dead_letter(const message& m, death_reason reason, std::string_view 
     entry.emplace_back("queue", std::string{queue});
     entry.emplace_back("time", amqp::timestamp_value{now_seconds});
     entry.emplace_back("exchange", std::string{m.exchange()});
-    entry.emplace_back("routing-keys", amqp::field_array{std::string{m.routing_key()}});
+    amqp::field_array keys{std::string{m.routing_key()}};
+    for (auto& k : cc.keys)
+      keys.emplace_back(k);
+    entry.emplace_back("routing-keys", std::move(keys));
     if (p.expiration)
       entry.emplace_back("original-expiration", *p.expiration);
     deaths.insert(deaths.begin(), amqp::field_value{std::move(entry)});
   }
   set_field(headers, "x-death", std::move(deaths));
+  // With a dead-letter routing key, that key alone routes it and CC goes; without one, the
+  // keys it was published with (BCC's too, while the message has them) route it again.
+  std::string extra;
+  if (routing_key)
+    headers.erase(std::remove_if(headers.begin(), headers.end(),
+                                 [](auto& kv) { return kv.first == "CC"; }),
+                  headers.end());
+  else if (!m.extra_routes().empty())
+    extra = std::string{m.extra_routes()};
+  else if (!cc.keys.empty())
+    extra = amqp::encode_routes(cc.keys);
   p.expiration.reset();
   std::string raw;
   amqp::encode_properties(p, raw);
   std::string_view key = routing_key ? std::string_view{*routing_key} : m.routing_key();
   message::fields f{dlx, key, raw, m.delivery_mode(), true};
   f.dead_lettered = true;
+  f.extra_routes = extra;
   return message::make(f, m.body());
 }
 
@@ -107,6 +124,7 @@ message_ptr with_header(const message& m, std::string_view key, amqp::field_valu
   message::fields f{m.exchange(), m.routing_key(), raw, m.delivery_mode(), true,
                     m.has_expiration()};
   f.dead_lettered = m.dead_lettered();
+  f.extra_routes = m.extra_routes();
   return message::make(f, m.body());
 }
 

@@ -90,6 +90,8 @@ void route_batch(exchange_actor_t* self, publish_batch& in) {
         }
       }
       st.router->route(item.msg->routing_key(), hdrs, st.matched);
+      item.msg->each_extra_route(  // CC and BCC
+        [&](std::string_view key) { st.router->route(key, hdrs, st.matched); });
     }
     if (st.matched.size() > 1) {
       std::sort(st.matched.begin(), st.matched.end());

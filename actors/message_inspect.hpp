@@ -31,7 +31,7 @@ typename Inspector::result_type inspect(Inspector& f, encoded_table& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, message_ptr& x) {
-  std::string exchange, key, properties, body;
+  std::string exchange, key, properties, body, routes;
   uint8_t mode = 0;
   bool headers = false, expiration = false, dead_lettered = false;
   if constexpr (Inspector::reads_state) {
@@ -44,12 +44,14 @@ typename Inspector::result_type inspect(Inspector& f, message_ptr& x) {
       headers = x->has_headers();
       expiration = x->has_expiration();
       dead_lettered = x->dead_lettered();
+      routes = x->extra_routes();
     }
   }
   return f(caf::meta::type_name("message"), exchange, key, properties, mode, headers,
-           expiration, dead_lettered, body, caf::meta::load_callback([&]() -> caf::error {
-             message::fields fl{exchange, key, properties, mode, headers, expiration,
-                                dead_lettered};
+           expiration, dead_lettered, routes, body,
+           caf::meta::load_callback([&]() -> caf::error {
+             message::fields fl{exchange, key,           properties, mode,
+                                headers,  expiration,    dead_lettered, routes};
              x = message::make(fl, std::move(body));
              return caf::none;
            }));

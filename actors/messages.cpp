@@ -27,22 +27,30 @@ message_ptr message::build(const fields& f, std::string_view inline_body,
   auto exchange_len = checked_len(f.exchange);
   auto routing_key_len = checked_len(f.routing_key);
   auto properties_len = checked_len(f.properties);
+  auto routes_len = checked_len(f.extra_routes);
   auto extra = f.exchange.size() + f.routing_key.size() + f.properties.size() + inline_body.size();
+  if (routes_len)
+    extra += sizeof routes_len + routes_len;
   void* mem = ::operator new(sizeof(message) + extra);
   auto* m = new (mem) message;
   m->exchange_len_ = exchange_len;
   m->routing_key_len_ = routing_key_len;
   m->properties_len_ = properties_len;
-  m->inline_body_len_ = static_cast<uint32_t>(inline_body.size());  // at most inline_body_max
+  m->inline_body_len_ = static_cast<uint16_t>(inline_body.size());  // at most inline_body_max
   m->delivery_mode_ = f.delivery_mode;
   m->has_headers_ = f.has_headers;
   m->has_expiration_ = f.has_expiration;
   m->dead_lettered_ = f.dead_lettered;
+  m->has_extra_routes_ = routes_len != 0;
   m->adopted_body_ = std::move(adopted);
   auto* out = append(m->bytes(), f.exchange);
   out = append(out, f.routing_key);
   out = append(out, f.properties);
-  append(out, inline_body);
+  out = append(out, inline_body);
+  if (routes_len) {
+    std::memcpy(out, &routes_len, sizeof routes_len);
+    append(out + sizeof routes_len, f.extra_routes);
+  }
   return message_ptr{m, false};
 }
 

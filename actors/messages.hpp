@@ -15,9 +15,11 @@
 #include <boost/intrusive_ptr.hpp>
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -52,6 +54,9 @@ class message {
     bool has_headers = false;  // properties carry a headers table (headers exchange needs it)
     bool has_expiration = false;  // properties carry a per-message TTL (`expiration`)
     bool dead_lettered = false;   // made by dead-lettering: queues check it for cycles
+    // Routing keys besides routing_key, from the CC and BCC headers (RabbitMQ's sender-selected
+    // distribution), each as a 4-byte length (host order) and the key: see extra_routes().
+    std::string_view extra_routes{};
   };
 
   static message_ptr make(const fields& f, std::string&& body);
@@ -76,6 +81,28 @@ class message {
   bool has_headers() const noexcept { return has_headers_; }
   bool has_expiration() const noexcept { return has_expiration_; }
   bool dead_lettered() const noexcept { return dead_lettered_; }
+  // The routing keys the message is routed by besides routing_key() (CC and BCC), encoded as
+  // in fields::extra_routes; empty for nearly every message. each_extra_route walks them.
+  std::string_view extra_routes() const noexcept {
+    if (!has_extra_routes_)
+      return {};
+    const char* at = bytes() + exchange_len_ + routing_key_len_ + properties_len_ +
+                     inline_body_len_;
+    uint32_t len;
+    std::memcpy(&len, at, sizeof len);
+    return {at + sizeof len, len};
+  }
+  template <class F>
+  void each_extra_route(F&& f) const {
+    auto rest = extra_routes();
+    while (rest.size() >= sizeof(uint32_t)) {
+      uint32_t len;
+      std::memcpy(&len, rest.data(), sizeof len);
+      rest.remove_prefix(sizeof len);
+      f(rest.substr(0, len));
+      rest.remove_prefix(std::min<size_t>(len, rest.size()));
+    }
+  }
 
   friend void intrusive_ptr_add_ref(const message* m) noexcept {
     m->refs_.fetch_add(1, std::memory_order_relaxed);
@@ -98,14 +125,18 @@ class message {
   uint32_t exchange_len_ = 0;
   uint32_t routing_key_len_ = 0;
   uint32_t properties_len_ = 0;
-  uint32_t inline_body_len_ = 0;
+  uint16_t inline_body_len_ = 0;  // at most inline_body_max
   uint8_t delivery_mode_ = 0;
   bool has_headers_ = false;
   bool has_expiration_ = false;
   bool dead_lettered_ = false;
+  bool has_extra_routes_ = false;  // a length and the routes follow the inline body
   // Null unless the body is larger than inline_body_max (a pointer: 8 bytes per message, not 32).
   std::unique_ptr<std::string> adopted_body_;
 };
+
+// What every message costs besides its bytes (a queue holds many).
+static_assert(sizeof(message) <= 32);
 
 inline constexpr uint64_t full_weight = uint64_t{1} << 62;
 

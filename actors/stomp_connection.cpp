@@ -181,6 +181,14 @@ void on_connect(actor* self, stomp::frame& f) {
 void publish_message(actor* self, const stomp::frame& f, const caf::actor& target,
                      bool to_exchange, std::string exchange, std::string key) {
   auto& st = self->state;
+  // A STOMP header is a string, and RabbitMQ refuses a CC or BCC header that is not an array
+  // (sender-selected distribution, protocol/amqp091/header_routes.hpp).
+  for (const char* name : {"CC", "BCC"})
+    if (f.header(name))
+      return fatal(self, "precondition_failed",
+                   std::string{"PRECONDITION_FAILED - invalid message: "
+                               "{unacceptable_type_in_header,\""} +
+                     name + "\",longstr}");
   uint8_t delivery_mode = 0;
   auto properties = stomp_map::properties_from_send(f, delivery_mode);
   auto msg =

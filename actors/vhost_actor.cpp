@@ -1707,20 +1707,25 @@ caf::actor spawn_vhost(caf::actor_system& sys, std::string name, vhost_persisten
       [=](route_atom, std::string& exchange_name, publish_batch& b) {
         auto& st = self->state;
         if (exchange_name.empty()) {
-          // Dead letters for the default exchange: to the queue their routing key names.
-          std::map<std::string_view, publish_batch> to;
+          // Dead letters for the default exchange: to the queues their routing key, CC and
+          // BCC name, once each.
+          std::map<std::string, publish_batch, std::less<>> to;
+          std::vector<std::string_view> keys;
           for (auto& item : b.items) {
-            auto key = item.msg->routing_key();
-            auto q = st.queues.find(std::string{key});
-            if (q == st.queues.end())
-              continue;
-            auto& out = to[key];
-            out.hops = b.hops + 1;
-            out.items.push_back(std::move(item));
+            keys.assign(1, item.msg->routing_key());
+            item.msg->each_extra_route([&](std::string_view k) { keys.push_back(k); });
+            std::sort(keys.begin(), keys.end());
+            keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+            for (auto key : keys) {
+              if (st.queues.find(std::string{key}) == st.queues.end())
+                continue;
+              auto& out = to[std::string{key}];
+              out.hops = b.hops + 1;
+              out.items.push_back(item);
+            }
           }
           for (auto& [key, out] : to)
-            self->send(st.queues.find(std::string{key})->second.actor, publish_atom::value,
-                       std::move(out));
+            self->send(st.queues.find(key)->second.actor, publish_atom::value, std::move(out));
           return;
         }
         auto it = st.exchanges.find(exchange_name);

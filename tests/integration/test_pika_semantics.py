@@ -234,6 +234,124 @@ class RoutingTest(PikaTestCase):
         self.assertEqual(returned, [])
 
 
+class SenderSelectedTest(PikaTestCase):
+    """RabbitMQ's sender-selected distribution: the CC and BCC headers (arrays of strings)
+    add routing keys; each queue still gets one copy; BCC is taken off the message; a CC or
+    BCC that is not an array is 406 "invalid message"."""
+
+    def queues(self, ch, n):
+        return [ch.queue_declare(queue=unique("ssd"), exclusive=True).method.queue
+                for _ in range(n)]
+
+    def test_default_exchange_cc_and_bcc(self):
+        conn, ch = self.publisher()
+        a, b, c = self.queues(ch, 3)
+        missing = unique("missing")
+        ch.basic_publish("", a, b"m", pika.BasicProperties(
+            headers={"CC": [b, a, missing], "BCC": [c], "x": 1}))
+        for q in (a, b, c):  # one copy each, by the publish's routing key, without BCC
+            m, props, body = ch.basic_get(q, auto_ack=True)
+            self.assertIsNotNone(m, q)
+            self.assertEqual((body, m.routing_key, props.headers),
+                             (b"m", a, {"CC": [b, a, missing], "x": 1}))
+        self.assertEqual([self.get_all(ch, q) for q in (a, b, c)], [[], [], []])
+
+    def test_exchanges_route_by_every_key(self):
+        _, ch = self.publisher()
+        a, b, c, d = self.queues(ch, 4)
+        topic = unique("ssd-topic")
+        ch.exchange_declare(topic, "topic", auto_delete=True)
+        ch.queue_bind(a, topic, "main.#")
+        ch.queue_bind(b, topic, "cc.*")
+        ch.queue_bind(c, topic, "bcc.one")
+        ch.queue_bind(d, topic, "#")  # matched by every key: one copy
+        ch.basic_publish(topic, "main.k", b"t", pika.BasicProperties(
+            headers={"CC": ["cc.x", "nothing.here"], "BCC": ["bcc.one"]}))
+        for q in (a, b, c, d):
+            self.assertEqual(self.get_all(ch, q), [b"t"], q)
+        # Through an exchange-to-exchange binding, and to the alternate exchange.
+        src, alt = unique("ssd-src"), unique("ssd-alt")
+        ch.exchange_declare(alt, "direct", auto_delete=True)
+        ch.exchange_declare(src, "direct", auto_delete=True, arguments={"alternate-exchange": alt})
+        ch.exchange_bind(topic, src, "cc.y")
+        ch.queue_bind(c, alt, "bcc.two")
+        ch.basic_publish(src, "none", b"e", pika.BasicProperties(headers={"CC": ["cc.y"]}))
+        ch.basic_publish(src, "none", b"alt", pika.BasicProperties(headers={"BCC": ["bcc.two"]}))
+        self.assertEqual(self.get_all(ch, b), [b"e"])
+        self.assertEqual(self.get_all(ch, c), [b"alt"])
+
+    def test_confirms_mandatory_and_transactions(self):
+        conn, ch = self.publisher()
+        a, b = self.queues(ch, 2)
+        returned = []
+        ch.add_on_return_callback(lambda *args: returned.append(args[3]))
+        # Confirmed once both queues have it; routed by CC alone: not returned.
+        ch.basic_publish("", unique("none"), b"cc-only", pika.BasicProperties(
+            headers={"CC": [a, b]}), mandatory=True)
+        # No key names a queue: returned.
+        with self.assertRaises(pex.UnroutableError):
+            ch.basic_publish("", unique("none"), b"lost", pika.BasicProperties(
+                headers={"CC": [unique("none")]}), mandatory=True)
+        self.assertEqual([self.get_all(ch, q) for q in (a, b)], [[b"cc-only"], [b"cc-only"]])
+        tx = self.channel()
+        tx.tx_select()
+        tx.basic_publish("", a, b"in-tx", pika.BasicProperties(headers={"BCC": [b]}))
+        self.assertEqual([self.get_all(ch, q) for q in (a, b)], [[], []])
+        tx.tx_commit()
+        self.assertEqual([self.get_all(ch, q) for q in (a, b)], [[b"in-tx"], [b"in-tx"]])
+
+    def test_dead_lettering_keeps_the_keys(self):
+        _, ch = self.publisher()
+        dlx = unique("ssd-dlx")
+        ch.exchange_declare(dlx, "direct", auto_delete=True)
+        by_key, by_cc, by_dl_key = self.queues(ch, 3)
+        ch.queue_bind(by_key, dlx, "k")
+        ch.queue_bind(by_cc, dlx, "c")
+        ch.queue_bind(by_dl_key, dlx, "dl")
+        # Without a dead-letter routing key the copy goes by the keys it was published with,
+        # BCC's included; x-death names the routing key and CC's.
+        src = ch.queue_declare(unique("ssd-src"), exclusive=True,
+                               arguments={"x-dead-letter-exchange": dlx}).method.queue
+        ch.queue_bind(src, "amq.direct", "k")
+        ch.basic_publish("amq.direct", "k", b"d", pika.BasicProperties(
+            headers={"CC": ["c"], "BCC": ["dl"]}))
+        m = ch.basic_get(src)[0]
+        ch.basic_reject(m.delivery_tag, requeue=False)
+        for q in (by_key, by_cc, by_dl_key):
+            got = harness.get_one(ch.connection, ch, q)
+            self.assertIsNotNone(got, q)
+            headers = got[1].headers
+            self.assertEqual((got[2], headers["CC"], headers["x-death"][0]["routing-keys"]),
+                             (b"d", ["c"], ["k", "c"]))
+        # With one, that key alone, and CC is taken off.
+        src2 = ch.queue_declare(unique("ssd-src"), exclusive=True, arguments={
+            "x-dead-letter-exchange": dlx, "x-dead-letter-routing-key": "dl"}).method.queue
+        ch.basic_publish("", src2, b"e", pika.BasicProperties(headers={"CC": ["k"]}))
+        m = ch.basic_get(src2)[0]
+        ch.basic_reject(m.delivery_tag, requeue=False)
+        got = harness.get_one(ch.connection, ch, by_dl_key)
+        self.assertIsNotNone(got)
+        self.assertNotIn("CC", got[1].headers)
+        self.assertEqual(got[1].headers["x-death"][0]["routing-keys"], [src2, "k"])
+        self.assertEqual([self.get_all(ch, q) for q in (by_key, by_cc)], [[], []])
+
+    def test_a_cc_or_bcc_that_is_not_an_array_is_refused(self):
+        for headers, text in (
+                ({"CC": "q"}, '{unacceptable_type_in_header,"CC",longstr}'),
+                ({"CC": ["ok"], "BCC": {"a": 1}}, '{unacceptable_type_in_header,"BCC",table}')):
+            ch = self.channel()
+            with self.assertRaises(pex.ChannelClosedByBroker) as ctx:
+                ch.basic_publish("amq.direct", "k", b"x", pika.BasicProperties(headers=headers))
+                ch.queue_declare("", exclusive=True)
+            self.assert_closed_by_broker(ctx, 406,
+                                         text="PRECONDITION_FAILED - invalid message: " + text)
+        # Elements that are not strings are passed over.
+        _, ch = self.publisher()
+        (a,) = self.queues(ch, 1)
+        ch.basic_publish("", unique("none"), b"y", pika.BasicProperties(headers={"CC": [1, a]}))
+        self.assertEqual(self.get_all(ch, a), [b"y"])
+
+
 class PublishTest(PikaTestCase):
 
     def test_mandatory_unroutable_is_returned(self):

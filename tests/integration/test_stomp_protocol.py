@@ -125,6 +125,8 @@ class ConnectTest(StompTestCase):
              b"\"SEND\" must include a 'destination' header\n"),
             (frame("SEND", {"destination": "/queue/x", "expiration": "bad"}),
              "precondition_failed", b"PRECONDITION_FAILED - invalid expiration 'bad': no_integer"),
+            (frame("SEND", {"destination": "/queue/x", "CC": "y"}), "precondition_failed",
+             b'PRECONDITION_FAILED - invalid message: {unacceptable_type_in_header,"CC",longstr}'),
             (subscribe_twice, "Duplicated subscription identifier",
              b"A subscription identified by 'T_s1' already exists."),
             (version_mismatch, "Version mismatch", b"Supported versions are 1.0,1.1,1.2\n"),

@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "actors/messages.hpp"
+#include "protocol/amqp091/header_routes.hpp"
+#include "protocol/amqp091/wire.hpp"
 
 using warren::message;
 
@@ -67,4 +69,43 @@ TEST_CASE("message references are counted across threads", "[message]") {
   // Still alive and intact: the copies above took and gave back their references.
   CHECK(m->body() == std::string(40, 'b'));
   CHECK(m->routing_key() == "key");
+}
+
+TEST_CASE("message carries the routes of CC and BCC after its body", "[message]") {
+  using namespace warren::amqp;
+  field_table headers{{"x", "1"},
+                      {"CC", field_array{"a", int32_t{5}, "b"}},
+                      {"BCC", field_array{"c"}}};
+  auto routes = read_header_routes(headers);
+  REQUIRE_FALSE(routes.error);
+  CHECK(routes.keys == std::vector<std::string>{"a", "b", "c"});
+  CHECK(routes.has_bcc);
+  auto encoded = encode_routes(routes.keys);
+  for (auto body : {std::string{"small"}, std::string(message::inline_body_max + 1, 'y')}) {
+    message::fields f{"ex", "rk", "props", 1, true};
+    f.extra_routes = encoded;
+    auto m = message::make(f, std::string{body});
+    CHECK(m->body() == body);
+    CHECK(m->extra_routes() == encoded);
+    std::vector<std::string> seen;
+    m->each_extra_route([&](std::string_view k) { seen.emplace_back(k); });
+    CHECK(seen == routes.keys);
+  }
+  auto plain = message::make({"ex", "rk", "props", 1, true}, std::string{"b"});
+  CHECK(plain->extra_routes().empty());
+
+  CHECK(read_header_routes(field_table{{"CC", "q"}}).error ==
+        "{unacceptable_type_in_header,\"CC\",longstr}");
+  CHECK(read_header_routes(field_table{{"BCC", int64_t{1}}}).error ==
+        "{unacceptable_type_in_header,\"BCC\",long}");
+  CHECK(read_header_routes(field_table{{"cc", "q"}}).keys.empty());  // case matters
+
+  // The look at the encoded bytes lets through only tables that may have the keys.
+  // (A value may look like a key to it: the table is then read in full.)
+  std::string raw;
+  writer{raw}.table(headers);
+  CHECK(may_have_header_routes(raw));
+  raw.clear();
+  writer{raw}.table(field_table{{"CCX", "1"}, {"ABCC", "2"}, {"x", "C"}});
+  CHECK_FALSE(may_have_header_routes(raw));
 }
