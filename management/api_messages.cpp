@@ -2,10 +2,13 @@
 // for testing as in RabbitMQ. The HTTP request's scoped actor stands in for a connection:
 // it publishes a tracked message and waits until all of its weight came back (messages.hpp),
 // or fetches with basic.get semantics and acks or requeues what it fetched before answering.
+#include <algorithm>
+
 #include "actors/queue_arguments.hpp"
 #include "management/api.hpp"
 #include "management/json_amqp.hpp"
 #include "persistence/password_hash.hpp"
+#include "protocol/amqp091/header_routes.hpp"
 #include "protocol/amqp091/properties.hpp"
 
 namespace warren::mgmt {
@@ -64,32 +67,56 @@ reply publish(call& c, const caf::actor& vhost, const std::string& exchange) {
   if (props->user_id && *props->user_id != c.user)  // as basic.publish checks it
     return bad_request("406 PRECONDITION_FAILED - user_id property set to '" + *props->user_id +
                        "' but authenticated user was '" + c.user + "'");
+  amqp::header_routes routes;  // CC and BCC, as basic.publish takes them
+  if (props->headers) {
+    routes = amqp::read_header_routes(*props->headers);
+    if (routes.error)
+      return bad_request("406 PRECONDITION_FAILED - invalid message: " + *routes.error);
+    auto& h = *props->headers;
+    h.erase(std::remove_if(h.begin(), h.end(), [](auto& kv) { return kv.first == "BCC"; }),
+            h.end());
+  }
   std::string properties;
   amqp::encode_properties(*props, properties);
-  auto msg = message::make({exchange, key, properties, props->delivery_mode.value_or(uint8_t{0}),
-                            props->headers.has_value(), props->expiration.has_value()},
-                           std::move(payload));
+  auto extra = amqp::encode_routes(routes.keys);
+  message::fields f{exchange,
+                    key,
+                    properties,
+                    props->delivery_mode.value_or(uint8_t{0}),
+                    props->headers.has_value(),
+                    props->expiration.has_value(),
+                    false,
+                    extra};
+  auto msg = message::make(f, std::move(payload));
 
-  caf::actor target;
+  std::vector<caf::actor> targets;  // an exchange, or the queues the keys name
   if (exchange.empty()) {
-    auto r = ask<lookup_result>(c.self, vhost, error, lookup_atom::value, queue_atom::value, key,
-                                caf::actor{});
-    if (!r || r->code != 0)
+    std::vector<std::string> keys{key};
+    keys.insert(keys.end(), routes.keys.begin(), routes.keys.end());
+    for (auto& k : keys) {
+      auto r = ask<lookup_result>(c.self, vhost, error, lookup_atom::value, queue_atom::value, k,
+                                  caf::actor{});
+      if (r && r->code == 0 && std::find(targets.begin(), targets.end(), r->target) == targets.end())
+        targets.push_back(r->target);
+    }
+    if (targets.empty())
       return ok(json{{"routed", false}});
-    target = r->target;
   } else {
     auto r = ask<lookup_result>(c.self, vhost, error, lookup_atom::value, exchange_atom::value,
                                 exchange);
     if (!r || r->code != 0)
       return not_found();
-    target = r->target;
+    targets.push_back(r->target);
   }
-  publish_batch b;
-  b.publisher = caf::actor_cast<caf::actor>(c.self);
-  b.channel = 1;
-  b.items.push_back(publish_item{std::move(msg), 1, full_weight});
-  c.self->send(target, publish_atom::value, std::move(b));
-  uint64_t returned = 0;
+  uint64_t share = full_weight / targets.size();
+  uint64_t returned = full_weight - share * targets.size();
+  for (auto& target : targets) {
+    publish_batch b;
+    b.publisher = caf::actor_cast<caf::actor>(c.self);
+    b.channel = 1;
+    b.items.push_back(publish_item{msg, 1, share});
+    c.self->send(target, publish_atom::value, std::move(b));
+  }
   bool routed = false;
   auto deadline = std::chrono::steady_clock::now() + publish_timeout;
   while (returned < full_weight) {
@@ -107,7 +134,8 @@ reply publish(call& c, const caf::actor& vhost, const std::string& exchange) {
       break;
   }
   if (exchange.empty())
-    refresh_stats(c, target);
+    for (auto& target : targets)
+      refresh_stats(c, target);
   return ok(json{{"routed", routed}});
 }
 

@@ -1155,6 +1155,29 @@ class AnswersTest(CompatCase):
     properties_key in a URL, refusals of reserved names, a publish to a missing exchange, the
     overview's exchange types."""
 
+    def test_publish_with_cc_and_bcc(self):
+        # As basic.publish: CC and BCC add routing keys (BCC is taken off), and one that is
+        # not an array is refused.
+        a, b, c = unique("api-cc"), unique("api-cc"), unique("api-cc")
+        for q in (a, b, c):
+            self.addCleanup(self.api.call, "DELETE", "/api/queues/%2F/" + quote(q))
+            self.api_ok("PUT", "/api/queues/%2F/" + quote(q), {})
+        publish = "/api/exchanges/%2F/amq.default/publish"
+        self.assertEqual(self.api_ok("POST", publish, {
+            "routing_key": unique("none"), "payload": "m", "payload_encoding": "string",
+            "properties": {"headers": {"CC": [a, b], "BCC": [c]}}}), {"routed": True})
+        for q in (a, b, c):
+            got = self.api_ok("POST", "/api/queues/%%2F/%s/get" % quote(q), {
+                "count": 5, "ackmode": "ack_requeue_false", "encoding": "auto"})
+            self.assertEqual([(m["payload"], m["properties"]["headers"]) for m in got],
+                             [("m", {"CC": [a, b]})], q)
+        status, body, _, _ = self.api.call("POST", publish, body={
+            "routing_key": a, "payload": "m", "payload_encoding": "string",
+            "properties": {"headers": {"CC": "x"}}})
+        self.assertEqual((status, body["reason"]), (400, "406 PRECONDITION_FAILED - invalid "
+                                                         "message: {unacceptable_type_in_header,"
+                                                         "\"CC\",longstr}"))
+
     def test_properties_key_goes_into_a_url_as_listed(self):
         x, q = unique("pk-x"), unique("pk-q")
         self.addCleanup(self.api.call, "DELETE", "/api/exchanges/%2F/" + quote(x))
