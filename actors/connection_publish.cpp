@@ -162,7 +162,6 @@ bool header_routes_pass(actor* self, channel_rec& ch, const amqp::property_scan&
   return false;
 }
 
-
 // Publishes to `target` (null = unroutable) on behalf of channel ch.
 void publish_to(actor* self, channel_rec& ch, const caf::actor& target, bool to_exchange,
                 bool mandatory, message_ptr msg, bool in_commit) {

@@ -419,7 +419,13 @@ void handle(actor* self, stomp::frame& f) {
     auto it = st.transactions.find(*f.header("transaction"));
     if (it == st.transactions.end())
       return unknown_transaction(self, *f.header("transaction"));
-    // Done at COMMIT, receipt included, as RabbitMQ's adapter does it (and never at ABORT).
+    // Done at COMMIT (and never at ABORT), as RabbitMQ's adapter does it; a SEND's receipt
+    // waits for the COMMIT with it, an ACK's or NACK's goes at once.
+    if (f.command != "SEND") {
+      send_receipt(self, f);
+      for (auto h = f.headers.begin(); h != f.headers.end();)
+        h = h->first == "receipt" ? f.headers.erase(h) : std::next(h);
+    }
     it->second.push_back(std::move(f));
     return;
   }

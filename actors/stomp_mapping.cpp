@@ -1,6 +1,7 @@
 #include "actors/stomp_mapping.hpp"
 
 #include <charconv>
+#include <vector>
 
 #include "actors/message_lookup.hpp"
 #include "protocol/amqp091/properties.hpp"
@@ -8,8 +9,6 @@
 namespace warren::stomp_map {
 
 namespace {
-
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
 // Headers that belong to STOMP itself and never reach the AMQP headers table.
 bool stomp_own_header(std::string_view h) {
@@ -35,38 +34,86 @@ std::optional<int64_t> to_int(const std::string& s) {
 
 }  // namespace
 
+namespace {
+
+// RabbitMQ's adapter takes "%2F" in a name for a "/" (and no other escape).
+std::string unescape(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s.substr(i, 3) == "%2F") {
+      out += '/';
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+// As rabbit_routing_parser: the destination split at every "/", each kind taking exactly the
+// segments it names (a queue, topic or temporary queue one, an exchange one or two, none of
+// them empty but an exchange's key), so "/queue/" and "/queue/a/b" are refused rather than
+// named.
 std::optional<destination> parse_destination(std::string_view text, destination_error& error) {
-  auto rest = [&](std::string_view prefix) { return std::string{text.substr(prefix.size())}; };
   if (text.empty()) {
     error.message = "Missing destination";
     return std::nullopt;
   }
-  if (starts_with(text, "/queue/"))
-    return destination{dest_kind::queue, rest("/queue/"), {}};
-  if (starts_with(text, "/amq/queue/"))
-    return destination{dest_kind::amq_queue, rest("/amq/queue/"), {}};
-  if (starts_with(text, "/topic/"))
-    return destination{dest_kind::topic, "amq.topic", rest("/topic/")};
-  if (starts_with(text, "/temp-queue/"))
-    return destination{dest_kind::temp_queue, rest("/temp-queue/"), {}};
-  if (starts_with(text, "/reply-queue/"))
-    return destination{dest_kind::reply_queue, rest("/reply-queue/"), {}};
-  if (starts_with(text, "/exchange/")) {
-    auto r = rest("/exchange/");
-    auto slash = r.find('/');
-    if (slash == std::string::npos)
-      return destination{dest_kind::exchange, r, {}};
-    return destination{dest_kind::exchange, r.substr(0, slash), r.substr(slash + 1)};
+  std::vector<std::string_view> parts;
+  for (size_t from = 0;;) {
+    auto slash = text.find('/', from);
+    parts.push_back(text.substr(from, slash == std::string_view::npos ? slash : slash - from));
+    if (slash == std::string_view::npos)
+      break;
+    from = slash + 1;
   }
-  if (text.front() == '/') {
-    error.message = "Unknown destination";
-    error.detail = "'" + std::string{text} +
-                   "' is not a valid destination.\nValid destination types are: /temp-queue, "
-                   "/exchange, /topic, /queue, /amq/queue, /reply-queue/.\n";
+  if (parts.size() == 1)  // a bare name, as in the Net::Stomp example: a queue
+    return destination{dest_kind::queue, unescape(text), {}};
+  auto invalid = [&](const char* kind, size_t first) -> std::optional<destination> {
+    std::string rest;
+    for (size_t i = first; i < parts.size(); ++i)
+      rest += "/" + std::string{parts[i]};
+    error.message = "Invalid destination";
+    error.detail = "'" + rest + "' is not a valid " + kind + " destination\n";
     return std::nullopt;
+  };
+  auto one = [&](dest_kind kind, const char* name, size_t first) -> std::optional<destination> {
+    if (parts.size() != first + 1 || parts[first].empty())
+      return invalid(name, first);
+    return destination{kind, unescape(parts[first]), {}};
+  };
+  auto type = parts[0].empty() ? parts[1] : std::string_view{};
+  if (type == "queue")
+    return one(dest_kind::queue, "queue", 2);
+  if (type == "temp-queue")
+    return one(dest_kind::temp_queue, "temp_queue", 2);
+  if (type == "topic") {
+    auto d = one(dest_kind::topic, "topic", 2);
+    if (d)
+      *d = destination{dest_kind::topic, "amq.topic", std::move(d->name)};
+    return d;
   }
-  // A bare name, as in the Net::Stomp example: a queue.
-  return destination{dest_kind::queue, std::string{text}, {}};
+  if (type == "amq" && parts.size() > 2 && parts[2] == "queue")
+    return one(dest_kind::amq_queue, "amqqueue", 3);
+  if (type == "exchange") {
+    if (parts.size() < 3 || parts.size() > 4 || parts[2].empty())
+      return invalid("exchange", 2);
+    return destination{dest_kind::exchange, unescape(parts[2]),
+                       parts.size() == 4 ? unescape(parts[3]) : std::string{}};
+  }
+  if (type == "reply-queue" && parts.size() > 2) {  // the rest, slashes and all
+    auto name = text.substr(std::string_view{"/reply-queue/"}.size());
+    if (name.empty())
+      return invalid("reply_queue", 2);
+    return destination{dest_kind::reply_queue, unescape(name), {}};
+  }
+  error.message = "Unknown destination";
+  error.detail = "'" + std::string{text} +
+                 "' is not a valid destination.\nValid destination types are: /temp-queue, "
+                 "/exchange, /topic, /queue, /amq/queue, /reply-queue/.\n";
+  return std::nullopt;
 }
 
 std::pair<std::string, std::string> publish_target(const destination& d) {

@@ -36,7 +36,8 @@ RabbitMQ keeps it open after some), at DISCONNECT, or when the connection closes
 --ignore-header NAME (repeatable) leaves a header out of every frame compared, so that a
 difference already known does not hide the ones after it. With
 --http (the management API of each broker, guest/guest), the queues a session leaves behind
-(named with its prefix, or bound to amq.topic with a key that has it) are deleted after it.
+(named with its prefix, or bound to amq.topic with a key that has it) are deleted after it,
+and those of the whole run at the end.
 """
 
 import argparse
@@ -587,6 +588,8 @@ def main():
             if len(a) != len(b):
                 differing += 1
                 print("session %d (seed %d): %d answers against %d" % (s, seed, len(a), len(b)))
+    for http in set(args.http or ()):
+        clean(http, run_id + ".")   # what a closing connection declared after its session's clean
     print("%d sessions, %d operations compared, %d differing"
           % (len(sessions), compared, differing))
     return 1 if differing else 0

@@ -172,6 +172,18 @@ class DestinationTest(StompTestCase):
         conn = self.connect()
         conn.channel().queue_declare(name, passive=True)
 
+    def test_a_slash_in_a_name_is_written_2F(self):
+        # As RabbitMQ's adapter: "%2F" in a /queue/ or bare name is a "/" in the queue's name.
+        name = self.queue_name("esc") + "/part"
+        escaped = name.replace("/", "%2F")
+        st = self.raw("1.2")
+        st.receipt("SUBSCRIBE", {"destination": "/queue/" + escaped, "id": "e"})
+        st.receipt("SEND", {"destination": escaped}, b"escaped")
+        self.assertEqual(st.expect("MESSAGE").body, b"escaped")
+        conn = self.connect()
+        self.assertEqual(conn.channel().queue_declare(name, passive=True).method.consumer_count,
+                         1)
+
     def test_topic_subscriptions_get_their_own_queue(self):
         key = unique("fan")
         a, b = self.raw("1.2"), self.raw("1.2")

@@ -127,6 +127,15 @@ class ConnectTest(StompTestCase):
              "precondition_failed", b"PRECONDITION_FAILED - invalid expiration 'bad': no_integer"),
             (frame("SEND", {"destination": "/queue/x", "CC": "y"}), "precondition_failed",
              b'PRECONDITION_FAILED - invalid message: {unacceptable_type_in_header,"CC",longstr}'),
+            (frame("SEND", {"destination": "/queue/"}), "Invalid destination",
+             b"'/' is not a valid queue destination\n"),
+            (frame("SUBSCRIBE", {"destination": "/queue/a/b", "id": "s"}), "Invalid destination",
+             b"'/a/b' is not a valid queue destination\n"),
+            (frame("SEND", {"destination": "/exchange/amq.direct/k/more"}),
+             "Invalid destination", b"'/amq.direct/k/more' is not a valid exchange destination\n"),
+            (frame("SEND", {"destination": "a/b"}), "Unknown destination",
+             b"'a/b' is not a valid destination.\nValid destination types are: /temp-queue, "
+             b"/exchange, /topic, /queue, /amq/queue, /reply-queue/.\n"),
             (subscribe_twice, "Duplicated subscription identifier",
              b"A subscription identified by 'T_s1' already exists."),
             (version_mismatch, "Version mismatch", b"Supported versions are 1.0,1.1,1.2\n"),
@@ -578,6 +587,24 @@ class TransactionTest(StompTestCase):
         col2.wait(lambda: len(col2.messages) > 1, 1.0)
         self.assertEqual(col2.bodies(), ["kept"],
                          "aborted ACK must leave the message, committed ACK remove it")
+
+    def test_ack_and_nack_receipts_in_a_transaction_come_at_once(self):
+        # RabbitMQ's adapter answers an ACK's or NACK's receipt when it takes the frame; only
+        # what it does waits for the COMMIT (and a SEND's receipt with it).
+        conn = self.raw("1.2")
+        dest = "/queue/" + self.queue_name("txackrcpt")
+        conn.receipt("SUBSCRIBE", {"destination": dest, "id": "s", "ack": "client-individual"})
+        conn.receipt("SEND", {"destination": dest}, b"one")
+        conn.receipt("SEND", {"destination": dest}, b"two")
+        acks = [conn.expect("MESSAGE").header("ack") for _ in range(2)]
+        conn.receipt("BEGIN", {"transaction": "t"})
+        conn.receipt("ACK", {"id": acks[0], "transaction": "t"})
+        conn.receipt("NACK", {"id": acks[1], "transaction": "t"})
+        conn.receipt("COMMIT", {"transaction": "t"})
+        # The NACK, done at COMMIT, gives "two" back; no second receipt comes with it.
+        again = conn.expect("MESSAGE")
+        self.assertEqual((again.body, again.header("redelivered")), (b"two", "true"))
+        self.assertIsNone(conn.poll_frame(0.3))
 
 
 class FramingTest(StompTestCase):

@@ -7,16 +7,46 @@ using namespace warren;
 
 TEST_CASE("stomp mapping: destinations as RabbitMQ's adapter reads them", "[stomp]") {
   stomp_map::destination_error error;
-  auto q = stomp_map::parse_destination("/queue/a/b", error);
+  auto q = stomp_map::parse_destination("/queue/a%2Fb", error);  // "%2F" is a "/"
   REQUIRE(q);
   CHECK(q->kind == stomp_map::dest_kind::queue);
   CHECK(q->name == "a/b");
+  auto bare = stomp_map::parse_destination("c%2Fd", error);
+  REQUIRE(bare);
+  CHECK((bare->kind == stomp_map::dest_kind::queue && bare->name == "c/d"));
+  auto reply = stomp_map::parse_destination("/reply-queue/r/s", error);
+  REQUIRE(reply);
+  CHECK((reply->kind == stomp_map::dest_kind::reply_queue && reply->name == "r/s"));
+  auto no_key = stomp_map::parse_destination("/exchange/logs", error);
+  REQUIRE(no_key);
+  CHECK((no_key->name == "logs" && no_key->key.empty()));
   auto x = stomp_map::parse_destination("/exchange/logs/key.one", error);
   REQUIRE(x);
   CHECK(x->kind == stomp_map::dest_kind::exchange);
   CHECK(x->name == "logs");
   CHECK(x->key == "key.one");
   CHECK(error.message.empty());
+
+  // Each kind takes exactly its segments, none empty but an exchange's key.
+  for (auto [text, detail] : std::initializer_list<std::pair<const char*, const char*>>{
+         {"/queue/", "'/' is not a valid queue destination\n"},
+         {"/queue", "'' is not a valid queue destination\n"},
+         {"/queue/a/b", "'/a/b' is not a valid queue destination\n"},
+         {"/topic/a/b", "'/a/b' is not a valid topic destination\n"},
+         {"/exchange/", "'/' is not a valid exchange destination\n"},
+         {"/exchange/x/a/b", "'/x/a/b' is not a valid exchange destination\n"},
+         {"/amq/queue/", "'/' is not a valid amqqueue destination\n"},
+         {"/temp-queue/", "'/' is not a valid temp_queue destination\n"},
+         {"/reply-queue/", "'/' is not a valid reply_queue destination\n"}}) {
+    error = {};
+    CHECK_FALSE(stomp_map::parse_destination(text, error));
+    CHECK(error.message == "Invalid destination");
+    CHECK(error.detail == detail);
+  }
+  error = {};
+  CHECK_FALSE(stomp_map::parse_destination("a/b", error));
+  CHECK(error.message == "Unknown destination");
+  error = {};
 
   CHECK_FALSE(stomp_map::parse_destination("", error));
   CHECK(error.message == "Missing destination");
