@@ -120,11 +120,17 @@ void settle(actor* self, channel_rec& ch) {
   flush_acks_now();
 }
 
-// The message of a publish; `routes` are the keys of its CC and BCC headers (its properties
-// lose BCC here).
 message_ptr make_message(amqp::command& cmd, const amqp::basic_publish& m,
-                         amqp::property_scan& scan, const amqp::header_routes& routes) {
-  std::string extra;
+                         amqp::property_scan& scan) {
+  return message::make({m.exchange, m.routing_key, cmd.properties, scan.delivery_mode,
+                        scan.has_headers, scan.expiration.has_value()},
+                       std::move(cmd.body));
+}
+
+// The message of a publish with CC or BCC headers, which have given `routes` (its properties
+// lose BCC here).
+message_ptr make_routed_message(amqp::command& cmd, const amqp::basic_publish& m,
+                                amqp::property_scan& scan, const amqp::header_routes& routes) {
   if (routes.has_bcc) {
     amqp::basic_properties props;
     if (amqp::decode_properties(cmd.properties, props) && props.headers) {
@@ -135,8 +141,7 @@ message_ptr make_message(amqp::command& cmd, const amqp::basic_publish& m,
       amqp::encode_properties(props, cmd.properties);
     }
   }
-  if (!routes.keys.empty())
-    extra = amqp::encode_routes(routes.keys);
+  auto extra = amqp::encode_routes(routes.keys);
   message::fields f{m.exchange,       m.routing_key,
                     cmd.properties,   scan.delivery_mode,
                     scan.has_headers, scan.expiration.has_value(),
@@ -144,10 +149,11 @@ message_ptr make_message(amqp::command& cmd, const amqp::basic_publish& m,
   return message::make(f, std::move(cmd.body));
 }
 
-// Reads the CC and BCC headers of a publish into `out`; false when they closed the channel
-// (one that is not an array), at the point where RabbitMQ builds the message.
+// Reads the CC and BCC headers of a publish into `out` (left empty when there are none, as
+// for nearly every message); false when they closed the channel (one that is not an array), at
+// the point where RabbitMQ builds the message.
 bool header_routes_pass(actor* self, channel_rec& ch, const amqp::property_scan& scan,
-                        amqp::header_routes& out) {
+                        std::optional<amqp::header_routes>& out) {
   if (!scan.has_headers || !amqp::may_have_header_routes(scan.headers_raw))
     return true;
   amqp::reader r{scan.headers_raw};
@@ -155,10 +161,10 @@ bool header_routes_pass(actor* self, channel_rec& ch, const amqp::property_scan&
   if (r.failed())
     return true;
   out = amqp::read_header_routes(headers);
-  if (!out.error)
+  if (!out->error)
     return true;
   channel_error(self, ch, amqp::precondition_failed,
-                "PRECONDITION_FAILED - invalid message: " + *out.error, 60, 40);
+                "PRECONDITION_FAILED - invalid message: " + *out->error, 60, 40);
   return false;
 }
 
@@ -332,7 +338,7 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
   caf::actor target;
   bool to_exchange = false;
   bool retry_lookup = false;
-  amqp::header_routes routes;  // CC and BCC
+  std::optional<amqp::header_routes> routes;  // CC and BCC
   bool routes_read = false;
   std::vector<caf::actor> queues;  // the default exchange's, when CC or BCC name more
   bool several = false;
@@ -345,7 +351,7 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
       auto token = key.substr(reply_to_prefix.size());
       auto it = st.queue_cache.find(key);
       if (it != st.queue_cache.end()) {
-        auto msg = make_message(cmd, m, scan, amqp::header_routes{});
+        auto msg = make_message(cmd, m, scan);
         publish_batch b;
         b.publisher = caf::actor_cast<caf::actor>(self);
         b.channel = ch.id;
@@ -391,7 +397,7 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
       }
     } else if (!header_routes_pass(self, ch, scan, routes)) {
       return;
-    } else if (!routes.keys.empty()) {
+    } else if (routes && !routes->keys.empty()) {
       // CC and BCC: every queue the keys name, each once, looked up one at a time.
       routes_read = true;
       auto& neg = st.negative_routes;
@@ -399,7 +405,7 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
         return st.queue_cache.count(k) || std::find(neg.begin(), neg.end(), k) != neg.end();
       };
       const std::string* missing = known(key) ? nullptr : &key;
-      for (auto& k : routes.keys)
+      for (auto& k : routes->keys)
         if (!missing && !known(k))
           missing = &k;
       if (missing) {
@@ -425,7 +431,7 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
             queues.push_back(it->second);
         };
         add(key);
-        for (auto& k : routes.keys)
+        for (auto& k : routes->keys)
           add(k);
         several = true;
       }
@@ -502,10 +508,11 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
     return;
   }
   st.negative_lookup.clear();
-  st.negative_routes.clear();
+  if (!st.negative_routes.empty())
+    st.negative_routes.clear();
   if (!routes_read && !header_routes_pass(self, ch, scan, routes))
     return;
-  auto msg = make_message(cmd, m, scan, routes);
+  auto msg = routes ? make_routed_message(cmd, m, scan, *routes) : make_message(cmd, m, scan);
   if (ch.tx) {
     ch.tx_publishes.push_back(
       tx_publish{target, std::move(queues), several, to_exchange, m.mandatory, std::move(msg)});

@@ -27,10 +27,10 @@ message_ptr message::build(const fields& f, std::string_view inline_body,
   auto exchange_len = checked_len(f.exchange);
   auto routing_key_len = checked_len(f.routing_key);
   auto properties_len = checked_len(f.properties);
-  auto routes_len = checked_len(f.extra_routes);
+  const bool routed = !f.extra_routes.empty();  // CC or BCC: rare
   auto extra = f.exchange.size() + f.routing_key.size() + f.properties.size() + inline_body.size();
-  if (routes_len)
-    extra += sizeof routes_len + routes_len;
+  if (routed)
+    extra += sizeof(uint32_t) + checked_len(f.extra_routes);
   void* mem = ::operator new(sizeof(message) + extra);
   auto* m = new (mem) message;
   m->exchange_len_ = exchange_len;
@@ -41,13 +41,14 @@ message_ptr message::build(const fields& f, std::string_view inline_body,
   m->has_headers_ = f.has_headers;
   m->has_expiration_ = f.has_expiration;
   m->dead_lettered_ = f.dead_lettered;
-  m->has_extra_routes_ = routes_len != 0;
+  m->has_extra_routes_ = routed;
   m->adopted_body_ = std::move(adopted);
   auto* out = append(m->bytes(), f.exchange);
   out = append(out, f.routing_key);
   out = append(out, f.properties);
   out = append(out, inline_body);
-  if (routes_len) {
+  if (routed) {
+    auto routes_len = static_cast<uint32_t>(f.extra_routes.size());
     std::memcpy(out, &routes_len, sizeof routes_len);
     append(out + sizeof routes_len, f.extra_routes);
   }

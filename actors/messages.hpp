@@ -125,12 +125,13 @@ class message {
   uint32_t exchange_len_ = 0;
   uint32_t routing_key_len_ = 0;
   uint32_t properties_len_ = 0;
-  uint16_t inline_body_len_ = 0;  // at most inline_body_max
+  // fields' flags, in its order (build copies them together)
   uint8_t delivery_mode_ = 0;
   bool has_headers_ = false;
   bool has_expiration_ = false;
   bool dead_lettered_ = false;
   bool has_extra_routes_ = false;  // a length and the routes follow the inline body
+  uint16_t inline_body_len_ = 0;   // at most inline_body_max
   // Null unless the body is larger than inline_body_max (a pointer: 8 bytes per message, not 32).
   std::unique_ptr<std::string> adopted_body_;
 };
