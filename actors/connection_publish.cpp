@@ -240,6 +240,26 @@ void publish_to_queues(actor* self, channel_rec& ch, const std::vector<caf::acto
     add_outgoing(self, q, false, ch.id, publish_item{msg, seq, share});
 }
 
+// Asks the vhost for queue `name`, a target of the default exchange: the publish is tried again
+// once it answers. A queue goes into the cache; a name it does not know into negative_lookup, or
+// for a key of CC or BCC (`route`) into negative_routes.
+void look_up_queue(actor* self, std::string name, bool route) {
+  ask<lookup_result>(
+    self, self->state.vhost,
+    [=](lookup_result& r) {
+      auto& st = self->state;
+      if (r.code == 0) {
+        st.queue_cache[name] = r.target;
+        self->monitor(r.target);
+      } else if (route) {
+        st.negative_routes.push_back(name);
+      } else {
+        st.negative_lookup = name;
+      }
+    },
+    lookup_atom::value, queue_atom::value, name, caf::actor{});
+}
+
 // Rewrites reply_to = "amq.rabbitmq.reply-to" to this channel's direct reply-to address.
 bool rewrite_reply_to(actor* self, channel_rec& ch, amqp::command& cmd) {
   amqp::basic_properties props;
@@ -410,19 +430,7 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
           missing = &k;
       if (missing) {
         retry_lookup = true;
-        auto name = *missing;
-        ask<lookup_result>(
-          self, st.vhost,
-          [=](lookup_result& r) {
-            auto& st = self->state;
-            if (r.code == 0) {
-              st.queue_cache[name] = r.target;
-              self->monitor(r.target);
-            } else {
-              st.negative_routes.push_back(name);
-            }
-          },
-          lookup_atom::value, queue_atom::value, name, caf::actor{});
+        look_up_queue(self, *missing, true);
       } else {
         auto add = [&](const std::string& k) {
           auto it = st.queue_cache.find(k);
@@ -442,19 +450,7 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
         target = it->second;
       } else if (st.negative_lookup != key) {
         retry_lookup = true;
-        auto name = key;
-        ask<lookup_result>(
-          self, st.vhost,
-          [=](lookup_result& r) {
-            auto& st = self->state;
-            if (r.code == 0) {
-              st.queue_cache[name] = r.target;
-              self->monitor(r.target);
-            } else {
-              st.negative_lookup = name;
-            }
-          },
-          lookup_atom::value, queue_atom::value, name, caf::actor{});
+        look_up_queue(self, key, false);
       }
     }
   } else {

@@ -553,6 +553,22 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(body, b"for b")
         self.assertEqual(cha.queue_declare("cl.work", passive=True).method.message_count, 0)
 
+        # BCC from b to two queues on a; its key goes along with the message to a, where the
+        # dead-lettered copy is routed by it again (the header itself is gone).
+        cha.exchange_declare("cl.dlx", "direct")
+        cha.queue_declare("cl.dl")
+        cha.queue_bind("cl.dl", "cl.dlx", "cl.work")
+        cha.queue_declare("cl.src", arguments={"x-dead-letter-exchange": "cl.dlx"})
+        self.settle(lambda: self.queues_of(b).get("cl.src"), a.name, "cl.src on b")
+        pub.basic_publish("", "cl.src", b"bcc", pika.BasicProperties(headers={"BCC": ["cl.work"]}),
+                          mandatory=True)
+        m, p, body = cha.basic_get("cl.work", auto_ack=True)
+        self.assertEqual((body, p.headers), (b"bcc", {}))
+        m, _, body = cha.basic_get("cl.src")
+        cha.basic_reject(m.delivery_tag, requeue=False)
+        self.settle(lambda: cha.queue_declare("cl.dl", passive=True).method.message_count, 1,
+                    "the dead-lettered copy in cl.dl")
+
     def test_stomp_clients_reach_a_queue_on_another_node(self):
         a, b = self.cluster("a", "b")
         conn = self.connect(a)
