@@ -96,7 +96,8 @@ reply publish(call& c, const caf::actor& vhost, const std::string& exchange) {
     for (auto& k : keys) {
       auto r = ask<lookup_result>(c.self, vhost, error, lookup_atom::value, queue_atom::value, k,
                                   caf::actor{});
-      if (r && r->code == 0 && std::find(targets.begin(), targets.end(), r->target) == targets.end())
+      if (r && r->code == 0 &&
+          std::find(targets.begin(), targets.end(), r->target) == targets.end())
         targets.push_back(r->target);
     }
     if (targets.empty())
