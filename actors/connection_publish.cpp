@@ -134,9 +134,7 @@ message_ptr make_routed_message(amqp::command& cmd, const amqp::basic_publish& m
   if (routes.has_bcc) {
     amqp::basic_properties props;
     if (amqp::decode_properties(cmd.properties, props) && props.headers) {
-      auto& h = *props.headers;
-      h.erase(std::remove_if(h.begin(), h.end(), [](auto& kv) { return kv.first == "BCC"; }),
-              h.end());
+      amqp::erase_field(*props.headers, "BCC");
       cmd.properties.clear();
       amqp::encode_properties(props, cmd.properties);
     }

@@ -97,9 +97,7 @@ message_ptr dead_letter(const message& m, death_reason reason, std::string_view 
   // keys it was published with (BCC's too, while the message has them) route it again.
   std::string extra;
   if (routing_key)
-    headers.erase(std::remove_if(headers.begin(), headers.end(),
-                                 [](auto& kv) { return kv.first == "CC"; }),
-                  headers.end());
+    amqp::erase_field(headers, "CC");
   else if (!m.extra_routes().empty())
     extra = std::string{m.extra_routes()};
   else if (!cc.keys.empty())

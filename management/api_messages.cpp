@@ -72,9 +72,7 @@ reply publish(call& c, const caf::actor& vhost, const std::string& exchange) {
     routes = amqp::read_header_routes(*props->headers);
     if (routes.error)
       return bad_request("406 PRECONDITION_FAILED - invalid message: " + *routes.error);
-    auto& h = *props->headers;
-    h.erase(std::remove_if(h.begin(), h.end(), [](auto& kv) { return kv.first == "BCC"; }),
-            h.end());
+    amqp::erase_field(*props->headers, "BCC");
   }
   std::string properties;
   amqp::encode_properties(*props, properties);

@@ -30,4 +30,8 @@ const field_value* find_field(const field_table& t, std::string_view key) {
   return nullptr;
 }
 
+void erase_field(field_table& t, std::string_view key) {
+  std::erase_if(t, [&](const auto& kv) { return kv.first == key; });
+}
+
 }  // namespace warren::amqp

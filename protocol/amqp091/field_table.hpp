@@ -72,5 +72,7 @@ struct field_value {
 
 // Looks a key up in a table (first match); nullptr when absent.
 const field_value* find_field(const field_table& t, std::string_view key);
+// Takes every entry of that key out of a table.
+void erase_field(field_table& t, std::string_view key);
 
 }  // namespace warren::amqp
