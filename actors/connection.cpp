@@ -776,6 +776,8 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
       if (exchange && st.inflight_routes) {
         // Its route reports will not come: stop waiting for them.
         st.inflight_routes = 0;
+        for (auto& [n, ch] : st.channels)
+          ch.routes_in_flight = 0;
         if (auto fn = std::exchange(st.after_routes, nullptr)) {
           st.awaiting = false;
           fn();
@@ -816,6 +818,11 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
         st.inflight_routes += r.forwarded_batches;
         if (st.inflight_routes)  // 0 after a crashed exchange made us stop waiting
           --st.inflight_routes;
+        if (auto* ch = channel_by_id(self, r.channel)) {
+          ch->routes_in_flight += r.forwarded_batches;
+          if (ch->routes_in_flight)
+            --ch->routes_in_flight;
+        }
         on_weights(self, r.channel, r.returns);
         if (st.inflight_routes == 0 && st.after_routes) {
           auto fn = std::move(st.after_routes);

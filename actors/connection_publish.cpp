@@ -23,23 +23,44 @@ namespace {
 constexpr std::string_view reply_to_queue = "amq.rabbitmq.reply-to";
 constexpr std::string_view reply_to_prefix = "amq.rabbitmq.reply-to.";
 
-void add_outgoing(actor* self, const caf::actor& target, bool to_exchange, uint64_t channel_id,
+void add_outgoing(actor* self, channel_rec& ch, const caf::actor& target, bool to_exchange,
                   publish_item item) {
   auto& st = self->state;
   bool full = st.batched.add(item.msg->body().size());
   auto o = std::find_if(st.outgoing.begin(), st.outgoing.end(), [&](const outgoing_batch& b) {
-    return b.target == target && b.batch.channel == channel_id;
+    return b.target == target && b.batch.channel == ch.id;
   });
   if (o == st.outgoing.end()) {
     o = st.outgoing.emplace(st.outgoing.end());
     o->target = target;
     o->to_exchange = to_exchange;
     o->batch.publisher = caf::actor_cast<caf::actor>(self);
-    o->batch.channel = channel_id;
+    o->batch.channel = ch.id;
+    if (to_exchange)
+      ++ch.routes_in_flight;
   }
   o->batch.items.push_back(std::move(item));
   if (full)
     flush_outgoing(self);
+}
+
+// Publish order. A channel's messages reach a queue in the order it published them, as on
+// RabbitMQ, though a message routed by an exchange takes one hop more than one the connection
+// sends to a queue itself (the default exchange). So before one of the latter, the exchanges
+// must have passed on what the channel gave them: true when `then` waits for that, with the
+// connection awaiting.
+bool wait_for_routes(actor* self, channel_rec& ch, std::function<void()> then) {
+  if (ch.routes_in_flight == 0)
+    return false;
+  auto& st = self->state;
+  flush_outgoing(self);
+  if (st.inflight_routes == 0) {  // (an exchange that went down reports nothing)
+    ch.routes_in_flight = 0;
+    return false;
+  }
+  st.awaiting = true;
+  st.after_routes = std::move(then);
+  return true;
 }
 
 tracked_publish* find_tracked(channel_rec& ch, uint64_t seq) {
@@ -199,7 +220,7 @@ void publish_to(actor* self, channel_rec& ch, const caf::actor& target, bool to_
     ++ch.publish_seq;
   }
   if (target)
-    add_outgoing(self, target, to_exchange, ch.id, std::move(item));
+    add_outgoing(self, ch, target, to_exchange, std::move(item));
   else if (!tracked)
     ++ch.counters.dropped;  // (the default exchange, and no queue of that name)
 }
@@ -235,7 +256,7 @@ void publish_to_queues(actor* self, channel_rec& ch, const std::vector<caf::acto
     ++ch.publish_seq;
   }
   for (auto& q : queues)
-    add_outgoing(self, q, false, ch.id, publish_item{msg, seq, share});
+    add_outgoing(self, ch, q, false, publish_item{msg, seq, share});
 }
 
 // Asks the vhost for queue `name`, a target of the default exchange: the publish is tried again
@@ -506,6 +527,10 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
     st.negative_routes.clear();
   if (!routes_read && !header_routes_pass(self, ch, scan, routes))
     return;
+  if (!ch.tx && (several || (target && !to_exchange)) && wait_for_routes(self, ch, [] {})) {
+    retry_current(self, std::move(cmd));
+    return;
+  }
   auto msg = routes ? make_routed_message(cmd, m, scan, *routes) : make_message(cmd, m, scan);
   if (ch.tx) {
     ch.tx_publishes.push_back(
@@ -585,14 +610,20 @@ void on_tx_select(actor* self, channel_rec& ch) {
   send_method(self, ch.number, amqp::tx_select_ok{});
 }
 
-void on_tx_commit(actor* self, channel_rec& ch) {
-  if (!ch.tx)
-    return channel_error(self, ch, amqp::precondition_failed,
-                         "PRECONDITION_FAILED - channel is not transactional", 90, 20);
-  auto publishes = std::move(ch.tx_publishes);
-  ch.tx_publishes.clear();
-  commit_settles(self, ch);
-  for (auto& p : publishes) {
+namespace {
+
+// Publishes a committed transaction's messages from `from` on, in order (see wait_for_routes);
+// commit-ok once every one reached its queues.
+void publish_committed(actor* self, channel_rec& ch,
+                       std::shared_ptr<std::vector<tx_publish>> publishes, size_t from) {
+  for (size_t i = from; i < publishes->size(); ++i) {
+    auto& p = (*publishes)[i];
+    bool direct = p.several || (p.target && !p.to_exchange);
+    if (direct && wait_for_routes(self, ch, [self, id = ch.id, publishes, i] {
+          if (auto* c = channel_by_id(self, id); c && !c->closing)
+            publish_committed(self, *c, publishes, i);
+        }))
+      return;
     if (p.several)
       publish_to_queues(self, ch, p.queues, p.mandatory, std::move(p.msg), true);
     else
@@ -602,10 +633,21 @@ void on_tx_commit(actor* self, channel_rec& ch) {
     send_method(self, ch.number, amqp::tx_commit_ok{});
     return;
   }
-  // commit-ok once every published message reached its queues.
   ch.commit_pending = true;
   flush_outgoing(self);
   self->state.awaiting = true;
+}
+
+}  // namespace
+
+void on_tx_commit(actor* self, channel_rec& ch) {
+  if (!ch.tx)
+    return channel_error(self, ch, amqp::precondition_failed,
+                         "PRECONDITION_FAILED - channel is not transactional", 90, 20);
+  auto publishes = std::make_shared<std::vector<tx_publish>>(std::move(ch.tx_publishes));
+  ch.tx_publishes.clear();
+  commit_settles(self, ch);
+  publish_committed(self, ch, std::move(publishes), 0);
 }
 
 void on_tx_rollback(actor* self, channel_rec& ch) {

@@ -100,6 +100,7 @@ struct channel_rec {
   std::string reply_token;  // our part of amq.rabbitmq.reply-to.<token>
   std::vector<delivery_batch> held;  // deliveries parked while channel.flow is off
   uint32_t mandatory_pending = 0;     // mandatory publishes whose fate is not known yet
+  uint32_t routes_in_flight = 0;  // batches to exchanges not yet reported routed (publish order)
   bool credit_dirty = false;
   metrics::channel_counters counters;
   metrics::channel_token token;  // counts it opened, and closed once the record goes

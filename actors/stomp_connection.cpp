@@ -208,13 +208,14 @@ void publish_message(actor* self, const stomp::frame& f, const caf::actor& targe
     }
     return;
   }
-  (void) to_exchange;
   bool full = st.batched.add(item.msg->body().size());
   auto o = std::find_if(st.outgoing.begin(), st.outgoing.end(),
                         [&](const auto& out) { return out.first == target; });
   if (o == st.outgoing.end()) {
     o = st.outgoing.emplace(st.outgoing.end(), target, publish_batch{});
     o->second.publisher = caf::actor_cast<caf::actor>(self);
+    if (to_exchange)
+      ++st.routes_in_flight;
   }
   o->second.items.push_back(std::move(item));
   if (full)
@@ -282,6 +283,13 @@ void on_send(actor* self, stomp::frame& f) {
     return;
   if (!rewrite_reply_to(self, f))
     return;
+  if (to_queue && st.routes_in_flight) {
+    // Publish order: what went to exchanges before must have reached its queues first.
+    flush_publishes(self);
+    st.awaiting = st.waiting_routes = true;
+    retry_current(self, std::move(f));
+    return;
+  }
   switch (d->kind) {
     case stomp_map::dest_kind::topic:
     case stomp_map::dest_kind::exchange: {
@@ -308,6 +316,7 @@ void on_send(actor* self, stomp::frame& f) {
             return;
           }
           st.exchange_cache[name] = r.target;
+          self->monitor(r.target);
           if (r.topic)
             st.topic_exchanges.insert(name);
           else
@@ -565,6 +574,12 @@ std::optional<queue_spec> server_named_spec(actor* self, bool exclusive, bool au
   return spec;
 }
 
+void routes_done(actor* self) {
+  auto& st = self->state;
+  if (st.waiting_routes)
+    st.awaiting = st.waiting_routes = false;
+}
+
 void retry_current(actor* self, stomp::frame&& f) {
   auto& st = self->state;
   st.pending.push_front(pending_frame{std::move(f), st.current_bytes});
@@ -695,8 +710,15 @@ caf::actor spawn_stomp_connection(caf::actor_system& sys,
       st.flow.forget(dm.source);
       for (auto it = st.queue_cache.begin(); it != st.queue_cache.end();)
         it = it->second.address() == dm.source ? st.queue_cache.erase(it) : std::next(it);
-      for (auto it = st.exchange_cache.begin(); it != st.exchange_cache.end();)
-        it = it->second.address() == dm.source ? st.exchange_cache.erase(it) : std::next(it);
+      for (auto it = st.exchange_cache.begin(); it != st.exchange_cache.end();) {
+        if (it->second.address() != dm.source) {
+          ++it;
+          continue;
+        }
+        it = st.exchange_cache.erase(it);
+        st.routes_in_flight = 0;  // its route reports will not come
+        routes_done(self);
+      }
       process(self);
     });
     return {
@@ -726,7 +748,15 @@ caf::actor spawn_stomp_connection(caf::actor_system& sys,
         process(self);
       },
       [=](routed_atom, route_report& r) {
+        auto& st = self->state;
+        st.routes_in_flight += r.forwarded_batches;
+        if (st.routes_in_flight)
+          --st.routes_in_flight;
         on_weights(self, r.returns);
+        if (st.routes_in_flight == 0 && st.waiting_routes) {
+          routes_done(self);
+          process(self);
+        }
         flush_out(self);
       },
       [=](confirm_atom, confirm_report& r) {

@@ -109,6 +109,10 @@ struct state {
   // message per batch, not per SEND).
   std::vector<std::pair<caf::actor, publish_batch>> outgoing;
   batch_meter batched;  // what `outgoing` holds
+  // Batches to exchanges not yet reported routed: a SEND to a queue waits for them (publish
+  // order, as in connection_publish.cpp), with `awaiting` and `waiting_routes` set.
+  uint32_t routes_in_flight = 0;
+  bool waiting_routes = false;
   publisher_flow flow;
   bool drain_requested = false;
 
@@ -139,6 +143,7 @@ bool permitted(actor* self, access::perm p, access::kind k, const std::string& n
 std::optional<queue_spec> server_named_spec(actor* self, bool exclusive, bool auto_delete,
                                             const char* prefix = "amq.gen-");
 void retry_current(actor* self, stomp::frame&& f);
+void routes_done(actor* self);  // ends a wait for routes_in_flight
 // Resolves a queue for a destination, declaring it when the destination asks for that; calls
 // `then` with the queue actor and name, or sends ERROR. Pauses the frame loop meanwhile.
 void with_queue(actor* self, const stomp_map::destination& d, const stomp::frame& request,

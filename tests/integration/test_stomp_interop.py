@@ -9,6 +9,7 @@ import unittest
 import pika
 
 from mgmt_support import Api, quote
+from stomp_raw import encode_frame
 from stomp_support import StompTestCase, unique
 
 
@@ -239,6 +240,29 @@ class DestinationTest(StompTestCase):
         self.assertEqual(sorted([st.expect("MESSAGE").body, st.expect("MESSAGE").body]),
                          [b"via amqp", b"via stomp"])
         self.assertIsNone(st.poll_frame(0.3))
+
+    def test_sends_through_an_exchange_and_to_the_queue_keep_their_order(self):
+        # A connection's messages reach a queue in the order sent, also when some go through
+        # an exchange (/exchange/) and others straight to the queue (/queue/), sent in one burst.
+        name = self.queue_name("order")
+        conn = self.connect()
+        ch = conn.channel()
+        self.declare_stomp_queue(ch, name)
+        ch.queue_bind(name, "amq.direct", routing_key=name)
+        st = self.raw("1.2")
+        count = 3000
+        st.send_raw(b"".join(encode_frame("SEND", {
+            "destination": ("/exchange/amq.direct/" if i % 3 == 0 else "/queue/") + name},
+            str(i), "1.2") for i in range(count)))
+        st.receipt("SEND", {"destination": "/queue/" + name}, str(count))
+        got = []
+        for method, _props, body in ch.consume(name, auto_ack=True, inactivity_timeout=5):
+            if method is None:
+                break
+            got.append(int(body))
+            if len(got) == count + 1:
+                break
+        self.assertEqual(got, list(range(count + 1)))
 
     def test_amq_queue_existing_only(self):
         name = self.queue_name("aq")
