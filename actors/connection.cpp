@@ -269,6 +269,7 @@ void on_handshake(actor* self, amqp::command& cmd) {
           st.topics = access::topic_permissions{r.topics, st.user, name};
           st.vhost_name = name;
           st.vhost = r.target;
+          st.tracing = r.tracing;
           self->monitor(st.vhost);  // a deleted (or restarting) vhost closes its connections
           st.ph = phase::running;
           send_method(self, 0, amqp::connection_open_ok{});
@@ -880,6 +881,7 @@ caf::actor spawn_connection(caf::actor_system& sys, std::shared_ptr<net::amqp_se
         process(self);
       },
       [=](alarm_atom, bool memory, bool disk) { on_alarm(self, memory, disk); },
+      [=](trace_atom, bool on) { self->state.tracing = on; },
       [=](permission_atom, permission_info& p, bool granted) {
         on_permissions(self, p, granted);
       },

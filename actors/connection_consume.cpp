@@ -13,6 +13,7 @@
 #include "actors/connection_state.hpp"
 #include "actors/queue_release.hpp"
 #include "actors/stream_arguments.hpp"
+#include "actors/trace.hpp"
 #include "protocol/amqp091/properties.hpp"
 #include "protocol/amqp091/wire.hpp"
 
@@ -196,6 +197,7 @@ void on_consume(actor* self, channel_rec& ch, amqp::basic_consume& m) {
         c.channel = n;
         c.tag = spec.tag;
         c.queue = r.target;
+        c.queue_name = queue_name;
         c.no_ack = spec.no_ack;
         c.prefetch = spec.no_ack ? 0 : ch.prefetch;
         uint32_t initial = window_of(*st.settings, c);
@@ -331,6 +333,11 @@ void on_get(actor* self, channel_rec& ch, amqp::basic_get& m) {
             amqp::encode_header_frame(out, n, g.d.msg->body().size(),
                                        g.d.msg->properties());
             amqp::encode_body_frames(out, n, g.d.msg->body(), st.frame_max);
+            if (st.tracing && trace::traced(*g.d.msg)) {
+              st.traces.push_back(publish_item{trace::deliver(
+                *g.d.msg, name, g.d.redelivered, trace_origin_of(self, n))});
+              trace::send(self, st.vhost, st.traces);
+            }
           },
           get_atom::value, caf::actor_cast<caf::actor>(self), no_ack);
       },
@@ -463,7 +470,11 @@ void on_deliver(actor* self, delivery_batch& b) {
     ++(cons.no_ack ? ch.counters.delivered_no_ack : ch.counters.delivered_ack);
     ch.counters.redelivered += d.redelivered ? 1 : 0;
     encode_delivery(self, ch.number, cons.tag, tag, d.redelivered, *d.msg);
+    if (st.tracing && trace::traced(*d.msg))
+      st.traces.push_back(publish_item{
+        trace::deliver(*d.msg, cons.queue_name, d.redelivered, trace_origin_of(self, ch.number))});
   }
+  trace::send(self, st.vhost, st.traces);
   ch.credit_dirty = true;
 }
 

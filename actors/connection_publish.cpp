@@ -12,6 +12,7 @@
 
 #include "actors/connection_state.hpp"
 #include "actors/queue_arguments.hpp"
+#include "actors/trace.hpp"
 #include "protocol/amqp091/header_routes.hpp"
 #include "protocol/amqp091/properties.hpp"
 #include "protocol/amqp091/wire.hpp"
@@ -36,12 +37,23 @@ void add_outgoing(actor* self, channel_rec& ch, const caf::actor& target, bool t
     o->to_exchange = to_exchange;
     o->batch.publisher = caf::actor_cast<caf::actor>(self);
     o->batch.channel = ch.id;
-    if (to_exchange)
+    if (to_exchange) {
       ++ch.routes_in_flight;
+      if (st.tracing)  // the exchange traces what it routes
+        o->batch.trace.push_back(trace_origin_of(self, ch.number));
+    }
   }
   o->batch.items.push_back(std::move(item));
   if (full)
     flush_outgoing(self);
+}
+
+// The firehose's trace of a publish to the default exchange, which the connection routes itself.
+void trace_direct(actor* self, channel_rec& ch, const message& msg) {
+  auto& st = self->state;
+  if (st.tracing && trace::traced(msg))
+    st.traces.push_back(publish_item{
+      trace::publish(msg, trace_origin_of(self, ch.number), trace::default_exchange_queues(msg))});
 }
 
 // Publish order. A channel's messages reach a queue in the order it published them, as on
@@ -192,6 +204,8 @@ void publish_to(actor* self, channel_rec& ch, const caf::actor& target, bool to_
                 bool mandatory, message_ptr msg, bool in_commit) {
   bool tracked = ch.confirm || mandatory || in_commit;
   ++ch.counters.published;
+  if (!to_exchange)
+    trace_direct(self, ch, *msg);
   publish_item item{std::move(msg), 0, 0};
   if (tracked) {
     tracked_publish t;
@@ -235,6 +249,7 @@ void publish_to_queues(actor* self, channel_rec& ch, const std::vector<caf::acto
                       mandatory, std::move(msg), in_commit);
   bool tracked = ch.confirm || mandatory || in_commit;
   ++ch.counters.published;
+  trace_direct(self, ch, *msg);
   uint64_t seq = 0, share = 0;
   if (tracked) {
     tracked_publish t;
@@ -292,8 +307,15 @@ bool rewrite_reply_to(actor* self, channel_rec& ch, amqp::command& cmd) {
 
 }  // namespace
 
+trace_origin trace_origin_of(actor* self, uint16_t channel) {
+  auto& st = self->state;
+  return trace_origin{st.settings->node, st.vhost_name, st.peer + " -> " + st.local, st.user,
+                      channel};
+}
+
 void flush_outgoing(actor* self) {
   auto& st = self->state;
+  trace::send(self, st.vhost, st.traces);  // a publish's trace goes before the message
   for (auto& o : st.outgoing) {
     if (o.to_exchange)
       ++st.inflight_routes;
@@ -414,6 +436,7 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
         }
         b.items.push_back(std::move(item));
         ++ch.counters.published;
+        trace_direct(self, ch, *msg);
         flush_outgoing(self);
         self->send(it->second, direct_atom::value, token, std::move(b));
         return;

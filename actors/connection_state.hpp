@@ -60,6 +60,7 @@ struct consumer_rec {
   uint16_t channel = 0;
   std::string tag;
   caf::actor queue;
+  std::string queue_name;
   bool no_ack = false;
   uint32_t prefetch = 0;  // per-consumer limit, 0 = none
   uint64_t granted = 0;   // credit granted to the queue so far
@@ -127,6 +128,10 @@ struct state {
   std::shared_ptr<const broker_settings> settings;
   std::string peer;
   std::string local;
+  // The firehose (actors/trace.hpp): on while the vhost is traced on this node; the traces of
+  // the publishes and deliveries handled since the last flush_outgoing or delivery batch.
+  bool tracing = false;
+  std::vector<publish_item> traces;
   bool local_loopback = false;  // reached through a loopback address (loopback_users)
   net::tls_details tls;  // the TLS session, once the handshake is done (`on` false: plain)
   access::vhost_permissions perms;  // the user's in this vhost, from connection.open / CONNECT
@@ -250,6 +255,8 @@ void on_tx_select(actor* self, channel_rec& ch);
 void on_tx_commit(actor* self, channel_rec& ch);
 void on_tx_rollback(actor* self, channel_rec& ch);
 void flush_outgoing(actor* self);
+// The firehose: who a trace of this connection's `channel` names (actors/trace.hpp).
+trace_origin trace_origin_of(actor* self, uint16_t channel);
 void on_weights(actor* self, uint64_t channel_id, std::vector<weight_return>& returns);
 void on_direct_reply(actor* self, std::string& token, publish_batch& b);
 void fail_tracked_to(actor* self, const caf::actor_addr& target);

@@ -19,6 +19,7 @@
 #include "actors/hardening.hpp"
 #include "actors/mailbox_flow.hpp"
 #include "actors/publish_credit.hpp"
+#include "actors/trace.hpp"
 #include "metrics/probe.hpp"
 
 #include "actors/exchange/exchange_type.hpp"
@@ -75,6 +76,11 @@ void route_batch(exchange_actor_t* self, publish_batch& in) {
   bool tracked_any = false;
   amqp::field_table headers;
   st.publish_in += in.items.size();
+  // The firehose (trace.hpp): the first exchange traces each publish, with the queues bound
+  // to it that took the message (not those reached through other exchanges).
+  bool tracing = !in.trace.empty() && in.hops == 0;
+  std::vector<publish_item> traces;
+  std::vector<std::string_view> routed;
   for (auto& item : in.items) {
     st.matched.clear();
     if (in.hops < max_hops) {
@@ -96,6 +102,13 @@ void route_batch(exchange_actor_t* self, publish_batch& in) {
     if (st.matched.size() > 1) {
       std::sort(st.matched.begin(), st.matched.end());
       st.matched.erase(std::unique(st.matched.begin(), st.matched.end()), st.matched.end());
+    }
+    if (tracing && trace::traced(*item.msg)) {
+      routed.clear();
+      for (auto id : st.matched)
+        if (auto d = st.dests.find(id); d != st.dests.end() && !d->second.to_exchange)
+          routed.push_back(d->second.name);
+      traces.push_back(publish_item{trace::publish(*item.msg, in.trace.front(), routed)});
     }
     if (st.matched.empty()) {
       if (!st.cfg.alternate.empty() && in.hops < max_hops) {
@@ -119,6 +132,7 @@ void route_batch(exchange_actor_t* self, publish_batch& in) {
       b.items.push_back(publish_item{item.msg, item.seq, share});
     }
   }
+  trace::send(self, st.cfg.vhost, traces);  // before the messages reach their queues
   for (auto& [id, b] : st.out) {
     if (b.items.empty())
       continue;

@@ -63,9 +63,15 @@ typename Inspector::result_type inspect(Inspector& f, publish_item& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, trace_origin& x) {
+  return f(caf::meta::type_name("trace_origin"), x.node, x.vhost, x.connection, x.user,
+           x.channel);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, publish_batch& x) {
   return f(caf::meta::type_name("publish_batch"), x.publisher, x.channel, x.hops, x.credited,
-           x.credited_bytes, x.redelivered, x.items);
+           x.credited_bytes, x.redelivered, x.items, x.trace);
 }
 
 template <class Inspector>

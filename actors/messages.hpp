@@ -148,6 +148,12 @@ struct publish_item {
   uint64_t weight = 0;  // share of full_weight carried by this copy
 };
 
+// Who published a batch, for the firehose (actors/trace.hpp).
+struct trace_origin {
+  std::string node, vhost, connection, user;
+  uint16_t channel = 0;  // the channel's number
+};
+
 struct publish_batch {
   caf::actor publisher;  // connection to report weights to (may be null for internal publishes)
   uint64_t channel = 0;  // the publishing channel's incarnation id within its connection
@@ -157,6 +163,9 @@ struct publish_batch {
   // Delivered before: messages a queue that yielded hands over (queue_actor.hpp).
   bool redelivered = false;
   std::vector<publish_item> items;
+  // One origin when the publisher's vhost is traced: the first exchange copies each publish to
+  // amq.rabbitmq.trace (actors/trace.hpp).
+  std::vector<trace_origin> trace{};
 };
 
 // Weight handed back to a publishing channel.
@@ -313,6 +322,7 @@ namespace warren {
 
 // Atoms (CAF 0.17: at most 10 characters).
 using publish_atom = caf::atom_constant<caf::atom("publish")>;
+using trace_atom = caf::atom_constant<caf::atom("trace")>;
 using routed_atom = caf::atom_constant<caf::atom("routed")>;
 using confirm_atom = caf::atom_constant<caf::atom("confirm")>;
 using deliver_atom = caf::atom_constant<caf::atom("deliver")>;

@@ -33,6 +33,9 @@ struct registry_state {
   std::map<std::pair<std::string, std::string>, std::map<std::string, topic_permission_info>>
     topic_permissions;
   std::set<std::string> loopback_users;
+  // Vhosts whose publishes and deliveries this node traces (actors/trace.hpp); as RabbitMQ's,
+  // per node and not kept across a restart.
+  std::set<std::string> tracing;
   // Limits: vhost or user name -> limit name -> value (negative: none).
   std::map<std::string, std::map<std::string, int64_t>> vhost_limits, user_limits;
   // Policies and operator policies of every vhost (policy.hpp), by (vhost, operator, name).
@@ -635,7 +638,7 @@ vhost_access lookup_vhost(registry_actor_t* self, const std::string& name,
   if (p == st.permissions.end())
     return vhost_access{0, {}, it->second, false, {}, {}, {}};
   return vhost_access{0, {}, it->second, true, p->second, {},
-                      topic_entries(st, user, name)};
+                      topic_entries(st, user, name), st.tracing.count(name) > 0};
 }
 
 // The refusal (RabbitMQ's text) when `more` channels would take `user` past its max-channels.
@@ -899,8 +902,22 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
     [=](list_atom, vhost_atom) {
       std::vector<vhost_info> out;
       for (auto& [name, v] : self->state.vhosts)
-        out.push_back(vhost_info{name, v});
+        out.push_back(vhost_info{name, v, self->state.tracing.count(name) > 0});
       return out;
+    },
+    [=](trace_atom, vhost_atom, std::string& name, bool on) -> op_result {
+      auto& st = self->state;
+      if (!st.vhosts.count(name))
+        return not_found("vhost_not_found");
+      if (on == (st.tracing.count(name) > 0))
+        return op_result{};
+      spdlog::info("{} tracing for vhost '{}'", on ? "Enabling" : "Disabling", name);
+      if (on)
+        st.tracing.insert(name);
+      else
+        st.tracing.erase(name);
+      self->send(vhost_group(self->home_system(), name), trace_atom::value, on);
+      return op_result{};
     },
     [=](put_atom, vhost_atom, std::string& name) -> caf::result<op_result> {
       if (self->state.vhosts.count(name))
@@ -921,6 +938,7 @@ caf::behavior registry_behavior(registry_actor_t* self, registry_config cfg) {
       st.vhosts.erase(it);
       replicate(self);
       st.vhost_limits.erase(name);
+      st.tracing.erase(name);
       std::erase_if(st.policies, [&](auto& kv) { return std::get<0>(kv.first) == name; });
       std::erase_if(st.topic_permissions, [&](auto& kv) { return kv.first.second == name; });
       revoke_where(self, [&](const auto& key) { return key.second == name; });

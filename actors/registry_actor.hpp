@@ -18,6 +18,9 @@
 //   (list_atom, vhost_atom)            -> std::vector<vhost_info>
 //   (put_atom, vhost_atom, name)       -> op_result      count 1 when it was created
 //   (delete_atom, vhost_atom, name)    -> op_result
+//   (trace_atom, vhost_atom, name, bool on) -> op_result   the firehose (actors/trace.hpp) on
+//                                      or off for the vhost on this node; 404 no such vhost.
+//                                      Sent to vhost_group(vhost): (trace_atom, bool on)
 //   (list_atom, user_atom)             -> std::vector<user_info>
 //   (put_atom, user_info)              -> op_result      count 1 when it was created
 //   (delete_atom, user_atom, name)     -> op_result
@@ -96,6 +99,7 @@ struct topic_permission_info {
 struct vhost_info {
   std::string name;
   caf::actor actor;
+  bool tracing = false;  // this node traces it (actors/trace.hpp)
 };
 
 struct login_result {
@@ -116,6 +120,7 @@ struct vhost_access {
   permission_info permissions;
   std::string limit;  // the limit that refused the connection ("max-connections", ...)
   std::vector<access::topic_entry> topics;  // the user's topic permissions in the vhost
+  bool tracing = false;  // this node traces the vhost (actors/trace.hpp)
 };
 
 // A vhost limit or a user limit, as RabbitMQ names them; a negative value is no limit.

@@ -20,6 +20,7 @@
 #include "actors/queue_arguments.hpp"
 #include "actors/registry_actor.hpp"
 #include "actors/stomp_state.hpp"
+#include "actors/trace.hpp"
 
 namespace warren::stomp_conn {
 
@@ -92,6 +93,7 @@ void on_connect(actor* self, stomp::frame& f) {
     st.user = user;
     st.vhost_name = vhost;
     st.vhost = r.target;
+    st.tracing = r.tracing;
     self->monitor(st.vhost);  // a deleted (or restarting) vhost closes its connections
     st.client_id = client_id;
     st.session_id = "session-" + random_id();
@@ -195,6 +197,9 @@ void publish_message(actor* self, const stomp::frame& f, const caf::actor& targe
     message::make({exchange, key, properties, delivery_mode, true, f.header("expiration") != nullptr},
                   std::string_view{f.body});
   ++st.counters.published;
+  if (st.tracing && !to_exchange)  // the default exchange: routed here
+    st.traces.push_back(publish_item{
+      trace::publish(*msg, trace_origin_of(self), trace::default_exchange_queues(*msg))});
   publish_item item{std::move(msg), 0, 0};
   if (auto r = f.header("receipt")) {
     item.seq = ++st.publish_seq;
@@ -214,8 +219,11 @@ void publish_message(actor* self, const stomp::frame& f, const caf::actor& targe
   if (o == st.outgoing.end()) {
     o = st.outgoing.emplace(st.outgoing.end(), target, publish_batch{});
     o->second.publisher = caf::actor_cast<caf::actor>(self);
-    if (to_exchange)
+    if (to_exchange) {
       ++st.routes_in_flight;
+      if (st.tracing)  // the exchange traces what it routes
+        o->second.trace.push_back(trace_origin_of(self));
+    }
   }
   o->second.items.push_back(std::move(item));
   if (full)
@@ -502,8 +510,14 @@ void send_receipt(actor* self, const stomp::frame& request) {
   send_frame(self, receipt);
 }
 
+trace_origin trace_origin_of(actor* self) {
+  auto& st = self->state;
+  return trace_origin{st.settings->node, st.vhost_name, st.peer + " -> " + st.local, st.user, 1};
+}
+
 void flush_publishes(actor* self) {
   auto& st = self->state;
+  trace::send(self, st.vhost, st.traces);  // a publish's trace goes before the message
   for (auto& [target, b] : st.outgoing) {
     st.flow.credit.spend(target, b);
     self->send(target, publish_atom::value, std::move(b));
@@ -796,6 +810,7 @@ caf::actor spawn_stomp_connection(caf::actor_system& sys,
                   self->state.receipts.begin()->second.second + "' was confirmed");
       },
       [=](alarm_atom, bool memory, bool disk) { on_alarm(self, memory, disk); },
+      [=](trace_atom, bool on) { self->state.tracing = on; },
       [=](permission_atom, permission_info& p, bool granted) {
         on_permissions(self, p, granted);
       },

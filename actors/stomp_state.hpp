@@ -108,6 +108,9 @@ struct state {
   // are done, before any other frame, or every batch_meter::max_messages SENDs (one actor
   // message per batch, not per SEND).
   std::vector<std::pair<caf::actor, publish_batch>> outgoing;
+  // The firehose (actors/trace.hpp), as for AMQP connections: this is channel 1.
+  bool tracing = false;
+  std::vector<publish_item> traces;
   batch_meter batched;  // what `outgoing` holds
   // Batches to exchanges not yet reported routed: a SEND to a queue waits for them (publish
   // order, as in connection_publish.cpp), with `awaiting` and `waiting_routes` set.
@@ -127,6 +130,7 @@ void process(actor* self);
 void report(actor* self, const caf::actor& to, bool final);
 void flush_out(actor* self);
 void flush_publishes(actor* self);
+trace_origin trace_origin_of(actor* self);  // who this connection's traces name (trace.hpp)
 void send_frame(actor* self, const stomp::frame& f);
 void send_receipt(actor* self, const stomp::frame& request);
 void fatal(actor* self, std::string message, std::string detail = {});

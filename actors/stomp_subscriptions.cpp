@@ -12,6 +12,7 @@
 #include "actors/queue_release.hpp"
 #include "actors/stomp_state.hpp"
 #include "actors/stream_arguments.hpp"
+#include "actors/trace.hpp"
 
 namespace warren::stomp_conn {
 
@@ -420,7 +421,11 @@ void on_deliver(actor* self, delivery_batch& b) {
                                       : st.counters.delivered_ack);
     st.counters.redelivered += d.redelivered ? 1 : 0;
     send_frame(self, m);
+    if (st.tracing && trace::traced(*d.msg))
+      st.traces.push_back(
+        publish_item{trace::deliver(*d.msg, sub.queue_name, d.redelivered, trace_origin_of(self))});
   }
+  trace::send(self, st.vhost, st.traces);
   // Keep the capacity small messages reuse, not that of a large body: an idle connection
   // would hold it for as long as it lives.
   if (m.body.capacity() > reused_body_max)

@@ -31,6 +31,7 @@
 #include "actors/policy.hpp"
 #include "actors/queue_actor.hpp"
 #include "actors/stream_actor.hpp"
+#include "actors/trace.hpp"
 #include "cluster/definitions.hpp"
 #include "metrics/node_counters.hpp"
 #include "persistence/actors/catalog_actor.hpp"
@@ -615,15 +616,22 @@ void delete_queue(vhost_actor_t* self, const std::string& name, bool bury_it = t
 }
 
 void declare_defaults(vhost_actor_t* self) {
-  const std::pair<const char*, const char*> defaults[] = {
-    {"amq.direct", "direct"}, {"amq.fanout", "fanout"}, {"amq.topic", "topic"},
-    {"amq.headers", "headers"}, {"amq.match", "headers"}};
-  for (auto& [name, type] : defaults) {
+  struct predeclared {
+    std::string_view name;
+    const char* type;
+    bool internal;
+  };
+  const predeclared defaults[] = {
+    {"amq.direct", "direct", false}, {"amq.fanout", "fanout", false},
+    {"amq.topic", "topic", false},   {"amq.headers", "headers", false},
+    {"amq.match", "headers", false}, {trace::exchange_name, "topic", true}};  // the firehose's
+  for (auto& d : defaults) {
     exchange_spec spec;
-    spec.name = name;
-    spec.type = type;
+    spec.name = d.name;
+    spec.type = d.type;
     spec.durable = true;
-    self->state.exchanges.emplace(name, make_exchange(self, spec));
+    spec.internal = d.internal;
+    self->state.exchanges.emplace(spec.name, make_exchange(self, spec));
   }
 }
 

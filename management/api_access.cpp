@@ -118,7 +118,8 @@ json permission_json(const permission_info& p) {
               {"read", p.read}};
 }
 
-json vhost_json(const context& ctx, const std::string& name, const metrics::snapshot& snap) {
+json vhost_json(const context& ctx, const vhost_info& v, const metrics::snapshot& snap) {
+  auto& name = v.name;
   uint64_t ready = 0, unacked = 0, published = 0, delivered = 0;
   for (auto& [id, s] : snap.queues) {
     if (s->cur.vhost != name)
@@ -131,7 +132,7 @@ json vhost_json(const context& ctx, const std::string& name, const metrics::snap
   return json{{"name", name},
               {"description", ""},
               {"tags", json::array()},
-              {"tracing", false},
+              {"tracing", v.tracing},
               {"cluster_state", {{ctx.node, "running"}}},
               {"messages", ready + unacked},
               {"messages_ready", ready},
@@ -195,7 +196,7 @@ reply vhosts(call& c) {
     json out = json::array();
     for (auto& v : list_vhosts(c))
       if (c.monitor || c.sees_vhost(v.name))
-        out.push_back(vhost_json(c.ctx, v.name, *snap));
+        out.push_back(vhost_json(c.ctx, v, *snap));
     return ok(out);
   }
   auto& name = c.path[1];
@@ -224,11 +225,26 @@ reply vhosts(call& c) {
   }
   if (c.path.size() != 2)
     return not_found();
-  if (c.method == "GET")
-    return exists ? ok(vhost_json(c.ctx, name, *snap)) : not_found();
+  if (c.method == "GET") {
+    for (auto& v : list_vhosts(c))
+      if (v.name == name)
+        return ok(vhost_json(c.ctx, v, *snap));
+    return not_found();
+  }
   if (c.method == "PUT") {
     if (name.empty())
       return bad_request("a vhost needs a name");
+    // "tracing": the firehose on this node (actors/trace.hpp), as RabbitMQ parses it.
+    std::optional<bool> tracing;
+    auto body = c.parsed_body();
+    if (auto t = body.find("tracing"); t != body.end() && !t->is_null()) {
+      if (t->is_boolean())
+        tracing = t->get<bool>();
+      else if (t->is_string() && (*t == "true" || *t == "false"))
+        tracing = *t == "true";
+      else
+        return bad_request("tracing must be true or false");
+    }
     auto r =
       ask<op_result>(c.self, c.ctx.registry(), error, put_atom::value, vhost_atom::value, name);
     if (r && r->code == 0 && r->count) {
@@ -236,6 +252,9 @@ reply vhosts(call& c) {
       ask<op_result>(c.self, c.ctx.registry(), error, put_atom::value,
                      permission_info{c.user, name, ".*", ".*", ".*"});
     }
+    if (r && r->code == 0 && tracing)
+      r = ask<op_result>(c.self, c.ctx.registry(), error, trace_atom::value, vhost_atom::value,
+                         name, *tracing);
     return registry_change(c, std::move(r), error);
   }
   if (c.method == "DELETE") {

@@ -433,6 +433,25 @@ int delete_vhost(invocation& inv) {
                 "deleting vhost '" + inv.args[0] + "'");
 }
 
+// trace_on / trace_off: the firehose for the vhost (-p) on the node warrenctl talks to.
+int set_tracing(invocation& inv, const char* command, bool on) {
+  if (!inv.args.empty())
+    return usage(command, "expected no arguments");
+  if (request(inv.ep, "GET", "/api/vhosts/" + vhost_path(inv)).status != 200) {
+    std::cerr << "Error: vhost '" << inv.vhost << "' does not exist\n";
+    return exit_failed;
+  }
+  info(inv, std::string{on ? "Starting" : "Stopping"} + " tracing for vhost \"" + inv.vhost +
+              "\" ...");
+  json body = {{"tracing", on}};
+  return simple(inv, "PUT", "/api/vhosts/" + vhost_path(inv), &body,
+                std::string{on ? "starting" : "stopping"} + " tracing for vhost '" + inv.vhost +
+                  "'");
+}
+
+int trace_on(invocation& inv) { return set_tracing(inv, "trace_on", true); }
+int trace_off(invocation& inv) { return set_tracing(inv, "trace_off", false); }
+
 int close_connection(invocation& inv) {
   if (inv.args.empty() || inv.args.size() > 2)
     return usage("close_connection", "expected <connection name> [reason]");
@@ -690,6 +709,11 @@ const std::vector<command>& commands() {
     {"add_vhost", "<vhost>", "Adds a virtual host.", add_vhost},
     {"delete_vhost", "<vhost>",
      "Deletes a virtual host with everything in it; its connections are closed.", delete_vhost},
+    {"trace_on", "",
+     "Copies every message published and delivered in the vhost to its exchange "
+     "amq.rabbitmq.trace (the firehose), on this node, until trace_off or a restart.",
+     trace_on},
+    {"trace_off", "", "Stops the firehose for the vhost on this node.", trace_off},
     {"set_vm_memory_high_watermark", "<fraction> | absolute <bytes>",
      "Sets the memory high watermark: a fraction of the machine's memory, or bytes (50MB, "
      "1GiB); publishers are blocked while the broker uses more.",
