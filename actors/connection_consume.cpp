@@ -7,6 +7,7 @@
 // (RabbitMQ semantics); consumers without a limit (no-ack, or prefetch 0) get a window that
 // refills once their deliveries are handed to the socket and the socket keeps up.
 #include <algorithm>
+#include <cstring>
 
 #include <spdlog/spdlog.h>
 
@@ -88,31 +89,60 @@ void remove_consumer(actor* self, uint64_t id) {
   st.consumers.erase(it);
 }
 
+// The firehose: the traces of deliveries from `queue` on `channel` (while tracing; out of line,
+// so that the delivery path stays as it was without it).
+[[gnu::noinline, gnu::cold]] void trace_deliveries(actor* self, uint16_t channel,
+                                                    std::string_view queue,
+                                                    const delivery_batch& b) {
+  auto& st = self->state;
+  for (auto& d : b.items)
+    if (trace::traced(*d.msg))
+      st.traces.push_back(
+        publish_item{trace::deliver(*d.msg, queue, d.redelivered, trace_origin_of(self, channel))});
+  trace::send(self, st.vhost, st.traces);
+}
+
 }  // namespace
 
 void encode_delivery(actor* self, uint16_t channel, std::string_view consumer_tag,
                      uint64_t delivery_tag, bool redelivered, const message& msg) {
   // basic.deliver (AMQP 0-9-1 §1.8.3.9) encoded by hand: this is the hottest frame we write.
+  // Its size is known first, so the bytes are stored at once, with no per-byte appends.
+  auto tag = consumer_tag.substr(0, 255);
+  auto exchange = msg.exchange().substr(0, 255);
+  auto key = msg.routing_key().substr(0, 255);
+  auto size = static_cast<uint32_t>(4 + 1 + tag.size() + 8 + 1 + 1 + exchange.size() + 1 +
+                                    key.size());
   auto& out = self->state.out;
   size_t start = out.size();
-  out.append(7, '\0');
-  amqp::writer w{out};
-  w.u16(60);
-  w.u16(60);
-  w.shortstr(consumer_tag);
-  w.u64(delivery_tag);
-  w.u8(redelivered ? 1 : 0);
-  w.shortstr(msg.exchange());
-  w.shortstr(msg.routing_key());
-  out.push_back(static_cast<char>(amqp::frame_end));
-  uint32_t size = static_cast<uint32_t>(out.size() - start - 8);
-  out[start] = 1;
-  out[start + 1] = static_cast<char>(channel >> 8);
-  out[start + 2] = static_cast<char>(channel & 0xff);
-  out[start + 3] = static_cast<char>(size >> 24);
-  out[start + 4] = static_cast<char>((size >> 16) & 0xff);
-  out[start + 5] = static_cast<char>((size >> 8) & 0xff);
-  out[start + 6] = static_cast<char>(size & 0xff);
+  out.resize(start + 7 + size + 1);
+  auto* p = reinterpret_cast<unsigned char*>(out.data() + start);
+  auto be = [&p](auto x) {  // big-endian, as wide as x
+    if constexpr (sizeof x == 2)
+      x = __builtin_bswap16(x);
+    else if constexpr (sizeof x == 4)
+      x = __builtin_bswap32(x);
+    else
+      x = __builtin_bswap64(x);
+    std::memcpy(p, &x, sizeof x);
+    p += sizeof x;
+  };
+  auto shortstr = [&p](std::string_view s) {
+    *p++ = static_cast<unsigned char>(s.size());
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  };
+  *p++ = 1;  // a method frame
+  be(channel);
+  be(size);
+  be(uint16_t{60});  // basic
+  be(uint16_t{60});  // deliver
+  shortstr(tag);
+  be(delivery_tag);
+  *p++ = redelivered ? 1 : 0;
+  shortstr(exchange);
+  shortstr(key);
+  *p = amqp::frame_end;
   amqp::encode_header_frame(out, channel, msg.body().size(), msg.properties());
   amqp::encode_body_frames(out, channel, msg.body(), self->state.frame_max);
 }
@@ -333,10 +363,10 @@ void on_get(actor* self, channel_rec& ch, amqp::basic_get& m) {
             amqp::encode_header_frame(out, n, g.d.msg->body().size(),
                                        g.d.msg->properties());
             amqp::encode_body_frames(out, n, g.d.msg->body(), st.frame_max);
-            if (st.tracing && trace::traced(*g.d.msg)) {
-              st.traces.push_back(publish_item{trace::deliver(
-                *g.d.msg, name, g.d.redelivered, trace_origin_of(self, n))});
-              trace::send(self, st.vhost, st.traces);
+            if (st.tracing) {
+              delivery_batch one;
+              one.items.push_back(std::move(g.d));
+              trace_deliveries(self, n, name, one);
             }
           },
           get_atom::value, caf::actor_cast<caf::actor>(self), no_ack);
@@ -470,11 +500,9 @@ void on_deliver(actor* self, delivery_batch& b) {
     ++(cons.no_ack ? ch.counters.delivered_no_ack : ch.counters.delivered_ack);
     ch.counters.redelivered += d.redelivered ? 1 : 0;
     encode_delivery(self, ch.number, cons.tag, tag, d.redelivered, *d.msg);
-    if (st.tracing && trace::traced(*d.msg))
-      st.traces.push_back(publish_item{
-        trace::deliver(*d.msg, cons.queue_name, d.redelivered, trace_origin_of(self, ch.number))});
   }
-  trace::send(self, st.vhost, st.traces);
+  if (st.tracing) [[unlikely]]
+    trace_deliveries(self, ch.number, cons.queue_name, b);
   ch.credit_dirty = true;
 }
 

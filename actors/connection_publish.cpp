@@ -48,11 +48,11 @@ void add_outgoing(actor* self, channel_rec& ch, const caf::actor& target, bool t
     flush_outgoing(self);
 }
 
-// The firehose's trace of a publish to the default exchange, which the connection routes itself.
-void trace_direct(actor* self, channel_rec& ch, const message& msg) {
-  auto& st = self->state;
-  if (st.tracing && trace::traced(msg))
-    st.traces.push_back(publish_item{
+// The firehose's trace of a publish to the default exchange, which the connection routes itself
+// (called while tracing; out of line, so that the publish path stays as it was without it).
+[[gnu::noinline, gnu::cold]] void trace_direct(actor* self, channel_rec& ch, const message& msg) {
+  if (trace::traced(msg))
+    self->state.traces.push_back(publish_item{
       trace::publish(msg, trace_origin_of(self, ch.number), trace::default_exchange_queues(msg))});
 }
 
@@ -204,7 +204,7 @@ void publish_to(actor* self, channel_rec& ch, const caf::actor& target, bool to_
                 bool mandatory, message_ptr msg, bool in_commit) {
   bool tracked = ch.confirm || mandatory || in_commit;
   ++ch.counters.published;
-  if (!to_exchange)
+  if (!to_exchange && self->state.tracing) [[unlikely]]
     trace_direct(self, ch, *msg);
   publish_item item{std::move(msg), 0, 0};
   if (tracked) {
@@ -249,7 +249,8 @@ void publish_to_queues(actor* self, channel_rec& ch, const std::vector<caf::acto
                       mandatory, std::move(msg), in_commit);
   bool tracked = ch.confirm || mandatory || in_commit;
   ++ch.counters.published;
-  trace_direct(self, ch, *msg);
+  if (self->state.tracing) [[unlikely]]
+    trace_direct(self, ch, *msg);
   uint64_t seq = 0, share = 0;
   if (tracked) {
     tracked_publish t;
@@ -315,7 +316,8 @@ trace_origin trace_origin_of(actor* self, uint16_t channel) {
 
 void flush_outgoing(actor* self) {
   auto& st = self->state;
-  trace::send(self, st.vhost, st.traces);  // a publish's trace goes before the message
+  if (!st.traces.empty()) [[unlikely]]
+    trace::send(self, st.vhost, st.traces);  // a publish's trace goes before the message
   for (auto& o : st.outgoing) {
     if (o.to_exchange)
       ++st.inflight_routes;
@@ -436,7 +438,8 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
         }
         b.items.push_back(std::move(item));
         ++ch.counters.published;
-        trace_direct(self, ch, *msg);
+        if (st.tracing) [[unlikely]]
+          trace_direct(self, ch, *msg);
         flush_outgoing(self);
         self->send(it->second, direct_atom::value, token, std::move(b));
         return;
@@ -550,7 +553,8 @@ void on_publish(actor* self, channel_rec& ch, amqp::command& cmd, amqp::basic_pu
     st.negative_routes.clear();
   if (!routes_read && !header_routes_pass(self, ch, scan, routes))
     return;
-  if (!ch.tx && (several || (target && !to_exchange)) && wait_for_routes(self, ch, [] {})) {
+  if (ch.routes_in_flight && !ch.tx && (several || (target && !to_exchange)) &&
+      wait_for_routes(self, ch, [] {})) {
     retry_current(self, std::move(cmd));
     return;
   }
@@ -642,7 +646,7 @@ void publish_committed(actor* self, channel_rec& ch,
   for (size_t i = from; i < publishes->size(); ++i) {
     auto& p = (*publishes)[i];
     bool direct = p.several || (p.target && !p.to_exchange);
-    if (direct && wait_for_routes(self, ch, [self, id = ch.id, publishes, i] {
+    if (direct && ch.routes_in_flight && wait_for_routes(self, ch, [self, id = ch.id, publishes, i] {
           if (auto* c = channel_by_id(self, id); c && !c->closing)
             publish_committed(self, *c, publishes, i);
         }))

@@ -380,6 +380,22 @@ void on_ack(actor* self, const stomp::frame& f, bool nack) {
   st.delivered.settled(st.unacked, &unacked_message::seq);
 }
 
+namespace {
+
+// The firehose: the traces of deliveries from `queue` (while tracing; out of line, so that the
+// delivery path stays as it was without it).
+[[gnu::noinline, gnu::cold]] void trace_deliveries(actor* self, std::string_view queue,
+                                                    const delivery_batch& b) {
+  auto& st = self->state;
+  for (auto& d : b.items)
+    if (trace::traced(*d.msg))
+      st.traces.push_back(
+        publish_item{trace::deliver(*d.msg, queue, d.redelivered, trace_origin_of(self))});
+  trace::send(self, st.vhost, st.traces);
+}
+
+}  // namespace
+
 void on_deliver(actor* self, delivery_batch& b) {
   auto& st = self->state;
   auto sid = st.sub_by_consumer.find(b.consumer_id);
@@ -421,11 +437,9 @@ void on_deliver(actor* self, delivery_batch& b) {
                                       : st.counters.delivered_ack);
     st.counters.redelivered += d.redelivered ? 1 : 0;
     send_frame(self, m);
-    if (st.tracing && trace::traced(*d.msg))
-      st.traces.push_back(
-        publish_item{trace::deliver(*d.msg, sub.queue_name, d.redelivered, trace_origin_of(self))});
   }
-  trace::send(self, st.vhost, st.traces);
+  if (st.tracing) [[unlikely]]
+    trace_deliveries(self, sub.queue_name, b);
   // Keep the capacity small messages reuse, not that of a large body: an idle connection
   // would hold it for as long as it lives.
   if (m.body.capacity() > reused_body_max)
