@@ -25,6 +25,7 @@ enum class ack_mode { auto_ack, client, client_individual };
 
 struct subscription {
   std::string id;
+  bool id_given = true;  // SUBSCRIBE had an id (else `id` is the destination): MESSAGEs say so
   std::string destination;
   ack_mode mode = ack_mode::auto_ack;
   uint64_t consumer_id = 0;

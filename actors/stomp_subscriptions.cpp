@@ -183,7 +183,7 @@ void on_subscribe(actor* self, stomp::frame& f) {
   if (auto id = f.header("id"))
     sub.id = *id;
   else  // the destination identifies the subscription (RabbitMQ's adapter, any version)
-    sub.id = *dtext;
+    sub.id = *dtext, sub.id_given = false;
   if (st.subs.count(sub.id))
     return fatal(self, "Duplicated subscription identifier",
                  "A subscription identified by 'T_" + sub.id + "' already exists.");
@@ -418,14 +418,18 @@ void on_deliver(actor* self, delivery_batch& b) {
   for (auto& d : b.items) {
     auto seq = st.next_seq++;
     bool with_ack = sub.mode != ack_mode::auto_ack && st.version == stomp::version::v1_2;
-    m.headers.resize(with_ack ? 5 : 4);
-    set_header(m.headers[0], "subscription", sub.id);
-    set_header(m.headers[1], "destination", temp ? sub.destination : destination_for(st, *d.msg));
-    m.headers[2].first.assign("message-id");
-    write_message_id(m.headers[2].second, sub, seq);
-    set_header(m.headers[3], "redelivered", d.redelivered ? "true" : "false");
+    // A subscription header only for a SUBSCRIBE that had an id, as the STOMP 1.0 spec and
+    // RabbitMQ's adapter have it.
+    size_t at = sub.id_given ? 1 : 0;
+    m.headers.resize(at + (with_ack ? 4 : 3));
+    if (sub.id_given)
+      set_header(m.headers[0], "subscription", sub.id);
+    set_header(m.headers[at], "destination", temp ? sub.destination : destination_for(st, *d.msg));
+    m.headers[at + 1].first.assign("message-id");
+    write_message_id(m.headers[at + 1].second, sub, seq);
+    set_header(m.headers[at + 2], "redelivered", d.redelivered ? "true" : "false");
     if (with_ack)
-      set_header(m.headers[4], "ack", m.headers[2].second);
+      set_header(m.headers[at + 3], "ack", m.headers[at + 1].second);
     if (sub.mode != ack_mode::auto_ack) {
       st.unacked.push_back(unacked_message{seq, b.queue, d.msg_id, sub.consumer_id});
       ++sub.unacked;

@@ -168,13 +168,18 @@ class ConnectTest(StompTestCase):
 
     def test_a_destination_identifies_a_subscription_without_id(self):
         # RabbitMQ's adapter, in every version: SUBSCRIBE without id, UNSUBSCRIBE by destination.
-        for version in ("1.1", "1.2"):
+        # Its MESSAGEs have no subscription header (the STOMP 1.0 spec: only "if an id header
+        # is supplied").
+        for version in ("1.0", "1.1", "1.2"):
             with self.subTest(version=version):
                 q = "/queue/" + self.queue_name("noid")
                 conn = self.raw(version)
                 conn.receipt("SUBSCRIBE", {"destination": q})
                 conn.receipt("SEND", {"destination": q}, b"by destination")
-                self.assertEqual(conn.expect("MESSAGE").body, b"by destination")
+                msg = conn.expect("MESSAGE")
+                self.assertEqual(msg.body, b"by destination")
+                self.assertIsNone(msg.header("subscription"))
+                self.assertEqual(msg.header("destination"), q)
                 conn.receipt("UNSUBSCRIBE", {"destination": q})
                 conn.receipt("SEND", {"destination": q}, b"kept")
                 self.assertIsNone(conn.poll_frame(0.3))
