@@ -646,11 +646,14 @@ void publish_committed(actor* self, channel_rec& ch,
   for (size_t i = from; i < publishes->size(); ++i) {
     auto& p = (*publishes)[i];
     bool direct = p.several || (p.target && !p.to_exchange);
-    if (direct && ch.routes_in_flight && wait_for_routes(self, ch, [self, id = ch.id, publishes, i] {
-          if (auto* c = channel_by_id(self, id); c && !c->closing)
-            publish_committed(self, *c, publishes, i);
-        }))
-      return;
+    if (direct && ch.routes_in_flight) {
+      auto go_on = [self, id = ch.id, publishes, i] {
+        if (auto* c = channel_by_id(self, id); c && !c->closing)
+          publish_committed(self, *c, publishes, i);
+      };
+      if (wait_for_routes(self, ch, std::move(go_on)))
+        return;
+    }
     if (p.several)
       publish_to_queues(self, ch, p.queues, p.mandatory, std::move(p.msg), true);
     else

@@ -180,10 +180,12 @@ void on_subscribe(actor* self, stomp::frame& f) {
                                       : error.detail);
   subscription sub;
   sub.destination = *dtext;
-  if (auto id = f.header("id"))
+  if (auto id = f.header("id")) {
     sub.id = *id;
-  else  // the destination identifies the subscription (RabbitMQ's adapter, any version)
-    sub.id = *dtext, sub.id_given = false;
+  } else {  // the destination identifies the subscription (RabbitMQ's adapter, any version)
+    sub.id = *dtext;
+    sub.id_given = false;
+  }
   if (st.subs.count(sub.id))
     return fatal(self, "Duplicated subscription identifier",
                  "A subscription identified by 'T_" + sub.id + "' already exists.");
