@@ -4,6 +4,7 @@ consumers and publishers, the destination kinds (/queue, /topic, /exchange,
 mapping between STOMP headers and AMQP properties.
 """
 
+import time
 import unittest
 
 import pika
@@ -263,6 +264,20 @@ class DestinationTest(StompTestCase):
             if len(got) == count + 1:
                 break
         self.assertEqual(got, list(range(count + 1)))
+
+    def test_a_send_to_a_deleted_exchange_is_refused(self):
+        # The connection forgets an exchange once it is gone: the next SEND looks it up again
+        # and gets not_found, instead of going to the exchange that is no more.
+        name = unique("gone")
+        ch = self.connect().channel()
+        ch.exchange_declare(name, "fanout")
+        st = self.raw("1.2")
+        st.receipt("SEND", {"destination": "/exchange/%s/k" % name}, b"1")
+        ch.exchange_delete(name)
+        time.sleep(0.3)
+        st.send("SEND", {"destination": "/exchange/%s/k" % name, "receipt": "r2"}, b"2")
+        error = st.expect("ERROR")
+        self.assertEqual(error.header("message"), "not_found")
 
     def test_amq_queue_existing_only(self):
         name = self.queue_name("aq")
