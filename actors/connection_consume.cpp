@@ -95,10 +95,7 @@ void remove_consumer(actor* self, uint64_t id) {
                                                     std::string_view queue,
                                                     const delivery_batch& b) {
   auto& st = self->state;
-  for (auto& d : b.items)
-    if (trace::traced(*d.msg))
-      st.traces.push_back(
-        publish_item{trace::deliver(*d.msg, queue, d.redelivered, trace_origin_of(self, channel))});
+  trace::add_deliveries(st.traces, b, queue, trace_origin_of(self, channel));
   trace::send(self, st.vhost, st.traces);
 }
 

@@ -389,10 +389,7 @@ namespace {
 [[gnu::noinline, gnu::cold]] void trace_deliveries(actor* self, std::string_view queue,
                                                     const delivery_batch& b) {
   auto& st = self->state;
-  for (auto& d : b.items)
-    if (trace::traced(*d.msg))
-      st.traces.push_back(
-        publish_item{trace::deliver(*d.msg, queue, d.redelivered, trace_origin_of(self))});
+  trace::add_deliveries(st.traces, b, queue, trace_origin_of(self));
   trace::send(self, st.vhost, st.traces);
 }
 

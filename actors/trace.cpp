@@ -88,6 +88,13 @@ message_ptr deliver(const message& m, std::string_view queue, bool redelivered,
   return make(m, "deliver." + std::string{queue}, std::move(h));
 }
 
+void add_deliveries(std::vector<publish_item>& out, const delivery_batch& b,
+                    std::string_view queue, const trace_origin& o) {
+  for (auto& d : b.items)
+    if (traced(*d.msg))
+      out.push_back(publish_item{deliver(*d.msg, queue, d.redelivered, o)});
+}
+
 std::vector<std::string_view> default_exchange_queues(const message& m) {
   std::vector<std::string_view> keys{m.routing_key()};
   m.each_extra_route([&](std::string_view k) { keys.push_back(k); });

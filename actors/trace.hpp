@@ -32,6 +32,10 @@ message_ptr publish(const message& m, const trace_origin& o,
 message_ptr deliver(const message& m, std::string_view queue, bool redelivered,
                     const trace_origin& o);
 
+// Appends to `out` the traces of the deliveries of `b`, from `queue` (its traces excepted).
+void add_deliveries(std::vector<publish_item>& out, const delivery_batch& b,
+                    std::string_view queue, const trace_origin& o);
+
 // The queues the default exchange routes m to, as RabbitMQ names them in routed_queues: the
 // routing key and the keys of CC and BCC, sorted, each once, whether or not such a queue exists.
 std::vector<std::string_view> default_exchange_queues(const message& m);
