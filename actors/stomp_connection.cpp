@@ -26,6 +26,11 @@ namespace warren::stomp_conn {
 
 namespace {
 
+// Commands this actor gives the frames it queues for itself. A space is never in a command from
+// the wire (visible ASCII only), so no client can send these.
+const std::string receipt_only = "RECEIPT ONLY";
+const std::string committed_send = "COMMITTED SEND";
+
 std::string random_id(size_t n = 20) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -168,7 +173,7 @@ void on_connect(actor* self, stomp::frame& f) {
     }
     if (!r.ok) {
       spdlog::warn("STOMP connection {}: login refused for user '{}'", self->state.peer, user);
-      return fatal(self, "Bad CONNECT", "Access refused for user '" + user + "'");
+      return fatal(self, "Bad CONNECT", "Access refused for user '" + user + "'\n");
     }
     open_vhost();
   };
@@ -405,13 +410,19 @@ void on_transaction(actor* self, stomp::frame& f) {
   auto frames = std::move(it->second);
   st.transactions.erase(it);
   stomp::frame done = f;
-  done.command = "RECEIPT-ONLY";
+  done.command = receipt_only;
   st.pending.push_front(pending_frame{std::move(done), st.current_bytes});
   st.current_bytes = 0;
   for (auto i = frames.rbegin(); i != frames.rend(); ++i) {
     auto& fr = *i;
-    for (auto h = fr.headers.begin(); h != fr.headers.end();)
-      h = h->first == "transaction" ? fr.headers.erase(h) : std::next(h);
+    if (fr.command == "SEND") {
+      // Marked as committed rather than stripped of its transaction header: a SEND keeps
+      // every header in the message, as on RabbitMQ.
+      fr.command = committed_send;
+    } else {
+      for (auto h = fr.headers.begin(); h != fr.headers.end();)
+        h = h->first == "transaction" ? fr.headers.erase(h) : std::next(h);
+    }
     st.pending.push_front(pending_frame{std::move(fr), 0});
   }
 }
@@ -425,8 +436,16 @@ void handle(actor* self, stomp::frame& f) {
       return on_connect(self, f);
     return fatal(self, "Not connected", "send CONNECT first");
   }
-  if (f.command == "RECEIPT-ONLY")
+  if (f.command == receipt_only)
     return send_receipt(self, f);
+  if (f.command == committed_send) {
+    f.command = "SEND";
+    return on_send(self, f);
+  }
+  // A message's id is the broker's to give (RabbitMQ's adapter refuses it the same way); a
+  // client's own id goes in amqp-message-id.
+  if (f.command == "SEND" && f.header("message-id"))
+    return fatal(self, "Invalid header", "'message-id' is not allowed on 'SEND'.\n");
   if (auto u = f.header("user-id"); u && f.command == "SEND" && *u != st.user)
     return fatal(self, "precondition_failed",
                  "PRECONDITION_FAILED - user_id property set to '" + *u +
@@ -603,6 +622,8 @@ void routes_done(actor* self) {
 
 void retry_current(actor* self, stomp::frame&& f) {
   auto& st = self->state;
+  if (f.command == "SEND" && f.header("transaction"))
+    f.command = committed_send;  // only a committed SEND gets this far with one
   st.pending.push_front(pending_frame{std::move(f), st.current_bytes});
   st.current_bytes = 0;
 }

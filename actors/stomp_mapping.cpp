@@ -10,16 +10,16 @@ namespace warren::stomp_map {
 
 namespace {
 
-// Headers that belong to STOMP itself and never reach the AMQP headers table.
-bool stomp_own_header(std::string_view h) {
-  static constexpr std::string_view own[] = {
-    "destination", "receipt", "transaction", "content-length", "content-type",
-    "content-encoding", "persistent", "priority", "correlation-id", "reply-to", "expiration",
-    "amqp-message-id", "type", "user-id", "app-id", "timestamp", "message-id", "subscription",
-    "ack", "id", "selector", "prefetch-count", "durable", "auto-delete", "exclusive",
-    "redelivered"};
-  for (auto o : own)
-    if (h == o)
+// The SEND headers that become message properties (or the routing) rather than entries of
+// the AMQP headers table: as RabbitMQ's adapter, every other header is kept there, STOMP's own
+// (receipt, transaction, content-length...) included, and shows again in MESSAGE frames.
+bool property_header(std::string_view h) {
+  static constexpr std::string_view properties[] = {
+    "destination", "content-type", "content-encoding", "persistent", "priority",
+    "correlation-id", "reply-to", "expiration", "amqp-message-id", "timestamp", "type",
+    "user-id", "app-id"};
+  for (auto name : properties)
+    if (h == name)
       return true;
   return false;
 }
@@ -160,7 +160,7 @@ std::string properties_from_send(const stomp::frame& send, uint8_t& delivery_mod
   }
   amqp::field_table headers;
   for (auto& [k, v] : send.headers) {
-    if (stomp_own_header(k) || amqp::find_field(headers, k))
+    if (property_header(k) || amqp::find_field(headers, k))
       continue;  // repeated headers: the first one wins
     headers.emplace_back(k, v);
   }
@@ -244,7 +244,8 @@ void add_message_headers(const message& m, stomp::frame& out) {
     out.headers.emplace_back("persistent", "true");
   if (p.headers) {
     for (auto& [k, v] : *p.headers) {
-      if (stomp_own_header(k) || out.header(k))
+      // The frame's own headers come first and win; its content-length is written with it.
+      if (k == "content-length" || out.header(k))
         continue;
       if (auto text = field_text(v))
         out.headers.emplace_back(k, *text);

@@ -51,6 +51,49 @@ class AmqpInteropTest(StompTestCase):
         self.assertEqual(got[2], b"plain")
         self.assertNotEqual(got[1].delivery_mode, 2, "non-persistent SEND arrived persistent")
 
+    def test_every_other_send_header_travels_with_the_message(self):
+        # As RabbitMQ's adapter: the headers that are not message properties, STOMP's own
+        # included, go into the AMQP headers table and come back in MESSAGE frames, after (and
+        # never instead of) the frame's own subscription, destination and message-id.
+        name = self.queue_name("own")
+        conn = self.connect()
+        ch = conn.channel()
+        self.declare_stomp_queue(ch, name)
+        st = self.raw("1.2")
+        sent = {"destination": "/queue/" + name, "x-custom": "c", "id": "mine",
+                "subscription": "not-this-one", "durable": "true", "content-type": "text/plain",
+                "amqp-message-id": "m-1"}
+        receipt = st.receipt("SEND", sent, b"one")
+        st.receipt("BEGIN", {"transaction": "tx"})
+        st.send("SEND", {**sent, "transaction": "tx"}, b"two")
+        st.receipt("COMMIT", {"transaction": "tx"})
+        got = self.get_one(conn, ch, name)
+        self.assertIsNotNone(got, "pika got nothing from queue %s" % name)
+        headers = {k: (v.decode() if isinstance(v, bytes) else v)
+                   for k, v in (got[1].headers or {}).items()}
+        for key, value in [("x-custom", "c"), ("id", "mine"), ("subscription", "not-this-one"),
+                           ("durable", "true"), ("content-length", "3"),
+                           ("receipt", receipt.header("receipt-id"))]:
+            with self.subTest(header=key):
+                self.assertEqual(headers.get(key), value, headers)
+        for key in ("destination", "content-type", "amqp-message-id"):
+            with self.subTest(property=key):
+                self.assertNotIn(key, headers)
+        self.assertEqual(got[1].content_type, "text/plain")
+        self.assertEqual(got[1].message_id, "m-1")
+
+        st.receipt("SUBSCRIBE", {"destination": "/queue/" + name, "id": "s"})
+        msg = st.expect("MESSAGE")
+        self.assertEqual(msg.body, b"two")
+        self.assertEqual(msg.header("subscription"), "s", msg)  # RabbitMQ repeats the SEND's
+        self.assertEqual(msg.all("destination"), ["/queue/" + name], msg)
+        self.assertEqual(msg.all("content-length"), ["3"], msg)
+        for key, value in [("x-custom", "c"), ("id", "mine"), ("durable", "true"),
+                           ("transaction", "tx"), ("content-type", "text/plain"),
+                           ("amqp-message-id", "m-1")]:
+            with self.subTest(header=key):
+                self.assertEqual(msg.all(key), [value], msg)
+
     def test_pika_publish_reaches_stomp_queue(self):
         name = self.queue_name("p2s")
         st = self.raw("1.2")

@@ -140,6 +140,10 @@ class ConnectTest(StompTestCase):
              b"A subscription identified by 'T_s1' already exists."),
             (version_mismatch, "Version mismatch", b"Supported versions are 1.0,1.1,1.2\n"),
             (bad_command, "Bad command", b'Could not interpret command "BOGUS"\n'),
+            (frame("RECEIPT-ONLY", {"receipt": "r"}), "Bad command",
+             b'Could not interpret command "RECEIPT-ONLY"\n'),
+            (frame("SEND", {"destination": "/queue/x", "message-id": "mine"}), "Invalid header",
+             b"'message-id' is not allowed on 'SEND'.\n"),
             (send_to_temp_queue, "Invalid destination",
              b"'/temp-queue/mine' is not a valid destination for 'SEND'\n"),
             (subscribe_to_temp_queue, "Invalid destination",
@@ -210,6 +214,8 @@ class ConnectTest(StompTestCase):
             "wrong passcode 1.0": lambda c: c.connect(None, passcode="wrong"),
             "unsupported version": lambda c: c.connect("9.9"),
         }
+        refused_logins = {"wrong passcode": b"Access refused for user 'guest'\n",
+                          "unknown user": b"Access refused for user 'nobody'\n"}
         conns = {}
         for name, do in cases.items():
             conn = self.raw_unconnected()
@@ -218,6 +224,9 @@ class ConnectTest(StompTestCase):
                 self.assertEqual(frame.command, "ERROR", frame)
                 self.assertTrue(frame.header("message"), "ERROR without message: %r" % frame)
                 self.assertTrue(frame.body.strip(), "ERROR without body: %r" % frame)
+                if name in refused_logins:  # RabbitMQ's words, newline included
+                    self.assertEqual(frame.header("message"), "Bad CONNECT", frame)
+                    self.assertEqual(frame.body, refused_logins[name], frame)
             conns[name] = conn
         # A frame other than CONNECT on a refused connection is not acted on.
         try:
