@@ -281,12 +281,12 @@ void on_send(actor* self, stomp::frame& f) {
                  alarm_reason(st.alarms.memory, st.alarms.disk));
   }
   auto dtext = f.header("destination");
+  if (!dtext)
+    return fatal(self, "Missing destination", "\"SEND\" must include a 'destination' header\n");
   stomp_map::destination_error error;
-  auto d = stomp_map::parse_destination(dtext ? *dtext : std::string{}, error);
+  auto d = stomp_map::parse_destination(*dtext, error);
   if (!d)
-    return fatal(self, error.message,
-                 error.detail.empty() ? "\"SEND\" must include a 'destination' header\n"
-                                      : error.detail);
+    return fatal(self, error.message, error.detail);
   if (d->kind == stomp_map::dest_kind::temp_queue)
     return refuse_temp_queue(self, f);
   // RabbitMQ's adapter declares /queue/x before each SEND (configure), then publishes to the
@@ -434,7 +434,7 @@ void handle(actor* self, stomp::frame& f) {
   if (!st.connected) {
     if (f.command == "CONNECT" || f.command == "STOMP")
       return on_connect(self, f);
-    return fatal(self, "Not connected", "send CONNECT first");
+    return fatal(self, "Illegal command", "You must log in using CONNECT first");
   }
   if (f.command == receipt_only)
     return send_receipt(self, f);
@@ -446,6 +446,9 @@ void handle(actor* self, stomp::frame& f) {
   // client's own id goes in amqp-message-id.
   if (f.command == "SEND" && f.header("message-id"))
     return fatal(self, "Invalid header", "'message-id' is not allowed on 'SEND'.\n");
+  if (f.command == "SEND")
+    if (auto why = stomp_map::bad_integer_header(f))
+      return fatal(self, "Processing error", *why);
   if (auto u = f.header("user-id"); u && f.command == "SEND" && *u != st.user)
     return fatal(self, "precondition_failed",
                  "PRECONDITION_FAILED - user_id property set to '" + *u +

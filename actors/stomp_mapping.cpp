@@ -24,7 +24,26 @@ bool property_header(std::string_view h) {
   return false;
 }
 
-std::optional<int64_t> to_int(const std::string& s) {
+// The x- headers of a SUBSCRIBE or SEND that become queue arguments, by type.
+constexpr const char* number_arguments[] = {"x-message-ttl", "x-expires", "x-max-length",
+                                            "x-max-length-bytes", "x-max-priority",
+                                            "x-stream-max-segment-size-bytes"};
+constexpr const char* string_arguments[] = {"x-overflow", "x-dead-letter-exchange",
+                                            "x-dead-letter-routing-key", "x-queue-type",
+                                            "x-max-age"};
+
+}  // namespace
+
+std::optional<int64_t> parse_integer(std::string_view s) {
+  while (!s.empty() && s.front() == ' ')
+    s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ')
+    s.remove_suffix(1);
+  if (!s.empty() && s.front() == '+') {
+    s.remove_prefix(1);
+    if (!s.empty() && s.front() == '-')
+      return std::nullopt;
+  }
   int64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc{} || p != s.data() + s.size())
@@ -32,7 +51,23 @@ std::optional<int64_t> to_int(const std::string& s) {
   return v;
 }
 
-}  // namespace
+std::optional<std::string> bad_integer_header(const stomp::frame& f) {
+  auto check = [&](const char* name) -> std::optional<std::string> {
+    auto v = f.header(name);
+    if (v && !parse_integer(*v))
+      return "header '" + std::string{name} + "' must be an integer, not '" + *v + "'\n";
+    return std::nullopt;
+  };
+  const bool send = f.command == "SEND";
+  for (const char* name : {send ? "priority" : "prefetch-count", send ? "timestamp" : nullptr})
+    if (name)
+      if (auto why = check(name))
+        return why;
+  for (const char* name : number_arguments)
+    if (auto why = check(name))
+      return why;
+  return std::nullopt;
+}
 
 namespace {
 
@@ -57,8 +92,9 @@ std::string unescape(std::string_view s) {
 // them empty but an exchange's key), so "/queue/" and "/queue/a/b" are refused rather than
 // named.
 std::optional<destination> parse_destination(std::string_view text, destination_error& error) {
-  if (text.empty()) {
-    error.message = "Missing destination";
+  if (text.empty()) {  // present but empty (absent is the caller's "Missing destination")
+    error.message = "Invalid destination";
+    error.detail = "Destination cannot be blank";
     return std::nullopt;
   }
   std::vector<std::string_view> parts;
@@ -148,10 +184,10 @@ std::string properties_from_send(const stomp::frame& send, uint8_t& delivery_mod
   if (auto v = get("app-id"))
     p.app_id = *v;
   if (auto v = get("priority"))
-    if (auto n = to_int(*v); n && *n >= 0 && *n <= 255)
+    if (auto n = parse_integer(*v); n && *n >= 0 && *n <= 255)
       p.priority = static_cast<uint8_t>(*n);
   if (auto v = get("timestamp"))
-    if (auto n = to_int(*v); n && *n >= 0)
+    if (auto n = parse_integer(*v); n && *n >= 0)
       p.timestamp = static_cast<uint64_t>(*n);
   delivery_mode = 0;
   if (auto v = get("persistent"); v && *v == "true") {
@@ -172,20 +208,15 @@ std::string properties_from_send(const stomp::frame& send, uint8_t& delivery_mod
 }
 
 amqp::field_table queue_arguments(const stomp::frame& f) {
-  static const char* numbers[] = {"x-message-ttl", "x-expires", "x-max-length",
-                                  "x-max-length-bytes", "x-max-priority",
-                                  "x-stream-max-segment-size-bytes"};
-  static const char* strings[] = {"x-overflow", "x-dead-letter-exchange",
-                                  "x-dead-letter-routing-key", "x-queue-type", "x-max-age"};
   amqp::field_table args;
-  for (auto key : numbers)
+  for (auto key : number_arguments)
     if (auto v = f.header(key)) {
-      if (auto n = to_int(*v))
+      if (auto n = parse_integer(*v))
         args.emplace_back(key, *n);
       else
         args.emplace_back(key, *v);
     }
-  for (auto key : strings)
+  for (auto key : string_arguments)
     if (auto v = f.header(key))
       args.emplace_back(key, *v);
   return args;

@@ -47,9 +47,17 @@ std::string properties_from_send(const stomp::frame& send, uint8_t& delivery_mod
 // The queue arguments a frame that declares a /queue/ destination gives in its headers, as
 // RabbitMQ's STOMP adapter takes them (x-message-ttl, x-expires, x-max-length(-bytes) and
 // x-max-priority as integers; x-overflow, x-dead-letter-exchange, x-dead-letter-routing-key
-// and x-queue-type as strings). A number that does not parse stays a string, so that the
-// declare refuses it.
+// and x-queue-type as strings). A frame whose numbers do not parse is refused before this
+// (bad_integer_header).
 amqp::field_table queue_arguments(const stomp::frame& f);
+
+// An integer header as RabbitMQ's adapter reads one: spaces around it allowed, a sign, digits.
+std::optional<int64_t> parse_integer(std::string_view s);
+
+// The ERROR body for the first integer header of a SEND (priority, timestamp) or SUBSCRIBE
+// (prefetch-count), or the queue-argument headers of either, that is not an integer; RabbitMQ's
+// adapter refuses those frames ("Processing error").
+std::optional<std::string> bad_integer_header(const stomp::frame& f);
 
 // The ERROR frame's message header for a failed AMQP operation, as RabbitMQ's adapter writes
 // it: the reply's name in lower case ("PRECONDITION_FAILED - ..." gives precondition_failed);

@@ -59,6 +59,19 @@ std::optional<uint64_t> seq_of(const std::string& id) {
   return v;
 }
 
+// durable:true or persistent:true on a SUBSCRIBE or UNSUBSCRIBE.
+bool durable_requested(const stomp::frame& f) {
+  for (const char* name : {"durable", "persistent"})
+    if (auto v = f.header(name); v && *v == "true")
+      return true;
+  return false;
+}
+
+// RabbitMQ's adapter names a durable subscription by its id, so it refuses one without.
+void missing_durable_id(actor* self) {
+  fatal(self, "Missing Header", "Header 'id' is required for durable subscriptions");
+}
+
 // A durable topic subscription's queue name: stable across connections for the same
 // client-id and subscription id.
 std::string durable_queue_name(const state& st, const std::string& id) {
@@ -172,12 +185,15 @@ void subscribe_temp_queue(actor* self, const std::string& temp, const std::strin
 void on_subscribe(actor* self, stomp::frame& f) {
   auto& st = self->state;
   auto dtext = f.header("destination");
+  if (!dtext)
+    return fatal(self, "Missing destination",
+                 "\"SUBSCRIBE\" must include a 'destination' header\n");
   stomp_map::destination_error error;
-  auto d = stomp_map::parse_destination(dtext ? *dtext : std::string{}, error);
+  auto d = stomp_map::parse_destination(*dtext, error);
   if (!d)
-    return fatal(self, error.message,
-                 error.detail.empty() ? "\"SUBSCRIBE\" must include a 'destination' header\n"
-                                      : error.detail);
+    return fatal(self, error.message, error.detail);
+  if (!f.header("id") && durable_requested(f))
+    return missing_durable_id(self);
   subscription sub;
   sub.destination = *dtext;
   if (auto id = f.header("id")) {
@@ -194,13 +210,14 @@ void on_subscribe(actor* self, stomp::frame& f) {
       sub.mode = ack_mode::client;
     else if (*a == "client-individual")
       sub.mode = ack_mode::client_individual;
-    else if (*a != "auto")
-      return fatal(self, "Invalid ack header", "ack must be auto, client or client-individual");
+    else if (*a != "auto")  // RabbitMQ's adapter's words for any value it cannot take
+      return fatal(self, "Processing error", "ack must be auto, client or client-individual");
   }
+  if (auto why = stomp_map::bad_integer_header(f))
+    return fatal(self, "Processing error", *why);
   if (auto p = f.header("prefetch-count")) {
-    uint32_t n = 0;
-    std::from_chars(p->data(), p->data() + p->size(), n);
-    sub.prefetch = n;
+    auto n = stomp_map::parse_integer(*p);  // a negative one is no limit, as 0
+    sub.prefetch = *n > 0 ? static_cast<uint32_t>(std::min<int64_t>(*n, UINT32_MAX)) : 0;
   }
   std::shared_ptr<const stomp::selector::expression> selector;
   if (auto s = f.header("selector"); s && !s->empty()) {  // an empty selector selects all
@@ -284,6 +301,8 @@ void on_subscribe(actor* self, stomp::frame& f) {
 
 void on_unsubscribe(actor* self, stomp::frame& f) {
   auto& st = self->state;
+  if (!f.header("id") && durable_requested(f))
+    return missing_durable_id(self);
   std::string id, description;
   if (auto h = f.header("id")) {
     id = *h;
@@ -339,6 +358,12 @@ void on_ack(actor* self, const stomp::frame& f, bool nack) {
   if (!seq)
     return fatal(self, "Invalid header",
                  "\"" + f.command + "\" must include a valid \"" + id_name + "\" header\n");
+  // The id names its subscription ("T_" + its id + "@@" + the sequence number), which must
+  // still be there: RabbitMQ's adapter acks through the subscription's consumer.
+  std::string_view named = std::string_view{*id}.substr(0, id->rfind("@@"));
+  if (named.substr(0, 2) != "T_" || !st.subs.count(std::string{named.substr(2)}))
+    return fatal(self, "Subscription not found",
+                 "Message with id \"" + *id + "\" has no subscription");
   auto pos = std::lower_bound(st.unacked.begin(), st.unacked.end(), *seq,
                               [](const unacked_message& u, uint64_t s) { return u.seq < s; });
   if (pos == st.unacked.end() || pos->seq != *seq)

@@ -49,7 +49,8 @@ TEST_CASE("stomp mapping: destinations as RabbitMQ's adapter reads them", "[stom
   error = {};
 
   CHECK_FALSE(stomp_map::parse_destination("", error));
-  CHECK(error.message == "Missing destination");
+  CHECK(error.message == "Invalid destination");
+  CHECK(error.detail == "Destination cannot be blank");
   error = {};
   CHECK_FALSE(stomp_map::parse_destination("/nonsense/x", error));
   CHECK(error.message == "Unknown destination");
@@ -68,4 +69,39 @@ TEST_CASE("stomp mapping: an AMQP failure's ERROR name", "[stomp]") {
   CHECK(stomp_map::error_name(" - starts with the dash") == "internal_error");
   CHECK(stomp_map::error_name("Mixed_Case - x") == "internal_error");
   CHECK(stomp_map::error_name("") == "internal_error");
+}
+
+TEST_CASE("stomp mapping: integer headers as RabbitMQ's adapter reads them", "[stomp]") {
+  CHECK(stomp_map::parse_integer("5") == 5);
+  CHECK(stomp_map::parse_integer(" 5 ") == 5);
+  CHECK(stomp_map::parse_integer("-1") == -1);
+  CHECK(stomp_map::parse_integer("+7") == 7);
+  for (const char* bad : {"", " ", "x", "5x", "1.5", "+-1", "++1", "\t5", "99999999999999999999"})
+    CHECK_FALSE(stomp_map::parse_integer(bad));
+
+  stomp::frame send;
+  send.command = "SEND";
+  send.headers = {{"destination", "/queue/q"}, {"priority", " 3"}, {"x-max-length", "10"},
+                  {"prefetch-count", "not looked at on a SEND"}, {"x-queue-type", "quorum"}};
+  CHECK_FALSE(stomp_map::bad_integer_header(send));
+  send.headers.emplace_back("timestamp", "now");
+  CHECK(stomp_map::bad_integer_header(send) == "header 'timestamp' must be an integer, not 'now'\n");
+
+  stomp::frame subscribe;
+  subscribe.command = "SUBSCRIBE";
+  subscribe.headers = {{"destination", "/queue/q"}, {"priority", "not looked at"}};
+  CHECK_FALSE(stomp_map::bad_integer_header(subscribe));
+  subscribe.headers.emplace_back("x-expires", "soon");
+  CHECK(stomp_map::bad_integer_header(subscribe) ==
+        "header 'x-expires' must be an integer, not 'soon'\n");
+  subscribe.headers.insert(subscribe.headers.begin(), {"prefetch-count", "many"});
+  CHECK(stomp_map::bad_integer_header(subscribe) ==
+        "header 'prefetch-count' must be an integer, not 'many'\n");
+
+  // The arguments of a declare take the same reading.
+  stomp::frame spaced;
+  spaced.headers = {{"x-max-length", " 5 "}};
+  auto args = stomp_map::queue_arguments(spaced);
+  REQUIRE(args.size() == 1);
+  CHECK(args[0].second == amqp::field_value{int64_t{5}});
 }
